@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+# make demo   install what is missing, build, run the hello service on 127.0.0.1:8888
+# make test   install what is missing, build Release and ASan+UBSan, run every test in both
+# make build  Release build into build/ (executables in build/bin/)
+# make clean
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_GEN  := -G Ninja
+
+.PHONY: deps build build-asan demo test test-release test-asan clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKHZ_SANITIZE=ON \
+	  -DKHZ_BUILD_BENCHMARKS=OFF
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/bin/hello
+
+test-release: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+test-asan: build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
+
+test: test-release test-asan
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
