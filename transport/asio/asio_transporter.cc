@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: Apache-2.0
+// Boost.Asio backend. Asio types stay in this file.
+#include <utility>  // before Asio's coroutine headers (GCC 12 + Boost 1.74)
+
+#include <khz/common/event_loop.h>
+#include <khz/common/log.h>
+#include <khz/transport/asio.h>
+#include <khz/transport/error.h>
+
+#include <boost/asio.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace khz::transport {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+std::error_code to_std(const error_code& ec) {
+  if (ec == asio::error::eof) return errc::eof;
+  if (ec == asio::error::operation_aborted) return errc::cancelled;
+  return std::error_code(ec.value(), std::system_category());
+}
+
+std::string format_endpoint(const tcp::endpoint& ep) {
+  auto addr = ep.address();
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+class AsioConnection;
+
+// One event loop: an io_context on its own thread.
+class AsioLoop final : public EventLoop {
+ public:
+  AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)) {}
+
+  void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
+
+  void resume_after(Clock::duration delay, std::coroutine_handle<> h) override {
+    sleepers_.emplace_front(io_, h);
+    auto it = sleepers_.begin();
+    it->timer.expires_after(delay);
+    it->timer.async_wait([this, it](const error_code&) {
+      auto handle = it->handle;
+      sleepers_.erase(it);
+      handle.resume();
+    });
+  }
+
+  void run() {
+    thread_ = std::thread([this] {
+      set_current(this);
+      io_.run();
+      set_current(nullptr);
+    });
+  }
+
+  // Called on the loop thread.
+  void wake_sleepers() {
+    for (auto& s : sleepers_) s.timer.cancel();
+  }
+
+  void stop_and_join() {
+    guard_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  asio::io_context& io() { return io_; }
+  std::unordered_set<AsioConnection*>& connections() { return connections_; }
+
+ private:
+  struct Sleeper {
+    Sleeper(asio::io_context& io, std::coroutine_handle<> h) : timer(io), handle(h) {}
+    asio::steady_timer timer;
+    std::coroutine_handle<> handle;
+  };
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+  std::list<Sleeper> sleepers_;                     // loop thread only
+  std::unordered_set<AsioConnection*> connections_;  // loop thread only
+};
+
+class AsioConnection final : public Connection, public std::enable_shared_from_this<AsioConnection> {
+ public:
+  AsioConnection(tcp::socket socket)
+      : socket_(std::move(socket)), read_timer_(socket_.get_executor()), write_timer_(socket_.get_executor()) {
+    error_code ec;
+    socket_.set_option(tcp::no_delay(true), ec);
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = format_endpoint(remote);
+    auto local = socket_.local_endpoint(ec);
+    if (!ec) local_ = format_endpoint(local);
+  }
+
+  void close() noexcept override {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    read_timer_.cancel();
+    write_timer_.cancel();
+    // Send FIN first and drop what the peer still sent, so close() does not turn into a RST
+    // that could destroy a response the peer has not read yet.
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.non_blocking(true, ec);
+    char sink[4096];
+    for (int i = 0; i < 16; ++i) {
+      std::size_t n = socket_.read_some(asio::buffer(sink), ec);
+      if (ec || n == 0) break;
+    }
+    socket_.close(ec);
+  }
+
+  std::string peer_address() const override { return peer_; }
+  std::string local_address() const override { return local_; }
+
+  void drain() noexcept { mark_draining(); }
+
+ protected:
+  void start_fill(std::size_t n, std::coroutine_handle<> h) override {
+    fill_want_ = n;
+    fill_waiter_ = h;
+    read_timed_out_ = false;
+    if (closed_) return finish_fill(errc::cancelled, true);
+    if (read_timeout_ > Duration::zero()) {
+      read_timer_.expires_after(read_timeout_);
+      read_timer_.async_wait([self = shared_from_this(), gen = ++read_generation_](const error_code& ec) {
+        if (ec || gen != self->read_generation_ || !self->fill_waiter_) return;
+        self->read_timed_out_ = true;
+        error_code ignored;
+        self->socket_.cancel(ignored);
+      });
+    }
+    read_more();
+  }
+
+  void start_flush(std::coroutine_handle<> h) override {
+    flush_waiter_ = h;
+    write_timed_out_ = false;
+    if (closed_) return finish_flush(errc::cancelled, true);
+    iov_.clear();
+    output_.for_each_segment([this](std::string_view s) { iov_.emplace_back(s.data(), s.size()); });
+    if (write_timeout_ > Duration::zero()) {
+      write_timer_.expires_after(write_timeout_);
+      write_timer_.async_wait([self = shared_from_this(), gen = ++write_generation_](const error_code& ec) {
+        if (ec || gen != self->write_generation_ || !self->flush_waiter_) return;
+        self->write_timed_out_ = true;
+        error_code ignored;
+        self->socket_.cancel(ignored);
+      });
+    }
+    asio::async_write(socket_, iov_, [self = shared_from_this()](const error_code& ec, std::size_t n) {
+      self->output_.skip(n);
+      self->output_.release();
+      if (ec) return self->finish_flush(self->write_timed_out_ ? std::error_code(errc::timed_out) : to_std(ec));
+      self->finish_flush({});
+    });
+  }
+
+  void on_idle_while_draining() noexcept override {
+    if (fill_waiter_) {
+      shutting_down_ = true;
+      error_code ignored;
+      socket_.cancel(ignored);
+    }
+  }
+
+ private:
+  void read_more() {
+    if (input_.empty() && is_idle()) {
+      // Idle with nothing buffered: hold no buffer while waiting; read once data is there.
+      input_.shrink();
+      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+        if (ec) return self->fill_failed(ec);
+        self->read_more_now();
+      });
+      return;
+    }
+    read_more_now();
+  }
+
+  void read_more_now() {
+    std::span<char> room = input_.reserve(1);
+    socket_.async_read_some(asio::buffer(room.data(), room.size()),
+                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                              if (n > 0) self->input_.commit(n);
+                              if (ec && n == 0) return self->fill_failed(ec);
+                              if (self->input_.size() >= self->fill_want_) return self->finish_fill({});
+                              self->read_more();
+                            });
+  }
+
+  void fill_failed(const error_code& ec) {
+    if (read_timed_out_) return finish_fill(errc::timed_out);
+    if (shutting_down_) return finish_fill(errc::shutting_down);
+    finish_fill(to_std(ec));
+  }
+
+  // `from_start`: called from inside start_fill/start_flush, where resuming inline would
+  // re-enter the awaiting coroutine before it suspended: post instead.
+  void finish_fill(std::error_code ec, bool from_start = false) {
+    ++read_generation_;
+    if (read_timeout_ > Duration::zero()) read_timer_.cancel();
+    fill_error_ = ec;
+    auto h = std::exchange(fill_waiter_, {});
+    resume(h, from_start);
+  }
+
+  void finish_flush(std::error_code ec, bool from_start = false) {
+    ++write_generation_;
+    if (write_timeout_ > Duration::zero()) write_timer_.cancel();
+    flush_error_ = ec;
+    auto h = std::exchange(flush_waiter_, {});
+    resume(h, from_start);
+  }
+
+  void resume(std::coroutine_handle<> h, bool post) {
+    if (post) {
+      asio::post(socket_.get_executor(), [h] { h.resume(); });
+    } else {
+      h.resume();
+    }
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer read_timer_;
+  asio::steady_timer write_timer_;
+  std::vector<asio::const_buffer> iov_;
+  std::coroutine_handle<> fill_waiter_;
+  std::coroutine_handle<> flush_waiter_;
+  std::size_t fill_want_ = 0;
+  std::uint64_t read_generation_ = 0;
+  std::uint64_t write_generation_ = 0;
+  bool read_timed_out_ = false;
+  bool write_timed_out_ = false;
+  bool shutting_down_ = false;
+  bool closed_ = false;
+  std::string peer_;
+  std::string local_;
+};
+
+class AsioTransporter final : public Transporter {
+ public:
+  explicit AsioTransporter(TransporterOptions options) : options_(std::move(options)) {
+    int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
+    if (n <= 0) n = 1;
+    for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<AsioLoop>());
+  }
+
+  ~AsioTransporter() override { shutdown(std::chrono::milliseconds(0)); }
+
+  Result<std::uint16_t> start(ConnectionHandler handler) override {
+    handler_ = std::move(handler);
+    HostPort hp = parse_host_port(options_.address);
+    error_code ec;
+    auto address = asio::ip::make_address(hp.host, ec);
+    if (ec) {
+      // A name: resolve it once.
+      asio::ip::tcp::resolver resolver(loops_[0]->io());
+      auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
+      if (ec || results.empty()) return std::error_code(ec.value(), std::system_category());
+      address = results.begin()->endpoint().address();
+    }
+    tcp::endpoint endpoint(address, hp.port);
+    acceptor_ = std::make_unique<tcp::acceptor>(loops_[0]->io());
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(options_.backlog, ec);
+    if (ec) {
+      KHZ_LOG(error, "listen on " << options_.address << " failed: " << ec.message());
+      acceptor_.reset();
+      return std::error_code(ec.value(), std::system_category());
+    }
+    std::uint16_t port = acceptor_->local_endpoint().port();
+    for (auto& loop : loops_) loop->run();
+    started_ = true;
+    asio::post(loops_[0]->io(), [this] { accept_next(); });
+    return port;
+  }
+
+  void shutdown(std::chrono::milliseconds drain) override {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    asio::post(loops_[0]->io(), [this] {
+      error_code ec;
+      if (acceptor_) acceptor_->close(ec);
+    });
+    for_each_loop([](AsioLoop& loop) {
+      for (auto* c : loop.connections()) c->drain();
+    });
+    std::unique_lock lock(mutex_);
+    if (!idle_.wait_for(lock, drain, [this] { return active_ == 0; })) {
+      KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
+      lock.unlock();
+      for_each_loop([](AsioLoop& loop) {
+        for (auto* c : loop.connections()) c->close();
+        loop.wake_sleepers();
+      });
+      lock.lock();
+      while (!idle_.wait_for(lock, std::chrono::seconds(5), [this] { return active_ == 0; })) {
+        KHZ_LOG(warn, active_ << " connection handler(s) still running after close; waiting");
+        lock.unlock();
+        for_each_loop([](AsioLoop& loop) { loop.wake_sleepers(); });
+        lock.lock();
+      }
+    }
+    lock.unlock();
+    // Acceptor and any leftover handlers die on the loops' threads before they stop.
+    for_each_loop([this](AsioLoop& loop) {
+      if (&loop == loops_[0].get()) acceptor_.reset();
+    });
+    for (auto& loop : loops_) loop->stop_and_join();
+  }
+
+  std::size_t active_connections() const noexcept override {
+    std::lock_guard lock(mutex_);
+    return active_;
+  }
+
+  std::string_view name() const noexcept override { return "asio"; }
+
+ private:
+  // Runs fn on every loop's thread and waits for all of them.
+  template <class Fn>
+  void for_each_loop(Fn fn) {
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t done = 0;
+    for (auto& loop : loops_) {
+      AsioLoop* l = loop.get();
+      asio::post(l->io(), [&, l] {
+        fn(*l);
+        std::lock_guard g(m);
+        ++done;
+        cv.notify_one();
+      });
+    }
+    std::unique_lock g(m);
+    cv.wait(g, [&] { return done == loops_.size(); });
+  }
+
+  void accept_next() {
+    AsioLoop& target = *loops_[next_loop_];
+    next_loop_ = (next_loop_ + 1) % loops_.size();
+    acceptor_->async_accept(target.io(), [this, &target](const error_code& ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+      if (ec) {
+        KHZ_LOG(warn, "accept failed: " << ec.message());
+      } else {
+        {
+          std::lock_guard lock(mutex_);
+          ++active_;
+        }
+        asio::post(target.io(), [this, &target, s = std::move(socket)]() mutable {
+          auto conn = std::make_shared<AsioConnection>(std::move(s));
+          target.connections().insert(conn.get());
+          if (stopped_) conn->drain();
+          spawn(serve(std::move(conn), &target));
+        });
+      }
+      accept_next();
+    });
+  }
+
+  Task<void> serve(std::shared_ptr<AsioConnection> conn, AsioLoop* loop) {
+    try {
+      co_await handler_(*conn);
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
+    }
+    conn->close();
+    loop->connections().erase(conn.get());
+    std::lock_guard lock(mutex_);
+    if (--active_ == 0) idle_.notify_all();
+  }
+
+  TransporterOptions options_;
+  ConnectionHandler handler_;
+  std::vector<std::unique_ptr<AsioLoop>> loops_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  std::size_t next_loop_ = 0;  // loop 0's thread only
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t active_ = 0;
+  std::atomic<bool> stopped_{false};
+  bool started_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Transporter> make_asio_transporter(TransporterOptions options) {
+  return std::make_unique<AsioTransporter>(std::move(options));
+}
+
+}  // namespace khz::transport

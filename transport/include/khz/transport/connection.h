@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::transport::Connection: one accepted (or dialled) byte stream, seen through two
+// LinkedBuffers. Backends (asio, netpoll, the TLS decorator) implement the two primitives.
+//
+//   khz::Task<> echo(khz::transport::Connection& conn) {
+//     for (;;) {
+//       if (auto ec = co_await conn.fill(1)) co_return;          // eof, timeout, ...
+//       conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+//       conn.input().skip(conn.input().size());
+//       conn.input().release();
+//       if (auto ec = co_await conn.flush()) co_return;
+//     }
+//   }
+//
+// fill(n) completes when input().size() >= n, or with an error (errc::eof, timed_out, cancelled,
+// shutting_down, or the OS error). flush() writes everything in output() (one writev where the
+// OS allows) and completes when output() is empty, or with an error.
+// Deadlines: the read timeout bounds each fill, the write timeout each flush; zero disables.
+// Threading: used from its loop's thread only; not thread-safe. At most one fill and one flush
+// may be outstanding at a time.
+#pragma once
+
+#include <khz/common/linked_buffer.h>
+#include <khz/common/task.h>
+
+#include <chrono>
+#include <coroutine>
+#include <cstddef>
+#include <string>
+#include <system_error>
+
+namespace khz::transport {
+
+class Connection {
+ public:
+  using Duration = std::chrono::steady_clock::duration;
+
+  virtual ~Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  LinkedBuffer& input() noexcept { return input_; }
+  LinkedBuffer& output() noexcept { return output_; }
+
+  struct [[nodiscard]] IoAwaiter {
+    Connection& conn;
+    bool is_fill;
+    std::size_t want;
+    bool await_ready() const noexcept {
+      return is_fill ? conn.input_.size() >= want : conn.output_.empty();
+    }
+    void await_suspend(std::coroutine_handle<> h) {
+      if (is_fill) conn.start_fill(want, h); else conn.start_flush(h);
+    }
+    std::error_code await_resume() const noexcept { return is_fill ? conn.fill_error_ : conn.flush_error_; }
+  };
+  IoAwaiter fill(std::size_t n) noexcept { fill_error_.clear(); return {*this, true, n}; }
+  IoAwaiter flush() noexcept { flush_error_.clear(); return {*this, false, 0}; }
+
+  void set_read_timeout(Duration d) noexcept { read_timeout_ = d; }
+  void set_write_timeout(Duration d) noexcept { write_timeout_ = d; }
+  Duration read_timeout() const noexcept { return read_timeout_; }
+  Duration write_timeout() const noexcept { return write_timeout_; }
+
+  // While idle (waiting for a new request with nothing buffered), a graceful shutdown ends a
+  // pending fill with errc::shutting_down instead of waiting for the drain deadline.
+  void set_idle(bool idle) noexcept { idle_ = idle; if (idle && draining_) on_idle_while_draining(); }
+  bool is_idle() const noexcept { return idle_; }
+  // True once the transporter started a graceful shutdown: finish the exchange in hand, then close.
+  bool is_draining() const noexcept { return draining_; }
+
+  // Closes the socket; outstanding operations complete with errc::cancelled. Idempotent.
+  virtual void close() noexcept = 0;
+  virtual std::string peer_address() const = 0;
+  virtual std::string local_address() const = 0;
+
+ protected:
+  Connection() = default;
+
+  // Backends: start the operation and later (never inline) set fill_error_/flush_error_ and
+  // resume `h` on this connection's loop.
+  virtual void start_fill(std::size_t n, std::coroutine_handle<> h) = 0;
+  virtual void start_flush(std::coroutine_handle<> h) = 0;
+  // Called when the connection is idle and draining: cancel a pending fill with shutting_down.
+  virtual void on_idle_while_draining() noexcept = 0;
+
+  void mark_draining() noexcept { draining_ = true; if (idle_) on_idle_while_draining(); }
+
+  LinkedBuffer input_;
+  LinkedBuffer output_;
+  std::error_code fill_error_;
+  std::error_code flush_error_;
+  Duration read_timeout_{};
+  Duration write_timeout_{};
+  bool idle_ = false;
+  bool draining_ = false;
+};
+
+}  // namespace khz::transport

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::transport::Transporter: listens, runs N event loops and hands every accepted connection
+// to a handler coroutine on that connection's loop. Backends are chosen by name.
+//
+//   auto t = khz::transport::make_transporter("asio", {.address = "127.0.0.1:0", .loops = 2});
+//   auto port = t->start([](khz::transport::Connection& c) { return serve(c); });
+//   ...
+//   t->shutdown(std::chrono::seconds(5));   // stop accepting, drain, close, join
+//
+// Lifecycle: start() once; shutdown() once (also run by the destructor). The handler's Task
+// owns nothing of the Connection: the transporter keeps it alive until the Task completes.
+// Threading: start() and shutdown() from one controlling thread; handlers run on loop threads.
+#pragma once
+
+#include <khz/common/result.h>
+#include <khz/common/task.h>
+#include <khz/transport/connection.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace khz::transport {
+
+using ConnectionHandler = std::function<Task<void>(Connection&)>;
+
+struct TransporterOptions {
+  std::string address = "0.0.0.0:8888";  // host:port; port 0 picks a free one
+  int loops = 0;                          // event loops (threads); 0 = one per core
+  int backlog = 1024;
+};
+
+class Transporter {
+ public:
+  virtual ~Transporter() = default;
+
+  // Binds and listens, starts the loop threads, and returns the bound port.
+  virtual Result<std::uint16_t> start(ConnectionHandler handler) = 0;
+
+  // Stops accepting; ends idle connections at once; lets the others finish until `drain`
+  // passes, then closes them; wakes sleeping timers; joins the loop threads. Idempotent.
+  virtual void shutdown(std::chrono::milliseconds drain) = 0;
+
+  // Connections whose handler has not finished yet. Thread-safe.
+  virtual std::size_t active_connections() const noexcept = 0;
+
+  virtual std::string_view name() const noexcept = 0;
+};
+
+// Makes a transporter by backend name ("asio"; "" means $KHZ_TRANSPORT, else the default).
+// Throws std::invalid_argument for an unknown name.
+std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options);
+
+// Names of the backends this build has, the default first.
+std::vector<std::string> transporter_names();
+
+// Splits "host:port" / "[v6]:port"; throws std::invalid_argument when malformed.
+struct HostPort { std::string host; std::uint16_t port; };
+HostPort parse_host_port(std::string_view address);
+
+}  // namespace khz::transport

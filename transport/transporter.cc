@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/transport/asio.h>
+#include <khz/transport/error.h>
+#include <khz/transport/transporter.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace khz::transport {
+namespace {
+
+class TransportCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "khz.transport"; }
+  std::string message(int v) const override {
+    switch (static_cast<errc>(v)) {
+      case errc::eof: return "connection closed by peer";
+      case errc::timed_out: return "timed out";
+      case errc::cancelled: return "operation cancelled (connection closed)";
+      case errc::shutting_down: return "server shutting down";
+      case errc::buffer_limit: return "buffer limit exceeded";
+    }
+    return "unknown transport error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& transport_category() noexcept {
+  static const TransportCategory category;
+  return category;
+}
+
+std::vector<std::string> transporter_names() { return {"asio"}; }
+
+std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options) {
+  std::string chosen(name);
+  if (chosen.empty()) {
+    const char* env = std::getenv("KHZ_TRANSPORT");
+    chosen = env != nullptr && *env != '\0' ? env : transporter_names().front();
+  }
+  if (chosen == "asio") return make_asio_transporter(std::move(options));
+  throw std::invalid_argument("unknown transport '" + chosen + "' (known: asio)");
+}
+
+HostPort parse_host_port(std::string_view address) {
+  auto fail = [&] {
+    return std::invalid_argument("bad address '" + std::string(address) +
+                                 "': want host:port, e.g. 127.0.0.1:8888 or [::1]:8888");
+  };
+  std::size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == address.size()) throw fail();
+  std::string_view host = address.substr(0, colon);
+  std::string_view port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) throw fail();
+  return {std::string(host), static_cast<std::uint16_t>(value)};
+}
+
+}  // namespace khz::transport
