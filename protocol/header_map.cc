@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/protocol/header_map.h>
+
+#include <algorithm>
+
+namespace khz {
+namespace {
+inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+inline bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+bool has_token(std::string_view list, std::string_view token) noexcept {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && is_ows(item.front())) item.remove_prefix(1);
+    while (!item.empty() && is_ows(item.back())) item.remove_suffix(1);
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+HeaderMap::HeaderMap(const HeaderMap& other) {
+  fields_.reserve(other.fields_.size());
+  for (const auto& f : other.fields_) add(f.name, f.value);
+}
+
+HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
+  if (this != &other) {
+    HeaderMap copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  std::string_view both = arena_.copy(name, value);
+  fields_.push_back({both.substr(0, name.size()), both.substr(name.size())});
+}
+
+void HeaderMap::add_ref(std::string_view name, std::string_view value) { fields_.push_back({name, value}); }
+
+void HeaderMap::set(std::string_view name, std::string_view value) {
+  remove(name);
+  add(name, value);
+}
+
+std::size_t HeaderMap::remove(std::string_view name) noexcept {
+  auto it = std::remove_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
+  std::size_t n = static_cast<std::size_t>(fields_.end() - it);
+  fields_.erase(it, fields_.end());
+  return n;
+}
+
+std::string_view HeaderMap::get(std::string_view name) const noexcept {
+  for (const auto& f : fields_) {
+    if (iequals(f.name, name)) return f.value;
+  }
+  return {};
+}
+
+bool HeaderMap::contains(std::string_view name) const noexcept {
+  return std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
+}
+
+std::size_t HeaderMap::count(std::string_view name) const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); }));
+}
+
+void HeaderMap::clear() noexcept {
+  fields_.clear();
+  arena_.reset();
+}
+
+}  // namespace khz

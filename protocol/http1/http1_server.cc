@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP/1.1 connection loop: read a request, serve it, write the response, repeat.
+#include <khz/common/log.h>
+#include <khz/protocol/http1.h>
+#include <khz/transport/error.h>
+
+#include "request_parser.h"
+#include "response_writer.h"
+
+namespace khz {
+namespace {
+
+// Streams a response for a handler: head (chunked) on the first write, one flush per write.
+class StreamWriter final : public BodyWriter {
+ public:
+  StreamWriter(transport::Connection& conn, Exchange& exchange) : conn_(conn), exchange_(exchange) {}
+
+  void reset(const http1::HeadOptions& head) noexcept {
+    head_ = head;
+    started_ = false;
+  }
+
+  Task<std::error_code> write(std::string_view chunk) override {
+    LinkedBuffer& out = conn_.output();
+    if (!started_) {
+      started_ = true;
+      head_.chunked = true;
+      // An HTTP/1.0 peer has no chunked framing: the body ends when the connection closes.
+      if (head_.version == Version::http10) head_.keep_alive = false;
+      http1::write_head(out, exchange_.response, head_);
+    }
+    if (body_allowed()) {
+      if (head_.version == Version::http10) out.append(chunk); else http1::write_chunk(out, chunk);
+    }
+    co_return co_await conn_.flush();
+  }
+
+  bool started() const noexcept override { return started_; }
+
+  // Ends the stream; returns whether the connection may be kept.
+  bool finish() {
+    if (body_allowed() && head_.version != Version::http10) http1::write_last_chunk(conn_.output());
+    return head_.keep_alive;
+  }
+
+ private:
+  bool body_allowed() const noexcept {
+    return !head_.head_request && status_allows_body(exchange_.response.status());
+  }
+
+  transport::Connection& conn_;
+  Exchange& exchange_;
+  http1::HeadOptions head_{};
+  bool started_ = false;
+};
+
+}  // namespace
+
+Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+  const Http1Options& opt = *options;
+  http1::RequestParser parser({opt.max_uri_bytes, opt.max_header_bytes, opt.max_body_bytes});
+  Exchange exchange;  // reused for every request on this connection
+  const std::string peer = conn.peer_address();
+  exchange.peer_address = peer;
+  StreamWriter writer(conn, exchange);
+  exchange.body_writer = &writer;
+  conn.set_write_timeout(opt.write_timeout);
+  LinkedBuffer& in = conn.input();
+  LinkedBuffer& out = conn.output();
+  std::size_t parsed = 0;  // bytes of `in` the parser has taken for the current message
+
+  for (;;) {
+    parser.start(exchange.request);
+    exchange.response.clear();
+    exchange.failed = false;
+    bool sent_continue = false;
+
+    // ---- read one request
+    while (!parser.done() && !parser.failed()) {
+      if (parsed < in.size()) {
+        parsed += parser.feed(in.segment(parsed));
+        continue;
+      }
+      // Out of bytes. First let go of what is ready: pipelined responses, or a 100 Continue
+      // (RFC 9110 §10.1.1), which is not sent when the body is refused (that fails earlier).
+      if (parser.expects_continue() && !sent_continue && !parser.body_started()) {
+        out.append("HTTP/1.1 100 Continue\r\n\r\n");
+        sent_continue = true;
+      }
+      if (!out.empty()) {
+        if (auto ec = co_await conn.flush()) co_return;
+      }
+      const bool idle = !parser.began();
+      if (idle) {
+        if (conn.is_draining()) co_return;
+        in.skip(parsed);  // stray CRLFs between messages
+        parsed = 0;
+        in.release();
+        in.shrink();
+      }
+      conn.set_idle(idle);
+      conn.set_read_timeout(idle ? opt.idle_timeout : opt.read_timeout);
+      std::error_code ec = co_await conn.fill(in.size() + 1);
+      conn.set_idle(false);
+      if (ec) {
+        if (parser.began() && ec == transport::errc::timed_out) {
+          KHZ_LOG(info, "http1 " << peer << ": request read timed out; 408 and close");
+          http1::write_error(out, 408, opt.server_name);
+          (void)co_await conn.flush();
+        } else if (parser.began() && ec == transport::errc::eof) {
+          KHZ_LOG(debug, "http1 " << peer << ": peer closed in the middle of a request");
+        }
+        co_return;
+      }
+    }
+
+    if (parser.failed()) {
+      KHZ_LOG(info, "http1 " << peer << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
+                             << " (" << parser.error_reason() << "); closing");
+      http1::write_error(out, parser.error_status(), opt.server_name);
+      (void)co_await conn.flush();
+      co_return;
+    }
+
+    // ---- serve
+    const bool wants_keep_alive = parser.keep_alive() && !conn.is_draining();
+    http1::HeadOptions head{exchange.request.version(), wants_keep_alive, false,
+                            exchange.request.method() == "HEAD", opt.server_name};
+    writer.reset(head);
+    co_await core.serve(exchange);
+
+    // ---- respond
+    bool keep_alive = false;
+    if (writer.started()) {
+      if (exchange.failed) {
+        KHZ_LOG(info, "http1 " << peer << ": streamed response broke off; closing without the last chunk");
+        co_return;
+      }
+      keep_alive = writer.finish();
+    } else {
+      head.keep_alive = wants_keep_alive && !conn.is_draining() &&
+                        !has_token(exchange.response.header("Connection"), "close");
+      keep_alive = head.keep_alive;
+      http1::write_response(out, exchange.response, head);
+    }
+    in.skip(parsed);  // the request's views end here
+    parsed = 0;
+    in.release();
+    if (!keep_alive) {
+      (void)co_await conn.flush();
+      co_return;
+    }
+    // Pipelined requests already buffered: answer them first, then flush all in one write.
+    if (in.empty() || out.size() >= opt.max_pipelined_output) {
+      if (auto ec = co_await conn.flush()) co_return;
+    }
+  }
+}
+
+}  // namespace khz

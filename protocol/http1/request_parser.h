@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to protocol/: the sans-I/O HTTP/1.1 request parser on llhttp.
+//
+//   RequestParser parser(limits);
+//   parser.start(request);
+//   while (!parser.done()) { consumed = parser.feed(bytes); ... }   // bytes from the buffer
+//   if (parser.failed()) answer parser.error_status(), close.
+//
+// Tokens (method, target, header names and values) are views into the fed bytes, so those
+// bytes must stay in place until the request is finished with. A token split across two feeds
+// is copied once into the request's arena; one fed contiguously in two parts is just extended.
+// feed() stops right after a complete message (pipelined bytes stay unconsumed).
+#pragma once
+
+#include <khz/protocol/request.h>
+
+#include <llhttp.h>
+
+#include <cstddef>
+#include <string_view>
+
+namespace khz::http1 {
+
+struct ParserLimits {
+  std::size_t max_uri_bytes;
+  std::size_t max_header_bytes;
+  std::size_t max_body_bytes;
+};
+
+class RequestParser {
+ public:
+  explicit RequestParser(ParserLimits limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  // Starts a new message that will be parsed into `request` (cleared here).
+  void start(Request& request);
+
+  // Parses as much of `bytes` as belongs to the current message; returns how many it consumed.
+  std::size_t feed(std::string_view bytes);
+
+  bool began() const noexcept { return began_; }                 // a byte of this message was seen
+  bool headers_done() const noexcept { return headers_done_; }
+  bool done() const noexcept { return done_; }                   // complete message
+  bool failed() const noexcept { return error_status_ != 0; }
+  int error_status() const noexcept { return error_status_; }    // 400, 413, 414, 431, 505
+  std::string_view error_reason() const noexcept { return error_reason_; }
+
+  bool keep_alive() const noexcept { return keep_alive_; }       // valid once done()
+  bool expects_continue() const noexcept { return expect_continue_; }
+  bool has_body() const noexcept { return has_body_; }            // framing says a body follows
+  bool body_started() const noexcept { return body_started_; }
+
+ private:
+  static int on_message_begin(llhttp_t* p);
+  static int on_method(llhttp_t* p, const char* at, std::size_t n);
+  static int on_url(llhttp_t* p, const char* at, std::size_t n);
+  static int on_url_complete(llhttp_t* p);
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_value_complete(llhttp_t* p);
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, std::size_t n);
+  static int on_message_complete(llhttp_t* p);
+
+  int fail(int status, std::string_view reason) noexcept;
+  void extend(std::string_view& token, const char* at, std::size_t n);
+  int count_header_bytes(std::size_t n) noexcept;
+
+  llhttp_settings_t settings_{};
+  llhttp_t parser_{};
+  ParserLimits limits_;
+  Request* request_ = nullptr;
+  std::string_view method_;
+  std::string_view url_;
+  std::string_view field_;
+  std::string_view value_;
+  std::size_t header_bytes_ = 0;
+  int error_status_ = 0;
+  std::string_view error_reason_;
+  bool began_ = false;
+  bool headers_done_ = false;
+  bool done_ = false;
+  bool keep_alive_ = false;
+  bool expect_continue_ = false;
+  bool has_body_ = false;
+  bool body_started_ = false;
+};
+
+}  // namespace khz::http1

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "response_writer.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+namespace khz::http1 {
+namespace {
+
+struct DateCache {
+  std::time_t second = -1;
+  char text[32] = {};
+  std::size_t size = 0;
+};
+thread_local DateCache date_cache;
+
+constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+// Appends pieces into the buffer's tail node with one reserve.
+class HeadBuilder {
+ public:
+  explicit HeadBuilder(LinkedBuffer& out) : out_(out) {}
+  void add(std::string_view s) { out_.append(s); }
+  void add_number(std::uint64_t v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append({buf, static_cast<std::size_t>(r.ptr - buf)});
+  }
+  void field(std::string_view name, std::string_view value) {
+    add(name);
+    add(": ");
+    add(value);
+    add("\r\n");
+  }
+
+ private:
+  LinkedBuffer& out_;
+};
+
+bool is_framing_header(std::string_view name) {
+  return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+         iequals(name, "Connection") || iequals(name, "Date") || iequals(name, "Server");
+}
+
+}  // namespace
+
+std::string_view http_date() {
+  std::time_t now = std::time(nullptr);
+  DateCache& c = date_cache;
+  if (now != c.second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    int n = std::snprintf(c.text, sizeof c.text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
+                          tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    c.size = static_cast<std::size_t>(n);
+    c.second = now;
+  }
+  return {c.text, c.size};
+}
+
+void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
+  HeadBuilder b(out);
+  int status = response.status();
+  b.add(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  b.add_number(static_cast<std::uint64_t>(status));
+  b.add(" ");
+  b.add(reason_phrase(status));
+  b.add("\r\n");
+  if (!options.server.empty()) b.field("Server", options.server);
+  b.field("Date", http_date());
+  for (const auto& f : response.headers()) {
+    if (!is_framing_header(f.name)) b.field(f.name, f.value);
+  }
+  if (status_allows_body(status)) {
+    if (options.chunked) {
+      if (options.version != Version::http10) b.field("Transfer-Encoding", "chunked");
+    } else {
+      b.add("Content-Length: ");
+      b.add_number(response.body().size());
+      b.add("\r\n");
+    }
+  }
+  if (!options.keep_alive) {
+    b.field("Connection", "close");
+  } else if (options.version == Version::http10) {
+    b.field("Connection", "keep-alive");
+  }
+  b.add("\r\n");
+}
+
+void write_response(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
+  write_head(out, response, options);
+  if (!options.head_request && status_allows_body(response.status())) out.append(response.body());
+}
+
+void write_chunk(LinkedBuffer& out, std::string_view data) {
+  if (data.empty()) return;
+  char size[20];
+  auto r = std::to_chars(size, size + sizeof size, data.size(), 16);
+  out.append({size, static_cast<std::size_t>(r.ptr - size)});
+  out.append("\r\n");
+  out.append(data);
+  out.append("\r\n");
+}
+
+void write_last_chunk(LinkedBuffer& out) { out.append("0\r\n\r\n"); }
+
+void write_error(LinkedBuffer& out, int status, std::string_view server) {
+  Response r;
+  r.set_status(status);
+  std::string body(reason_phrase(status));
+  body += "\n";
+  r.set_body(body, "text/plain; charset=utf-8");
+  write_response(out, r, {Version::http11, false, false, false, server});
+}
+
+}  // namespace khz::http1

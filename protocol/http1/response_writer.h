@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to protocol/: serialises HTTP/1.1 response heads and bodies into a LinkedBuffer.
+#pragma once
+
+#include <khz/common/linked_buffer.h>
+#include <khz/protocol/request.h>
+#include <khz/protocol/response.h>
+
+#include <string_view>
+
+namespace khz::http1 {
+
+// The current IMF-fixdate ("Tue, 24 Nov 2026 19:36:26 GMT"), formatted at most once per
+// second per thread. Valid until the next call on this thread.
+std::string_view http_date();
+
+struct HeadOptions {
+  Version version;          // of the request: an HTTP/1.0 peer gets no chunked framing
+  bool keep_alive;          // else "Connection: close"
+  bool chunked;             // stream the body in chunks (no Content-Length)
+  bool head_request;        // framing headers as for GET, no body
+  std::string_view server;  // Server header value; empty: none
+};
+
+// Writes status line and headers, with Date, Server, framing and Connection as needed.
+void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& options);
+
+// Writes a whole response: head plus body (none for HEAD, 1xx, 204, 304).
+void write_response(LinkedBuffer& out, const Response& response, const HeadOptions& options);
+
+// Writes one chunk ("<hex>\r\n<data>\r\n"); empty `data` writes nothing.
+void write_chunk(LinkedBuffer& out, std::string_view data);
+// Writes the last chunk "0\r\n\r\n".
+void write_last_chunk(LinkedBuffer& out);
+
+// A complete minimal error response (status, "Connection: close", short text body).
+void write_error(LinkedBuffer& out, int status, std::string_view server);
+
+}  // namespace khz::http1

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::HeaderMap: an ordered list of header fields with ASCII case-insensitive lookup.
+// A value type shared by server and client, HTTP/1.1 and HTTP/2.
+//
+//   headers.set("Content-Type", "text/plain");    // replaces every existing field of that name
+//   headers.add("Set-Cookie", "a=1");              // appends
+//   std::string_view ct = headers.get("content-type");    // "" when absent
+//   for (const auto& f : headers) { f.name; f.value; }
+//
+// Storage: add/set copy into the map's own arena. add_ref links caller memory without copying
+// (the HTTP/1.1 codec points into the connection buffer; such views are valid until the
+// exchange completes). Copying a HeaderMap copies every byte, so a copy never dangles.
+// Not thread-safe.
+#pragma once
+
+#include <khz/common/arena.h>
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+namespace khz {
+
+// ASCII case-insensitive equality (header names, methods, tokens).
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+// True when the comma-separated `list` contains `token` (case-insensitive), as in
+// "Connection: keep-alive, Upgrade".
+bool has_token(std::string_view list, std::string_view token) noexcept;
+
+class HeaderMap {
+ public:
+  struct Field {
+    std::string_view name;
+    std::string_view value;
+  };
+
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap& other);
+  HeaderMap& operator=(const HeaderMap& other);
+  HeaderMap(HeaderMap&&) noexcept = default;
+  HeaderMap& operator=(HeaderMap&&) noexcept = default;
+
+  void add(std::string_view name, std::string_view value);
+  void add_ref(std::string_view name, std::string_view value);
+  void set(std::string_view name, std::string_view value);
+  // Removes every field of that name; returns how many.
+  std::size_t remove(std::string_view name) noexcept;
+
+  // First value of `name`, or "" when absent.
+  std::string_view get(std::string_view name) const noexcept;
+  bool contains(std::string_view name) const noexcept;
+  std::size_t count(std::string_view name) const noexcept;
+
+  std::size_t size() const noexcept { return fields_.size(); }
+  bool empty() const noexcept { return fields_.empty(); }
+  auto begin() const noexcept { return fields_.begin(); }
+  auto end() const noexcept { return fields_.end(); }
+
+  // Forgets every field; keeps capacity (no allocation once warm).
+  void clear() noexcept;
+
+ private:
+  std::vector<Field> fields_;
+  Arena arena_;
+};
+
+}  // namespace khz
