@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::Engine: routes, groups, middleware and the fallbacks, as in Hertz's route.Engine.
+// It implements ServerCore, so every protocol server (HTTP/1.1, HTTP/2) hands it exchanges.
+//
+//   khz::Engine engine;
+//   engine.use(logger);                                    // middleware for routes added after
+//   engine.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+//   auto v1 = engine.group("/v1", auth);                    // prefix + group middleware
+//   v1.post("/users", create_user);
+//   engine.no_route([](khz::RequestContext& c) { c.string(404, "nothing here"); });
+//
+// Registration throws std::invalid_argument for a conflicting or malformed route, naming both
+// routes. Register everything before serving; the route table is then read-only.
+// Handler exceptions become a logged 500 at exactly one place: Engine::serve.
+#pragma once
+
+#include <khz/app/handler.h>
+#include <khz/app/request_context.h>
+#include <khz/protocol/server_core.h>
+#include <khz/route/radix_tree.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace khz {
+
+class Engine;
+
+// Options with Hertz's names and defaults.
+struct EngineOptions {
+  bool redirect_trailing_slash = true;     // /foo/ <-> /foo: 301 for GET, 307 for other methods
+  bool handle_method_not_allowed = false;  // 405 with Allow instead of NoRoute
+};
+
+class RouteGroup {
+ public:
+  // Adds middleware to this group: it wraps routes registered on the group afterwards.
+  template <class... H>
+  RouteGroup& use(H&&... handlers) {
+    (middleware_.emplace_back(std::forward<H>(handlers)), ...);
+    on_use();
+    return *this;
+  }
+
+  // A nested group: this group's prefix and middleware, plus its own.
+  template <class... H>
+  RouteGroup group(std::string_view relative_path, H&&... handlers) {
+    RouteGroup g(engine_, join(relative_path), middleware_);
+    (g.middleware_.emplace_back(std::forward<H>(handlers)), ...);
+    return g;
+  }
+
+  template <class... H> void get(std::string_view p, H&&... h) { handle("GET", p, std::forward<H>(h)...); }
+  template <class... H> void post(std::string_view p, H&&... h) { handle("POST", p, std::forward<H>(h)...); }
+  template <class... H> void put(std::string_view p, H&&... h) { handle("PUT", p, std::forward<H>(h)...); }
+  template <class... H> void del(std::string_view p, H&&... h) { handle("DELETE", p, std::forward<H>(h)...); }
+  template <class... H> void patch(std::string_view p, H&&... h) { handle("PATCH", p, std::forward<H>(h)...); }
+  template <class... H> void head(std::string_view p, H&&... h) { handle("HEAD", p, std::forward<H>(h)...); }
+  template <class... H> void options(std::string_view p, H&&... h) { handle("OPTIONS", p, std::forward<H>(h)...); }
+  // Every common method: GET POST PUT PATCH HEAD OPTIONS DELETE CONNECT TRACE.
+  template <class... H>
+  void any(std::string_view p, H&&... h) {
+    HandlerChain chain = chain_with(std::forward<H>(h)...);
+    for (std::string_view m : {"GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONNECT", "TRACE"}) {
+      add_route(m, join(p), chain);
+    }
+  }
+  // Any method name (upper-case token).
+  template <class... H>
+  void handle(std::string_view method, std::string_view p, H&&... h) {
+    add_route(method, join(p), chain_with(std::forward<H>(h)...));
+  }
+
+  std::string_view base_path() const noexcept { return prefix_; }
+
+ protected:
+  RouteGroup(Engine* engine, std::string prefix, HandlerChain middleware)
+      : engine_(engine), prefix_(std::move(prefix)), middleware_(std::move(middleware)) {}
+  virtual void on_use() {}
+
+  template <class... H>
+  HandlerChain chain_with(H&&... h) {
+    static_assert(sizeof...(H) > 0, "a route needs at least one handler");
+    HandlerChain chain = middleware_;
+    (chain.emplace_back(std::forward<H>(h)), ...);
+    return chain;
+  }
+  std::string join(std::string_view relative) const;
+  void add_route(std::string_view method, std::string path, HandlerChain chain);
+
+  Engine* engine_;
+  std::string prefix_;
+  HandlerChain middleware_;
+};
+
+struct RouteInfo {
+  std::string method;
+  std::string path;
+  std::string handler;  // name of the last handler of the chain
+};
+
+class Engine : public RouteGroup, public ServerCore {
+ public:
+  explicit Engine(EngineOptions options = {});
+  ~Engine() override;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Handlers for requests that match no route (after the engine's middleware). Default: 404.
+  template <class... H>
+  void no_route(H&&... h) { no_route_user_ = HandlerChain{Handler(std::forward<H>(h))...}; rebuild_fallbacks(); }
+  // Handlers for a path that exists under other methods (with handle_method_not_allowed). Default: 405.
+  template <class... H>
+  void no_method(H&&... h) { no_method_user_ = HandlerChain{Handler(std::forward<H>(h))...}; rebuild_fallbacks(); }
+
+  std::vector<RouteInfo> routes() const;
+  const EngineOptions& engine_options() const noexcept { return options_; }
+
+  Task<void> serve(Exchange& exchange) override;
+
+ private:
+  friend class RouteGroup;
+  struct Route {
+    HandlerChain chain;
+  };
+  struct MethodTree {
+    std::string method;
+    route::RadixTree<Route> tree;
+  };
+
+  void on_use() override { rebuild_fallbacks(); }
+  void rebuild_fallbacks();
+  void register_route(std::string_view method, std::string path, HandlerChain chain);
+  MethodTree* tree_for(std::string_view method) noexcept;
+  void dispatch(RequestContext& ctx);
+  Task<void> run_chain(RequestContext& ctx);
+
+  EngineOptions options_;
+  std::vector<MethodTree> trees_;
+  std::vector<RouteInfo> route_list_;
+  HandlerChain no_route_user_;
+  HandlerChain no_method_user_;
+  HandlerChain no_route_chain_;
+  HandlerChain no_method_chain_;
+  HandlerChain redirect_chain_;
+  std::size_t max_params_ = 0;
+};
+
+}  // namespace khz

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::Handler: a handler or a middleware (they are the same thing, as in Hertz): any callable
+// taking RequestContext& and returning void (plain) or khz::Task<> (a coroutine).
+//
+//   void ping(khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); }
+//   khz::Task<> timing(khz::RequestContext& ctx) {
+//     auto t0 = std::chrono::steady_clock::now();
+//     co_await ctx.next();                          // the inner layers of the onion
+//     ctx.set_header("X-Elapsed-Us", ...);
+//   }
+//
+// A plain handler runs directly: it pays nothing for the coroutine machinery.
+#pragma once
+
+#include <khz/common/task.h>
+
+#include <concepts>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <vector>
+
+namespace khz {
+
+class RequestContext;
+
+namespace detail {
+std::string demangle(const char* mangled);
+}
+
+template <class F>
+concept PlainHandler = std::invocable<F&, RequestContext&> &&
+                       std::same_as<std::invoke_result_t<F&, RequestContext&>, void>;
+template <class F>
+concept CoroutineHandler = std::invocable<F&, RequestContext&> &&
+                           std::same_as<std::invoke_result_t<F&, RequestContext&>, Task<void>>;
+
+class Handler {
+ public:
+  template <class F>
+    requires PlainHandler<F> || CoroutineHandler<F>
+  Handler(F f) : name_(detail::demangle(typeid(F).name())) {  // NOLINT: implicit by design
+    if constexpr (CoroutineHandler<F>) {
+      coroutine_ = std::move(f);
+    } else {
+      plain_ = std::move(f);
+    }
+  }
+
+  // The same, with an explicit name for routes() listings.
+  template <class F>
+  Handler(std::string name, F f) : Handler(std::move(f)) { name_ = std::move(name); }
+
+  bool is_coroutine() const noexcept { return static_cast<bool>(coroutine_); }
+  std::string_view name() const noexcept { return name_; }
+
+ private:
+  friend class RequestContext;
+  std::function<void(RequestContext&)> plain_;
+  std::function<Task<void>(RequestContext&)> coroutine_;
+  std::string name_;
+};
+
+using HandlerChain = std::vector<Handler>;
+
+}  // namespace khz

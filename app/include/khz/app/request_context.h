@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::RequestContext: everything a handler sees of one exchange, and the control of the
+// middleware chain. One per connection, reset between requests.
+//
+//   server.get("/users/:id", [](khz::RequestContext& ctx) {
+//     std::string_view id = ctx.param("id");
+//     std::string_view fields = ctx.query("fields");
+//     ctx.json(200, khz::H{{"id", std::string(id)}, {"fields", std::string(fields)}});
+//   });
+//
+// Lifetimes: every string_view a getter returns is valid until the handler's Task completes.
+// Flow: co_await ctx.next() runs the rest of the chain (onion); a handler that does not call
+// next() lets the chain continue after it returns; abort() stops the chain after the current
+// handler. Threading: used on its connection's loop only.
+#pragma once
+
+#include <khz/app/handler.h>
+#include <khz/app/json.h>
+#include <khz/common/task.h>
+#include <khz/protocol/server_core.h>
+#include <khz/route/radix_tree.h>
+
+#include <any>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace khz {
+
+class RequestContext : public ExchangeState {
+ public:
+  RequestContext();
+  ~RequestContext() override;
+
+  Request& request() noexcept { return exchange_->request; }
+  const Request& request() const noexcept { return exchange_->request; }
+  Response& response() noexcept { return exchange_->response; }
+  const Response& response() const noexcept { return exchange_->response; }
+
+  // ---- request
+  std::string_view method() const noexcept { return request().method(); }
+  std::string_view path() const noexcept { return request().path(); }
+  // The route pattern that matched ("/users/:id"); "" when none did.
+  std::string_view full_path() const noexcept { return full_path_; }
+  // A path parameter by name; "" when absent.
+  std::string_view param(std::string_view key) const noexcept;
+  // A query parameter, percent-decoded ('+' is a space); first value; "" when absent.
+  std::string_view query(std::string_view key);
+  bool has_query(std::string_view key);
+  // All values of a query parameter, decoded.
+  std::vector<std::string_view> query_all(std::string_view key);
+  std::string_view header(std::string_view name) const noexcept { return request().header(name); }
+  std::string_view body() const noexcept { return request().body(); }
+  std::string_view peer_address() const noexcept { return exchange_->peer_address; }
+
+  // ---- response
+  void set_status(int status) noexcept { response().set_status(status); }
+  int status() const noexcept { return response().status(); }
+  void set_header(std::string_view name, std::string_view value) { response().headers().set(name, value); }
+  // text/plain; charset=utf-8
+  void string(int status, std::string_view text);
+  // application/json; charset=utf-8
+  void json(int status, const Json& value);
+  void data(int status, std::string_view content_type, std::string_view bytes);
+  // Location: `location`; status 301, 302, 303, 307 or 308.
+  void redirect(int status, std::string_view location);
+  // Streams a piece of the response body now (chunked on HTTP/1.1): the status and headers go
+  // out with the first write, so set them before. Returns false once the peer is gone.
+  Task<bool> write(std::string_view chunk);
+  bool is_streaming() const noexcept;
+
+  // ---- per-request values (gone after the request)
+  void set(std::string_view key, std::any value);
+  // nullptr when absent.
+  const std::any* get(std::string_view key) const noexcept;
+  template <class T>
+  const T* get_as(std::string_view key) const noexcept {
+    const std::any* v = get(key);
+    return v != nullptr ? std::any_cast<T>(v) : nullptr;
+  }
+
+  // ---- flow
+  Task<void> next();
+  void abort() noexcept { aborted_ = true; }
+  void abort_with_status(int status) noexcept {
+    set_status(status);
+    aborted_ = true;
+  }
+  bool is_aborted() const noexcept { return aborted_; }
+  // Name of the handler running now (the last of the chain is the route's handler).
+  std::string_view handler_name() const noexcept;
+
+ private:
+  friend class Engine;
+  void reset(Exchange& exchange) noexcept;
+  void parse_query();
+
+  Exchange* exchange_ = nullptr;
+  const HandlerChain* chain_ = nullptr;
+  std::ptrdiff_t index_ = -1;
+  bool aborted_ = false;
+  bool query_parsed_ = false;
+  std::string_view full_path_;
+  route::Params params_;
+  std::vector<std::pair<std::string_view, std::string_view>> query_;
+  std::vector<std::pair<std::string, std::any>> values_;
+};
+
+}  // namespace khz

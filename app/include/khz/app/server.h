@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::Server: an Engine served over a transport, with its lifecycle (Hertz's server.Hertz).
+//
+//   int main() {
+//     khz::Server server({.address = "127.0.0.1:8888"});
+//     server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
+//     server.spin();   // serves until SIGINT/SIGTERM, then drains and returns
+//   }
+//
+// Embedding and tests: start() returns the bound port without blocking; shutdown() stops.
+// Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
+// finish (their responses carry "Connection: close") until exit_wait_timeout; the rest are
+// closed; then the on_shutdown hooks run.
+// Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
+// on the loop threads.
+#pragma once
+
+#include <khz/app/engine.h>
+#include <khz/common/result.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace khz {
+
+namespace transport {
+class Transporter;
+}
+
+struct ServerOptions {
+  std::string address = "0.0.0.0:8888";
+  std::string transport;  // "asio"; empty: $KHZ_TRANSPORT, else the default backend
+  int loops = 0;          // event loops; 0: one per core
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds exit_wait_timeout{std::chrono::seconds(5)};  // drain deadline
+  std::size_t max_uri_bytes = 8 * 1024;
+  std::size_t max_header_bytes = 64 * 1024;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;
+  std::string server_name = "khz";
+  // Engine options (Hertz's names and defaults).
+  bool redirect_trailing_slash = true;
+  bool handle_method_not_allowed = false;
+};
+
+class Server : public Engine {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server() override;
+
+  // Serves until SIGINT or SIGTERM, then shuts down gracefully. Throws std::system_error when
+  // the address cannot be bound.
+  void spin();
+
+  // Starts serving on background loop threads; returns the bound port (useful with port 0).
+  Result<std::uint16_t> start();
+  // Graceful shutdown (see above). Idempotent; safe from any thread but a loop thread.
+  void shutdown();
+
+  void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+  std::uint16_t port() const noexcept { return port_; }
+  const ServerOptions& options() const noexcept { return options_; }
+
+ private:
+  ServerOptions options_;
+  std::unique_ptr<transport::Transporter> transporter_;
+  std::vector<std::function<void()>> hooks_;
+  std::uint16_t port_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace khz

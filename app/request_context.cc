@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/app/request_context.h>
+#include <khz/common/log.h>
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace khz {
+namespace detail {
+
+std::string demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), &std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+}  // namespace detail
+
+namespace {
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes a query component ('+' is a space, %XX a byte) into `arena`; text without escapes is
+// returned as is. A malformed escape is kept literally.
+std::string_view decode_component(std::string_view in, Arena& arena) {
+  if (in.find_first_of("%+") == std::string_view::npos) return in;
+  char* out = arena.allocate(in.size());
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out[n++] = ' ';
+    } else if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
+      out[n++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+      i += 2;
+    } else {
+      out[n++] = c;
+    }
+  }
+  return {out, n};
+}
+
+}  // namespace
+
+RequestContext::RequestContext() = default;
+RequestContext::~RequestContext() = default;
+
+void RequestContext::reset(Exchange& exchange) noexcept {
+  exchange_ = &exchange;
+  chain_ = nullptr;
+  index_ = -1;
+  aborted_ = false;
+  query_parsed_ = false;
+  full_path_ = {};
+  params_.clear();
+  query_.clear();
+  values_.clear();
+}
+
+std::string_view RequestContext::param(std::string_view key) const noexcept { return params_.get(key); }
+
+void RequestContext::parse_query() {
+  if (query_parsed_) return;
+  query_parsed_ = true;
+  std::string_view q = request().query();
+  Arena& arena = request().arena();
+  while (!q.empty()) {
+    std::size_t amp = q.find('&');
+    std::string_view item = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (item.empty()) continue;
+    std::size_t eq = item.find('=');
+    std::string_view key = item.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
+    query_.emplace_back(decode_component(key, arena), decode_component(value, arena));
+  }
+}
+
+std::string_view RequestContext::query(std::string_view key) {
+  parse_query();
+  for (const auto& [k, v] : query_) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+bool RequestContext::has_query(std::string_view key) {
+  parse_query();
+  for (const auto& kv : query_) {
+    if (kv.first == key) return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> RequestContext::query_all(std::string_view key) {
+  parse_query();
+  std::vector<std::string_view> out;
+  for (const auto& [k, v] : query_) {
+    if (k == key) out.push_back(v);
+  }
+  return out;
+}
+
+void RequestContext::string(int status, std::string_view text) {
+  data(status, "text/plain; charset=utf-8", text);
+}
+
+void RequestContext::json(int status, const Json& value) {
+  Response& r = response();
+  r.set_status(status);
+  r.headers().set("Content-Type", "application/json; charset=utf-8");
+  r.body_buffer().clear();
+  value.dump_to(r.body_buffer());
+}
+
+void RequestContext::data(int status, std::string_view content_type, std::string_view bytes) {
+  Response& r = response();
+  r.set_status(status);
+  r.set_body(bytes, content_type);
+}
+
+void RequestContext::redirect(int status, std::string_view location) {
+  Response& r = response();
+  r.set_status(status);
+  r.headers().set("Location", location);
+}
+
+Task<bool> RequestContext::write(std::string_view chunk) {
+  KHZ_ASSERT(exchange_->body_writer != nullptr);
+  std::error_code ec = co_await exchange_->body_writer->write(chunk);
+  co_return !ec;
+}
+
+bool RequestContext::is_streaming() const noexcept {
+  return exchange_->body_writer != nullptr && exchange_->body_writer->started();
+}
+
+void RequestContext::set(std::string_view key, std::any value) {
+  for (auto& [k, v] : values_) {
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  }
+  values_.emplace_back(std::string(key), std::move(value));
+}
+
+const std::any* RequestContext::get(std::string_view key) const noexcept {
+  for (const auto& [k, v] : values_) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+
+Task<void> RequestContext::next() {
+  while (!aborted_ && chain_ != nullptr && ++index_ < static_cast<std::ptrdiff_t>(chain_->size())) {
+    const Handler& h = (*chain_)[static_cast<std::size_t>(index_)];
+    if (h.is_coroutine()) {
+      co_await h.coroutine_(*this);
+    } else {
+      h.plain_(*this);
+    }
+  }
+}
+
+std::string_view RequestContext::handler_name() const noexcept {
+  if (chain_ == nullptr || index_ < 0 || index_ >= static_cast<std::ptrdiff_t>(chain_->size())) return {};
+  return (*chain_)[static_cast<std::size_t>(index_)].name();
+}
+
+}  // namespace khz

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/app/server.h>
+#include <khz/common/log.h>
+#include <khz/protocol/http1.h>
+#include <khz/transport/transporter.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <ctime>
+#include <system_error>
+
+namespace khz {
+
+Server::Server(ServerOptions options)
+    : Engine(EngineOptions{options.redirect_trailing_slash, options.handle_method_not_allowed}),
+      options_(std::move(options)) {
+  // Fail at construction on a bad option (unknown transport, malformed address).
+  transporter_ = transport::make_transporter(options_.transport,
+                                             {.address = options_.address, .loops = options_.loops});
+  (void)transport::parse_host_port(options_.address);
+}
+
+Server::~Server() { shutdown(); }
+
+Result<std::uint16_t> Server::start() {
+  auto http1 = std::make_shared<const Http1Options>(Http1Options{
+      .max_uri_bytes = options_.max_uri_bytes,
+      .max_header_bytes = options_.max_header_bytes,
+      .max_body_bytes = options_.max_body_bytes,
+      .read_timeout = options_.read_timeout,
+      .idle_timeout = options_.idle_timeout,
+      .write_timeout = options_.write_timeout,
+      .server_name = options_.server_name,
+  });
+  auto port = transporter_->start([this, http1](transport::Connection& conn) {
+    return serve_http1(conn, *this, http1);
+  });
+  if (port) {
+    port_ = *port;
+    running_ = true;
+  }
+  return port;
+}
+
+void Server::shutdown() {
+  if (!running_) return;
+  running_ = false;
+  KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
+  transporter_->shutdown(options_.exit_wait_timeout);
+  for (auto& hook : hooks_) hook();
+  KHZ_LOG(info, "khz: stopped");
+}
+
+void Server::spin() {
+  // Block the signals before the loop threads start, so they inherit the mask and only this
+  // thread receives them, synchronously.
+  sigset_t signals, previous;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, &previous);
+  auto port = start();
+  if (!port) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
+  }
+  KHZ_LOG(info, "khz: serving HTTP/1.1 on " << options_.address << " (port " << *port << ", transport "
+                                             << transporter_->name() << ")");
+  int sig = 0;
+  while (sigwait(&signals, &sig) != 0) {
+  }
+  KHZ_LOG(info, "khz: got " << (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  shutdown();
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
+}  // namespace khz

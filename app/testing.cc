@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/app/testing.h>
+#include <khz/common/event_loop.h>
+
+namespace khz::testing {
+namespace {
+
+// Collects a streamed body instead of sending it.
+class CollectingWriter final : public BodyWriter {
+ public:
+  explicit CollectingWriter(Response& response) : response_(response) {}
+  Task<std::error_code> write(std::string_view chunk) override {
+    if (!started_) {
+      started_ = true;
+      response_.body_buffer().clear();
+    }
+    response_.body_buffer().append(chunk);
+    co_return std::error_code{};
+  }
+  bool started() const noexcept override { return started_; }
+
+ private:
+  Response& response_;
+  bool started_ = false;
+};
+
+Task<void> serve_one(Engine& engine, Exchange& exchange) { co_await engine.serve(exchange); }
+
+}  // namespace
+
+Response perform_request(Engine& engine, const Request& request) {
+  Exchange exchange;
+  exchange.request = request;
+  exchange.peer_address = "in-process";
+  CollectingWriter writer(exchange.response);
+  exchange.body_writer = &writer;
+  run_blocking(serve_one(engine, exchange));
+  return std::move(exchange.response);
+}
+
+Response perform_request(Engine& engine, std::string_view method, std::string_view target,
+                         std::initializer_list<Header> headers, std::string_view body) {
+  Request request;
+  request.set_method(method);
+  request.set_target(target);
+  bool has_host = false;
+  for (const auto& h : headers) {
+    request.headers().add(h.name, h.value);
+    has_host = has_host || iequals(h.name, "Host");
+  }
+  if (!has_host) request.headers().add("Host", "localhost");
+  request.set_body(body);
+  return perform_request(engine, request);
+}
+
+}  // namespace khz::testing
