@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: Apache-2.0
+// Engine through the in-process helper: routing, groups, onion middleware, fallbacks, errors.
+#include <khz/app/engine.h>
+#include <khz/app/testing.h>
+#include <khz/common/event_loop.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using khz::testing::perform_request;
+using namespace std::chrono_literals;
+
+namespace {
+void ok(khz::RequestContext& c) { c.string(200, std::string(c.full_path())); }
+}  // namespace
+
+TEST_CASE("routes: static, param and catch-all, with the matched pattern") {
+  khz::Engine e;
+  e.get("/users/new", ok);
+  e.get("/users/:id", [](khz::RequestContext& c) { c.string(200, "user " + std::string(c.param("id"))); });
+  e.get("/static/*filepath", [](khz::RequestContext& c) { c.string(200, "file " + std::string(c.param("filepath"))); });
+
+  struct Row {
+    const char* target;
+    int status;
+    const char* body;
+  };
+  const Row rows[] = {
+      {"/users/new", 200, "/users/new"},
+      {"/users/42", 200, "user 42"},
+      {"/users/42?x=1", 200, "user 42"},
+      {"/static/css/site.css", 200, "file css/site.css"},
+      {"/static/", 200, "file "},
+      {"/nothing", 404, "404 page not found"},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.target);
+    auto r = perform_request(e, "GET", row.target);
+    REQUIRE(r.status() == row.status);
+    REQUIRE(r.body() == row.body);
+  }
+  REQUIRE(perform_request(e, "POST", "/users/new").status() == 404);
+}
+
+TEST_CASE("onion middleware: order, next(), plain and coroutine layers") {
+  khz::Engine e;
+  std::vector<std::string> trace;
+  e.use([&](khz::RequestContext& c) -> khz::Task<> {
+    trace.push_back("outer in");
+    co_await c.next();
+    trace.push_back("outer out");
+    c.set_header("X-Outer", "1");
+  });
+  e.use([&](khz::RequestContext&) { trace.push_back("plain"); });  // no next(): chain continues after it
+  e.get("/x", [&](khz::RequestContext& c) -> khz::Task<> {
+    co_await khz::sleep_for(1ms);
+    trace.push_back("handler");
+    c.string(200, "done");
+  });
+  auto r = perform_request(e, "GET", "/x");
+  REQUIRE(r.status() == 200);
+  REQUIRE(r.header("X-Outer") == "1");
+  REQUIRE(trace == std::vector<std::string>{"outer in", "plain", "handler", "outer out"});
+}
+
+TEST_CASE("abort and abort_with_status stop the chain") {
+  khz::Engine e;
+  bool reached = false;
+  auto guard = [](khz::RequestContext& c) {
+    if (c.header("Authorization").empty()) c.abort_with_status(401);
+  };
+  e.get("/secret", guard, [&](khz::RequestContext& c) {
+    reached = true;
+    c.string(200, "secret");
+  });
+  auto denied = perform_request(e, "GET", "/secret");
+  REQUIRE(denied.status() == 401);
+  REQUIRE_FALSE(reached);
+  auto allowed = perform_request(e, "GET", "/secret", {{"Authorization", "Bearer t"}});
+  REQUIRE(allowed.status() == 200);
+  REQUIRE(reached);
+}
+
+TEST_CASE("groups: prefix and middleware, nested; engine middleware added later does not apply") {
+  khz::Engine e;
+  auto tag = [](std::string value) {
+    return [value](khz::RequestContext& c) { c.set(value, true); };
+  };
+  auto report = [](khz::RequestContext& c) {
+    std::string s;
+    for (const char* k : {"api", "v1", "late"}) {
+      if (c.get(k) != nullptr) s += std::string(k) + ";";
+    }
+    c.string(200, s);
+  };
+  auto api = e.group("/api", tag("api"));
+  auto v1 = api.group("v1", tag("v1"));
+  v1.get("/items", report);
+  api.get("/health", report);
+  e.use(tag("late"));
+  e.get("/after", report);
+  REQUIRE(perform_request(e, "GET", "/api/v1/items").body() == "api;v1;");
+  REQUIRE(perform_request(e, "GET", "/api/health").body() == "api;");
+  REQUIRE(perform_request(e, "GET", "/after").body() == "late;");
+  REQUIRE(v1.base_path() == "/api/v1");
+}
+
+TEST_CASE("a throwing handler becomes a logged 500") {
+  khz::Engine e;
+  e.get("/boom", [](khz::RequestContext&) { throw std::runtime_error("kaput"); });
+  e.get("/boom-async", [](khz::RequestContext&) -> khz::Task<> {
+    co_await khz::sleep_for(1ms);
+    throw std::logic_error("later");
+  });
+  for (const char* p : {"/boom", "/boom-async"}) {
+    auto r = perform_request(e, "GET", p);
+    REQUIRE(r.status() == 500);
+    REQUIRE(r.body() == "500 internal server error");
+  }
+}
+
+TEST_CASE("no_route, no_method and 405 with Allow") {
+  khz::Engine plain;
+  plain.get("/r", ok);
+  REQUIRE(perform_request(plain, "DELETE", "/r").status() == 404);  // Hertz default: no 405
+
+  khz::Engine e({.handle_method_not_allowed = true});
+  e.get("/r", ok);
+  e.put("/r", ok);
+  auto r = perform_request(e, "DELETE", "/r");
+  REQUIRE(r.status() == 405);
+  REQUIRE(r.header("Allow") == "GET, PUT");
+  e.no_route([](khz::RequestContext& c) { c.string(404, "custom"); });
+  REQUIRE(perform_request(e, "GET", "/zzz").body() == "custom");
+}
+
+TEST_CASE("trailing slash redirects: 301 for GET, 307 otherwise; option off: 404") {
+  khz::Engine e;
+  e.get("/a/", ok);
+  e.post("/b", ok);
+  auto r = perform_request(e, "GET", "/a?q=1");
+  REQUIRE(r.status() == 301);
+  REQUIRE(r.header("Location") == "/a/?q=1");
+  auto p = perform_request(e, "POST", "/b/");
+  REQUIRE(p.status() == 307);
+  REQUIRE(p.header("Location") == "/b");
+
+  khz::Engine off({.redirect_trailing_slash = false});
+  off.get("/a/", ok);
+  REQUIRE(perform_request(off, "GET", "/a").status() == 404);
+}
+
+TEST_CASE("registration errors throw std::invalid_argument naming the routes") {
+  khz::Engine e;
+  e.get("/users/:id", ok);
+  REQUIRE_THROWS_AS(e.get("/users/:id", ok), std::invalid_argument);
+  try {
+    e.get("/users/:name", ok);
+    FAIL("no exception");
+  } catch (const std::invalid_argument& ex) {
+    std::string msg = ex.what();
+    REQUIRE(msg.find("/users/:name") != std::string::npos);
+    REQUIRE(msg.find("/users/:id") != std::string::npos);
+  }
+  REQUIRE_THROWS_AS(e.handle("get", "/x", ok), std::invalid_argument);
+  REQUIRE_THROWS_AS(e.handle("G3T", "/x", ok), std::invalid_argument);  // Hertz: ^[A-Z]+$
+  REQUIRE_THROWS_AS(e.handle("", "/x", ok), std::invalid_argument);
+  e.get("relative", ok);  // joined to the group's base path, as in Hertz
+  REQUIRE(perform_request(e, "GET", "/relative").status() == 200);
+  REQUIRE(perform_request(e, "GET", "/users/5").status() == 200);  // table unchanged
+}
+
+TEST_CASE("routes() lists method, path and handler name; any() covers the methods") {
+  khz::Engine e;
+  e.get("/a", khz::Handler("list_a", ok));
+  e.any("/all", ok);
+  auto routes = e.routes();
+  REQUIRE(routes.size() == 10);
+  REQUIRE(routes[0].method == "GET");
+  REQUIRE(routes[0].path == "/a");
+  REQUIRE(routes[0].handler == "list_a");
+  for (const char* m : {"GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONNECT", "TRACE"}) {
+    CAPTURE(m);
+    REQUIRE(perform_request(e, m, "/all").status() == 200);
+  }
+}

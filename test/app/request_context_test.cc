@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/app/engine.h>
+#include <khz/app/testing.h>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using khz::testing::perform_request;
+
+TEST_CASE("query values are decoded; first value wins; all values on request") {
+  khz::Engine e;
+  e.get("/q", [](khz::RequestContext& c) {
+    std::string out = std::string(c.query("name")) + "|" + std::string(c.query("missing")) + "|" +
+                      (c.has_query("flag") ? "flag" : "noflag") + "|" + std::to_string(c.query_all("n").size()) +
+                      "|" + std::string(c.query("bad"));
+    c.string(200, out);
+  });
+  auto r = perform_request(e, "GET", "/q?name=J%C3%BCrgen+M&flag&n=1&n=2&bad=%zz");
+  REQUIRE(r.body() == "Jürgen M||flag|2|%zz");
+}
+
+TEST_CASE("json, data, string and redirect renderers set status, type and body") {
+  khz::Engine e;
+  e.get("/json", [](khz::RequestContext& c) {
+    c.json(201, khz::H{{"message", "pong"}, {"n", 3}, {"ok", true}, {"list", khz::Json::Array{1, "two", nullptr}},
+                       {"nested", khz::H{{"q", "a\"b"}}}});
+  });
+  e.get("/data", [](khz::RequestContext& c) { c.data(202, "application/octet-stream", std::string("\0\1", 2)); });
+  e.get("/go", [](khz::RequestContext& c) { c.redirect(302, "/there"); });
+  auto j = perform_request(e, "GET", "/json");
+  REQUIRE(j.status() == 201);
+  REQUIRE(j.header("Content-Type") == "application/json; charset=utf-8");
+  REQUIRE(j.body() == R"({"message":"pong","n":3,"ok":true,"list":[1,"two",null],"nested":{"q":"a\"b"}})");
+  auto d = perform_request(e, "GET", "/data");
+  REQUIRE(d.status() == 202);
+  REQUIRE(d.body() == std::string("\0\1", 2));
+  auto g = perform_request(e, "GET", "/go");
+  REQUIRE(g.status() == 302);
+  REQUIRE(g.header("Location") == "/there");
+}
+
+TEST_CASE("headers, body and per-request values") {
+  khz::Engine e;
+  e.use([](khz::RequestContext& c) { c.set("user", std::string("ann")); });
+  e.post("/echo", [](khz::RequestContext& c) {
+    const std::string* user = c.get_as<std::string>("user");
+    c.string(200, std::string(c.header("x-tag")) + ":" + std::string(c.body()) + ":" + (user ? *user : "?"));
+  });
+  auto r = perform_request(e, "POST", "/echo", {{"X-Tag", "t1"}}, "payload");
+  REQUIRE(r.body() == "t1:payload:ann");
+}
+
+TEST_CASE("a streamed body reaches the test helper") {
+  khz::Engine e;
+  e.get("/stream", [](khz::RequestContext& c) -> khz::Task<> {
+    c.set_header("Content-Type", "text/event-stream");
+    for (int i = 0; i < 3; ++i) {
+      bool alive = co_await c.write("data: " + std::to_string(i) + "\n\n");
+      if (!alive) co_return;
+    }
+  });
+  auto r = perform_request(e, "GET", "/stream");
+  REQUIRE(r.body() == "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+  REQUIRE(r.header("Content-Type") == "text/event-stream");
+}

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/common/arena.h>
+
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <string>
+
+TEST_CASE("Arena copies and concatenates") {
+  khz::Arena a;
+  auto v = a.copy("foo", "bar");
+  REQUIRE(v == "foobar");
+  REQUIRE(a.copy("").empty());
+  auto* p = a.allocate(3);
+  REQUIRE(reinterpret_cast<std::uintptr_t>(p) % 8 == 0);
+}
+
+TEST_CASE("Arena grows for large requests and keeps the largest block on reset") {
+  khz::Arena a;
+  std::string big(100000, 'z');
+  auto v = a.copy(big);
+  REQUIRE(v == big);
+  a.copy("small");
+  std::size_t reserved = a.bytes_reserved();
+  a.reset();
+  REQUIRE(a.bytes_reserved() <= reserved);
+  REQUIRE(a.bytes_reserved() >= 100000);
+  auto w = a.copy(big);
+  REQUIRE(w == big);
+  REQUIRE(a.bytes_reserved() <= reserved);
+}

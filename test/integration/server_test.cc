@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+// Server lifecycle on every transport: coroutine handlers sharing a loop, graceful shutdown.
+#include <khz/app/server.h>
+#include <khz/common/event_loop.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/raw_client.h"
+#include "support/test_server.h"
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+using namespace std::chrono_literals;
+using khz::test::body_of;
+using khz::test::header_of;
+using khz::test::RawClient;
+using khz::test::status_of;
+
+TEST_CASE("two sleeping handlers on one loop overlap") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 1});
+      std::atomic<int> started{0};
+      // Each handler waits, by sleeping, until the other one has started. If a sleep blocked the
+      // loop, the second handler could never start and both would answer "alone".
+      ts.server.get("/meet", [&](khz::RequestContext& c) -> khz::Task<> {
+        ++started;
+        for (int i = 0; i < 1000 && started.load() < 2; ++i) co_await khz::sleep_for(5ms);
+        c.string(200, started.load() >= 2 ? "overlapped" : "alone");
+      });
+      ts.start();
+      RawClient a(ts.port());
+      RawClient b(ts.port());
+      a.send("GET /meet HTTP/1.1\r\nHost: t\r\n\r\n");
+      b.send("GET /meet HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(a.read_response()) == "overlapped");
+      REQUIRE(body_of(b.read_response()) == "overlapped");
+    }
+  }
+}
+
+TEST_CASE("graceful shutdown: in-flight request finishes with Connection: close, idle ones close, new ones refused") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.exit_wait_timeout = 5s});
+      std::atomic<bool> in_handler{false};
+      bool hook_ran = false;
+      ts.server.on_shutdown([&] { hook_ran = true; });
+      ts.server.get("/work", [&](khz::RequestContext& c) -> khz::Task<> {
+        in_handler = true;
+        co_await khz::sleep_for(300ms);
+        c.string(200, "finished");
+      });
+      ts.server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+      ts.start();
+      const auto port = ts.port();
+
+      RawClient idle(port);  // a keep-alive connection with nothing in flight
+      idle.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(idle.read_response()) == "pong");
+
+      RawClient busy(port);
+      busy.send("GET /work HTTP/1.1\r\nHost: t\r\n\r\n");
+      while (!in_handler) std::this_thread::sleep_for(1ms);
+
+      auto stopped = std::async(std::launch::async, [&] { ts.server.shutdown(); });
+      REQUIRE(idle.closed_by_peer(2s));
+      std::string r = busy.read_response();
+      REQUIRE(status_of(r) == 200);
+      REQUIRE(body_of(r) == "finished");
+      REQUIRE(header_of(r, "Connection") == "close");
+      REQUIRE(busy.closed_by_peer(2s));
+      stopped.get();
+      REQUIRE(hook_ran);
+      REQUIRE_THROWS(RawClient(port));
+    }
+  }
+}
+
+TEST_CASE("shutdown past the drain deadline closes what is left") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.exit_wait_timeout = 200ms});
+      std::atomic<bool> in_handler{false};
+      ts.server.get("/forever", [&](khz::RequestContext& c) -> khz::Task<> {
+        in_handler = true;
+        co_await khz::sleep_for(60s);  // woken early by the forced shutdown
+        c.string(200, "late");
+      });
+      ts.start();
+      RawClient c(ts.port());
+      c.send("GET /forever HTTP/1.1\r\nHost: t\r\n\r\n");
+      while (!in_handler) std::this_thread::sleep_for(1ms);
+      auto t0 = std::chrono::steady_clock::now();
+      ts.server.shutdown();
+      REQUIRE(std::chrono::steady_clock::now() - t0 < 10s);
+      REQUIRE(c.closed_by_peer(2s));
+    }
+  }
+}
+
+TEST_CASE("a bad address or transport is refused at construction") {
+  REQUIRE_THROWS_AS(khz::Server({.address = "nonsense"}), std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::Server({.address = "127.0.0.1:0", .transport = "carrier-pigeon"}), std::invalid_argument);
+}

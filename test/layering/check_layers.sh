@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Fails when a lower layer includes a higher one, or a public header names a third-party type.
+#   check_layers.sh <source-root>     check the tree
+#   check_layers.sh --selftest        prove the check catches violations (on a scratch tree)
+set -euo pipefail
+
+rank() {
+  case "$1" in
+    common) echo 0 ;; transport) echo 1 ;; protocol|route) echo 2 ;; app) echo 3 ;; middleware) echo 4 ;;
+    *) echo 9 ;;
+  esac
+}
+
+check() {
+  local root=$1 bad=0
+  for layer in common transport protocol route app middleware; do
+    [ -d "$root/$layer" ] || continue
+    local r; r=$(rank "$layer")
+    while IFS= read -r hit; do
+      local inc; inc=$(printf '%s' "$hit" | sed -n 's/.*#include[[:space:]]*[<"]khz\/\([a-z_]*\)\/.*/\1/p')
+      [ -n "$inc" ] || continue
+      local ir; ir=$(rank "$inc")
+      if { [ "$ir" != 9 ] && [ "$ir" -gt "$r" ]; } ||
+         { [ "$layer" = route ] && [ "$inc" != route ] && [ "$inc" != common ]; } ||
+         { [ "$layer" = protocol ] && [ "$inc" = route ]; }; then
+        echo "layer violation: $hit"
+        bad=1
+      fi
+    done < <(grep -rn --include='*.h' --include='*.cc' '#include' "$root/$layer" 2>/dev/null || true)
+    # Third-party types stay out of public headers.
+    if [ -d "$root/$layer/include" ]; then
+      while IFS= read -r hit; do
+        echo "third-party include in a public header: $hit"
+        bad=1
+      done < <(grep -rnE '#include[[:space:]]*[<"](boost/|llhttp|nghttp2/|openssl/|rapidjson/)' "$root/$layer/include" || true)
+    fi
+  done
+  return $bad
+}
+
+if [ "${1:-}" = "--selftest" ]; then
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  mkdir -p "$scratch/common/include/khz/common" "$scratch/app"
+  echo '#include <khz/common/task.h>' > "$scratch/app/ok.cc"
+  check "$scratch" >/dev/null || { echo "selftest: a clean tree was flagged"; exit 1; }
+  echo '#include <khz/app/engine.h>' > "$scratch/common/bad.cc"
+  if check "$scratch" >/dev/null; then echo "selftest: an upward include was not caught"; exit 1; fi
+  rm "$scratch/common/bad.cc"
+  echo '#include <boost/asio.hpp>' > "$scratch/common/include/khz/common/leak.h"
+  if check "$scratch" >/dev/null; then echo "selftest: a third-party public include was not caught"; exit 1; fi
+  echo "selftest: ok"
+  exit 0
+fi
+
+check "${1:?usage: check_layers.sh <source-root> | --selftest}"
+echo "layers: ok"

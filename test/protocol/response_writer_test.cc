@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "http1/response_writer.h"
+
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <string>
+
+using namespace khz::http1;
+
+namespace {
+std::string drain(khz::LinkedBuffer& b) {
+  std::string out;
+  b.for_each_segment([&](std::string_view s) { out.append(s); });
+  b.skip(b.size());
+  b.release();
+  return out;
+}
+// Replaces the Date value so outputs compare exactly.
+std::string no_date(std::string s) {
+  return std::regex_replace(s, std::regex("Date: [^\r]*\r\n"), "Date: D\r\n");
+}
+}  // namespace
+
+TEST_CASE("http_date is an IMF-fixdate") {
+  std::string d(http_date());
+  REQUIRE(std::regex_match(d, std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")));
+}
+
+TEST_CASE("write_response: framing per status, method and version") {
+  khz::Response r;
+  r.set_status(200);
+  r.set_body("hello", "text/plain");
+  r.headers().add("X-A", "1");
+  r.headers().add("Content-Length", "999");  // framing is the writer's: ignored
+  khz::LinkedBuffer out;
+
+  write_response(out, r, {khz::Version::http11, true, false, false, "khz"});
+  REQUIRE(no_date(drain(out)) ==
+          "HTTP/1.1 200 OK\r\nServer: khz\r\nDate: D\r\nContent-Type: text/plain\r\nX-A: 1\r\n"
+          "Content-Length: 5\r\n\r\nhello");
+
+  write_response(out, r, {khz::Version::http11, true, false, true, ""});  // HEAD
+  REQUIRE(no_date(drain(out)) ==
+          "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n");
+
+  write_response(out, r, {khz::Version::http10, true, false, false, ""});
+  REQUIRE(no_date(drain(out)) ==
+          "HTTP/1.0 200 OK\r\nDate: D\r\nContent-Type: text/plain\r\nX-A: 1\r\nContent-Length: 5\r\n"
+          "Connection: keep-alive\r\n\r\nhello");
+
+  write_response(out, r, {khz::Version::http11, false, false, false, ""});
+  REQUIRE(drain(out).find("Connection: close\r\n") != std::string::npos);
+
+  r.set_status(204);
+  write_response(out, r, {khz::Version::http11, true, false, false, ""});
+  std::string no_content = drain(out);
+  REQUIRE(no_content.find("Content-Length") == std::string::npos);
+  REQUIRE(no_content.substr(no_content.size() - 4) == "\r\n\r\n");  // and no body
+
+  r.set_status(304);
+  write_response(out, r, {khz::Version::http11, true, false, false, ""});
+  REQUIRE(drain(out).find("hello") == std::string::npos);
+}
+
+TEST_CASE("chunked head and chunks") {
+  khz::Response r;
+  khz::LinkedBuffer out;
+  write_head(out, r, {khz::Version::http11, true, true, false, ""});
+  write_chunk(out, "hello");
+  write_chunk(out, "");
+  write_chunk(out, std::string(300, 'x'));
+  write_last_chunk(out);
+  std::string s = drain(out);
+  REQUIRE(s.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  REQUIRE(s.find("Content-Length") == std::string::npos);
+  REQUIRE(s.substr(s.find("\r\n\r\n") + 4) == "5\r\nhello\r\n12c\r\n" + std::string(300, 'x') + "\r\n0\r\n\r\n");
+}
+
+TEST_CASE("write_error closes") {
+  khz::LinkedBuffer out;
+  write_error(out, 431, "khz");
+  std::string s = drain(out);
+  REQUIRE(s.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  REQUIRE(s.find("Connection: close\r\n") != std::string::npos);
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "support/raw_client.h"
+
+#include <khz/protocol/header_map.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <utility>
+
+namespace khz::test {
+
+RawClient::RawClient(std::uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) throw std::runtime_error("socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    throw std::runtime_error("connect failed");
+  }
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void RawClient::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;  // peer gone: the test's reads will show it
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void RawClient::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+bool RawClient::read_more() {
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout_.count())) <= 0) return false;
+  char buf[16384];
+  ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) return false;
+  buffer_.append(buf, static_cast<std::size_t>(n));
+  return true;
+}
+
+std::string RawClient::read_response(bool head_only) {
+  for (;;) {
+    std::size_t end = buffer_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      std::string_view head(buffer_.data(), end + 4);
+      std::string cl = header_of(head, "Content-Length");
+      std::string te = header_of(head, "Transfer-Encoding");
+      int status = status_of(head);
+      std::size_t total = std::string::npos;
+      if (head_only || status / 100 == 1 || status == 204 || status == 304) {
+        total = end + 4;
+      } else if (!cl.empty()) {
+        total = end + 4 + std::stoul(cl);
+      } else if (te.find("chunked") != std::string::npos) {
+        std::size_t last = buffer_.find("\r\n0\r\n\r\n", end);
+        if (buffer_.compare(end + 4, 5, "0\r\n\r\n") == 0) last = end - 2 + 4;
+        if (last != std::string::npos) total = last + 7;
+      } else {
+        total = end + 4;  // no framing we know: the head alone
+      }
+      if (total != std::string::npos && buffer_.size() >= total) {
+        std::string out = buffer_.substr(0, total);
+        buffer_.erase(0, total);
+        return out;
+      }
+    }
+    if (!read_more()) return {};
+  }
+}
+
+std::string RawClient::read_until_close() {
+  while (read_more()) {
+  }
+  return std::exchange(buffer_, {});
+}
+
+bool RawClient::closed_by_peer(std::chrono::milliseconds wait) {
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+  }
+  return false;
+}
+
+int status_of(std::string_view response) {
+  if (response.size() < 12 || response.substr(0, 5) != "HTTP/") return 0;
+  return std::atoi(std::string(response.substr(9, 3)).c_str());
+}
+
+std::string header_of(std::string_view response, std::string_view name) {
+  std::size_t end = response.find("\r\n\r\n");
+  std::string_view head = response.substr(0, end);
+  std::size_t pos = head.find("\r\n");
+  while (pos != std::string_view::npos) {
+    std::size_t next = head.find("\r\n", pos + 2);
+    std::string_view line = head.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
+    std::size_t colon = line.find(':');
+    if (colon != std::string_view::npos && iequals(line.substr(0, colon), name)) {
+      std::string_view v = line.substr(colon + 1);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      return std::string(v);
+    }
+    pos = next;
+  }
+  return {};
+}
+
+std::string body_of(std::string_view response) {
+  std::size_t end = response.find("\r\n\r\n");
+  if (end == std::string_view::npos) return {};
+  std::string_view body = response.substr(end + 4);
+  if (header_of(response, "Transfer-Encoding").find("chunked") == std::string::npos) return std::string(body);
+  std::string out;
+  while (!body.empty()) {
+    std::size_t eol = body.find("\r\n");
+    if (eol == std::string_view::npos) break;
+    std::size_t size = std::stoul(std::string(body.substr(0, eol)), nullptr, 16);
+    if (size == 0) break;
+    out.append(body.substr(eol + 2, size));
+    body.remove_prefix(eol + 2 + size + 2);
+  }
+  return out;
+}
+
+CommandResult run_command(const std::string& command) {
+  CommandResult r{-1, {}};
+  FILE* f = ::popen(command.c_str(), "r");
+  if (f == nullptr) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.output.append(buf, n);
+  int status = ::pclose(f);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+}  // namespace khz::test

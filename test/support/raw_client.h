@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+// Test support: a blocking TCP client with deadlines, for feeding servers raw bytes.
+//
+//   RawClient c(port);
+//   c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
+//   std::string reply = c.read_response();     // one HTTP/1.1 response, framed by its headers
+//   REQUIRE(c.read_until_close().empty());     // or: what came before the peer closed
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace khz::test {
+
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  void send(std::string_view bytes);
+  // Reads one response (status line, headers, and a Content-Length or chunked body).
+  // Returns "" on timeout or close before a whole response. `head_only`: a response to HEAD.
+  std::string read_response(bool head_only = false);
+  // Reads until the peer closes (or the timeout passes); returns what was read.
+  std::string read_until_close();
+  // True when the peer closed the connection within `wait` (reads and drops data meanwhile).
+  bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(3));
+  void shutdown_write();
+  int fd() const noexcept { return fd_; }
+
+ private:
+  // Reads more into buffer_; false on close, error or timeout.
+  bool read_more();
+  int fd_ = -1;
+  std::chrono::milliseconds timeout_;
+  std::string buffer_;
+};
+
+// The status code of a raw response ("HTTP/1.1 200 OK..." -> 200); 0 if unparsable.
+int status_of(std::string_view response);
+// The body of a raw response (after the blank line; chunked framing removed).
+std::string body_of(std::string_view response);
+// The value of a header in a raw response ("" when absent); case-insensitive name.
+std::string header_of(std::string_view response, std::string_view name);
+
+// Runs a shell command, returns its stdout and exit status.
+struct CommandResult {
+  int status;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+
+}  // namespace khz::test
