@@ -11,8 +11,6 @@ namespace {
 
 bool is_method_char(char c) { return c >= 'A' && c <= 'Z'; }  // Hertz: ^[A-Z]+$
 
-void default_not_found(RequestContext& ctx) { ctx.string(404, "404 page not found"); }
-void default_not_allowed(RequestContext& ctx) { ctx.string(405, "405 method not allowed"); }
 
 }  // namespace
 
@@ -31,12 +29,12 @@ Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(opti
 Engine::~Engine() = default;
 
 void Engine::rebuild_fallbacks() {
+  // Hertz's serveError: the engine's middleware and the user's handlers run with the status
+  // preset; the default body is added afterwards if nobody wrote one.
   no_route_chain_ = middleware_;
-  if (no_route_user_.empty()) no_route_chain_.emplace_back(&default_not_found);
-  else no_route_chain_.insert(no_route_chain_.end(), no_route_user_.begin(), no_route_user_.end());
+  no_route_chain_.insert(no_route_chain_.end(), no_route_user_.begin(), no_route_user_.end());
   no_method_chain_ = middleware_;
-  if (no_method_user_.empty()) no_method_chain_.emplace_back(&default_not_allowed);
-  else no_method_chain_.insert(no_method_chain_.end(), no_method_user_.begin(), no_method_user_.end());
+  no_method_chain_.insert(no_method_chain_.end(), no_method_user_.begin(), no_method_user_.end());
 }
 
 Engine::MethodTree* Engine::tree_for(std::string_view method) noexcept {
@@ -74,26 +72,85 @@ void Engine::register_route(std::string_view method, std::string path, HandlerCh
 
 std::vector<RouteInfo> Engine::routes() const { return route_list_; }
 
-void Engine::dispatch(RequestContext& ctx) {
-  Request& req = ctx.request();
-  std::string_view path = req.path();
-  MethodTree* t = tree_for(req.method());
-  if (t != nullptr) {
+namespace {
+
+// A path routes as is unless it has an escape, an empty segment or a dot segment.
+bool needs_normalising(std::string_view p) noexcept {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '%') return true;
+    if (p[i] == '/' && i + 1 < p.size() && (p[i + 1] == '/' || p[i + 1] == '.')) return true;
+  }
+  return false;
+}
+
+bool has_extra_slash_or_dot(std::string_view p) noexcept {
+  for (std::size_t i = 0; i + 1 < p.size(); ++i) {
+    if (p[i] == '/' && (p[i + 1] == '/' || p[i + 1] == '.')) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view Engine::routing_path(RequestContext& ctx) const {
+  std::string_view path = ctx.request().path();
+  if (!options_.use_raw_path && needs_normalising(path)) {
+    // As Hertz's URI.Path(): decoded (a malformed escape stays as it is), then cleaned.
+    auto decoded = route::percent_decode(path);
+    ctx.routed_path_ = route::clean_path(decoded ? std::string_view(*decoded) : path);
+    path = ctx.routed_path_;
+  }
+  if (options_.remove_extra_slash && has_extra_slash_or_dot(path)) {
+    ctx.routed_path_ = route::clean_path(path);
+    path = ctx.routed_path_;
+  }
+  return path;
+}
+
+void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
+  const Request& req = ctx.request();
+  std::string location(path);
+  if (!req.query().empty()) location.append("?").append(req.query());
+  ctx.redirect(req.method() == "GET" ? 301 : 307, location);
+  ctx.chain_ = nullptr;
+}
+
+int Engine::dispatch(RequestContext& ctx) {
+  const Request& req = ctx.request();
+  std::string_view path = routing_path(ctx);
+  // RFC 9112 §3.2.1: an origin-form path begins with '/'.
+  if (path.empty() || path.front() != '/') {
+    ctx.string(400, "400 bad request");
+    ctx.chain_ = nullptr;
+    return 0;
+  }
+  if (MethodTree* t = tree_for(req.method())) {
     auto match = t->tree.find(path, ctx.params_);
     if (match.value != nullptr) {
+      if (options_.use_raw_path && options_.unescape_path_values) {
+        for (std::size_t i = 0; i < ctx.params_.size(); ++i) {
+          std::string_view v = ctx.params_[i].value;
+          if (v.find('%') == std::string_view::npos) continue;
+          if (auto decoded = route::percent_decode(v)) ctx.params_.set_value(i, ctx.request().arena().copy(*decoded));
+        }
+      }
       ctx.chain_ = &match.value->chain;
       ctx.full_path_ = match.pattern;
-      return;
+      return 0;
     }
-    if (match.trailing_slash_redirect && options_.redirect_trailing_slash && req.method() != "CONNECT" &&
-        path != "/") {
-      // Hertz: 301 for GET, 307 for the other methods (they must keep their body).
-      std::string location(path);
-      if (location.size() > 1 && location.back() == '/') location.pop_back(); else location.push_back('/');
-      if (!req.query().empty()) location.append("?").append(req.query());
-      ctx.redirect(req.method() == "GET" ? 301 : 307, location);
-      ctx.chain_ = nullptr;
-      return;
+    if (req.method() != "CONNECT" && path != "/") {
+      if (match.trailing_slash_redirect && options_.redirect_trailing_slash) {
+        std::string target(path);
+        if (target.size() > 1 && target.back() == '/') target.pop_back(); else target.push_back('/');
+        redirect_to(ctx, target);
+        return 0;
+      }
+      if (options_.redirect_fixed_path) {
+        if (auto fixed = t->tree.find_case_insensitive(route::clean_path(path), true)) {
+          redirect_to(ctx, *fixed);
+          return 0;
+        }
+      }
     }
   }
   ctx.params_.clear();
@@ -110,10 +167,11 @@ void Engine::dispatch(RequestContext& ctx) {
     if (!allow.empty()) {
       ctx.response().headers().set("Allow", allow);
       ctx.chain_ = &no_method_chain_;
-      return;
+      return 405;
     }
   }
   ctx.chain_ = &no_route_chain_;
+  return 404;
 }
 
 Task<void> Engine::serve(Exchange& exchange) {
@@ -125,13 +183,20 @@ Task<void> Engine::serve(Exchange& exchange) {
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
   std::string error;
+  int fallback_status = 0;
   try {
-    dispatch(ctx);
+    fallback_status = dispatch(ctx);
+    if (fallback_status != 0) ctx.set_status(fallback_status);
     co_await ctx.next();
   } catch (const std::exception& e) {
     error = e.what();
   } catch (...) {
     error = "non-standard exception";
+  }
+  if (fallback_status != 0 && error.empty() && exchange.response.status() == fallback_status &&
+      exchange.response.body().empty() && !ctx.is_streaming()) {
+    exchange.response.set_body(fallback_status == 404 ? "404 page not found" : "405 method not allowed",
+                               "text/plain; charset=utf-8");
   }
   if (!error.empty()) {
     KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()

@@ -14,7 +14,14 @@
 namespace khz {
 
 Server::Server(ServerOptions options)
-    : Engine(EngineOptions{options.redirect_trailing_slash, options.handle_method_not_allowed}),
+    : Engine(EngineOptions{
+          .redirect_trailing_slash = options.redirect_trailing_slash,
+          .redirect_fixed_path = options.redirect_fixed_path,
+          .handle_method_not_allowed = options.handle_method_not_allowed,
+          .use_raw_path = options.use_raw_path,
+          .unescape_path_values = options.unescape_path_values,
+          .remove_extra_slash = options.remove_extra_slash,
+      }),
       options_(std::move(options)) {
   // Fail at construction on a bad option (unknown transport, malformed address).
   transporter_ = transport::make_transporter(options_.transport,

@@ -28,10 +28,20 @@ namespace khz {
 
 class Engine;
 
-// Options with Hertz's names and defaults.
+// Options with Hertz's names and defaults. Routing works on the request path as follows:
+//   use_raw_path = false: the percent-decoded, normalised path ("/a/../b%20c" routes as "/b c");
+//   use_raw_path = true:  the path as received; then unescape_path_values decodes param values;
+//   remove_extra_slash:   clean the routing path first ("//a///b" routes as "/a/b").
+// On a miss (not for CONNECT or "/"): redirect_trailing_slash, then redirect_fixed_path
+// (case-insensitive lookup of the cleaned path), both 301 for GET and 307 for other methods;
+// then handle_method_not_allowed (405 + Allow); else NoRoute (404).
 struct EngineOptions {
-  bool redirect_trailing_slash = true;     // /foo/ <-> /foo: 301 for GET, 307 for other methods
-  bool handle_method_not_allowed = false;  // 405 with Allow instead of NoRoute
+  bool redirect_trailing_slash = true;
+  bool redirect_fixed_path = false;
+  bool handle_method_not_allowed = false;
+  bool use_raw_path = false;
+  bool unescape_path_values = true;
+  bool remove_extra_slash = false;
 };
 
 class RouteGroup {
@@ -134,8 +144,11 @@ class Engine : public RouteGroup, public ServerCore {
   void rebuild_fallbacks();
   void register_route(std::string_view method, std::string path, HandlerChain chain);
   MethodTree* tree_for(std::string_view method) noexcept;
-  void dispatch(RequestContext& ctx);
-  Task<void> run_chain(RequestContext& ctx);
+  // Picks the chain for ctx's request; returns the status a fallback chain presets (404/405),
+  // or 0 for a matched route or a redirect.
+  int dispatch(RequestContext& ctx);
+  std::string_view routing_path(RequestContext& ctx) const;
+  void redirect_to(RequestContext& ctx, std::string_view path) const;
 
   EngineOptions options_;
   std::vector<MethodTree> trees_;
@@ -144,7 +157,6 @@ class Engine : public RouteGroup, public ServerCore {
   HandlerChain no_method_user_;
   HandlerChain no_route_chain_;
   HandlerChain no_method_chain_;
-  HandlerChain redirect_chain_;
   std::size_t max_params_ = 0;
 };
 

@@ -45,6 +45,8 @@ class RequestContext : public ExchangeState {
   std::string_view full_path() const noexcept { return full_path_; }
   // A path parameter by name; "" when absent.
   std::string_view param(std::string_view key) const noexcept;
+  // Every path parameter, in pattern order.
+  const route::Params& params() const noexcept { return params_; }
   // A query parameter, percent-decoded ('+' is a space); first value; "" when absent.
   std::string_view query(std::string_view key);
   bool has_query(std::string_view key);
@@ -103,6 +105,7 @@ class RequestContext : public ExchangeState {
   bool query_parsed_ = false;
   std::string_view full_path_;
   route::Params params_;
+  std::string routed_path_;  // the normalised path, when it differs from the request's
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
 };

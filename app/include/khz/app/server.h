@@ -43,9 +43,13 @@ struct ServerOptions {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::string server_name = "khz";
-  // Engine options (Hertz's names and defaults).
+  // Engine options (Hertz's names and defaults; see EngineOptions).
   bool redirect_trailing_slash = true;
+  bool redirect_fixed_path = false;
   bool handle_method_not_allowed = false;
+  bool use_raw_path = false;
+  bool unescape_path_values = true;
+  bool remove_extra_slash = false;
 };
 
 class Server : public Engine {

@@ -81,6 +81,8 @@ class Params {
 
   void push_back(Param p) { items_.push_back(p); }
   void pop_back() noexcept { items_.pop_back(); }
+  // Replaces the value of parameter i (e.g. with its percent-decoded form).
+  void set_value(std::size_t i, std::string_view value) noexcept { items_[i].value = value; }
 
  private:
   template <class>
