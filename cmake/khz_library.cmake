@@ -9,7 +9,8 @@ function(khz_add_library layer)
   target_include_directories(khz_${layer} PUBLIC
     $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_link_libraries(khz_${layer} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  # Private dependencies are header-only or compiled in; keep them out of the exported package.
+  target_link_libraries(khz_${layer} PUBLIC ${ARG_DEPS} PRIVATE $<BUILD_INTERFACE:${ARG_PRIVATE_DEPS}>)
   set_target_properties(khz_${layer} PROPERTIES EXPORT_NAME ${layer} OUTPUT_NAME khz_${layer})
   install(TARGETS khz_${layer} EXPORT khzTargets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs the build into a scratch prefix and builds a project that uses find_package(khz).
+#   install_test.sh <build-dir> <source-dir>
+set -euo pipefail
+build=$1 source=$2
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cmake --install "$build" --prefix "$scratch/prefix" > "$scratch/install.log"
+test -f "$scratch/prefix/include/khz/app/server.h"
+test -f "$scratch/prefix/lib/cmake/khz/khzConfig.cmake" || test -f "$scratch/prefix/lib/x86_64-linux-gnu/cmake/khz/khzConfig.cmake"
+cmake -S "$source/test/install" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$scratch/prefix" > "$scratch/configure.log"
+cmake --build "$scratch/consumer" > "$scratch/build.log" || { cat "$scratch/build.log"; exit 1; }
+"$scratch/consumer/consumer"

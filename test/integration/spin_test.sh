@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The hello demo under spin(): serves /ping, then SIGTERM (and, in a second run, SIGINT) stops
+# it gracefully with exit status 0.
+#   spin_test.sh <path-to-hello>
+set -euo pipefail
+hello=$1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+for sig in TERM INT; do
+  "$hello" 127.0.0.1:0 2> "$log" &
+  pid=$!
+  port=""
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$log")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "hello did not report its port"; cat "$log"; kill -9 $pid; exit 1; }
+  body=$(curl -s --max-time 5 "http://127.0.0.1:$port/ping")
+  [ "$body" = '{"message":"pong"}' ] || { echo "unexpected body: $body"; kill -9 $pid; exit 1; }
+  kill -$sig $pid
+  status=0
+  timeout 10 tail --pid=$pid -f /dev/null || { echo "hello did not stop on SIG$sig"; kill -9 $pid; exit 1; }
+  wait $pid || status=$?
+  [ $status -eq 0 ] || { echo "hello exited with $status after SIG$sig"; cat "$log"; exit 1; }
+  grep -q "got SIG$sig" "$log" || { echo "no log line for SIG$sig"; cat "$log"; exit 1; }
+  grep -q "khz: stopped" "$log" || { echo "no clean stop for SIG$sig"; cat "$log"; exit 1; }
+  echo "SIG$sig: ok"
+done
