@@ -31,6 +31,79 @@ std::error_code to_std(const error_code& ec) {
   return std::error_code(ec.value(), std::system_category());
 }
 
+// ---- operation memory
+// Every asynchronous operation allocates a block for its handler. Boost 1.74 recycles one
+// block per thread, which a request (wait, receive, send) overruns; these pools keep every
+// block on the loop thread that freed it, so a busy connection allocates nothing per request.
+constexpr std::size_t kOpBlock = 512;
+constexpr std::size_t kMaxPooledOps = 4096;
+
+struct OpPool {
+  void* head = nullptr;
+  std::size_t count = 0;
+  ~OpPool() {
+    while (head != nullptr) {
+      void* next = *static_cast<void**>(head);
+      ::operator delete(head);
+      head = next;
+    }
+  }
+};
+thread_local OpPool op_pool;
+
+void* allocate_op(std::size_t size) {
+  if (size <= kOpBlock && op_pool.head != nullptr) {
+    void* p = op_pool.head;
+    op_pool.head = *static_cast<void**>(p);
+    --op_pool.count;
+    return p;
+  }
+  return ::operator new(size <= kOpBlock ? kOpBlock : size);
+}
+
+void deallocate_op(void* p, std::size_t size) noexcept {
+  if (size <= kOpBlock && op_pool.count < kMaxPooledOps) {
+    *static_cast<void**>(p) = op_pool.head;
+    op_pool.head = p;
+    ++op_pool.count;
+    return;
+  }
+  ::operator delete(p);
+}
+
+template <class T>
+struct OpAllocator {
+  using value_type = T;
+  OpAllocator() noexcept = default;
+  template <class U>
+  OpAllocator(const OpAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) { return static_cast<T*>(allocate_op(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { deallocate_op(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const OpAllocator<U>&) const noexcept { return true; }
+};
+
+// A completion handler whose operation memory comes from the loop's pool.
+template <class F>
+struct Pooled {
+  F fn;
+  using allocator_type = OpAllocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  template <class... Args>
+  void operator()(Args&&... args) { fn(std::forward<Args>(args)...); }
+};
+template <class F>
+Pooled<F> pooled(F fn) { return Pooled<F>{std::move(fn)}; }
+
+// A non-owning view of an iovec array: async_write copies its buffer sequence, and copying
+// this costs nothing, unlike a std::vector.
+struct BufferRange {
+  const asio::const_buffer* first;
+  const asio::const_buffer* last;
+  const asio::const_buffer* begin() const noexcept { return first; }
+  const asio::const_buffer* end() const noexcept { return last; }
+};
+
 std::string format_endpoint(const tcp::endpoint& ep) {
   auto addr = ep.address();
   std::string host = addr.to_string();
@@ -40,10 +113,15 @@ std::string format_endpoint(const tcp::endpoint& ep) {
 
 class AsioConnection;
 
+// How often a loop checks its connections' read and write deadlines. Timeouts fire within one
+// tick after they are due; no timer is armed per operation (that would cost an allocation and
+// a timer-queue update per request).
+constexpr std::chrono::milliseconds kDeadlineTick{100};
+
 // One event loop: an io_context on its own thread.
 class AsioLoop final : public EventLoop {
  public:
-  AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)) {}
+  AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)), sweep_(io_) {}
 
   void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
 
@@ -61,6 +139,7 @@ class AsioLoop final : public EventLoop {
   void run() {
     thread_ = std::thread([this] {
       set_current(this);
+      arm_sweep();
       io_.run();
       set_current(nullptr);
     });
@@ -72,6 +151,7 @@ class AsioLoop final : public EventLoop {
   }
 
   void stop_and_join() {
+    asio::post(io_, [this] { sweep_.cancel(); });
     guard_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
@@ -87,8 +167,11 @@ class AsioLoop final : public EventLoop {
     std::coroutine_handle<> handle;
   };
 
+  void arm_sweep();
+
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer sweep_;
   std::thread thread_;
   std::list<Sleeper> sleepers_;                     // loop thread only
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
@@ -96,8 +179,7 @@ class AsioLoop final : public EventLoop {
 
 class AsioConnection final : public Connection, public std::enable_shared_from_this<AsioConnection> {
  public:
-  AsioConnection(tcp::socket socket)
-      : socket_(std::move(socket)), read_timer_(socket_.get_executor()), write_timer_(socket_.get_executor()) {
+  explicit AsioConnection(tcp::socket socket) : socket_(std::move(socket)) {
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     auto remote = socket_.remote_endpoint(ec);
@@ -110,8 +192,7 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     if (closed_) return;
     closed_ = true;
     error_code ec;
-    read_timer_.cancel();
-    write_timer_.cancel();
+    read_deadline_ = write_deadline_ = kNever;
     // Send FIN first and drop what the peer still sent, so close() does not turn into a RST
     // that could destroy a response the peer has not read yet.
     socket_.shutdown(tcp::socket::shutdown_send, ec);
@@ -129,21 +210,28 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
 
   void drain() noexcept { mark_draining(); }
 
+  // Cancels an operation whose deadline has passed (called by the loop's sweep).
+  void check_deadlines(std::chrono::steady_clock::time_point now) noexcept {
+    error_code ignored;
+    if (fill_waiter_ && now >= read_deadline_) {
+      read_timed_out_ = true;
+      read_deadline_ = kNever;
+      socket_.cancel(ignored);
+    }
+    if (flush_waiter_ && now >= write_deadline_) {
+      write_timed_out_ = true;
+      write_deadline_ = kNever;
+      socket_.cancel(ignored);
+    }
+  }
+
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override {
     fill_want_ = n;
     fill_waiter_ = h;
     read_timed_out_ = false;
     if (closed_) return finish_fill(errc::cancelled, true);
-    if (read_timeout_ > Duration::zero()) {
-      read_timer_.expires_after(read_timeout_);
-      read_timer_.async_wait([self = shared_from_this(), gen = ++read_generation_](const error_code& ec) {
-        if (ec || gen != self->read_generation_ || !self->fill_waiter_) return;
-        self->read_timed_out_ = true;
-        error_code ignored;
-        self->socket_.cancel(ignored);
-      });
-    }
+    read_deadline_ = read_timeout_ > Duration::zero() ? Clock::now() + read_timeout_ : kNever;
     read_more();
   }
 
@@ -153,21 +241,14 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     if (closed_) return finish_flush(errc::cancelled, true);
     iov_.clear();
     output_.for_each_segment([this](std::string_view s) { iov_.emplace_back(s.data(), s.size()); });
-    if (write_timeout_ > Duration::zero()) {
-      write_timer_.expires_after(write_timeout_);
-      write_timer_.async_wait([self = shared_from_this(), gen = ++write_generation_](const error_code& ec) {
-        if (ec || gen != self->write_generation_ || !self->flush_waiter_) return;
-        self->write_timed_out_ = true;
-        error_code ignored;
-        self->socket_.cancel(ignored);
-      });
-    }
-    asio::async_write(socket_, iov_, [self = shared_from_this()](const error_code& ec, std::size_t n) {
+    write_deadline_ = write_timeout_ > Duration::zero() ? Clock::now() + write_timeout_ : kNever;
+    BufferRange range{iov_.data(), iov_.data() + iov_.size()};
+    asio::async_write(socket_, range, pooled([self = shared_from_this()](const error_code& ec, std::size_t n) {
       self->output_.skip(n);
       self->output_.release();
       if (ec) return self->finish_flush(self->write_timed_out_ ? std::error_code(errc::timed_out) : to_std(ec));
       self->finish_flush({});
-    });
+    }));
   }
 
   void on_idle_while_draining() noexcept override {
@@ -183,10 +264,10 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     if (input_.empty() && is_idle()) {
       // Idle with nothing buffered: hold no buffer while waiting; read once data is there.
       input_.shrink();
-      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+      socket_.async_wait(tcp::socket::wait_read, pooled([self = shared_from_this()](const error_code& ec) {
         if (ec) return self->fill_failed(ec);
         self->read_more_now();
-      });
+      }));
       return;
     }
     read_more_now();
@@ -195,12 +276,12 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   void read_more_now() {
     std::span<char> room = input_.reserve(1);
     socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                            [self = shared_from_this()](const error_code& ec, std::size_t n) {
+                            pooled([self = shared_from_this()](const error_code& ec, std::size_t n) {
                               if (n > 0) self->input_.commit(n);
                               if (ec && n == 0) return self->fill_failed(ec);
                               if (self->input_.size() >= self->fill_want_) return self->finish_fill({});
                               self->read_more();
-                            });
+                            }));
   }
 
   void fill_failed(const error_code& ec) {
@@ -212,16 +293,14 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   // `from_start`: called from inside start_fill/start_flush, where resuming inline would
   // re-enter the awaiting coroutine before it suspended: post instead.
   void finish_fill(std::error_code ec, bool from_start = false) {
-    ++read_generation_;
-    if (read_timeout_ > Duration::zero()) read_timer_.cancel();
+    read_deadline_ = kNever;
     fill_error_ = ec;
     auto h = std::exchange(fill_waiter_, {});
     resume(h, from_start);
   }
 
   void finish_flush(std::error_code ec, bool from_start = false) {
-    ++write_generation_;
-    if (write_timeout_ > Duration::zero()) write_timer_.cancel();
+    write_deadline_ = kNever;
     flush_error_ = ec;
     auto h = std::exchange(flush_waiter_, {});
     resume(h, from_start);
@@ -229,21 +308,22 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
 
   void resume(std::coroutine_handle<> h, bool post) {
     if (post) {
-      asio::post(socket_.get_executor(), [h] { h.resume(); });
+      asio::post(socket_.get_executor(), pooled([h] { h.resume(); }));
     } else {
       h.resume();
     }
   }
 
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::time_point kNever = Clock::time_point::max();
+
   tcp::socket socket_;
-  asio::steady_timer read_timer_;
-  asio::steady_timer write_timer_;
   std::vector<asio::const_buffer> iov_;
   std::coroutine_handle<> fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;
-  std::uint64_t read_generation_ = 0;
-  std::uint64_t write_generation_ = 0;
+  Clock::time_point read_deadline_ = kNever;
+  Clock::time_point write_deadline_ = kNever;
   bool read_timed_out_ = false;
   bool write_timed_out_ = false;
   bool shutting_down_ = false;
@@ -251,6 +331,16 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   std::string peer_;
   std::string local_;
 };
+
+void AsioLoop::arm_sweep() {
+  sweep_.expires_after(kDeadlineTick);
+  sweep_.async_wait([this](const error_code& ec) {
+    if (ec) return;
+    auto now = std::chrono::steady_clock::now();
+    for (auto* c : connections_) c->check_deadlines(now);
+    arm_sweep();
+  });
+}
 
 class AsioTransporter final : public Transporter {
  public:

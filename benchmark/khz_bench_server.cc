@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz-bench-server: the routes every peer in benchmark/ serves, for load tests.
+//   GET /plaintext   -> "Hello, World!" (text/plain)
+//   GET /json        -> {"message":"Hello, World!"} (serialised per request)
+//   GET|POST /echo   -> the request body
+//
+//   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
+//                    [--max-header-bytes N] [--max-body-bytes N]
+#include <khz/app/server.h>
+#include <khz/common/log.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "khz-bench-server: %s\n"
+               "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
+               "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N]\n",
+               why);
+  std::exit(2);
+}
+
+std::size_t number(const char* flag, const char* value) {
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(value, &end, 10);
+  if (end == value || *end != '\0') usage((std::string("bad number for ") + flag).c_str());
+  return static_cast<std::size_t>(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1};
+  for (int i = 1; i < argc; ++i) {
+    std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") usage("help");
+    if (i + 1 >= argc) usage("missing value");
+    const char* value = argv[++i];
+    if (flag == "--port") options.address = "0.0.0.0:" + std::to_string(number("--port", value));
+    else if (flag == "--loops") options.loops = static_cast<int>(number("--loops", value));
+    else if (flag == "--transport") options.transport = value;
+    else if (flag == "--max-uri-bytes") options.max_uri_bytes = number("--max-uri-bytes", value);
+    else if (flag == "--max-header-bytes") options.max_header_bytes = number("--max-header-bytes", value);
+    else if (flag == "--max-body-bytes") options.max_body_bytes = number("--max-body-bytes", value);
+    else usage(("unknown flag " + std::string(flag)).c_str());
+  }
+
+  khz::Server server(options);
+  server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
+  server.get("/json", [](khz::RequestContext& c) { c.json(200, khz::H{{"message", "Hello, World!"}}); });
+  auto echo = [](khz::RequestContext& c) { c.data(200, "application/octet-stream", c.body()); };
+  server.get("/echo", echo);
+  server.post("/echo", echo);
+  server.spin();
+}
