@@ -14,7 +14,7 @@ std::string_view to_string(Version v) noexcept {
 }
 
 Request::Request(const Request& other)
-    : version_(other.version_), headers_(other.headers_), body_(other.body_) {
+    : version_(other.version_), headers_(other.headers_), trailers_(other.trailers_), body_(other.body_) {
   set_method(other.method_);
   set_target(other.target_);
 }
@@ -51,6 +51,7 @@ void Request::clear() noexcept {
   query_ = target_host_ = {};
   version_ = Version::http11;
   headers_.clear();
+  trailers_.clear();
   body_.clear();
 }
 

@@ -46,6 +46,20 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
   parser_.data = this;
 }
 
+// Decisions this parser makes on top of llhttp (strict mode), RFC 9110/9112:
+// - Empty lines (CRLF or LF) before the request line are ignored (RFC 9112 §2.2).
+// - Anywhere in the request line and header section, a line ending in a bare LF is a 400:
+//   peers that disagree on LF alone are a request-smuggling vector.
+// - obs-fold (a field line starting with SP/HTAB) and CR, LF, NUL or other controls in a field
+//   value are a 400 (§5.2, RFC 9110 §5.5); HTAB and obs-text are allowed.
+// - The request line is method SP target SP version with single spaces (§3); else a 400.
+// - Transfer-Encoding: an unknown or unimplemented coding is a 501 (we implement chunked only);
+//   a final coding other than chunked is a 400 (§6.3); any Transfer-Encoding in HTTP/1.0 is a
+//   400 (§6.1); Content-Length together with Transfer-Encoding is a 400 (llhttp).
+// - HTTP versions other than 1.0 and 1.1 are a 505. A well-formed method llhttp does not know
+//   is a 501 (RFC 9110 §9.1); a malformed one is a 400. "*" is a target for OPTIONS only.
+// - Trailer fields of a chunked body go to Request::trailers(), never into the headers.
+
 void RequestParser::start(Request& request) {
   llhttp_reset(&parser_);
   request_ = &request;
@@ -55,21 +69,78 @@ void RequestParser::start(Request& request) {
   error_status_ = 0;
   error_reason_ = {};
   began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = body_started_ = false;
+  paused_at_headers_ = line_started_ = previous_cr_ = false;
+  in_request_line_ = at_line_start_ = true;
+  previous_ = '\0';
+}
+
+void RequestParser::scan_line_endings(std::string_view bytes) noexcept {
+  for (char c : bytes) {
+    if (c == '\n') {
+      if (!previous_cr_ && line_started_) {
+        fail(400, "bare LF line ending");
+        return;
+      }
+      if (line_started_) in_request_line_ = false;
+      at_line_start_ = true;
+    } else if (c != '\r') {
+      if (at_line_start_ && line_started_ && !in_request_line_ && (c == ' ' || c == '\t')) {
+        fail(400, "obs-fold (a field line continued on the next line)");
+        return;
+      }
+      if (in_request_line_ && c == ' ' && (previous_ == ' ' || !line_started_)) {
+        fail(400, "request line not separated by single spaces");
+        return;
+      }
+      line_started_ = true;
+      at_line_start_ = false;
+    }
+    previous_cr_ = c == '\r';
+    previous_ = c;
+  }
+}
+
+void RequestParser::classify_error(llhttp_errno_t err, std::string_view bytes) noexcept {
+  int status = 400;
+  if (err == HPE_INVALID_METHOD) {
+    // A well-formed token llhttp does not know is an unimplemented method, not a bad request.
+    std::size_t sp = bytes.find(' ');
+    if (sp != std::string_view::npos && sp > 0 && is_token(bytes.substr(0, sp))) status = 501;
+  }
+  fail(status, llhttp_get_error_reason(&parser_));
 }
 
 std::size_t RequestParser::feed(std::string_view bytes) {
   if (done_ || failed() || bytes.empty()) return 0;
-  llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
-  if (err == HPE_OK) return bytes.size();
-  const char* pos = llhttp_get_error_pos(&parser_);
-  std::size_t consumed = pos != nullptr ? static_cast<std::size_t>(pos - bytes.data()) : bytes.size();
-  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) return consumed;  // message complete
-  if (!failed()) {
-    int status = 400;
-    if (err == HPE_INVALID_VERSION) status = 505;
-    fail(status, llhttp_get_error_reason(&parser_));
+  std::size_t total = 0;
+  for (;;) {
+    const bool in_header_section = !headers_done_;
+    // An empty remainder still runs the state machine: a message without a body completes
+    // right after the headers, with no further input.
+    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
+    const char* pos = llhttp_get_error_pos(&parser_);
+    std::size_t consumed =
+        err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
+    total += consumed;
+    if (in_header_section) {
+      // Header-section bytes end where on_headers_complete paused the parser.
+      scan_line_endings(bytes.substr(0, consumed));
+      if (failed()) return total;
+    }
+    if (err == HPE_OK) return total;
+    if (err == HPE_PAUSED && paused_at_headers_) {
+      paused_at_headers_ = false;
+      llhttp_resume(&parser_);
+      bytes.remove_prefix(consumed);
+      continue;
+    }
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) return total;  // message complete
+    if (!failed()) {
+      if (err == HPE_INVALID_VERSION) fail(505, "HTTP version not supported");
+      else classify_error(err, bytes);
+    }
+    return total;
   }
-  return consumed;
 }
 
 int RequestParser::fail(int status, std::string_view reason) noexcept {
@@ -139,8 +210,55 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   if (!is_token(s.field_)) return s.fail(400, "invalid header field name");
   std::string_view v = s.value_;
   while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
-  s.request_->headers().add_ref(s.field_, v);
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      return s.fail(400, c == '\r' || c == '\n' ? "obs-fold or line break in a field value"
+                                                 : "control character in a field value");
+    }
+  }
+  // After the body, field lines are the trailer section of a chunked message.
+  (s.headers_done_ ? s.request_->trailers() : s.request_->headers()).add_ref(s.field_, v);
   s.field_ = s.value_ = {};
+  return 0;
+}
+
+// RFC 9112 §6: what frames the body. llhttp already refuses CL with TE and bad CL values.
+int RequestParser::check_framing(llhttp_t* p) noexcept {
+  const Request& req = *request_;
+  bool any_te = false;
+  bool unknown = false;
+  bool unimplemented = false;
+  std::string_view last_coding;
+  for (const auto& f : req.headers()) {
+    if (!iequals(f.name, "Transfer-Encoding")) continue;
+    any_te = true;
+    std::string_view list = f.value;
+    while (!list.empty()) {
+      std::size_t comma = list.find(',');
+      std::string_view coding = list.substr(0, comma);
+      while (!coding.empty() && is_ows(coding.front())) coding.remove_prefix(1);
+      while (!coding.empty() && is_ows(coding.back())) coding.remove_suffix(1);
+      if (std::size_t semi = coding.find(';'); semi != std::string_view::npos) coding = coding.substr(0, semi);
+      if (!coding.empty()) {
+        last_coding = coding;
+        if (iequals(coding, "chunked")) {
+        } else if (iequals(coding, "gzip") || iequals(coding, "x-gzip") || iequals(coding, "deflate") ||
+                   iequals(coding, "compress") || iequals(coding, "x-compress")) {
+          unimplemented = true;
+        } else {
+          unknown = true;
+        }
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  if (!any_te) return 0;
+  if (p->http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if (unknown) return fail(501, "unknown transfer coding");
+  if (!iequals(last_coding, "chunked")) return fail(400, "final transfer coding is not chunked");
+  if (unimplemented) return fail(501, "transfer coding not implemented");
   return 0;
 }
 
@@ -148,7 +266,10 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   auto& s = self(p);
   s.headers_done_ = true;
   Request& req = *s.request_;
+  if (p->http_major != 1) return s.fail(505, "HTTP version not supported");
   req.set_version(p->http_minor == 0 ? Version::http10 : Version::http11);
+  if (req.target() == "*" && req.method() != "OPTIONS") return s.fail(400, "'*' target is for OPTIONS only");
+  if (s.check_framing(p) != 0) return -1;
   // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host.
   std::size_t hosts = req.headers().count("Host");
   if (req.version() == Version::http11 && hosts != 1) {
@@ -164,7 +285,9 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0) {
     req.body_buffer().reserve(static_cast<std::size_t>(p->content_length));
   }
-  return 0;
+  // Pause so feed() knows where the header section ends (for the line-ending scan).
+  s.paused_at_headers_ = true;
+  return HPE_PAUSED;
 }
 
 int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t n) {

@@ -66,6 +66,10 @@ class RequestParser {
   int fail(int status, std::string_view reason) noexcept;
   void extend(std::string_view& token, const char* at, std::size_t n);
   int count_header_bytes(std::size_t n) noexcept;
+  // Checks header-section bytes for a bare LF line ending (see request_parser.cc).
+  void scan_line_endings(std::string_view bytes) noexcept;
+  int check_framing(llhttp_t* p) noexcept;
+  void classify_error(llhttp_errno_t err, std::string_view bytes) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -85,6 +89,12 @@ class RequestParser {
   bool expect_continue_ = false;
   bool has_body_ = false;
   bool body_started_ = false;
+  bool paused_at_headers_ = false;
+  bool line_started_ = false;  // a byte other than CR/LF was seen (leading empty lines excluded)
+  bool previous_cr_ = false;
+  bool in_request_line_ = true;
+  bool at_line_start_ = true;
+  char previous_ = '\0';
 };
 
 }  // namespace khz::http1

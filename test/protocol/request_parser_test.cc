@@ -241,3 +241,43 @@ TEST_CASE("parser: absolute-form target gives path, query and host") {
   REQUIRE(req.query() == "q=1");
   REQUIRE(req.target_host() == "example.com:8080");
 }
+
+TEST_CASE("parser: framing verdicts do not depend on where the bytes are split") {
+  struct Row {
+    std::string request;
+    int status;  // 0: accepted
+  };
+  const std::vector<Row> rows = {
+      {"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},             // obs-fold
+      {"GET / HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n", 400},                       // bare LF
+      {"GET  / HTTP/1.1\r\nHost: x\r\n\r\n", 400},                              // double space
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+      {"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nX-A: a\tb\r\n\r\n", 0},
+      {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nX-T: 1\r\n\r\n", 0},
+  };
+  for (const auto& row : rows) {
+    for (std::size_t cut = 1; cut < row.request.size(); ++cut) {
+      CAPTURE(row.request, cut);
+      auto a = std::make_unique<std::string>(row.request.substr(0, cut));
+      auto b = std::make_unique<std::string>(row.request.substr(cut));
+      RequestParser p(kLimits);
+      khz::Request req;
+      p.start(req);
+      auto r = feed_pieces(p, {*a, *b});
+      REQUIRE(r.error == row.status);
+      REQUIRE(r.done == (row.status == 0));
+    }
+  }
+}
+
+TEST_CASE("parser: trailers go to their own map") {
+  RequestParser p(kLimits);
+  khz::Request req;
+  std::string msg = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\nX-T: 1\r\nHost: y\r\n\r\n";
+  REQUIRE(parse(p, req, msg).done);
+  REQUIRE(req.body() == "z");
+  REQUIRE(req.headers().count("Host") == 1);
+  REQUIRE(req.header("Host") == "x");
+  REQUIRE(req.trailers().get("x-t") == "1");
+  REQUIRE(req.trailers().get("Host") == "y");
+}

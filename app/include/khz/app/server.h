@@ -68,7 +68,7 @@ class Server : public Engine {
 
   void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
   std::uint16_t port() const noexcept { return port_; }
-  const ServerOptions& options() const noexcept { return options_; }
+  const ServerOptions& server_options() const noexcept { return options_; }
 
  private:
   ServerOptions options_;

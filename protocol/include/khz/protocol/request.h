@@ -53,6 +53,13 @@ class Request {
   HeaderMap& headers() noexcept { return headers_; }
   const HeaderMap& headers() const noexcept { return headers_; }
   std::string_view header(std::string_view name) const noexcept { return headers_.get(name); }
+  // The host the request is for: the authority of an absolute-form target, which RFC 9112
+  // §3.2.2 says overrides Host, else the Host header.
+  std::string_view host() const noexcept { return target_host_.empty() ? headers_.get("Host") : target_host_; }
+
+  // Trailer fields of a chunked body (RFC 9112 §7.1.2); readable once the body is complete.
+  HeaderMap& trailers() noexcept { return trailers_; }
+  const HeaderMap& trailers() const noexcept { return trailers_; }
 
   std::string_view body() const noexcept { return body_; }
   void set_body(std::string_view b) { body_.assign(b); }
@@ -73,6 +80,7 @@ class Request {
   std::string_view target_host_;
   Version version_ = Version::http11;
   HeaderMap headers_;
+  HeaderMap trailers_;
   std::string body_;
 };
 
