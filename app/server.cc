@@ -36,12 +36,19 @@ Result<std::uint16_t> Server::start() {
       .max_uri_bytes = options_.max_uri_bytes,
       .max_header_bytes = options_.max_header_bytes,
       .max_body_bytes = options_.max_body_bytes,
+      .header_timeout = options_.header_timeout,
       .read_timeout = options_.read_timeout,
       .idle_timeout = options_.idle_timeout,
       .write_timeout = options_.write_timeout,
       .server_name = options_.server_name,
   });
   auto port = transporter_->start([this, http1](transport::Connection& conn) {
+    // active_connections() counts this one too.
+    if (options_.max_connections != 0 && transporter_->active_connections() > options_.max_connections) {
+      KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; 503 to "
+                                              << conn.peer_address());
+      return refuse_http1(conn, 503, http1);
+    }
     return serve_http1(conn, *this, http1);
   });
   if (port) {
@@ -50,6 +57,8 @@ Result<std::uint16_t> Server::start() {
   }
   return port;
 }
+
+std::size_t Server::active_connections() const noexcept { return transporter_->active_connections(); }
 
 void Server::shutdown() {
   if (!running_) return;

@@ -63,6 +63,7 @@ void Response::set_body(std::string_view body, std::string_view content_type) {
 void Response::clear() noexcept {
   status_ = 200;
   headers_.clear();
+  trailers_.clear();
   body_.clear();
 }
 

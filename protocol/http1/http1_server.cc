@@ -39,7 +39,9 @@ class StreamWriter final : public BodyWriter {
 
   // Ends the stream; returns whether the connection may be kept.
   bool finish() {
-    if (body_allowed() && head_.version != Version::http10) http1::write_last_chunk(conn_.output());
+    if (body_allowed() && head_.version != Version::http10) {
+      http1::write_last_chunk(conn_.output(), exchange_.response.trailers());
+    }
     return head_.keep_alive;
   }
 
@@ -74,6 +76,8 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     exchange.response.clear();
     exchange.failed = false;
     bool sent_continue = false;
+    // Set when the first byte of the request arrives: the header section must be complete by then.
+    std::chrono::steady_clock::time_point header_deadline{};
 
     // ---- read one request
     while (!parser.done() && !parser.failed()) {
@@ -99,7 +103,21 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         in.shrink();
       }
       conn.set_idle(idle);
-      conn.set_read_timeout(idle ? opt.idle_timeout : opt.read_timeout);
+      if (idle) {
+        conn.set_read_timeout(opt.idle_timeout);
+      } else if (!parser.headers_done()) {
+        auto now = std::chrono::steady_clock::now();
+        if (header_deadline == std::chrono::steady_clock::time_point{}) header_deadline = now + opt.header_timeout;
+        if (now >= header_deadline) {
+          KHZ_LOG(info, "http1 " << peer << ": header section not complete within the header timeout; 408 and close");
+          http1::write_error(out, 408, opt.server_name);
+          (void)co_await conn.flush();
+          co_return;
+        }
+        conn.set_read_timeout(header_deadline - now);
+      } else {
+        conn.set_read_timeout(opt.read_timeout);
+      }
       std::error_code ec = co_await conn.fill(in.size() + 1);
       conn.set_idle(false);
       if (ec) {
@@ -155,6 +173,12 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       if (auto ec = co_await conn.flush()) co_return;
     }
   }
+}
+
+Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {
+  conn.set_write_timeout(options->write_timeout);
+  http1::write_error(conn.output(), status, options->server_name);
+  (void)co_await conn.flush();
 }
 
 }  // namespace khz

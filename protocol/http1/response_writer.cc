@@ -76,6 +76,17 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
     if (!is_framing_header(f.name)) b.field(f.name, f.value);
   }
   if (status_allows_body(status)) {
+    if (options.chunked && options.version != Version::http10 && !response.trailers().empty()) {
+      // RFC 9110 §6.6.2: announce the trailer fields.
+      b.add("Trailer: ");
+      bool first = true;
+      for (const auto& f : response.trailers()) {
+        if (!first) b.add(", ");
+        b.add(f.name);
+        first = false;
+      }
+      b.add("\r\n");
+    }
     if (options.chunked) {
       if (options.version != Version::http10) b.field("Transfer-Encoding", "chunked");
     } else {
@@ -93,6 +104,17 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
 }
 
 void write_response(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
+  if (!response.trailers().empty() && options.version != Version::http10 && !options.chunked) {
+    // Trailers need chunked framing.
+    HeadOptions chunked = options;
+    chunked.chunked = true;
+    write_head(out, response, chunked);
+    if (!options.head_request && status_allows_body(response.status())) {
+      write_chunk(out, response.body());
+      write_last_chunk(out, response.trailers());
+    }
+    return;
+  }
   write_head(out, response, options);
   if (!options.head_request && status_allows_body(response.status())) out.append(response.body());
 }
@@ -107,7 +129,17 @@ void write_chunk(LinkedBuffer& out, std::string_view data) {
   out.append("\r\n");
 }
 
-void write_last_chunk(LinkedBuffer& out) { out.append("0\r\n\r\n"); }
+void write_last_chunk(LinkedBuffer& out, const HeaderMap& trailers) {
+  out.append("0\r\n");
+  for (const auto& f : trailers) {
+    if (is_framing_header(f.name)) continue;  // RFC 9110 §6.5.1: no framing fields in trailers
+    out.append(f.name);
+    out.append(": ");
+    out.append(f.value);
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
 
 void write_error(LinkedBuffer& out, int status, std::string_view server) {
   Response r;

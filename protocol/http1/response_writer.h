@@ -30,8 +30,8 @@ void write_response(LinkedBuffer& out, const Response& response, const HeadOptio
 
 // Writes one chunk ("<hex>\r\n<data>\r\n"); empty `data` writes nothing.
 void write_chunk(LinkedBuffer& out, std::string_view data);
-// Writes the last chunk "0\r\n\r\n".
-void write_last_chunk(LinkedBuffer& out);
+// Writes the last chunk, with `trailers` if any: "0\r\n" [fields] "\r\n".
+void write_last_chunk(LinkedBuffer& out, const HeaderMap& trailers);
 
 // A complete minimal error response (status, "Connection: close", short text body).
 void write_error(LinkedBuffer& out, int status, std::string_view server);

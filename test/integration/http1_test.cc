@@ -49,7 +49,7 @@ std::string get(std::string_view path, std::string_view extra = "") {
 TEST_CASE("http1 end to end") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
-      khz::test::TestServer ts(transport, {.read_timeout = 1s, .max_uri_bytes = 1024, .max_header_bytes = 4096,
+      khz::test::TestServer ts(transport, {.header_timeout = 1s, .read_timeout = 1s, .max_uri_bytes = 1024, .max_header_bytes = 4096,
                                            .max_body_bytes = 64 * 1024});
       add_routes(ts.server);
       ts.start();
@@ -212,7 +212,7 @@ TEST_CASE("http1 end to end") {
         }
       }
 
-      SECTION("raw: a request that stalls mid-way gets 408 after the read timeout") {
+      SECTION("raw: a header section that stalls gets 408 after the header timeout") {
         RawClient c(port);
         c.send("GET /ping HTTP/1.1\r\nHost: t\r\n");  // no blank line
         std::string all = c.read_until_close();

@@ -70,7 +70,7 @@ TEST_CASE("chunked head and chunks") {
   write_chunk(out, "hello");
   write_chunk(out, "");
   write_chunk(out, std::string(300, 'x'));
-  write_last_chunk(out);
+  write_last_chunk(out, khz::HeaderMap{});
   std::string s = drain(out);
   REQUIRE(s.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
   REQUIRE(s.find("Content-Length") == std::string::npos);
@@ -83,4 +83,22 @@ TEST_CASE("write_error closes") {
   std::string s = drain(out);
   REQUIRE(s.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
   REQUIRE(s.find("Connection: close\r\n") != std::string::npos);
+}
+
+TEST_CASE("trailers: announced in the head, sent after the last chunk; none for HTTP/1.0") {
+  khz::Response r;
+  r.set_body("abc", "text/plain");
+  r.trailers().add("X-Checksum", "42");
+  r.trailers().add("Content-Length", "3");  // a framing field is never a trailer
+  khz::LinkedBuffer out;
+  write_response(out, r, {khz::Version::http11, true, false, false, ""});
+  std::string s = drain(out);
+  REQUIRE(s.find("Trailer: X-Checksum, Content-Length\r\n") != std::string::npos);
+  REQUIRE(s.find("Transfer-Encoding: chunked\r\n") != std::string::npos);
+  REQUIRE(s.substr(s.find("\r\n\r\n") + 4) == "3\r\nabc\r\n0\r\nX-Checksum: 42\r\n\r\n");
+
+  write_response(out, r, {khz::Version::http10, true, false, false, ""});
+  std::string old = drain(out);
+  REQUIRE(old.find("Trailer") == std::string::npos);
+  REQUIRE(old.substr(old.size() - 3) == "abc");
 }

@@ -35,14 +35,16 @@ struct ServerOptions {
   std::string address = "0.0.0.0:8888";
   std::string transport;  // "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};    // longest gap in a body
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};    // between requests
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds exit_wait_timeout{std::chrono::seconds(5)};  // drain deadline
   std::size_t max_uri_bytes = 8 * 1024;
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::string server_name = "khz";
+  std::size_t max_connections = 0;  // beyond it a new connection gets 503 and is closed; 0: no limit
   // Engine options (Hertz's names and defaults; see EngineOptions).
   bool redirect_trailing_slash = true;
   bool redirect_fixed_path = false;
@@ -68,6 +70,8 @@ class Server : public Engine {
 
   void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
   std::uint16_t port() const noexcept { return port_; }
+  // Connections being served now (thread-safe).
+  std::size_t active_connections() const noexcept;
   const ServerOptions& server_options() const noexcept { return options_; }
 
  private:

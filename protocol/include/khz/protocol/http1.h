@@ -29,7 +29,9 @@ struct Http1Options {
   std::size_t max_uri_bytes = 8 * 1024;          // request-target; over it: 414
   std::size_t max_header_bytes = 64 * 1024;      // request line + header fields; over it: 431
   std::size_t max_body_bytes = 4 * 1024 * 1024;  // over it: 413
-  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};   // within a request
+  // The whole request line and header section must arrive within this (slowloris).
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};   // longest gap while reading a body
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};   // waiting for the next request
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   std::size_t max_pipelined_output = 64 * 1024;  // flush early once this much is queued
@@ -40,5 +42,9 @@ struct Http1Options {
 // `conn` and `core` must outlive the returned Task.
 Task<void> serve_http1(transport::Connection& conn, ServerCore& core,
                        std::shared_ptr<const Http1Options> options);
+
+// Answers `status` (e.g. 503 when over the connection limit) with "Connection: close" and
+// ends; for refusing a connection without reading its request.
+Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options);
 
 }  // namespace khz

@@ -26,6 +26,11 @@ class Response {
   const HeaderMap& headers() const noexcept { return headers_; }
   std::string_view header(std::string_view name) const noexcept { return headers_.get(name); }
 
+  // Trailer fields, sent after the body (HTTP/1.1: the response goes out chunked, with a
+  // Trailer header naming them; an HTTP/1.0 peer gets none).
+  HeaderMap& trailers() noexcept { return trailers_; }
+  const HeaderMap& trailers() const noexcept { return trailers_; }
+
   std::string_view body() const noexcept { return body_; }
   std::string& body_buffer() noexcept { return body_; }
   void set_body(std::string_view body) { body_.assign(body); }
@@ -38,6 +43,7 @@ class Response {
  private:
   int status_ = 200;
   HeaderMap headers_;
+  HeaderMap trailers_;
   std::string body_;
 };
 
