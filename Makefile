@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # make demo   install what is missing, build, run the hello service on 127.0.0.1:8888
-# make test   install what is missing, build Release and ASan+UBSan, run every test in both
+# make test   install what is missing; fuzz the HTTP/1.1 parser; build Release and ASan+UBSan and run
+#             every test in both
 # make build  Release build into build/ (executables in build/bin/)
 # make clean
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: deps build build-asan demo test test-release test-asan clean
+.PHONY: deps build build-asan build-fuzz demo test test-release test-asan test-fuzz clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -21,11 +24,19 @@ $(ASAN_BUILD)/build.ninja:
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKHZ_SANITIZE=ON \
 	  -DKHZ_BUILD_BENCHMARKS=OFF
 
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DKHZ_SANITIZE=ON -DKHZ_FUZZ=ON -DKHZ_BUILD_EXAMPLES=OFF -DKHZ_BUILD_BENCHMARKS=OFF
+
 build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+build-fuzz: deps $(FUZZ_BUILD)/build.ninja
+	cmake -S . -B $(FUZZ_BUILD) -DKHZ_FUZZ_SECONDS=$(FUZZ_SECONDS) > /dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 
 demo: build
 	./$(BUILD)/bin/hello
@@ -37,7 +48,11 @@ test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
-test: test-release test-asan
+# libFuzzer targets (request parser, chunked decoder) for FUZZ_SECONDS each, under ASan+UBSan.
+test-fuzz: build-fuzz
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure
+
+test: test-fuzz test-release test-asan
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
