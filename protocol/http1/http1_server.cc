@@ -100,7 +100,10 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         in.skip(parsed);  // stray CRLFs between messages
         parsed = 0;
         in.release();
+        // Idle: hand every buffer node back to the loop's pool; a waiting keep-alive
+        // connection holds no buffer memory (and the pool makes the next request allocation-free).
         in.shrink();
+        out.shrink();
       }
       conn.set_idle(idle);
       if (idle) {
