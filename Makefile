@@ -2,6 +2,7 @@
 # make demo   install what is missing, build, run the hello service on 127.0.0.1:8888
 # make test   install what is missing, build Release and ASan+UBSan, run every test in both
 # make build  Release build into build/ (executables in build/bin/)
+# make bench  Release build, then the load benchmark against the peers (benchmark/README.md)
 # make clean
 
 BUILD      ?= build
@@ -9,7 +10,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: deps build build-asan demo test test-release test-asan clean
+.PHONY: deps build build-asan demo test test-release test-asan bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -38,6 +39,11 @@ test-asan: build-asan
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
 test: test-release test-asan
+
+# Builds only what the benchmark runs; run.sh builds the Go peer and configures nginx itself.
+bench: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target khz-bench-server beast-bench-server
+	BUILD=$(BUILD) BENCH_INVOKED_AS="make bench" bash benchmark/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Opens N keep-alive connections to a server, sends one GET on each, reads each response in
-full, then holds every connection open until stdin closes or SIGTERM/SIGINT arrives.
+full, then holds every connection open until SIGTERM/SIGINT arrives or its parent exits (so it
+never outlives the script that started it).
 
 Prints "ready N" on stdout once all N have been answered (benchmark/run.sh measures the
 server's memory then), or "failed: ..." and exits 1.
@@ -12,9 +13,11 @@ server's memory then), or "failed: ..." and exits 1.
 of ephemeral ports. The caller must raise RLIMIT_NOFILE above N (ulimit -n).
 """
 import argparse
+import os
 import signal
 import socket
 import sys
+import time
 
 
 def read_response(sock):
@@ -51,6 +54,7 @@ def main():
     parser.add_argument("--path", default="/plaintext")
     parser.add_argument("--sources", type=int, default=1)
     args = parser.parse_args()
+    parent = os.getppid()
 
     request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n\r\n").encode()
     held = []
@@ -73,7 +77,8 @@ def main():
     print(f"ready {len(held)}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        sys.stdin.read()  # hold until the caller closes our stdin or signals us
+        while os.getppid() == parent:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
 
