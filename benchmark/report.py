@@ -13,6 +13,7 @@ import os
 import sys
 
 BASELINE = "nginx"
+SATURATED = 0.8  # below this server CPU share, wrk or the machine was the limit, not the server
 
 
 def read_tsv(path, width):
@@ -82,16 +83,20 @@ def main():
             rate = per_cpu_second(row)
             wall, cpu = float(row[4]), float(row[8])
             share = f"{cpu / wall:.2f}" if wall > 0 else "n/a"
+            note = notes(row[9])
+            if wall > 0 and cpu / wall < SATURATED:
+                note = "; ".join(filter(None, ["server not saturated", note]))
             rate_text = f"{rate:,.0f}" if rate else "n/a"
             ratio = f"{rate / baseline:.2f}" if rate and baseline else "n/a"
             p50, p99 = float(row[6]), float(row[7])
             p50_text = f"{p50:.2f}" if p50 >= 0 else "n/a"
             p99_text = f"{p99:.2f}" if p99 >= 0 else "n/a"
             print(f"| {server} | {scenario} | {float(row[5]):,.0f} | {p50_text} | {p99_text} | "
-                  f"{share} | {rate_text} | {ratio} | {notes(row[9])} |")
+                  f"{share} | {rate_text} | {ratio} | {note} |")
     print()
     print("server CPU: server CPU-seconds (utime+stime) / wall seconds of the run; "
-          "1.00 = the server's core was busy the whole time.  ")
+          "1.00 = the server's core was busy the whole time; below "
+          f"{SATURATED} the row says \"server not saturated\" (wrk or the machine was the limit).  ")
     print("req per CPU-s: requests completed / server CPU-seconds.  "
           "vs nginx: that figure divided by nginx's in the same scenario.  ")
     print("Pipelined rows have no latency: wrk times a batch of 16 and its coordinated-omission "
