@@ -3,6 +3,7 @@
 # make test   install what is missing; fuzz the HTTP/1.1 parser; build Release and ASan+UBSan and run
 #             every test in both
 # make build  Release build into build/ (executables in build/bin/)
+# make bench  Release build, then the load benchmark against the peers (benchmark/README.md)
 # make clean
 
 BUILD      ?= build
@@ -12,7 +13,7 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
-.PHONY: deps build build-asan build-fuzz demo test test-release test-asan test-fuzz clean
+.PHONY: deps build build-asan build-fuzz demo test test-release test-asan test-fuzz bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -53,6 +54,11 @@ test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure
 
 test: test-fuzz test-release test-asan
+
+# Builds only what the benchmark runs; run.sh builds the Go peer and configures nginx itself.
+bench: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target khz-bench-server beast-bench-server
+	BUILD=$(BUILD) BENCH_INVOKED_AS="make bench" bash benchmark/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,3 @@
+module khz/benchmark/peers/go
+
+go 1.19

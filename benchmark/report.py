@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns the raw figures benchmark/run.sh collected in one run into the Markdown report.
+
+  report.py OUT_DIR     (reads meta.txt, load.tsv, idle.tsv, unavailable.txt; prints Markdown)
+
+load.tsv, one line per server and scenario:
+  server, scenario, ok|n/a, requests, wall seconds, req/s, p50 ms, p99 ms, server CPU seconds, notes
+idle.tsv, one line per server:
+  server, ok|n/a, connections, RSS before KiB, RSS after KiB, notes
+"""
+import os
+import sys
+
+BASELINE = "nginx"
+SATURATED = 0.8  # below this server CPU share, wrk or the machine was the limit, not the server
+
+
+def read_tsv(path, width):
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) == width:
+                    rows.append(fields)
+    return rows
+
+
+def per_cpu_second(row):
+    requests, cpu = int(row[3]), float(row[8])
+    return requests / cpu if row[2] == "ok" and cpu > 0 and requests > 0 else None
+
+
+def notes(text):
+    if text in ("", "-"):
+        return ""
+    text = text.replace("socket:", "socket errors ").replace("non-2xx:", "non-2xx responses ")
+    return text.rstrip(";").replace(";", "; ").replace(",", ", ")
+
+
+def main():
+    out = sys.argv[1]
+    meta = {}
+    with open(os.path.join(out, "meta.txt")) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition("=")
+            meta[key] = value
+    load = read_tsv(os.path.join(out, "load.tsv"), 10)
+    idle = read_tsv(os.path.join(out, "idle.tsv"), 6)
+    unavailable_path = os.path.join(out, "unavailable.txt")
+    unavailable = open(unavailable_path).read().splitlines() if os.path.exists(unavailable_path) else []
+
+    print("# khz benchmark results\n")
+    print(f"- Date: {meta['started']} to {meta['finished']}")
+    print(f"- Machine: {meta['nproc']} CPUs, {meta['cpu']}, {meta['memory']}, {meta['kernel']}")
+    print(f"- Load average (1/5/15 min) before: {meta['load_before']}; after: {meta['load_after']}")
+    print(f"- Command: `{meta['command']}`")
+    print(f"- Each scenario: {meta['warmup']} s warm-up, then {meta['seconds']} s measured; "
+          f"server on CPU {meta['server_cpu']}, `wrk -t1` on CPU {meta['client_cpu']}")
+    print(f"- Versions: khz {meta['khz']}; {meta['compiler']}; {meta['wrk']}; nginx {meta['nginx']}; "
+          f"{meta['go']}; Boost {meta['boost']}")
+    for line in unavailable:
+        print(f"- {line}")
+    print()
+
+    # One table, grouped by scenario so each block compares servers under the same load.
+    scenarios = list(dict.fromkeys(row[1] for row in load))
+    servers = list(dict.fromkeys(row[0] for row in load))
+    by_key = {(row[0], row[1]): row for row in load}
+    print("| server | scenario | req/s | p50 ms | p99 ms | server CPU | req per CPU-s | vs nginx | notes |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|---|")
+    for scenario in scenarios:
+        baseline_row = by_key.get((BASELINE, scenario))
+        baseline = per_cpu_second(baseline_row) if baseline_row else None
+        for server in servers:
+            row = by_key.get((server, scenario))
+            if row is None:
+                continue
+            if row[2] != "ok":
+                print(f"| {server} | {scenario} | n/a | n/a | n/a | n/a | n/a | n/a | {notes(row[9])} |")
+                continue
+            rate = per_cpu_second(row)
+            wall, cpu = float(row[4]), float(row[8])
+            share = f"{cpu / wall:.2f}" if wall > 0 else "n/a"
+            note = notes(row[9])
+            if wall > 0 and cpu / wall < SATURATED:
+                note = "; ".join(filter(None, ["server not saturated", note]))
+            rate_text = f"{rate:,.0f}" if rate else "n/a"
+            ratio = f"{rate / baseline:.2f}" if rate and baseline else "n/a"
+            p50, p99 = float(row[6]), float(row[7])
+            p50_text = f"{p50:.2f}" if p50 >= 0 else "n/a"
+            p99_text = f"{p99:.2f}" if p99 >= 0 else "n/a"
+            print(f"| {server} | {scenario} | {float(row[5]):,.0f} | {p50_text} | {p99_text} | "
+                  f"{share} | {rate_text} | {ratio} | {note} |")
+    print()
+    print("server CPU: server CPU-seconds (utime+stime) / wall seconds of the run; "
+          "1.00 = the server's core was busy the whole time; below "
+          f"{SATURATED} the row says \"server not saturated\" (wrk or the machine was the limit).  ")
+    print("req per CPU-s: requests completed / server CPU-seconds.  "
+          "vs nginx: that figure divided by nginx's in the same scenario.  ")
+    print("Pipelined rows have no latency: wrk times a batch of 16 and its coordinated-omission "
+          "correction breaks its histogram for pipelined requests.")
+    print()
+
+    if idle:
+        print("## Idle keep-alive connections\n")
+        print("| server | connections | RSS before KiB | RSS after KiB | KiB per connection | notes |")
+        print("|---|--:|--:|--:|--:|---|")
+        for server, status, count, before, after, note in idle:
+            if status != "ok":
+                print(f"| {server} | {count} | {before} | n/a | n/a | {notes(note)} |")
+                continue
+            per = (int(after) - int(before)) / int(count)
+            print(f"| {server} | {count} | {before} | {after} | {per:.2f} | |")
+        print()
+        print("Each connection sent one GET /plaintext and read the response, then stayed open; "
+              "RSS is VmRSS of the server's processes (nginx: master + worker).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# khz load benchmark: khz (each transport), Boost.Beast, Go net/http and nginx, one core each.
+#
+#   bash benchmark/run.sh                  (or `make bench`, which builds Release first)
+#   BENCH_SECONDS=2 bash benchmark/run.sh  (quick try)
+#
+# Each server runs pinned to CPU 0, wrk (one thread) pinned to CPU 1. For every scenario the
+# script records wrk's req/s and latency percentiles and the server's CPU time over the run
+# (utime+stime of the server's processes, from /proc), then prints one table and writes it to
+# build/bench/results.md. Then an idle check: N keep-alive connections per server, RSS before
+# and after. Every figure in the table comes from this one run. See benchmark/README.md.
+#
+# Settings (environment):
+#   BENCH_SECONDS=10          measured seconds per scenario
+#   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
+#   BENCH_SERVERS="khz beast go nginx"
+#   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
+#                                     "not available" and skipped
+#   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
+#   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
+#   BENCH_PORT=28080                  first TCP port; each server gets its own
+#   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1
+#   BUILD=build                       CMake build directory (Release)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+BENCH_SECONDS=${BENCH_SECONDS:-10}
+BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_SERVERS=${BENCH_SERVERS:-"khz beast go nginx"}
+BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
+BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
+BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
+BENCH_PORT=${BENCH_PORT:-28080}
+BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
+BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+OUT="$BUILD/bench"
+BENCH_DIR="$ROOT/benchmark"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --- processes: everything started here is tracked and stopped on exit, even on failure ---
+TRACKED=()
+
+descendants() {  # prints the pid and all its descendants, deepest last
+  local pid=$1 child
+  echo "$pid"
+  for child in $(pgrep -P "$pid" 2>/dev/null || true); do descendants "$child"; done
+}
+
+alive() {  # running and not a zombie
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+stop_tree() {  # TERM the process and its descendants, wait up to 5 s, then KILL what is left
+  local pid=$1 pids i
+  pids=$(descendants "$pid")
+  kill -TERM $pids 2>/dev/null || true
+  for i in $(seq 50); do
+    local left=0 p
+    for p in $pids; do alive "$p" && left=1; done
+    [ $left = 0 ] && break
+    sleep 0.1
+  done
+  kill -KILL $pids 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+untrack() {
+  local pid=$1 kept=() p
+  for p in "${TRACKED[@]}"; do [ "$p" = "$pid" ] || kept+=("$p"); done
+  TRACKED=("${kept[@]}")
+}
+
+cleanup() {
+  local p
+  for p in "${TRACKED[@]}"; do stop_tree "$p"; done
+  TRACKED=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --- dependencies (idempotent: nothing runs when everything is installed) ---
+install_deps() {
+  bash "$ROOT/scripts/install-deps.sh"
+  local packages=(wrk nginx golang-go util-linux curl python3 procps) missing=() p
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  local sudo_cmd=()
+  [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  # Keep the nginx package from starting the system service on port 80: only our own nginx
+  # instance should run. policy-rc.d is Debian's switch for that; removed again afterwards.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee $policy >/dev/null
+    "${sudo_cmd[@]}" chmod +x $policy
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+    { [ $made_policy = 1 ] && "${sudo_cmd[@]}" rm -f $policy; die "apt-get install failed"; }
+  [ $made_policy = 1 ] && "${sudo_cmd[@]}" rm -f $policy
+  return 0
+}
+
+# --- build: khz-bench-server and beast-bench-server through CMake, the Go peer with go build ---
+build_servers() {
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKHZ_BUILD_TESTS=OFF
+  fi
+  local type
+  type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+  [ "$type" = Release ] || die "$BUILD is a '$type' build; benchmarks need Release"
+  cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server
+  mkdir -p "$BUILD/go/cache" "$BUILD/go/path"
+  (cd "$BENCH_DIR/peers/go" &&
+    GOCACHE="$BUILD/go/cache" GOPATH="$BUILD/go/path" GOFLAGS= GO111MODULE=on GOPROXY=off \
+      GOTOOLCHAIN=local go build -o "$BUILD/bin/go-bench-server" .)
+}
+
+# --- servers ---
+# Server names: khz-<transport>, beast, go, nginx. server_command NAME PORT prints nothing; it
+# sets CMD (an array) for that server on that port.
+server_command() {
+  local name=$1 port=$2
+  case "$name" in
+    khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}") ;;
+    beast) CMD=("$BUILD/bin/beast-bench-server" --port "$port") ;;
+    go) CMD=(env GOMAXPROCS=1 "$BUILD/bin/go-bench-server" -port "$port") ;;
+    nginx)
+      local prefix="$OUT/nginx-$port"
+      rm -rf "$prefix" && mkdir -p "$prefix/empty"
+      sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" \
+        "$BENCH_DIR/peers/nginx/nginx.conf.in" >"$prefix/nginx.conf"
+      CMD=(nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" -g 'daemon off;')
+      ;;
+    *) die "unknown server $name" ;;
+  esac
+}
+
+# start_server NAME PORT: starts it pinned to the server CPU and waits until GET /plaintext
+# answers. Sets SERVER_PID. Returns 1 if the server exited or never answered (its log stays in
+# $OUT/NAME.log).
+start_server() {
+  local name=$1 port=$2 i
+  server_command "$name" "$port"
+  taskset -c "$BENCH_SERVER_CPU" "${CMD[@]}" >"$OUT/$name.log" 2>&1 &
+  SERVER_PID=$!
+  TRACKED+=("$SERVER_PID")
+  for i in $(seq 100); do
+    if ! alive "$SERVER_PID"; then
+      wait "$SERVER_PID" 2>/dev/null || true
+      untrack "$SERVER_PID"
+      return 1
+    fi
+    if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext"; then return 0; fi
+    sleep 0.1
+  done
+  stop_server
+  return 1
+}
+
+stop_server() {
+  stop_tree "$SERVER_PID"
+  untrack "$SERVER_PID"
+}
+
+cpu_ticks() {  # utime+stime of the server and its child processes (all threads), clock ticks
+  local total=0 p fields
+  for p in $(descendants "$1"); do
+    fields=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $fields
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+rss_kib() {  # VmRSS of the server and its child processes, KiB
+  local total=0 p v
+  for p in $(descendants "$1"); do
+    v=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$p/status" 2>/dev/null) || continue
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+# check_routes PORT: what this server gets wrong, one word per failed check (plaintext, json,
+# echo1k, echo16k); empty when every route answers exactly as specified.
+ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k"
+check_routes() {
+  local port=$1 bad="" got
+  got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/plaintext" || true)
+  [ "$got" = "Hello, World!" ] || bad+=" plaintext"
+  got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/json" || true)
+  python3 -c 'import json,sys; sys.exit(json.loads(sys.argv[1]) != {"message": "Hello, World!"})' \
+    "$got" 2>/dev/null || bad+=" json"
+  curl -sf --max-time 5 --data-binary "@$ECHO_1K" -H 'Content-Type: application/octet-stream' \
+    "http://127.0.0.1:$port/echo" -o "$OUT/echo-got" && cmp -s "$OUT/echo-got" "$ECHO_1K" ||
+    bad+=" echo1k"
+  curl -sf --max-time 5 --data-binary "@$ECHO_16K" -H 'Content-Type: application/octet-stream' \
+    "http://127.0.0.1:$port/echo" -o "$OUT/echo-got" && cmp -s "$OUT/echo-got" "$ECHO_16K" ||
+    bad+=" echo16k"
+  echo "$bad"
+}
+
+# --- load scenarios ---
+# name | connections | path | wrk script and its arguments | route check | latency
+# latency "no": wrk's percentiles are not reported. With pipelining wrk times a whole batch of
+# 16, and its coordinated-omission correction (which assumes one request per round trip) adds
+# samples that break its histogram: it prints 99% as 0.00us. Throughput and CPU stay valid.
+SCENARIOS=(
+  "plaintext c50|50|/plaintext||plaintext|yes"
+  "plaintext c256|256|/plaintext||plaintext|yes"
+  "plaintext pipelined x16 c50|50||pipeline.lua -- /plaintext 16|plaintext|no"
+  "json c50|50|/json||json|yes"
+  "echo 1 KiB c50|50|/echo|echo_1k.lua|echo1k|yes"
+  "echo 16 KiB c50|50|/echo|echo_16k.lua|echo16k|yes"
+)
+
+wrk_args() {  # CONNECTIONS PATH SCRIPT PORT SECONDS -> sets ARGS
+  local connections=$1 path=$2 script=$3 port=$4 seconds=$5
+  ARGS=(--latency -t1 -c "$connections" -d "${seconds}s" --timeout 5s)
+  if [ -n "$script" ]; then
+    # "pipeline.lua -- /plaintext 16": the script, then wrk's "--" and the script's arguments
+    local file=${script%% *} rest=""
+    if [ "$file" != "$script" ]; then rest=${script#* }; fi
+    ARGS+=(-s "$BENCH_DIR/wrk/$file" "http://127.0.0.1:$port$path")
+    # shellcheck disable=SC2206  # the arguments are plain words by construction
+    if [ -n "$rest" ]; then ARGS+=($rest); fi
+  else
+    ARGS+=("http://127.0.0.1:$port$path")
+  fi
+}
+
+run_wrk() {  # runs wrk pinned to the client CPU, output to $1; interruptible and tracked
+  local out=$1
+  shift
+  taskset -c "$BENCH_CLIENT_CPU" wrk "$@" >"$out" 2>&1 &
+  local pid=$!
+  TRACKED+=("$pid")
+  local rc=0
+  wait "$pid" || rc=$?
+  untrack "$pid"
+  return $rc
+}
+
+# parse_wrk FILE -> "requests rps p50_ms p99_ms errors" (errors: "-" or a short description)
+parse_wrk() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+      if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+      if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+      if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+      return v + 0
+    }
+    / requests in / { requests = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Latency Distribution/ { dist = 1; next }
+    dist && $1 == "50%" { p50 = ms($2) }
+    dist && $1 == "99%" { p99 = ms($2); dist = 0 }
+    /Socket errors:/ { sub(/^ *Socket errors: */, ""); gsub(/ /, ""); errors = errors "socket:" $0 ";" }
+    /Non-2xx or 3xx responses:/ { errors = errors "non-2xx:" $NF ";" }
+    END {
+      if (errors == "") errors = "-"
+      printf "%s %s %s %s %s\n", requests == "" ? 0 : requests, rps == "" ? 0 : rps,
+        p50 == "" ? 0 : p50, p99 == "" ? 0 : p99, errors
+    }' "$1"
+}
+
+# --- main ---
+main() {
+  install_deps
+  build_servers
+  mkdir -p "$OUT"
+  : >"$OUT/load.tsv"
+  : >"$OUT/idle.tsv"
+  : >"$OUT/unavailable.txt"
+  python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 64 >"$ECHO_1K"
+  python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 1024 >"$ECHO_16K"
+
+  # Raise the descriptor limit for the servers and the idle client (inherited by both).
+  local want=$((BENCH_IDLE_CONNECTIONS + 1024))
+  [ "$want" -lt 4096 ] && want=4096
+  ulimit -Hn "$want" 2>/dev/null || true
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
+    log "warning: open-file limit $(ulimit -n) is below $want; the idle check may fail"
+  fi
+
+  local servers=() s t
+  for s in $BENCH_SERVERS; do
+    if [ "$s" = khz ]; then
+      for t in $BENCH_TRANSPORTS; do servers+=("khz-$t"); done
+    else
+      servers+=("$s")
+    fi
+  done
+
+  local tick
+  tick=$(getconf CLK_TCK)
+  local started
+  started=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+  local load_before
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
+  # Load scenarios: one server process per server, all scenarios against it.
+  local index=0 name port
+  local -A available=()
+  for name in "${servers[@]}"; do
+    port=$((BENCH_PORT + index))
+    index=$((index + 1))
+    log "$name: starting on port $port (CPU $BENCH_SERVER_CPU)"
+    if ! start_server "$name" "$port"; then
+      local why
+      why=$(head -c 300 "$OUT/$name.log" | tr '\n' ' ')
+      log "$name: not available (exited or never answered: ${why:-no output})"
+      printf '%s: not available (%s)\n' "$name" "${why:-exited at once, no output}" \
+        >>"$OUT/unavailable.txt"
+      continue
+    fi
+    available[$name]=1
+    local bad
+    bad=$(check_routes "$port")
+    [ -n "$bad" ] && log "$name: route checks failed:$bad (those rows are n/a)"
+
+    local scenario sname connections path script check latency
+    for scenario in "${SCENARIOS[@]}"; do
+      IFS='|' read -r sname connections path script check latency <<<"$scenario"
+      if [[ " $bad " == *" $check "* ]]; then
+        printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$sname" \
+          "route check failed: /$check" >>"$OUT/load.tsv"
+        continue
+      fi
+      if [ "$BENCH_WARMUP" != 0 ]; then
+        wrk_args "$connections" "$path" "$script" "$port" "$BENCH_WARMUP"
+        run_wrk "$OUT/warmup.txt" "${ARGS[@]}" || true
+      fi
+      wrk_args "$connections" "$path" "$script" "$port" "$BENCH_SECONDS"
+      local file="$OUT/wrk-$name-${sname// /_}.txt" t0 t1 c0 c1
+      c0=$(cpu_ticks "$SERVER_PID")
+      t0=$(date +%s.%N)
+      run_wrk "$file" "${ARGS[@]}" || log "$name / $sname: wrk exited with an error (see $file)"
+      t1=$(date +%s.%N)
+      c1=$(cpu_ticks "$SERVER_PID")
+      local requests rps p50 p99 errors
+      read -r requests rps p50 p99 errors <<<"$(parse_wrk "$file")"
+      if [ "$latency" = no ]; then p50=-1 p99=-1; fi
+      alive "$SERVER_PID" || errors="server died during the run; $errors"
+      local wall cpu
+      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+      cpu=$(awk -v c=$((c1 - c0)) -v t="$tick" 'BEGIN { printf "%.3f", c / t }')
+      printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$sname" "$requests" "$wall" \
+        "$rps" "$p50" "$p99" "$cpu" "$errors" >>"$OUT/load.tsv"
+      log "$name / $sname: $rps req/s, server CPU ${cpu} s over ${wall} s"
+      if ! alive "$SERVER_PID"; then
+        log "$name: server died; skipping its remaining scenarios"
+        break
+      fi
+    done
+    stop_server
+  done
+
+  # Idle check: a fresh server process each, N keep-alive connections that each made one request.
+  if [ "$BENCH_IDLE_CONNECTIONS" -gt 0 ]; then
+    index=0
+    for name in "${servers[@]}"; do
+      port=$((BENCH_PORT + 50 + index))
+      index=$((index + 1))
+      [ -n "${available[$name]:-}" ] || continue
+      if ! start_server "$name" "$port"; then
+        printf '%s\tn/a\t%s\t0\t0\t%s\n' "$name" "$BENCH_IDLE_CONNECTIONS" "did not start" \
+          >>"$OUT/idle.tsv"
+        continue
+      fi
+      sleep 0.5
+      local before after client_out="$OUT/idle-$name.txt"
+      before=$(rss_kib "$SERVER_PID")
+      python3 "$BENCH_DIR/idle/idle_clients.py" --port "$port" \
+        --count "$BENCH_IDLE_CONNECTIONS" --sources "$BENCH_IDLE_SOURCES" >"$client_out" 2>&1 &
+      local client=$! i status=""
+      TRACKED+=("$client")
+      for i in $(seq 1200); do
+        if grep -q '^ready' "$client_out"; then status=ok; break; fi
+        if ! alive "$client"; then status=failed; break; fi
+        sleep 0.1
+      done
+      if [ "$status" = ok ]; then
+        sleep 1  # let the server finish whatever it does after the last response
+        after=$(rss_kib "$SERVER_PID")
+        printf '%s\tok\t%s\t%s\t%s\t-\n' "$name" "$BENCH_IDLE_CONNECTIONS" "$before" "$after" \
+          >>"$OUT/idle.tsv"
+        log "$name: RSS $before KiB -> $after KiB with $BENCH_IDLE_CONNECTIONS idle connections"
+      else
+        local why
+        why=$(tr '\n' ' ' <"$client_out" | head -c 200)
+        printf '%s\tn/a\t%s\t%s\t0\t%s\n' "$name" "$BENCH_IDLE_CONNECTIONS" "$before" \
+          "${why:-client timed out}" >>"$OUT/idle.tsv"
+        log "$name: idle check failed: ${why:-client timed out}"
+      fi
+      stop_tree "$client"
+      untrack "$client"
+      stop_server
+    done
+  fi
+
+  local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
+  for v in BENCH_SECONDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
+           BENCH_IDLE_SOURCES BENCH_PORT; do
+    # Only the settings that were given on the command line, in the order above.
+    if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi
+  done
+  {
+    echo "started=$started"
+    echo "finished=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "command=$command"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "memory=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "kernel=$(uname -sr)"
+    echo "load_before=$load_before"
+    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "seconds=$BENCH_SECONDS"
+    echo "warmup=$BENCH_WARMUP"
+    echo "server_cpu=$BENCH_SERVER_CPU"
+    echo "client_cpu=$BENCH_CLIENT_CPU"
+    echo "khz=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "compiler=$(c++ --version | head -1)"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+    echo "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')"
+    echo "go=$(go version | cut -d' ' -f3)"
+    echo "boost=$(dpkg-query -W -f='${Version}' libboost-dev 2>/dev/null)"
+  } >"$OUT/meta.txt"
+  python3 "$BENCH_DIR/report.py" "$OUT" | tee "$OUT/results.md"
+  log "written to $OUT/results.md"
+}
+
+main "$@"
