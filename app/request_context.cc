@@ -138,6 +138,15 @@ Task<bool> RequestContext::write(std::string_view chunk) {
   co_return !ec;
 }
 
+void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
+  Response& r = response();
+  r.set_status(101);
+  r.headers().set("Connection", "Upgrade");
+  r.headers().set("Upgrade", protocol);
+  r.body_buffer().clear();
+  hijack(std::move(handler));
+}
+
 bool RequestContext::is_streaming() const noexcept {
   return exchange_->body_writer != nullptr && exchange_->body_writer->started();
 }

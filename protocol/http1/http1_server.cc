@@ -75,6 +75,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     parser.start(exchange.request);
     exchange.response.clear();
     exchange.failed = false;
+    exchange.hijack = nullptr;
     bool sent_continue = false;
     // Set when the first byte of the request arrives: the header section must be complete by then.
     std::chrono::steady_clock::time_point header_deadline{};
@@ -149,6 +150,18 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
                             exchange.request.method() == "HEAD", opt.server_name};
     writer.reset(head);
     co_await core.serve(exchange);
+
+    // ---- hand the connection over (Upgrade)
+    if (exchange.hijack && !writer.started()) {
+      http1::write_response(out, exchange.response, head);
+      in.skip(parsed);  // what follows the request belongs to the new protocol
+      in.release();
+      if (auto ec = co_await conn.flush()) co_return;
+      KHZ_LOG(debug, "http1 " << peer << ": connection handed over after " << exchange.response.status());
+      HijackHandler takeover = std::move(exchange.hijack);
+      co_await takeover(conn);
+      co_return;
+    }
 
     // ---- respond
     bool keep_alive = false;

@@ -72,8 +72,10 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
   b.add("\r\n");
   if (!options.server.empty()) b.field("Server", options.server);
   b.field("Date", http_date());
+  // 101 Switching Protocols carries the handler's own Connection: Upgrade (RFC 9110 §7.8).
+  const bool switching = status == 101;
   for (const auto& f : response.headers()) {
-    if (!is_framing_header(f.name)) b.field(f.name, f.value);
+    if (!is_framing_header(f.name) || (switching && iequals(f.name, "Connection"))) b.field(f.name, f.value);
   }
   if (status_allows_body(status)) {
     if (options.chunked && options.version != Version::http10 && !response.trailers().empty()) {
@@ -95,7 +97,8 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
       b.add("\r\n");
     }
   }
-  if (!options.keep_alive) {
+  if (switching) {
+  } else if (!options.keep_alive) {
     b.field("Connection", "close");
   } else if (options.version == Version::http10) {
     b.field("Connection", "keep-alive");

@@ -72,6 +72,13 @@ class RequestContext : public ExchangeState {
   Task<bool> write(std::string_view chunk);
   bool is_streaming() const noexcept;
 
+  // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
+  // raw connection, with any bytes that followed the request already in its input; the
+  // connection closes when the handler's Task completes. Not available on HTTP/2.
+  void hijack(HijackHandler handler) { exchange_->hijack = std::move(handler); }
+  // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
+  void upgrade(std::string_view protocol, HijackHandler handler);
+
   // ---- per-request values (gone after the request)
   void set(std::string_view key, std::any value);
   // nullptr when absent.

@@ -17,7 +17,9 @@
 #include <khz/common/task.h>
 #include <khz/protocol/request.h>
 #include <khz/protocol/response.h>
+#include <khz/transport/connection.h>
 
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <system_error>
@@ -40,6 +42,11 @@ class ExchangeState {
   virtual ~ExchangeState() = default;
 };
 
+// Takes a connection over once its response (usually 101 Switching Protocols) has been sent.
+// Bytes the peer sent after the request are already in conn.input(). The connection closes when
+// the Task completes.
+using HijackHandler = std::function<Task<void>(transport::Connection&)>;
+
 struct Exchange {
   Request request;
   Response response;
@@ -49,11 +56,14 @@ struct Exchange {
   // Set by the core when a streamed response broke off: the server must end the exchange so
   // the peer sees an incomplete response (HTTP/1.1: close without the last chunk).
   bool failed = false;
+  // Set by the core to take the connection over after the response (HTTP/1.1 only).
+  HijackHandler hijack;
 
   void clear() noexcept {
     request.clear();
     response.clear();
     failed = false;
+    hijack = nullptr;
   }
 };
 
