@@ -33,7 +33,7 @@ const std::error_category& transport_category() noexcept {
   return category;
 }
 
-std::vector<std::string> transporter_names() { return {"asio", "netpoll"}; }
+std::vector<std::string> transporter_names() { return {"netpoll", "asio"}; }
 
 std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options) {
   std::string chosen(name);
