@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -188,6 +189,13 @@ khz::Task<> ping_then_idle(khz::transport::Connection& conn) {
   (void)co_await conn.flush();
 }
 
+// "h0000" .. "h9999": five bytes, different per client.
+std::string numbered_message(int i) {
+  char text[16];
+  std::snprintf(text, sizeof text, "h%04d", i % 10000);
+  return text;
+}
+
 std::mutex spread_mutex;
 std::set<std::thread::id> spread_threads;
 std::atomic<int> spread_moved{0};
@@ -329,9 +337,9 @@ TEST_CASE("transport: many connections spread over the loops and stay on theirs"
       for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(*port));
       for (int i = 0; i < 500 && t->active_connections() < kClients; ++i) std::this_thread::sleep_for(10ms);
       REQUIRE(t->active_connections() == kClients);  // all open at once
-      for (int i = 0; i < kClients; ++i) clients[i]->send("h" + std::to_string(10000 + i).substr(1));
+      for (int i = 0; i < kClients; ++i) clients[i]->send(numbered_message(i));
       for (int i = 0; i < kClients; ++i) {
-        REQUIRE(clients[i]->read_until_close() == "h" + std::to_string(10000 + i).substr(1));
+        REQUIRE(clients[i]->read_until_close() == numbered_message(i));
       }
       clients.clear();
       for (int i = 0; i < 500 && t->active_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
