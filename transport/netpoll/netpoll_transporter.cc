@@ -64,7 +64,7 @@ class Listener final : public IoHandler {
 };
 
 struct Worker {
-  Worker(NetpollTransporter& owner) : listener(owner, *this) {}
+  explicit Worker(NetpollTransporter& owner) : listener(owner, *this) {}
   NetpollLoop loop;
   Listener listener;
   std::unordered_set<NetpollConnection*> connections;
@@ -231,6 +231,9 @@ class NetpollTransporter final : public Transporter {
       co_await handler_(*conn);
     } catch (const std::exception& e) {
       KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
+    } catch (...) {
+      // Caught here too: escaping, it would skip the bookkeeping below and hang shutdown.
+      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed with a non-standard exception");
     }
     conn->close();
     worker->connections.erase(conn.get());
