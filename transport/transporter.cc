@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/transport/asio.h>
 #include <khz/transport/error.h>
+#include <khz/transport/netpoll.h>
 #include <khz/transport/transporter.h>
 
 #include <charconv>
@@ -32,7 +33,7 @@ const std::error_category& transport_category() noexcept {
   return category;
 }
 
-std::vector<std::string> transporter_names() { return {"asio"}; }
+std::vector<std::string> transporter_names() { return {"netpoll", "asio"}; }
 
 std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options) {
   std::string chosen(name);
@@ -40,8 +41,11 @@ std::unique_ptr<Transporter> make_transporter(std::string_view name, Transporter
     const char* env = std::getenv("KHZ_TRANSPORT");
     chosen = env != nullptr && *env != '\0' ? env : transporter_names().front();
   }
+  if (chosen == "netpoll") return make_netpoll_transporter(std::move(options));
   if (chosen == "asio") return make_asio_transporter(std::move(options));
-  throw std::invalid_argument("unknown transport '" + chosen + "' (known: asio)");
+  std::string known;
+  for (const auto& n : transporter_names()) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown transport '" + chosen + "' (known: " + known + ")");
 }
 
 HostPort parse_host_port(std::string_view address) {

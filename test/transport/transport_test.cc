@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Every transport backend against the Connection contract: echo, timeouts, drain, close.
+// Every transport backend against the Connection contract: echo, timeouts, drain, close;
+// then partial writes, spreading over loops, write deadlines, idle memory, peer resets.
 #include <khz/common/event_loop.h>
 #include <khz/transport/error.h>
 #include <khz/transport/transporter.h>
@@ -9,9 +10,21 @@
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using khz::test::RawClient;
@@ -101,4 +114,268 @@ TEST_CASE("transport: bad addresses and names") {
   auto t2 = khz::transport::make_transporter("", {.address = "127.0.0.1:" + std::to_string(*a), .loops = 1});
   auto b = t2->start(&echo);
   REQUIRE_FALSE(b.ok());  // address in use
+}
+
+// ---- What the contract tests above do not reach: partial writes, spreading over loops,
+// write deadlines, idle memory, a peer that resets. Every backend runs them.
+
+namespace {
+
+// A client socket whose receive window is clamped to `rcvbuf` bytes (set before connect), so
+// a server writing more than that plus its own send buffer must wait for the client to read.
+int connect_small_window(std::uint16_t port, int rcvbuf) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+// Byte i of the bulk payload: a pattern that shows both loss and reordering.
+char bulk_byte(std::size_t i) { return static_cast<char>('a' + (i / 7 + i) % 26); }
+
+constexpr std::size_t kBulkBytes = 16 * 1024 * 1024;  // > the server's 4 MiB send buffer max
+std::atomic<bool> bulk_flushed{false};
+std::atomic<int> bulk_error{-1};
+
+// Writes kBulkBytes in one flush (over IOV_MAX nodes, so more than one sendmsg even when the
+// socket keeps up), then closes.
+khz::Task<> write_bulk(khz::transport::Connection& conn) {
+  std::string chunk(64 * 1024, '\0');
+  for (std::size_t off = 0; off < kBulkBytes; off += chunk.size()) {
+    for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = bulk_byte(off + i);
+    conn.output().append(chunk);
+  }
+  auto ec = co_await conn.flush();
+  bulk_error = ec.value();
+  bulk_flushed = true;
+}
+
+std::atomic<int> write_timeout_error{-1};
+std::atomic<long> write_timeout_ms{-1};
+
+khz::Task<> write_bulk_with_deadline(khz::transport::Connection& conn) {
+  conn.set_write_timeout(200ms);
+  conn.output().append(std::string(kBulkBytes, 'w'));
+  auto t0 = std::chrono::steady_clock::now();
+  auto ec = co_await conn.flush();
+  write_timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  write_timeout_error = ec == khz::transport::errc::timed_out ? 1 : 2;
+}
+
+std::atomic<int> idle_nodes{-1};
+std::atomic<int> busy_nodes{-1};
+
+// Answers "ping" with "pong", then waits idle: a look from the loop while it waits counts the
+// input's nodes.
+khz::Task<> ping_then_idle(khz::transport::Connection& conn) {
+  if (co_await conn.fill(4)) co_return;
+  conn.input().skip(4);
+  conn.input().release();
+  conn.output().append("pong");
+  if (co_await conn.flush()) co_return;
+  conn.set_idle(true);
+  khz::transport::Connection* c = &conn;
+  khz::EventLoop::current()->post([c] { idle_nodes = static_cast<int>(c->input().node_count()); });
+  auto ec = co_await conn.fill(1);
+  conn.set_idle(false);
+  if (ec) co_return;
+  busy_nodes = static_cast<int>(conn.input().node_count());
+  conn.output().append("bye");
+  (void)co_await conn.flush();
+}
+
+// "h0000" .. "h9999": five bytes, different per client.
+std::string numbered_message(int i) {
+  char text[16];
+  std::snprintf(text, sizeof text, "h%04d", i % 10000);
+  return text;
+}
+
+std::mutex spread_mutex;
+std::set<std::thread::id> spread_threads;
+std::atomic<int> spread_moved{0};
+
+// Echoes one message; notes its loop thread, and whether it stayed on it.
+khz::Task<> echo_once_noting_thread(khz::transport::Connection& conn) {
+  auto before = std::this_thread::get_id();
+  {
+    std::lock_guard lock(spread_mutex);
+    spread_threads.insert(before);
+  }
+  if (conn.local_address().rfind("127.0.0.1:", 0) != 0 || conn.peer_address().rfind("127.0.0.1:", 0) != 0) {
+    ++spread_moved;  // counted as a failure too
+  }
+  if (co_await conn.fill(5)) co_return;
+  conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+  conn.input().skip(conn.input().size());
+  conn.input().release();
+  (void)co_await conn.flush();
+  if (std::this_thread::get_id() != before) ++spread_moved;
+}
+
+std::atomic<int> reset_fill_error{-1};
+std::atomic<int> reset_flush_error{-1};
+std::atomic<bool> reset_sleeping{false};
+
+// Sleeps while the peer resets (nothing pending on the socket meanwhile), then reads and writes.
+khz::Task<> read_write_after_reset(khz::transport::Connection& conn) {
+  reset_sleeping = true;
+  co_await khz::sleep_for(600ms);
+  auto ec = co_await conn.fill(1);
+  reset_fill_error = ec == khz::transport::errc::eof ? 0 : ec.category() == std::system_category() ? ec.value() : -2;
+  for (int i = 0; i < 8; ++i) {
+    conn.output().append(std::string(256 * 1024, 'x'));
+    ec = co_await conn.flush();
+    if (ec) break;
+  }
+  reset_flush_error = ec.category() == std::system_category() ? ec.value() : -2;
+}
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+TEST_CASE("transport: a flush larger than the socket buffers completes across partial writes") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      bulk_flushed = false;
+      bulk_error = -1;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&write_bulk);
+      REQUIRE(port.ok());
+      int fd = connect_small_window(*port, 64 * 1024);
+      std::this_thread::sleep_for(300ms);
+      REQUIRE_FALSE(bulk_flushed);  // the client has not read: the flush waits for EPOLLOUT
+      std::string got;
+      got.reserve(kBulkBytes);
+      char buf[65536];
+      for (;;) {
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(fd);
+      REQUIRE(got.size() == kBulkBytes);
+      std::size_t first_bad = kBulkBytes;
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        if (got[i] != bulk_byte(i)) {
+          first_bad = i;
+          break;
+        }
+      }
+      REQUIRE(first_bad == kBulkBytes);
+      REQUIRE(bulk_flushed);
+      REQUIRE(bulk_error == 0);
+      t->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("transport: the write timeout ends a flush to a peer that never reads") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      write_timeout_error = -1;
+      write_timeout_ms = -1;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&write_bulk_with_deadline);
+      REQUIRE(port.ok());
+      int fd = connect_small_window(*port, 64 * 1024);
+      for (int i = 0; i < 300 && write_timeout_error == -1; ++i) std::this_thread::sleep_for(10ms);
+      REQUIRE(write_timeout_error == 1);
+      REQUIRE(write_timeout_ms >= 190);
+      REQUIRE(write_timeout_ms < 2000);
+      ::close(fd);
+      t->shutdown(1s);
+      REQUIRE(t->active_connections() == 0);
+    }
+  }
+}
+
+TEST_CASE("transport: an idle connection holds no buffer nodes") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      idle_nodes = -1;
+      busy_nodes = -1;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&ping_then_idle);
+      REQUIRE(port.ok());
+      RawClient c(*port);
+      c.send("ping");
+      for (int i = 0; i < 300 && idle_nodes == -1; ++i) std::this_thread::sleep_for(10ms);
+      REQUIRE(idle_nodes == 0);  // looked at while the handler waited idle
+      c.send("x");
+      REQUIRE(c.read_until_close() == "pongbye");
+      REQUIRE(busy_nodes >= 1);  // a node appears only once there is something to read
+      t->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("transport: many connections spread over the loops and stay on theirs") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      {
+        std::lock_guard lock(spread_mutex);
+        spread_threads.clear();
+      }
+      spread_moved = 0;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 4});
+      auto port = t->start(&echo_once_noting_thread);
+      REQUIRE(port.ok());
+      constexpr int kClients = 200;
+      std::vector<std::unique_ptr<RawClient>> clients;
+      for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+      for (int i = 0; i < 500 && t->active_connections() < kClients; ++i) std::this_thread::sleep_for(10ms);
+      REQUIRE(t->active_connections() == kClients);  // all open at once
+      for (int i = 0; i < kClients; ++i) clients[i]->send(numbered_message(i));
+      for (int i = 0; i < kClients; ++i) {
+        REQUIRE(clients[i]->read_until_close() == numbered_message(i));
+      }
+      clients.clear();
+      for (int i = 0; i < 500 && t->active_connections() > 0; ++i) std::this_thread::sleep_for(10ms);
+      REQUIRE(t->active_connections() == 0);
+      t->shutdown(1s);
+      std::lock_guard lock(spread_mutex);
+      REQUIRE(spread_threads.size() > 1);
+      REQUIRE(spread_moved == 0);
+    }
+  }
+}
+
+TEST_CASE("transport: a peer reset while nothing waits neither spins the loop nor raises SIGPIPE") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      reset_sleeping = false;
+      reset_fill_error = -1;
+      reset_flush_error = -1;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&read_write_after_reset);
+      REQUIRE(port.ok());
+      {
+        RawClient c(*port);
+        while (!reset_sleeping) std::this_thread::sleep_for(1ms);
+        c.send("data the server never reads");
+        linger hard{1, 0};  // close with RST
+        REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+      }
+      std::this_thread::sleep_for(50ms);
+      double cpu0 = cpu_seconds();
+      std::this_thread::sleep_for(300ms);  // the handler still sleeps; the socket is dead
+      REQUIRE(cpu_seconds() - cpu0 < 0.15);
+      for (int i = 0; i < 300 && reset_flush_error == -1; ++i) std::this_thread::sleep_for(10ms);
+      REQUIRE((reset_fill_error == 0 || reset_fill_error == ECONNRESET));
+      REQUIRE((reset_flush_error == EPIPE || reset_flush_error == ECONNRESET));
+      t->shutdown(1s);
+    }
+  }
 }

@@ -231,6 +231,8 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     fill_waiter_ = h;
     read_timed_out_ = false;
     if (closed_) return finish_fill(errc::cancelled, true);
+    // A connection that goes idle after the drain began has nothing to finish: end it now.
+    if (is_idle() && is_draining() && input_.size() < n) return finish_fill(errc::shutting_down, true);
     read_deadline_ = read_timeout_ > Duration::zero() ? Clock::now() + read_timeout_ : kNever;
     read_more();
   }
@@ -471,6 +473,8 @@ class AsioTransporter final : public Transporter {
       co_await handler_(*conn);
     } catch (const std::exception& e) {
       KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed with a non-standard exception");
     }
     conn->close();
     loop->connections().erase(conn.get());

@@ -33,7 +33,7 @@ class Transporter;
 
 struct ServerOptions {
   std::string address = "0.0.0.0:8888";
-  std::string transport;  // "asio"; empty: $KHZ_TRANSPORT, else the default backend
+  std::string transport;  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
   std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};    // longest gap in a body

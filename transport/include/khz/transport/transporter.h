@@ -2,7 +2,7 @@
 // khz::transport::Transporter: listens, runs N event loops and hands every accepted connection
 // to a handler coroutine on that connection's loop. Backends are chosen by name.
 //
-//   auto t = khz::transport::make_transporter("asio", {.address = "127.0.0.1:0", .loops = 2});
+//   auto t = khz::transport::make_transporter("netpoll", {.address = "127.0.0.1:0", .loops = 2});
 //   auto port = t->start([](khz::transport::Connection& c) { return serve(c); });
 //   ...
 //   t->shutdown(std::chrono::seconds(5));   // stop accepting, drain, close, join
@@ -51,7 +51,8 @@ class Transporter {
   virtual std::string_view name() const noexcept = 0;
 };
 
-// Makes a transporter by backend name ("asio"; "" means $KHZ_TRANSPORT, else the default).
+// Makes a transporter by backend name ("netpoll", "asio"; "" means $KHZ_TRANSPORT, else the
+// default: netpoll).
 // Throws std::invalid_argument for an unknown name.
 std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options);
 

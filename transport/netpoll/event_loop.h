@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to the netpoll backend: NetpollLoop (one epoll set on its own thread), the IoHandler
+// it dispatches readiness to, and the deadline timers it drives.
+//
+//   NetpollLoop loop;                                   // epoll fd + eventfd, no thread yet
+//   loop.add(fd, EPOLLIN, &handler);                    // handler.on_io(events) on the loop
+//   loop.start();                                       // runs on its own thread
+//   loop.post([&] { loop.arm(timer, 5s); });            // from any thread
+//   loop.stop_and_join();
+//
+// One turn of the loop: epoll_wait (timeout = the earliest timer, 0 when work is queued),
+// dispatch readiness, fire due timers, resume queued coroutines, run posted functions, then
+// destroy retired handlers. A handler retired during a turn is destroyed at the end of it, so
+// a readiness event later in the same batch never reaches freed memory.
+#pragma once
+
+#include <khz/common/event_loop.h>
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace khz::transport {
+
+// Something in a loop's epoll set. Loop thread only.
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  // `events`: the EPOLL* bits that are ready (EPOLLERR/EPOLLHUP may come unasked).
+  virtual void on_io(std::uint32_t events) = 0;
+};
+
+// A one-shot deadline. Embedded in its owner, which must cancel it before destroying it.
+// Loop thread only.
+class DeadlineTimer {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Callback = void (*)(void* context);
+
+  DeadlineTimer(Callback fn, void* context) noexcept : fn_(fn), context_(context) {}
+  DeadlineTimer(const DeadlineTimer&) = delete;
+  DeadlineTimer& operator=(const DeadlineTimer&) = delete;
+  bool armed() const noexcept { return index_ != kUnarmed; }
+
+ private:
+  friend class TimerHeap;
+  static constexpr std::size_t kUnarmed = static_cast<std::size_t>(-1);
+  Callback fn_;
+  void* context_;
+  Clock::time_point due_{};
+  std::uint64_t sequence_ = 0;    // ties fire in arming order
+  std::size_t index_ = kUnarmed;  // position in the heap while armed
+};
+
+// A binary min-heap of armed timers; each timer knows its slot, so cancel is O(log n).
+class TimerHeap {
+ public:
+  using Clock = DeadlineTimer::Clock;
+
+  void arm(DeadlineTimer& t, Clock::time_point due);  // re-arms an armed timer
+  void cancel(DeadlineTimer& t) noexcept;             // no-op when not armed
+  bool empty() const noexcept { return heap_.empty(); }
+  Clock::time_point next_due() const noexcept { return heap_.front()->due_; }  // requires !empty()
+  // Unarms and fires, in order, every timer due at `now`; a callback may arm or cancel timers.
+  void fire_due(Clock::time_point now);
+
+ private:
+  static bool before(const DeadlineTimer* a, const DeadlineTimer* b) noexcept {
+    return a->due_ != b->due_ ? a->due_ < b->due_ : a->sequence_ < b->sequence_;
+  }
+  void place(std::size_t i, DeadlineTimer* t) noexcept { heap_[i] = t; t->index_ = i; }
+  void sift_up(std::size_t i) noexcept;
+  void sift_down(std::size_t i) noexcept;
+  void remove_at(std::size_t i) noexcept;
+
+  std::vector<DeadlineTimer*> heap_;
+  std::uint64_t sequence_ = 0;
+};
+
+// One event loop. post() is safe from any thread; everything else is for the loop's own
+// thread (or before start()).
+class NetpollLoop final : public EventLoop {
+ public:
+  NetpollLoop();  // throws std::system_error when epoll or eventfd cannot be created
+  ~NetpollLoop() override;
+  NetpollLoop(const NetpollLoop&) = delete;
+  NetpollLoop& operator=(const NetpollLoop&) = delete;
+
+  void post(std::function<void()> fn) override;
+  void resume_after(Clock::duration delay, std::coroutine_handle<> h) override;
+
+  void start();          // starts the loop thread
+  void stop_and_join();  // ends the loop after its current turn; not from the loop thread
+
+  // ---- loop thread
+  // Resumes `h` on a later turn (never inline): for completing an operation from where it started.
+  void resume_soon(std::coroutine_handle<> h) { ready_.push_back(h); }
+  // epoll_ctl wrappers; data.ptr is `handler`.
+  std::error_code add(int fd, std::uint32_t events, IoHandler* handler) noexcept;
+  std::error_code modify(int fd, std::uint32_t events, IoHandler* handler) noexcept;
+  void remove(int fd) noexcept;
+  void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, Clock::now() + delay); }
+  void cancel(DeadlineTimer& t) noexcept { timers_.cancel(t); }
+  // Resumes every sleeper now; from then on resume_after resumes on the next turn (forced shutdown).
+  void wake_sleepers();
+  // Destroys `handler` at the end of the current turn.
+  void retire(std::unique_ptr<IoHandler> handler) { retired_.push_back(std::move(handler)); }
+  // Scratch iovec array shared by the loop's connections for one sendmsg at a time.
+  std::vector<iovec>& iov_scratch() noexcept { return iov_scratch_; }
+
+ private:
+  struct Sleeper {
+    Sleeper(NetpollLoop* l, std::coroutine_handle<> h) : loop(l), handle(h), timer(&on_sleeper_due, this) {}
+    NetpollLoop* loop;
+    std::coroutine_handle<> handle;
+    DeadlineTimer timer;
+    std::list<Sleeper>::iterator self;
+  };
+  static void on_sleeper_due(void* sleeper);
+
+  void run();
+  int next_timeout_ms() const;
+  void run_ready();
+  void run_posted();
+
+  int epoll_fd_ = -1;
+  int event_fd_ = -1;  // wakes epoll_wait for cross-thread posts
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+
+  std::mutex mutex_;  // guards posted_
+  std::deque<std::function<void()>> posted_;
+  std::atomic<bool> has_posted_{false};
+
+  // Loop thread only.
+  TimerHeap timers_;
+  std::list<Sleeper> sleepers_;
+  bool waking_ = false;
+  std::vector<std::coroutine_handle<>> ready_;
+  std::vector<std::unique_ptr<IoHandler>> retired_;
+  std::vector<iovec> iov_scratch_;
+};
+
+}  // namespace khz::transport

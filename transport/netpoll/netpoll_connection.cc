@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "netpoll/netpoll_connection.h"
+
+#include <khz/common/log.h>
+#include <khz/transport/error.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <utility>
+
+namespace khz::transport {
+namespace {
+
+// Bytes one fill may read from its socket per wake-up before letting the loop serve others.
+constexpr std::size_t kReadBudget = 256 * 1024;
+
+std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+}  // namespace
+
+std::string format_address(const sockaddr* addr, socklen_t len) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (addr->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    std::string out = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + string
+    out.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
+    return out;
+  }
+  return {};
+}
+
+NetpollConnection::NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_storage& peer,
+                                     socklen_t peer_len) noexcept
+    : loop_(loop), fd_(fd), peer_(peer), peer_len_(peer_len) {}
+
+NetpollConnection::~NetpollConnection() { close(); }
+
+std::error_code NetpollConnection::open() noexcept {
+  if (auto ec = loop_.add(fd_, EPOLLIN, this)) return ec;
+  registered_ = true;
+  interest_ = EPOLLIN;
+  return {};
+}
+
+void NetpollConnection::close() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  loop_.cancel(read_deadline_);
+  loop_.cancel(write_deadline_);
+  if (registered_) loop_.remove(fd_);
+  registered_ = false;
+  // Send FIN first and drop what the peer still sent, so close() does not turn into a RST
+  // that could destroy a response the peer has not read yet.
+  ::shutdown(fd_, SHUT_WR);
+  char sink[4096];
+  for (int i = 0; i < 16; ++i) {
+    if (::read(fd_, sink, sizeof sink) <= 0) break;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  if (fill_waiter_) finish_fill_soon(errc::cancelled);
+  if (flush_waiter_) finish_flush_soon(errc::cancelled);
+}
+
+std::string NetpollConnection::peer_address() const {
+  return format_address(reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
+}
+
+std::string NetpollConnection::local_address() const {
+  if (fd_ < 0) return {};
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &len) != 0) return {};
+  return format_address(reinterpret_cast<const sockaddr*>(&local), len);
+}
+
+void NetpollConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
+  fill_want_ = n;
+  fill_waiter_ = h;
+  if (closed_) return finish_fill_soon(errc::cancelled);
+  if (is_idle() && is_draining()) return finish_fill_soon(errc::shutting_down);
+  if (read_eof_) return finish_fill_soon(errc::eof);
+  if (is_idle() && input_.empty()) input_.shrink();  // idle: hold no buffer while waiting
+  if (!registered_) {
+    // Taken out of the epoll set after a hang-up: what is left is read directly.
+    Progress p = read_available(true);
+    return finish_fill_soon(p == Progress::done ? std::error_code() : fill_error_);
+  }
+  if (auto ec = set_interest(interest_ | EPOLLIN)) return finish_fill_soon(ec);
+  if (read_timeout_ > Duration::zero()) loop_.arm(read_deadline_, read_timeout_);
+}
+
+void NetpollConnection::start_flush(std::coroutine_handle<> h) {
+  flush_waiter_ = h;
+  if (closed_) return finish_flush_soon(errc::cancelled);
+  Progress p = write_available();
+  if (p == Progress::done) return finish_flush_soon({});
+  if (p == Progress::failed) return finish_flush_soon(flush_error_);
+  // The socket is full: continue on EPOLLOUT.
+  if (auto ec = set_interest(interest_ | EPOLLOUT)) return finish_flush_soon(ec);
+  if (write_timeout_ > Duration::zero()) loop_.arm(write_deadline_, write_timeout_);
+}
+
+void NetpollConnection::on_idle_while_draining() noexcept {
+  if (fill_waiter_) finish_fill_soon(errc::shutting_down);
+}
+
+void NetpollConnection::on_io(std::uint32_t events) {
+  if (closed_) return;  // a stale event from the batch in which it closed
+  const bool hangup = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  const bool unwanted_input = (events & EPOLLIN) != 0 && !fill_waiter_;
+  std::coroutine_handle<> flushed;
+  std::coroutine_handle<> filled;
+  if (flush_waiter_ && (events & EPOLLOUT || hangup)) {
+    Progress p = write_available();
+    if (p == Progress::would_block && hangup) {
+      flush_error_ = pending_socket_error();
+      if (!flush_error_) flush_error_ = std::make_error_code(std::errc::broken_pipe);
+      p = Progress::failed;
+    }
+    if (p == Progress::done) flushed = take_flush({});
+    if (p == Progress::failed) flushed = take_flush(flush_error_);
+  }
+  if (fill_waiter_ && (events & EPOLLIN || hangup)) {
+    Progress p = read_available(hangup);
+    if (p == Progress::done) filled = take_fill({});
+    if (p == Progress::failed) filled = take_fill(fill_error_);
+  }
+  if (hangup && !fill_waiter_ && !flush_waiter_) {
+    // Level-triggered EPOLLHUP/EPOLLERR cannot be masked: leave the epoll set rather than spin.
+    loop_.remove(fd_);
+    registered_ = false;
+    interest_ = 0;
+  } else if (unwanted_input) {
+    (void)set_interest(interest_ & ~std::uint32_t{EPOLLIN});  // re-armed by the next fill
+  }
+  // Resume last: the coroutines may start new operations on this connection, or close it.
+  if (flushed) flushed.resume();
+  if (filled) filled.resume();
+}
+
+NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
+  std::size_t budget = kReadBudget;
+  for (;;) {
+    std::span<char> room = input_.reserve(1);
+    ssize_t n = ::read(fd_, room.data(), room.size());
+    if (n > 0) {
+      input_.commit(static_cast<std::size_t>(n));
+      if (input_.size() >= fill_want_) return Progress::done;
+      auto got = static_cast<std::size_t>(n);
+      // A short read means the socket is drained for now (unless it hung up: read to the end).
+      if (got < room.size() && !hangup) return Progress::would_block;
+      if (got >= budget) {
+        if (!hangup) return Progress::would_block;  // level-triggered: the rest comes next turn
+      } else {
+        budget -= got;
+      }
+      continue;
+    }
+    if (n == 0) {
+      read_eof_ = true;
+      fill_error_ = errc::eof;
+      return Progress::failed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (hangup) {
+        fill_error_ = pending_socket_error();
+        if (!fill_error_) fill_error_ = errc::eof;
+        return Progress::failed;
+      }
+      if (is_idle() && input_.empty()) input_.shrink();
+      return Progress::would_block;
+    }
+    fill_error_ = last_error();
+    return Progress::failed;
+  }
+}
+
+NetpollConnection::Progress NetpollConnection::write_available() {
+  std::vector<iovec>& iov = loop_.iov_scratch();
+  while (!output_.empty()) {
+    iov.clear();
+    std::size_t total = 0;
+    output_.for_each_segment([&](std::string_view s) {
+      if (iov.size() < IOV_MAX) {
+        iov.push_back(iovec{const_cast<char*>(s.data()), s.size()});
+        total += s.size();
+      }
+    });
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
+    // sendmsg rather than writev: MSG_NOSIGNAL turns a closed peer into EPIPE, not SIGPIPE.
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    if (n >= 0) {
+      output_.skip(static_cast<std::size_t>(n));
+      output_.release();
+      if (static_cast<std::size_t>(n) < total) return Progress::would_block;  // the socket is full
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Progress::would_block;
+    flush_error_ = last_error();
+    return Progress::failed;
+  }
+  return Progress::done;
+}
+
+std::coroutine_handle<> NetpollConnection::take_fill(std::error_code ec) noexcept {
+  loop_.cancel(read_deadline_);
+  fill_error_ = ec;
+  return std::exchange(fill_waiter_, {});
+}
+
+std::coroutine_handle<> NetpollConnection::take_flush(std::error_code ec) noexcept {
+  loop_.cancel(write_deadline_);
+  flush_error_ = ec;
+  if (interest_ & EPOLLOUT) (void)set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
+  return std::exchange(flush_waiter_, {});
+}
+
+std::error_code NetpollConnection::set_interest(std::uint32_t events) noexcept {
+  if (closed_ || (registered_ && events == interest_)) return {};
+  std::error_code ec = registered_ ? loop_.modify(fd_, events, this) : loop_.add(fd_, events, this);
+  if (ec) {
+    KHZ_LOG(warn, "netpoll: epoll_ctl for " << peer_address() << " failed: " << ec.message());
+    return ec;
+  }
+  registered_ = true;
+  interest_ = events;
+  return {};
+}
+
+std::error_code NetpollConnection::pending_socket_error() const noexcept {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0) return {};
+  return {err, std::system_category()};
+}
+
+void NetpollConnection::on_read_deadline(void* self) {
+  auto* conn = static_cast<NetpollConnection*>(self);
+  if (conn->fill_waiter_) conn->take_fill(errc::timed_out).resume();
+}
+
+void NetpollConnection::on_write_deadline(void* self) {
+  auto* conn = static_cast<NetpollConnection*>(self);
+  if (conn->flush_waiter_) conn->take_flush(errc::timed_out).resume();
+}
+
+}  // namespace khz::transport

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to the netpoll backend: NetpollConnection, one accepted socket on one NetpollLoop.
+//
+// Reads: a fill arms EPOLLIN (kept armed after the fill completes, dropped only when it fires
+// with no fill waiting, so back-to-back requests cost no epoll_ctl) and, on readiness, reads
+// ahead into input() until the fill is satisfied, the socket is drained or the per-wake-up
+// budget is spent. An idle connection with nothing buffered holds no buffer node.
+// Writes: a flush tries one sendmsg over every segment of output() at once; only when the
+// socket is full does it arm EPOLLOUT (dropped again when the flush completes).
+// Readiness the connection cannot use (EPOLLHUP/EPOLLERR with nothing pending) takes the
+// socket out of the epoll set, so a dead idle socket cannot make the loop spin; the next
+// fill or flush then finds out what happened with a direct syscall.
+//
+// Lifetime: owned by the transporter's per-connection task; destroyed on its loop at the end
+// of the turn in which that task finished (NetpollLoop::retire).
+// Threading: loop thread only.
+#pragma once
+
+#include <khz/transport/connection.h>
+
+#include "netpoll/event_loop.h"
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+namespace khz::transport {
+
+class NetpollConnection final : public Connection, public IoHandler {
+ public:
+  // Takes `fd` (non-blocking, connected); `peer` is what accept4 returned.
+  NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_storage& peer, socklen_t peer_len) noexcept;
+  ~NetpollConnection() override;
+
+  // Adds the socket to the loop's epoll set (EPOLLIN: nearly every handler reads first).
+  std::error_code open() noexcept;
+
+  void close() noexcept override;
+  std::string peer_address() const override;
+  std::string local_address() const override;
+
+  void drain() noexcept { mark_draining(); }
+  void on_io(std::uint32_t events) override;
+
+ protected:
+  void start_fill(std::size_t n, std::coroutine_handle<> h) override;
+  void start_flush(std::coroutine_handle<> h) override;
+  void on_idle_while_draining() noexcept override;
+
+ private:
+  enum class Progress { done, would_block, failed };
+
+  // Reads into input() (see the class comment); on failed, the error is in fill_error_.
+  // `hangup`: the socket is dead; read to its end instead of waiting for more readiness.
+  Progress read_available(bool hangup);
+  // Writes output() until empty or the socket is full; on failed, the error is in flush_error_.
+  Progress write_available();
+
+  // Complete an operation and return its waiter, for the caller to resume directly (from an
+  // event or a deadline); the `_soon` forms resume it on a later turn (from inside start_*).
+  std::coroutine_handle<> take_fill(std::error_code ec) noexcept;
+  std::coroutine_handle<> take_flush(std::error_code ec) noexcept;
+  void finish_fill_soon(std::error_code ec) noexcept { loop_.resume_soon(take_fill(ec)); }
+  void finish_flush_soon(std::error_code ec) noexcept { loop_.resume_soon(take_flush(ec)); }
+
+  // Registers `events` with epoll (adding the socket back after a hang-up took it out).
+  std::error_code set_interest(std::uint32_t events) noexcept;
+  std::error_code pending_socket_error() const noexcept;
+
+  static void on_read_deadline(void* self);
+  static void on_write_deadline(void* self);
+
+  NetpollLoop& loop_;
+  int fd_;
+  std::uint32_t interest_ = 0;  // the events registered with epoll
+  bool registered_ = false;     // in the epoll set (false before open() and after a detach)
+  bool closed_ = false;
+  bool read_eof_ = false;       // the peer's FIN was read
+  std::coroutine_handle<> fill_waiter_;
+  std::coroutine_handle<> flush_waiter_;
+  std::size_t fill_want_ = 0;
+  DeadlineTimer read_deadline_{&on_read_deadline, this};
+  DeadlineTimer write_deadline_{&on_write_deadline, this};
+  sockaddr_storage peer_{};
+  socklen_t peer_len_ = 0;
+};
+
+// "host:port" ("[v6]:port") for a socket address; "" when it is neither IPv4 nor IPv6.
+std::string format_address(const sockaddr* addr, socklen_t len);
+
+}  // namespace khz::transport

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+// The netpoll backend's Transporter: one Worker per loop, each with its own SO_REUSEPORT
+// listener and registry of connections. Shutdown follows the asio backend step for step.
+#include <khz/common/log.h>
+#include <khz/transport/netpoll.h>
+
+#include "netpoll/event_loop.h"
+#include "netpoll/netpoll_connection.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace khz::transport {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Connections one listener accepts per wake-up before letting its loop serve others.
+constexpr int kAcceptBudget = 64;
+// How long a listener rests after running out of file descriptors (else level-triggered
+// readiness would spin on EMFILE).
+constexpr auto kAcceptPause = 100ms;
+
+std::error_code last_error() noexcept { return {errno, std::system_category()}; }
+
+class NetpollTransporter;
+
+// One loop and what lives on it. Loop thread only, except where noted.
+struct Worker;
+
+// The listening socket of one worker.
+class Listener final : public IoHandler {
+ public:
+  Listener(NetpollTransporter& owner, Worker& worker) : owner_(owner), worker_(worker) {}
+  ~Listener() override { close(); }
+
+  // Before the loop starts (controlling thread).
+  void adopt(int fd) noexcept { fd_ = fd; }
+  int fd() const noexcept { return fd_; }
+
+  void close() noexcept;
+  void on_io(std::uint32_t events) override;
+
+ private:
+  static void on_pause_over(void* self);
+
+  NetpollTransporter& owner_;
+  Worker& worker_;
+  int fd_ = -1;
+  DeadlineTimer pause_{&on_pause_over, this};
+};
+
+struct Worker {
+  explicit Worker(NetpollTransporter& owner) : listener(owner, *this) {}
+  NetpollLoop loop;
+  Listener listener;
+  std::unordered_set<NetpollConnection*> connections;
+};
+
+class NetpollTransporter final : public Transporter {
+ public:
+  explicit NetpollTransporter(TransporterOptions options) : options_(std::move(options)) {}
+
+  ~NetpollTransporter() override { shutdown(0ms); }
+
+  Result<std::uint16_t> start(ConnectionHandler handler) override {
+    KHZ_ASSERT(!started_);
+    handler_ = std::move(handler);
+    int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
+    if (n <= 0) n = 1;
+    for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this));
+
+    auto bound = bind_listeners();
+    if (!bound) {
+      KHZ_LOG(error, "listen on " << options_.address << " failed: " << bound.error().message());
+      workers_.clear();
+      return bound.error();
+    }
+    for (auto& w : workers_) {
+      if (auto ec = w->loop.add(w->listener.fd(), EPOLLIN, &w->listener)) {
+        workers_.clear();
+        return ec;
+      }
+    }
+    for (auto& w : workers_) w->loop.start();
+    started_ = true;
+    return *bound;
+  }
+
+  void shutdown(std::chrono::milliseconds drain) override {
+    if (!started_ || stopped_.exchange(true)) return;
+    for (auto& w : workers_) KHZ_ASSERT(EventLoop::current() != &w->loop);  // would wait on itself
+    for_each_worker([](Worker& w) {
+      w.listener.close();
+      for (auto* c : w.connections) c->drain();  // completions are queued, not resumed here
+    });
+    std::unique_lock lock(mutex_);
+    if (!idle_.wait_for(lock, drain, [this] { return active_ == 0; })) {
+      KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
+      lock.unlock();
+      for_each_worker([](Worker& w) {
+        for (auto* c : w.connections) c->close();
+        w.loop.wake_sleepers();
+      });
+      lock.lock();
+      while (!idle_.wait_for(lock, 5s, [this] { return active_ == 0; })) {
+        KHZ_LOG(warn, active_ << " connection handler(s) still running after close; waiting");
+        lock.unlock();
+        for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
+        lock.lock();
+      }
+    }
+    lock.unlock();
+    for (auto& w : workers_) w->loop.stop_and_join();
+  }
+
+  std::size_t active_connections() const noexcept override {
+    std::lock_guard lock(mutex_);
+    return active_;
+  }
+
+  std::string_view name() const noexcept override { return "netpoll"; }
+
+  // On `worker`'s loop: takes an accepted socket.
+  void adopt(Worker& worker, int fd, const sockaddr_storage& peer, socklen_t peer_len) {
+    int one = 1;
+    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_unique<NetpollConnection>(worker.loop, fd, peer, peer_len);
+    if (auto ec = conn->open()) {
+      KHZ_LOG(warn, "netpoll: cannot watch a new connection: " << ec.message());
+      return;  // conn closes the socket
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++active_;
+    }
+    worker.connections.insert(conn.get());
+    if (stopped_) conn->drain();
+    spawn(serve(std::move(conn), &worker));
+  }
+
+ private:
+  // Binds one SO_REUSEPORT listener per worker on the same address. Port 0: the first picks
+  // the port, the rest join it.
+  Result<std::uint16_t> bind_listeners() {
+    HostPort hp = parse_host_port(options_.address);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* found = nullptr;
+    std::string port = std::to_string(hp.port);
+    if (int rc = ::getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
+      KHZ_LOG(error, "netpoll: cannot resolve '" << hp.host << "': " << ::gai_strerror(rc));
+      return std::make_error_code(std::errc::address_not_available);
+    }
+    sockaddr_storage addr{};
+    socklen_t len = found->ai_addrlen;
+    std::memcpy(&addr, found->ai_addr, len);
+    ::freeaddrinfo(found);
+
+    if (hp.port != 0) {
+      // SO_REUSEPORT would let us join another server's port silently: a plain bind first
+      // fails with EADDRINUSE when anyone listens there.
+      int probe = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (probe < 0) return last_error();
+      int one = 1;
+      (void)::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      int rc = ::bind(probe, reinterpret_cast<sockaddr*>(&addr), len);
+      std::error_code ec = rc != 0 ? last_error() : std::error_code();
+      ::close(probe);
+      if (ec) return ec;
+    }
+    for (auto& w : workers_) {
+      int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return last_error();
+      w->listener.adopt(fd);
+      int one = 1;
+      if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+          ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+          ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, options_.backlog) != 0) {
+        return last_error();
+      }
+      if (&w == &workers_.front()) {
+        // Read the port back (it was 0 if the kernel picked it) and bind the rest to it.
+        socklen_t got = sizeof addr;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &got) != 0) return last_error();
+        len = got;
+      }
+    }
+    const auto& bound = addr;
+    return static_cast<std::uint16_t>(ntohs(bound.ss_family == AF_INET6
+                                                ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                                : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port));
+  }
+
+  // Runs fn on every worker's loop thread and waits for all of them. Controlling thread only.
+  template <class Fn>
+  void for_each_worker(Fn fn) {
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t done = 0;
+    for (auto& worker : workers_) {
+      Worker* w = worker.get();
+      w->loop.post([&, w] {
+        fn(*w);
+        std::lock_guard g(m);
+        ++done;
+        cv.notify_one();
+      });
+    }
+    std::unique_lock g(m);
+    cv.wait(g, [&] { return done == workers_.size(); });
+  }
+
+  Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
+    try {
+      co_await handler_(*conn);
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
+    } catch (...) {
+      // Caught here too: escaping, it would skip the bookkeeping below and hang shutdown.
+      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed with a non-standard exception");
+    }
+    conn->close();
+    worker->connections.erase(conn.get());
+    worker->loop.retire(std::move(conn));  // destroyed at the end of this turn
+    std::lock_guard lock(mutex_);
+    if (--active_ == 0) idle_.notify_all();
+  }
+
+  TransporterOptions options_;
+  ConnectionHandler handler_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;
+  std::size_t active_ = 0;
+  std::atomic<bool> stopped_{false};
+  bool started_ = false;
+};
+
+void Listener::close() noexcept {
+  if (fd_ < 0) return;
+  worker_.loop.cancel(pause_);
+  worker_.loop.remove(fd_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+void Listener::on_io(std::uint32_t) {
+  for (int i = 0; i < kAcceptBudget && fd_ >= 0; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      owner_.adopt(worker_, fd, peer, len);
+      continue;
+    }
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) return;
+    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+    KHZ_LOG(warn, "accept failed: " << std::error_code(e, std::system_category()).message());
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      worker_.loop.remove(fd_);
+      worker_.loop.arm(pause_, kAcceptPause);
+    }
+    return;
+  }
+}
+
+void Listener::on_pause_over(void* self) {
+  auto* l = static_cast<Listener*>(self);
+  if (l->fd_ >= 0) (void)l->worker_.loop.add(l->fd_, EPOLLIN, l);
+}
+
+}  // namespace
+
+std::unique_ptr<Transporter> make_netpoll_transporter(TransporterOptions options) {
+  return std::make_unique<NetpollTransporter>(std::move(options));
+}
+
+}  // namespace khz::transport
