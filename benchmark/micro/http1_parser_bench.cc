@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Micro benchmarks: the HTTP/1.1 request parser on typical requests, whole and split in two
+// separately stored pieces (the arena path), and pipelined.
+#include "http1/request_parser.h"
+
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+
+namespace {
+
+constexpr khz::http1::ParserLimits kLimits{8192, 65536, 1 << 20};
+
+const std::string kSmall = "GET /plaintext HTTP/1.1\r\nHost: server\r\nAccept: text/plain\r\nConnection: keep-alive\r\n\r\n";
+const std::string kBrowser =
+    "GET /repos/cloudwego/hertz/issues?state=open&page=2 HTTP/1.1\r\n"
+    "Host: api.example.com\r\n"
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n"
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
+    "Accept-Language: en-US,en;q=0.9\r\n"
+    "Accept-Encoding: gzip, deflate, br\r\n"
+    "Cookie: session=0123456789abcdef0123456789abcdef; theme=dark; lang=en\r\n"
+    "Referer: https://example.com/cloudwego/hertz\r\n"
+    "Connection: keep-alive\r\n\r\n";
+const std::string kPost =
+    "POST /api/v1/users HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 46\r\n\r\n"
+    "{\"name\":\"ann\",\"email\":\"ann@example.com\",\"x\":1}";
+
+void parse_whole(benchmark::State& state, const std::string& msg) {
+  khz::http1::RequestParser parser(kLimits);
+  khz::Request request;
+  for (auto _ : state) {
+    parser.start(request);
+    benchmark::DoNotOptimize(parser.feed(msg));
+    if (!parser.done()) state.SkipWithError("not parsed");
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * msg.size()));
+}
+
+void BM_ParseSmallGet(benchmark::State& s) { parse_whole(s, kSmall); }
+void BM_ParseBrowserGet(benchmark::State& s) { parse_whole(s, kBrowser); }
+void BM_ParsePostJson(benchmark::State& s) { parse_whole(s, kPost); }
+
+// The browser request split inside the Cookie value, in two buffers: one token is copied.
+void BM_ParseBrowserGetSplit(benchmark::State& state) {
+  std::size_t cut = kBrowser.find("session=") + 12;
+  auto a = std::make_unique<std::string>(kBrowser.substr(0, cut));
+  auto b = std::make_unique<std::string>(kBrowser.substr(cut));
+  khz::http1::RequestParser parser(kLimits);
+  khz::Request request;
+  for (auto _ : state) {
+    parser.start(request);
+    parser.feed(*a);
+    parser.feed(*b);
+    if (!parser.done()) state.SkipWithError("not parsed");
+  }
+}
+
+// 16 pipelined requests in one buffer, parsed message by message.
+void BM_ParsePipelined16(benchmark::State& state) {
+  std::string all;
+  for (int i = 0; i < 16; ++i) all += kSmall;
+  khz::http1::RequestParser parser(kLimits);
+  khz::Request request;
+  for (auto _ : state) {
+    std::string_view rest(all);
+    while (!rest.empty()) {
+      parser.start(request);
+      rest.remove_prefix(parser.feed(rest));
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * 16));
+}
+
+BENCHMARK(BM_ParseSmallGet);
+BENCHMARK(BM_ParseBrowserGet);
+BENCHMARK(BM_ParsePostJson);
+BENCHMARK(BM_ParseBrowserGetSplit);
+BENCHMARK(BM_ParsePipelined16);
+
+}  // namespace
+
+BENCHMARK_MAIN();
