@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
+#include <khz/route/path.h>
 
 #include <cxxabi.h>
 
@@ -20,12 +21,7 @@ std::string demangle(const char* mangled) {
 
 namespace {
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using route::hex_digit_value;
 
 // Decodes a query component ('+' is a space, %XX a byte) into `arena`; text without escapes is
 // returned as is. A malformed escape is kept literally.
@@ -37,8 +33,8 @@ std::string_view decode_component(std::string_view in, Arena& arena) {
     char c = in[i];
     if (c == '+') {
       out[n++] = ' ';
-    } else if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-      out[n++] = static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    } else if (c == '%' && i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 && hex_digit_value(in[i + 2]) >= 0) {
+      out[n++] = static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
       i += 2;
     } else {
       out[n++] = c;

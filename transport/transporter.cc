@@ -3,6 +3,9 @@
 #include <khz/transport/error.h>
 #include <khz/transport/netpoll.h>
 #include <khz/transport/transporter.h>
+#include <khz/common/log.h>
+
+#include "run_handler.h"
 
 #include <charconv>
 #include <cstdlib>
@@ -27,6 +30,16 @@ class TransportCategory final : public std::error_category {
 };
 
 }  // namespace
+
+Task<void> run_handler(const ConnectionHandler& handler, Connection& conn) {
+  try {
+    co_await handler(conn);
+  } catch (const std::exception& e) {
+    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed: " << e.what());
+  } catch (...) {
+    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed with a non-standard exception");
+  }
+}
 
 const std::error_category& transport_category() noexcept {
   static const TransportCategory category;

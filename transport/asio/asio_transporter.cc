@@ -7,6 +7,8 @@
 #include <khz/transport/asio.h>
 #include <khz/transport/error.h>
 
+#include "run_handler.h"
+
 #include <boost/asio.hpp>
 
 #include <atomic>
@@ -469,13 +471,7 @@ class AsioTransporter final : public Transporter {
   }
 
   Task<void> serve(std::shared_ptr<AsioConnection> conn, AsioLoop* loop) {
-    try {
-      co_await handler_(*conn);
-    } catch (const std::exception& e) {
-      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
-    } catch (...) {
-      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed with a non-standard exception");
-    }
+    co_await run_handler(handler_, *conn);
     conn->close();
     loop->connections().erase(conn.get());
     std::lock_guard lock(mutex_);

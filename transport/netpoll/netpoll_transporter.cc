@@ -6,6 +6,7 @@
 
 #include "netpoll/event_loop.h"
 #include "netpoll/netpoll_connection.h"
+#include "run_handler.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -227,14 +228,7 @@ class NetpollTransporter final : public Transporter {
   }
 
   Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
-    try {
-      co_await handler_(*conn);
-    } catch (const std::exception& e) {
-      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed: " << e.what());
-    } catch (...) {
-      // Caught here too: escaping, it would skip the bookkeeping below and hang shutdown.
-      KHZ_LOG(error, "connection handler for " << conn->peer_address() << " failed with a non-standard exception");
-    }
+    co_await run_handler(handler_, *conn);  // never throws: the bookkeeping below always runs
     conn->close();
     worker->connections.erase(conn.get());
     worker->loop.retire(std::move(conn));  // destroyed at the end of this turn

@@ -31,4 +31,7 @@ std::string clean_path(std::string_view path);
 // when a '%' is not followed by two hex digits.
 std::optional<std::string> percent_decode(std::string_view in);
 
+// The value of one hex digit (either case), or -1.
+int hex_digit_value(char c) noexcept;
+
 }  // namespace khz::route
