@@ -5,7 +5,7 @@
 #include <khz/transport/transporter.h>
 #include <khz/common/log.h>
 
-#include "run_handler.h"
+#include "backend_support.h"
 
 #include <charconv>
 #include <cstdlib>

@@ -7,7 +7,7 @@
 #include <khz/transport/asio.h>
 #include <khz/transport/error.h>
 
-#include "run_handler.h"
+#include "backend_support.h"
 
 #include <boost/asio.hpp>
 
@@ -431,20 +431,7 @@ class AsioTransporter final : public Transporter {
   // Runs fn on every loop's thread and waits for all of them.
   template <class Fn>
   void for_each_loop(Fn fn) {
-    std::mutex m;
-    std::condition_variable cv;
-    std::size_t done = 0;
-    for (auto& loop : loops_) {
-      AsioLoop* l = loop.get();
-      asio::post(l->io(), [&, l] {
-        fn(*l);
-        std::lock_guard g(m);
-        ++done;
-        cv.notify_one();
-      });
-    }
-    std::unique_lock g(m);
-    cv.wait(g, [&] { return done == loops_.size(); });
+    run_on_each_loop(loops_, [](AsioLoop& l) -> EventLoop& { return l; }, fn);
   }
 
   void accept_next() {

@@ -6,7 +6,7 @@
 
 #include "netpoll/event_loop.h"
 #include "netpoll/netpoll_connection.h"
-#include "run_handler.h"
+#include "backend_support.h"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -211,20 +211,7 @@ class NetpollTransporter final : public Transporter {
   // Runs fn on every worker's loop thread and waits for all of them. Controlling thread only.
   template <class Fn>
   void for_each_worker(Fn fn) {
-    std::mutex m;
-    std::condition_variable cv;
-    std::size_t done = 0;
-    for (auto& worker : workers_) {
-      Worker* w = worker.get();
-      w->loop.post([&, w] {
-        fn(*w);
-        std::lock_guard g(m);
-        ++done;
-        cv.notify_one();
-      });
-    }
-    std::unique_lock g(m);
-    cv.wait(g, [&] { return done == workers_.size(); });
+    run_on_each_loop(workers_, [](Worker& w) -> EventLoop& { return w.loop; }, fn);
   }
 
   Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {

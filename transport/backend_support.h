@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to transport/: pieces every backend needs in the same form.
+#pragma once
+
+#include <khz/common/event_loop.h>
+#include <khz/common/task.h>
+#include <khz/transport/transporter.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+
+namespace khz::transport {
+
+// Runs a connection handler to completion, turning any exception into a log line, so the
+// backend's bookkeeping after it always runs.
+Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
+
+// Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
+// until all have run. From the controlling thread only, never from a loop thread.
+template <class Items, class LoopOf, class Fn>
+void run_on_each_loop(Items& items, LoopOf loop_of, Fn fn) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t done = 0;
+  for (auto& item : items) {
+    auto* p = item.get();
+    EventLoop& loop = loop_of(*p);
+    loop.post([&, p] {
+      fn(*p);
+      std::lock_guard g(m);
+      ++done;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock g(m);
+  cv.wait(g, [&] { return done == items.size(); });
+}
+
+}  // namespace khz::transport
