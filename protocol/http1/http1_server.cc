@@ -114,8 +114,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         if (header_deadline == std::chrono::steady_clock::time_point{}) header_deadline = now + opt.header_timeout;
         if (now >= header_deadline) {
           KHZ_LOG(info, "http1 " << peer << ": header section not complete within the header timeout; 408 and close");
-          http1::write_error(out, 408, opt.server_name);
-          (void)co_await conn.flush();
+          co_await refuse_http1(conn, 408, options);
           co_return;
         }
         conn.set_read_timeout(header_deadline - now);
@@ -127,8 +126,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       if (ec) {
         if (parser.began() && ec == transport::errc::timed_out) {
           KHZ_LOG(info, "http1 " << peer << ": request read timed out; 408 and close");
-          http1::write_error(out, 408, opt.server_name);
-          (void)co_await conn.flush();
+          co_await refuse_http1(conn, 408, options);
         } else if (parser.began() && ec == transport::errc::eof) {
           KHZ_LOG(debug, "http1 " << peer << ": peer closed in the middle of a request");
         }
@@ -139,8 +137,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     if (parser.failed()) {
       KHZ_LOG(info, "http1 " << peer << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
                              << " (" << parser.error_reason() << "); closing");
-      http1::write_error(out, parser.error_status(), opt.server_name);
-      (void)co_await conn.flush();
+      co_await refuse_http1(conn, parser.error_status(), options);
       co_return;
     }
 
