@@ -187,3 +187,15 @@ TEST_CASE("routes() lists method, path and handler name; any() covers the method
     REQUIRE(perform_request(e, m, "/all").status() == 200);
   }
 }
+
+TEST_CASE("handler_name names the layer running now") {
+  khz::Engine e;
+  std::vector<std::string> seen;
+  e.use(khz::Handler("logger", [&](khz::RequestContext& c) { seen.emplace_back(c.handler_name()); }));
+  e.get("/n", khz::Handler("show_n", [&](khz::RequestContext& c) {
+    seen.emplace_back(c.handler_name());
+    c.string(200, "n");
+  }));
+  REQUIRE(perform_request(e, "GET", "/n").status() == 200);
+  REQUIRE(seen == std::vector<std::string>{"logger", "show_n"});
+}

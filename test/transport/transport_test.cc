@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -378,4 +380,19 @@ TEST_CASE("transport: a peer reset while nothing waits neither spins the loop no
       t->shutdown(1s);
     }
   }
+}
+
+TEST_CASE("transport: KHZ_TRANSPORT picks the backend when none is named") {
+  const char* saved = std::getenv("KHZ_TRANSPORT");
+  std::string restore = saved != nullptr ? saved : "";
+  for (const auto& name : khz::test::transports()) {
+    ::setenv("KHZ_TRANSPORT", name.c_str(), 1);
+    REQUIRE(khz::transport::make_transporter("", {.address = "127.0.0.1:0", .loops = 1})->name() == name);
+  }
+  ::setenv("KHZ_TRANSPORT", "carrier-pigeon", 1);
+  REQUIRE_THROWS_AS(khz::transport::make_transporter("", {}), std::invalid_argument);
+  ::unsetenv("KHZ_TRANSPORT");
+  REQUIRE(khz::transport::make_transporter("", {.address = "127.0.0.1:0", .loops = 1})->name() ==
+          khz::transport::transporter_names().front());
+  if (saved != nullptr) ::setenv("KHZ_TRANSPORT", restore.c_str(), 1);
 }
