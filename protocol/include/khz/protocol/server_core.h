@@ -12,14 +12,24 @@
 // The protocol server fills `request`, calls serve(), then writes `response`, unless the
 // handler streamed it through `body_writer`, in which case the server finishes the stream.
 // serve() must not throw (the Engine turns handler exceptions into 500 before returning).
+//
+// Request bodies: once the header section is in, and only when a body follows, the server asks
+// body_policy(). By default the body is read whole into Request::body() (over the limit: 413,
+// before any 100 Continue) and serve() sees it complete. A core that answers `stream` gets
+// serve() called right after the headers with Exchange::body_reader set, and reads the body as
+// it arrives; what it leaves unread is drained by the server (or the connection is closed).
 #pragma once
 
+#include <khz/common/result.h>
 #include <khz/common/task.h>
 #include <khz/protocol/request.h>
 #include <khz/protocol/response.h>
 #include <khz/transport/connection.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string_view>
 #include <system_error>
@@ -33,6 +43,32 @@ class BodyWriter {
   virtual ~BodyWriter() = default;
   virtual Task<std::error_code> write(std::string_view chunk) = 0;
   virtual bool started() const noexcept = 0;
+};
+
+// Reads a streamed request body (see BodyPolicy). Backpressure: nothing is read from the peer
+// until the core asks, so a slow reader slows the sender down (TCP or HTTP/2 flow control).
+class BodyReader {
+ public:
+  virtual ~BodyReader() = default;
+  // The next piece of the body, or an empty view once the body is complete (trailers, if any,
+  // are then in Request::trailers()). The view is valid until the next read(). The first read
+  // sends 100 Continue if the client asked for it. Errors: protocol::errc::body_too_large (over
+  // BodyPolicy::max_bytes), protocol::errc::malformed_body, or a transport error (eof,
+  // timed_out); after an error the exchange cannot be continued and the connection will close.
+  virtual Task<Result<std::string_view>> read() = 0;
+  // True once the whole body has been read.
+  virtual bool done() const noexcept = 0;
+  // The announced length (Content-Length), or -1 when the body is chunked or otherwise framed.
+  virtual std::int64_t content_length() const noexcept = 0;
+};
+
+struct BodyPolicy {
+  // Hand the body to serve() as it arrives, through Exchange::body_reader.
+  bool stream = false;
+  // Largest body accepted; 0 means the protocol server's own limit (e.g. Http1Options::max_body_bytes).
+  // A larger announced length is refused with 413 before the body is read (no 100 Continue).
+  std::size_t max_bytes = 0;
+  static constexpr std::size_t unlimited = std::numeric_limits<std::size_t>::max();
 };
 
 // State a ServerCore keeps with an exchange from one request to the next on the same
@@ -51,6 +87,7 @@ struct Exchange {
   Request request;
   Response response;
   BodyWriter* body_writer = nullptr;         // set by the protocol server
+  BodyReader* body_reader = nullptr;         // set while a streamed body is being read
   std::string_view peer_address;             // valid for the exchange
   std::unique_ptr<ExchangeState> core_state;  // owned by the ServerCore; kept across requests
   // Set by the core when a streamed response broke off: the server must end the exchange so
@@ -64,6 +101,7 @@ struct Exchange {
     response.clear();
     failed = false;
     hijack = nullptr;
+    body_reader = nullptr;
   }
 };
 
@@ -71,6 +109,9 @@ class ServerCore {
  public:
   virtual ~ServerCore() = default;
   virtual Task<void> serve(Exchange& exchange) = 0;
+  // Asked once per request that has a body, when its header section is complete (the request's
+  // headers are readable; its body is not). May prepare state in exchange.core_state for serve().
+  virtual BodyPolicy body_policy(Exchange& /*exchange*/) { return {}; }
 };
 
 }  // namespace khz

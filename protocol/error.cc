@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/protocol/error.h>
+
+#include <string>
+
+namespace khz::protocol {
+namespace {
+
+class ProtocolCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "khz.protocol"; }
+  std::string message(int code) const override {
+    switch (static_cast<errc>(code)) {
+      case errc::body_too_large: return "request body too large";
+      case errc::malformed_body: return "malformed request body";
+      case errc::body_unavailable: return "request body is not being streamed";
+    }
+    return "unknown protocol error";
+  }
+};
+
+}  // namespace
+
+const std::error_category& protocol_category() noexcept {
+  static const ProtocolCategory category;
+  return category;
+}
+
+}  // namespace khz::protocol

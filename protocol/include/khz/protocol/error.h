@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// Protocol error codes, as std::error_code (category "khz.protocol").
+//
+//   auto chunk = co_await reader.read();
+//   if (!chunk && chunk.error() == khz::protocol::errc::body_too_large) ctx.abort_with_status(413);
+#pragma once
+
+#include <system_error>
+
+namespace khz::protocol {
+
+enum class errc {
+  body_too_large = 1,  // the request body is longer than the limit in force
+  malformed_body,      // bad chunked framing, or the peer broke the stream (HTTP/2 RST_STREAM)
+  body_unavailable,    // the body was not streamed (it is in Request::body()) or was already read
+};
+
+const std::error_category& protocol_category() noexcept;
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), protocol_category()}; }
+
+}  // namespace khz::protocol
+
+template <>
+struct std::is_error_code_enum<khz::protocol::errc> : std::true_type {};
