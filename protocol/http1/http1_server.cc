@@ -4,6 +4,7 @@
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
+#include "../http2/h2c_upgrade.h"
 #include "request_parser.h"
 #include "response_writer.h"
 
@@ -138,6 +139,16 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       KHZ_LOG(info, "http1 " << peer << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
                              << " (" << parser.error_reason() << "); closing");
       co_await refuse_http1(conn, parser.error_status(), options);
+      co_return;
+    }
+
+    // ---- h2c by Upgrade (RFC 7540 §3.2): hand the connection to protocol/http2, where this
+    // request becomes stream 1. Its views point into `in`, which HTTP/2 takes over: copy first.
+    if (opt.h2c && http2::wants_h2c_upgrade(exchange.request)) {
+      Request upgraded(exchange.request);
+      in.skip(parsed);
+      in.release();
+      co_await http2::serve_upgraded(conn, core, opt.h2c, std::move(upgraded));
       co_return;
     }
 
