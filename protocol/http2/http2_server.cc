@@ -22,6 +22,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <bitset>
 #include <charconv>
 #include <cstring>
 #include <string>
@@ -146,6 +147,7 @@ class Session {
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Session::on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Session::on_frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &Session::on_invalid_frame_recv);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Session::on_begin_frame);
     nghttp2_option* option = nullptr;
     nghttp2_option_new(&option);
     // Request-body windows open only as bodies are consumed (nghttp2_session_consume).
@@ -734,6 +736,33 @@ class Session {
     return 0;
   }
 
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+    if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1) == 1) self(user_data).check_stream_id(hd->stream_id);
+    return 0;
+  }
+
+  // RFC 9113 §5.1.1: a client's new stream id is above every id it used before; HEADERS on a
+  // lower id it never opened is a connection error (nghttp2 drops such a block silently). The
+  // ids near the highest are remembered in a bitmap; older ones are left to nghttp2.
+  void check_stream_id(std::int32_t id) {
+    auto slot = [](std::int32_t i) { return static_cast<std::size_t>(i >> 1) % kIdWindow; };
+    if (id > highest_id_) {
+      if ((id - highest_id_) / 2 >= static_cast<std::int32_t>(kIdWindow)) {
+        opened_.reset();
+      } else {
+        for (std::int32_t skipped = highest_id_ + 2; skipped < id; skipped += 2) opened_.reset(slot(skipped));
+      }
+      opened_.set(slot(id));
+      highest_id_ = id;
+      return;
+    }
+    if ((highest_id_ - id) / 2 >= static_cast<std::int32_t>(kIdWindow) || opened_.test(slot(id)) || goaway_sent_) return;
+    KHZ_LOG(info, "http2 " << peer_ << ": HEADERS on stream " << id << ", below stream " << highest_id_
+                           << " and never opened; GOAWAY PROTOCOL_ERROR");
+    goaway_sent_ = true;
+    nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+  }
+
   static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user_data) {
     KHZ_LOG(debug, "http2 " << self(user_data).peer_ << ": invalid frame (type " << int(frame->hd.type) << ", stream "
                             << frame->hd.stream_id << "): " << nghttp2_strerror(lib_error));
@@ -785,6 +814,9 @@ class Session {
   Clock::time_point reset_window_start_{};
   std::uint32_t resets_ = 0;
   Clock::duration tick_{};
+  static constexpr std::size_t kIdWindow = 1024;
+  std::int32_t highest_id_ = 0;  // highest client stream id seen
+  std::bitset<kIdWindow> opened_;
 };
 
 Task<std::error_code> Stream::write(std::string_view chunk) { return session.stream_write(*this, chunk); }
@@ -909,6 +941,7 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
       KHZ_LOG(info, "http2 " << peer_ << ": bad HTTP2-Settings in the upgrade: " << nghttp2_strerror(rv) << "; closing");
       co_return;
     }
+    check_stream_id(1);
     Stream& s = new_stream(1);
     nghttp2_session_set_stream_user_data(ng_, 1, &s);
     s.exchange.request = std::move(*upgraded);
