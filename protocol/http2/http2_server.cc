@@ -187,7 +187,7 @@ class Session {
   struct YieldToWriter {
     Session& session;
     bool await_ready() const noexcept {
-      return !(session.write_wanted_ && session.writer_waiting_ && !session.in_dispatch_);
+      return !(session.write_wanted_ && session.writer_waiting_ && !session.in_dispatch_ && !session.closing_);
     }
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
       session.ready_.push_back({nullptr, h});
@@ -216,7 +216,7 @@ class Session {
 
   // ---- scheduling
   std::coroutine_handle<> writer_if_wanted() noexcept {
-    if (write_wanted_ && writer_waiting_ && !in_dispatch_) {
+    if (write_wanted_ && writer_waiting_ && !in_dispatch_ && !closing_) {
       writer_waiting_ = false;
       return writer_;
     }

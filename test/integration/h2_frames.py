@@ -7,9 +7,12 @@
 #   h2_frames.py PORT [CASE...]      every case when none is named; exit 1 when one fails
 #
 # The server under test serves: "/" -> 200 "ok"; "/slow" -> 200 after 300 ms; "/big" -> 200
-# with 256 KiB; "/hold" (POST) -> streams the request body but does not read it for 1 s.
-# Its options: max_header_list_size 16 KiB, stall_timeout 300 ms, the other protections at
-# their defaults (see protocol/DESIGN.md).
+# with 256 KiB; "/hold" (POST) -> streams the request body but does not read it for 1 s;
+# "/count" (POST) -> reads the streamed body, answers "bytes=N largest=L trailers=T";
+# "/204", "/304"; "/hijack" -> asks for a hijack (not on HTTP/2).
+# Its options: max_header_list_size 16 KiB, stall_timeout 300 ms, idle_timeout 1 s,
+# read_timeout 500 ms, max_body_bytes 100000, the protections at their defaults
+# (see protocol/DESIGN.md).
 import socket
 import struct
 import sys
@@ -300,6 +303,91 @@ def case_connection_specific_headers():
     c = Conn()
     c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, c.block(base + [("te", "trailers")])))
     expect(c.response(1)[0] == 200, "te: trailers refused")
+
+
+def case_no_content_statuses():
+    for sid, path in ((1, "/204"), (3, "/304")):
+        c = Conn()
+        c.send(c.request(sid, path))
+        f = c.until(lambda f: f[0] in (HEADERS, DATA, RST_STREAM, GOAWAY) and f[2] == sid)
+        expect(f is not None and f[0] == HEADERS and f[1] & END_STREAM, "%s: not one HEADERS with END_STREAM" % path)
+        headers = c.headers[sid]
+        expect(headers.get(":status") == path[1:], "%s: status %s" % (path, headers.get(":status")))
+        expect("content-length" not in headers, "%s: content-length %s" % (path, headers.get("content-length")))
+
+
+def case_head():
+    c = Conn()
+    c.send(c.request(1, "/big", "HEAD"))
+    f = c.until(lambda f: f[2] == 1 and f[0] in (HEADERS, DATA, RST_STREAM))
+    expect(f is not None and f[0] == HEADERS and f[1] & END_STREAM, "HEAD: not one HEADERS with END_STREAM")
+    expect(c.headers[1].get("content-length") == str(256 * 1024), "HEAD: content-length %s" % c.headers[1])
+
+
+def case_hijack_refused():
+    c = Conn()
+    c.send(c.request(1, "/hijack"))
+    status, headers, body = c.response(1)
+    expect(status == 501, "hijack on HTTP/2: status %s, want 501" % status)
+
+
+def case_request_trailers():
+    c = Conn()
+    c.send(c.request(1, "/count", "POST", end_stream=False), frame(DATA, 0, 1, b"x" * 1000),
+           frame(HEADERS, END_HEADERS | END_STREAM, 1, c.block([("x-sum", "42")])))
+    status, headers, body = c.response(1)
+    expect(status == 200 and body == b"bytes=1000 largest=1000 trailers=1", "request trailers: %s %r" % (status, body))
+
+
+def case_body_limit():
+    c = Conn()
+    c.send(c.request(1, "/", "POST", extra=[("content-length", "200000")], end_stream=False))
+    status, _, _ = c.response(1)
+    expect(status == 413, "announced body over max_body_bytes: %s, want 413" % status)
+    c = Conn()
+    c.send(c.request(1, "/", "POST", end_stream=False), *[frame(DATA, 0, 1, b"y" * 16384) for _ in range(7)])
+    status, _, _ = c.response(1)
+    expect(status == 413, "body over max_body_bytes: %s, want 413" % status)
+    expect_still_serving(c, 3, "after a 413")
+
+
+def case_max_concurrent_streams():
+    # SETTINGS_MAX_CONCURRENT_STREAMS 100: the 101st open stream is refused (RFC 9113 §5.1.2).
+    c = Conn()
+    c.send(*[c.request(1 + 2 * i, "/slow") for i in range(101)])
+    expect_stream_error(c, 201, REFUSED_STREAM, "stream 101 of 101")
+    done = 0
+    deadline = time.monotonic() + 3
+    while done < 100:
+        f = c.read_frame(deadline)
+        expect(f is not None, "only %d of 100 streams answered" % done)
+        if f[1] & END_STREAM and f[0] in (HEADERS, DATA):
+            done += 1
+
+
+def case_read_timeouts():
+    c = Conn()
+    c.send(c.request(1, "/count", "POST", end_stream=False), frame(DATA, 0, 1, b"z" * 10))
+    start = time.monotonic()
+    expect_stream_error(c, 1, CANCEL, "streamed body that stops coming")
+    expect(0.4 < time.monotonic() - start < 3, "streamed body: reset after %.2f s (read_timeout 500 ms)"
+           % (time.monotonic() - start))
+    c.send(c.request(3, "/", "POST", end_stream=False))
+    expect_stream_error(c, 3, CANCEL, "collected body that never comes")
+    expect_still_serving(c, 5, "after body read timeouts")
+
+
+def case_idle_timeout():
+    c = Conn()
+    c.send(c.request(1))
+    expect(c.response(1)[0] == 200, "stream 1 not answered")
+    start = time.monotonic()
+    got = c.goaway(4.0)
+    took = time.monotonic() - start
+    expect(got is not None and got[0] == NO_ERROR, "idle connection: %s, want GOAWAY NO_ERROR" % (got,))
+    expect(0.9 < took < 3.5, "idle connection closed after %.2f s (idle_timeout 1 s)" % took)
+    c.until(lambda f: False, 2.0)
+    expect(c.closed, "idle connection left open after GOAWAY")
 
 
 # ---- protections

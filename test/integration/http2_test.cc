@@ -41,7 +41,7 @@ class FrameCore final : public khz::ServerCore {
   khz::BodyPolicy body_policy(khz::Exchange& ex) override {
     khz::BodyPolicy p;
     p.stream = ex.request.path() == "/hold" || ex.request.path() == "/count";
-    p.max_bytes = khz::BodyPolicy::unlimited;
+    if (p.stream) p.max_bytes = khz::BodyPolicy::unlimited;  // else Http2Options::max_body_bytes
     return p;
   }
 
@@ -56,6 +56,12 @@ class FrameCore final : public khz::ServerCore {
     } else if (path == "/hold") {
       co_await khz::sleep_for(1s);  // the body is not read: its window stays shut
       r.set_body("held");
+    } else if (path == "/204" || path == "/304") {
+      r.set_status(path == "/204" ? 204 : 304);
+      r.set_body("dropped: no content for this status");
+    } else if (path == "/hijack") {
+      r.set_status(101);
+      ex.hijack = [](khz::transport::Connection&) -> khz::Task<void> { co_return; };
     } else if (path == "/count") {
       // Reads slowly, so the body piles up against the stream's window.
       std::size_t total = 0, largest = 0;
@@ -71,7 +77,8 @@ class FrameCore final : public khz::ServerCore {
         largest = std::max(largest, piece->size());
         co_await khz::sleep_for(1ms);
       }
-      r.set_body("bytes=" + std::to_string(total) + " largest=" + std::to_string(largest));
+      r.set_body("bytes=" + std::to_string(total) + " largest=" + std::to_string(largest) +
+                 " trailers=" + std::to_string(ex.request.trailers().size()));
     } else {
       r.set_body("ok");
     }
@@ -100,6 +107,9 @@ khz::Http2Options frame_options() {
   khz::Http2Options o;
   o.max_header_list_size = 16 * 1024;
   o.stall_timeout = 300ms;
+  o.idle_timeout = 1s;
+  o.read_timeout = 500ms;
+  o.max_body_bytes = 100000;
   return o;
 }
 
