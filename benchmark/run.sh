@@ -14,7 +14,7 @@
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
-#   BENCH_SERVERS="khz beast go nginx"
+#   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
 #   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 (h2c, prior knowledge) scenario: h2load -c50 -m16
@@ -31,7 +31,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
-BENCH_SERVERS=${BENCH_SERVERS:-"khz beast go nginx"}
+BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
