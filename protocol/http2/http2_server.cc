@@ -298,7 +298,7 @@ class Session {
     live_.pop_back();
     owned->exchange.request.clear();
     owned->exchange.response.clear();
-    if (spare_.size() < 8) spare_.push_back(std::move(owned));
+    if (spare_.size() < kMaxSpareStreams) spare_.push_back(std::move(owned));
   }
 
   void queue_start(Stream& s) {
@@ -395,7 +395,7 @@ class Session {
       r.set_status(500);
       status = 500;
     }
-    std::snprintf(s.status_text, sizeof s.status_text, "%d", status);
+    std::to_chars(s.status_text, s.status_text + 3, status);  // 200..999: three digits
     nva_.clear();
     nva_.push_back(make_nv(":status", s.status_text));
     if (!opt_.server_name.empty()) nva_.push_back(make_nv("server", opt_.server_name));
@@ -815,6 +815,8 @@ class Session {
   std::uint32_t resets_ = 0;
   Clock::duration tick_{};
   static constexpr std::size_t kIdWindow = 1024;
+  // Streams (with their exchange and the core's state) kept for reuse while the connection is busy.
+  static constexpr std::size_t kMaxSpareStreams = 64;
   std::int32_t highest_id_ = 0;  // highest client stream id seen
   std::bitset<kIdWindow> opened_;
 };
@@ -876,6 +878,8 @@ void Session::tick() {
     send_graceful_goaway();
   }
   if (live_.empty()) {
+    // Idle: keep a couple of streams for the next request, hand the rest's memory back.
+    if (spare_.size() > 2) spare_.resize(2);
     if (now - last_activity_ >= opt_.idle_timeout && !goaway_sent_) {
       KHZ_LOG(debug, "http2 " << peer_ << ": idle timeout; GOAWAY and close");
       goaway_sent_ = true;
