@@ -9,7 +9,8 @@
 # The server under test serves: "/" -> 200 "ok"; "/slow" -> 200 after 300 ms; "/big" -> 200
 # with 256 KiB; "/hold" (POST) -> streams the request body but does not read it for 1 s;
 # "/count" (POST) -> reads the streamed body, answers "bytes=N largest=L trailers=T";
-# "/204", "/304"; "/hijack" -> asks for a hijack (not on HTTP/2).
+# "/204", "/304"; "/hijack" -> asks for a hijack (not on HTTP/2); "/stream" -> 1 MiB through
+# BodyWriter; "/broken" -> one streamed piece, then the handler reports a failure.
 # Its options: max_header_list_size 16 KiB, stall_timeout 300 ms, idle_timeout 1 s,
 # read_timeout 500 ms, max_body_bytes 100000, the protections at their defaults
 # (see protocol/DESIGN.md).
@@ -98,6 +99,8 @@ class Conn:
         sid &= 0x7FFFFFFF
         if ftype == SETTINGS and not flags & ACK:
             self.send(frame(SETTINGS, ACK, 0))
+        if ftype == DATA and payload:  # keep the connection's window open (streams: response())
+            self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", len(payload))))
         if ftype == HEADERS:  # decode every block, or the HPACK table goes out of step
             self.headers[sid] = dict(self.dec.decode(payload))
         return ftype, flags, sid, payload
@@ -146,9 +149,8 @@ class Conn:
                 headers.update(self.headers[sid])
             elif ftype == DATA:
                 body += payload
-                if payload:  # keep the windows open
-                    self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", len(payload))),
-                              frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", len(payload))))
+                if payload:  # keep the stream's window open
+                    self.send(frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", len(payload))))
             if flags & END_STREAM:
                 return int(headers.get(":status", "0")), headers, body
 
@@ -388,6 +390,40 @@ def case_idle_timeout():
     expect(0.9 < took < 3.5, "idle connection closed after %.2f s (idle_timeout 1 s)" % took)
     c.until(lambda f: False, 2.0)
     expect(c.closed, "idle connection left open after GOAWAY")
+
+
+def case_streamed_response_reset_by_client():
+    # The client takes a little of a streamed response, then cancels it: the handler's write
+    # fails, the connection goes on.
+    c = Conn()
+    c.send(c.request(1, "/stream"))
+    f = c.until(lambda f: f[0] == DATA and f[2] == 1)
+    expect(f is not None, "no DATA for /stream")
+    c.send(frame(RST_STREAM, 0, 1, struct.pack(">I", CANCEL)))
+    expect_still_serving(c, 3, "after cancelling a streamed response")
+    c.send(c.request(5, "/stream"))
+    status, _, body = c.response(5, 10.0)
+    expect(status == 200 and len(body) == 64 * 16384, "/stream: %s, %d bytes" % (status, len(body)))
+
+
+def case_broken_streamed_response():
+    c = Conn()
+    c.send(c.request(1, "/broken"))
+    expect_stream_error(c, 1, INTERNAL_ERROR, "a streamed response the handler broke off")
+    expect_still_serving(c, 3, "after a broken streamed response")
+
+
+def case_abandoned_connection():
+    # Streams in every state, then the socket goes away: the server must clean up (the test
+    # runs under AddressSanitizer too) and keep serving others.
+    c = Conn(first=settings(initial_window_size=0))
+    c.send(c.request(1, "/stream"), c.request(3, "/slow"), c.request(5, "/big"),
+           c.request(7, "/count", "POST", end_stream=False), frame(DATA, 0, 7, b"partial"),
+           c.request(9, "/hold", "POST", end_stream=False))
+    c.until(lambda f: f[0] == HEADERS and f[2] == 5, 2.0)
+    c.close()
+    d = Conn()
+    expect_still_serving(d, 1, "after an abandoned connection")
 
 
 # ---- protections

@@ -56,6 +56,16 @@ class FrameCore final : public khz::ServerCore {
     } else if (path == "/hold") {
       co_await khz::sleep_for(1s);  // the body is not read: its window stays shut
       r.set_body("held");
+    } else if (path == "/stream" || path == "/broken") {
+      // 64 pieces of 16 KiB through BodyWriter; "/broken" fails after the first piece.
+      std::string piece(16 * 1024, 's');
+      for (int i = 0; i < 64; ++i) {
+        if (auto ec = co_await ex.body_writer->write(piece)) co_return;  // the peer reset or left
+        if (path == "/broken") {
+          ex.failed = true;
+          co_return;
+        }
+      }
     } else if (path == "/204" || path == "/304") {
       r.set_status(path == "/204" ? 204 : 304);
       r.set_body("dropped: no content for this status");
