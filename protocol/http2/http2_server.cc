@@ -320,6 +320,7 @@ class Session {
   static Task<void> run_stream(Session* self, Stream* s) {
     co_await self->core_.serve(s->exchange);
     self->finish_handler(*s);
+    if (self->conn_.is_draining() && !self->goaway_sent_ && !self->closing_) self->send_graceful_goaway();
     co_await YieldToWriter{*self};
     s->handler = Stream::HandlerState::done;
     --self->handlers_;

@@ -169,6 +169,13 @@ TEST_CASE("http2: curl, nghttp and h2load against a Server (h2c by prior knowled
       REQUIRE(r.output.find("< HTTP/1.1 101 Switching Protocols") != std::string::npos);
       REQUIRE(r.output.find("< HTTP/2 200") != std::string::npos);
       REQUIRE(r.output.find("hello via HTTP/2 host=127.0.0.1:" + std::to_string(ts.port())) != std::string::npos);
+      // A malformed HTTP2-Settings is refused before switching
+      {
+        khz::test::RawClient bad(ts.port());
+        bad.send("GET /ping HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                 "HTTP2-Settings: !!\r\n\r\n");
+        REQUIRE(khz::test::status_of(bad.read_response()) == 400);
+      }
       // POST with a body over HTTP/2; :authority is the Host
       r = run_command("curl -s --max-time 5 --http2-prior-knowledge -d world " + base + "/echo");
       REQUIRE(r.output == "world via HTTP/2 host=127.0.0.1:" + std::to_string(ts.port()));

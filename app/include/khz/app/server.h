@@ -9,7 +9,7 @@
 //
 // Embedding and tests: start() returns the bound port without blocking; shutdown() stops.
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
-// finish (their responses carry "Connection: close") until exit_wait_timeout; the rest are
+// finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
 // closed; then the on_shutdown hooks run.
 // Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
 // on the loop threads.
