@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <climits>
+#include <cstring>
 #include <utility>
 
 namespace khz::transport {
@@ -43,7 +45,9 @@ std::string format_address(const sockaddr* addr, socklen_t len) {
 
 NetpollConnection::NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_storage& peer,
                                      socklen_t peer_len) noexcept
-    : loop_(loop), fd_(fd), peer_(peer), peer_len_(peer_len) {}
+    : loop_(loop), fd_(fd), peer_len_(std::min<socklen_t>(peer_len, sizeof(PeerAddress))) {
+  std::memcpy(&peer_, &peer, peer_len_);
+}
 
 NetpollConnection::~NetpollConnection() { close(); }
 
@@ -75,7 +79,7 @@ void NetpollConnection::close() noexcept {
 }
 
 std::string NetpollConnection::peer_address() const {
-  return format_address(reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
+  return format_address(&peer_.any, peer_len_);
 }
 
 std::string NetpollConnection::local_address() const {
@@ -86,9 +90,9 @@ std::string NetpollConnection::local_address() const {
   return format_address(reinterpret_cast<const sockaddr*>(&local), len);
 }
 
-void NetpollConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
+void NetpollConnection::begin_fill(std::size_t n, Waiter w) {
   fill_want_ = n;
-  fill_waiter_ = h;
+  fill_waiter_ = w;
   if (closed_) return finish_fill_soon(errc::cancelled);
   if (is_idle() && is_draining()) return finish_fill_soon(errc::shutting_down);
   if (read_eof_) return finish_fill_soon(errc::eof);
@@ -122,7 +126,7 @@ void NetpollConnection::on_io(std::uint32_t events) {
   const bool hangup = (events & (EPOLLERR | EPOLLHUP)) != 0;
   const bool unwanted_input = (events & EPOLLIN) != 0 && !fill_waiter_;
   std::coroutine_handle<> flushed;
-  std::coroutine_handle<> filled;
+  Waiter filled;
   if (flush_waiter_ && (events & EPOLLOUT || hangup)) {
     Progress p = write_available();
     if (p == Progress::would_block && hangup) {
@@ -219,7 +223,7 @@ NetpollConnection::Progress NetpollConnection::write_available() {
   return Progress::done;
 }
 
-std::coroutine_handle<> NetpollConnection::take_fill(std::error_code ec) noexcept {
+Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {
   loop_.cancel(read_deadline_);
   fill_error_ = ec;
   return std::exchange(fill_waiter_, {});
