@@ -168,7 +168,7 @@ void LinkedBuffer::release() noexcept {
 }
 
 void LinkedBuffer::shrink() noexcept {
-  if (size_ != 0) return;
+  if (size_ != 0 || head_ == nullptr) return;
   // The stretch since the last shrink stayed small: smaller nodes from now on.
   if (peak_ <= node_size_ / 4 && node_size_ > kMinNodeSize) node_size_ /= 2;
   peak_ = 0;

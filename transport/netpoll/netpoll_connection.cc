@@ -162,11 +162,14 @@ NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
     ssize_t n = ::read(fd_, room.data(), room.size());
     if (n > 0) {
       input_.commit(static_cast<std::size_t>(n));
-      if (input_.size() >= fill_want_) return Progress::done;
       auto got = static_cast<std::size_t>(n);
+      const bool enough = input_.size() >= fill_want_;
       // A short read means the socket is drained for now (unless it hung up: read to the end).
-      if (got < room.size() && !hangup) return Progress::would_block;
+      // A full one means more is likely waiting: read it now rather than on another wake-up
+      // (a request larger than the node would otherwise cost a round through epoll).
+      if (got < room.size() && !hangup) return enough ? Progress::done : Progress::would_block;
       if (got >= budget) {
+        if (enough) return Progress::done;
         if (!hangup) return Progress::would_block;  // level-triggered: the rest comes next turn
       } else {
         budget -= got;
@@ -174,11 +177,13 @@ NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
       continue;
     }
     if (n == 0) {
-      read_eof_ = true;
+      read_eof_ = true;  // the next fill reports it; bytes already read are delivered first
+      if (input_.size() >= fill_want_) return Progress::done;
       fill_error_ = errc::eof;
       return Progress::failed;
     }
     if (errno == EINTR) continue;
+    if (input_.size() >= fill_want_) return Progress::done;  // an error, if any, shows next time
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (hangup) {
         fill_error_ = pending_socket_error();
