@@ -136,7 +136,7 @@ std::string_view sv(const std::uint8_t* p, std::size_t n) noexcept { return {rei
 class Session {
  public:
   Session(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options)
-      : conn_(conn), core_(core), options_(std::move(options)), opt_(*options_), peer_(conn.peer_address()) {
+      : conn_(conn), core_(core), options_(std::move(options)), opt_(*options_) {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, &Session::on_send);
@@ -276,7 +276,7 @@ class Session {
       s = std::make_unique<Stream>(*this);
     }
     s->reset(id);
-    s->exchange.peer_address = peer_;
+    s->exchange.connection = &conn_;  // the peer's address is formatted only if someone asks
     s->wait_since = Clock::now();  // for the read timeout of a collected body
     s->live_index = live_.size();
     live_.push_back(std::move(s));
@@ -334,7 +334,7 @@ class Session {
     if (closing_ || s.closed) return;
     Exchange& ex = s.exchange;
     if (ex.hijack) {
-      KHZ_LOG(warn, "http2 " << peer_ << ": stream " << s.id << ": hijack is not available on HTTP/2; ignored");
+      KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": stream " << s.id << ": hijack is not available on HTTP/2; ignored");
       ex.hijack = nullptr;
       if (!s.writer_started && ex.response.status() < 200) {
         ex.response.clear();
@@ -344,7 +344,7 @@ class Session {
     }
     if (s.writer_started) {
       if (ex.failed) {
-        KHZ_LOG(info, "http2 " << peer_ << ": stream " << s.id << ": streamed response broke off; RST_STREAM");
+        KHZ_LOG(info, "http2 " << conn_.peer_address() << ": stream " << s.id << ": streamed response broke off; RST_STREAM");
         nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
       } else {
         s.body_done = true;
@@ -391,7 +391,7 @@ class Session {
     Response& r = ex.response;
     int status = r.status();
     if (status < 200 || status > 999) {
-      KHZ_LOG(warn, "http2 " << peer_ << ": stream " << s.id << ": status " << status << " is not a final status; 500");
+      KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": stream " << s.id << ": status " << status << " is not a final status; 500");
       r.clear();
       r.set_status(500);
       status = 500;
@@ -424,7 +424,7 @@ class Session {
     if (!provide) s.eof_sent = true;
     int rv = nghttp2_submit_response(ng_, s.id, nva_.data(), nva_.size(), provide ? &provider : nullptr);
     if (rv != 0) {
-      KHZ_LOG(warn, "http2 " << peer_ << ": stream " << s.id << ": cannot submit the response: " << nghttp2_strerror(rv));
+      KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": stream " << s.id << ": cannot submit the response: " << nghttp2_strerror(rv));
       nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
     }
     request_write();
@@ -522,7 +522,7 @@ class Session {
       nva_.push_back(make_nv(lower_name(s, f.name), f.value));
     }
     int rv = nghttp2_submit_trailer(ng_, s.id, nva_.data(), nva_.size());
-    if (rv != 0) KHZ_LOG(warn, "http2 " << peer_ << ": stream " << s.id << ": trailers: " << nghttp2_strerror(rv));
+    if (rv != 0) KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": stream " << s.id << ": trailers: " << nghttp2_strerror(rv));
   }
 
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
@@ -542,7 +542,7 @@ class Session {
     s->header_bytes += name_len + value_len + 32;
     if (s->header_bytes > session.opt_.max_header_list_size) {
       if (!s->headers_too_large) {
-        KHZ_LOG(info, "http2 " << session.peer_ << ": stream " << s->id << ": header list over "
+        KHZ_LOG(info, "http2 " << session.conn_.peer_address() << ": stream " << s->id << ": header list over "
                                << session.opt_.max_header_list_size << " bytes; 431");
       }
       s->headers_too_large = true;
@@ -607,7 +607,7 @@ class Session {
     }
     if (++resets_ > opt_.max_resets_per_second && !calmed_) {
       calmed_ = true;
-      KHZ_LOG(warn, "http2 " << peer_ << ": more than " << opt_.max_resets_per_second
+      KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": more than " << opt_.max_resets_per_second
                              << " RST_STREAM in a second (rapid reset); GOAWAY ENHANCE_YOUR_CALM");
       nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
       goaway_sent_ = true;
@@ -651,7 +651,7 @@ class Session {
     BodyPolicy policy = core_.body_policy(ex);
     s.body_limit = policy.max_bytes != 0 ? policy.max_bytes : opt_.max_body_bytes;
     if (s.announced_length >= 0 && static_cast<std::uint64_t>(s.announced_length) > s.body_limit) {
-      KHZ_LOG(info, "http2 " << peer_ << ": stream " << s.id << ": announced body of " << s.announced_length
+      KHZ_LOG(info, "http2 " << conn_.peer_address() << ": stream " << s.id << ": announced body of " << s.announced_length
                              << " bytes over the limit; 413");
       refuse(s, 413);
       return;
@@ -689,7 +689,7 @@ class Session {
     if (s->body_received > s->body_limit) {
       s->body_too_large = true;
       nghttp2_session_consume(session.ng_, stream_id, len);
-      KHZ_LOG(info, "http2 " << session.peer_ << ": stream " << s->id << ": body over " << s->body_limit << " bytes");
+      KHZ_LOG(info, "http2 " << session.conn_.peer_address() << ": stream " << s->id << ": body over " << s->body_limit << " bytes");
       if (s->streaming_body) {
         session.wake(*s);
       } else {
@@ -715,7 +715,7 @@ class Session {
     if (s == nullptr) return 0;
     s->closed = true;
     if (error_code != NGHTTP2_NO_ERROR) {
-      KHZ_LOG(debug, "http2 " << session.peer_ << ": stream " << stream_id << " closed: "
+      KHZ_LOG(debug, "http2 " << session.conn_.peer_address() << ": stream " << stream_id << " closed: "
                               << nghttp2_http2_strerror(error_code));
     }
     session.wake(*s, error_code == NGHTTP2_NO_ERROR ? std::error_code(transport::errc::cancelled)
@@ -758,14 +758,14 @@ class Session {
       return;
     }
     if ((highest_id_ - id) / 2 >= static_cast<std::int32_t>(kIdWindow) || opened_.test(slot(id)) || goaway_sent_) return;
-    KHZ_LOG(info, "http2 " << peer_ << ": HEADERS on stream " << id << ", below stream " << highest_id_
+    KHZ_LOG(info, "http2 " << conn_.peer_address() << ": HEADERS on stream " << id << ", below stream " << highest_id_
                            << " and never opened; GOAWAY PROTOCOL_ERROR");
     goaway_sent_ = true;
     nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
   }
 
   static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user_data) {
-    KHZ_LOG(debug, "http2 " << self(user_data).peer_ << ": invalid frame (type " << int(frame->hd.type) << ", stream "
+    KHZ_LOG(debug, "http2 " << self(user_data).conn_.peer_address() << ": invalid frame (type " << int(frame->hd.type) << ", stream "
                             << frame->hd.stream_id << "): " << nghttp2_strerror(lib_error));
     return 0;
   }
@@ -791,7 +791,6 @@ class Session {
   ServerCore& core_;
   std::shared_ptr<const Http2Options> options_;
   const Http2Options& opt_;
-  std::string peer_;
   nghttp2_session* ng_ = nullptr;
   std::vector<std::unique_ptr<Stream>> live_;
   std::vector<std::unique_ptr<Stream>> spare_;
@@ -831,7 +830,7 @@ Task<void> Session::writer_loop(Session* self) {
     if (s.closing_) break;
     if (!s.write_wanted_ && !nghttp2_session_want_write(s.ng_)) {
       if (s.session_over()) {
-        KHZ_LOG(debug, "http2 " << s.peer_ << ": session over; closing");
+        KHZ_LOG(debug, "http2 " << s.conn_.peer_address() << ": session over; closing");
         s.conn_.close();  // ends the reader's fill
         break;
       }
@@ -841,14 +840,14 @@ Task<void> Session::writer_loop(Session* self) {
     s.write_wanted_ = false;
     int rv = nghttp2_session_send(s.ng_);
     if (rv != 0) {
-      KHZ_LOG(info, "http2 " << s.peer_ << ": " << nghttp2_strerror(rv) << "; closing");
+      KHZ_LOG(info, "http2 " << s.conn_.peer_address() << ": " << nghttp2_strerror(rv) << "; closing");
       s.conn_.close();
       break;
     }
     s.run_ready();
     if (!s.conn_.output().empty()) {
       if (auto ec = co_await s.conn_.flush()) {
-        if (!s.closing_) KHZ_LOG(debug, "http2 " << s.peer_ << ": write failed: " << ec.message() << "; closing");
+        if (!s.closing_) KHZ_LOG(debug, "http2 " << s.conn_.peer_address() << ": write failed: " << ec.message() << "; closing");
         s.conn_.close();
         break;
       }
@@ -874,7 +873,7 @@ Task<void> Session::ticker_loop(Session* self) {
 void Session::tick() {
   auto now = Clock::now();
   if (conn_.is_draining() && !goaway_sent_) {
-    KHZ_LOG(debug, "http2 " << peer_ << ": shutting down; GOAWAY after stream "
+    KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": shutting down; GOAWAY after stream "
                             << nghttp2_session_get_last_proc_stream_id(ng_));
     send_graceful_goaway();
   }
@@ -882,7 +881,7 @@ void Session::tick() {
     // Idle: keep a couple of streams for the next request, hand the rest's memory back.
     if (spare_.size() > 2) spare_.resize(2);
     if (now - last_activity_ >= opt_.idle_timeout && !goaway_sent_) {
-      KHZ_LOG(debug, "http2 " << peer_ << ": idle timeout; GOAWAY and close");
+      KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": idle timeout; GOAWAY and close");
       goaway_sent_ = true;
       nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
       request_write();
@@ -894,13 +893,13 @@ void Session::tick() {
     if (s.closed) continue;
     const bool collecting = s.handler == Stream::HandlerState::none && !s.refused && !s.request_complete;
     if (collecting && now - s.wait_since >= opt_.read_timeout) {
-      KHZ_LOG(info, "http2 " << peer_ << ": stream " << s.id << ": request body stalled; RST_STREAM CANCEL");
+      KHZ_LOG(info, "http2 " << conn_.peer_address() << ": stream " << s.id << ": request body stalled; RST_STREAM CANCEL");
       nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
       request_write();
       continue;
     }
     if (s.waiter && s.wait_kind == Stream::WaitKind::body && now - s.wait_since >= opt_.read_timeout) {
-      KHZ_LOG(info, "http2 " << peer_ << ": stream " << s.id << ": request body read timed out; RST_STREAM CANCEL");
+      KHZ_LOG(info, "http2 " << conn_.peer_address() << ": stream " << s.id << ": request body read timed out; RST_STREAM CANCEL");
       nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
       request_write();
       wake(s, transport::errc::timed_out);
@@ -915,7 +914,7 @@ void Session::tick() {
     } else if (s.stall_since == Clock::time_point{}) {
       s.stall_since = now;
     } else if (now - s.stall_since >= opt_.stall_timeout) {
-      KHZ_LOG(info, "http2 " << peer_ << ": stream " << s.id << ": flow-control window closed for "
+      KHZ_LOG(info, "http2 " << conn_.peer_address() << ": stream " << s.id << ": flow-control window closed for "
                              << opt_.stall_timeout.count() << " ms; RST_STREAM CANCEL");
       s.out = {};
       s.out_off = 0;
@@ -943,7 +942,7 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
     int rv = nghttp2_session_upgrade2(ng_, reinterpret_cast<const std::uint8_t*>(upgrade_settings.data()),
                                       upgrade_settings.size(), head ? 1 : 0, nullptr);
     if (rv != 0) {
-      KHZ_LOG(info, "http2 " << peer_ << ": bad HTTP2-Settings in the upgrade: " << nghttp2_strerror(rv) << "; closing");
+      KHZ_LOG(info, "http2 " << conn_.peer_address() << ": bad HTTP2-Settings in the upgrade: " << nghttp2_strerror(rv) << "; closing");
       co_return;
     }
     check_stream_id(1);
@@ -968,7 +967,7 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
       std::string_view seg = in.segment(0);
       ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(seg.data()), seg.size());
       if (n < 0) {
-        KHZ_LOG(info, "http2 " << peer_ << ": " << nghttp2_strerror(static_cast<int>(n)) << "; closing");
+        KHZ_LOG(info, "http2 " << conn_.peer_address() << ": " << nghttp2_strerror(static_cast<int>(n)) << "; closing");
         in.skip(in.size());
         in.release();
         closing_ = true;
@@ -996,7 +995,7 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
     if (ec) {
       if (ec == transport::errc::shutting_down) continue;  // GOAWAY next round
       if (ec != transport::errc::eof && ec != transport::errc::cancelled) {
-        KHZ_LOG(debug, "http2 " << peer_ << ": read failed: " << ec.message());
+        KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": read failed: " << ec.message());
       }
       break;
     }
