@@ -5,6 +5,7 @@
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
+#include "../http2/h2c_upgrade.h"
 #include "request_parser.h"
 #include "response_writer.h"
 
@@ -321,6 +322,17 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       parsed = 0;
       in.release();
       exchange.body_reader = &reader;
+    }
+
+    // ---- h2c by Upgrade (RFC 7540 §3.2): hand the connection to protocol/http2, where this
+    // request (read whole: not with a streamed body) becomes stream 1. Its views point into
+    // `in`, which HTTP/2 takes over: copy first.
+    if (opt.h2c && !streaming && http2::wants_h2c_upgrade(exchange.request)) {
+      Request upgraded(exchange.request);
+      in.skip(parsed);
+      in.release();
+      co_await http2::serve_upgraded(conn, core, opt.h2c, std::move(upgraded));
+      co_return;
     }
 
     // ---- serve
