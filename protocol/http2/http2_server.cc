@@ -1021,30 +1021,40 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
   co_await session.run(nullptr, {});
 }
 
-Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                      std::shared_ptr<const Http2Options> h2) {
-  if (h2) {
-    // RFC 9113 §3.4: the client connection preface. Decide on the first byte that differs, so
-    // an HTTP/1.1 client that sends a short request is never kept waiting.
-    static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    LinkedBuffer& in = conn.input();
-    for (;;) {
-      std::size_t n = std::min(in.size(), kPreface.size());
-      if (in.peek(n) != kPreface.substr(0, n)) break;
-      if (n == kPreface.size()) {
-        co_await serve_http2(conn, core, std::move(h2));
-        co_return;
-      }
-      const bool idle = in.empty();
-      if (idle && conn.is_draining()) co_return;
-      conn.set_read_timeout(idle ? h1->idle_timeout : h1->header_timeout);
-      conn.set_idle(idle);
-      std::error_code ec = co_await conn.fill(in.size() + 1);
-      conn.set_idle(false);
-      if (ec) co_return;
+namespace {
+
+// RFC 9113 §3.4: the client connection preface.
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// The input so far is a prefix of the preface: wait for the rest (or the first differing byte).
+Task<void> finish_preface(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
+                          std::shared_ptr<const Http2Options> h2) {
+  LinkedBuffer& in = conn.input();
+  for (;;) {
+    std::size_t n = std::min(in.size(), kPreface.size());
+    if (in.peek(n) != kPreface.substr(0, n)) break;
+    if (n == kPreface.size()) {
+      co_await serve_http2(conn, core, std::move(h2));
+      co_return;
     }
+    conn.set_read_timeout(h1->header_timeout);
+    if (auto ec = co_await conn.fill(in.size() + 1)) co_return;
   }
   co_await serve_http1(conn, core, std::move(h1));
+}
+
+}  // namespace
+
+Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
+                      std::shared_ptr<const Http2Options> h2) {
+  // Decided on the first byte that differs from the preface, so an HTTP/1.1 client that sends
+  // a short request is never kept waiting. No bytes yet: serve_http1 parks the connection, and
+  // the transporter calls this again when they come (an idle connection holds no coroutine).
+  LinkedBuffer& in = conn.input();
+  if (!h2 || in.empty()) return serve_http1(conn, core, std::move(h1));
+  std::size_t n = std::min(in.size(), kPreface.size());
+  if (in.peek(n) != kPreface.substr(0, n)) return serve_http1(conn, core, std::move(h1));
+  return finish_preface(conn, core, std::move(h1), std::move(h2));
 }
 
 namespace http2 {
