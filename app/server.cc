@@ -12,6 +12,27 @@
 #include <system_error>
 
 namespace khz {
+namespace {
+
+// What this server offers over ALPN, in order of preference. HTTP/2 joins with one line here
+// and one in serve_https.
+const std::vector<std::string> kAlpn = {"http/1.1"};
+
+// One TLS connection: handshake (failures are logged by the TLS layer), then the protocol
+// ALPN chose. `refuse_status` != 0 answers it and closes (the connection limit).
+Task<void> serve_https(transport::Connection& plain, std::shared_ptr<const transport::TlsServerContext> tls,
+                       ServerCore& core, std::shared_ptr<const Http1Options> http1, int refuse_status) {
+  transport::TlsConnection conn(plain, std::move(tls));
+  if (co_await conn.handshake()) co_return;
+  if (refuse_status != 0) {
+    co_await refuse_http1(conn, refuse_status, std::move(http1));
+  } else {
+    co_await serve_http1(conn, core, std::move(http1));  // "h2": serve_http2 once it lands
+  }
+  co_await conn.shutdown();
+}
+
+}  // namespace
 
 Server::Server(ServerOptions options)
     : Engine(EngineOptions{
@@ -27,6 +48,19 @@ Server::Server(ServerOptions options)
   transporter_ = transport::make_transporter(options_.transport,
                                              {.address = options_.address, .loops = options_.loops});
   (void)transport::parse_host_port(options_.address);
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    transport::TlsServerOptions tls{
+        .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
+        .min_version = options_.tls_min_version,
+        .alpn = kAlpn,
+        .client_ca_file = options_.tls_client_ca_file,
+        .client_cert = options_.tls_client_verify,
+        .handshake_timeout = options_.tls_handshake_timeout,
+    };
+    tls.certificates.insert(tls.certificates.end(), options_.tls_sni_certificates.begin(),
+                            options_.tls_sni_certificates.end());
+    tls_ = transport::make_tls_server_context(std::move(tls));
+  }
 }
 
 Server::~Server() { shutdown(); }
@@ -44,12 +78,14 @@ Result<std::uint16_t> Server::start() {
   });
   auto port = transporter_->start([this, http1](transport::Connection& conn) {
     // active_connections() counts this one too.
+    int refuse = 0;
     if (options_.max_connections != 0 && transporter_->active_connections() > options_.max_connections) {
       KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; 503 to "
                                               << conn.peer_address());
-      return refuse_http1(conn, 503, http1);
+      refuse = 503;
     }
-    return serve_http1(conn, *this, http1);
+    if (tls_) return serve_https(conn, tls_, *this, http1, refuse);
+    return refuse != 0 ? refuse_http1(conn, refuse, http1) : serve_http1(conn, *this, http1);
   });
   if (port) {
     port_ = *port;
@@ -82,7 +118,7 @@ void Server::spin() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
   }
-  KHZ_LOG(info, "khz: serving HTTP/1.1 on " << options_.address << " (port " << *port << ", transport "
+  KHZ_LOG(info, "khz: serving " << (tls_ ? "HTTPS" : "HTTP/1.1") << " on " << options_.address << " (port " << *port << ", transport "
                                              << transporter_->name() << ")");
   int sig = 0;
   while (sigwait(&signals, &sig) != 0) {
