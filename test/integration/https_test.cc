@@ -298,3 +298,65 @@ TEST_CASE("https: graceful shutdown with an idle and an in-flight TLS connection
     }
   }
 }
+
+TEST_CASE("https: session resumption (TLS 1.3 tickets, TLS 1.2 tickets)") {
+  const auto& pki = TestPki::get();
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer s(transport, tls_options());
+      add_routes(s.server);
+      s.start();
+      for (std::string version : {"-tls1_3", "-tls1_2"}) {
+        INFO(version);
+        std::string session = pki.dir + "/session" + version + ".pem";
+        std::string base = "openssl s_client -connect 127.0.0.1:" + std::to_string(s.port()) +
+                           " -servername alpha.test -CAfile " + pki.ca_cert + " " + version;
+        // The first connection stays long enough to receive the (post-handshake) tickets.
+        auto first = run_command("sleep 0.3 | " + base + " -sess_out " + session + " 2>&1");
+        REQUIRE(contains(first.output, "New, TLSv1."));
+        auto second = run_command("sleep 0.3 | " + base + " -sess_in " + session + " 2>&1");
+        INFO(second.output);
+        REQUIRE(contains(second.output, "Reused, TLSv1."));
+      }
+    }
+  }
+}
+
+TEST_CASE("https: over the connection limit a TLS client gets 503") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer s(transport, tls_options({.max_connections = 1}));
+      add_routes(s.server);
+      s.start();
+      std::uint16_t port = s.port();
+      std::thread holder([&] {
+        (void)run_command("sleep 1 | openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                          " >/dev/null 2>&1");
+      });
+      REQUIRE(eventually([&] { return s.server.active_connections() == 1; }));
+      std::string out = curl(port, "alpha.test", "/ping");
+      holder.join();
+      INFO(out);
+      REQUIRE(contains(out, "< HTTP/1.1 503"));
+      REQUIRE(contains(curl(port, "alpha.test", "/ping"), "pong"));
+    }
+  }
+}
+
+TEST_CASE("https: bad TLS options fail at construction") {
+  const auto& pki = TestPki::get();
+  REQUIRE_THROWS_AS(khz::Server({.tls_cert_file = pki.alpha_cert}), std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::Server({.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.beta_key}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::Server({.tls_cert_file = pki.dir + "/missing.crt", .tls_key_file = pki.alpha_key}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::Server({.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key,
+                                 .tls_client_verify = ClientCertMode::require}),
+                    std::invalid_argument);
+  try {
+    khz::Server bad({.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.beta_key});
+  } catch (const std::invalid_argument& e) {
+    INFO(e.what());
+    REQUIRE(contains(e.what(), "key values mismatch"));
+  }
+}

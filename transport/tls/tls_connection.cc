@@ -357,7 +357,8 @@ void TlsConnection::State::fail_handshake(std::string_view why, const std::strin
 
 Task<std::error_code> TlsConnection::handshake() {
   State& st = *state_;
-  const Clock::time_point deadline = Clock::now() + st.handshake_timeout;
+  const Clock::time_point deadline =
+      st.handshake_timeout > Duration::zero() ? Clock::now() + st.handshake_timeout : kNever;
   st.write_limit = st.handshake_timeout;
   std::error_code ec;
   std::string reason;
@@ -377,8 +378,8 @@ Task<std::error_code> TlsConnection::handshake() {
       ec = errc::cancelled;
       break;
     }
-    Duration limit = deadline - Clock::now();
-    if (limit <= Duration::zero()) {
+    Duration limit{};  // zero: no deadline
+    if (deadline != kNever && (limit = deadline - Clock::now()) <= Duration::zero()) {
       ec = errc::timed_out;
       break;
     }

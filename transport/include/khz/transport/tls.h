@@ -74,7 +74,7 @@ struct TlsServerOptions {
   std::vector<std::string> alpn;
   std::string client_ca_file;  // PEM CAs that client certificates must chain to
   ClientCertMode client_cert = ClientCertMode::none;
-  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};  // zero: none
   // Stateless resumption (TLS 1.3 tickets, TLS 1.2 RFC 5077 tickets) with per-process
   // random keys; TLS 1.2 clients without tickets resume from the in-memory session cache.
   bool session_tickets = true;
