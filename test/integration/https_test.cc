@@ -360,3 +360,28 @@ TEST_CASE("https: bad TLS options fail at construction") {
     REQUIRE(contains(e.what(), "key values mismatch"));
   }
 }
+
+TEST_CASE("https: a client's KeyUpdate (update requested) mid-connection") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer s(transport, tls_options());
+      add_routes(s.server);
+      s.start();
+      // s_client takes a line "K" on stdin as "send KeyUpdate, update_requested": the server
+      // must answer with its own KeyUpdate while reading, then keep serving on new keys.
+      std::string req = "GET /ping HTTP/1.1\\r\\nHost: alpha.test\\r\\n\\r\\n";
+      std::string last = "GET /ping HTTP/1.1\\r\\nHost: alpha.test\\r\\nConnection: close\\r\\n\\r\\n";
+      auto r = run_command("(printf '" + req + "'; sleep 0.3; printf 'K\\n'; sleep 0.3; printf '" + req +
+                           "'; sleep 0.3; printf 'K\\n'; sleep 0.3; printf '" + last +
+                           "'; sleep 0.5) | openssl s_client -connect 127.0.0.1:" + std::to_string(s.port()) +
+                           " -tls1_3 2>&1");
+      INFO(r.output);
+      REQUIRE(contains(r.output, "KEYUPDATE"));
+      std::size_t pongs = 0;
+      for (auto at = r.output.find("\r\n\r\npong"); at != std::string::npos; at = r.output.find("\r\n\r\npong", at + 1)) {
+        ++pongs;
+      }
+      REQUIRE(pongs == 3);
+    }
+  }
+}

@@ -472,9 +472,9 @@ void TlsConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
   if (st.closed) return finish_soon(errc::cancelled);
   if (!st.handshake_done) return finish_soon(errc::tls_error);  // handshake() first
   if (is_idle() && is_draining() && input_.size() < n) return finish_soon(errc::shutting_down);
-  // Normally OpenSSL and the inner buffer hold nothing here (every read decrypts all it can);
-  // this catches what the handshake left behind.
-  st.decrypt_available();
+  // Normally the inner buffer is empty here (every read decrypts all it can) and this costs
+  // nothing; OpenSSL may hold part of a record.
+  if (!st.inner.input().empty() || SSL_has_pending(st.ssl.get()) == 1) st.decrypt_available();
   if (input_.size() >= n) return finish_soon({});
   if (st.read_error) return finish_soon(st.read_error);
   if (is_idle() && input_.empty()) input_.shrink();  // idle: hold no buffer while waiting
