@@ -268,7 +268,7 @@ TEST_CASE("https: handshake timeout and garbage close cleanly, with a log line")
   }
 }
 
-TEST_CASE("https: graceful shutdown with an idle and an in-flight TLS connection") {
+TEST_CASE("https: graceful shutdown with idle, in-flight and silent TLS connections") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
       TestServer s(transport, tls_options({.exit_wait_timeout = 5s}));
@@ -284,7 +284,9 @@ TEST_CASE("https: graceful shutdown with an idle and an in-flight TLS connection
         (void)run_command("sleep 2 | openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
                           " -quiet >/dev/null 2>&1");
       });
-      REQUIRE(eventually([&] { return s.server.active_connections() == 2 && slow_started; }));
+      // Silent: connected, no ClientHello yet (the handshake timeout is 10 s).
+      RawClient silent(port);
+      REQUIRE(eventually([&] { return s.server.active_connections() == 3 && slow_started; }));
       std::this_thread::sleep_for(50ms);  // the s_client handshake is long done
       auto start = std::chrono::steady_clock::now();
       s.server.shutdown();
@@ -295,6 +297,7 @@ TEST_CASE("https: graceful shutdown with an idle and an in-flight TLS connection
       REQUIRE(contains(slow, "slow done"));
       REQUIRE(contains(slow, "Connection: close"));
       REQUIRE(took < 2s);  // nobody waited for the drain deadline
+      REQUIRE(silent.closed_by_peer(1s));
     }
   }
 }

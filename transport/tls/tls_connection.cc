@@ -362,6 +362,7 @@ Task<std::error_code> TlsConnection::handshake() {
   st.write_limit = st.handshake_timeout;
   std::error_code ec;
   std::string reason;
+  bool received = false;
   for (;;) {
     ERR_clear_error();
     int r = SSL_do_handshake(st.ssl.get());
@@ -384,7 +385,13 @@ Task<std::error_code> TlsConnection::handshake() {
       break;
     }
     st.inner.set_read_timeout(limit);
+    // Nothing received yet: idle, like a plaintext connection before its first request, so a
+    // graceful shutdown ends it at once instead of waiting for the handshake timeout.
+    const bool silent = !received;
+    if (silent) st.inner.set_idle(true);
     ec = co_await st.inner.fill(st.inner.input().size() + 1);
+    if (silent) st.inner.set_idle(false);
+    received = true;
     if (ec) break;
   }
   if (!ec) {
