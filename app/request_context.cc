@@ -54,6 +54,7 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   index_ = -1;
   aborted_ = false;
   query_parsed_ = false;
+  body_handed_out_ = false;
   full_path_ = {};
   params_.clear();
   query_.clear();
@@ -61,6 +62,15 @@ void RequestContext::reset(Exchange& exchange) noexcept {
 }
 
 std::string_view RequestContext::param(std::string_view key) const noexcept { return params_.get(key); }
+
+Task<Result<std::string_view>> RequestContext::read_body_chunk() {
+  if (exchange_->body_reader != nullptr) co_return co_await exchange_->body_reader->read();
+  if (!body_handed_out_) {
+    body_handed_out_ = true;
+    co_return body();
+  }
+  co_return std::string_view{};
+}
 
 void RequestContext::parse_query() {
   if (query_parsed_) return;

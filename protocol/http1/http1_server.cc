@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/1.1 connection loop: read a request, serve it, write the response, repeat.
 #include <khz/common/log.h>
+#include <khz/protocol/error.h>
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
@@ -56,6 +57,89 @@ class StreamWriter final : public BodyWriter {
   bool started_ = false;
 };
 
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// What the server reads and discards of a body the handler left unread before it closes the
+// connection instead (as Go's net/http does).
+constexpr std::size_t kMaxDrainBytes = 256 * 1024;
+
+// Hands a streamed request body to the core piece by piece, feeding the parser only as the
+// core asks (so a slow handler slows the peer down through TCP flow control). Each piece is a
+// view into the connection's input buffer, released on the next read.
+class StreamReader final : public BodyReader {
+ public:
+  StreamReader(transport::Connection& conn, http1::RequestParser& parser, std::size_t& parsed,
+               const Http1Options& opt, bool& sent_continue)
+      : conn_(conn), parser_(parser), parsed_(parsed), opt_(opt), sent_continue_(sent_continue) {}
+
+  Task<Result<std::string_view>> read() override {
+    LinkedBuffer& in = conn_.input();
+    for (;;) {
+      in.skip(parsed_);  // the previous piece (or framing) is consumed
+      parsed_ = 0;
+      in.release();
+      if (error_) co_return error_;
+      if (parser_.failed()) {
+        error_ = parser_.error_status() == 413 ? protocol::errc::body_too_large : protocol::errc::malformed_body;
+        KHZ_LOG(info, "http1 " << conn_.peer_address() << ": streamed request body: " << parser_.error_reason());
+        co_return error_;
+      }
+      if (parser_.done()) co_return std::string_view{};
+      if (!in.empty()) {
+        parsed_ = parser_.feed(in.segment(0));
+        std::string_view chunk = parser_.take_chunk();
+        if (!chunk.empty()) co_return chunk;
+        continue;
+      }
+      // RFC 9110 §10.1.1: the client waits for 100 Continue before it sends the body.
+      if (parser_.expects_continue() && !sent_continue_) {
+        conn_.output().append(kContinue);
+        sent_continue_ = true;
+      }
+      if (!conn_.output().empty()) {
+        if (auto ec = co_await conn_.flush()) {
+          error_ = ec;
+          co_return ec;
+        }
+      }
+      conn_.set_read_timeout(opt_.read_timeout);
+      if (auto ec = co_await conn_.fill(in.size() + 1)) {
+        error_ = ec;
+        KHZ_LOG(info, "http1 " << conn_.peer_address() << ": streamed request body: " << ec.message());
+        co_return ec;
+      }
+    }
+  }
+
+  bool done() const noexcept override { return parser_.done(); }
+  std::int64_t content_length() const noexcept override { return parser_.content_length(); }
+  bool broken() const noexcept { return static_cast<bool>(error_) || parser_.failed(); }
+
+  // After the core: reads and drops what it left of the body, up to kMaxDrainBytes. Returns
+  // whether the body is complete, i.e. whether the connection can carry another request.
+  Task<bool> drain() {
+    if (parser_.done()) co_return true;
+    if (broken()) co_return false;
+    // The client is waiting for a 100 Continue that will not come: it may or may not send the
+    // body now, so the connection cannot be reused (RFC 9110 §10.1.1).
+    if (parser_.expects_continue() && !sent_continue_) co_return false;
+    const std::size_t start = parser_.body_bytes();
+    while (parser_.body_bytes() - start <= kMaxDrainBytes) {
+      auto piece = co_await read();
+      if (!piece) co_return false;
+      if (piece->empty()) co_return true;
+    }
+    co_return false;
+  }
+
+ private:
+  transport::Connection& conn_;
+  http1::RequestParser& parser_;
+  std::size_t& parsed_;
+  const Http1Options& opt_;
+  bool& sent_continue_;
+  std::error_code error_;
+};
+
 }  // namespace
 
 Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
@@ -71,12 +155,17 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
   LinkedBuffer& out = conn.output();
   std::size_t parsed = 0;  // bytes of `in` the parser has taken for the current message
 
+  bool sent_continue = false;
+  StreamReader reader(conn, parser, parsed, opt, sent_continue);
+
   for (;;) {
     parser.start(exchange.request);
     exchange.response.clear();
     exchange.failed = false;
     exchange.hijack = nullptr;
-    bool sent_continue = false;
+    exchange.body_reader = nullptr;
+    sent_continue = false;
+    bool streaming = false;  // the core takes the body as it arrives
     // Set when the first byte of the request arrives: the header section must be complete by then.
     std::chrono::steady_clock::time_point header_deadline{};
 
@@ -84,12 +173,20 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     while (!parser.done() && !parser.failed()) {
       if (parsed < in.size()) {
         parsed += parser.feed(in.segment(parsed));
+        if (parser.needs_body_decision()) {
+          BodyPolicy policy = core.body_policy(exchange);
+          parser.configure_body(policy.stream, policy.max_bytes != 0 ? policy.max_bytes : opt.max_body_bytes);
+          if (policy.stream && !parser.failed()) {
+            streaming = true;
+            break;
+          }
+        }
         continue;
       }
       // Out of bytes. First let go of what is ready: pipelined responses, or a 100 Continue
       // (RFC 9110 §10.1.1), which is not sent when the body is refused (that fails earlier).
       if (parser.expects_continue() && !sent_continue && !parser.body_started()) {
-        out.append("HTTP/1.1 100 Continue\r\n\r\n");
+        out.append(kContinue);
         sent_continue = true;
       }
       if (!out.empty()) {
@@ -141,6 +238,16 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       co_return;
     }
 
+    if (streaming) {
+      // The body flows through the buffer behind the header section: the request's views move
+      // to its own storage so the buffer can be released piece by piece.
+      exchange.request.own();
+      in.skip(parsed);
+      parsed = 0;
+      in.release();
+      exchange.body_reader = &reader;
+    }
+
     // ---- serve
     const bool wants_keep_alive = parser.keep_alive() && !conn.is_draining();
     http1::HeadOptions head{exchange.request.version(), wants_keep_alive, false,
@@ -168,8 +275,12 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         co_return;
       }
       keep_alive = writer.finish();
+      if (streaming && keep_alive && !co_await reader.drain()) keep_alive = false;
     } else {
-      head.keep_alive = wants_keep_alive && !conn.is_draining() &&
+      // A body the core left unread must be read past (or the connection closed) before the
+      // next request; decided before the head goes out, which says whether the connection stays.
+      const bool body_complete = !streaming || co_await reader.drain();
+      head.keep_alive = wants_keep_alive && body_complete && !conn.is_draining() &&
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
       http1::write_response(out, exchange.response, head);
