@@ -388,3 +388,40 @@ TEST_CASE("https: a client's KeyUpdate (update requested) mid-connection") {
     }
   }
 }
+
+namespace {
+khz::Task<> stream_echo(khz::RequestContext& ctx) {
+  for (;;) {
+    auto piece = co_await ctx.read_body_chunk();
+    if (!piece) {
+      ctx.abort_with_status(400);
+      co_return;
+    }
+    if (piece->empty()) co_return;
+    if (!co_await ctx.write(*piece)) co_return;
+  }
+}
+}  // namespace
+
+TEST_CASE("https: a streamed 8 MiB body echoed while it arrives") {
+  const auto& pki = TestPki::get();
+  std::string body(8 * 1024 * 1024 + 5, '\0');
+  std::mt19937 rng(11);
+  for (auto& c : body) c = static_cast<char>(rng());
+  std::string in = pki.dir + "/stream.bin";
+  std::string out = pki.dir + "/stream-echo.bin";
+  std::ofstream(in, std::ios::binary) << body;
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer s(transport, tls_options());
+      s.server.put("/stream", stream_echo).stream_body();
+      s.start();
+      std::string r = curl(s.port(), "alpha.test", "/stream", "-T " + in + " -o " + out);
+      INFO(r);
+      std::ifstream f(out, std::ios::binary);
+      std::string echoed((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      REQUIRE(echoed.size() == body.size());
+      REQUIRE(echoed == body);
+    }
+  }
+}
