@@ -261,6 +261,8 @@ TEST_CASE("https: handshake timeout and garbage close cleanly, with a log line")
         return contains(t, "http request") && contains(t, "wrong version number");
       }));
       REQUIRE(contains(log.text(), "tls: handshake with 127.0.0.1:"));
+      { RawClient probe(s.port()); }  // a TCP probe: connects and leaves
+      REQUIRE(eventually([&] { return contains(log.text(), "failed: connection closed by peer"); }));
       // And the server goes on serving.
       REQUIRE(contains(curl(s.port(), "alpha.test", "/ping"), "pong"));
       REQUIRE(eventually([&] { return s.server.active_connections() == 0; }));

@@ -98,7 +98,9 @@ struct TlsConnection::State {
 
   // Completes an outer operation on a later turn of this loop (from inside start_fill/flush).
   static void resume_soon(std::coroutine_handle<> h);
-  void fail_handshake(std::string_view why, const std::string& reason);
+  // `quiet`: the peer left or the server is stopping (load-balancer probes do this all day):
+  // info, not warn.
+  void fail_handshake(std::string_view why, const std::string& reason, bool quiet = false);
   std::string reason_now();
 };
 
@@ -350,9 +352,14 @@ TlsConnection::~TlsConnection() {
   KHZ_ASSERT(!state_->writing && !state_->fill_waiter && !state_->flush_waiter);
 }
 
-void TlsConnection::State::fail_handshake(std::string_view why, const std::string& reason) {
-  KHZ_LOG(warn, "tls: handshake with " << inner.peer_address() << " failed: " << why
-                                       << (reason.empty() ? "" : ": ") << reason);
+void TlsConnection::State::fail_handshake(std::string_view why, const std::string& reason, bool quiet) {
+  if (quiet) {
+    KHZ_LOG(info, "tls: handshake with " << inner.peer_address() << " failed: " << why
+                                         << (reason.empty() ? "" : ": ") << reason);
+  } else {
+    KHZ_LOG(warn, "tls: handshake with " << inner.peer_address() << " failed: " << why
+                                         << (reason.empty() ? "" : ": ") << reason);
+  }
 }
 
 Task<std::error_code> TlsConnection::handshake() {
@@ -408,7 +415,8 @@ Task<std::error_code> TlsConnection::handshake() {
     } else if (ec == errc::timed_out) {
       st.fail_handshake("timed out after " + std::to_string(st.handshake_timeout.count()) + " ms", "");
     } else {
-      st.fail_handshake(ec.message(), openssl_errors());
+      const bool quiet = ec == errc::eof || ec == errc::shutting_down || ec == errc::cancelled;
+      st.fail_handshake(ec.message(), openssl_errors(), quiet);
     }
   }
   co_return ec;
