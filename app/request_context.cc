@@ -55,6 +55,7 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   aborted_ = false;
   query_parsed_ = false;
   body_handed_out_ = false;
+  peer_.clear();
   full_path_ = {};
   params_.clear();
   query_.clear();
@@ -62,6 +63,12 @@ void RequestContext::reset(Exchange& exchange) noexcept {
 }
 
 std::string_view RequestContext::param(std::string_view key) const noexcept { return params_.get(key); }
+
+std::string_view RequestContext::peer_address() const {
+  if (!exchange_->peer_address.empty() || exchange_->connection == nullptr) return exchange_->peer_address;
+  if (peer_.empty()) peer_ = exchange_->connection->peer_address();
+  return peer_;
+}
 
 Task<Result<std::string_view>> RequestContext::read_body_chunk() {
   if (exchange_->body_reader != nullptr) co_return co_await exchange_->body_reader->read();

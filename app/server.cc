@@ -27,7 +27,18 @@ Task<void> serve_https(transport::Connection& plain, std::shared_ptr<const trans
   if (refuse_status != 0) {
     co_await refuse_http1(conn, refuse_status, std::move(http1));
   } else {
-    co_await serve_http1(conn, core, std::move(http1));  // "h2": serve_http2 once it lands
+    // "h2": serve_http2 once it lands.
+    // The TLS session lives in this frame, so a connection the HTTP/1.1 server parks waits
+    // here, with an idle fill (same timeout, same graceful-shutdown behaviour), not in the
+    // transporter.
+    for (;;) {
+      co_await serve_http1(conn, core, http1);
+      if (!conn.take_parked()) break;
+      conn.set_idle(true);
+      std::error_code ec = co_await conn.fill(1);
+      conn.set_idle(false);
+      if (ec) break;
+    }
   }
   co_await conn.shutdown();
 }

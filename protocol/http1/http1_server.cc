@@ -8,6 +8,10 @@
 #include "request_parser.h"
 #include "response_writer.h"
 
+#include <memory>
+#include <string>
+#include <vector>
+
 namespace khz {
 namespace {
 
@@ -140,17 +144,67 @@ class StreamReader final : public BodyReader {
   std::error_code error_;
 };
 
+// What serving a request needs beyond the connection: the parser and the exchange, with the
+// core's state and every buffer they have grown. Lent to a connection only while it has a
+// request in hand, from a per-thread pool, so an idle keep-alive connection holds none of it
+// and a busy one allocates nothing once the pool is warm.
+struct Session {
+  http1::RequestParser parser{{0, 0, 0}};
+  Exchange exchange;
+  const ServerCore* core = nullptr;  // whose state exchange.core_state is
+};
+
+class SessionPool {
+ public:
+  std::unique_ptr<Session> acquire(const ServerCore& core, const Http1Options& opt) {
+    std::unique_ptr<Session> s;
+    if (free_.empty()) {
+      s = std::make_unique<Session>();
+    } else {
+      s = std::move(free_.back());
+      free_.pop_back();
+    }
+    if (s->core != &core) {  // state belongs to the core that made it
+      s->exchange.core_state.reset();
+      s->core = &core;
+    }
+    s->parser.set_limits({opt.max_uri_bytes, opt.max_header_bytes, opt.max_body_bytes});
+    return s;
+  }
+
+  void release(std::unique_ptr<Session> s) {
+    s->exchange.request.clear();  // no views into a connection's buffer outlive the lease
+    s->exchange.response.clear();
+    s->exchange.body_writer = nullptr;
+    s->exchange.body_reader = nullptr;
+    s->exchange.peer_address = {};
+    s->exchange.connection = nullptr;
+    if (free_.size() < kKeep) free_.push_back(std::move(s));
+  }
+
+ private:
+  // Enough for the requests a loop has in hand at once in practice; beyond it, sessions are freed.
+  static constexpr std::size_t kKeep = 256;
+  std::vector<std::unique_ptr<Session>> free_;
+};
+
+SessionPool& session_pool() {
+  thread_local SessionPool pool;
+  return pool;
+}
+
 }  // namespace
 
-Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+// Serves requests while the connection has them: returns true when it has gone idle (nothing
+// buffered, everything sent), false when it must close.
+Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
+                          const std::shared_ptr<const Http1Options>& options, Session& session) {
   const Http1Options& opt = *options;
-  http1::RequestParser parser({opt.max_uri_bytes, opt.max_header_bytes, opt.max_body_bytes});
-  Exchange exchange;  // reused for every request on this connection
-  const std::string peer = conn.peer_address();
-  exchange.peer_address = peer;
+  http1::RequestParser& parser = session.parser;
+  Exchange& exchange = session.exchange;
+  exchange.connection = &conn;  // the peer's address is formatted only if someone asks
   StreamWriter writer(conn, exchange);
   exchange.body_writer = &writer;
-  conn.set_write_timeout(opt.write_timeout);
   LinkedBuffer& in = conn.input();
   LinkedBuffer& out = conn.output();
   std::size_t parsed = 0;  // bytes of `in` the parser has taken for the current message
@@ -190,52 +244,47 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         sent_continue = true;
       }
       if (!out.empty()) {
-        if (auto ec = co_await conn.flush()) co_return;
+        if (auto ec = co_await conn.flush()) co_return false;
       }
-      const bool idle = !parser.began();
-      if (idle) {
-        if (conn.is_draining()) co_return;
+      if (!parser.began()) {
+        // Idle: everything read is answered and sent. Hand every buffer node back to the loop's
+        // pool, and the session back to its pool: a waiting keep-alive connection holds neither.
         in.skip(parsed);  // stray CRLFs between messages
         parsed = 0;
         in.release();
-        // Idle: hand every buffer node back to the loop's pool; a waiting keep-alive
-        // connection holds no buffer memory (and the pool makes the next request allocation-free).
         in.shrink();
         out.shrink();
+        co_return !conn.is_draining();
       }
-      conn.set_idle(idle);
-      if (idle) {
-        conn.set_read_timeout(opt.idle_timeout);
-      } else if (!parser.headers_done()) {
+      if (!parser.headers_done()) {
         auto now = std::chrono::steady_clock::now();
         if (header_deadline == std::chrono::steady_clock::time_point{}) header_deadline = now + opt.header_timeout;
         if (now >= header_deadline) {
-          KHZ_LOG(info, "http1 " << peer << ": header section not complete within the header timeout; 408 and close");
+          KHZ_LOG(info, "http1 " << conn.peer_address() << ": header section not complete within the header timeout; 408 and close");
           co_await refuse_http1(conn, 408, options);
-          co_return;
+          co_return false;
         }
         conn.set_read_timeout(header_deadline - now);
       } else {
         conn.set_read_timeout(opt.read_timeout);
       }
       std::error_code ec = co_await conn.fill(in.size() + 1);
-      conn.set_idle(false);
       if (ec) {
         if (parser.began() && ec == transport::errc::timed_out) {
-          KHZ_LOG(info, "http1 " << peer << ": request read timed out; 408 and close");
+          KHZ_LOG(info, "http1 " << conn.peer_address() << ": request read timed out; 408 and close");
           co_await refuse_http1(conn, 408, options);
         } else if (parser.began() && ec == transport::errc::eof) {
-          KHZ_LOG(debug, "http1 " << peer << ": peer closed in the middle of a request");
+          KHZ_LOG(debug, "http1 " << conn.peer_address() << ": peer closed in the middle of a request");
         }
-        co_return;
+        co_return false;
       }
     }
 
     if (parser.failed()) {
-      KHZ_LOG(info, "http1 " << peer << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
+      KHZ_LOG(info, "http1 " << conn.peer_address() << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
                              << " (" << parser.error_reason() << "); closing");
       co_await refuse_http1(conn, parser.error_status(), options);
-      co_return;
+      co_return false;
     }
 
     if (streaming) {
@@ -260,19 +309,19 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
-      if (auto ec = co_await conn.flush()) co_return;
-      KHZ_LOG(debug, "http1 " << peer << ": connection handed over after " << exchange.response.status());
+      if (auto ec = co_await conn.flush()) co_return false;
+      KHZ_LOG(debug, "http1 " << conn.peer_address() << ": connection handed over after " << exchange.response.status());
       HijackHandler takeover = std::move(exchange.hijack);
       co_await takeover(conn);
-      co_return;
+      co_return false;
     }
 
     // ---- respond
     bool keep_alive = false;
     if (writer.started()) {
       if (exchange.failed) {
-        KHZ_LOG(info, "http1 " << peer << ": streamed response broke off; closing without the last chunk");
-        co_return;
+        KHZ_LOG(info, "http1 " << conn.peer_address() << ": streamed response broke off; closing without the last chunk");
+        co_return false;
       }
       keep_alive = writer.finish();
       if (streaming && keep_alive && !co_await reader.drain()) keep_alive = false;
@@ -290,13 +339,29 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     in.release();
     if (!keep_alive) {
       (void)co_await conn.flush();
-      co_return;
+      co_return false;
     }
     // Pipelined requests already buffered: answer them first, then flush all in one write.
     if (in.empty() || out.size() >= opt.max_pipelined_output) {
-      if (auto ec = co_await conn.flush()) co_return;
+      if (auto ec = co_await conn.flush()) co_return false;
     }
   }
+}
+
+Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+  const Http1Options& opt = *options;
+  if (!conn.input().empty()) {
+    conn.set_write_timeout(opt.write_timeout);
+    std::unique_ptr<Session> session = session_pool().acquire(core, opt);
+    const bool keep = co_await serve_requests(conn, core, options, *session);
+    session_pool().release(std::move(session));
+    if (!keep) co_return;
+  }
+  // A new or idle keep-alive connection: parked until the first bytes of the next request
+  // arrive (then the transporter runs this again), holding no coroutine, session or buffer.
+  if (conn.is_draining()) co_return;
+  conn.set_read_timeout(opt.idle_timeout);
+  conn.park();
 }
 
 Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {

@@ -41,6 +41,8 @@ class RequestParser {
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
 
+  void set_limits(ParserLimits limits) noexcept { limits_ = limits; }
+
   // Starts a new message that will be parsed into `request` (cleared here).
   void start(Request& request);
 

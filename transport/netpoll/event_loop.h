@@ -16,6 +16,8 @@
 
 #include <khz/common/event_loop.h>
 
+#include "backend_support.h"
+
 #include <sys/uio.h>
 
 #include <atomic>
@@ -105,7 +107,7 @@ class NetpollLoop final : public EventLoop {
 
   // ---- loop thread
   // Resumes `h` on a later turn (never inline): for completing an operation from where it started.
-  void resume_soon(std::coroutine_handle<> h) { ready_.push_back(h); }
+  void resume_soon(Waiter w) { ready_.push_back(w); }
   // epoll_ctl wrappers; data.ptr is `handler`.
   std::error_code add(int fd, std::uint32_t events, IoHandler* handler) noexcept;
   std::error_code modify(int fd, std::uint32_t events, IoHandler* handler) noexcept;
@@ -147,7 +149,7 @@ class NetpollLoop final : public EventLoop {
   TimerHeap timers_;
   std::list<Sleeper> sleepers_;
   bool waking_ = false;
-  std::vector<std::coroutine_handle<>> ready_;
+  std::vector<Waiter> ready_;
   std::vector<std::unique_ptr<IoHandler>> retired_;
   std::vector<iovec> iov_scratch_;
 };

@@ -75,7 +75,8 @@ class RequestContext : public ExchangeState {
   Task<Result<std::string_view>> read_body_chunk();
   // True when the body arrives through read_body_chunk() rather than in body().
   bool body_streamed() const noexcept { return exchange_->body_reader != nullptr; }
-  std::string_view peer_address() const noexcept { return exchange_->peer_address; }
+  // "host:port" of the peer ("[v6]:port"); formatted on the first call.
+  std::string_view peer_address() const;
 
   // ---- response
   void set_status(int status) noexcept { response().set_status(status); }
@@ -135,6 +136,7 @@ class RequestContext : public ExchangeState {
   std::string_view full_path_;
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's
+  mutable std::string peer_;  // peer_address(), once asked for
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
 };
