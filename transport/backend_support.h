@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <mutex>
 
 namespace khz::transport {
@@ -34,6 +35,8 @@ class Waiter {
 // Runs a connection handler to completion, turning any exception into a log line, so the
 // backend's bookkeeping after it always runs.
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
+// What run_handler logs for a handler that threw; for backends that run handlers inline.
+[[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept;
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.
