@@ -13,6 +13,40 @@
 #include <system_error>
 
 namespace khz {
+namespace {
+
+// One TLS connection: handshake (failures are logged by the TLS layer), then the protocol
+// ALPN chose. `refuse_status` != 0 answers it and closes (the connection limit).
+Task<void> serve_https(transport::Connection& plain, std::shared_ptr<const transport::TlsServerContext> tls,
+                       ServerCore& core, std::shared_ptr<const Http1Options> http1,
+                       std::shared_ptr<const Http2Options> http2, int refuse_status) {
+  transport::TlsConnection conn(plain, std::move(tls));
+  if (co_await conn.handshake()) co_return;
+  if (refuse_status != 0) {
+    if (conn.alpn() == "h2") {
+      co_await refuse_http2(conn, std::move(http2));
+    } else {
+      co_await refuse_http1(conn, refuse_status, std::move(http1));
+    }
+  } else if (http2 && conn.alpn() == "h2") {
+    co_await serve_http2(conn, core, std::move(http2));
+  } else {
+    // The TLS session lives in this frame, so a connection the HTTP/1.1 server parks waits
+    // here, with an idle fill (same timeout, same graceful-shutdown behaviour), not in the
+    // transporter.
+    for (;;) {
+      co_await serve_http1(conn, core, http1);
+      if (!conn.take_parked()) break;
+      conn.set_idle(true);
+      std::error_code ec = co_await conn.fill(1);
+      conn.set_idle(false);
+      if (ec) break;
+    }
+  }
+  co_await conn.shutdown();
+}
+
+}  // namespace
 
 Server::Server(ServerOptions options)
     : Engine(EngineOptions{
@@ -28,6 +62,19 @@ Server::Server(ServerOptions options)
   transporter_ = transport::make_transporter(options_.transport,
                                              {.address = options_.address, .loops = options_.loops});
   (void)transport::parse_host_port(options_.address);
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    transport::TlsServerOptions tls{
+        .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
+        .min_version = options_.tls_min_version,
+        .alpn = options_.h2 ? std::vector<std::string>{"h2", "http/1.1"} : std::vector<std::string>{"http/1.1"},
+        .client_ca_file = options_.tls_client_ca_file,
+        .client_cert = options_.tls_client_verify,
+        .handshake_timeout = options_.tls_handshake_timeout,
+    };
+    tls.certificates.insert(tls.certificates.end(), options_.tls_sni_certificates.begin(),
+                            options_.tls_sni_certificates.end());
+    tls_ = transport::make_tls_server_context(std::move(tls));
+  }
 }
 
 Server::~Server() { shutdown(); }
@@ -43,22 +90,25 @@ Result<std::uint16_t> Server::start() {
       .write_timeout = options_.write_timeout,
       .server_name = options_.server_name,
   };
-  std::shared_ptr<const Http2Options> http2;  // null: HTTP/1.1 only
-  if (options_.h2c) {
+  // HTTP/2: over TLS when ALPN picks "h2", on a plain port as h2c; null: HTTP/1.1 only.
+  std::shared_ptr<const Http2Options> http2;
+  if (tls_ ? options_.h2 : options_.h2c) {
     Http2Options h2 = options_.http2;
     h2.server_name = options_.server_name;
     http2 = std::make_shared<const Http2Options>(std::move(h2));
-    h1.h2c = http2;  // Upgrade: h2c
+    if (!tls_) h1.h2c = http2;  // Upgrade: h2c
   }
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
   auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
     // active_connections() counts this one too.
+    int refuse = 0;
     if (options_.max_connections != 0 && transporter_->active_connections() > options_.max_connections) {
       KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; 503 to "
                                               << conn.peer_address());
-      return refuse_http1(conn, 503, http1);
+      refuse = 503;
     }
-    return serve_http(conn, *this, http1, http2);
+    if (tls_) return serve_https(conn, tls_, *this, http1, http2, refuse);
+    return refuse != 0 ? refuse_http1(conn, refuse, http1) : serve_http(conn, *this, http1, http2);
   });
   if (port) {
     port_ = *port;
@@ -91,8 +141,10 @@ void Server::spin() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
   }
-  KHZ_LOG(info, "khz: serving HTTP/1.1" << (options_.h2c ? " and h2c" : "") << " on " << options_.address
-                                         << " (port " << *port << ", transport " << transporter_->name() << ")");
+  const char* protocols = tls_ ? (options_.h2 ? "HTTPS (h2, http/1.1)" : "HTTPS (http/1.1)")
+                               : (options_.h2c ? "HTTP/1.1 and h2c" : "HTTP/1.1");
+  KHZ_LOG(info, "khz: serving " << protocols << " on " << options_.address << " (port " << *port << ", transport "
+                                << transporter_->name() << ")");
   int sig = 0;
   while (sigwait(&signals, &sig) != 0) {
   }

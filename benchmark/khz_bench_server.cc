@@ -5,8 +5,9 @@
 //   GET|POST /echo   -> the request body
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
-//                    [--max-header-bytes N] [--max-body-bytes N] [--h2c]
+//                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
+// With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include <khz/app/server.h>
 #include <khz/common/log.h>
 
@@ -21,7 +22,8 @@ namespace {
   std::fprintf(stderr,
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
-               "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n",
+               "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n"
+               "                        [--tls-cert FILE --tls-key FILE]\n",
                why);
   std::exit(2);
 }
@@ -52,9 +54,12 @@ int main(int argc, char** argv) {
     else if (flag == "--max-uri-bytes") options.max_uri_bytes = number("--max-uri-bytes", value);
     else if (flag == "--max-header-bytes") options.max_header_bytes = number("--max-header-bytes", value);
     else if (flag == "--max-body-bytes") options.max_body_bytes = number("--max-body-bytes", value);
+    else if (flag == "--tls-cert") options.tls_cert_file = value;
+    else if (flag == "--tls-key") options.tls_key_file = value;
     else usage(("unknown flag " + std::string(flag)).c_str());
   }
 
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) usage("--tls-cert and --tls-key go together");
   khz::Server server(options);
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
   server.get("/json", [](khz::RequestContext& c) { c.json(200, khz::H{{"message", "Hello, World!"}}); });

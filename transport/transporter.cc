@@ -25,6 +25,8 @@ class TransportCategory final : public std::error_category {
       case errc::cancelled: return "operation cancelled (connection closed)";
       case errc::shutting_down: return "server shutting down";
       case errc::buffer_limit: return "buffer limit exceeded";
+      case errc::tls_handshake_failed: return "TLS handshake failed";
+      case errc::tls_error: return "TLS protocol error";
     }
     return "unknown transport error";
   }

@@ -1016,6 +1016,20 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
 
 }  // namespace
 
+Task<void> refuse_http2(transport::Connection& conn, std::shared_ptr<const Http2Options> options) {
+  // RFC 9113 §3.4, §6.5, §6.8: an empty SETTINGS frame, then GOAWAY(last stream 0, NO_ERROR)
+  // with a reason as debug data.
+  static constexpr std::string_view kReason = "connection limit reached";
+  static constexpr unsigned char kFrames[] = {
+      0, 0, 0, 0x4, 0, 0, 0, 0, 0,                                       // SETTINGS
+      0, 0, 8 + kReason.size(), 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  // GOAWAY
+  };
+  conn.set_write_timeout(options->write_timeout);
+  conn.output().append({reinterpret_cast<const char*>(kFrames), sizeof kFrames});
+  conn.output().append(kReason);
+  (void)co_await conn.flush();
+}
+
 Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options) {
   Session session(conn, core, std::move(options));
   co_await session.run(nullptr, {});

@@ -18,6 +18,7 @@
 #include <khz/app/engine.h>
 #include <khz/common/result.h>
 #include <khz/protocol/http2.h>
+#include <khz/transport/tls.h>
 
 #include <chrono>
 #include <cstdint>
@@ -31,6 +32,9 @@ namespace khz {
 namespace transport {
 class Transporter;
 }
+
+// HTTPS: set tls_cert_file and tls_key_file and the server speaks only TLS on its address.
+//   khz::Server server({.address = "0.0.0.0:8443", .tls_cert_file = "site.crt", .tls_key_file = "site.key"});
 
 struct ServerOptions {
   std::string address = "0.0.0.0:8888";
@@ -47,9 +51,20 @@ struct ServerOptions {
   std::string server_name = "khz";
   // HTTP/2 without TLS on the same port: prior knowledge and "Upgrade: h2c".
   bool h2c = true;
+  // HTTP/2 over TLS: "h2" offered by ALPN before "http/1.1" (with a certificate configured).
+  bool h2 = true;
   // HTTP/2 settings, limits and timeouts (server_name is taken from above).
   Http2Options http2;
   std::size_t max_connections = 0;  // beyond it a new connection gets 503 and is closed; 0: no limit
+  // TLS (see <khz/transport/tls.h>). The default certificate (PEM chain, leaf first, and key)
+  // and more for SNI, each chosen when the client asks for a name its certificate covers.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::vector<transport::TlsCertificate> tls_sni_certificates;
+  std::string tls_client_ca_file;  // client certificates must chain to these CAs
+  transport::ClientCertMode tls_client_verify = transport::ClientCertMode::none;
+  transport::TlsVersion tls_min_version = transport::TlsVersion::tls1_2;
+  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};
   // Engine options (Hertz's names and defaults; see EngineOptions).
   bool redirect_trailing_slash = true;
   bool redirect_fixed_path = false;
@@ -82,6 +97,7 @@ class Server : public Engine {
  private:
   ServerOptions options_;
   std::unique_ptr<transport::Transporter> transporter_;
+  std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
   std::vector<std::function<void()>> hooks_;
   std::uint16_t port_ = 0;
   bool running_ = false;

@@ -60,6 +60,11 @@ struct Http2Options {
 // the Task completes only once every stream's handler has finished.
 Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options);
 
+// Refuses an HTTP/2 connection before any stream (e.g. over the connection limit): the server
+// preface, then GOAWAY NO_ERROR with last stream 0, so the client knows nothing was processed
+// and may retry; then the connection ends.
+Task<void> refuse_http2(transport::Connection& conn, std::shared_ptr<const Http2Options> options);
+
 // A plain-text port for both protocols: reads the first bytes; the HTTP/2 connection preface
 // ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c with prior knowledge) goes to serve_http2, anything
 // else to serve_http1 as soon as a byte differs from the preface. `h2` null: HTTP/1.1 only.

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::transport::Connection: one accepted (or dialled) byte stream, seen through two
-// LinkedBuffers. Backends (asio, netpoll, the TLS decorator) implement the two primitives.
+// LinkedBuffers. Backends (asio, netpoll) and decorators (TLS, <khz/transport/tls.h>) implement
+// the two primitives.
 //
 //   khz::Task<> echo(khz::transport::Connection& conn) {
 //     for (;;) {
@@ -64,10 +65,16 @@ class Connection {
 
   // While idle (waiting for a new request with nothing buffered), a graceful shutdown ends a
   // pending fill with errc::shutting_down instead of waiting for the drain deadline.
-  void set_idle(bool idle) noexcept { idle_ = idle; if (idle && draining_) on_idle_while_draining(); }
+  // A decorator (TLS) passes idleness down to the connection it wraps.
+  void set_idle(bool idle) noexcept {
+    idle_ = idle;
+    if (inner_ != nullptr) inner_->set_idle(idle);
+    if (idle && draining_) on_idle_while_draining();
+  }
   bool is_idle() const noexcept { return idle_; }
   // True once the transporter started a graceful shutdown: finish the exchange in hand, then close.
-  bool is_draining() const noexcept { return draining_; }
+  // A decorator reads it through from the connection it wraps (the one the transporter marks).
+  bool is_draining() const noexcept { return draining_ || (inner_ != nullptr && inner_->is_draining()); }
 
   // Ends the handler without ending the connection. Once the handler's Task completes, the
   // transporter waits for input as an idle fill(1) would (the read timeout bounds the wait; a
@@ -89,6 +96,8 @@ class Connection {
 
  protected:
   Connection() = default;
+  // Decorators: `inner` carries this connection's bytes (see set_idle, is_draining).
+  explicit Connection(Connection* inner) noexcept : inner_(inner) {}
 
   // Backends: start the operation and later (never inline) set fill_error_/flush_error_ and
   // resume `h` on this connection's loop.
@@ -108,6 +117,9 @@ class Connection {
   bool idle_ = false;
   bool draining_ = false;
   bool parked_ = false;
+
+ private:
+  Connection* inner_ = nullptr;  // a decorator's wrapped connection; null for a socket
 };
 
 }  // namespace khz::transport

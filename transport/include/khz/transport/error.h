@@ -15,6 +15,8 @@ enum class errc {
   cancelled,        // the connection was closed locally while the operation waited
   shutting_down,    // the transporter is draining and the connection was idle
   buffer_limit,     // fill(n) asked for more than the connection may buffer
+  tls_handshake_failed,  // the TLS handshake failed (reason logged)
+  tls_error,             // a TLS record could not be read or written (reason logged)
 };
 
 const std::error_category& transport_category() noexcept;

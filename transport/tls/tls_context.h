@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to transport/tls: the OpenSSL side of TlsServerContext and TlsClientContext.
+//
+// A server context holds one SSL_CTX per certificate, configured alike (versions, ALPN,
+// client verification, tickets); the first one starts every handshake and, from the
+// servername callback, SNI switches the SSL to the SSL_CTX whose certificate names match.
+// Threading: built once, then only read (OpenSSL's SSL_CTX is safe to share across threads).
+#pragma once
+
+#include <khz/transport/tls.h>
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace khz::transport {
+
+template <auto Fn>
+struct OpenSslFree {
+  template <class T>
+  void operator()(T* p) const noexcept { Fn(p); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, OpenSslFree<SSL_CTX_free>>;
+using SslPtr = std::unique_ptr<SSL, OpenSslFree<SSL_free>>;
+
+// What OpenSSL's error queue says (reasons joined by "; "), and clears it. "" when empty.
+std::string openssl_errors();
+
+class TlsServerContext {
+ public:
+  struct Certificate {
+    SslCtxPtr ctx;
+    std::vector<std::string> names;  // lower-case DNS names; "*.example.com" wildcards
+  };
+
+  explicit TlsServerContext(TlsServerOptions options);
+
+  SSL_CTX* default_ctx() const noexcept { return certificates_.front().ctx.get(); }
+  // The SSL_CTX whose certificate covers `server_name`; nullptr when none does.
+  SSL_CTX* ctx_for(std::string_view server_name) const noexcept;
+  std::chrono::milliseconds handshake_timeout() const noexcept { return options_.handshake_timeout; }
+  const std::vector<std::string>& alpn() const noexcept { return options_.alpn; }
+
+ private:
+  TlsServerOptions options_;
+  std::vector<Certificate> certificates_;
+};
+
+class TlsClientContext {
+ public:
+  explicit TlsClientContext(TlsClientOptions options);
+
+  SSL_CTX* ctx() const noexcept { return ctx_.get(); }
+  bool verify() const noexcept { return !options_.insecure_skip_verify; }
+  std::chrono::milliseconds handshake_timeout() const noexcept { return options_.handshake_timeout; }
+
+ private:
+  TlsClientOptions options_;
+  SslCtxPtr ctx_;
+};
+
+}  // namespace khz::transport
