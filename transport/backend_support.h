@@ -4,7 +4,10 @@
 
 #include <khz/common/event_loop.h>
 #include <khz/common/task.h>
+#include <khz/transport/dial.h>
 #include <khz/transport/transporter.h>
+
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <cstddef>
@@ -15,6 +18,21 @@ namespace khz::transport {
 // Runs a connection handler to completion, turning any exception into a log line, so the
 // backend's bookkeeping after it always runs.
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
+
+// What dial() needs of a backend's loop: connect to one resolved address. Each backend's loop
+// implements it; dial() finds it with a dynamic_cast of EventLoop::current().
+class Dialer {
+ public:
+  // Connects from this loop (the calling thread) to `addr`; `timeout` zero means none.
+  virtual Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
+                                                               std::chrono::milliseconds timeout) = 0;
+
+ protected:
+  ~Dialer() = default;
+};
+
+std::unique_ptr<ClientLoop> make_netpoll_client_loop();
+std::unique_ptr<ClientLoop> make_asio_client_loop();
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.
