@@ -26,6 +26,12 @@ class Dialer {
   // Connects from this loop (the calling thread) to `addr`; `timeout` zero means none.
   virtual Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
                                                                std::chrono::milliseconds timeout) = 0;
+  // A heap-allocated one-shot timer: `done` runs (on this loop) after `delay` unless
+  // cancel_timer(handle) came first; either way the timer frees itself.
+  virtual void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) = 0;
+  virtual void cancel_timer(void* handle) noexcept = 0;
+  // Called by a backend when a timer fires: clears the owner's handle, runs its callback.
+  static void fire(LoopTimer* owner);
 
  protected:
   ~Dialer() = default;

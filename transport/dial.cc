@@ -58,6 +58,8 @@ bool parse_numeric(std::string_view host, std::uint16_t port, Address& out) {
 // (the result, or the deadline) finds `finished` set and does nothing; the thread posts to the
 // loop only while the coroutine still waits, so the loop is alive when it does.
 struct Lookup {
+  std::string host;
+  std::uint16_t port = 0;
   std::mutex mutex;
   bool finished = false;
   std::vector<Address> found;
@@ -66,7 +68,9 @@ struct Lookup {
   EventLoop* loop = nullptr;
 };
 
-void resolve_on_thread(std::shared_ptr<Lookup> lookup, std::string host, std::uint16_t port) {
+void resolve_on_thread(std::shared_ptr<Lookup> lookup) {
+  const std::string& host = lookup->host;
+  const std::uint16_t port = lookup->port;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -96,14 +100,13 @@ void resolve_on_thread(std::shared_ptr<Lookup> lookup, std::string host, std::ui
   lookup->loop->post([h] { h.resume(); });
 }
 
-// Ends the lookup with timed_out after `timeout` unless it finished first. The sleep is not
-// cancellable: this small frame lives until the timeout passes (lookups by name only).
-Task<void> lookup_deadline(std::shared_ptr<Lookup> lookup, std::chrono::milliseconds timeout) {
-  co_await sleep_for(timeout);
+// Ends the lookup with timed_out unless it finished first.
+void lookup_deadline(void* context) {
+  auto* lookup = static_cast<Lookup*>(context);
   std::coroutine_handle<> h;
   {
     std::lock_guard lock(lookup->mutex);
-    if (lookup->finished) co_return;
+    if (lookup->finished) return;
     lookup->finished = true;
     lookup->error = errc::timed_out;
     h = lookup->waiter;
@@ -111,19 +114,20 @@ Task<void> lookup_deadline(std::shared_ptr<Lookup> lookup, std::chrono::millisec
   h.resume();
 }
 
+// A named local of the dialling coroutine (GCC 12 mishandles non-trivial temporaries in a
+// co_await expression).
 struct LookupAwaiter {
   std::shared_ptr<Lookup> lookup;
-  std::string host;
-  std::uint16_t port;
   std::chrono::milliseconds timeout;
+  LoopTimer deadline;
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     lookup->waiter = h;
     lookup->loop = EventLoop::current();
-    std::thread(resolve_on_thread, lookup, std::move(host), port).detach();
-    if (timeout.count() > 0) spawn(lookup_deadline(lookup, timeout));
+    if (timeout.count() > 0) deadline.start(timeout, &lookup_deadline, lookup.get());
+    std::thread(resolve_on_thread, lookup).detach();
   }
-  void await_resume() const noexcept {}
+  void await_resume() noexcept { deadline.cancel(); }
 };
 
 }  // namespace
@@ -136,7 +140,10 @@ Task<Result<std::unique_ptr<Connection>>> dial(std::string host, std::uint16_t p
   std::vector<Address> addresses(1);
   if (!parse_numeric(host, port, addresses[0])) {
     auto lookup = std::make_shared<Lookup>();
-    co_await LookupAwaiter{lookup, host, port, timeout};
+    lookup->host = host;
+    lookup->port = port;
+    LookupAwaiter awaiter{lookup, timeout, {}};
+    co_await awaiter;
     std::lock_guard lock(lookup->mutex);
     if (lookup->error) co_return lookup->error;
     addresses = std::move(lookup->found);
@@ -154,6 +161,30 @@ Task<Result<std::unique_ptr<Connection>>> dial(std::string host, std::uint16_t p
     if (last == errc::timed_out) break;
   }
   co_return last;
+}
+
+void Dialer::fire(LoopTimer* owner) {
+  owner->handle_ = nullptr;
+  owner->loop_ = nullptr;
+  owner->fn_(owner->context_);
+}
+
+bool LoopTimer::start(std::chrono::milliseconds delay, Callback fn, void* context) {
+  cancel();
+  auto* dialer = dynamic_cast<Dialer*>(EventLoop::current());
+  if (dialer == nullptr) return false;
+  fn_ = fn;
+  context_ = context;
+  loop_ = dialer;
+  handle_ = dialer->start_timer(delay, this);
+  return true;
+}
+
+void LoopTimer::cancel() noexcept {
+  if (handle_ == nullptr) return;
+  static_cast<Dialer*>(loop_)->cancel_timer(handle_);
+  handle_ = nullptr;
+  loop_ = nullptr;
 }
 
 std::unique_ptr<ClientLoop> ClientLoop::make(std::string_view backend) {

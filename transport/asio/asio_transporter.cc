@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <condition_variable>
 #include <list>
 #include <memory>
@@ -141,6 +142,28 @@ class AsioLoop final : public EventLoop, public Dialer {
 
   Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
                                                        std::chrono::milliseconds timeout) override;
+
+  struct HeapTimer {
+    explicit HeapTimer(asio::io_context& io, LoopTimer* o) : timer(io), owner(o) {}
+    asio::steady_timer timer;
+    LoopTimer* owner;
+    bool cancelled = false;
+  };
+  void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override {
+    auto* t = new HeapTimer(io_, owner);
+    t->timer.expires_after(delay);
+    t->timer.async_wait([t](const error_code&) {
+      std::unique_ptr<HeapTimer> own(t);
+      if (!t->cancelled) Dialer::fire(t->owner);
+    });
+    return t;
+  }
+  void cancel_timer(void* handle) noexcept override {
+    auto* t = static_cast<HeapTimer*>(handle);
+    t->cancelled = true;  // the handler still runs (aborted) and frees it
+    error_code ignored;
+    t->timer.cancel(ignored);
+  }
 
   void run() {
     thread_ = std::thread([this] {
@@ -400,7 +423,8 @@ Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage 
     }
     void await_resume() const noexcept {}
   };
-  co_await Awaiter{state, endpoint, timeout};
+  Awaiter awaiter{state, endpoint, timeout};  // a named local: GCC 12 and co_await temporaries
+  co_await awaiter;
   if (state->timed_out) co_return std::error_code(errc::timed_out);
   if (state->error) co_return std::error_code(state->error.value(), std::system_category());
   co_return std::unique_ptr<Connection>(std::make_unique<AsioConnection>(std::move(state->socket), this));
@@ -409,7 +433,19 @@ Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage 
 class AsioClientLoop final : public ClientLoop {
  public:
   AsioClientLoop() { loop_.run(); }
-  ~AsioClientLoop() override { loop_.stop_and_join(); }
+  ~AsioClientLoop() override {
+    // Sleepers (sleep_for, backoffs) end now rather than leak with the loop; the second post
+    // runs after their aborted handlers.
+    for (int round = 0; round < 2; ++round) {
+      std::promise<void> woken;
+      loop_.post([&] {
+        if (round == 0) loop_.wake_sleepers();
+        woken.set_value();
+      });
+      woken.get_future().wait();
+    }
+    loop_.stop_and_join();
+  }
   EventLoop& loop() noexcept override { return loop_; }
   std::string_view name() const noexcept override { return "asio"; }
 

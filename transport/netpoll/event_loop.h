@@ -104,6 +104,8 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override;
   Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
                                                        std::chrono::milliseconds timeout) override;
+  void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override;
+  void cancel_timer(void* handle) noexcept override;
 
   void start();          // starts the loop thread
   void stop_and_join();  // ends the loop after its current turn; not from the loop thread

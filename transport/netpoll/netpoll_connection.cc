@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <future>
 #include <utility>
 
 namespace khz::transport {
@@ -353,11 +354,47 @@ Task<Result<std::unique_ptr<Connection>>> NetpollLoop::connect_to(sockaddr_stora
 }
 
 namespace {
+struct HeapTimer {
+  HeapTimer(NetpollLoop* l, LoopTimer* o) : loop(l), owner(o) {}
+  static void on_due(void* self) {
+    auto* t = static_cast<HeapTimer*>(self);
+    LoopTimer* owner = t->owner;
+    delete t;
+    Dialer::fire(owner);
+  }
+  NetpollLoop* loop;
+  LoopTimer* owner;
+  DeadlineTimer timer{&on_due, this};
+};
+}  // namespace
+
+void* NetpollLoop::start_timer(std::chrono::milliseconds delay, LoopTimer* owner) {
+  auto* t = new HeapTimer(this, owner);
+  arm(t->timer, delay);
+  return t;
+}
+
+void NetpollLoop::cancel_timer(void* handle) noexcept {
+  auto* t = static_cast<HeapTimer*>(handle);
+  cancel(t->timer);
+  delete t;
+}
+
+namespace {
 
 class NetpollClientLoop final : public ClientLoop {
  public:
   NetpollClientLoop() { loop_.start(); }
-  ~NetpollClientLoop() override { loop_.stop_and_join(); }
+  ~NetpollClientLoop() override {
+    // Sleepers (sleep_for, backoffs) end now rather than leak with the loop.
+    std::promise<void> woken;
+    loop_.post([&] {
+      loop_.wake_sleepers();
+      woken.set_value();
+    });
+    woken.get_future().wait();
+    loop_.stop_and_join();
+  }
   EventLoop& loop() noexcept override { return loop_; }
   std::string_view name() const noexcept override { return "netpoll"; }
 

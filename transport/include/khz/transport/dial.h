@@ -44,6 +44,36 @@ namespace khz::transport {
 Task<Result<std::unique_ptr<Connection>>> dial(std::string host, std::uint16_t port,
                                                std::chrono::milliseconds timeout);
 
+// A one-shot callback on the current transport loop, cancellable until it fires (what client
+// deadlines are made of: pool waits, lookups). Costs no syscall on netpoll.
+//
+//   LoopTimer t;
+//   t.start(std::chrono::seconds(1), [](void* self) { static_cast<Waiter*>(self)->expire(); }, this);
+//   ...
+//   t.cancel();   // or let the destructor do it
+// Threading: start, cancel and destroy on the loop thread that started it.
+class LoopTimer {
+ public:
+  using Callback = void (*)(void* context);
+  LoopTimer() = default;
+  ~LoopTimer() { cancel(); }
+  LoopTimer(const LoopTimer&) = delete;
+  LoopTimer& operator=(const LoopTimer&) = delete;
+
+  // Calls fn(context) on this loop after `delay` (re-arms when armed). False, and nothing
+  // armed, when the calling thread runs no transport loop.
+  bool start(std::chrono::milliseconds delay, Callback fn, void* context);
+  void cancel() noexcept;
+  bool armed() const noexcept { return handle_ != nullptr; }
+
+ private:
+  friend class Dialer;
+  Callback fn_ = nullptr;
+  void* context_ = nullptr;
+  void* handle_ = nullptr;  // the backend's timer while armed
+  void* loop_ = nullptr;    // the backend loop (a transport-private type) that armed it
+};
+
 // A single event loop on its own thread, of a chosen backend, for programs that are not
 // servers (the blocking client facade, command-line tools, load generators).
 // Threading: make/destroy from a controlling thread (never from the loop itself); post() and
