@@ -68,9 +68,9 @@ Result<Url> Url::parse(std::string_view text) {
     url.explicit_port = true;
   }
   if (target.empty()) {
-    url.target = "/";
+    url.target.assign(1, '/');  // (not = "/": GCC 12 -Wrestrict false positive)
   } else if (target.front() == '?') {
-    url.target = "/";
+    url.target.assign(1, '/');  // (not = "/": GCC 12 -Wrestrict false positive)
     url.target.append(target);
   } else {
     url.target = std::string(target);

@@ -14,6 +14,9 @@
 //   khz::BlockingClient c;                                          // a plain program
 //   khz::Result<khz::Response> r = c.get("http://127.0.0.1:8080/ping");
 //
+// GCC 12: write `ClientRequest r{...}; co_await client.send(std::move(r));`, never
+// `co_await client.send({...})` (a braced temporary in a co_await is destroyed twice, PR 99576).
+//
 // Streaming: `stream()` returns once the response head arrived; `ResponseStream::read()`
 // yields body pieces as they arrive. Request bodies stream from `ClientRequest::body_source`
 // (a producer coroutine) or `body_file`.
