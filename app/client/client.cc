@@ -732,6 +732,13 @@ Task<Result<ResponseStream>> Client::stream(ClientRequest request) {
   co_return ResponseStream(std::move(state));
 }
 
+void Client::close_idle() {
+  for (auto& p : impl_->loop_pools().pools) {
+    p->open -= p->idle.size();
+    p->idle.clear();
+  }
+}
+
 std::size_t Client::open_connections(std::string_view host_port) const {
   LoopPools& lp = impl_->loop_pools();
   for (auto& p : lp.pools) {

@@ -260,6 +260,10 @@ class Client {
 
   const ClientOptions& options() const noexcept { return options_; }
 
+  // Closes the idle connections of the calling thread's loop (call it on each loop a Client
+  // used before destroying it while those loops still run).
+  void close_idle();
+
   // Connections open now in the pools of the calling thread's loop (idle + busy), for a host
   // "host:port"; for tests and metrics.
   std::size_t open_connections(std::string_view host_port) const;
