@@ -520,6 +520,8 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
 
   auto lease = co_await impl.acquire(pool, call.deadline);
   if (!lease) {
+    KHZ_LOG(debug, "client: " << req.method << " " << url.str() << ": no connection to " << pool.key << ": "
+                              << lease.error().message());
     out.ec = lease.error();
     out.connect_failed = true;
     co_return out;
@@ -544,6 +546,8 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
   }
   set_active(req.cancel, &conn->transport());
   auto fail = [&](std::error_code ec) {
+    KHZ_LOG(debug, "client: " << req.method << " " << url.str() << " via " << pool.key << ": " << ec.message()
+                              << (reused ? " (reused connection)" : ""));
     set_active(req.cancel, nullptr);
     out.ec = req.cancel.cancelled() ? std::error_code(client::errc::cancelled) : ec;
     out.stale = reused && !conn->response_began() && (ec == transport::errc::eof ||
@@ -755,6 +759,8 @@ ResponseStream& ResponseStream::operator=(ResponseStream&&) noexcept = default;
 ResponseStream::~ResponseStream() = default;
 
 const Response& ResponseStream::response() const noexcept { return state_->response; }
+
+bool ResponseStream::finished() const noexcept { return !state_->conn && state_->response.body().empty(); }
 
 Task<Result<std::string_view>> ResponseStream::read() {
   State& s = *state_;

@@ -602,3 +602,25 @@ TEST_CASE("client: URLs") {
   REQUIRE(c.get("https://example.com/").error() == khz::client::errc::unsupported_scheme);
   REQUIRE(c.get("ftp://example.com/").error() == khz::client::errc::unsupported_scheme);
 }
+
+TEST_CASE("client: the server shuts down under a pooled connection") {
+  for (const auto& transport : khz::test::transports()) {
+    for (const auto& client_transport : khz::test::transports()) {
+      DYNAMIC_SECTION("server " << transport << ", client " << client_transport) {
+        auto server = std::make_unique<TestServer>(transport);
+        server->server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+        server->start();
+        const std::string url = server->url("/ping");
+        auto o = fast(client_transport);
+        o.response_header_timeout = 2s;
+        BlockingClient c(o);
+        REQUIRE(c.get(url));
+        server->server.shutdown();
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = c.get(url);
+        REQUIRE(r.error() == std::errc::connection_refused);
+        REQUIRE(std::chrono::steady_clock::now() - t0 < 1s);
+      }
+    }
+  }
+}

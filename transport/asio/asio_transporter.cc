@@ -11,6 +11,8 @@
 
 #include <boost/asio.hpp>
 
+#include <fcntl.h>
+
 #include <atomic>
 #include <cstring>
 #include <future>
@@ -107,6 +109,13 @@ struct BufferRange {
   const asio::const_buffer* begin() const noexcept { return first; }
   const asio::const_buffer* end() const noexcept { return last; }
 };
+
+// Asio opens sockets without close-on-exec; a child process (a CGI-like handler, a test's
+// helper) would keep them, e.g. a listener open after shutdown.
+void set_cloexec(int fd) noexcept {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) (void)::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
 
 std::string format_endpoint(const tcp::endpoint& ep) {
   auto addr = ep.address();
@@ -214,6 +223,7 @@ class AsioConnection final : public Connection {
  public:
   explicit AsioConnection(tcp::socket socket, AsioLoop* registered = nullptr)
       : socket_(std::move(socket)), registered_(registered) {
+    if (socket_.is_open()) set_cloexec(socket_.native_handle());
     if (registered_ != nullptr) registered_->connections().insert(this);
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
@@ -405,6 +415,9 @@ Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage 
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
       state->waiter = h;
+      error_code ec;
+      state->socket.open(endpoint.protocol(), ec);  // async_connect would open it, without CLOEXEC
+      if (!ec) set_cloexec(state->socket.native_handle());
       state->socket.async_connect(endpoint, [s = state](const error_code& ec) {
         s->done = true;
         s->error = ec;
@@ -488,6 +501,7 @@ class AsioTransporter final : public Transporter {
     tcp::endpoint endpoint(address, hp.port);
     acceptor_ = std::make_unique<tcp::acceptor>(loops_[0]->io());
     acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) set_cloexec(acceptor_->native_handle());
     if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_->bind(endpoint, ec);
     if (!ec) acceptor_->listen(options_.backlog, ec);

@@ -227,6 +227,9 @@ class ResponseStream {
   const Response& response() const noexcept;
   // The next piece of the body (valid until the next call), or an empty view at the end.
   Task<Result<std::string_view>> read();
+  // True when the whole body has been returned by read() (the next read() returns the end
+  // at once): e.g. answer with Content-Length when the first piece was the whole body.
+  bool finished() const noexcept;
 
  private:
   friend class Client;
