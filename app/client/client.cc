@@ -675,7 +675,6 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
     url = std::move(*next);
     r.url = url.str();
     req = &r;
-    if (call.stream_out != nullptr && call.stream_out->conn) call.stream_out->conn.reset();
   }
 }
 

@@ -127,6 +127,24 @@ Task<std::error_code> Http1ClientConnection::read(Response& response, Until unti
   }
 }
 
+Task<std::error_code> Http1ClientConnection::connect_tunnel(std::string_view authority, Response& response,
+                                                            Clock::time_point deadline) {
+  LinkedBuffer& out = conn_->output();
+  out.append("CONNECT ");
+  out.append(authority);
+  out.append(" HTTP/1.1\r\nHost: ");
+  out.append(authority);
+  out.append("\r\n\r\n");
+  parser_->started = false;
+  if (auto ec = co_await flush(deadline)) co_return ec;
+  // A 2xx answer to CONNECT has no body whatever its fields say (RFC 9110 §9.3.6): parse it as
+  // a head-only response, so the tunnel's first bytes stay in the input.
+  parser_->parser.start(response, /*head_request=*/true);
+  parser_->started = true;
+  if (auto ec = co_await read(response, Until::head, deadline)) co_return ec;
+  co_return std::error_code();
+}
+
 bool Http1ClientConnection::body_done() const noexcept { return parser_->parser.done(); }
 
 bool Http1ClientConnection::response_began() const noexcept {

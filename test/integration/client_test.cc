@@ -7,6 +7,8 @@
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/protocol/error.h>
+#include <khz/protocol/http1_client.h>
+#include <khz/transport/dial.h>
 #include <khz/transport/error.h>
 
 #include <catch2/catch.hpp>
@@ -621,6 +623,41 @@ TEST_CASE("client: the server shuts down under a pooled connection") {
         REQUIRE(r.error() == std::errc::connection_refused);
         REQUIRE(std::chrono::steady_clock::now() - t0 < 1s);
       }
+    }
+  }
+}
+
+TEST_CASE("client: CONNECT tunnel through a proxy (prepared for https)") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      std::string seen;
+      ScriptServer proxy([&](ScriptServer::Peer& p) {
+        seen = p.read_head();
+        p.send("HTTP/1.1 200 Connection established\r\nContent-Length: 99\r\n\r\nfirst");
+        std::string rest = p.read_exact(4);
+        p.send(rest);
+      });
+      auto loop = khz::transport::ClientLoop::make(transport);
+      int status = 0;
+      std::string tunnelled;
+      loop->run([&]() -> khz::Task<> {
+        auto conn = co_await khz::transport::dial("127.0.0.1", proxy.port(), 2s);
+        REQUIRE(conn);
+        khz::Http1ClientConnection c(std::move(*conn), {});
+        khz::Response resp;
+        auto ec = co_await c.connect_tunnel("origin.example:443", resp, std::chrono::steady_clock::now() + 2s);
+        REQUIRE_FALSE(ec);
+        status = resp.status();
+        auto& t = c.transport();
+        t.output().append("ping");
+        REQUIRE_FALSE(co_await t.flush());
+        t.set_read_timeout(2s);
+        REQUIRE_FALSE(co_await t.fill(9));
+        tunnelled = std::string(t.input().peek(9));
+      });
+      REQUIRE(seen == "CONNECT origin.example:443 HTTP/1.1\r\nHost: origin.example:443\r\n\r\n");
+      REQUIRE(status == 200);
+      REQUIRE(tunnelled == "firstping");  // bytes after the head stayed for the tunnel
     }
   }
 }

@@ -68,7 +68,7 @@ enum class errc {
   pool_timeout,            // no connection of the host's pool became free within wait_timeout
   cancelled,               // the request's CancellationToken was triggered
   body_not_replayable,     // a retry or a 307/308 redirect would need a streamed body again
-  proxy_refused,           // the proxy answered CONNECT with a non-2xx status
+  proxy_refused,           // the proxy answered CONNECT with a non-2xx status (https, once TLS lands)
 };
 const std::error_category& client_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), client_category()}; }

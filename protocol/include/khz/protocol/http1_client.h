@@ -78,6 +78,12 @@ class Http1ClientConnection {
   // Reads the rest of the body into response.body_buffer().
   Task<std::error_code> read_all(Response& response, Clock::time_point deadline);
 
+  // Asks an HTTP proxy for a tunnel (RFC 9110 §9.3.6: "CONNECT host:port"); `response` gets the
+  // proxy's answer. After a 2xx the transport carries raw bytes to `authority` (for TLS), with
+  // any bytes the proxy sent after its head left in transport().input(). A non-2xx answer is
+  // not an error here, but the connection is then unusable (its body is not read): close it.
+  Task<std::error_code> connect_tunnel(std::string_view authority, Response& response, Clock::time_point deadline);
+
   bool body_done() const noexcept;
   // Any byte of a response arrived since queue_request (an error before then is a stale
   // keep-alive connection: the request may be retried on another).
