@@ -413,8 +413,8 @@ TEST_CASE("client: requests, keep-alive reuse, pools") {
       }
 
       SECTION("inside a server handler, on the server's loop") {
-        khz::Client client(fast(transport));
         TestServer front(transport);
+        khz::Client client(fast(transport));  // after the server: destroyed first, loops still there
         const std::string upstream = s.url("/ping");
         front.server.get("/via", [&client, upstream](khz::RequestContext& ctx) -> khz::Task<> {
           auto r = co_await client.get(upstream);

@@ -182,7 +182,7 @@ TEST_CASE("response parser: hostile and malformed responses give a clear error")
       {"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, perr::errc::malformed_response},
       {"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", false,
        perr::errc::malformed_response},
-      {"NUL in a value", std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n", 31), false,
+      {"NUL in a value", std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n", 29), false,
        perr::errc::malformed_response},
       {"truncated CL body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, perr::errc::truncated_response},
       {"truncated chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", true,

@@ -26,11 +26,17 @@
 // protocol::errc::{malformed_response, header_too_large, body_too_large, truncated_response},
 // and client::errc (below).
 //
+// Where it runs: on a transport loop (a server's loop inside a handler, a ClientLoop, or
+// BlockingClient's own); elsewhere (e.g. run_blocking's plain loop) dialling fails with
+// std::errc::operation_not_supported.
 // Lifetimes and threading: one Client may be used from many loops at once (each loop gets its
 // own pools; nothing is shared on the request path but the balancer's counter). A request runs
 // on the loop of the coroutine that awaits it. Destroy the Client only when no request is in
-// flight and no loop that used it is running a request through it (e.g. after the server's
-// shutdown(): idle pooled connections are closed on the destroying thread).
+// flight and no loop that used it is running a request through it, and before those loops
+// themselves are destroyed: idle pooled connections are closed on the destroying thread and
+// need their loop. With a Server: declare the Client after the Server (so it is destroyed
+// first) and let the server stop first (spin() returned, or shutdown()). On a loop that keeps
+// running, call close_idle() there first.
 // Pools: idle connections expire lazily: one idle for longer than idle_timeout (or older than
 // max_lifetime) is closed when its pool is next used, never reused.
 #pragma once
@@ -93,9 +99,14 @@ struct Url {
 };
 
 // Lets the awaiting side cancel a request (e.g. when the downstream client went away): a
-// cancelled request ends with client::errc::cancelled, closing its connection if one is in use.
-// Copies share one state. cancel() must be called on the loop the request runs on (from
-// another coroutine there, or via EventLoop::post).
+// cancelled request ends with client::errc::cancelled, closing its connection if one is in use
+// (a request writing or waiting for its response ends at once; one waiting for a pool slot, a
+// dial or a retry backoff ends when that step completes). Copies share one state. cancel()
+// must be called on the loop the request runs on (from another coroutine there, or via
+// EventLoop::post).
+// What is wired: the token only. The server does not yet tell a handler that its downstream
+// connection closed while the handler awaits the client; a streaming handler learns it when
+// ctx.write() returns false (then dropping a ResponseStream closes the upstream connection).
 class CancellationToken {
  public:
   CancellationToken();
