@@ -21,8 +21,22 @@ std::string RouteGroup::join(std::string_view relative) const {
   return joined;
 }
 
-void RouteGroup::add_route(std::string_view method, std::string path, HandlerChain chain) {
-  engine_->register_route(method, std::move(path), std::move(chain));
+void RouteGroup::add_route(std::string_view method, std::string path, HandlerChain chain,
+                           std::shared_ptr<RouteBodySettings> settings) {
+  engine_->register_route(method, std::move(path), std::move(chain), std::move(settings));
+}
+
+RouteHandle& RouteHandle::stream_body(std::size_t max_bytes) {
+  settings_->stream = true;
+  settings_->max_bytes = max_bytes;
+  engine_->has_body_settings_ = true;
+  return *this;
+}
+
+RouteHandle& RouteHandle::max_body_bytes(std::size_t max_bytes) {
+  settings_->max_bytes = max_bytes;
+  engine_->has_body_settings_ = true;
+  return *this;
 }
 
 Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(options) { rebuild_fallbacks(); }
@@ -44,7 +58,8 @@ Engine::MethodTree* Engine::tree_for(std::string_view method) noexcept {
   return nullptr;
 }
 
-void Engine::register_route(std::string_view method, std::string path, HandlerChain chain) {
+void Engine::register_route(std::string_view method, std::string path, HandlerChain chain,
+                            std::shared_ptr<RouteBodySettings> settings) {
   if (method.empty() || !std::all_of(method.begin(), method.end(), is_method_char)) {
     throw std::invalid_argument("route '" + path + "': bad method '" + std::string(method) +
                                 "' (want upper-case letters, such as GET)");
@@ -58,13 +73,13 @@ void Engine::register_route(std::string_view method, std::string path, HandlerCh
     trees_.push_back(MethodTree{std::string(method), {}});
     t = &trees_.back();
     try {
-      t->tree.add(path, Route{std::move(chain)});
+      t->tree.add(path, Route{std::move(chain), settings});
     } catch (...) {
       trees_.pop_back();
       throw;
     }
   } else {
-    t->tree.add(path, Route{std::move(chain)});
+    t->tree.add(path, Route{std::move(chain), settings});
   }
   max_params_ = std::max(max_params_, t->tree.max_params());
   route_list_.push_back(RouteInfo{std::string(method), std::move(path), std::move(handler_name)});
@@ -92,19 +107,31 @@ bool has_extra_slash_or_dot(std::string_view p) noexcept {
 
 }  // namespace
 
-std::string_view Engine::routing_path(RequestContext& ctx) const {
-  std::string_view path = ctx.request().path();
+std::string_view Engine::routing_path(const Request& req, std::string& scratch) const {
+  std::string_view path = req.path();
   if (!options_.use_raw_path && needs_normalising(path)) {
     // As Hertz's URI.Path(): decoded (a malformed escape stays as it is), then cleaned.
     auto decoded = route::percent_decode(path);
-    ctx.routed_path_ = route::clean_path(decoded ? std::string_view(*decoded) : path);
-    path = ctx.routed_path_;
+    scratch = route::clean_path(decoded ? std::string_view(*decoded) : path);
+    path = scratch;
   }
   if (options_.remove_extra_slash && has_extra_slash_or_dot(path)) {
-    ctx.routed_path_ = route::clean_path(path);
-    path = ctx.routed_path_;
+    scratch = route::clean_path(path);
+    path = scratch;
   }
   return path;
+}
+
+BodyPolicy Engine::body_policy(Exchange& exchange) {
+  if (!has_body_settings_) return {};
+  const Request& req = exchange.request;
+  MethodTree* t = tree_for(req.method());
+  if (t == nullptr) return {};
+  std::string scratch;
+  thread_local route::Params params;
+  auto match = t->tree.find(routing_path(req, scratch), params);
+  if (match.value == nullptr || !match.value->body) return {};
+  return BodyPolicy{match.value->body->stream, match.value->body->max_bytes};
 }
 
 void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
@@ -117,7 +144,7 @@ void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
 
 int Engine::dispatch(RequestContext& ctx) {
   const Request& req = ctx.request();
-  std::string_view path = routing_path(ctx);
+  std::string_view path = routing_path(ctx.request(), ctx.routed_path_);
   // RFC 9112 §3.2.1: an origin-form path begins with '/'.
   if (path.empty() || path.front() != '/') {
     ctx.string(400, "400 bad request");

@@ -54,6 +54,8 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   index_ = -1;
   aborted_ = false;
   query_parsed_ = false;
+  body_handed_out_ = false;
+  peer_.clear();
   full_path_ = {};
   params_.clear();
   query_.clear();
@@ -61,6 +63,21 @@ void RequestContext::reset(Exchange& exchange) noexcept {
 }
 
 std::string_view RequestContext::param(std::string_view key) const noexcept { return params_.get(key); }
+
+std::string_view RequestContext::peer_address() const {
+  if (!exchange_->peer_address.empty() || exchange_->connection == nullptr) return exchange_->peer_address;
+  if (peer_.empty()) peer_ = exchange_->connection->peer_address();
+  return peer_;
+}
+
+Task<Result<std::string_view>> RequestContext::read_body_chunk() {
+  if (exchange_->body_reader != nullptr) co_return co_await exchange_->body_reader->read();
+  if (!body_handed_out_) {
+    body_handed_out_ = true;
+    co_return body();
+  }
+  co_return std::string_view{};
+}
 
 void RequestContext::parse_query() {
   if (query_parsed_) return;

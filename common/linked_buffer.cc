@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <utility>
@@ -11,31 +12,46 @@
 namespace khz {
 namespace {
 
-// Per-thread free list of default-size nodes, bounded so a burst does not pin memory forever.
-constexpr std::size_t kMaxPooled = 1024;
+// Per-thread free lists, one per node size from kMinNodeSize to kMaxNodeSize (powers of two),
+// each bounded to kMaxPooledBytes so a burst does not pin memory forever.
+constexpr std::size_t kMaxPooledBytes = 8 * 1024 * 1024;
+constexpr int kMinShift = std::countr_zero(LinkedBuffer::kMinNodeSize);
+constexpr int kClasses = std::countr_zero(LinkedBuffer::kMaxNodeSize) - kMinShift + 1;
 
 struct NodePool {
-  void* head = nullptr;
-  std::size_t count = 0;
+  struct List {
+    void* head = nullptr;
+    std::size_t count = 0;
+  };
+  List lists[kClasses];
   ~NodePool() {
-    while (head != nullptr) {
-      void* next = *static_cast<void**>(head);
-      ::operator delete(head);
-      head = next;
+    for (List& l : lists) {
+      while (l.head != nullptr) {
+        void* next = *static_cast<void**>(l.head);
+        ::operator delete(l.head);
+        l.head = next;
+      }
     }
   }
 };
 thread_local NodePool node_pool;
 
+// The pool list for a node of `capacity` bytes, or nullptr when that size is not pooled.
+NodePool::List* pool_list(std::size_t capacity) noexcept {
+  if (capacity < LinkedBuffer::kMinNodeSize || capacity > LinkedBuffer::kMaxNodeSize) return nullptr;
+  return &node_pool.lists[std::countr_zero(capacity) - kMinShift];
+}
+
 }  // namespace
 
 LinkedBuffer::Node* LinkedBuffer::new_node(std::size_t capacity) {
-  capacity = capacity <= kDefaultNodeSize ? kDefaultNodeSize : std::bit_ceil(capacity);
+  capacity = capacity <= kMinNodeSize ? kMinNodeSize : std::bit_ceil(capacity);
   void* mem = nullptr;
-  if (capacity == kDefaultNodeSize && node_pool.head != nullptr) {
-    mem = node_pool.head;
-    node_pool.head = *static_cast<void**>(mem);
-    --node_pool.count;
+  NodePool::List* list = pool_list(capacity);
+  if (list != nullptr && list->head != nullptr) {
+    mem = list->head;
+    list->head = *static_cast<void**>(mem);
+    --list->count;
   } else {
     mem = ::operator new(sizeof(Node) + capacity);
   }
@@ -52,11 +68,14 @@ LinkedBuffer::Node* LinkedBuffer::new_external(std::string_view bytes) {
 }
 
 void LinkedBuffer::free_node(Node* n) noexcept {
-  if (!n->external && n->capacity == kDefaultNodeSize && node_pool.count < kMaxPooled) {
-    *reinterpret_cast<void**>(n) = node_pool.head;
-    node_pool.head = n;
-    ++node_pool.count;
-    return;
+  if (!n->external) {
+    NodePool::List* list = pool_list(n->capacity);
+    if (list != nullptr && list->count < kMaxPooledBytes / n->capacity) {
+      *reinterpret_cast<void**>(n) = list->head;
+      list->head = n;
+      ++list->count;
+      return;
+    }
   }
   ::operator delete(n);
 }
@@ -65,6 +84,8 @@ LinkedBuffer::LinkedBuffer(LinkedBuffer&& other) noexcept
     : head_(std::exchange(other.head_, nullptr)),
       tail_(std::exchange(other.tail_, nullptr)),
       size_(std::exchange(other.size_, 0)),
+      node_size_(other.node_size_),
+      peak_(std::exchange(other.peak_, 0)),
       scratch_(std::move(other.scratch_)) {}
 
 LinkedBuffer& LinkedBuffer::operator=(LinkedBuffer&& other) noexcept {
@@ -73,6 +94,8 @@ LinkedBuffer& LinkedBuffer::operator=(LinkedBuffer&& other) noexcept {
     head_ = std::exchange(other.head_, nullptr);
     tail_ = std::exchange(other.tail_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    node_size_ = other.node_size_;
+    peak_ = std::exchange(other.peak_, 0);
     scratch_ = std::move(other.scratch_);
   }
   return *this;
@@ -145,7 +168,11 @@ void LinkedBuffer::release() noexcept {
 }
 
 void LinkedBuffer::shrink() noexcept {
-  if (size_ == 0) clear();
+  if (size_ != 0 || head_ == nullptr) return;
+  // The stretch since the last shrink stayed small: smaller nodes from now on.
+  if (peak_ <= node_size_ / 4 && node_size_ > kMinNodeSize) node_size_ /= 2;
+  peak_ = 0;
+  clear();
 }
 
 void LinkedBuffer::link(Node* n) noexcept {
@@ -155,7 +182,9 @@ void LinkedBuffer::link(Node* n) noexcept {
 
 std::span<char> LinkedBuffer::reserve(std::size_t n) {
   if (tail_ == nullptr || tail_->external || tail_->capacity - tail_->end < n) {
-    link(new_node(n));
+    // What is buffered runs on into a new node: the messages here outgrow the node size.
+    if (size_ != 0 && tail_ != nullptr && !tail_->external && node_size_ < kMaxNodeSize) node_size_ *= 2;
+    link(new_node(std::max<std::size_t>(n, node_size_)));
   }
   return {tail_->data + tail_->end, tail_->capacity - tail_->end};
 }
@@ -164,6 +193,7 @@ void LinkedBuffer::commit(std::size_t n) noexcept {
   KHZ_ASSERT(tail_ != nullptr && !tail_->external && tail_->end + n <= tail_->capacity);
   tail_->end += n;
   size_ += n;
+  if (size_ > peak_) peak_ = size_ > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(size_);
 }
 
 void LinkedBuffer::append(std::string_view bytes) {
@@ -180,6 +210,7 @@ void LinkedBuffer::append_ref(std::string_view bytes) {
   if (bytes.empty()) return;
   link(new_external(bytes));
   size_ += bytes.size();
+  if (size_ > peak_) peak_ = size_ > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(size_);
 }
 
 }  // namespace khz

@@ -3,6 +3,7 @@
 #include <khz/common/task.h>
 
 #include <array>
+#include <exception>
 #include <new>
 
 namespace khz {
@@ -78,13 +79,23 @@ struct Detached {
   };
 };
 
+// Out of line, so the log line's stream is not part of every detached frame (which lives as
+// long as its task: for a connection, as long as the connection).
+[[gnu::noinline]] void log_spawn_failure(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    KHZ_LOG(error, "spawned task failed: " << ex.what());
+  } catch (...) {
+    KHZ_LOG(error, "spawned task failed with a non-standard exception");
+  }
+}
+
 Detached run_detached(Task<void> task) {
   try {
     co_await std::move(task);
-  } catch (const std::exception& e) {
-    KHZ_LOG(error, "spawned task failed: " << e.what());
   } catch (...) {
-    KHZ_LOG(error, "spawned task failed with a non-standard exception");
+    log_spawn_failure(std::current_exception());
   }
 }
 

@@ -83,4 +83,11 @@ void HeaderMap::clear() noexcept {
   arena_.reset();
 }
 
+void HeaderMap::own() {
+  for (Field& f : fields_) {
+    f.name = arena_.copy(f.name);
+    f.value = arena_.copy(f.value);
+  }
+}
+
 }  // namespace khz

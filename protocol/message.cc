@@ -44,6 +44,13 @@ void Request::set_target_ref(std::string_view t) noexcept {
   if (path_.empty() || path_ == "*") path_ = "/";
 }
 
+void Request::own() {
+  method_ = arena_.copy(method_);
+  set_target_ref(arena_.copy(target_));
+  headers_.own();
+  trailers_.own();
+}
+
 void Request::clear() noexcept {
   arena_.reset();
   method_ = "GET";

@@ -10,10 +10,29 @@
 #include <sys/socket.h>
 
 #include <condition_variable>
+#include <coroutine>
 #include <cstddef>
 #include <mutex>
 
 namespace khz::transport {
+
+// What a completed operation wakes: the coroutine awaiting it, or, for a parked connection
+// (Connection::park: no coroutine at all while it waits), a callback.
+class Waiter {
+ public:
+  Waiter() = default;
+  Waiter(std::coroutine_handle<> h) noexcept : coro_(h) {}  // NOLINT: implicit by design
+  Waiter(void (*fn)(void*), void* arg) noexcept : fn_(fn), arg_(arg) {}
+  explicit operator bool() const noexcept { return coro_ || fn_ != nullptr; }
+  void resume() const {
+    if (coro_) coro_.resume(); else fn_(arg_);
+  }
+
+ private:
+  std::coroutine_handle<> coro_;
+  void (*fn_)(void*) = nullptr;
+  void* arg_ = nullptr;
+};
 
 // Runs a connection handler to completion, turning any exception into a log line, so the
 // backend's bookkeeping after it always runs.

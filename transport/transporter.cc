@@ -9,6 +9,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <exception>
 #include <stdexcept>
 
 namespace khz::transport {
@@ -31,13 +32,25 @@ class TransportCategory final : public std::error_category {
 
 }  // namespace
 
+namespace {
+// Out of line, so the log line's stream is not part of the handler's frame, which lives as
+// long as the connection.
+[[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed: " << ex.what());
+  } catch (...) {
+    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed with a non-standard exception");
+  }
+}
+}  // namespace
+
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn) {
   try {
     co_await handler(conn);
-  } catch (const std::exception& e) {
-    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed: " << e.what());
   } catch (...) {
-    KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed with a non-standard exception");
+    log_handler_failure(std::current_exception(), conn);
   }
 }
 

@@ -585,7 +585,7 @@ bool retryable_error(const RetryPolicy& p, const Attempt& a) {
   if (a.connect_failed) return p.on_connect_error;
   if (a.ec == transport::errc::timed_out) return p.on_timeout;
   if (a.ec == protocol::errc::malformed_response || a.ec == protocol::errc::header_too_large ||
-      a.ec == protocol::errc::body_too_large) {
+      a.ec == protocol::errc::response_too_large) {
     return false;
   }
   return p.on_connection_error;

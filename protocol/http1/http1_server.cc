@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/1.1 connection loop: read a request, serve it, write the response, repeat.
 #include <khz/common/log.h>
+#include <khz/protocol/error.h>
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
 #include "request_parser.h"
 #include "response_writer.h"
+
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace khz {
 namespace {
@@ -56,27 +61,165 @@ class StreamWriter final : public BodyWriter {
   bool started_ = false;
 };
 
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// What the server reads and discards of a body the handler left unread before it closes the
+// connection instead (as Go's net/http does).
+constexpr std::size_t kMaxDrainBytes = 256 * 1024;
+
+// Hands a streamed request body to the core piece by piece, feeding the parser only as the
+// core asks (so a slow handler slows the peer down through TCP flow control). Each piece is a
+// view into the connection's input buffer, released on the next read.
+class StreamReader final : public BodyReader {
+ public:
+  StreamReader(transport::Connection& conn, http1::RequestParser& parser, std::size_t& parsed,
+               const Http1Options& opt, bool& sent_continue)
+      : conn_(conn), parser_(parser), parsed_(parsed), opt_(opt), sent_continue_(sent_continue) {}
+
+  Task<Result<std::string_view>> read() override {
+    LinkedBuffer& in = conn_.input();
+    for (;;) {
+      in.skip(parsed_);  // the previous piece (or framing) is consumed
+      parsed_ = 0;
+      in.release();
+      if (error_) co_return error_;
+      if (parser_.failed()) {
+        error_ = parser_.error_status() == 413 ? protocol::errc::body_too_large : protocol::errc::malformed_body;
+        KHZ_LOG(info, "http1 " << conn_.peer_address() << ": streamed request body: " << parser_.error_reason());
+        co_return error_;
+      }
+      if (parser_.done()) co_return std::string_view{};
+      if (!in.empty()) {
+        parsed_ = parser_.feed(in.segment(0));
+        std::string_view chunk = parser_.take_chunk();
+        if (!chunk.empty()) co_return chunk;
+        continue;
+      }
+      // RFC 9110 §10.1.1: the client waits for 100 Continue before it sends the body.
+      if (parser_.expects_continue() && !sent_continue_) {
+        conn_.output().append(kContinue);
+        sent_continue_ = true;
+      }
+      if (!conn_.output().empty()) {
+        if (auto ec = co_await conn_.flush()) {
+          error_ = ec;
+          co_return ec;
+        }
+      }
+      conn_.set_read_timeout(opt_.read_timeout);
+      if (auto ec = co_await conn_.fill(in.size() + 1)) {
+        error_ = ec;
+        KHZ_LOG(info, "http1 " << conn_.peer_address() << ": streamed request body: " << ec.message());
+        co_return ec;
+      }
+    }
+  }
+
+  bool done() const noexcept override { return parser_.done(); }
+  std::int64_t content_length() const noexcept override { return parser_.content_length(); }
+  bool broken() const noexcept { return static_cast<bool>(error_) || parser_.failed(); }
+
+  // After the core: reads and drops what it left of the body, up to kMaxDrainBytes. Returns
+  // whether the body is complete, i.e. whether the connection can carry another request.
+  Task<bool> drain() {
+    if (parser_.done()) co_return true;
+    if (broken()) co_return false;
+    // The client is waiting for a 100 Continue that will not come: it may or may not send the
+    // body now, so the connection cannot be reused (RFC 9110 §10.1.1).
+    if (parser_.expects_continue() && !sent_continue_) co_return false;
+    const std::size_t start = parser_.body_bytes();
+    while (parser_.body_bytes() - start <= kMaxDrainBytes) {
+      auto piece = co_await read();
+      if (!piece) co_return false;
+      if (piece->empty()) co_return true;
+    }
+    co_return false;
+  }
+
+ private:
+  transport::Connection& conn_;
+  http1::RequestParser& parser_;
+  std::size_t& parsed_;
+  const Http1Options& opt_;
+  bool& sent_continue_;
+  std::error_code error_;
+};
+
+// What serving a request needs beyond the connection: the parser and the exchange, with the
+// core's state and every buffer they have grown. Lent to a connection only while it has a
+// request in hand, from a per-thread pool, so an idle keep-alive connection holds none of it
+// and a busy one allocates nothing once the pool is warm.
+struct Session {
+  http1::RequestParser parser{{0, 0, 0}};
+  Exchange exchange;
+  const ServerCore* core = nullptr;  // whose state exchange.core_state is
+};
+
+class SessionPool {
+ public:
+  std::unique_ptr<Session> acquire(const ServerCore& core, const Http1Options& opt) {
+    std::unique_ptr<Session> s;
+    if (free_.empty()) {
+      s = std::make_unique<Session>();
+    } else {
+      s = std::move(free_.back());
+      free_.pop_back();
+    }
+    if (s->core != &core) {  // state belongs to the core that made it
+      s->exchange.core_state.reset();
+      s->core = &core;
+    }
+    s->parser.set_limits({opt.max_uri_bytes, opt.max_header_bytes, opt.max_body_bytes});
+    return s;
+  }
+
+  void release(std::unique_ptr<Session> s) {
+    s->exchange.request.clear();  // no views into a connection's buffer outlive the lease
+    s->exchange.response.clear();
+    s->exchange.body_writer = nullptr;
+    s->exchange.body_reader = nullptr;
+    s->exchange.peer_address = {};
+    s->exchange.connection = nullptr;
+    if (free_.size() < kKeep) free_.push_back(std::move(s));
+  }
+
+ private:
+  // Enough for the requests a loop has in hand at once in practice; beyond it, sessions are freed.
+  static constexpr std::size_t kKeep = 256;
+  std::vector<std::unique_ptr<Session>> free_;
+};
+
+SessionPool& session_pool() {
+  thread_local SessionPool pool;
+  return pool;
+}
+
 }  // namespace
 
-Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+// Serves requests while the connection has them: returns true when it has gone idle (nothing
+// buffered, everything sent), false when it must close.
+Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
+                          const std::shared_ptr<const Http1Options>& options, Session& session) {
   const Http1Options& opt = *options;
-  http1::RequestParser parser({opt.max_uri_bytes, opt.max_header_bytes, opt.max_body_bytes});
-  Exchange exchange;  // reused for every request on this connection
-  const std::string peer = conn.peer_address();
-  exchange.peer_address = peer;
+  http1::RequestParser& parser = session.parser;
+  Exchange& exchange = session.exchange;
+  exchange.connection = &conn;  // the peer's address is formatted only if someone asks
   StreamWriter writer(conn, exchange);
   exchange.body_writer = &writer;
-  conn.set_write_timeout(opt.write_timeout);
   LinkedBuffer& in = conn.input();
   LinkedBuffer& out = conn.output();
   std::size_t parsed = 0;  // bytes of `in` the parser has taken for the current message
+
+  bool sent_continue = false;
+  StreamReader reader(conn, parser, parsed, opt, sent_continue);
 
   for (;;) {
     parser.start(exchange.request);
     exchange.response.clear();
     exchange.failed = false;
     exchange.hijack = nullptr;
-    bool sent_continue = false;
+    exchange.body_reader = nullptr;
+    sent_continue = false;
+    bool streaming = false;  // the core takes the body as it arrives
     // Set when the first byte of the request arrives: the header section must be complete by then.
     std::chrono::steady_clock::time_point header_deadline{};
 
@@ -84,61 +227,74 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     while (!parser.done() && !parser.failed()) {
       if (parsed < in.size()) {
         parsed += parser.feed(in.segment(parsed));
+        if (parser.needs_body_decision()) {
+          BodyPolicy policy = core.body_policy(exchange);
+          parser.configure_body(policy.stream, policy.max_bytes != 0 ? policy.max_bytes : opt.max_body_bytes);
+          if (policy.stream && !parser.failed()) {
+            streaming = true;
+            break;
+          }
+        }
         continue;
       }
       // Out of bytes. First let go of what is ready: pipelined responses, or a 100 Continue
       // (RFC 9110 §10.1.1), which is not sent when the body is refused (that fails earlier).
       if (parser.expects_continue() && !sent_continue && !parser.body_started()) {
-        out.append("HTTP/1.1 100 Continue\r\n\r\n");
+        out.append(kContinue);
         sent_continue = true;
       }
       if (!out.empty()) {
-        if (auto ec = co_await conn.flush()) co_return;
+        if (auto ec = co_await conn.flush()) co_return false;
       }
-      const bool idle = !parser.began();
-      if (idle) {
-        if (conn.is_draining()) co_return;
+      if (!parser.began()) {
+        // Idle: everything read is answered and sent. Hand every buffer node back to the loop's
+        // pool, and the session back to its pool: a waiting keep-alive connection holds neither.
         in.skip(parsed);  // stray CRLFs between messages
         parsed = 0;
         in.release();
-        // Idle: hand every buffer node back to the loop's pool; a waiting keep-alive
-        // connection holds no buffer memory (and the pool makes the next request allocation-free).
         in.shrink();
         out.shrink();
+        co_return !conn.is_draining();
       }
-      conn.set_idle(idle);
-      if (idle) {
-        conn.set_read_timeout(opt.idle_timeout);
-      } else if (!parser.headers_done()) {
+      if (!parser.headers_done()) {
         auto now = std::chrono::steady_clock::now();
         if (header_deadline == std::chrono::steady_clock::time_point{}) header_deadline = now + opt.header_timeout;
         if (now >= header_deadline) {
-          KHZ_LOG(info, "http1 " << peer << ": header section not complete within the header timeout; 408 and close");
+          KHZ_LOG(info, "http1 " << conn.peer_address() << ": header section not complete within the header timeout; 408 and close");
           co_await refuse_http1(conn, 408, options);
-          co_return;
+          co_return false;
         }
         conn.set_read_timeout(header_deadline - now);
       } else {
         conn.set_read_timeout(opt.read_timeout);
       }
       std::error_code ec = co_await conn.fill(in.size() + 1);
-      conn.set_idle(false);
       if (ec) {
         if (parser.began() && ec == transport::errc::timed_out) {
-          KHZ_LOG(info, "http1 " << peer << ": request read timed out; 408 and close");
+          KHZ_LOG(info, "http1 " << conn.peer_address() << ": request read timed out; 408 and close");
           co_await refuse_http1(conn, 408, options);
         } else if (parser.began() && ec == transport::errc::eof) {
-          KHZ_LOG(debug, "http1 " << peer << ": peer closed in the middle of a request");
+          KHZ_LOG(debug, "http1 " << conn.peer_address() << ": peer closed in the middle of a request");
         }
-        co_return;
+        co_return false;
       }
     }
 
     if (parser.failed()) {
-      KHZ_LOG(info, "http1 " << peer << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
+      KHZ_LOG(info, "http1 " << conn.peer_address() << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
                              << " (" << parser.error_reason() << "); closing");
       co_await refuse_http1(conn, parser.error_status(), options);
-      co_return;
+      co_return false;
+    }
+
+    if (streaming) {
+      // The body flows through the buffer behind the header section: the request's views move
+      // to its own storage so the buffer can be released piece by piece.
+      exchange.request.own();
+      in.skip(parsed);
+      parsed = 0;
+      in.release();
+      exchange.body_reader = &reader;
     }
 
     // ---- serve
@@ -153,23 +309,27 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
       http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
-      if (auto ec = co_await conn.flush()) co_return;
-      KHZ_LOG(debug, "http1 " << peer << ": connection handed over after " << exchange.response.status());
+      if (auto ec = co_await conn.flush()) co_return false;
+      KHZ_LOG(debug, "http1 " << conn.peer_address() << ": connection handed over after " << exchange.response.status());
       HijackHandler takeover = std::move(exchange.hijack);
       co_await takeover(conn);
-      co_return;
+      co_return false;
     }
 
     // ---- respond
     bool keep_alive = false;
     if (writer.started()) {
       if (exchange.failed) {
-        KHZ_LOG(info, "http1 " << peer << ": streamed response broke off; closing without the last chunk");
-        co_return;
+        KHZ_LOG(info, "http1 " << conn.peer_address() << ": streamed response broke off; closing without the last chunk");
+        co_return false;
       }
       keep_alive = writer.finish();
+      if (streaming && keep_alive && !co_await reader.drain()) keep_alive = false;
     } else {
-      head.keep_alive = wants_keep_alive && !conn.is_draining() &&
+      // A body the core left unread must be read past (or the connection closed) before the
+      // next request; decided before the head goes out, which says whether the connection stays.
+      const bool body_complete = !streaming || co_await reader.drain();
+      head.keep_alive = wants_keep_alive && body_complete && !conn.is_draining() &&
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
       http1::write_response(out, exchange.response, head);
@@ -179,13 +339,29 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     in.release();
     if (!keep_alive) {
       (void)co_await conn.flush();
-      co_return;
+      co_return false;
     }
     // Pipelined requests already buffered: answer them first, then flush all in one write.
     if (in.empty() || out.size() >= opt.max_pipelined_output) {
-      if (auto ec = co_await conn.flush()) co_return;
+      if (auto ec = co_await conn.flush()) co_return false;
     }
   }
+}
+
+Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+  const Http1Options& opt = *options;
+  if (!conn.input().empty()) {
+    conn.set_write_timeout(opt.write_timeout);
+    std::unique_ptr<Session> session = session_pool().acquire(core, opt);
+    const bool keep = co_await serve_requests(conn, core, options, *session);
+    session_pool().release(std::move(session));
+    if (!keep) co_return;
+  }
+  // A new or idle keep-alive connection: parked until the first bytes of the next request
+  // arrive (then the transporter runs this again), holding no coroutine, session or buffer.
+  if (conn.is_draining()) co_return;
+  conn.set_read_timeout(opt.idle_timeout);
+  conn.park();
 }
 
 Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {

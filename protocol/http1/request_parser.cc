@@ -3,6 +3,9 @@
 
 #include <khz/common/log.h>
 
+#include <cstdint>
+#include <new>
+
 namespace khz::http1 {
 namespace {
 RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
@@ -70,6 +73,11 @@ void RequestParser::start(Request& request) {
   error_reason_ = {};
   began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = body_started_ = false;
   paused_at_headers_ = line_started_ = previous_cr_ = false;
+  paused_at_body_ = body_configured_ = stream_body_ = false;
+  body_limit_ = limits_.max_body_bytes;
+  body_bytes_ = 0;
+  content_length_ = -1;
+  chunk_ = {};
   in_request_line_ = at_line_start_ = true;
   previous_ = '\0';
 }
@@ -110,7 +118,25 @@ void RequestParser::classify_error(llhttp_errno_t err, std::string_view bytes) n
   fail(status, llhttp_get_error_reason(&parser_));
 }
 
+void RequestParser::configure_body(bool stream, std::size_t max_bytes) noexcept {
+  body_configured_ = true;
+  stream_body_ = stream;
+  body_limit_ = max_bytes;
+  if (content_length_ >= 0 && static_cast<std::uint64_t>(content_length_) > max_bytes) {
+    fail(413, "request body too large");
+    return;
+  }
+  if (!stream && content_length_ > 0) {
+    try {
+      request_->body_buffer().reserve(static_cast<std::size_t>(content_length_));
+    } catch (const std::bad_alloc&) {
+      fail(413, "request body too large");
+    }
+  }
+}
+
 std::size_t RequestParser::feed(std::string_view bytes) {
+  if (needs_body_decision()) configure_body(false, limits_.max_body_bytes);
   if (done_ || failed() || bytes.empty()) return 0;
   std::size_t total = 0;
   for (;;) {
@@ -131,8 +157,20 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     if (err == HPE_PAUSED && paused_at_headers_) {
       paused_at_headers_ = false;
       llhttp_resume(&parser_);
+      if (needs_body_decision()) return total;  // the caller decides how to take the body
       bytes.remove_prefix(consumed);
       continue;
+    }
+    if (err == HPE_PAUSED && paused_at_body_) {  // a streamed piece of body is ready
+      paused_at_body_ = false;
+      llhttp_resume(&parser_);
+      // The last piece of a sized body: run on (with no further bytes) so the message
+      // completes now rather than on the next feed, which would need more input.
+      if (content_length_ >= 0 && body_bytes_ == static_cast<std::uint64_t>(content_length_)) {
+        bytes.remove_prefix(consumed);
+        continue;
+      }
+      return total;
     }
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) return total;  // message complete
     if (!failed()) {
@@ -277,14 +315,13 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   }
   if (hosts > 1) return s.fail(400, "repeated Host header");
   s.has_body_ = (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
-  if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > s.limits_.max_body_bytes) {
-    return s.fail(413, "request body too large");
+  if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_CHUNKED) == 0) {
+    constexpr std::uint64_t kMax = static_cast<std::uint64_t>(INT64_MAX);
+    s.content_length_ = static_cast<std::int64_t>(p->content_length > kMax ? kMax : p->content_length);
   }
+  s.keep_alive_ = llhttp_should_keep_alive(p) != 0;  // known from the head; confirmed at the end
   s.expect_continue_ = s.has_body_ && req.version() == Version::http11 &&
                        iequals(req.headers().get("Expect"), "100-continue");
-  if ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0) {
-    req.body_buffer().reserve(static_cast<std::size_t>(p->content_length));
-  }
   // Pause so feed() knows where the header section ends (for the line-ending scan).
   s.paused_at_headers_ = true;
   return HPE_PAUSED;
@@ -292,10 +329,16 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
 
 int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
+  if (n == 0) return 0;
   s.body_started_ = true;
-  std::string& body = s.request_->body_buffer();
-  if (body.size() + n > s.limits_.max_body_bytes) return s.fail(413, "request body too large");
-  body.append(at, n);
+  if (n > s.body_limit_ - s.body_bytes_) return s.fail(413, "request body too large");
+  s.body_bytes_ += n;
+  if (s.stream_body_) {
+    s.chunk_ = {at, n};
+    s.paused_at_body_ = true;
+    return HPE_PAUSED;  // feed() returns so the reader can hand this piece out
+  }
+  s.request_->body_buffer().append(at, n);
   return 0;
 }
 

@@ -10,6 +10,12 @@
 // bytes must stay in place until the request is finished with. A token split across two feeds
 // is copied once into the request's arena; one fed contiguously in two parts is just extended.
 // feed() stops right after a complete message (pipelined bytes stay unconsumed).
+//
+// Bodies: feed() also stops at the end of a header section that a body follows
+// (needs_body_decision()); the caller then calls configure_body() — collect the body into
+// Request::body(), or stream it, in which case feed() stops after each piece of body, which
+// take_chunk() hands out (a view into the fed bytes). Calling feed() without deciding collects
+// with ParserLimits::max_body_bytes.
 #pragma once
 
 #include <khz/protocol/request.h>
@@ -17,7 +23,9 @@
 #include <llhttp.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
+#include <utility>
 
 namespace khz::http1 {
 
@@ -33,6 +41,8 @@ class RequestParser {
   RequestParser(const RequestParser&) = delete;
   RequestParser& operator=(const RequestParser&) = delete;
 
+  void set_limits(ParserLimits limits) noexcept { limits_ = limits; }
+
   // Starts a new message that will be parsed into `request` (cleared here).
   void start(Request& request);
 
@@ -46,10 +56,21 @@ class RequestParser {
   int error_status() const noexcept { return error_status_; }    // 400, 413, 414, 431, 505
   std::string_view error_reason() const noexcept { return error_reason_; }
 
-  bool keep_alive() const noexcept { return keep_alive_; }       // valid once done()
+  bool keep_alive() const noexcept { return keep_alive_; }       // valid once headers_done()
   bool expects_continue() const noexcept { return expect_continue_; }
   bool has_body() const noexcept { return has_body_; }            // framing says a body follows
   bool body_started() const noexcept { return body_started_; }
+  // The announced Content-Length, or -1 (chunked, or no body).
+  std::int64_t content_length() const noexcept { return content_length_; }
+
+  // True between the end of a header section that a body follows and configure_body().
+  bool needs_body_decision() const noexcept { return headers_done_ && has_body_ && !body_configured_ && !failed(); }
+  // Collect (stream = false) or stream the body, accepting at most `max_bytes` of it (a larger
+  // Content-Length fails with 413 here, before any byte of the body is read).
+  void configure_body(bool stream, std::size_t max_bytes) noexcept;
+  // Streaming: the piece of body the last feed() stopped after ("" when none); taking clears it.
+  std::string_view take_chunk() noexcept { return std::exchange(chunk_, {}); }
+  std::size_t body_bytes() const noexcept { return body_bytes_; }
 
  private:
   static int on_message_begin(llhttp_t* p);
@@ -90,6 +111,13 @@ class RequestParser {
   bool has_body_ = false;
   bool body_started_ = false;
   bool paused_at_headers_ = false;
+  bool paused_at_body_ = false;
+  bool body_configured_ = false;
+  bool stream_body_ = false;
+  std::size_t body_limit_ = 0;
+  std::size_t body_bytes_ = 0;
+  std::int64_t content_length_ = -1;
+  std::string_view chunk_;
   bool line_started_ = false;  // a byte other than CR/LF was seen (leading empty lines excluded)
   bool previous_cr_ = false;
   bool in_request_line_ = true;

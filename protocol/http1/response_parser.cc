@@ -194,7 +194,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   if (has_cl) {
     s.content_length_ = static_cast<std::int64_t>(p->content_length);
     if (p->content_length > s.limits_.max_body_bytes) {
-      return s.fail(protocol::errc::body_too_large, "response body larger than the limit");
+      return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
     }
     if (p->content_length <= 1 << 20) resp.body_buffer().reserve(static_cast<std::size_t>(p->content_length));
   }
@@ -206,7 +206,7 @@ int ResponseParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   s.body_bytes_ += n;
   if (s.body_bytes_ > s.limits_.max_body_bytes) {
-    return s.fail(protocol::errc::body_too_large, "response body larger than the limit");
+    return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
   }
   s.response_->body_buffer().append(at, n);
   return 0;

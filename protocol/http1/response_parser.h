@@ -23,7 +23,7 @@
 //   (finish_eof() completes it; keep_alive() is then false).
 // - Content-Length with Transfer-Encoding, bad Content-Length, bad chunk framing, a bad status
 //   line, control characters in fields, and obs-fold are malformed_response; a header section
-//   over the limit is header_too_large; a body over the limit is body_too_large; EOF inside a
+//   over the limit is header_too_large; a body over the limit is response_too_large; EOF inside a
 //   message is truncated_response. feed() stops right after the final response.
 #pragma once
 

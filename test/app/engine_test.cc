@@ -199,3 +199,60 @@ TEST_CASE("handler_name names the layer running now") {
   REQUIRE(perform_request(e, "GET", "/n").status() == 200);
   REQUIRE(seen == std::vector<std::string>{"logger", "show_n"});
 }
+
+TEST_CASE("body policy: per route, found on the routing path, default elsewhere") {
+  khz::Engine e;
+  e.post("/plain", ok);
+  khz::Exchange ex;
+  ex.request.set_method("POST");
+  ex.request.set_target("/plain");
+  // No route changes the default: nothing is looked up.
+  REQUIRE_FALSE(e.body_policy(ex).stream);
+  REQUIRE(e.body_policy(ex).max_bytes == 0);
+
+  e.post("/upload/:name", ok).stream_body(1 << 30);
+  e.put("/avatar", ok).max_body_bytes(16 << 20);
+  e.any("/any", ok).stream_body();
+  struct Row {
+    const char* method;
+    const char* target;
+    bool stream;
+    std::size_t max;
+  };
+  const Row rows[] = {
+      {"POST", "/upload/a.bin", true, std::size_t{1} << 30},
+      {"POST", "/x/../upload/a%2Ebin?q=1", true, std::size_t{1} << 30},  // normalised as for routing
+      {"PUT", "/upload/a.bin", false, 0},                                 // another method's route
+      {"PUT", "/avatar", false, std::size_t{16} << 20},
+      {"PATCH", "/any", true, khz::BodyPolicy::unlimited},
+      {"POST", "/plain", false, 0},
+      {"POST", "/nowhere", false, 0},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.method, row.target);
+    ex.request.set_method(row.method);
+    ex.request.set_target(row.target);
+    auto policy = e.body_policy(ex);
+    REQUIRE(policy.stream == row.stream);
+    REQUIRE(policy.max_bytes == row.max);
+  }
+}
+
+TEST_CASE("read_body_chunk without a stream hands out the buffered body once") {
+  khz::Engine e;
+  e.post("/read", [](khz::RequestContext& c) -> khz::Task<> {
+    std::string seen;
+    for (int i = 0; i < 3; ++i) {
+      auto piece = co_await c.read_body_chunk();
+      REQUIRE(piece.ok());
+      seen += "[" + std::string(*piece) + "]";
+    }
+    c.string(200, seen + (c.body_streamed() ? "streamed" : "buffered"));
+  });
+  khz::Request req;
+  req.set_method("POST");
+  req.set_target("/read");
+  req.set_body("abc");
+  auto res = perform_request(e, req);
+  REQUIRE(res.body() == "[abc][][]buffered");
+}

@@ -287,7 +287,7 @@ TEST_CASE("client: requests, keep-alive reuse, pools") {
         o.max_body_bytes = 10000;
         BlockingClient c(o);
         REQUIRE(c.get(s.url("/big/10000"))->body().size() == 10000);
-        REQUIRE(c.get(s.url("/big/10001")).error() == khz::protocol::errc::body_too_large);
+        REQUIRE(c.get(s.url("/big/10001")).error() == khz::protocol::errc::response_too_large);
         REQUIRE(c.get(s.url("/ping")));  // the pool recovers
       }
 

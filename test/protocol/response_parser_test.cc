@@ -215,18 +215,18 @@ TEST_CASE("response parser: limits") {
   SECTION("declared body over the limit") {
     auto o = run_whole("HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", resp, false, false,
                        {.max_header_bytes = 1024, .max_body_bytes = 100});
-    REQUIRE(o.error == perr::errc::body_too_large);
+    REQUIRE(o.error == perr::errc::response_too_large);
   }
   SECTION("chunked body over the limit") {
     std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (int i = 0; i < 20; ++i) wire += "a\r\n0123456789\r\n";
     auto o = run_whole(wire, resp, false, false, {.max_header_bytes = 1024, .max_body_bytes = 100});
-    REQUIRE(o.error == perr::errc::body_too_large);
+    REQUIRE(o.error == perr::errc::response_too_large);
   }
   SECTION("close-delimited body over the limit") {
     auto o = run_whole("HTTP/1.1 200 OK\r\n\r\n" + std::string(200, 'x'), resp, false, true,
                        {.max_header_bytes = 1024, .max_body_bytes = 100});
-    REQUIRE(o.error == perr::errc::body_too_large);
+    REQUIRE(o.error == perr::errc::response_too_large);
   }
 }
 

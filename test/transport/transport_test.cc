@@ -396,3 +396,70 @@ TEST_CASE("transport: KHZ_TRANSPORT picks the backend when none is named") {
           khz::transport::transporter_names().front());
   if (saved != nullptr) ::setenv("KHZ_TRANSPORT", restore.c_str(), 1);
 }
+
+namespace {
+
+std::atomic<int> parked_calls{0};
+
+// Echoes what is buffered, then parks: the transporter calls it again on the next bytes.
+khz::Task<> echo_parking(khz::transport::Connection& conn) {
+  ++parked_calls;
+  if (!conn.input().empty()) {
+    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    if (auto ec = co_await conn.flush()) co_return;
+  }
+  conn.set_read_timeout(400ms);
+  conn.park();
+}
+
+}  // namespace
+
+TEST_CASE("transport: a parked connection is served again on input, and closed by its timeout, its peer or shutdown") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      parked_calls = 0;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&echo_parking);
+      REQUIRE(port.ok());
+      {
+        RawClient c(*port);
+        for (int i = 0; i < 3; ++i) {
+          std::string msg = "ping" + std::to_string(i);
+          c.send(msg);
+          std::string got;
+          while (got.size() < msg.size()) {
+            char buf[64];
+            ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+            REQUIRE(n > 0);
+            got.append(buf, static_cast<std::size_t>(n));
+          }
+          REQUIRE(got == msg);
+          std::this_thread::sleep_for(50ms);  // parked again in between
+        }
+        REQUIRE(parked_calls >= 4);  // the first call (no bytes yet), then once per message at least
+        REQUIRE(t->active_connections() == 1);
+        // The read timeout set before parking ends the wait: the connection closes.
+        REQUIRE(c.closed_by_peer(3s));
+      }
+      std::this_thread::sleep_for(50ms);
+      REQUIRE(t->active_connections() == 0);
+      {
+        RawClient c(*port);
+        while (t->active_connections() == 0) std::this_thread::sleep_for(1ms);
+        c.shutdown_write();  // the peer closes while the connection is parked
+        REQUIRE(c.closed_by_peer(1s));
+        std::this_thread::sleep_for(50ms);
+        REQUIRE(t->active_connections() == 0);
+      }
+      RawClient idle(*port);
+      while (t->active_connections() == 0) std::this_thread::sleep_for(1ms);
+      auto t0 = std::chrono::steady_clock::now();
+      t->shutdown(10s);
+      REQUIRE(std::chrono::steady_clock::now() - t0 < 5s);  // a parked connection is idle: closed at once
+      REQUIRE(idle.closed_by_peer(1s));
+      REQUIRE(t->active_connections() == 0);
+    }
+  }
+}

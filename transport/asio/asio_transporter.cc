@@ -589,6 +589,15 @@ class AsioTransporter final : public Transporter {
 
   Task<void> serve(std::unique_ptr<AsioConnection> conn, AsioLoop*) {
     co_await run_handler(handler_, *conn);
+    // Parked (Connection::park): wait for input here, then run the handler again. (This
+    // backend keeps this frame while it waits; netpoll keeps none.)
+    while (conn->take_parked()) {
+      conn->set_idle(true);
+      std::error_code ec = co_await conn->fill(1);
+      conn->set_idle(false);
+      if (ec) break;
+      co_await run_handler(handler_, *conn);
+    }
     conn->close();
     conn.reset();
     std::lock_guard lock(mutex_);

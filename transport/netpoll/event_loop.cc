@@ -211,9 +211,9 @@ int NetpollLoop::next_timeout_ms() const {
 void NetpollLoop::run_ready() {
   // Coroutines resumed here may queue more; a few rounds, then let I/O in.
   for (int round = 0; round < 4 && !ready_.empty(); ++round) {
-    std::vector<std::coroutine_handle<>> batch;
+    std::vector<Waiter> batch;
     batch.swap(ready_);
-    for (auto h : batch) h.resume();
+    for (const Waiter& w : batch) w.resume();
     if (ready_.empty()) {
       batch.clear();
       ready_.swap(batch);  // keep the capacity

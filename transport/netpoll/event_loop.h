@@ -112,7 +112,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
 
   // ---- loop thread
   // Resumes `h` on a later turn (never inline): for completing an operation from where it started.
-  void resume_soon(std::coroutine_handle<> h) { ready_.push_back(h); }
+  void resume_soon(Waiter w) { ready_.push_back(w); }
   // epoll_ctl wrappers; data.ptr is `handler`.
   std::error_code add(int fd, std::uint32_t events, IoHandler* handler) noexcept;
   std::error_code modify(int fd, std::uint32_t events, IoHandler* handler) noexcept;
@@ -157,7 +157,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   TimerHeap timers_;
   std::list<Sleeper> sleepers_;
   bool waking_ = false;
-  std::vector<std::coroutine_handle<>> ready_;
+  std::vector<Waiter> ready_;
   std::vector<std::unique_ptr<IoHandler>> retired_;
   std::vector<iovec> iov_scratch_;
   epoll_event* batch_ = nullptr;  // the batch being dispatched, and the next index in it

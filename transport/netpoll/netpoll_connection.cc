@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <climits>
+#include <cstring>
 #include <future>
 #include <utility>
 
@@ -45,7 +47,9 @@ std::string format_address(const sockaddr* addr, socklen_t len) {
 
 NetpollConnection::NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_storage& peer,
                                      socklen_t peer_len) noexcept
-    : loop_(loop), fd_(fd), peer_(peer), peer_len_(peer_len) {}
+    : loop_(loop), fd_(fd), peer_len_(std::min<socklen_t>(peer_len, sizeof(PeerAddress))) {
+  std::memcpy(&peer_, &peer, peer_len_);
+}
 
 NetpollConnection::~NetpollConnection() {
   close();
@@ -80,7 +84,7 @@ void NetpollConnection::close() noexcept {
 }
 
 std::string NetpollConnection::peer_address() const {
-  return format_address(reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
+  return format_address(&peer_.any, peer_len_);
 }
 
 std::string NetpollConnection::local_address() const {
@@ -91,9 +95,9 @@ std::string NetpollConnection::local_address() const {
   return format_address(reinterpret_cast<const sockaddr*>(&local), len);
 }
 
-void NetpollConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
+void NetpollConnection::begin_fill(std::size_t n, Waiter w) {
   fill_want_ = n;
-  fill_waiter_ = h;
+  fill_waiter_ = w;
   if (closed_) return finish_fill_soon(errc::cancelled);
   if (is_idle() && is_draining()) return finish_fill_soon(errc::shutting_down);
   if (read_eof_) return finish_fill_soon(errc::eof);
@@ -127,7 +131,7 @@ void NetpollConnection::on_io(std::uint32_t events) {
   const bool hangup = (events & (EPOLLERR | EPOLLHUP)) != 0;
   const bool unwanted_input = (events & EPOLLIN) != 0 && !fill_waiter_;
   std::coroutine_handle<> flushed;
-  std::coroutine_handle<> filled;
+  Waiter filled;
   if (flush_waiter_ && (events & EPOLLOUT || hangup)) {
     Progress p = write_available();
     if (p == Progress::would_block && hangup) {
@@ -163,11 +167,14 @@ NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
     ssize_t n = ::read(fd_, room.data(), room.size());
     if (n > 0) {
       input_.commit(static_cast<std::size_t>(n));
-      if (input_.size() >= fill_want_) return Progress::done;
       auto got = static_cast<std::size_t>(n);
+      const bool enough = input_.size() >= fill_want_;
       // A short read means the socket is drained for now (unless it hung up: read to the end).
-      if (got < room.size() && !hangup) return Progress::would_block;
+      // A full one means more is likely waiting: read it now rather than on another wake-up
+      // (a request larger than the node would otherwise cost a round through epoll).
+      if (got < room.size() && !hangup) return enough ? Progress::done : Progress::would_block;
       if (got >= budget) {
+        if (enough) return Progress::done;
         if (!hangup) return Progress::would_block;  // level-triggered: the rest comes next turn
       } else {
         budget -= got;
@@ -175,11 +182,13 @@ NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
       continue;
     }
     if (n == 0) {
-      read_eof_ = true;
+      read_eof_ = true;  // the next fill reports it; bytes already read are delivered first
+      if (input_.size() >= fill_want_) return Progress::done;
       fill_error_ = errc::eof;
       return Progress::failed;
     }
     if (errno == EINTR) continue;
+    if (input_.size() >= fill_want_) return Progress::done;  // an error, if any, shows next time
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (hangup) {
         fill_error_ = pending_socket_error();
@@ -224,7 +233,7 @@ NetpollConnection::Progress NetpollConnection::write_available() {
   return Progress::done;
 }
 
-std::coroutine_handle<> NetpollConnection::take_fill(std::error_code ec) noexcept {
+Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {
   loop_.cancel(read_deadline_);
   fill_error_ = ec;
   return std::exchange(fill_waiter_, {});

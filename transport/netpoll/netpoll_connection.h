@@ -20,6 +20,7 @@
 
 #include "netpoll/event_loop.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -41,15 +42,25 @@ class NetpollConnection final : public Connection, public IoHandler {
   std::string local_address() const override;
 
   void drain() noexcept { mark_draining(); }
+
+  // The transporter's side of Connection::park(): waits (read timeout, idle and draining rules
+  // as for fill) for input without a coroutine, then calls fn(arg); fill_result() tells how the
+  // wait ended.
+  void wait_parked(void (*fn)(void*), void* arg) { begin_fill(1, Waiter(fn, arg)); }
+  std::error_code fill_result() const noexcept { return fill_error_; }
+  // The transporter's own per-connection pointer (its worker), kept while the connection is parked.
+  void* owner = nullptr;
   void on_io(std::uint32_t events) override;
 
  protected:
-  void start_fill(std::size_t n, std::coroutine_handle<> h) override;
+  void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
   void start_flush(std::coroutine_handle<> h) override;
   void on_idle_while_draining() noexcept override;
 
  private:
   enum class Progress { done, would_block, failed };
+
+  void begin_fill(std::size_t n, Waiter w);
 
   // Reads into input() (see the class comment); on failed, the error is in fill_error_.
   // `hangup`: the socket is dead; read to its end instead of waiting for more readiness.
@@ -59,7 +70,7 @@ class NetpollConnection final : public Connection, public IoHandler {
 
   // Complete an operation and return its waiter, for the caller to resume directly (from an
   // event or a deadline); the `_soon` forms resume it on a later turn (from inside start_*).
-  std::coroutine_handle<> take_fill(std::error_code ec) noexcept;
+  Waiter take_fill(std::error_code ec) noexcept;
   std::coroutine_handle<> take_flush(std::error_code ec) noexcept;
   void finish_fill_soon(std::error_code ec) noexcept { loop_.resume_soon(take_fill(ec)); }
   void finish_flush_soon(std::error_code ec) noexcept { loop_.resume_soon(take_flush(ec)); }
@@ -77,12 +88,18 @@ class NetpollConnection final : public Connection, public IoHandler {
   bool registered_ = false;     // in the epoll set (false before open() and after a detach)
   bool closed_ = false;
   bool read_eof_ = false;       // the peer's FIN was read
-  std::coroutine_handle<> fill_waiter_;
+  Waiter fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;
   DeadlineTimer read_deadline_{&on_read_deadline, this};
   DeadlineTimer write_deadline_{&on_write_deadline, this};
-  sockaddr_storage peer_{};
+  // IPv4 or IPv6 only (what a TCP listener accepts): a sockaddr_storage would be 100 bytes
+  // more for every connection.
+  union PeerAddress {
+    sockaddr any;
+    sockaddr_in v4;
+    sockaddr_in6 v6;
+  } peer_{};
   socklen_t peer_len_ = 0;
 };
 

@@ -65,7 +65,8 @@ class Listener final : public IoHandler {
 };
 
 struct Worker {
-  explicit Worker(NetpollTransporter& owner) : listener(owner, *this) {}
+  explicit Worker(NetpollTransporter& owner) : transporter(owner), listener(owner, *this) {}
+  NetpollTransporter& transporter;
   NetpollLoop loop;
   Listener listener;
   std::unordered_set<NetpollConnection*> connections;
@@ -216,6 +217,30 @@ class NetpollTransporter final : public Transporter {
 
   Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
     co_await run_handler(handler_, *conn);  // never throws: the bookkeeping below always runs
+    if (conn->take_parked()) {
+      // Parked (an idle keep-alive connection): no coroutine waits; on_parked_ready runs the
+      // handler again when input arrives, or ends the connection.
+      conn->set_idle(true);
+      conn->owner = worker;
+      NetpollConnection* parked = conn.release();
+      parked->wait_parked(&on_parked_ready, parked);
+      co_return;
+    }
+    finish(std::move(conn), worker);
+  }
+
+  static void on_parked_ready(void* arg) {
+    std::unique_ptr<NetpollConnection> conn(static_cast<NetpollConnection*>(arg));
+    auto* worker = static_cast<Worker*>(conn->owner);
+    conn->set_idle(false);
+    if (conn->fill_result()) {
+      worker->transporter.finish(std::move(conn), worker);
+    } else {
+      spawn(worker->transporter.serve(std::move(conn), worker));
+    }
+  }
+
+  void finish(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
     conn->close();
     worker->connections.erase(conn.get());
     worker->loop.retire(std::move(conn));  // destroyed at the end of this turn

@@ -23,7 +23,7 @@
 //
 // Errors (Result's error_code): transport errors (transport::errc::timed_out for the dial,
 // write, response-header, read-gap and total timeouts; connection refused, ...),
-// protocol::errc::{malformed_response, header_too_large, body_too_large, truncated_response},
+// protocol::errc::{malformed_response, header_too_large, response_too_large, truncated_response},
 // and client::errc (below).
 //
 // Where it runs: on a transport loop (a server's loop inside a handler, a ClientLoop, or
@@ -211,7 +211,7 @@ struct ClientOptions {
   std::chrono::milliseconds max_lifetime{0};   // of a connection; 0: unlimited
   std::chrono::milliseconds wait_timeout{std::chrono::seconds(5)};  // for a free connection
   std::size_t max_header_bytes = 64 * 1024;
-  std::uint64_t max_body_bytes = 64 * 1024 * 1024;  // larger responses fail with body_too_large
+  std::uint64_t max_body_bytes = 64 * 1024 * 1024;  // larger responses fail with response_too_large
   RetryPolicy retry;
   int max_redirects = 10;  // 0: return 3xx responses as they are
   // "http://host:port" for every request (absolute-form for http, CONNECT for https). Empty:

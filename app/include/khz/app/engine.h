@@ -28,6 +28,30 @@ namespace khz {
 
 class Engine;
 
+// How a route takes request bodies; set through the handle a registration returns:
+//   engine.post("/upload", upload).stream_body();          // read as it arrives (ctx.read_body_chunk)
+//   engine.put("/avatar", save).max_body_bytes(16 << 20);  // buffered, with a limit of its own
+struct RouteBodySettings {
+  bool stream = false;
+  std::size_t max_bytes = 0;  // 0: the server's max_body_bytes
+};
+
+class RouteHandle {
+ public:
+  // The route's handlers get the request body as it arrives (RequestContext::read_body_chunk)
+  // instead of whole in body(); at most `max_bytes` of it (default: no limit).
+  RouteHandle& stream_body(std::size_t max_bytes = BodyPolicy::unlimited);
+  // The largest body this route accepts (413 above it), instead of the server's max_body_bytes.
+  RouteHandle& max_body_bytes(std::size_t max_bytes);
+
+ private:
+  friend class RouteGroup;
+  RouteHandle(Engine* engine, std::shared_ptr<RouteBodySettings> settings)
+      : engine_(engine), settings_(std::move(settings)) {}
+  Engine* engine_;
+  std::shared_ptr<RouteBodySettings> settings_;
+};
+
 // Options with Hertz's names and defaults. Routing works on the request path as follows:
 //   use_raw_path = false: the percent-decoded, normalised path ("/a/../b%20c" routes as "/b c");
 //   use_raw_path = true:  the path as received; then unescape_path_values decodes param values;
@@ -62,25 +86,29 @@ class RouteGroup {
     return g;
   }
 
-  template <class... H> void get(std::string_view p, H&&... h) { handle("GET", p, std::forward<H>(h)...); }
-  template <class... H> void post(std::string_view p, H&&... h) { handle("POST", p, std::forward<H>(h)...); }
-  template <class... H> void put(std::string_view p, H&&... h) { handle("PUT", p, std::forward<H>(h)...); }
-  template <class... H> void del(std::string_view p, H&&... h) { handle("DELETE", p, std::forward<H>(h)...); }
-  template <class... H> void patch(std::string_view p, H&&... h) { handle("PATCH", p, std::forward<H>(h)...); }
-  template <class... H> void head(std::string_view p, H&&... h) { handle("HEAD", p, std::forward<H>(h)...); }
-  template <class... H> void options(std::string_view p, H&&... h) { handle("OPTIONS", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle get(std::string_view p, H&&... h) { return handle("GET", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle post(std::string_view p, H&&... h) { return handle("POST", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle put(std::string_view p, H&&... h) { return handle("PUT", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle del(std::string_view p, H&&... h) { return handle("DELETE", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle patch(std::string_view p, H&&... h) { return handle("PATCH", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle head(std::string_view p, H&&... h) { return handle("HEAD", p, std::forward<H>(h)...); }
+  template <class... H> RouteHandle options(std::string_view p, H&&... h) { return handle("OPTIONS", p, std::forward<H>(h)...); }
   // Every common method: GET POST PUT PATCH HEAD OPTIONS DELETE CONNECT TRACE.
   template <class... H>
-  void any(std::string_view p, H&&... h) {
+  RouteHandle any(std::string_view p, H&&... h) {
     HandlerChain chain = chain_with(std::forward<H>(h)...);
+    auto settings = std::make_shared<RouteBodySettings>();
     for (std::string_view m : {"GET", "POST", "PUT", "PATCH", "HEAD", "OPTIONS", "DELETE", "CONNECT", "TRACE"}) {
-      add_route(m, join(p), chain);
+      add_route(m, join(p), chain, settings);
     }
+    return RouteHandle(engine_, std::move(settings));
   }
   // Any method name (upper-case token).
   template <class... H>
-  void handle(std::string_view method, std::string_view p, H&&... h) {
-    add_route(method, join(p), chain_with(std::forward<H>(h)...));
+  RouteHandle handle(std::string_view method, std::string_view p, H&&... h) {
+    auto settings = std::make_shared<RouteBodySettings>();
+    add_route(method, join(p), chain_with(std::forward<H>(h)...), settings);
+    return RouteHandle(engine_, std::move(settings));
   }
 
   std::string_view base_path() const noexcept { return prefix_; }
@@ -98,7 +126,8 @@ class RouteGroup {
     return chain;
   }
   std::string join(std::string_view relative) const;
-  void add_route(std::string_view method, std::string path, HandlerChain chain);
+  void add_route(std::string_view method, std::string path, HandlerChain chain,
+                 std::shared_ptr<RouteBodySettings> settings);
 
   Engine* engine_;
   std::string prefix_;
@@ -129,11 +158,14 @@ class Engine : public RouteGroup, public ServerCore {
   const EngineOptions& engine_options() const noexcept { return options_; }
 
   Task<void> serve(Exchange& exchange) override;
+  BodyPolicy body_policy(Exchange& exchange) override;
 
  private:
   friend class RouteGroup;
+  friend class RouteHandle;
   struct Route {
     HandlerChain chain;
+    std::shared_ptr<RouteBodySettings> body;
   };
   struct MethodTree {
     std::string method;
@@ -142,12 +174,14 @@ class Engine : public RouteGroup, public ServerCore {
 
   void on_use() override { rebuild_fallbacks(); }
   void rebuild_fallbacks();
-  void register_route(std::string_view method, std::string path, HandlerChain chain);
+  void register_route(std::string_view method, std::string path, HandlerChain chain,
+                      std::shared_ptr<RouteBodySettings> settings);
   MethodTree* tree_for(std::string_view method) noexcept;
   // Picks the chain for ctx's request; returns the status a fallback chain presets (404/405),
   // or 0 for a matched route or a redirect.
   int dispatch(RequestContext& ctx);
-  std::string_view routing_path(RequestContext& ctx) const;
+  // The path routing uses for `req` (see EngineOptions); `scratch` holds it when it differs.
+  std::string_view routing_path(const Request& req, std::string& scratch) const;
   void redirect_to(RequestContext& ctx, std::string_view path) const;
 
   EngineOptions options_;
@@ -158,6 +192,7 @@ class Engine : public RouteGroup, public ServerCore {
   HandlerChain no_route_chain_;
   HandlerChain no_method_chain_;
   std::size_t max_params_ = 0;
+  bool has_body_settings_ = false;  // some route has RouteBodySettings other than the default
 };
 
 }  // namespace khz

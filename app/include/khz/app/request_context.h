@@ -17,6 +17,7 @@
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/common/task.h>
+#include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
 
@@ -53,8 +54,29 @@ class RequestContext : public ExchangeState {
   // All values of a query parameter, decoded.
   std::vector<std::string_view> query_all(std::string_view key);
   std::string_view header(std::string_view name) const noexcept { return request().header(name); }
+  // The whole request body; "" on a route registered with .stream_body() (see read_body_chunk).
   std::string_view body() const noexcept { return request().body(); }
-  std::string_view peer_address() const noexcept { return exchange_->peer_address; }
+  // The next piece of the request body as it arrives, or "" once it is complete; a piece is
+  // valid until the next call. On a route registered with .stream_body() this reads from the
+  // connection (the first call sends 100 Continue when the client waits for it), so the client
+  // sends only as fast as the handler reads; elsewhere the buffered body comes as one piece.
+  // Errors: protocol::errc::body_too_large, protocol::errc::malformed_body, or a transport
+  // error such as the peer closing; the connection then closes after the response.
+  //
+  //   engine.post("/upload", [](khz::RequestContext& ctx) -> khz::Task<> {
+  //     for (;;) {
+  //       auto piece = co_await ctx.read_body_chunk();
+  //       if (!piece) { ctx.abort_with_status(piece.error() == khz::protocol::errc::body_too_large ? 413 : 400); co_return; }
+  //       if (piece->empty()) break;
+  //       sink.write(*piece);
+  //     }
+  //     ctx.string(201, "stored");
+  //   }).stream_body();
+  Task<Result<std::string_view>> read_body_chunk();
+  // True when the body arrives through read_body_chunk() rather than in body().
+  bool body_streamed() const noexcept { return exchange_->body_reader != nullptr; }
+  // "host:port" of the peer ("[v6]:port"); formatted on the first call.
+  std::string_view peer_address() const;
 
   // ---- response
   void set_status(int status) noexcept { response().set_status(status); }
@@ -110,9 +132,11 @@ class RequestContext : public ExchangeState {
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;
   bool query_parsed_ = false;
+  bool body_handed_out_ = false;  // read_body_chunk gave the buffered body
   std::string_view full_path_;
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's
+  mutable std::string peer_;  // peer_address(), once asked for
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
 };

@@ -19,6 +19,10 @@
 //                     codec point header views into the buffer.
 //   shrink()          when nothing is readable, hands every node back (an idle connection
 //                     then holds no buffer memory)
+// Node size adapts to the connection's recent messages: a message that runs over into a new
+// node doubles the size of the next nodes (up to kMaxNodeSize), so a 16 KiB body comes to fit
+// one node and one read; a stretch that peaked under a quarter of the node size halves it at the
+// next shrink() (down to kMinNodeSize). Nodes come from per-thread pools, one per size.
 // Write side (producer):
 //   reserve(n) / commit(n)   a writable span of at least n bytes in the tail node; the span is
 //                            valid until the next write-side call
@@ -32,6 +36,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +46,8 @@ namespace khz {
 class LinkedBuffer {
  public:
   static constexpr std::size_t kDefaultNodeSize = 8 * 1024;
+  static constexpr std::size_t kMinNodeSize = 4 * 1024;
+  static constexpr std::size_t kMaxNodeSize = 64 * 1024;
 
   LinkedBuffer() = default;
   LinkedBuffer(const LinkedBuffer&) = delete;
@@ -76,6 +83,8 @@ class LinkedBuffer {
 
   // Nodes currently held (for tests and memory accounting).
   std::size_t node_count() const noexcept;
+  // The size the next node will have (unless a reserve asks for more).
+  std::size_t node_size() const noexcept { return node_size_; }
 
  private:
   struct Node {
@@ -94,6 +103,8 @@ class LinkedBuffer {
   Node* head_ = nullptr;
   Node* tail_ = nullptr;
   std::size_t size_ = 0;
+  std::uint32_t node_size_ = kDefaultNodeSize;
+  std::uint32_t peak_ = 0;  // most readable bytes since the last shrink (saturating)
   std::string scratch_;  // peek() copies here when a view straddles nodes
 };
 

@@ -17,6 +17,7 @@ enum class errc {
   malformed_response,  // bad status line, bad framing (CL with TE, bad chunks), bad fields
   header_too_large,    // the response head is longer than the limit
   truncated_response,  // the peer closed before the response was complete
+  response_too_large,  // the response body is longer than the client's limit
 };
 
 const std::error_category& protocol_category() noexcept;

@@ -57,6 +57,9 @@ class HeaderMap {
   auto begin() const noexcept { return fields_.begin(); }
   auto end() const noexcept { return fields_.end(); }
 
+  // Copies every field's bytes into the map's own arena, so none refers to caller memory.
+  void own();
+
   // Forgets every field; keeps capacity (no allocation once warm).
   void clear() noexcept;
 

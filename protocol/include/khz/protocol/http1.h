@@ -7,7 +7,9 @@
 //   });
 //
 // Behaviour: keep-alive and pipelining (responses in request order; what is ready goes out in
-// one flush); Content-Length and chunked request bodies; Content-Length or chunked responses;
+// one flush); Content-Length and chunked request bodies, buffered or streamed as the core's
+// body_policy() says (a streamed body is read only as the core asks; what it leaves unread is
+// drained up to 256 KiB before the next request, else the connection closes); Content-Length or chunked responses;
 // HEAD; HTTP/1.0 with and without keep-alive; Expect: 100-continue (no 100 when the body will be
 // refused); Date and Server headers. Limits answer 414 (request target), 431 (header block),
 // 413 (body) and close; malformed requests get 400 and close. Timeouts: idle (between

@@ -15,7 +15,7 @@
 //   bool again = c.reusable();                     // keep-alive, nothing left over
 //
 // Errors: transport errors (errc::timed_out, eof, ...) and protocol::errc::{malformed_response,
-// header_too_large, body_too_large, truncated_response}; after any error the connection is not
+// header_too_large, response_too_large, truncated_response}; after any error the connection is not
 // reusable. 1xx interim responses are skipped; HEAD, 204 and 304 have no body (bytes after them
 // make the connection unreusable); a close-delimited body ends at EOF.
 // Deadlines: each read waits at most until `deadline` and at most `read_gap` (see options)

@@ -68,6 +68,10 @@ class Request {
   // Storage for codecs that copy a token once (e.g. one straddling two buffer nodes).
   Arena& arena() noexcept { return arena_; }
 
+  // Copies every view (method, target, headers, trailers) into storage of the request's own, so
+  // none refers to the connection buffer any more (done before a body is streamed through it).
+  void own();
+
   // Back to an empty GET / HTTP/1.1 request; keeps capacity.
   void clear() noexcept;
 

@@ -88,7 +88,8 @@ struct Exchange {
   Response response;
   BodyWriter* body_writer = nullptr;         // set by the protocol server
   BodyReader* body_reader = nullptr;         // set while a streamed body is being read
-  std::string_view peer_address;             // valid for the exchange
+  std::string_view peer_address;             // valid for the exchange; or empty, and then
+  const transport::Connection* connection = nullptr;  // the peer is read from here on demand
   std::unique_ptr<ExchangeState> core_state;  // owned by the ServerCore; kept across requests
   // Set by the core when a streamed response broke off: the server must end the exchange so
   // the peer sees an incomplete response (HTTP/1.1: close without the last chunk).

@@ -69,6 +69,19 @@ class Connection {
   // True once the transporter started a graceful shutdown: finish the exchange in hand, then close.
   bool is_draining() const noexcept { return draining_; }
 
+  // Ends the handler without ending the connection. Once the handler's Task completes, the
+  // transporter waits for input as an idle fill(1) would (the read timeout bounds the wait; a
+  // graceful shutdown ends it), with no coroutine alive, and then runs the handler again with
+  // the bytes in input(); if the wait ends otherwise, the connection closes. An idle keep-alive
+  // connection parked so costs its Connection object and nothing else.
+  void park() noexcept { parked_ = true; }
+  // For transporters: whether the handler parked the connection (and clears it).
+  bool take_parked() noexcept {
+    bool p = parked_;
+    parked_ = false;
+    return p;
+  }
+
   // Closes the socket; outstanding operations complete with errc::cancelled. Idempotent.
   virtual void close() noexcept = 0;
   virtual std::string peer_address() const = 0;
@@ -94,6 +107,7 @@ class Connection {
   Duration write_timeout_{};
   bool idle_ = false;
   bool draining_ = false;
+  bool parked_ = false;
 };
 
 }  // namespace khz::transport
