@@ -6,9 +6,10 @@
 //   ./build/bin/gateway [listen address] [upstream host:port]    (127.0.0.1:8080 127.0.0.1:8888)
 //   ./build/bin/hello &  ./build/bin/gateway &  curl localhost:8080/api/ping
 //
-// Request bodies are buffered by the server before the handler runs (up to its
-// max_body_bytes), then sent upstream in one piece. Upstream failures answer 502 (504 on a
-// timeout). When the downstream client goes away mid-response, ctx.write() returns false and
+// Both ways stream: the route reads the request body as it arrives (.stream_body(), so the
+// downstream client sends only as fast as the upstream takes it) and hands it to the client as
+// a body source (Content-Length kept, else chunked); the response goes back piece by piece.
+// Upstream failures answer 502 (504 on a timeout). When the downstream client goes away mid-response, ctx.write() returns false and
 // the upstream stream is dropped, which closes the upstream connection.
 #include <khz/app/client.h>
 #include <khz/app/server.h>
@@ -23,10 +24,16 @@ namespace {
 bool hop_by_hop(std::string_view name) {
   for (std::string_view h : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
                              "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Host",
-                             "Content-Length"}) {
+                             "Content-Length", "Expect"}) {
     if (khz::iequals(name, h)) return true;
   }
   return false;
+}
+
+// The downstream request body, piece by piece (a named coroutine: the client calls it until
+// it returns "").
+khz::Task<khz::Result<std::string_view>> read_downstream(khz::RequestContext* ctx) {
+  co_return co_await ctx->read_body_chunk();
 }
 
 khz::Task<> proxy(khz::Client& client, const std::string& upstream, khz::RequestContext& ctx) {
@@ -41,8 +48,14 @@ khz::Task<> proxy(khz::Client& client, const std::string& upstream, khz::Request
   std::string_view peer = ctx.peer_address();
   peer = peer.substr(0, peer.rfind(':'));
   req.headers.set("X-Forwarded-For", forwarded.empty() ? std::string(peer) : forwarded + ", " + std::string(peer));
-  req.body = std::string(ctx.body());
-  req.idempotent = false;
+  const auto& in = ctx.request().headers();
+  if (in.contains("Content-Length") || in.contains("Transfer-Encoding")) {
+    req.body_source = [c = &ctx] { return read_downstream(c); };
+    req.body_length = -1;  // chunked, unless the length is known:
+    if (std::string_view cl = in.get("Content-Length"); !cl.empty() && !in.contains("Transfer-Encoding")) {
+      req.body_length = std::stoll(std::string(cl));  // the server validated it
+    }
+  }
 
   auto stream = co_await client.stream(std::move(req));
   if (!stream) {
@@ -86,8 +99,8 @@ int main(int argc, char** argv) {
   options.response_header_timeout = std::chrono::seconds(10);
   options.max_redirects = 0;  // redirects go back to the downstream client as they are
   khz::Client client(options);
-  server.any("/api/*path", [&client, &upstream](khz::RequestContext& ctx) -> khz::Task<> {
-    co_await proxy(client, upstream, ctx);
-  });
+  server.any("/api/*path", [&client, &upstream](khz::RequestContext& ctx) {
+    return proxy(client, upstream, ctx);
+  }).stream_body();
   server.spin();
 }

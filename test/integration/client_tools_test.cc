@@ -197,6 +197,19 @@ TEST_CASE("gateway example: proxies /api/* with bodies and streams") {
       khz::ClientRequest post{.method = "POST", .url = base + "/api/echo", .body = std::string(50000, 'q')};
       auto echoed = c.send(post);
       REQUIRE(echoed->body() == post.body);
+      // A chunked upload, streamed through the gateway.
+      int n = 0;
+      std::string piece;
+      khz::ClientRequest chunked{.method = "POST", .url = base + "/api/echo"};
+      chunked.body_source = [&]() -> khz::Task<khz::Result<std::string_view>> {
+        if (n == 4) co_return std::string_view();
+        piece = std::string(10000, static_cast<char>('a' + n++));
+        co_return std::string_view(piece);
+      };
+      auto uploaded = c.send(std::move(chunked));
+      REQUIRE(uploaded);
+      REQUIRE(uploaded->body() == std::string(10000, 'a') + std::string(10000, 'b') + std::string(10000, 'c') +
+                                std::string(10000, 'd'));
       auto streamed = c.get(base + "/api/stream");
       REQUIRE(streamed->body() == "part0;part1;part2;");
       REQUIRE(streamed->header("X-Streamed") == "yes");
