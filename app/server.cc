@@ -2,6 +2,7 @@
 #include <khz/app/server.h>
 #include <khz/common/log.h>
 #include <khz/protocol/http1.h>
+#include <khz/protocol/http2.h>
 #include <khz/transport/transporter.h>
 
 #include <pthread.h>
@@ -32,7 +33,7 @@ Server::Server(ServerOptions options)
 Server::~Server() { shutdown(); }
 
 Result<std::uint16_t> Server::start() {
-  auto http1 = std::make_shared<const Http1Options>(Http1Options{
+  Http1Options h1{
       .max_uri_bytes = options_.max_uri_bytes,
       .max_header_bytes = options_.max_header_bytes,
       .max_body_bytes = options_.max_body_bytes,
@@ -41,15 +42,23 @@ Result<std::uint16_t> Server::start() {
       .idle_timeout = options_.idle_timeout,
       .write_timeout = options_.write_timeout,
       .server_name = options_.server_name,
-  });
-  auto port = transporter_->start([this, http1](transport::Connection& conn) {
+  };
+  std::shared_ptr<const Http2Options> http2;  // null: HTTP/1.1 only
+  if (options_.h2c) {
+    Http2Options h2 = options_.http2;
+    h2.server_name = options_.server_name;
+    http2 = std::make_shared<const Http2Options>(std::move(h2));
+    h1.h2c = http2;  // Upgrade: h2c
+  }
+  auto http1 = std::make_shared<const Http1Options>(std::move(h1));
+  auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
     // active_connections() counts this one too.
     if (options_.max_connections != 0 && transporter_->active_connections() > options_.max_connections) {
       KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; 503 to "
                                               << conn.peer_address());
       return refuse_http1(conn, 503, http1);
     }
-    return serve_http1(conn, *this, http1);
+    return serve_http(conn, *this, http1, http2);
   });
   if (port) {
     port_ = *port;
@@ -82,8 +91,8 @@ void Server::spin() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
   }
-  KHZ_LOG(info, "khz: serving HTTP/1.1 on " << options_.address << " (port " << *port << ", transport "
-                                             << transporter_->name() << ")");
+  KHZ_LOG(info, "khz: serving HTTP/1.1" << (options_.h2c ? " and h2c" : "") << " on " << options_.address
+                                         << " (port " << *port << ", transport " << transporter_->name() << ")");
   int sig = 0;
   while (sigwait(&signals, &sig) != 0) {
   }

@@ -5,7 +5,8 @@
 //   GET|POST /echo   -> the request body
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
-//                    [--max-header-bytes N] [--max-body-bytes N]
+//                    [--max-header-bytes N] [--max-body-bytes N] [--h2c]
+// --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 #include <khz/app/server.h>
 #include <khz/common/log.h>
 
@@ -20,7 +21,7 @@ namespace {
   std::fprintf(stderr,
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
-               "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N]\n",
+               "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n",
                why);
   std::exit(2);
 }
@@ -35,10 +36,14 @@ std::size_t number(const char* flag, const char* value) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1};
+  khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1, .h2c = false};
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("help");
+    if (flag == "--h2c") {
+      options.h2c = true;
+      continue;
+    }
     if (i + 1 >= argc) usage("missing value");
     const char* value = argv[++i];
     if (flag == "--port") options.address = "0.0.0.0:" + std::to_string(number("--port", value));

@@ -14,9 +14,11 @@
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
-#   BENCH_SERVERS="khz beast go nginx"
+#   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
+#   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 (h2c, prior knowledge) scenario: h2load -c50 -m16
+#                                     against each ("": skip it); khz once per transport
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
@@ -30,8 +32,9 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
-BENCH_SERVERS=${BENCH_SERVERS:-"khz beast go nginx"}
+BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
+BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
@@ -91,7 +94,8 @@ trap 'exit 143' TERM HUP
 # --- dependencies (idempotent: nothing runs when everything is installed) ---
 install_deps() {
   bash "$ROOT/scripts/install-deps.sh"
-  local packages=(wrk nginx golang-go util-linux curl python3 procps) missing=() p
+  local packages=(wrk nginx golang-go util-linux curl python3 procps nghttp2-client nghttp2-server h2o)
+  local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
@@ -137,6 +141,16 @@ server_command() {
   local name=$1 port=$2
   case "$name" in
     khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}") ;;
+    h2-khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2-khz-}" --h2c) ;;
+    h2-nghttpd)  # static files: $OUT/h2-doc/plaintext
+      CMD=(nghttpd --no-tls -n 1 -d "$OUT/h2-doc" "$port")
+      ;;
+    h2-h2o)
+      local conf="$OUT/h2o-$port.conf"
+      printf 'listen:\n  host: 127.0.0.1\n  port: %s\nnum-threads: 1\nhosts:\n  default:\n    paths:\n      /:\n        file.dir: %s\n' \
+        "$port" "$OUT/h2-doc" >"$conf"
+      CMD=(h2o -c "$conf")
+      ;;
     beast) CMD=("$BUILD/bin/beast-bench-server" --port "$port") ;;
     go) CMD=(env GOMAXPROCS=1 "$BUILD/bin/go-bench-server" -port "$port") ;;
     nginx)
@@ -154,7 +168,8 @@ server_command() {
 # answers. Sets SERVER_PID. Returns 1 if the server exited or never answered (its log stays in
 # $OUT/NAME.log).
 start_server() {
-  local name=$1 port=$2 i
+  local name=$1 port=$2 i ready_opts=()
+  [[ "$name" == h2-* ]] && ready_opts=(--http2-prior-knowledge)  # HTTP/2 peers may not speak HTTP/1.1
   server_command "$name" "$port"
   taskset -c "$BENCH_SERVER_CPU" "${CMD[@]}" >"$OUT/$name.log" 2>&1 &
   SERVER_PID=$!
@@ -165,7 +180,7 @@ start_server() {
       untrack "$SERVER_PID"
       return 1
     fi
-    if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext"; then return 0; fi
+    if curl -sf -o /dev/null --max-time 1 "${ready_opts[@]}" "http://127.0.0.1:$port/plaintext"; then return 0; fi
     sleep 0.1
   done
   stop_server
@@ -278,6 +293,89 @@ parse_wrk() {
       printf "%s %s %s %s %s\n", requests == "" ? 0 : requests, rps == "" ? 0 : rps,
         p50 == "" ? 0 : p50, p99 == "" ? 0 : p99, errors
     }' "$1"
+}
+
+# --- HTTP/2: h2load (h2c, prior knowledge) against khz, nghttpd and h2o ---
+H2_SCENARIO="h2 plaintext c50 m16"
+
+# parse_h2load FILE -> "requests rps errors"
+parse_h2load() {
+  awk '
+    /^finished in/ { rps = $4 }
+    /^requests:/ { requests = $8; failed = $10; errored = $12 }
+    /^status codes:/ { non2xx = $5 + $7 + $9 }
+    END {
+      errors = ""
+      if (failed + errored > 0) errors = errors "failed:" failed ";errored:" errored ";"
+      if (non2xx > 0) errors = errors "non-2xx:" non2xx ";"
+      if (errors == "") errors = "-"
+      printf "%s %s %s\n", requests == "" ? 0 : requests, rps == "" ? 0 : rps, errors
+    }' "$1"
+}
+
+h2_scenarios() {
+  [ -n "$BENCH_H2_SERVERS" ] || return 0
+  mkdir -p "$OUT/h2-doc"
+  printf 'Hello, World!' >"$OUT/h2-doc/plaintext"
+  local names=() s t index=0 name port
+  for s in $BENCH_H2_SERVERS; do
+    if [ "$s" = khz ]; then
+      for t in $BENCH_TRANSPORTS; do names+=("h2-khz-$t"); done
+    else
+      names+=("h2-$s")
+    fi
+  done
+  for name in "${names[@]}"; do
+    port=$((BENCH_PORT + 100 + index))
+    index=$((index + 1))
+    log "$name: starting on port $port (CPU $BENCH_SERVER_CPU)"
+    if ! start_server "$name" "$port"; then
+      local why
+      why=$(head -c 300 "$OUT/$name.log" | tr '\n' ' ')
+      log "$name: not available (${why:-no output})"
+      printf '%s: not available (%s)\n' "$name" "${why:-exited at once, no output}" >>"$OUT/unavailable.txt"
+      continue
+    fi
+    local url="http://127.0.0.1:$port/plaintext" got
+    got=$(curl -s --http2-prior-knowledge --max-time 5 "$url" || true)
+    if [ "$got" != "Hello, World!" ]; then
+      printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$H2_SCENARIO" "route check failed: h2c /plaintext" \
+        >>"$OUT/load.tsv"
+      stop_server
+      continue
+    fi
+    if [ "$BENCH_WARMUP" != 0 ]; then
+      run_h2load "$OUT/warmup.txt" -c 50 -m 16 -D "$BENCH_WARMUP" "$url" || true
+    fi
+    local file="$OUT/h2load-$name.txt" t0 t1 c0 c1
+    c0=$(cpu_ticks "$SERVER_PID")
+    t0=$(date +%s.%N)
+    run_h2load "$file" -c 50 -m 16 -D "$BENCH_SECONDS" "$url" || log "$name: h2load exited with an error (see $file)"
+    t1=$(date +%s.%N)
+    c1=$(cpu_ticks "$SERVER_PID")
+    local requests rps errors wall cpu
+    read -r requests rps errors <<<"$(parse_h2load "$file")"
+    alive "$SERVER_PID" || errors="server died during the run; $errors"
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    cpu=$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", c / t }')
+    # h2load reports no latency percentiles: p50/p99 are "not reported" (-1).
+    printf '%s\t%s\tok\t%s\t%s\t%s\t-1\t-1\t%s\t%s\n' "$name" "$H2_SCENARIO" "$requests" "$wall" "$rps" \
+      "$cpu" "$errors" >>"$OUT/load.tsv"
+    log "$name / $H2_SCENARIO: $rps req/s, server CPU ${cpu} s over ${wall} s"
+    stop_server
+  done
+}
+
+run_h2load() {  # like run_wrk, for h2load (one thread, pinned to the client CPU)
+  local out=$1
+  shift
+  taskset -c "$BENCH_CLIENT_CPU" h2load -t 1 "$@" >"$out" 2>&1 &
+  local pid=$!
+  TRACKED+=("$pid")
+  local rc=0
+  wait "$pid" || rc=$?
+  untrack "$pid"
+  return $rc
 }
 
 # --- main ---
@@ -414,6 +512,8 @@ main() {
     stop_server
   done
 
+  h2_scenarios
+
   # Idle check: a fresh server process each, N keep-alive connections that each made one request.
   if [ "$BENCH_IDLE_CONNECTIONS" -gt 0 ]; then
     index=0
@@ -483,6 +583,8 @@ main() {
     echo "nginx=$(nginx -v 2>&1 | sed 's/.*version: //')"
     echo "go=$(go version | cut -d' ' -f3)"
     echo "boost=$(dpkg-query -W -f='${Version}' libboost-dev 2>/dev/null)"
+    echo "h2load=$(h2load --version 2>/dev/null | head -1)"
+    echo "h2o=$(h2o --version 2>/dev/null | head -1)"
   } >"$OUT/meta.txt"
   : >"$OUT/client.md"
   client_scenarios

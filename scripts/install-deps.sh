@@ -9,6 +9,7 @@ packages=(
   libboost-dev libnghttp2-dev node-llhttp libssl-dev rapidjson-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl wrk python3 slowhttptest
+  nghttp2-client python3-h2 nghttp2-server h2o
 )
 
 missing=()

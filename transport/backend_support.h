@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
+#include <exception>
 #include <mutex>
 
 namespace khz::transport {
@@ -37,6 +38,8 @@ class Waiter {
 // Runs a connection handler to completion, turning any exception into a log line, so the
 // backend's bookkeeping after it always runs.
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
+// What run_handler logs for a handler that threw; for backends that run handlers inline.
+[[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept;
 
 // What dial() needs of a backend's loop: connect to one resolved address. Each backend's loop
 // implements it; dial() finds it with a dynamic_cast of EventLoop::current().

@@ -32,10 +32,9 @@ class TransportCategory final : public std::error_category {
 
 }  // namespace
 
-namespace {
 // Out of line, so the log line's stream is not part of the handler's frame, which lives as
 // long as the connection.
-[[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept {
+void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
@@ -44,7 +43,6 @@ namespace {
     KHZ_LOG(error, "connection handler for " << conn.peer_address() << " failed with a non-standard exception");
   }
 }
-}  // namespace
 
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn) {
   try {

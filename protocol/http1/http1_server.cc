@@ -5,6 +5,7 @@
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
+#include "../http2/h2c_upgrade.h"
 #include "request_parser.h"
 #include "response_writer.h"
 
@@ -173,8 +174,8 @@ class SessionPool {
   }
 
   void release(std::unique_ptr<Session> s) {
-    s->exchange.request.clear();  // no views into a connection's buffer outlive the lease
-    s->exchange.response.clear();
+    // The request and response are cleared when the next lease starts a message; until then
+    // nothing reads their views into the old connection's buffer.
     s->exchange.body_writer = nullptr;
     s->exchange.body_reader = nullptr;
     s->exchange.peer_address = {};
@@ -193,13 +194,38 @@ SessionPool& session_pool() {
   return pool;
 }
 
+class SessionLease {
+ public:
+  SessionLease(const ServerCore& core, const Http1Options& opt) : session_(session_pool().acquire(core, opt)) {}
+  ~SessionLease() { session_pool().release(std::move(session_)); }
+  SessionLease(const SessionLease&) = delete;
+  SessionLease& operator=(const SessionLease&) = delete;
+  Session& get() noexcept { return *session_; }
+
+ private:
+  std::unique_ptr<Session> session_;
+};
+
+// Nothing buffered, everything sent: park until the next request (unless shutting down).
+void park_idle(transport::Connection& conn, const Http1Options& opt) noexcept {
+  if (conn.is_draining()) return;
+  conn.set_read_timeout(opt.idle_timeout);
+  conn.park();
+}
+
 }  // namespace
 
-// Serves requests while the connection has them: returns true when it has gone idle (nothing
-// buffered, everything sent), false when it must close.
-Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
-                          const std::shared_ptr<const Http1Options>& options, Session& session) {
+Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
   const Http1Options& opt = *options;
+  // A new or idle keep-alive connection: parked until the first bytes of a request arrive
+  // (then the transporter runs this again), holding no coroutine, session or buffer.
+  if (conn.input().empty()) {
+    park_idle(conn, opt);
+    co_return;
+  }
+  conn.set_write_timeout(opt.write_timeout);
+  SessionLease lease(core, opt);  // back to the pool when this returns
+  Session& session = lease.get();
   http1::RequestParser& parser = session.parser;
   Exchange& exchange = session.exchange;
   exchange.connection = &conn;  // the peer's address is formatted only if someone asks
@@ -244,7 +270,7 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
         sent_continue = true;
       }
       if (!out.empty()) {
-        if (auto ec = co_await conn.flush()) co_return false;
+        if (auto ec = co_await conn.flush()) co_return;
       }
       if (!parser.began()) {
         // Idle: everything read is answered and sent. Hand every buffer node back to the loop's
@@ -254,7 +280,8 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
         in.release();
         in.shrink();
         out.shrink();
-        co_return !conn.is_draining();
+        park_idle(conn, opt);
+        co_return;
       }
       if (!parser.headers_done()) {
         auto now = std::chrono::steady_clock::now();
@@ -262,7 +289,7 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
         if (now >= header_deadline) {
           KHZ_LOG(info, "http1 " << conn.peer_address() << ": header section not complete within the header timeout; 408 and close");
           co_await refuse_http1(conn, 408, options);
-          co_return false;
+          co_return;
         }
         conn.set_read_timeout(header_deadline - now);
       } else {
@@ -276,7 +303,7 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
         } else if (parser.began() && ec == transport::errc::eof) {
           KHZ_LOG(debug, "http1 " << conn.peer_address() << ": peer closed in the middle of a request");
         }
-        co_return false;
+        co_return;
       }
     }
 
@@ -284,7 +311,7 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
       KHZ_LOG(info, "http1 " << conn.peer_address() << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())
                              << " (" << parser.error_reason() << "); closing");
       co_await refuse_http1(conn, parser.error_status(), options);
-      co_return false;
+      co_return;
     }
 
     if (streaming) {
@@ -295,6 +322,17 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
       parsed = 0;
       in.release();
       exchange.body_reader = &reader;
+    }
+
+    // ---- h2c by Upgrade (RFC 7540 §3.2): hand the connection to protocol/http2, where this
+    // request (read whole: not with a streamed body) becomes stream 1. Its views point into
+    // `in`, which HTTP/2 takes over: copy first.
+    if (opt.h2c && !streaming && http2::wants_h2c_upgrade(exchange.request)) {
+      Request upgraded(exchange.request);
+      in.skip(parsed);
+      in.release();
+      co_await http2::serve_upgraded(conn, core, opt.h2c, std::move(upgraded));
+      co_return;
     }
 
     // ---- serve
@@ -309,11 +347,11 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
       http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
-      if (auto ec = co_await conn.flush()) co_return false;
+      if (auto ec = co_await conn.flush()) co_return;
       KHZ_LOG(debug, "http1 " << conn.peer_address() << ": connection handed over after " << exchange.response.status());
       HijackHandler takeover = std::move(exchange.hijack);
       co_await takeover(conn);
-      co_return false;
+      co_return;
     }
 
     // ---- respond
@@ -321,7 +359,7 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
     if (writer.started()) {
       if (exchange.failed) {
         KHZ_LOG(info, "http1 " << conn.peer_address() << ": streamed response broke off; closing without the last chunk");
-        co_return false;
+        co_return;
       }
       keep_alive = writer.finish();
       if (streaming && keep_alive && !co_await reader.drain()) keep_alive = false;
@@ -339,29 +377,13 @@ Task<bool> serve_requests(transport::Connection& conn, ServerCore& core,
     in.release();
     if (!keep_alive) {
       (void)co_await conn.flush();
-      co_return false;
+      co_return;
     }
     // Pipelined requests already buffered: answer them first, then flush all in one write.
     if (in.empty() || out.size() >= opt.max_pipelined_output) {
-      if (auto ec = co_await conn.flush()) co_return false;
+      if (auto ec = co_await conn.flush()) co_return;
     }
   }
-}
-
-Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
-  const Http1Options& opt = *options;
-  if (!conn.input().empty()) {
-    conn.set_write_timeout(opt.write_timeout);
-    std::unique_ptr<Session> session = session_pool().acquire(core, opt);
-    const bool keep = co_await serve_requests(conn, core, options, *session);
-    session_pool().release(std::move(session));
-    if (!keep) co_return;
-  }
-  // A new or idle keep-alive connection: parked until the first bytes of the next request
-  // arrive (then the transporter runs this again), holding no coroutine, session or buffer.
-  if (conn.is_draining()) co_return;
-  conn.set_read_timeout(opt.idle_timeout);
-  conn.park();
 }
 
 Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {

@@ -89,6 +89,7 @@ class RequestParser {
   int count_header_bytes(std::size_t n) noexcept;
   // Checks header-section bytes for a bare LF line ending (see request_parser.cc).
   void scan_line_endings(std::string_view bytes) noexcept;
+  void scan_byte(char c) noexcept;
   int check_framing(llhttp_t* p) noexcept;
   void classify_error(llhttp_errno_t err, std::string_view bytes) noexcept;
 

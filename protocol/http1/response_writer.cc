@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <ctime>
 
 namespace khz::http1 {
@@ -20,15 +21,24 @@ constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-// Appends pieces into the buffer's tail node with one reserve.
+// Writes pieces straight into reserved room in the buffer's tail node (one reserve and one
+// commit for a typical head, rather than one append per piece).
 class HeadBuilder {
  public:
-  explicit HeadBuilder(LinkedBuffer& out) : out_(out) {}
-  void add(std::string_view s) { out_.append(s); }
+  explicit HeadBuilder(LinkedBuffer& out) : out_(out), room_(out.reserve(kRoom)) {}
+  ~HeadBuilder() { out_.commit(used_); }
+  HeadBuilder(const HeadBuilder&) = delete;
+  HeadBuilder& operator=(const HeadBuilder&) = delete;
+
+  void add(std::string_view s) {
+    if (s.size() > room_.size() - used_) more(s.size());
+    std::memcpy(room_.data() + used_, s.data(), s.size());
+    used_ += s.size();
+  }
   void add_number(std::uint64_t v) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
-    out_.append({buf, static_cast<std::size_t>(r.ptr - buf)});
+    add({buf, static_cast<std::size_t>(r.ptr - buf)});
   }
   void field(std::string_view name, std::string_view value) {
     add(name);
@@ -38,7 +48,16 @@ class HeadBuilder {
   }
 
  private:
+  static constexpr std::size_t kRoom = 512;
+  void more(std::size_t need) {
+    out_.commit(used_);
+    used_ = 0;
+    room_ = out_.reserve(need > kRoom ? need : kRoom);
+  }
+
   LinkedBuffer& out_;
+  std::span<char> room_;
+  std::size_t used_ = 0;
 };
 
 bool is_framing_header(std::string_view name) {

@@ -216,7 +216,11 @@ class NetpollTransporter final : public Transporter {
   }
 
   Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
-    co_await run_handler(handler_, *conn);  // never throws: the bookkeeping below always runs
+    try {
+      co_await handler_(*conn);
+    } catch (...) {
+      log_handler_failure(std::current_exception(), *conn);  // the bookkeeping below always runs
+    }
     if (conn->take_parked()) {
       // Parked (an idle keep-alive connection): no coroutine waits; on_parked_ready runs the
       // handler again when input arrives, or ends the connection.

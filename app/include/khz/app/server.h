@@ -9,7 +9,7 @@
 //
 // Embedding and tests: start() returns the bound port without blocking; shutdown() stops.
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
-// finish (their responses carry "Connection: close") until exit_wait_timeout; the rest are
+// finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
 // closed; then the on_shutdown hooks run.
 // Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
 // on the loop threads.
@@ -17,6 +17,7 @@
 
 #include <khz/app/engine.h>
 #include <khz/common/result.h>
+#include <khz/protocol/http2.h>
 
 #include <chrono>
 #include <cstdint>
@@ -44,6 +45,10 @@ struct ServerOptions {
   std::size_t max_header_bytes = 64 * 1024;
   std::size_t max_body_bytes = 4 * 1024 * 1024;
   std::string server_name = "khz";
+  // HTTP/2 without TLS on the same port: prior knowledge and "Upgrade: h2c".
+  bool h2c = true;
+  // HTTP/2 settings, limits and timeouts (server_name is taken from above).
+  Http2Options http2;
   std::size_t max_connections = 0;  // beyond it a new connection gets 503 and is closed; 0: no limit
   // Engine options (Hertz's names and defaults; see EngineOptions).
   bool redirect_trailing_slash = true;

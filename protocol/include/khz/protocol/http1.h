@@ -27,6 +27,8 @@
 
 namespace khz {
 
+struct Http2Options;
+
 struct Http1Options {
   std::size_t max_uri_bytes = 8 * 1024;          // request-target; over it: 414
   std::size_t max_header_bytes = 64 * 1024;      // request line + header fields; over it: 431
@@ -38,6 +40,9 @@ struct Http1Options {
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   std::size_t max_pipelined_output = 64 * 1024;  // flush early once this much is queued
   std::string server_name = "khz";                // Server header; empty: none
+  // Non-null: a request with "Upgrade: h2c" (and HTTP2-Settings) switches the connection to
+  // HTTP/2 with these options (RFC 7540 §3.2); see <khz/protocol/http2.h>.
+  std::shared_ptr<const Http2Options> h2c;
 };
 
 // Serves `conn` until the peer closes, an error, a timeout, or a graceful shutdown.

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP/2 server (RFC 9113): serves one connection through a ServerCore, each stream as its
+// own Exchange; and serve_http, which picks HTTP/1.1 or HTTP/2 (h2c) from a connection's first bytes.
+//
+//   auto h2 = std::make_shared<const khz::Http2Options>();
+//   auto h1 = std::make_shared<const khz::Http1Options>(khz::Http1Options{.h2c = h2});  // + Upgrade: h2c
+//   transporter->start([&, h1, h2](khz::transport::Connection& c) {
+//     return khz::serve_http(c, engine, h1, h2);   // prior knowledge -> HTTP/2, else HTTP/1.1
+//   });
+//   // Over TLS with ALPN "h2": return khz::serve_http2(c, engine, h2);
+//
+// Behaviour: streams run concurrently, each in its own coroutine on the connection's loop
+// (up to max_concurrent_streams); responses stream with flow control (BodyWriter), carry
+// trailers (Response::trailers), and have no body for HEAD, 1xx, 204 and 304. Request bodies
+// are collected into Request::body() (over max_body_bytes: 413), or streamed through
+// Exchange::body_reader when the core's body_policy() says so; then the stream's flow-control
+// window only opens as the handler reads. :authority becomes the Host header. A graceful
+// shutdown sends GOAWAY and lets the streams in hand finish. Exchange::hijack has no meaning on
+// HTTP/2 and is ignored (logged). Protections and their defaults: protocol/DESIGN.md.
+#pragma once
+
+#include <khz/common/task.h>
+#include <khz/protocol/http1.h>
+#include <khz/protocol/server_core.h>
+#include <khz/transport/connection.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace khz {
+
+struct Http2Options {
+  // ---- SETTINGS sent to the client
+  std::uint32_t max_concurrent_streams = 100;
+  std::uint32_t initial_window_size = 65535;    // per stream, for request bodies
+  std::uint32_t max_frame_size = 16 * 1024;     // largest frame the client may send
+  std::uint32_t max_header_list_size = 64 * 1024;  // decoded header section; over it: 431
+  // Receive window of the whole connection (raised from 65535 with a WINDOW_UPDATE).
+  std::uint32_t connection_window_size = 1024 * 1024;
+  std::size_t max_body_bytes = 4 * 1024 * 1024;  // collected request body; over it: 413
+  // ---- timeouts
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};   // no stream open
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};   // a streamed body read waits
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};  // each socket write
+  // A response blocked this long by a zero flow-control window is reset (RST_STREAM CANCEL).
+  std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
+  // ---- protections (see protocol/DESIGN.md)
+  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client; over: GOAWAY ENHANCE_YOUR_CALM
+  std::size_t max_continuations = 8;            // CONTINUATION frames per header block
+  std::size_t max_outbound_control_frames = 1000;  // SETTINGS/PING ACKs queued unsent (floods)
+  std::size_t max_settings_entries = 32;        // per SETTINGS frame
+  std::string server_name = "khz";              // server header; empty: none
+};
+
+// Serves `conn` as HTTP/2 (the client connection preface comes first) until the peer closes, an
+// error, a timeout, or a graceful shutdown. `conn` and `core` must outlive the returned Task;
+// the Task completes only once every stream's handler has finished.
+Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options);
+
+// A plain-text port for both protocols: reads the first bytes; the HTTP/2 connection preface
+// ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c with prior knowledge) goes to serve_http2, anything
+// else to serve_http1 as soon as a byte differs from the preface. `h2` null: HTTP/1.1 only.
+// h2c by Upgrade is enabled separately, by Http1Options::h2c.
+Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
+                      std::shared_ptr<const Http2Options> h2);
+
+}  // namespace khz
