@@ -214,10 +214,10 @@ struct ClientOptions {
   std::uint64_t max_body_bytes = 64 * 1024 * 1024;  // larger responses fail with response_too_large
   RetryPolicy retry;
   int max_redirects = 10;  // 0: return 3xx responses as they are
-  // "http://host:port" (or "host:port") for every request, sent in absolute form; hosts in
-  // NO_PROXY / no_proxy (comma-separated names, ".suffix" or "suffix" matching subdomains, "*")
-  // go direct. Empty: HTTP_PROXY, else http_proxy, when proxy_from_environment. (https will
-  // tunnel with CONNECT, Http1ClientConnection::connect_tunnel, and read HTTPS_PROXY.)
+  // "http://host:port" (or "host:port") for every request, sent in absolute form. Empty and
+  // proxy_from_environment: HTTP_PROXY, else http_proxy, except for hosts in NO_PROXY /
+  // no_proxy (comma-separated names; "name" and ".name" also match subdomains; "*" all).
+  // (https will tunnel with CONNECT, Http1ClientConnection::connect_tunnel, and read HTTPS_PROXY.)
   std::string proxy;
   bool proxy_from_environment = true;
   std::string user_agent = "khz";
