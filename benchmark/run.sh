@@ -22,6 +22,7 @@
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
+#   BENCH_CLIENT=1                    client scenarios: khz-load against wrk (0: skip them)
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1
 #   BUILD=build                       CMake build directory (Release)
 set -euo pipefail
@@ -37,6 +38,7 @@ BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
+BENCH_CLIENT=${BENCH_CLIENT:-1}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 OUT="$BUILD/bench"
@@ -125,7 +127,7 @@ build_servers() {
   local type
   type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
   [ "$type" = Release ] || die "$BUILD is a '$type' build; benchmarks need Release"
-  cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server
+  cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server khz-load
   mkdir -p "$BUILD/go/cache" "$BUILD/go/path"
   (cd "$BENCH_DIR/peers/go" &&
     GOCACHE="$BUILD/go/cache" GOPATH="$BUILD/go/path" GOFLAGS= GO111MODULE=on GOPROXY=off \
@@ -377,6 +379,47 @@ run_h2load() {  # like run_wrk, for h2load (one thread, pinned to the client CPU
 }
 
 # --- main ---
+# --- client scenarios ---
+# khz's client as a load generator: khz-load (one loop, 50 keep-alive connections, pinned to the
+# client CPU) against wrk with the same concurrency, both loading khz-netpoll on the server CPU.
+# The figure of merit is khz-load's requests/s over wrk's (the target is >= 1.0).
+client_scenarios() {
+  [ "$BENCH_CLIENT" = 1 ] || return 0
+  local name=khz-netpoll port=$((BENCH_PORT + 90)) path
+  if ! start_server "$name" "$port"; then
+    log "client scenarios: $name did not start; skipped"
+    return 0
+  fi
+  {
+    echo
+    echo "## Client: khz-load against wrk (both -c50, one thread/loop on CPU $BENCH_CLIENT_CPU; server $name on CPU $BENCH_SERVER_CPU)"
+    echo
+    echo "| path | wrk req/s | khz-load req/s | khz-load / wrk | khz-load p50 / p99 |"
+    echo "|---|---:|---:|---:|---|"
+  } >"$OUT/client.md"
+  for path in /plaintext /json; do
+    local wfile="$OUT/client-wrk${path//\//-}.txt" kfile="$OUT/client-khz-load${path//\//-}.txt"
+    wrk_args 50 "$path" "" "$port" "$BENCH_SECONDS"
+    run_wrk "$wfile" "${ARGS[@]}" || log "client / wrk $path: wrk exited with an error (see $wfile)"
+    local requests rps p50 p99 errors
+    read -r requests rps p50 p99 errors <<<"$(parse_wrk "$wfile")"
+    taskset -c "$BENCH_CLIENT_CPU" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
+      "http://127.0.0.1:$port$path" >"$kfile" 2>&1 &
+    local pid=$!
+    TRACKED+=("$pid")
+    wait "$pid" || log "client / khz-load $path: exited with an error (see $kfile)"
+    untrack "$pid"
+    local krps klat
+    krps=$(sed -n 's/^requests\/s: //p' "$kfile")
+    klat=$(sed -n 's/^latency p50: \(.*\) us, p99: \(.*\) us$/\1 us \/ \2 us/p' "$kfile")
+    local ratio
+    ratio=$(awk -v k="${krps:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0) printf "%.2f", k / w; else print "n/a" }')
+    echo "| $path | ${rps:-n/a} | ${krps:-n/a} | $ratio | ${klat:-n/a} |" >>"$OUT/client.md"
+    log "client $path: wrk ${rps:-n/a} req/s, khz-load ${krps:-n/a} req/s ($ratio)"
+  done
+  stop_server
+}
+
 main() {
   install_deps
   build_servers
@@ -543,7 +586,9 @@ main() {
     echo "h2load=$(h2load --version 2>/dev/null | head -1)"
     echo "h2o=$(h2o --version 2>/dev/null | head -1)"
   } >"$OUT/meta.txt"
-  python3 "$BENCH_DIR/report.py" "$OUT" | tee "$OUT/results.md"
+  : >"$OUT/client.md"
+  client_scenarios
+  { python3 "$BENCH_DIR/report.py" "$OUT"; cat "$OUT/client.md"; } | tee "$OUT/results.md"
   log "written to $OUT/results.md"
 }
 

@@ -14,6 +14,10 @@ class ProtocolCategory final : public std::error_category {
       case errc::body_too_large: return "request body too large";
       case errc::malformed_body: return "malformed request body";
       case errc::body_unavailable: return "request body is not being streamed";
+      case errc::malformed_response: return "malformed response";
+      case errc::header_too_large: return "response head too large";
+      case errc::truncated_response: return "connection closed before the response was complete";
+      case errc::response_too_large: return "response body larger than the limit";
     }
     return "unknown protocol error";
   }

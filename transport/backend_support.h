@@ -4,7 +4,10 @@
 
 #include <khz/common/event_loop.h>
 #include <khz/common/task.h>
+#include <khz/transport/dial.h>
 #include <khz/transport/transporter.h>
+
+#include <sys/socket.h>
 
 #include <condition_variable>
 #include <coroutine>
@@ -37,6 +40,27 @@ class Waiter {
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
 // What run_handler logs for a handler that threw; for backends that run handlers inline.
 [[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept;
+
+// What dial() needs of a backend's loop: connect to one resolved address. Each backend's loop
+// implements it; dial() finds it with a dynamic_cast of EventLoop::current().
+class Dialer {
+ public:
+  // Connects from this loop (the calling thread) to `addr`; `timeout` zero means none.
+  virtual Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
+                                                               std::chrono::milliseconds timeout) = 0;
+  // A heap-allocated one-shot timer: `done` runs (on this loop) after `delay` unless
+  // cancel_timer(handle) came first; either way the timer frees itself.
+  virtual void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) = 0;
+  virtual void cancel_timer(void* handle) noexcept = 0;
+  // Called by a backend when a timer fires: clears the owner's handle, runs its callback.
+  static void fire(LoopTimer* owner);
+
+ protected:
+  ~Dialer() = default;
+};
+
+std::unique_ptr<ClientLoop> make_netpoll_client_loop();
+std::unique_ptr<ClientLoop> make_asio_client_loop();
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.

@@ -5,6 +5,7 @@
 // allocations (another thread) do not mix in.
 // Built only without sanitizers: they replace the allocator themselves, and an ASan build
 // deliberately allocates every coroutine frame.
+#include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/transport/tls.h>
@@ -173,6 +174,38 @@ TEST_CASE("GET /plaintext over TLS allocates nothing per request after the hands
       REQUIRE(counts.after - counts.before == 0);
       INFO("OpenSSL allocations over 2000 TLS requests: " << counts.openssl_after - counts.openssl_before);
       REQUIRE(counts.openssl_after - counts.openssl_before <= 4 * 2002);
+    }
+  }
+}
+
+TEST_CASE("the client's send_into allocates nothing per request after warm-up") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 1});
+      ts.server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
+      ts.start();
+      khz::ClientOptions options;
+      options.transport = transport;
+      options.proxy_from_environment = false;
+      khz::BlockingClient client(options);
+      unsigned long long during = 0;
+      int ok = 0;
+      client.run([&]() -> khz::Task<void> {
+        // The client's loop thread: every allocation counted here is the client's.
+        khz::ClientRequest request;
+        request.url = ts.url("/plaintext");
+        khz::Response response;
+        for (int i = 0; i < 500; ++i) (void)co_await client.client().send_into(request, response);
+        unsigned long long before = allocations;
+        for (int i = 0; i < 2000; ++i) {
+          auto ec = co_await client.client().send_into(request, response);
+          if (!ec && response.body() == "Hello, World!") ++ok;
+        }
+        during = allocations - before;
+      });
+      REQUIRE(ok == 2000);
+      INFO("allocations on the client's loop thread over 2000 requests: " << during);
+      REQUIRE(during == 0);
     }
   }
 }

@@ -11,7 +11,11 @@
 
 #include <boost/asio.hpp>
 
+#include <fcntl.h>
+
 #include <atomic>
+#include <cstring>
+#include <future>
 #include <condition_variable>
 #include <list>
 #include <memory>
@@ -106,6 +110,13 @@ struct BufferRange {
   const asio::const_buffer* end() const noexcept { return last; }
 };
 
+// Asio opens sockets without close-on-exec; a child process (a CGI-like handler, a test's
+// helper) would keep them, e.g. a listener open after shutdown.
+void set_cloexec(int fd) noexcept {
+  int flags = ::fcntl(fd, F_GETFD);
+  if (flags >= 0) (void)::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
 std::string format_endpoint(const tcp::endpoint& ep) {
   auto addr = ep.address();
   std::string host = addr.to_string();
@@ -121,7 +132,7 @@ class AsioConnection;
 constexpr std::chrono::milliseconds kDeadlineTick{100};
 
 // One event loop: an io_context on its own thread.
-class AsioLoop final : public EventLoop {
+class AsioLoop final : public EventLoop, public Dialer {
  public:
   AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)), sweep_(io_) {}
 
@@ -136,6 +147,31 @@ class AsioLoop final : public EventLoop {
       sleepers_.erase(it);
       handle.resume();
     });
+  }
+
+  Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
+                                                       std::chrono::milliseconds timeout) override;
+
+  struct HeapTimer {
+    explicit HeapTimer(asio::io_context& io, LoopTimer* o) : timer(io), owner(o) {}
+    asio::steady_timer timer;
+    LoopTimer* owner;
+    bool cancelled = false;
+  };
+  void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override {
+    auto* t = new HeapTimer(io_, owner);
+    t->timer.expires_after(delay);
+    t->timer.async_wait([t](const error_code&) {
+      std::unique_ptr<HeapTimer> own(t);
+      if (!t->cancelled) Dialer::fire(t->owner);
+    });
+    return t;
+  }
+  void cancel_timer(void* handle) noexcept override {
+    auto* t = static_cast<HeapTimer*>(handle);
+    t->cancelled = true;  // the handler still runs (aborted) and frees it
+    error_code ignored;
+    t->timer.cancel(ignored);
   }
 
   void run() {
@@ -179,9 +215,16 @@ class AsioLoop final : public EventLoop {
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
 };
 
-class AsioConnection final : public Connection, public std::enable_shared_from_this<AsioConnection> {
+// Lifetime: pending operations hold `alive_`, not the connection; a completion that arrives
+// after the connection was destroyed (its socket closed, so the operation was aborted) sees
+// the flag down and touches nothing. So the owner may destroy it at any point on its loop.
+// A connection registered with a loop (`registered`) leaves the loop's set when destroyed.
+class AsioConnection final : public Connection {
  public:
-  explicit AsioConnection(tcp::socket socket) : socket_(std::move(socket)) {
+  explicit AsioConnection(tcp::socket socket, AsioLoop* registered = nullptr)
+      : socket_(std::move(socket)), registered_(registered) {
+    if (socket_.is_open()) set_cloexec(socket_.native_handle());
+    if (registered_ != nullptr) registered_->connections().insert(this);
     error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     auto remote = socket_.remote_endpoint(ec);
@@ -189,6 +232,14 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     auto local = socket_.local_endpoint(ec);
     if (!ec) local_ = format_endpoint(local);
   }
+
+  ~AsioConnection() override {
+    *alive_ = false;
+    close();
+    if (registered_ != nullptr) registered_->connections().erase(this);
+  }
+  AsioConnection(const AsioConnection&) = delete;
+  AsioConnection& operator=(const AsioConnection&) = delete;
 
   void close() noexcept override {
     if (closed_) return;
@@ -247,7 +298,8 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     output_.for_each_segment([this](std::string_view s) { iov_.emplace_back(s.data(), s.size()); });
     write_deadline_ = write_timeout_ > Duration::zero() ? Clock::now() + write_timeout_ : kNever;
     BufferRange range{iov_.data(), iov_.data() + iov_.size()};
-    asio::async_write(socket_, range, pooled([self = shared_from_this()](const error_code& ec, std::size_t n) {
+    asio::async_write(socket_, range, pooled([self = this, alive = alive_](const error_code& ec, std::size_t n) {
+      if (!*alive) return;
       self->output_.skip(n);
       self->output_.release();
       if (ec) return self->finish_flush(self->write_timed_out_ ? std::error_code(errc::timed_out) : to_std(ec));
@@ -268,7 +320,8 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
     if (input_.empty() && is_idle()) {
       // Idle with nothing buffered: hold no buffer while waiting; read once data is there.
       input_.shrink();
-      socket_.async_wait(tcp::socket::wait_read, pooled([self = shared_from_this()](const error_code& ec) {
+      socket_.async_wait(tcp::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
+        if (!*alive) return;
         if (ec) return self->fill_failed(ec);
         self->read_more_now();
       }));
@@ -280,7 +333,8 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   void read_more_now() {
     std::span<char> room = input_.reserve(1);
     socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                            pooled([self = shared_from_this()](const error_code& ec, std::size_t n) {
+                            pooled([self = this, alive = alive_](const error_code& ec, std::size_t n) {
+                              if (!*alive) return;
                               if (n > 0) self->input_.commit(n);
                               if (ec && n == 0) return self->fill_failed(ec);
                               if (self->input_.size() >= self->fill_want_) return self->finish_fill({});
@@ -322,6 +376,8 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   static constexpr Clock::time_point kNever = Clock::time_point::max();
 
   tcp::socket socket_;
+  AsioLoop* registered_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<asio::const_buffer> iov_;
   std::coroutine_handle<> fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
@@ -334,6 +390,80 @@ class AsioConnection final : public Connection, public std::enable_shared_from_t
   bool closed_ = false;
   std::string peer_;
   std::string local_;
+};
+
+Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage addr, socklen_t len,
+                                                               std::chrono::milliseconds timeout) {
+  tcp::endpoint endpoint;
+  std::memcpy(endpoint.data(), &addr, len);
+  endpoint.resize(len);
+  // Shared by the connect and the deadline handlers, which may run after this frame resumed.
+  struct State {
+    explicit State(asio::io_context& io) : socket(io), timer(io) {}
+    tcp::socket socket;
+    asio::steady_timer timer;
+    error_code error;
+    bool timed_out = false;
+    bool done = false;
+    std::coroutine_handle<> waiter;
+  };
+  auto state = std::make_shared<State>(io_);
+  struct Awaiter {
+    std::shared_ptr<State> state;
+    tcp::endpoint endpoint;
+    std::chrono::milliseconds timeout;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) {
+      state->waiter = h;
+      error_code ec;
+      state->socket.open(endpoint.protocol(), ec);  // async_connect would open it, without CLOEXEC
+      if (!ec) set_cloexec(state->socket.native_handle());
+      state->socket.async_connect(endpoint, [s = state](const error_code& ec) {
+        s->done = true;
+        s->error = ec;
+        s->timer.cancel();
+        std::exchange(s->waiter, {}).resume();
+      });
+      if (timeout.count() > 0) {
+        state->timer.expires_after(timeout);
+        state->timer.async_wait([s = state](const error_code& ec) {
+          if (ec || s->done) return;
+          s->timed_out = true;
+          error_code ignored;
+          s->socket.cancel(ignored);
+        });
+      }
+    }
+    void await_resume() const noexcept {}
+  };
+  Awaiter awaiter{state, endpoint, timeout};  // a named local: GCC 12 and co_await temporaries
+  co_await awaiter;
+  if (state->timed_out) co_return std::error_code(errc::timed_out);
+  if (state->error) co_return std::error_code(state->error.value(), std::system_category());
+  co_return std::unique_ptr<Connection>(std::make_unique<AsioConnection>(std::move(state->socket), this));
+}
+
+class AsioClientLoop final : public ClientLoop {
+ public:
+  AsioClientLoop() { loop_.run(); }
+  ~AsioClientLoop() override {
+    // Sleepers (sleep_for, backoffs) end now rather than leak with the loop; the second post
+    // runs after their aborted handlers.
+    for (int round = 0; round < 2; ++round) {
+      std::promise<void> woken;
+      loop_.post([&] {
+        if (round == 0) loop_.wake_sleepers();
+        woken.set_value();
+      });
+      woken.get_future().wait();
+    }
+    loop_.stop_and_join();
+  }
+  EventLoop& loop() noexcept override { return loop_; }
+  std::string_view name() const noexcept override { return "asio"; }
+
+ private:
+  AsioLoop loop_;
 };
 
 void AsioLoop::arm_sweep() {
@@ -371,6 +501,7 @@ class AsioTransporter final : public Transporter {
     tcp::endpoint endpoint(address, hp.port);
     acceptor_ = std::make_unique<tcp::acceptor>(loops_[0]->io());
     acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) set_cloexec(acceptor_->native_handle());
     if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_->bind(endpoint, ec);
     if (!ec) acceptor_->listen(options_.backlog, ec);
@@ -447,8 +578,7 @@ class AsioTransporter final : public Transporter {
           ++active_;
         }
         asio::post(target.io(), [this, &target, s = std::move(socket)]() mutable {
-          auto conn = std::make_shared<AsioConnection>(std::move(s));
-          target.connections().insert(conn.get());
+          auto conn = std::make_unique<AsioConnection>(std::move(s), &target);
           if (stopped_) conn->drain();
           spawn(serve(std::move(conn), &target));
         });
@@ -457,7 +587,7 @@ class AsioTransporter final : public Transporter {
     });
   }
 
-  Task<void> serve(std::shared_ptr<AsioConnection> conn, AsioLoop* loop) {
+  Task<void> serve(std::unique_ptr<AsioConnection> conn, AsioLoop*) {
     co_await run_handler(handler_, *conn);
     // Parked (Connection::park): wait for input here, then run the handler again. (This
     // backend keeps this frame while it waits; netpoll keeps none.)
@@ -469,7 +599,7 @@ class AsioTransporter final : public Transporter {
       co_await run_handler(handler_, *conn);
     }
     conn->close();
-    loop->connections().erase(conn.get());
+    conn.reset();
     std::lock_guard lock(mutex_);
     if (--active_ == 0) idle_.notify_all();
   }
@@ -487,6 +617,8 @@ class AsioTransporter final : public Transporter {
 };
 
 }  // namespace
+
+std::unique_ptr<ClientLoop> make_asio_client_loop() { return std::make_unique<AsioClientLoop>(); }
 
 std::unique_ptr<Transporter> make_asio_transporter(TransporterOptions options) {
   return std::make_unique<AsioTransporter>(std::move(options));

@@ -168,6 +168,22 @@ void NetpollLoop::remove(int fd) noexcept {
   (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, &ev);
 }
 
+namespace {
+// Stands in for a handler destroyed while its readiness was still queued in the batch.
+class ForgottenHandler final : public IoHandler {
+ public:
+  void on_io(std::uint32_t) override {}
+};
+ForgottenHandler forgotten_handler;
+}  // namespace
+
+void NetpollLoop::forget(IoHandler* handler) noexcept {
+  if (EventLoop::current() != this) return;
+  for (int i = batch_next_; i < batch_size_; ++i) {
+    if (batch_[i].data.ptr == handler) batch_[i].data.ptr = &forgotten_handler;
+  }
+}
+
 void NetpollLoop::start() {
   thread_ = std::thread([this] { run(); });
 }
@@ -226,7 +242,10 @@ void NetpollLoop::run() {
       KHZ_LOG(error, "netpoll: epoll_wait failed: " << std::error_code(errno, std::system_category()).message());
       break;
     }
+    batch_ = events.data();
+    batch_size_ = n;
     for (int i = 0; i < n; ++i) {
+      batch_next_ = i + 1;
       auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
       if (handler == nullptr) {
         std::uint64_t count = 0;
@@ -236,6 +255,7 @@ void NetpollLoop::run() {
       }
       handler->on_io(events[i].events);
     }
+    batch_size_ = 0;
     timers_.fire_due(Clock::now());
     run_ready();
     run_posted();

@@ -18,6 +18,7 @@
 
 #include "backend_support.h"
 
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include <atomic>
@@ -92,7 +93,7 @@ class TimerHeap {
 
 // One event loop. post() is safe from any thread; everything else is for the loop's own
 // thread (or before start()).
-class NetpollLoop final : public EventLoop {
+class NetpollLoop final : public EventLoop, public Dialer {
  public:
   NetpollLoop();  // throws std::system_error when epoll or eventfd cannot be created
   ~NetpollLoop() override;
@@ -101,6 +102,10 @@ class NetpollLoop final : public EventLoop {
 
   void post(std::function<void()> fn) override;
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override;
+  Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
+                                                       std::chrono::milliseconds timeout) override;
+  void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override;
+  void cancel_timer(void* handle) noexcept override;
 
   void start();          // starts the loop thread
   void stop_and_join();  // ends the loop after its current turn; not from the loop thread
@@ -116,6 +121,9 @@ class NetpollLoop final : public EventLoop {
   void cancel(DeadlineTimer& t) noexcept { timers_.cancel(t); }
   // Resumes every sleeper now; from then on resume_after resumes on the next turn (forced shutdown).
   void wake_sleepers();
+  // A handler being destroyed mid-turn: readiness for it still queued in the current batch is
+  // dropped (so a connection may be destroyed anywhere on its loop's thread). No-op elsewhere.
+  void forget(IoHandler* handler) noexcept;
   // Destroys `handler` at the end of the current turn.
   void retire(std::unique_ptr<IoHandler> handler) { retired_.push_back(std::move(handler)); }
   // Scratch iovec array shared by the loop's connections for one sendmsg at a time.
@@ -152,6 +160,9 @@ class NetpollLoop final : public EventLoop {
   std::vector<Waiter> ready_;
   std::vector<std::unique_ptr<IoHandler>> retired_;
   std::vector<iovec> iov_scratch_;
+  epoll_event* batch_ = nullptr;  // the batch being dispatched, and the next index in it
+  int batch_next_ = 0;
+  int batch_size_ = 0;
 };
 
 }  // namespace khz::transport

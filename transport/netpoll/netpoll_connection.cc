@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <future>
 #include <utility>
 
 namespace khz::transport {
@@ -49,7 +51,10 @@ NetpollConnection::NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_s
   std::memcpy(&peer_, &peer, peer_len_);
 }
 
-NetpollConnection::~NetpollConnection() { close(); }
+NetpollConnection::~NetpollConnection() {
+  close();
+  loop_.forget(this);
+}
 
 std::error_code NetpollConnection::open() noexcept {
   if (auto ec = loop_.add(fd_, EPOLLIN, this)) return ec;
@@ -269,5 +274,145 @@ void NetpollConnection::on_write_deadline(void* self) {
   auto* conn = static_cast<NetpollConnection*>(self);
   if (conn->flush_waiter_) conn->take_flush(errc::timed_out).resume();
 }
+
+
+// ---- dialling
+
+namespace {
+
+// Waits for a non-blocking connect() to finish (EPOLLOUT) or its deadline. Lives in the
+// dialling coroutine's frame.
+class Connector final : public IoHandler {
+ public:
+  Connector(NetpollLoop& loop, int fd, std::chrono::milliseconds timeout) noexcept
+      : loop_(loop), fd_(fd), timeout_(timeout) {}
+  ~Connector() override {
+    loop_.cancel(deadline_);
+    loop_.forget(this);
+  }
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    waiter_ = h;
+    if (auto ec = loop_.add(fd_, EPOLLOUT, this)) {
+      done_ = true;
+      error_ = ec;
+      loop_.resume_soon(h);
+      return;
+    }
+    if (timeout_.count() > 0) loop_.arm(deadline_, timeout_);
+  }
+  std::error_code await_resume() const noexcept { return error_; }
+
+  void on_io(std::uint32_t) override {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    finish(err != 0 ? std::error_code(err, std::system_category()) : std::error_code());
+  }
+
+ private:
+  static void on_deadline(void* self) { static_cast<Connector*>(self)->finish(errc::timed_out); }
+
+  void finish(std::error_code ec) {
+    if (done_) return;
+    done_ = true;
+    error_ = ec;
+    loop_.cancel(deadline_);
+    loop_.remove(fd_);
+    std::exchange(waiter_, {}).resume();
+  }
+
+  NetpollLoop& loop_;
+  int fd_;
+  std::chrono::milliseconds timeout_;
+  std::coroutine_handle<> waiter_;
+  std::error_code error_;
+  bool done_ = false;
+  DeadlineTimer deadline_{&on_deadline, this};
+};
+
+}  // namespace
+
+Task<Result<std::unique_ptr<Connection>>> NetpollLoop::connect_to(sockaddr_storage addr, socklen_t len,
+                                                                  std::chrono::milliseconds timeout) {
+  int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) co_return last_error();
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  if (rc != 0 && errno != EINPROGRESS) {
+    std::error_code ec = last_error();
+    ::close(fd);
+    co_return ec;
+  }
+  if (rc != 0) {
+    std::error_code ec;
+    {
+      Connector connector(*this, fd, timeout);
+      ec = co_await connector;
+    }
+    if (ec) {
+      ::close(fd);
+      co_return ec;
+    }
+  }
+  auto conn = std::make_unique<NetpollConnection>(*this, fd, addr, len);
+  if (auto ec = conn->open()) co_return ec;  // conn closes the socket
+  co_return std::unique_ptr<Connection>(std::move(conn));
+}
+
+namespace {
+struct HeapTimer {
+  HeapTimer(NetpollLoop* l, LoopTimer* o) : loop(l), owner(o) {}
+  static void on_due(void* self) {
+    auto* t = static_cast<HeapTimer*>(self);
+    LoopTimer* owner = t->owner;
+    delete t;
+    Dialer::fire(owner);
+  }
+  NetpollLoop* loop;
+  LoopTimer* owner;
+  DeadlineTimer timer{&on_due, this};
+};
+}  // namespace
+
+void* NetpollLoop::start_timer(std::chrono::milliseconds delay, LoopTimer* owner) {
+  auto* t = new HeapTimer(this, owner);
+  arm(t->timer, delay);
+  return t;
+}
+
+void NetpollLoop::cancel_timer(void* handle) noexcept {
+  auto* t = static_cast<HeapTimer*>(handle);
+  cancel(t->timer);
+  delete t;
+}
+
+namespace {
+
+class NetpollClientLoop final : public ClientLoop {
+ public:
+  NetpollClientLoop() { loop_.start(); }
+  ~NetpollClientLoop() override {
+    // Sleepers (sleep_for, backoffs) end now rather than leak with the loop.
+    std::promise<void> woken;
+    loop_.post([&] {
+      loop_.wake_sleepers();
+      woken.set_value();
+    });
+    woken.get_future().wait();
+    loop_.stop_and_join();
+  }
+  EventLoop& loop() noexcept override { return loop_; }
+  std::string_view name() const noexcept override { return "netpoll"; }
+
+ private:
+  NetpollLoop loop_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClientLoop> make_netpoll_client_loop() { return std::make_unique<NetpollClientLoop>(); }
 
 }  // namespace khz::transport

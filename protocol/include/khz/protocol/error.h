@@ -13,6 +13,11 @@ enum class errc {
   body_too_large = 1,  // the request body is longer than the limit in force
   malformed_body,      // bad chunked framing, or the peer broke the stream (HTTP/2 RST_STREAM)
   body_unavailable,    // the body was not streamed (it is in Request::body()) or was already read
+  // Client side (responses):
+  malformed_response,  // bad status line, bad framing (CL with TE, bad chunks), bad fields
+  header_too_large,    // the response head is longer than the limit
+  truncated_response,  // the peer closed before the response was complete
+  response_too_large,  // the response body is longer than the client's limit
 };
 
 const std::error_category& protocol_category() noexcept;

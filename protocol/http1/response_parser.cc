@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "response_parser.h"
+
+#include <khz/protocol/error.h>
+
+#include <charconv>
+
+namespace khz::http1 {
+namespace {
+ResponseParser& self(llhttp_t* p) { return *static_cast<ResponseParser*>(p->data); }
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+}  // namespace
+
+ResponseParser::ResponseParser(ResponseLimits limits) : limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &on_message_begin;
+  settings_.on_status = &on_status;
+  settings_.on_header_field = &on_header_field;
+  settings_.on_header_value = &on_header_value;
+  settings_.on_header_value_complete = &on_header_value_complete;
+  settings_.on_headers_complete = &on_headers_complete;
+  settings_.on_body = &on_body;
+  settings_.on_message_complete = &on_message_complete;
+  llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+}
+
+void ResponseParser::start(Response& response, bool head_request) {
+  llhttp_reset(&parser_);
+  response_ = &response;
+  response.clear();
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
+  header_bytes_ = 0;
+  body_bytes_ = 0;
+  content_length_ = -1;
+  error_ = {};
+  error_reason_ = {};
+  head_request_ = head_request;
+  began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = false;
+  paused_at_headers_ = previous_cr_ = line_started_ = false;
+  at_line_start_ = true;
+}
+
+// A bare LF ending a line of a head (status line, fields) is malformed: peers that disagree
+// on it are a response-splitting vector behind a proxy.
+void ResponseParser::scan_line_endings(std::string_view bytes) noexcept {
+  for (char c : bytes) {
+    if (c == '\n') {
+      if (!previous_cr_) {
+        fail(protocol::errc::malformed_response, "bare LF line ending");
+        return;
+      }
+      at_line_start_ = true;
+    } else if (c != '\r') {
+      if (at_line_start_ && line_started_ && (c == ' ' || c == '\t')) {
+        fail(protocol::errc::malformed_response, "obs-fold (a field line continued on the next line)");
+        return;
+      }
+      line_started_ = true;
+      at_line_start_ = false;
+    }
+    previous_cr_ = c == '\r';
+  }
+}
+
+std::size_t ResponseParser::feed(std::string_view bytes) {
+  if (done_ || failed() || bytes.empty()) return 0;
+  std::size_t total = 0;
+  for (;;) {
+    const bool in_head = !headers_done_;
+    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
+    const char* pos = llhttp_get_error_pos(&parser_);
+    std::size_t consumed =
+        err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
+    total += consumed;
+    if (in_head) {
+      scan_line_endings(bytes.substr(0, consumed));
+      if (failed()) return total;
+    }
+    if (err == HPE_OK) return total;
+    if (err == HPE_PAUSED && paused_at_headers_) {
+      // Paused where a head ended (for the line-ending scan); an interim response's head is
+      // followed by the next head.
+      paused_at_headers_ = false;
+      llhttp_resume(&parser_);
+      bytes.remove_prefix(consumed);
+      continue;
+    }
+    if ((err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) && done_) return total;
+    if (!failed()) fail(protocol::errc::malformed_response, llhttp_get_error_reason(&parser_));
+    return total;
+  }
+}
+
+void ResponseParser::finish_eof() {
+  if (done_ || failed()) return;
+  if (!began_) {
+    fail(protocol::errc::truncated_response, "connection closed before a response");
+    return;
+  }
+  llhttp_errno_t err = llhttp_finish(&parser_);
+  if (done_) {
+    keep_alive_ = false;
+    return;
+  }
+  (void)err;
+  fail(protocol::errc::truncated_response, headers_done_ ? "connection closed inside the response body"
+                                                         : "connection closed inside the response head");
+}
+
+int ResponseParser::fail(std::error_code ec, std::string_view reason) noexcept {
+  if (!error_) {
+    error_ = ec;
+    error_reason_ = reason;
+  }
+  return -1;
+}
+
+int ResponseParser::count_header_bytes(std::size_t n) noexcept {
+  header_bytes_ += n;
+  if (header_bytes_ > limits_.max_header_bytes) return fail(protocol::errc::header_too_large, "response head too large");
+  return 0;
+}
+
+int ResponseParser::on_message_begin(llhttp_t* p) {
+  self(p).began_ = true;
+  return 0;
+}
+
+int ResponseParser::on_status(llhttp_t* p, const char*, std::size_t n) {
+  auto& s = self(p);
+  s.began_ = true;
+  return s.count_header_bytes(n + 16);  // "HTTP/1.1 200 " and CRLF
+}
+
+int ResponseParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  if (int rc = s.count_header_bytes(n + 4)) return rc;  // ": " and CRLF
+  s.field_.append(at, n);
+  return 0;
+}
+
+int ResponseParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  if (int rc = s.count_header_bytes(n)) return rc;
+  s.value_.append(at, n);
+  return 0;
+}
+
+int ResponseParser::on_header_value_complete(llhttp_t* p) {
+  auto& s = self(p);
+  std::string_view v = s.value_;
+  while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      return s.fail(protocol::errc::malformed_response, "control character in a response field value");
+    }
+  }
+  (s.headers_done_ ? s.response_->trailers() : s.response_->headers()).add(s.field_, v);
+  s.field_.clear();
+  s.value_.clear();
+  return 0;
+}
+
+int ResponseParser::on_headers_complete(llhttp_t* p) {
+  auto& s = self(p);
+  Response& resp = *s.response_;
+  const int status = p->status_code;
+  if (p->http_major != 1) return s.fail(protocol::errc::malformed_response, "HTTP version not supported");
+  if (status < 100 || status > 999) return s.fail(protocol::errc::malformed_response, "bad status code");
+  resp.set_status(status);
+  s.paused_at_headers_ = true;
+  if (status < 200 && status != 101) {
+    // RFC 9110 §15.2: an interim response; the final one follows on the same connection.
+    s.interim_ = true;
+    p->flags |= F_SKIPBODY;
+    return HPE_PAUSED;
+  }
+  s.headers_done_ = true;
+  const bool has_te = (p->flags & F_TRANSFER_ENCODING) != 0;
+  const bool has_cl = (p->flags & F_CONTENT_LENGTH) != 0;
+  // RFC 9112 §6.3: responses to HEAD, 1xx, 204 and 304 have no body whatever they say.
+  if (s.head_request_ || status == 204 || status == 304 || status == 101) {
+    p->flags |= F_SKIPBODY;
+    return HPE_PAUSED;
+  }
+  if (has_te && has_cl) {
+    return s.fail(protocol::errc::malformed_response, "Content-Length together with Transfer-Encoding");
+  }
+  s.chunked_ = (p->flags & F_CHUNKED) != 0;
+  if (has_cl) {
+    s.content_length_ = static_cast<std::int64_t>(p->content_length);
+    if (p->content_length > s.limits_.max_body_bytes) {
+      return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
+    }
+    if (p->content_length <= 1 << 20) resp.body_buffer().reserve(static_cast<std::size_t>(p->content_length));
+  }
+  s.until_close_ = !s.chunked_ && !has_cl;
+  return HPE_PAUSED;
+}
+
+int ResponseParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  s.body_bytes_ += n;
+  if (s.body_bytes_ > s.limits_.max_body_bytes) {
+    return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
+  }
+  s.response_->body_buffer().append(at, n);
+  return 0;
+}
+
+int ResponseParser::on_message_complete(llhttp_t* p) {
+  auto& s = self(p);
+  if (s.interim_) {
+    // Drop the interim response and read on: the next head is the final response's (or
+    // another interim one).
+    s.interim_ = false;
+    s.response_->clear();
+    s.header_bytes_ = 0;
+    s.line_started_ = false;
+    s.at_line_start_ = true;
+    return 0;
+  }
+  s.done_ = true;
+  s.keep_alive_ = !s.until_close_ && p->status_code != 101 && llhttp_should_keep_alive(p) != 0;
+  return HPE_PAUSED;
+}
+
+// ---- request writer
+
+namespace {
+
+bool method_expects_body(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
+bool is_framing(std::string_view name) {
+  return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding");
+}
+
+void append_number(LinkedBuffer& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append({buf, static_cast<std::size_t>(r.ptr - buf)});
+}
+
+}  // namespace
+
+void write_request_head(LinkedBuffer& out, const Request& request, const RequestHeadOptions& options) {
+  out.append(request.method());
+  out.append(" ");
+  out.append(options.target_override.empty() ? request.target() : options.target_override);
+  out.append(" HTTP/1.1\r\n");
+  if (!request.headers().contains("Host") && !options.host.empty()) {
+    out.append("Host: ");
+    out.append(options.host);
+    out.append("\r\n");
+  }
+  for (const auto& f : request.headers()) {
+    if (is_framing(f.name)) continue;
+    out.append(f.name);
+    out.append(": ");
+    out.append(f.value);
+    out.append("\r\n");
+  }
+  if (options.content_length < 0) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (options.content_length > 0 || method_expects_body(request.method())) {
+    out.append("Content-Length: ");
+    append_number(out, static_cast<std::uint64_t>(options.content_length));
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+void write_request(LinkedBuffer& out, const Request& request, std::string_view host, std::string_view target_override) {
+  write_request_head(out, request,
+                     {.host = host,
+                      .content_length = static_cast<std::int64_t>(request.body().size()),
+                      .target_override = target_override});
+  // Large bodies are linked, not copied: the request outlives the flush.
+  if (request.body().size() >= 16 * 1024) {
+    out.append_ref(request.body());
+  } else if (!request.body().empty()) {
+    out.append(request.body());
+  }
+}
+
+}  // namespace khz::http1

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// dial() and ClientLoop on every backend: numeric and named hosts, refused ports, the dial
+// timeout, dialling from inside a server's connection handler, and LoopTimer.
+#include <khz/transport/dial.h>
+#include <khz/transport/error.h>
+#include <khz/transport/transporter.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/test_server.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using khz::transport::ClientLoop;
+using khz::transport::Connection;
+
+namespace {
+
+khz::Task<> echo(Connection& conn) {
+  for (;;) {
+    if (co_await conn.fill(1)) co_return;
+    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    if (co_await conn.flush()) co_return;
+  }
+}
+
+// Dials host:port, sends `text`, returns the echo (or "error: ...").
+khz::Task<std::string> round_trip(std::string host, std::uint16_t port, std::string text) {
+  auto conn = co_await khz::transport::dial(host, port, 2000ms);
+  if (!conn) co_return "error: " + conn.error().message();
+  Connection& c = **conn;
+  c.output().append(text);
+  if (auto ec = co_await c.flush()) co_return "error: " + ec.message();
+  c.set_read_timeout(2s);
+  if (auto ec = co_await c.fill(text.size())) co_return "error: " + ec.message();
+  co_return std::string(c.input().peek(text.size()));
+}
+
+std::uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("dial: from a ClientLoop, on every backend") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      auto server = khz::transport::make_transporter(backend, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = server->start(echo);
+      REQUIRE(port);
+      auto loop = ClientLoop::make(backend);
+      REQUIRE(loop->name() == backend);
+      std::string got, got_local, got_named, refused;
+      char name[256] = {};
+      ::gethostname(name, sizeof name - 1);
+      std::uint16_t dead = closed_port();
+      loop->run([&]() -> khz::Task<> {
+        got = co_await round_trip("127.0.0.1", *port, "hello");
+        got_local = co_await round_trip("localhost", *port, "local");
+        got_named = co_await round_trip(name, *port, "named");  // getaddrinfo off the loop
+        refused = co_await round_trip("127.0.0.1", dead, "x");
+      });
+      REQUIRE(got == "hello");
+      REQUIRE(got_local == "local");
+      REQUIRE(got_named == "named");
+      REQUIRE(refused == "error: " + std::make_error_code(std::errc::connection_refused).message());
+      server->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("dial: the timeout bounds an unanswered connect; unresolvable names fail") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      // A listener that never accepts, its backlog filled: further SYNs go unanswered.
+      int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+      REQUIRE(::listen(lfd, 0) == 0);
+      socklen_t len = sizeof a;
+      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+      std::vector<int> fillers;
+      for (int i = 0; i < 3; ++i) {
+        int f = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        fillers.push_back(f);
+      }
+      std::this_thread::sleep_for(100ms);
+      auto loop = ClientLoop::make(backend);
+      std::error_code timeout_error, name_error;
+      auto t0 = std::chrono::steady_clock::now();
+      loop->run([&]() -> khz::Task<> {
+        auto c = co_await khz::transport::dial("127.0.0.1", ntohs(a.sin_port), 300ms);
+        if (!c) timeout_error = c.error();
+        auto n = co_await khz::transport::dial("no-such-host.invalid", 80, 3000ms);
+        if (!n) name_error = n.error();
+      });
+      for (int f : fillers) ::close(f);
+      ::close(lfd);
+      REQUIRE(timeout_error == khz::transport::errc::timed_out);
+      REQUIRE(name_error == std::errc::address_not_available);
+      REQUIRE(std::chrono::steady_clock::now() - t0 < 3500ms);
+    }
+  }
+}
+
+TEST_CASE("dial: from inside a server connection handler (a relay)") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      auto upstream = khz::transport::make_transporter(backend, {.address = "127.0.0.1:0", .loops = 1});
+      auto up_port = upstream->start(echo);
+      REQUIRE(up_port);
+      std::uint16_t target = *up_port;
+      auto relay = khz::transport::make_transporter(backend, {.address = "127.0.0.1:0", .loops = 2});
+      auto relay_port = relay->start([target](Connection& down) -> khz::Task<> {
+        // Reads one message, relays it upstream, relays the answer back.
+        if (co_await down.fill(4)) co_return;
+        std::string msg(down.input().peek(4));
+        auto up = co_await khz::transport::dial("127.0.0.1", target, 2s);
+        if (!up) co_return;
+        (*up)->output().append(msg);
+        if (co_await (*up)->flush()) co_return;
+        if (co_await (*up)->fill(4)) co_return;
+        down.output().append((*up)->input().peek(4));
+        co_await down.flush();
+      });
+      REQUIRE(relay_port);
+      auto loop = ClientLoop::make(backend);
+      std::string got;
+      loop->run([&]() -> khz::Task<> { got = co_await round_trip("127.0.0.1", *relay_port, "ping"); });
+      REQUIRE(got == "ping");
+      relay->shutdown(1s);
+      upstream->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("dial: outside a transport loop it fails cleanly") {
+  auto r = khz::run_blocking(khz::transport::dial("127.0.0.1", 1, 100ms));
+  REQUIRE(r.error() == std::errc::operation_not_supported);
+}
+
+TEST_CASE("LoopTimer: fires once, or not at all when cancelled") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      auto loop = ClientLoop::make(backend);
+      int fired = 0, cancelled_fired = 0;
+      loop->run([&]() -> khz::Task<> {
+        khz::transport::LoopTimer a, b;
+        REQUIRE(a.start(20ms, [](void* p) { ++*static_cast<int*>(p); }, &fired));
+        REQUIRE(b.start(30ms, [](void* p) { ++*static_cast<int*>(p); }, &cancelled_fired));
+        REQUIRE(a.armed());
+        b.cancel();
+        co_await khz::sleep_for(80ms);
+        REQUIRE_FALSE(a.armed());
+      });
+      REQUIRE(fired == 1);
+      REQUIRE(cancelled_fired == 0);
+    }
+  }
+}

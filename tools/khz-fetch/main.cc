@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz-fetch: a curl-like command on khz::Client.
+//
+//   khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]
+//             [--http2 | --http2-prior-knowledge] [-k] [--timeout SECONDS] URL
+//
+// Prints the response body as it arrives (with -i, the status line and header fields first;
+// with -o, into FILE). -d sends DATA (or the contents of a file, streamed) and makes the
+// default method POST, with Content-Type application/x-www-form-urlencoded unless -H sets one.
+// -L follows redirects (up to 10). --timeout bounds the whole call.
+// Exit status: 0 when a response arrived (whatever its status); 1 with a one-line reason on
+// stderr when none did (transport or protocol error); 2 for bad usage or what this build
+// cannot do yet: --http2 / --http2-prior-knowledge (the client speaks HTTP/1.1 only) and
+// https:// URLs (no TLS in the client yet). -k is accepted and has no effect until then.
+#include <khz/app/client.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr, "khz-fetch: %s\n", why);
+  std::fprintf(stderr,
+               "usage: khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]\n"
+               "                 [--http2 | --http2-prior-knowledge] [-k] [--timeout SECONDS] URL\n");
+  std::exit(2);
+}
+
+// What this build cannot do yet: one line, status 2.
+[[noreturn]] void unsupported(const std::string& why) {
+  std::fprintf(stderr, "khz-fetch: %s\n", why.c_str());
+  std::exit(2);
+}
+
+[[noreturn]] void fail(const std::string& why) {
+  std::fprintf(stderr, "khz-fetch: %s\n", why.c_str());
+  std::exit(1);
+}
+
+struct Args {
+  std::string method;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool has_data = false;
+  std::string data;
+  std::string data_file;
+  bool include = false;
+  std::string output;
+  bool follow = false;
+  double timeout = 0;
+  std::string url;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + std::string(arg)).c_str());
+      return argv[++i];
+    };
+    if (arg == "-X" || arg == "--request") {
+      a.method = value();
+    } else if (arg == "-H" || arg == "--header") {
+      std::string h = value();
+      std::size_t colon = h.find(':');
+      if (colon == std::string::npos || colon == 0) usage(("bad header '" + h + "' (want 'Name: value')").c_str());
+      std::string v = h.substr(colon + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
+      a.headers.emplace_back(h.substr(0, colon), v);
+    } else if (arg == "-d" || arg == "--data") {
+      std::string d = value();
+      a.has_data = true;
+      if (!d.empty() && d.front() == '@') a.data_file = d.substr(1); else a.data = d;
+    } else if (arg == "-i" || arg == "--include") {
+      a.include = true;
+    } else if (arg == "-o" || arg == "--output") {
+      a.output = value();
+    } else if (arg == "-L" || arg == "--location") {
+      a.follow = true;
+    } else if (arg == "-k" || arg == "--insecure") {
+      // No TLS yet: nothing to relax.
+    } else if (arg == "--http2" || arg == "--http2-prior-knowledge") {
+      unsupported(std::string(arg) + " is not supported yet: the client speaks HTTP/1.1 only");
+    } else if (arg == "--timeout" || arg == "-m" || arg == "--max-time") {
+      std::string t = value();
+      char* end = nullptr;
+      a.timeout = std::strtod(t.c_str(), &end);
+      if (end == t.c_str() || *end != '\0' || a.timeout < 0) usage(("bad timeout '" + t + "'").c_str());
+    } else if (!arg.empty() && arg.front() == '-') {
+      usage(("unknown option " + std::string(arg)).c_str());
+    } else if (a.url.empty()) {
+      a.url = arg;
+    } else {
+      usage("more than one URL");
+    }
+  }
+  if (a.url.empty()) usage("no URL");
+  if (a.url.find("://") == std::string::npos) a.url = "http://" + a.url;
+  if (a.url.rfind("https://", 0) == 0) unsupported("https:// is not supported yet: the client has no TLS in this build");
+  if (a.method.empty()) a.method = a.has_data ? "POST" : "GET";
+  return a;
+}
+
+khz::Task<void> fetch(khz::Client& client, const Args& a, std::FILE* out, std::string& error) {
+  khz::ClientRequest req;
+  req.method = a.method;
+  req.url = a.url;
+  for (const auto& [n, v] : a.headers) req.headers.add(n, v);
+  if (a.has_data) {
+    if (!a.data_file.empty()) req.body_file = a.data_file; else req.body = a.data;
+    if (!req.headers.contains("Content-Type")) req.headers.set("Content-Type", "application/x-www-form-urlencoded");
+  }
+  auto stream = co_await client.stream(std::move(req));
+  if (!stream) {
+    error = stream.error().message();
+    co_return;
+  }
+  const khz::Response& resp = stream->response();
+  if (a.include) {
+    std::fprintf(out, "HTTP/1.1 %d %s\r\n", resp.status(), std::string(khz::reason_phrase(resp.status())).c_str());
+    for (const auto& f : resp.headers()) {
+      std::fwrite(f.name.data(), 1, f.name.size(), out);
+      std::fputs(": ", out);
+      std::fwrite(f.value.data(), 1, f.value.size(), out);
+      std::fputs("\r\n", out);
+    }
+    std::fputs("\r\n", out);
+  }
+  for (;;) {
+    auto piece = co_await stream->read();
+    if (!piece) {
+      error = piece.error().message();
+      co_return;
+    }
+    if (piece->empty()) break;
+    if (std::fwrite(piece->data(), 1, piece->size(), out) != piece->size()) {
+      error = "write failed: " + std::string(std::strerror(errno));
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse(argc, argv);
+  std::FILE* out = stdout;
+  if (!a.output.empty()) {
+    out = std::fopen(a.output.c_str(), "wb");
+    if (out == nullptr) fail("cannot open " + a.output + ": " + std::strerror(errno));
+  }
+  khz::ClientOptions options;
+  options.max_redirects = a.follow ? 10 : 0;
+  options.max_body_bytes = std::numeric_limits<std::uint64_t>::max();  // streamed, never held whole
+  options.user_agent = "khz-fetch";
+  if (a.timeout > 0) {
+    options.total_timeout = std::chrono::milliseconds(static_cast<long>(a.timeout * 1000));
+  }
+  std::string error;
+  {
+    khz::BlockingClient client(options);
+    client.run([&]() -> khz::Task<void> { co_await fetch(client.client(), a, out, error); });
+  }
+  if (out != stdout && std::fclose(out) != 0 && error.empty()) error = "cannot write " + a.output;
+  std::fflush(stdout);
+  if (!error.empty()) fail(error);
+  return 0;
+}
