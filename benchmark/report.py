@@ -68,11 +68,16 @@ def main():
     scenarios = list(dict.fromkeys(row[1] for row in load))
     servers = list(dict.fromkeys(row[0] for row in load))
     by_key = {(row[0], row[1]): row for row in load}
-    print("| server | scenario | req/s | p50 ms | p99 ms | server CPU | req per CPU-s | vs nginx | notes |")
+    print("| server | scenario | req/s | p50 ms | p99 ms | server CPU | req per CPU-s | vs nginx (h2: nghttpd) | notes |")
     print("|---|---|--:|--:|--:|--:|--:|--:|---|")
     for scenario in scenarios:
-        baseline_row = by_key.get((BASELINE, scenario))
+        # HTTP/2 rows compare with nghttpd (their "vs" column), and with h2o in the notes.
+        h2 = scenario.startswith("h2 ")
+        prefix = "h2tls-" if "TLS" in scenario else "h2-"
+        baseline_row = by_key.get(((prefix + "nghttpd") if h2 else BASELINE, scenario))
         baseline = per_cpu_second(baseline_row) if baseline_row else None
+        h2o_row = by_key.get((prefix + "h2o", scenario)) if h2 else None
+        h2o_rate = per_cpu_second(h2o_row) if h2o_row and h2o_row[2] == "ok" else None
         for server in servers:
             row = by_key.get((server, scenario))
             if row is None:
@@ -88,6 +93,8 @@ def main():
                 note = "; ".join(filter(None, ["server not saturated", note]))
             rate_text = f"{rate:,.0f}" if rate else "n/a"
             ratio = f"{rate / baseline:.2f}" if rate and baseline else "n/a"
+            if h2 and rate and h2o_rate and "-khz-" in server:
+                note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", note]))
             p50, p99 = float(row[6]), float(row[7])
             p50_text = f"{p50:.2f}" if p50 >= 0 else "n/a"
             p99_text = f"{p99:.2f}" if p99 >= 0 else "n/a"
@@ -98,7 +105,8 @@ def main():
           "1.00 = the server's core was busy the whole time; below "
           f"{SATURATED} the row says \"server not saturated\" (wrk or the machine was the limit).  ")
     print("req per CPU-s: requests completed / server CPU-seconds.  "
-          "vs nginx: that figure divided by nginx's in the same scenario.  ")
+          "vs nginx: that figure divided by nginx's in the same scenario (HTTP/2 rows: nghttpd's; "
+          "the notes give khz's ratio to h2o).  ")
     print("Pipelined rows have no latency: wrk times a batch of 16 and its coordinated-omission "
           "correction breaks its histogram for pipelined requests.")
     print()

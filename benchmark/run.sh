@@ -17,7 +17,8 @@
 #   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
-#   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 (h2c, prior knowledge) scenario: h2load -c50 -m16
+#   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 scenarios, h2c (prior knowledge) and h2 over TLS:
+#                                     h2load -c50 -m16
 #                                     against each ("": skip it); khz once per transport
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
@@ -142,6 +143,17 @@ server_command() {
   case "$name" in
     khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}") ;;
     h2-khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2-khz-}" --h2c) ;;
+    h2tls-khz-*)  # h2 and http/1.1 by ALPN
+      CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2tls-khz-}"
+        --tls-cert "$OUT/tls/cert.pem" --tls-key "$OUT/tls/key.pem")
+      ;;
+    h2tls-nghttpd) CMD=(nghttpd -n 1 -d "$OUT/h2-doc" "$port" "$OUT/tls/key.pem" "$OUT/tls/cert.pem") ;;
+    h2tls-h2o)
+      local conf="$OUT/h2o-$port.conf"
+      printf 'listen:\n  host: 127.0.0.1\n  port: %s\n  ssl:\n    certificate-file: %s\n    key-file: %s\nnum-threads: 1\nhosts:\n  default:\n    paths:\n      /:\n        file.dir: %s\n' \
+        "$port" "$OUT/tls/cert.pem" "$OUT/tls/key.pem" "$OUT/h2-doc" >"$conf"
+      CMD=(h2o -c "$conf")
+      ;;
     h2-nghttpd)  # static files: $OUT/h2-doc/plaintext
       CMD=(nghttpd --no-tls -n 1 -d "$OUT/h2-doc" "$port")
       ;;
@@ -168,8 +180,9 @@ server_command() {
 # answers. Sets SERVER_PID. Returns 1 if the server exited or never answered (its log stays in
 # $OUT/NAME.log).
 start_server() {
-  local name=$1 port=$2 i ready_opts=()
+  local name=$1 port=$2 i ready_opts=() scheme=http
   [[ "$name" == h2-* ]] && ready_opts=(--http2-prior-knowledge)  # HTTP/2 peers may not speak HTTP/1.1
+  [[ "$name" == h2tls-* ]] && ready_opts=(--http2 -k) && scheme=https
   server_command "$name" "$port"
   taskset -c "$BENCH_SERVER_CPU" "${CMD[@]}" >"$OUT/$name.log" 2>&1 &
   SERVER_PID=$!
@@ -180,7 +193,7 @@ start_server() {
       untrack "$SERVER_PID"
       return 1
     fi
-    if curl -sf -o /dev/null --max-time 1 "${ready_opts[@]}" "http://127.0.0.1:$port/plaintext"; then return 0; fi
+    if curl -sf -o /dev/null --max-time 1 "${ready_opts[@]}" "$scheme://127.0.0.1:$port/plaintext"; then return 0; fi
     sleep 0.1
   done
   stop_server
@@ -259,10 +272,10 @@ wrk_args() {  # CONNECTIONS PATH SCRIPT PORT SECONDS -> sets ARGS
   fi
 }
 
-run_wrk() {  # runs wrk pinned to the client CPU, output to $1; interruptible and tracked
+run_on_client_cpu() {  # run_on_client_cpu OUT CMD...: CMD pinned to the client CPU, output to OUT; interruptible and tracked
   local out=$1
   shift
-  taskset -c "$BENCH_CLIENT_CPU" wrk "$@" >"$out" 2>&1 &
+  taskset -c "$BENCH_CLIENT_CPU" "$@" >"$out" 2>&1 &
   local pid=$!
   TRACKED+=("$pid")
   local rc=0
@@ -270,6 +283,8 @@ run_wrk() {  # runs wrk pinned to the client CPU, output to $1; interruptible an
   untrack "$pid"
   return $rc
 }
+
+run_wrk() { local out=$1; shift; run_on_client_cpu "$out" wrk "$@"; }
 
 # parse_wrk FILE -> "requests rps p50_ms p99_ms errors" (errors: "-" or a short description)
 parse_wrk() {
@@ -295,8 +310,9 @@ parse_wrk() {
     }' "$1"
 }
 
-# --- HTTP/2: h2load (h2c, prior knowledge) against khz, nghttpd and h2o ---
+# --- HTTP/2: h2load against khz, nghttpd and h2o: h2c (prior knowledge), and h2 over TLS ---
 H2_SCENARIO="h2 plaintext c50 m16"
+H2TLS_SCENARIO="h2 TLS c50 m16"
 
 # parse_h2load FILE -> "requests rps errors"
 parse_h2load() {
@@ -315,19 +331,28 @@ parse_h2load() {
 
 h2_scenarios() {
   [ -n "$BENCH_H2_SERVERS" ] || return 0
-  mkdir -p "$OUT/h2-doc"
+  mkdir -p "$OUT/h2-doc" "$OUT/tls"
   printf 'Hello, World!' >"$OUT/h2-doc/plaintext"
-  local names=() s t index=0 name port
-  for s in $BENCH_H2_SERVERS; do
-    if [ "$s" = khz ]; then
-      for t in $BENCH_TRANSPORTS; do names+=("h2-khz-$t"); done
-    else
-      names+=("h2-$s")
-    fi
+  # A throwaway P-256 certificate for the TLS runs (the same for every server).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" >/dev/null 2>&1 || die "openssl could not make a certificate"
+  local names=() s t index=0 name port prefix
+  for prefix in h2 h2tls; do
+    for s in $BENCH_H2_SERVERS; do
+      if [ "$s" = khz ]; then
+        for t in $BENCH_TRANSPORTS; do names+=("$prefix-khz-$t"); done
+      else
+        names+=("$prefix-$s")
+      fi
+    done
   done
   for name in "${names[@]}"; do
     port=$((BENCH_PORT + 100 + index))
     index=$((index + 1))
+    local scenario=$H2_SCENARIO url="http://127.0.0.1:$port/plaintext" check=(--http2-prior-knowledge)
+    if [[ "$name" == h2tls-* ]]; then
+      scenario=$H2TLS_SCENARIO url="https://127.0.0.1:$port/plaintext" check=(--http2 -k)
+    fi
     log "$name: starting on port $port (CPU $BENCH_SERVER_CPU)"
     if ! start_server "$name" "$port"; then
       local why
@@ -336,10 +361,10 @@ h2_scenarios() {
       printf '%s: not available (%s)\n' "$name" "${why:-exited at once, no output}" >>"$OUT/unavailable.txt"
       continue
     fi
-    local url="http://127.0.0.1:$port/plaintext" got
-    got=$(curl -s --http2-prior-knowledge --max-time 5 "$url" || true)
+    local got
+    got=$(curl -s "${check[@]}" --max-time 5 "$url" || true)
     if [ "$got" != "Hello, World!" ]; then
-      printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$H2_SCENARIO" "route check failed: h2c /plaintext" \
+      printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$scenario" "route check failed: $url" \
         >>"$OUT/load.tsv"
       stop_server
       continue
@@ -359,24 +384,14 @@ h2_scenarios() {
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     cpu=$(awk -v c=$((c1 - c0)) -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", c / t }')
     # h2load reports no latency percentiles: p50/p99 are "not reported" (-1).
-    printf '%s\t%s\tok\t%s\t%s\t%s\t-1\t-1\t%s\t%s\n' "$name" "$H2_SCENARIO" "$requests" "$wall" "$rps" \
+    printf '%s\t%s\tok\t%s\t%s\t%s\t-1\t-1\t%s\t%s\n' "$name" "$scenario" "$requests" "$wall" "$rps" \
       "$cpu" "$errors" >>"$OUT/load.tsv"
-    log "$name / $H2_SCENARIO: $rps req/s, server CPU ${cpu} s over ${wall} s"
+    log "$name / $scenario: $rps req/s, server CPU ${cpu} s over ${wall} s"
     stop_server
   done
 }
 
-run_h2load() {  # like run_wrk, for h2load (one thread, pinned to the client CPU)
-  local out=$1
-  shift
-  taskset -c "$BENCH_CLIENT_CPU" h2load -t 1 "$@" >"$out" 2>&1 &
-  local pid=$!
-  TRACKED+=("$pid")
-  local rc=0
-  wait "$pid" || rc=$?
-  untrack "$pid"
-  return $rc
-}
+run_h2load() { local out=$1; shift; run_on_client_cpu "$out" h2load -t 1 "$@"; }  # one thread
 
 # --- main ---
 # --- client scenarios ---
@@ -403,12 +418,8 @@ client_scenarios() {
     run_wrk "$wfile" "${ARGS[@]}" || log "client / wrk $path: wrk exited with an error (see $wfile)"
     local requests rps p50 p99 errors
     read -r requests rps p50 p99 errors <<<"$(parse_wrk "$wfile")"
-    taskset -c "$BENCH_CLIENT_CPU" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
-      "http://127.0.0.1:$port$path" >"$kfile" 2>&1 &
-    local pid=$!
-    TRACKED+=("$pid")
-    wait "$pid" || log "client / khz-load $path: exited with an error (see $kfile)"
-    untrack "$pid"
+    run_on_client_cpu "$kfile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
+      "http://127.0.0.1:$port$path" || log "client / khz-load $path: exited with an error (see $kfile)"
     local krps klat
     krps=$(sed -n 's/^requests\/s: //p' "$kfile")
     klat=$(sed -n 's/^latency p50: \(.*\) us, p99: \(.*\) us$/\1 us \/ \2 us/p' "$kfile")

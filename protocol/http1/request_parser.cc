@@ -73,71 +73,13 @@ void RequestParser::start(Request& request) {
   error_status_ = 0;
   error_reason_ = {};
   began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = body_started_ = false;
-  paused_at_headers_ = line_started_ = previous_cr_ = false;
+  paused_at_headers_ = false;
+  lines_.reset();
   paused_at_body_ = body_configured_ = stream_body_ = false;
   body_limit_ = limits_.max_body_bytes;
   body_bytes_ = 0;
   content_length_ = -1;
   chunk_ = {};
-  in_request_line_ = at_line_start_ = true;
-  previous_ = '\0';
-}
-
-void RequestParser::scan_line_endings(std::string_view bytes) noexcept {
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    if (line_started_ && !at_line_start_) {
-      // Inside a line only three things matter: where it ends, whether a CR precedes the LF,
-      // and (in the request line) a space after a space. Jump to the next LF.
-      const void* lf = std::memchr(bytes.data() + i, '\n', bytes.size() - i);
-      std::size_t end = lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - bytes.data())
-                                      : bytes.size();
-      if (in_request_line_) {
-        for (std::size_t p = i; p < end;) {
-          const void* sp = std::memchr(bytes.data() + p, ' ', end - p);
-          if (sp == nullptr) break;
-          std::size_t q = static_cast<std::size_t>(static_cast<const char*>(sp) - bytes.data());
-          if ((q > i ? bytes[q - 1] : previous_) == ' ') {
-            fail(400, "request line not separated by single spaces");
-            return;
-          }
-          p = q + 1;
-        }
-      }
-      if (end > i) {
-        previous_cr_ = bytes[end - 1] == '\r';
-        previous_ = bytes[end - 1];
-      }
-      i = end;
-      if (i == bytes.size()) return;
-    }
-    scan_byte(bytes[i++]);
-    if (failed()) return;
-  }
-}
-
-void RequestParser::scan_byte(char c) noexcept {
-  if (c == '\n') {
-    if (!previous_cr_ && line_started_) {
-      fail(400, "bare LF line ending");
-      return;
-    }
-    if (line_started_) in_request_line_ = false;
-    at_line_start_ = true;
-  } else if (c != '\r') {
-    if (at_line_start_ && line_started_ && !in_request_line_ && (c == ' ' || c == '\t')) {
-      fail(400, "obs-fold (a field line continued on the next line)");
-      return;
-    }
-    if (in_request_line_ && c == ' ' && (previous_ == ' ' || !line_started_)) {
-      fail(400, "request line not separated by single spaces");
-      return;
-    }
-    line_started_ = true;
-    at_line_start_ = false;
-  }
-  previous_cr_ = c == '\r';
-  previous_ = c;
 }
 
 void RequestParser::classify_error(llhttp_errno_t err, std::string_view bytes) noexcept {
@@ -182,8 +124,10 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     total += consumed;
     if (in_header_section) {
       // Header-section bytes end where on_headers_complete paused the parser.
-      scan_line_endings(bytes.substr(0, consumed));
-      if (failed()) return total;
+      if (auto fault = lines_.scan(bytes.substr(0, consumed)); fault != LineScanner::Fault::none) {
+        fail(400, LineScanner::describe(fault));
+        return total;
+      }
     }
     if (err == HPE_OK) return total;
     if (err == HPE_PAUSED && paused_at_headers_) {

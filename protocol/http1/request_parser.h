@@ -20,6 +20,8 @@
 
 #include <khz/protocol/request.h>
 
+#include "line_scanner.h"
+
 #include <llhttp.h>
 
 #include <cstddef>
@@ -87,9 +89,6 @@ class RequestParser {
   int fail(int status, std::string_view reason) noexcept;
   void extend(std::string_view& token, const char* at, std::size_t n);
   int count_header_bytes(std::size_t n) noexcept;
-  // Checks header-section bytes for a bare LF line ending (see request_parser.cc).
-  void scan_line_endings(std::string_view bytes) noexcept;
-  void scan_byte(char c) noexcept;
   int check_framing(llhttp_t* p) noexcept;
   void classify_error(llhttp_errno_t err, std::string_view bytes) noexcept;
 
@@ -119,11 +118,7 @@ class RequestParser {
   std::size_t body_bytes_ = 0;
   std::int64_t content_length_ = -1;
   std::string_view chunk_;
-  bool line_started_ = false;  // a byte other than CR/LF was seen (leading empty lines excluded)
-  bool previous_cr_ = false;
-  bool in_request_line_ = true;
-  bool at_line_start_ = true;
-  char previous_ = '\0';
+  LineScanner lines_{LineScanner::Kind::request};  // bare LF, obs-fold, request-line spacing
 };
 
 }  // namespace khz::http1

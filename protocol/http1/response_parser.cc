@@ -39,30 +39,8 @@ void ResponseParser::start(Response& response, bool head_request) {
   error_reason_ = {};
   head_request_ = head_request;
   began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = false;
-  paused_at_headers_ = previous_cr_ = line_started_ = false;
-  at_line_start_ = true;
-}
-
-// A bare LF ending a line of a head (status line, fields) is malformed: peers that disagree
-// on it are a response-splitting vector behind a proxy.
-void ResponseParser::scan_line_endings(std::string_view bytes) noexcept {
-  for (char c : bytes) {
-    if (c == '\n') {
-      if (!previous_cr_) {
-        fail(protocol::errc::malformed_response, "bare LF line ending");
-        return;
-      }
-      at_line_start_ = true;
-    } else if (c != '\r') {
-      if (at_line_start_ && line_started_ && (c == ' ' || c == '\t')) {
-        fail(protocol::errc::malformed_response, "obs-fold (a field line continued on the next line)");
-        return;
-      }
-      line_started_ = true;
-      at_line_start_ = false;
-    }
-    previous_cr_ = c == '\r';
-  }
+  paused_at_headers_ = false;
+  lines_.reset();
 }
 
 std::size_t ResponseParser::feed(std::string_view bytes) {
@@ -76,8 +54,10 @@ std::size_t ResponseParser::feed(std::string_view bytes) {
         err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
     total += consumed;
     if (in_head) {
-      scan_line_endings(bytes.substr(0, consumed));
-      if (failed()) return total;
+      if (auto fault = lines_.scan(bytes.substr(0, consumed)); fault != LineScanner::Fault::none) {
+        fail(protocol::errc::malformed_response, LineScanner::describe(fault));
+        return total;
+      }
     }
     if (err == HPE_OK) return total;
     if (err == HPE_PAUSED && paused_at_headers_) {
@@ -220,8 +200,7 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
     s.interim_ = false;
     s.response_->clear();
     s.header_bytes_ = 0;
-    s.line_started_ = false;
-    s.at_line_start_ = true;
+    s.lines_.reset();
     return 0;
   }
   s.done_ = true;

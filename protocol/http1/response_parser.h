@@ -33,6 +33,8 @@
 
 #include <llhttp.h>
 
+#include "line_scanner.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -89,7 +91,6 @@ class ResponseParser {
 
   int fail(std::error_code ec, std::string_view reason) noexcept;
   int count_header_bytes(std::size_t n) noexcept;
-  void scan_line_endings(std::string_view bytes) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -112,9 +113,8 @@ class ResponseParser {
   bool chunked_ = false;
   bool until_close_ = false;
   bool paused_at_headers_ = false;
-  bool previous_cr_ = false;
-  bool at_line_start_ = true;
-  bool line_started_ = false;
+  // Bare LF and obs-fold in a head are malformed: a response-splitting vector behind a proxy.
+  LineScanner lines_{LineScanner::Kind::response};
 };
 
 // ---- request writer

@@ -56,18 +56,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 TEST_CASE("khz-fetch") {
@@ -113,7 +101,7 @@ TEST_CASE("khz-fetch") {
       REQUIRE(r.output == "part0;part1;part2;");
 
       // Errors: one line on stderr, non-zero.
-      std::uint16_t dead = free_port();
+      std::uint16_t dead = khz::test::unused_port();
       r = run_command(fetch + " http://127.0.0.1:" + std::to_string(dead) + "/ 2>&1");
       REQUIRE(r.status == 1);
       REQUIRE(r.output == "khz-fetch: Connection refused\n");
@@ -171,7 +159,7 @@ TEST_CASE("gateway example: proxies /api/* with bodies and streams") {
       TestServer upstream(transport);
       add_routes(upstream.server);
       upstream.start();
-      std::uint16_t port = free_port();
+      std::uint16_t port = khz::test::unused_port();
       const std::string address = "127.0.0.1:" + std::to_string(port);
       const std::string up = "127.0.0.1:" + std::to_string(upstream.port());
       FILE* gw = ::popen(("KHZ_TRANSPORT=" + transport + " exec " + kGateway + " " + address + " " + up +

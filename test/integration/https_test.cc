@@ -20,6 +20,7 @@
 #include <thread>
 
 using namespace std::chrono_literals;
+using khz::test::eventually;
 using khz::test::RawClient;
 using khz::test::run_command;
 using khz::test::StderrCapture;
@@ -61,17 +62,6 @@ std::string curl(std::uint16_t port, const std::string& name, const std::string&
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-// Waits until `pred` holds or `limit` passes (log lines are written by loop threads).
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 }  // namespace

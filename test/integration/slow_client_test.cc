@@ -22,19 +22,6 @@ using khz::test::RawClient;
 using khz::test::run_command;
 using khz::test::status_of;
 
-namespace {
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
-}  // namespace
-
 TEST_CASE("slow clients") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
@@ -80,9 +67,9 @@ TEST_CASE("slow clients") {
           int small = 4096;
           ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
           c.send("GET /huge HTTP/1.1\r\nHost: t\r\n\r\n");
-          REQUIRE(wait_until([&] { return ts.server.active_connections() == 1; }, 2s));
+          REQUIRE(khz::test::eventually([&] { return ts.server.active_connections() == 1; }, 2s));
           // Never read: the server's flush stalls, then times out and closes.
-          REQUIRE(wait_until([&] { return ts.server.active_connections() == 0; }, 5s));
+          REQUIRE(khz::test::eventually([&] { return ts.server.active_connections() == 0; }, 5s));
         }
         RawClient d(ts.port());  // and the server serves on
         d.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -104,7 +91,7 @@ TEST_CASE("slow clients") {
         }
         a.shutdown_write();
         REQUIRE(a.closed_by_peer(2s));
-        REQUIRE(wait_until([&] { return ts.server.active_connections() == 1; }, 2s));
+        REQUIRE(khz::test::eventually([&] { return ts.server.active_connections() == 1; }, 2s));
         RawClient d(ts.port());
         d.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
         REQUIRE(body_of(d.read_response()) == "pong");

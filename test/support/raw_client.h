@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace khz::test {
 
@@ -46,6 +47,24 @@ int status_of(std::string_view response);
 std::string body_of(std::string_view response);
 // The value of a header in a raw response ("" when absent); case-insensitive name.
 std::string header_of(std::string_view response, std::string_view name);
+
+// A blocking TCP socket connected to 127.0.0.1:`port`, with TCP_NODELAY; throws
+// std::runtime_error when it cannot connect.
+int connect_loopback(std::uint16_t port);
+
+// A loopback port nothing listens on (bound, read back and released).
+std::uint16_t unused_port();
+
+// Polls `pred` every 10 ms until it holds or `limit` passes; whether it held.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(3)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // Runs a shell command, returns its stdout and exit status.
 struct CommandResult {

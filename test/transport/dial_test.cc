@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/raw_client.h"
 #include "support/test_server.h"
 
 #include <netinet/in.h>
@@ -47,18 +48,6 @@ khz::Task<std::string> round_trip(std::string host, std::uint16_t port, std::str
   co_return std::string(c.input().peek(text.size()));
 }
 
-std::uint16_t closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 }  // namespace
 
 TEST_CASE("dial: from a ClientLoop, on every backend") {
@@ -72,7 +61,7 @@ TEST_CASE("dial: from a ClientLoop, on every backend") {
       std::string got, got_local, got_named, refused;
       char name[256] = {};
       ::gethostname(name, sizeof name - 1);
-      std::uint16_t dead = closed_port();
+      std::uint16_t dead = khz::test::unused_port();
       loop->run([&]() -> khz::Task<> {
         got = co_await round_trip("127.0.0.1", *port, "hello");
         got_local = co_await round_trip("localhost", *port, "local");

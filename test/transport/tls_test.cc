@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/raw_client.h"
 #include "support/test_server.h"
 #include "support/tls_support.h"
 
@@ -18,6 +19,7 @@
 #include <thread>
 
 using namespace std::chrono_literals;
+using khz::test::eventually;
 using khz::test::SocketConnection;
 using khz::test::TestPki;
 using khz::transport::ClientCertMode;
@@ -97,16 +99,6 @@ khz::Task<ClientOutcome> client_session(std::uint16_t port, ClientCtx ctx, std::
 ClientOutcome connect(std::uint16_t port, khz::transport::TlsClientOptions options, std::string name) {
   return khz::run_blocking(client_session(port, khz::transport::make_tls_client_context(std::move(options)),
                                           std::move(name)));
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 3s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 }  // namespace
