@@ -27,6 +27,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using khz::BlockingClient;
@@ -242,6 +243,26 @@ TEST_CASE("client https: a wrong name and an unknown CA fail verification; insec
       ClientOptions bad = tls_client(transport);
       bad.tls_ca_file = "/nonexistent/ca.pem";
       REQUIRE_THROWS_AS(khz::Client(bad), std::invalid_argument);
+    }
+  }
+}
+
+TEST_CASE("client https: the server closes an idle TLS connection; the next request uses a new one") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Peers peers;
+      khz::ServerOptions so = tls_server_options();
+      so.idle_timeout = 100ms;
+      TestServer s(transport, so);
+      add_routes(s.server, peers);
+      s.start();
+      BlockingClient c(tls_client(transport));
+      REQUIRE(c.get(https_url(s.port(), "/ping"))->body() == "pong");
+      std::this_thread::sleep_for(400ms);  // the server closed the pooled connection meanwhile
+      auto r = c.get(https_url(s.port(), "/ping"));
+      REQUIRE(r);
+      REQUIRE(r->body() == "pong");
+      REQUIRE(peers.count() == 2);
     }
   }
 }
