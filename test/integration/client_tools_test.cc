@@ -204,6 +204,20 @@ TEST_CASE("khz-load: a short run") {
       REQUIRE(last.back() == '\n');
       r = run_command(kLoad + " -c 1 -d 1 -m 10 --http2-prior-knowledge " + s.url("/ping") + " 2>&1");
       REQUIRE(r.status == 2);
+
+      khz::ServerOptions o;
+      o.tls_cert_file = khz::test::TestPki::get().alpha_cert;
+      o.tls_key_file = khz::test::TestPki::get().alpha_key;
+      TestServer tls(transport, o);
+      add_routes(tls.server);
+      tls.start();
+      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --cacert " +
+                      khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+      last = r.output.substr(r.output.rfind("requests/s: "));
+      REQUIRE(std::stod(last.substr(12)) > 100);
     }
   }
 }
