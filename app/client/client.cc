@@ -325,7 +325,8 @@ struct Client::Impl {
   }
 
   // https: a CONNECT tunnel when the pool goes through a proxy, then the TLS handshake
-  // (bounded by tls_handshake_timeout). The TlsConnection owns the dialled connection.
+  // (bounded by tls_handshake_timeout and the total deadline). The TlsConnection owns the
+  // dialled connection.
   Task<Result<std::unique_ptr<transport::Connection>>> secure(HostPool& pool, std::unique_ptr<transport::Connection> raw,
                                                               Clock::time_point deadline) {
     if (!pool.tunnel.empty()) {
@@ -345,6 +346,13 @@ struct Client::Impl {
       raw = proxy_conn.take_transport();
     }
     auto conn = std::make_unique<transport::TlsConnection>(std::move(raw), tls, pool.server_name);
+    if (deadline != kNever) {  // the total timeout bounds the handshake too
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) left = std::chrono::milliseconds(1);
+      if (options.tls_handshake_timeout.count() == 0 || left < options.tls_handshake_timeout) {
+        conn->set_handshake_timeout(left);
+      }
+    }
     if (auto ec = co_await conn->handshake()) {
       std::string_view why = options.insecure_skip_verify ? std::string_view() : conn->verify_error();
       conn->close();

@@ -281,6 +281,18 @@ TEST_CASE("client https: the handshake timeout against a server that never answe
       REQUIRE(r.error() == khz::transport::errc::timed_out);
       REQUIRE(took >= 250ms);
       REQUIRE(took < 2s);
+
+      // total_timeout bounds the handshake too.
+      ClientOptions total = tls_client(transport);
+      total.tls_handshake_timeout = 10s;
+      total.total_timeout = 300ms;
+      BlockingClient c2(total);
+      start = std::chrono::steady_clock::now();
+      auto r2 = c2.get(https_url(silent.port(), "/"));
+      took = std::chrono::steady_clock::now() - start;
+      REQUIRE_FALSE(r2);
+      REQUIRE(r2.error() == khz::transport::errc::timed_out);
+      REQUIRE(took < 2s);
     }
   }
 }

@@ -353,6 +353,10 @@ TlsConnection::TlsConnection(std::unique_ptr<Connection> inner, std::shared_ptr<
   owned_inner_ = std::move(inner);
 }
 
+void TlsConnection::set_handshake_timeout(std::chrono::milliseconds timeout) noexcept {
+  state_->handshake_timeout = timeout;
+}
+
 std::string_view TlsConnection::verify_error() const noexcept {
   long verify = SSL_get_verify_result(state_->ssl.get());
   if (verify == X509_V_OK) return {};

@@ -18,7 +18,7 @@
 // CA store plus that file, by the URL's host (SNI); `.insecure_skip_verify = true` turns the
 // checks off. Each pooled connection carries its own TLS session (kept alive like plain ones);
 // ALPN offers http/1.1 only (no HTTP/2 in the client yet). The TLS handshake is bounded by
-// tls_handshake_timeout (not by total_timeout).
+// tls_handshake_timeout (and by what is left of total_timeout).
 //
 // GCC 12: write `ClientRequest r{...}; co_await client.send(std::move(r));`, never
 // `co_await client.send({...})` (a braced temporary in a co_await is destroyed twice, PR 99576).

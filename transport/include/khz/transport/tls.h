@@ -122,6 +122,9 @@ class TlsConnection final : public Connection {
   // returned: errc::tls_handshake_failed, timed_out, eof, cancelled, shutting_down or the OS
   // error. Call once, before any fill or flush.
   Task<std::error_code> handshake();
+  // Overrides the context's handshake_timeout for this connection (before handshake(); zero:
+  // none), e.g. to fit what is left of a caller's overall deadline.
+  void set_handshake_timeout(std::chrono::milliseconds timeout) noexcept;
 
   // Sends close_notify and flushes it (bounded by the write timeout, or 1 s if none); waits
   // until no inner operation is outstanding. Errors are ignored: the connection closes next.
