@@ -8,6 +8,7 @@
 #include <khz/protocol/request.h>
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
+#include <khz/transport/tls.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,12 +32,13 @@ class ClientCategory final : public std::error_category {
   std::string message(int v) const override {
     switch (static_cast<errc>(v)) {
       case errc::bad_url: return "bad URL (want http://host[:port]/path)";
-      case errc::unsupported_scheme: return "unsupported URL scheme (https needs TLS, not built in yet)";
+      case errc::unsupported_scheme: return "unsupported URL scheme (want http or https)";
       case errc::too_many_redirects: return "too many redirects";
       case errc::pool_timeout: return "timed out waiting for a free connection";
       case errc::cancelled: return "request cancelled";
       case errc::body_not_replayable: return "streamed request body cannot be sent again";
       case errc::proxy_refused: return "proxy refused the CONNECT tunnel";
+      case errc::certificate_verify_failed: return "TLS: the server's certificate could not be verified";
     }
     return "unknown client error";
   }
@@ -148,10 +150,16 @@ struct PoolWaiter {
   HostPool* pool = nullptr;
 };
 
+// One pool per loop and per (scheme, dialled host:port, TLS server name, tunnel target).
 struct HostPool {
-  std::string host;
+  std::string host;  // dialled: the URL's host, a discovered endpoint, or the proxy
   std::uint16_t port = 0;
-  std::string key;  // "host:port"
+  bool tls = false;
+  std::string server_name;      // TLS: SNI and the name the certificate must carry
+  std::string tunnel_host;      // TLS through a proxy: CONNECT to tunnel_host:tunnel_port
+  std::uint16_t tunnel_port = 0;
+  std::string tunnel;           // "tunnel_host:tunnel_port" ("" when dialled directly)
+  std::string key;  // "host:port" (http), "https://host:port" (https; the origin when tunnelled)
   struct Idle {
     std::unique_ptr<Http1ClientConnection> conn;
     Clock::time_point since;
@@ -170,12 +178,36 @@ struct Lease {
   bool reused = false;
 };
 
-struct ProxyConfig {
+struct ProxyEndpoint {
   bool enabled = false;
   std::string host;
   std::uint16_t port = 0;
+};
+
+struct ProxyConfig {
+  ProxyEndpoint http;   // absolute-form requests
+  ProxyEndpoint https;  // CONNECT tunnels
   std::vector<std::string> no_proxy;  // suffixes; "*" = all
 };
+
+ProxyEndpoint parse_proxy(std::string proxy_url) {
+  ProxyEndpoint out;
+  if (proxy_url.empty()) return out;
+  if (proxy_url.find("://") == std::string::npos) proxy_url = "http://" + proxy_url;
+  auto u = Url::parse(proxy_url);
+  if (!u || u->scheme != "http") throw std::invalid_argument("bad proxy URL '" + proxy_url + "'");
+  out.enabled = true;
+  out.host = u->host;
+  out.port = u->port;
+  return out;
+}
+
+// ALPN offered on https connections. Only HTTP/1.1 is spoken; "h2" goes first here once the
+// client has an HTTP/2 connection type (acquire() would then pick the type by alpn()).
+const std::vector<std::string>& client_alpn() {
+  static const std::vector<std::string> alpn{"http/1.1"};
+  return alpn;
+}
 
 std::string env(const char* a, const char* b) {
   const char* v = std::getenv(a);
@@ -194,19 +226,25 @@ struct Client::Impl {
     http1.max_body_bytes = o.max_body_bytes;
     http1.read_gap = o.read_timeout;
     http1.write_timeout = o.write_timeout;
-    std::string proxy_url = o.proxy;
     std::string no_proxy;
-    if (proxy_url.empty() && o.proxy_from_environment) {
-      proxy_url = env("HTTP_PROXY", "http_proxy");
+    if (!o.proxy.empty()) {
+      proxy.http = parse_proxy(o.proxy);
+      proxy.https = proxy.http;
+    } else if (o.proxy_from_environment) {
+      proxy.http = parse_proxy(env("HTTP_PROXY", "http_proxy"));
+      proxy.https = parse_proxy(env("HTTPS_PROXY", "https_proxy"));
       no_proxy = env("NO_PROXY", "no_proxy");
     }
-    if (!proxy_url.empty()) {
-      if (proxy_url.find("://") == std::string::npos) proxy_url = "http://" + proxy_url;
-      auto u = Url::parse(proxy_url);
-      if (!u || u->scheme != "http") throw std::invalid_argument("bad proxy URL '" + proxy_url + "'");
-      proxy.enabled = true;
-      proxy.host = u->host;
-      proxy.port = u->port;
+    {
+      transport::TlsClientOptions t;
+      t.ca_file = o.tls_ca_file;
+      t.insecure_skip_verify = o.insecure_skip_verify;
+      t.alpn = client_alpn();
+      t.client_certificate = {o.tls_client_cert_file, o.tls_client_key_file};
+      t.handshake_timeout = o.tls_handshake_timeout;
+      tls = transport::make_tls_client_context(std::move(t));
+    }
+    {
       std::string_view list = no_proxy;
       while (!list.empty()) {
         std::size_t comma = list.find(',');
@@ -228,16 +266,18 @@ struct Client::Impl {
     }
   }
 
-  bool use_proxy(const Url& url) const {
-    if (!proxy.enabled) return false;
+  // The proxy for this URL's scheme, or nullptr (none, or the host is in NO_PROXY).
+  const ProxyEndpoint* proxy_for(const Url& url) const {
+    const ProxyEndpoint& p = url.scheme == "https" ? proxy.https : proxy.http;
+    if (!p.enabled) return nullptr;
     for (const auto& np : proxy.no_proxy) {
-      if (np == "*") return false;
-      if (url.host == np) return false;
+      if (np == "*") return nullptr;
+      if (url.host == np) return nullptr;
       if (url.host.size() > np.size() && url.host.ends_with(np) && url.host[url.host.size() - np.size() - 1] == '.') {
-        return false;
+        return nullptr;
       }
     }
-    return true;
+    return &p;
   }
 
   // The pools of the calling thread's loop (a thread-local cache keeps this off the mutex).
@@ -257,17 +297,73 @@ struct Client::Impl {
     return *slot;
   }
 
-  HostPool& pool_for(std::string_view host, std::uint16_t port) {
+  // `server_name` and the tunnel matter for TLS only (pass "" and 0 for http).
+  HostPool& pool_for(std::string_view host, std::uint16_t port, bool tls, std::string_view server_name,
+                     std::string_view tunnel_host, std::uint16_t tunnel_port) {
     LoopPools& lp = loop_pools();
     for (auto& p : lp.pools) {
-      if (p->port == port && p->host == host) return *p;
+      if (p->port == port && p->tls == tls && p->host == host && p->server_name == server_name &&
+          p->tunnel_port == tunnel_port && p->tunnel_host == tunnel_host) {
+        return *p;
+      }
     }
     auto p = std::make_unique<HostPool>();
     p->host = std::string(host);
     p->port = port;
-    p->key = p->host + ":" + std::to_string(port);
+    p->tls = tls;
+    p->server_name = std::string(server_name);
+    p->tunnel_host = std::string(tunnel_host);
+    p->tunnel_port = tunnel_port;
+    if (!tunnel_host.empty()) {
+      p->tunnel = (tunnel_host.find(':') != std::string_view::npos ? "[" + p->tunnel_host + "]" : p->tunnel_host) +
+                  ":" + std::to_string(tunnel_port);
+    }
+    p->key = tls ? "https://" + (p->tunnel.empty() ? p->host + ":" + std::to_string(port) : p->tunnel)
+                 : p->host + ":" + std::to_string(port);
     lp.pools.push_back(std::move(p));
     return *lp.pools.back();
+  }
+
+  // https: a CONNECT tunnel when the pool goes through a proxy, then the TLS handshake
+  // (bounded by tls_handshake_timeout and the total deadline). The TlsConnection owns the
+  // dialled connection.
+  Task<Result<std::unique_ptr<transport::Connection>>> secure(HostPool& pool, std::unique_ptr<transport::Connection> raw,
+                                                              Clock::time_point deadline) {
+    if (!pool.tunnel.empty()) {
+      Http1ClientConnection proxy_conn(std::move(raw), http1);
+      Response answer;
+      Clock::time_point head_deadline = std::min(deadline, after(options.response_header_timeout));
+      if (auto ec = co_await proxy_conn.connect_tunnel(pool.tunnel, answer, head_deadline)) {
+        proxy_conn.close();
+        co_return ec;
+      }
+      if (answer.status() < 200 || answer.status() > 299) {
+        KHZ_LOG(debug, "client: proxy " << pool.host << ":" << pool.port << " answered CONNECT " << pool.tunnel
+                                        << " with " << answer.status());
+        proxy_conn.close();
+        co_return std::error_code(client::errc::proxy_refused);
+      }
+      raw = proxy_conn.take_transport();
+    }
+    auto conn = std::make_unique<transport::TlsConnection>(std::move(raw), tls, pool.server_name);
+    if (deadline != kNever) {  // the total timeout bounds the handshake too
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) left = std::chrono::milliseconds(1);
+      if (options.tls_handshake_timeout.count() == 0 || left < options.tls_handshake_timeout) {
+        conn->set_handshake_timeout(left);
+      }
+    }
+    if (auto ec = co_await conn->handshake()) {
+      std::string_view why = options.insecure_skip_verify ? std::string_view() : conn->verify_error();
+      conn->close();
+      if (ec == transport::errc::tls_handshake_failed && !why.empty()) {
+        KHZ_LOG(debug, "client: " << pool.key << ": certificate not verified: " << why);
+        co_return std::error_code(client::errc::certificate_verify_failed);
+      }
+      co_return ec;
+    }
+    // ALPN: only http/1.1 is offered, so the server picks it or nothing (both HTTP/1.1).
+    co_return std::unique_ptr<transport::Connection>(std::move(conn));
   }
 
   bool expired(const Http1ClientConnection& c, Clock::time_point now) const {
@@ -337,6 +433,7 @@ struct Client::Impl {
           if (dial_for.count() == 0 || left < dial_for) dial_for = left;
         }
         auto conn = co_await transport::dial(pool.host, pool.port, dial_for);
+        if (conn && pool.tls) conn = co_await secure(pool, std::move(*conn), deadline);
         if (!conn) {
           --pool.open;
           wake_to_dial(pool);
@@ -378,6 +475,7 @@ struct Client::Impl {
   std::vector<ClientMiddleware> middleware;
   std::shared_ptr<Balancer> balancer;
   ProxyConfig proxy;
+  std::shared_ptr<const transport::TlsClientContext> tls;
   std::mutex mutex;
   std::unordered_map<EventLoop*, std::unique_ptr<LoopPools>> loops;
 };
@@ -482,12 +580,15 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
   Client::Impl& impl = call.impl;
   Attempt out;
   // Where to: a proxy, a discovered endpoint, or the URL's host.
-  const bool via_proxy = impl.use_proxy(url);
+  // https through a proxy tunnels (CONNECT); http through one uses the absolute form.
+  const bool tls = url.scheme == "https";
+  const ProxyEndpoint* proxy = impl.proxy_for(url);
+  const bool via_proxy = proxy != nullptr && !tls;
   std::string_view host = url.host;
   std::uint16_t port = url.port;
-  if (via_proxy) {
-    host = impl.proxy.host;
-    port = impl.proxy.port;
+  if (proxy != nullptr) {
+    host = proxy->host;
+    port = proxy->port;
   } else if (call.options.resolver) {
     auto endpoints = call.options.resolver->resolve(url.host, url.port);
     if (!endpoints.empty()) {
@@ -496,7 +597,9 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
       port = e.port != 0 ? e.port : url.port;
     }
   }
-  HostPool& pool = impl.pool_for(host, port);
+  HostPool& pool = tls ? impl.pool_for(host, port, true, url.host, proxy != nullptr ? std::string_view(url.host) : "",
+                                       proxy != nullptr ? url.port : 0)
+                       : impl.pool_for(host, port, false, "", "", 0);
 
   // The body: its length decides the framing.
   FileCloser file;
@@ -581,7 +684,10 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
 }
 
 bool retryable_error(const RetryPolicy& p, const Attempt& a) {
-  if (a.ec == client::errc::cancelled || a.ec == client::errc::pool_timeout) return false;
+  if (a.ec == client::errc::cancelled || a.ec == client::errc::pool_timeout ||
+      a.ec == client::errc::certificate_verify_failed || a.ec == client::errc::proxy_refused) {
+    return false;
+  }
   if (a.connect_failed) return p.on_connect_error;
   if (a.ec == transport::errc::timed_out) return p.on_timeout;
   if (a.ec == protocol::errc::malformed_response || a.ec == protocol::errc::header_too_large ||
@@ -647,7 +753,7 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
   for (int redirects = 0;; ++redirects) {
-    if (url.scheme != "http") co_return client::errc::unsupported_scheme;
+    if (url.scheme != "http" && url.scheme != "https") co_return client::errc::unsupported_scheme;
     if (auto ec = co_await with_retries(call, *req, url, resp)) co_return ec;
     if (call.options.max_redirects <= 0 || !is_redirect(resp.status())) co_return std::error_code();
     std::string_view location = resp.header("Location");
@@ -744,10 +850,11 @@ void Client::close_idle() {
 
 std::size_t Client::open_connections(std::string_view host_port) const {
   LoopPools& lp = impl_->loop_pools();
+  std::size_t n = 0;
   for (auto& p : lp.pools) {
-    if (p->key == host_port) return p->open;
+    if (p->key == host_port) n += p->open;
   }
-  return 0;
+  return n;
 }
 
 // ---- ResponseStream

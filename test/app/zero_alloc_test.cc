@@ -209,3 +209,44 @@ TEST_CASE("the client's send_into allocates nothing per request after warm-up") 
     }
   }
 }
+
+// The same over https: one pooled TLS connection, reused; OpenSSL's own record allocations
+// (see above: 4 per exchange with one record each way) are counted apart.
+TEST_CASE("the client's send_into over https allocates nothing per request after warm-up") {
+  REQUIRE(openssl_counted);
+  const auto& pki = khz::test::TestPki::get();
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 1, .tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key});
+      ts.server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
+      ts.start();
+      khz::ClientOptions options;
+      options.transport = transport;
+      options.proxy_from_environment = false;
+      options.tls_ca_file = pki.ca_cert;
+      khz::BlockingClient client(options);
+      unsigned long long during = 0;
+      unsigned long long openssl_during = 0;
+      int ok = 0;
+      client.run([&]() -> khz::Task<void> {
+        khz::ClientRequest request;
+        request.url = "https://localhost:" + std::to_string(ts.port()) + "/plaintext";
+        khz::Response response;
+        for (int i = 0; i < 500; ++i) (void)co_await client.client().send_into(request, response);
+        unsigned long long before = allocations;
+        unsigned long long openssl_before = openssl_allocations;
+        for (int i = 0; i < 2000; ++i) {
+          auto ec = co_await client.client().send_into(request, response);
+          if (!ec && response.body() == "Hello, World!") ++ok;
+        }
+        during = allocations - before;
+        openssl_during = openssl_allocations - openssl_before;
+      });
+      REQUIRE(ok == 2000);
+      INFO("allocations on the client's loop thread over 2000 https requests: " << during);
+      REQUIRE(during == 0);
+      INFO("OpenSSL allocations over 2000 https requests: " << openssl_during);
+      REQUIRE(openssl_during <= 4 * 2000);
+    }
+  }
+}

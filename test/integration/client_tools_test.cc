@@ -9,6 +9,7 @@
 
 #include "support/raw_client.h"
 #include "support/test_server.h"
+#include "support/tls_support.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -109,10 +110,52 @@ TEST_CASE("khz-fetch") {
       REQUIRE(r.status == 2);
       REQUIRE(r.output.find("not supported") != std::string::npos);
       REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
-      r = run_command(fetch + " https://127.0.0.1/ 2>&1");
-      REQUIRE(r.status == 2);
       r = run_command(fetch + " --timeout 0.2 " + s.url("/ping") + " -H 'bad header' 2>&1");
       REQUIRE(r.status == 2);
+    }
+  }
+}
+
+TEST_CASE("khz-fetch: https with --cacert and -k; a certificate that cannot be verified") {
+  const auto& pki = khz::test::TestPki::get();
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::ServerOptions o;
+      o.tls_cert_file = pki.alpha_cert;  // names localhost and 127.0.0.1; offers h2 and http/1.1
+      o.tls_key_file = pki.alpha_key;
+      TestServer s(transport, o);
+      add_routes(s.server);
+      s.start();
+      const std::string fetch = "KHZ_TRANSPORT=" + transport + " " + kFetch;
+      const std::string url = "https://localhost:" + std::to_string(s.port());
+
+      auto r = run_command(fetch + " --cacert " + pki.ca_cert + " " + url + "/ping 2>&1");
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output == "pong");
+      r = run_command(fetch + " --cacert " + pki.ca_cert + " -d 'x=1' -i " + url + "/echo 2>&1");
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+      REQUIRE(r.output.ends_with("x=1"));
+
+      // Not trusted (system store only): one line, status 1.
+      r = run_command(fetch + " " + url + "/ping 2>&1");
+      REQUIRE(r.status == 1);
+      REQUIRE(r.output == "khz-fetch: TLS: the server's certificate could not be verified\n");
+      r = run_command(fetch + " --cacert " + pki.rogue_ca_cert + " " + url + "/ping 2>&1");
+      REQUIRE(r.status == 1);
+      REQUIRE(r.output.find("could not be verified") != std::string::npos);
+
+      r = run_command(fetch + " -k " + url + "/ping 2>&1");
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output == "pong");
+      r = run_command(fetch + " --insecure " + url + "/stream 2>&1");
+      REQUIRE(r.output == "part0;part1;part2;");
+
+      r = run_command(fetch + " --cacert /nonexistent.pem " + url + "/ping 2>&1");
+      REQUIRE(r.status == 2);
+      r = run_command(fetch + " https://127.0.0.1:" + std::to_string(khz::test::unused_port()) + "/ 2>&1");
+      REQUIRE(r.status == 1);
+      REQUIRE(r.output == "khz-fetch: Connection refused\n");
     }
   }
 }
@@ -149,6 +192,20 @@ TEST_CASE("khz-load: a short run") {
       REQUIRE(last.back() == '\n');
       r = run_command(kLoad + " -c 1 -d 1 -m 10 --http2-prior-knowledge " + s.url("/ping") + " 2>&1");
       REQUIRE(r.status == 2);
+
+      khz::ServerOptions o;
+      o.tls_cert_file = khz::test::TestPki::get().alpha_cert;
+      o.tls_key_file = khz::test::TestPki::get().alpha_key;
+      TestServer tls(transport, o);
+      add_routes(tls.server);
+      tls.start();
+      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --cacert " +
+                      khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+      last = r.output.substr(r.output.rfind("requests/s: "));
+      REQUIRE(std::stod(last.substr(12)) > 100);
     }
   }
 }

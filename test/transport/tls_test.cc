@@ -15,6 +15,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -77,15 +79,25 @@ struct ClientOutcome {
   std::string alpn;
   std::string echoed;
   std::string version;
+  std::string verify;  // verify_error()
 };
 
 // Client: handshake, then (when it succeeded) send "ping" and read it back, then close_notify.
-khz::Task<ClientOutcome> client_session(std::uint16_t port, ClientCtx ctx, std::string name) {
-  SocketConnection sock(port);
-  TlsConnection conn(sock, std::move(ctx), name);
+// `owning`: the TlsConnection owns the socket connection (the unique_ptr constructor).
+khz::Task<ClientOutcome> client_session(std::uint16_t port, ClientCtx ctx, std::string name, bool owning) {
+  std::unique_ptr<SocketConnection> sock = std::make_unique<SocketConnection>(port);
+  std::unique_ptr<TlsConnection> owned;
+  std::optional<TlsConnection> borrowing;
+  if (owning) {
+    owned = std::make_unique<TlsConnection>(std::move(sock), std::move(ctx), name);
+  } else {
+    borrowing.emplace(*sock, std::move(ctx), name);
+  }
+  TlsConnection& conn = owning ? *owned : *borrowing;
   conn.set_read_timeout(3s);
   ClientOutcome out;
   out.handshake = co_await conn.handshake();
+  out.verify = std::string(conn.verify_error());
   if (!out.handshake) {
     out.alpn = std::string(conn.alpn());
     out.version = std::string(conn.version());
@@ -96,9 +108,10 @@ khz::Task<ClientOutcome> client_session(std::uint16_t port, ClientCtx ctx, std::
   co_return out;
 }
 
-ClientOutcome connect(std::uint16_t port, khz::transport::TlsClientOptions options, std::string name) {
+ClientOutcome connect(std::uint16_t port, khz::transport::TlsClientOptions options, std::string name,
+                      bool owning = false) {
   return khz::run_blocking(client_session(port, khz::transport::make_tls_client_context(std::move(options)),
-                                          std::move(name)));
+                                          std::move(name), owning));
 }
 
 }  // namespace
@@ -121,6 +134,10 @@ TEST_CASE("tls: client role verifies the server") {
       REQUIRE(eventually([] { return server_result != 0; }));
       REQUIRE(server_result == 1);  // close_notify reads as eof
       REQUIRE(server_alpn == "h2");
+      REQUIRE(ok.verify.empty());
+      auto owning = connect(*port, {.ca_file = pki.ca_cert}, "alpha.test", /*owning=*/true);
+      REQUIRE(!owning.handshake);
+      REQUIRE(owning.echoed == "ping");
       // SNI takes the client to the second certificate; TLS 1.2 works too.
       auto beta = connect(*port, {.ca_file = pki.ca_cert, .max_version = khz::transport::TlsVersion::tls1_2},
                           "beta.test");
@@ -135,8 +152,11 @@ TEST_CASE("tls: client role verifies the server") {
       auto wrong = connect(*port, {.ca_file = pki.ca_cert}, "gamma.test");
       REQUIRE(wrong.handshake == errc::tls_handshake_failed);
       REQUIRE(wrong.echoed.empty());
+      REQUIRE(wrong.verify == "hostname mismatch");
       // A CA the client does not trust (system store only).
-      REQUIRE(connect(*port, {}, "alpha.test").handshake == errc::tls_handshake_failed);
+      auto untrusted = connect(*port, {}, "alpha.test", /*owning=*/true);
+      REQUIRE(untrusted.handshake == errc::tls_handshake_failed);
+      REQUIRE(untrusted.verify == "unable to get local issuer certificate");
       REQUIRE(connect(*port, {.ca_file = pki.rogue_ca_cert, .use_system_ca = false}, "alpha.test").handshake ==
               errc::tls_handshake_failed);
       // insecure_skip_verify accepts both.

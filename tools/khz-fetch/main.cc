@@ -2,22 +2,28 @@
 // khz-fetch: a curl-like command on khz::Client.
 //
 //   khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]
-//             [--http2 | --http2-prior-knowledge] [-k] [--timeout SECONDS] URL
+//             [--http2 | --http2-prior-knowledge] [-k] [--cacert FILE] [--timeout SECONDS] URL
 //
 // Prints the response body as it arrives (with -i, the status line and header fields first;
 // with -o, into FILE). -d sends DATA (or the contents of a file, streamed) and makes the
 // default method POST, with Content-Type application/x-www-form-urlencoded unless -H sets one.
 // -L follows redirects (up to 10). --timeout bounds the whole call.
+// https:// URLs: the server's certificate is verified against the system CA store and the
+// PEM CAs of --cacert FILE; -k (--insecure) skips verification.
 // Exit status: 0 when a response arrived (whatever its status); 1 with a one-line reason on
-// stderr when none did (transport or protocol error); 2 for bad usage or what this build
-// cannot do yet: --http2 / --http2-prior-knowledge (the client speaks HTTP/1.1 only) and
-// https:// URLs (no TLS in the client yet). -k is accepted and has no effect until then.
+// stderr when none did (transport or protocol error; "TLS: the server's certificate could not
+// be verified" for a refused certificate); 2 for bad usage or what this build cannot do yet:
+// --http2 / --http2-prior-knowledge (the client speaks HTTP/1.1 only).
+// Log lines (KHZ_LOG) are off unless KHZ_LOG_LEVEL asks for them: stderr carries the one line.
 #include <khz/app/client.h>
+#include <khz/common/log.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,7 +34,9 @@ namespace {
   std::fprintf(stderr, "khz-fetch: %s\n", why);
   std::fprintf(stderr,
                "usage: khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]\n"
-               "                 [--http2 | --http2-prior-knowledge] [-k] [--timeout SECONDS] URL\n");
+               "                 [--http2 | --http2-prior-knowledge] [-k] [--cacert FILE] [--timeout SECONDS] URL\n"
+               "  -k, --insecure    https: do not verify the server's certificate\n"
+               "  --cacert FILE     https: also trust the PEM CA certificates in FILE\n");
   std::exit(2);
 }
 
@@ -53,6 +61,8 @@ struct Args {
   std::string output;
   bool follow = false;
   double timeout = 0;
+  bool insecure = false;
+  std::string cacert;
   std::string url;
 };
 
@@ -84,7 +94,9 @@ Args parse(int argc, char** argv) {
     } else if (arg == "-L" || arg == "--location") {
       a.follow = true;
     } else if (arg == "-k" || arg == "--insecure") {
-      // No TLS yet: nothing to relax.
+      a.insecure = true;
+    } else if (arg == "--cacert") {
+      a.cacert = value();
     } else if (arg == "--http2" || arg == "--http2-prior-knowledge") {
       unsupported(std::string(arg) + " is not supported yet: the client speaks HTTP/1.1 only");
     } else if (arg == "--timeout" || arg == "-m" || arg == "--max-time") {
@@ -102,7 +114,6 @@ Args parse(int argc, char** argv) {
   }
   if (a.url.empty()) usage("no URL");
   if (a.url.find("://") == std::string::npos) a.url = "http://" + a.url;
-  if (a.url.rfind("https://", 0) == 0) unsupported("https:// is not supported yet: the client has no TLS in this build");
   if (a.method.empty()) a.method = a.has_data ? "POST" : "GET";
   return a;
 }
@@ -155,7 +166,10 @@ int main(int argc, char** argv) {
     out = std::fopen(a.output.c_str(), "wb");
     if (out == nullptr) fail("cannot open " + a.output + ": " + std::strerror(errno));
   }
+  if (std::getenv("KHZ_LOG_LEVEL") == nullptr) khz::log::set_level(khz::log::Level::off);
   khz::ClientOptions options;
+  options.insecure_skip_verify = a.insecure;
+  options.tls_ca_file = a.cacert;
   options.max_redirects = a.follow ? 10 : 0;
   options.max_body_bytes = std::numeric_limits<std::uint64_t>::max();  // streamed, never held whole
   options.user_agent = "khz-fetch";
@@ -164,7 +178,13 @@ int main(int argc, char** argv) {
   }
   std::string error;
   {
-    khz::BlockingClient client(options);
+    std::unique_ptr<khz::BlockingClient> made;
+    try {
+      made = std::make_unique<khz::BlockingClient>(options);
+    } catch (const std::exception& e) {
+      usage(e.what());  // e.g. an unreadable --cacert file
+    }
+    khz::BlockingClient& client = *made;
     client.run([&]() -> khz::Task<void> { co_await fetch(client.client(), a, out, error); });
   }
   if (out != stdout && std::fclose(out) != 0 && error.empty()) error = "cannot write " + a.output;

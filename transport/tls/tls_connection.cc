@@ -347,6 +347,22 @@ TlsConnection::TlsConnection(Connection& inner, std::shared_ptr<const TlsClientC
   SSL_set_connect_state(ssl);
 }
 
+TlsConnection::TlsConnection(std::unique_ptr<Connection> inner, std::shared_ptr<const TlsClientContext> context,
+                             std::string_view server_name)
+    : TlsConnection(*inner, std::move(context), server_name) {
+  owned_inner_ = std::move(inner);
+}
+
+void TlsConnection::set_handshake_timeout(std::chrono::milliseconds timeout) noexcept {
+  state_->handshake_timeout = timeout;
+}
+
+std::string_view TlsConnection::verify_error() const noexcept {
+  long verify = SSL_get_verify_result(state_->ssl.get());
+  if (verify == X509_V_OK) return {};
+  return X509_verify_cert_error_string(verify);
+}
+
 TlsConnection::~TlsConnection() {
   // An inner operation still outstanding would resume into freed memory: a caller bug.
   KHZ_ASSERT(!state_->writing && !state_->fill_waiter && !state_->flush_waiter);

@@ -14,6 +14,12 @@
 //   khz::BlockingClient c;                                          // a plain program
 //   khz::Result<khz::Response> r = c.get("http://127.0.0.1:8080/ping");
 //
+// https: `khz::Client c({.tls_ca_file = "corp-ca.pem"});` verifies servers against the system
+// CA store plus that file, by the URL's host (SNI); `.insecure_skip_verify = true` turns the
+// checks off. Each pooled connection carries its own TLS session (kept alive like plain ones);
+// ALPN offers http/1.1 only (no HTTP/2 in the client yet). The TLS handshake is bounded by
+// tls_handshake_timeout (and by what is left of total_timeout).
+//
 // GCC 12: write `ClientRequest r{...}; co_await client.send(std::move(r));`, never
 // `co_await client.send({...})` (a braced temporary in a co_await is destroyed twice, PR 99576).
 //
@@ -69,12 +75,14 @@ struct ClientAccess;  // the client's internals (client.cc)
 namespace client {
 enum class errc {
   bad_url = 1,             // not an absolute http(s) URL
-  unsupported_scheme,      // https before TLS is available, or another scheme
+  unsupported_scheme,      // a scheme other than http and https
   too_many_redirects,      // more than ClientOptions::max_redirects
   pool_timeout,            // no connection of the host's pool became free within wait_timeout
   cancelled,               // the request's CancellationToken was triggered
   body_not_replayable,     // a retry or a 307/308 redirect would need a streamed body again
-  proxy_refused,           // the proxy answered CONNECT with a non-2xx status (https, once TLS lands)
+  proxy_refused,           // the proxy answered CONNECT with a non-2xx status (https through a proxy)
+  certificate_verify_failed,  // https: the server's certificate could not be verified (untrusted
+                              // CA, name mismatch, expired, ...; the reason is logged at debug)
 };
 const std::error_category& client_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), client_category()}; }
@@ -201,7 +209,7 @@ using ClientMiddleware = std::function<Task<void>(ClientContext&)>;
 
 struct ClientOptions {
   std::chrono::milliseconds dial_timeout{std::chrono::seconds(5)};
-  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};  // with TLS
+  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};  // https; 0: none
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds response_header_timeout{std::chrono::seconds(30)};  // from sent to head
   std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};  // longest gap within a body
@@ -217,9 +225,17 @@ struct ClientOptions {
   // "http://host:port" (or "host:port") for every request, sent in absolute form. Empty and
   // proxy_from_environment: HTTP_PROXY, else http_proxy, except for hosts in NO_PROXY /
   // no_proxy (comma-separated names; "name" and ".name" also match subdomains; "*" all).
-  // (https will tunnel with CONNECT, Http1ClientConnection::connect_tunnel, and read HTTPS_PROXY.)
+  // https requests go through the proxy in a CONNECT tunnel (TLS end to end with the origin);
+  // from the environment they use HTTPS_PROXY, else https_proxy (NO_PROXY applies too).
   std::string proxy;
   bool proxy_from_environment = true;
+  // https: the server's certificate must chain to the system CA store (OpenSSL's default
+  // paths) or to a CA in tls_ca_file (PEM), and name the URL's host (SNI is sent too).
+  // The files are loaded when the Client is made (std::invalid_argument if they cannot be).
+  std::string tls_ca_file;
+  bool insecure_skip_verify = false;  // no certificate or name check: tests and private networks only
+  std::string tls_client_cert_file;   // a client certificate (PEM chain) and its key: both or neither
+  std::string tls_client_key_file;
   std::string user_agent = "khz";
   std::shared_ptr<Resolver> resolver;  // default: none (hosts are dialled as named)
   std::shared_ptr<Balancer> balancer;  // default: round robin
@@ -280,7 +296,8 @@ class Client {
   void close_idle();
 
   // Connections open now in the pools of the calling thread's loop (idle + busy), for a host
-  // "host:port"; for tests and metrics.
+  // "host:port" (http) or "https://host:port" (https, the origin also through a proxy tunnel);
+  // for tests and metrics.
   std::size_t open_connections(std::string_view host_port) const;
 
   struct Impl;

@@ -84,6 +84,10 @@ class Http1ClientConnection {
   // not an error here, but the connection is then unusable (its body is not read): close it.
   Task<std::error_code> connect_tunnel(std::string_view authority, Response& response, Clock::time_point deadline);
 
+  // Gives up the transport (e.g. a tunnel after connect_tunnel(), to wrap it in TLS); this
+  // object must not be used afterwards except to be destroyed.
+  std::unique_ptr<transport::Connection> take_transport() noexcept { return std::move(conn_); }
+
   bool body_done() const noexcept;
   // Any byte of a response arrived since queue_request (an error before then is a stale
   // keep-alive connection: the request may be retried on another).

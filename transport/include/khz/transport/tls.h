@@ -111,6 +111,10 @@ class TlsConnection final : public Connection {
   // Client role: `server_name` is sent as SNI (unless it is an IP address) and, unless
   // insecure_skip_verify, must match the peer's certificate (DNS name or IP address).
   TlsConnection(Connection& inner, std::shared_ptr<const TlsClientContext> context, std::string_view server_name);
+  // Client role over a connection it owns (destroyed after the TLS state): for pools that hold
+  // one Connection per entry (khz::Client).
+  TlsConnection(std::unique_ptr<Connection> inner, std::shared_ptr<const TlsClientContext> context,
+                std::string_view server_name);
   ~TlsConnection() override;
 
   // Runs the handshake, bounded by the context's handshake_timeout. On failure the reason is
@@ -118,6 +122,9 @@ class TlsConnection final : public Connection {
   // returned: errc::tls_handshake_failed, timed_out, eof, cancelled, shutting_down or the OS
   // error. Call once, before any fill or flush.
   Task<std::error_code> handshake();
+  // Overrides the context's handshake_timeout for this connection (before handshake(); zero:
+  // none), e.g. to fit what is left of a caller's overall deadline.
+  void set_handshake_timeout(std::chrono::milliseconds timeout) noexcept;
 
   // Sends close_notify and flushes it (bounded by the write timeout, or 1 s if none); waits
   // until no inner operation is outstanding. Errors are ignored: the connection closes next.
@@ -131,6 +138,9 @@ class TlsConnection final : public Connection {
   bool session_reused() const noexcept;
   bool has_peer_certificate() const noexcept;     // a verified client (or server) certificate
   std::string peer_certificate_subject() const;   // one-line subject DN; "" when none
+  // After a failed handshake: why the peer's certificate was refused (OpenSSL's verify
+  // reason, e.g. "hostname mismatch"); "" when verification did not fail.
+  std::string_view verify_error() const noexcept;
 
   void close() noexcept override;
   std::string peer_address() const override;
@@ -144,6 +154,7 @@ class TlsConnection final : public Connection {
   void on_idle_while_draining() noexcept override;
 
  private:
+  std::unique_ptr<Connection> owned_inner_;  // declared first: destroyed after state_
   std::unique_ptr<State> state_;
 };
 
