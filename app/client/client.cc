@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::Client: pools per loop and host, the exchange, retries, redirects, proxies, streaming.
 #include <khz/app/client.h>
+#include <khz/common/cancel.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
 #include <khz/protocol/error.h>
@@ -19,6 +20,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -92,6 +94,8 @@ void CancellationToken::cancel() noexcept {
 bool CancellationToken::cancelled() const noexcept { return state_->cancelled; }
 
 void CancellationToken::set_active(transport::Connection* conn) const noexcept { state_->active = conn; }
+
+static void cancel_on_signal(void* token) { static_cast<CancellationToken*>(token)->cancel(); }
 
 // ---- resolver and balancers
 
@@ -490,6 +494,7 @@ struct ResponseStream::State {
   std::string piece;
   Clock::time_point deadline = kNever;
   CancellationToken cancel;
+  CancelSignal::Watch downstream;  // the server request this body is read for went away
 
   ~State() {
     if (conn) {
@@ -747,6 +752,13 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
 
 // Redirects (RFC 9110 §15.4) around retried exchanges.
 Task<std::error_code> run_call(CallState& call, const ClientRequest& original, Response& resp) {
+  // Inside a server handler: the downstream client going away cancels this call.
+  CancelSignal::Watch downstream;
+  std::optional<CancellationToken> token;
+  if (CancelSignal* signal = co_await current_cancel_signal()) {
+    token.emplace(original.cancel);
+    downstream.attach(signal, &cancel_on_signal, &*token);
+  }
   auto parsed = Url::parse(original.url);
   if (!parsed) co_return parsed.error();
   Url url = std::move(*parsed);
@@ -838,6 +850,7 @@ Task<Result<ResponseStream>> Client::stream(ClientRequest request) {
   co_await ctx.next();
   if (ctx.error()) co_return ctx.error();
   if (!state->conn) state->impl = impl_.get();  // answered whole (a middleware, or a 3xx kept)
+  if (state->conn) state->downstream.attach(co_await current_cancel_signal(), &cancel_on_signal, &state->cancel);
   co_return ResponseStream(std::move(state));
 }
 
