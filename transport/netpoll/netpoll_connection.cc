@@ -256,7 +256,7 @@ NetpollConnection::Progress NetpollConnection::write_available() {
 }
 
 Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {
-  loop_.cancel(read_deadline_);
+  loop_.disarm(read_deadline_);  // lazily: the next fill re-arms it at no cost
   fill_error_ = ec;
   return std::exchange(fill_waiter_, {});
 }
