@@ -561,3 +561,48 @@ TEST_CASE("transport: a hang-up watch reports the peer leaving while the handler
     t->shutdown(1s);
   }
 }
+
+// ---- netpoll's timer heap (private to the backend): lazy disarm and re-arm.
+#include "netpoll/event_loop.h"
+
+TEST_CASE("netpoll timers: a re-armed deadline fires at its new due, a disarmed one never, others in order") {
+  using khz::transport::DeadlineTimer;
+  using khz::transport::TimerHeap;
+  using Clock = DeadlineTimer::Clock;
+  std::vector<int> fired;
+  struct Tag {
+    std::vector<int>* fired;
+    int id;
+  };
+  auto record = [](void* t) { static_cast<Tag*>(t)->fired->push_back(static_cast<Tag*>(t)->id); };
+  Tag ta{&fired, 1}, tb{&fired, 2}, tc{&fired, 3};
+  DeadlineTimer a(record, &ta), b(record, &tb), c(record, &tc);
+  TimerHeap heap;
+  const Clock::time_point t0{};
+  auto at = [&](int ms) { return t0 + std::chrono::milliseconds(ms); };
+
+  heap.arm(a, at(100));
+  heap.arm(b, at(200));
+  heap.arm(c, at(300));
+  heap.disarm(a);          // stays in the heap, unarmed
+  REQUIRE_FALSE(a.armed());
+  heap.arm(a, at(250));    // later than its place: recorded, not moved
+  REQUIRE(a.armed());
+  heap.disarm(b);
+  heap.fire_due(at(150));  // a's old place comes up early: it moves on
+  REQUIRE(fired.empty());
+  heap.fire_due(at(260));  // b was disarmed; a fires at its new due
+  REQUIRE(fired == std::vector<int>{1});
+  REQUIRE_FALSE(a.armed());
+  heap.arm(b, at(270));    // back after being disarmed and dropped
+  heap.arm(c, at(280));    // earlier than its place (300): it moves up
+  heap.fire_due(at(275));
+  REQUIRE(fired == std::vector<int>{1, 2});
+  heap.fire_due(at(290));
+  REQUIRE(fired == std::vector<int>{1, 2, 3});
+  REQUIRE(heap.empty());
+  heap.arm(a, at(400));
+  heap.disarm(a);
+  heap.cancel(a);          // out of the heap for good (as before destroying it)
+  REQUIRE(heap.empty());
+}
