@@ -263,14 +263,10 @@ struct Client::Impl {
       proxy.https = parse_proxy(env("HTTPS_PROXY", "https_proxy"));
       no_proxy = env("NO_PROXY", "no_proxy");
     }
-    {
-      transport::TlsClientOptions t;
-      t.ca_file = o.tls_ca_file;
-      t.insecure_skip_verify = o.insecure_skip_verify;
-      t.alpn = client_alpn(o.http2);
-      t.client_certificate = {o.tls_client_cert_file, o.tls_client_key_file};
-      t.handshake_timeout = o.tls_handshake_timeout;
-      tls = transport::make_tls_client_context(std::move(t));
+    // With files to load, at once (a bad one throws here); else at the first https request
+    // (loading the system CA store costs milliseconds a plain-http client need not pay).
+    if (!o.tls_ca_file.empty() || !o.tls_client_cert_file.empty() || !o.tls_client_key_file.empty()) {
+      std::call_once(tls_once, [this] { make_tls(); });
     }
     {
       std::string_view list = no_proxy;
@@ -377,6 +373,7 @@ struct Client::Impl {
       }
       raw = proxy_conn.take_transport();
     }
+    std::call_once(tls_once, [this] { make_tls(); });
     auto conn = std::make_unique<transport::TlsConnection>(std::move(raw), tls, pool.server_name);
     if (deadline != kNever) {  // the total timeout bounds the handshake too
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -590,7 +587,17 @@ struct Client::Impl {
   std::vector<ClientMiddleware> middleware;
   std::shared_ptr<Balancer> balancer;
   ProxyConfig proxy;
-  std::shared_ptr<const transport::TlsClientContext> tls;
+  std::shared_ptr<const transport::TlsClientContext> tls;  // made once (tls_once)
+  std::once_flag tls_once;
+  void make_tls() {
+    transport::TlsClientOptions t;
+    t.ca_file = options.tls_ca_file;
+    t.insecure_skip_verify = options.insecure_skip_verify;
+    t.alpn = client_alpn(options.http2);
+    t.client_certificate = {options.tls_client_cert_file, options.tls_client_key_file};
+    t.handshake_timeout = options.tls_handshake_timeout;
+    tls = transport::make_tls_client_context(std::move(t));
+  }
   std::mutex mutex;
   std::unordered_map<EventLoop*, std::unique_ptr<LoopPools>> loops;
 };

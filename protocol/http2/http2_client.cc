@@ -167,9 +167,11 @@ struct Http2ClientConnection::Session {
     in_dispatch = false;
   }
 
-  // Lets an idle writer send what was just submitted (not from inside nghttp2 callbacks).
+  // Lets an idle writer send what was just submitted (not from inside nghttp2 callbacks). While
+  // ready callers run (run_ready), the writer waits for all of them: their frames go out in one
+  // write, not one each (whoever runs the dispatch kicks after it).
   void kick() {
-    if (writer_waiting && !in_codec && !closing) {
+    if (writer_waiting && !in_codec && !in_dispatch && !closing) {
       writer_waiting = false;
       writer.resume();
     }
@@ -769,6 +771,7 @@ void Http2Stream::cancel() noexcept {
     auto* sp = &session;
     EventLoop::current()->post([sp] {
       sp->run_ready();
+      sp->kick();
       sp->unref();
     });
   }
