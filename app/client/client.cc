@@ -541,7 +541,10 @@ struct Client::Impl {
       auto now = Clock::now();
       prune_h2(pool, now);
       if (pool.proto == HostPool::Proto::http1) co_return H2Choice{};
-      if (pool.h2) co_return H2Choice{pool.h2.get(), true, nullptr};
+      if (pool.h2) {
+        if (pool.h2->active_streams() == 0) pool.h2_idle_since = now;
+        co_return H2Choice{pool.h2.get(), true, nullptr};
+      }
       if (pool.h2_dialling) {
         PoolWaiter w;
         w.pool = &pool;
@@ -703,6 +706,11 @@ struct CallState {
 
 namespace {
 
+// The pool's connection has no stream left (under load it rarely has: no clock read then).
+void mark_h2_idle(HostPool& pool) {
+  if (pool.h2 && pool.h2->active_streams() <= 1) pool.h2_idle_since = Clock::now();
+}
+
 bool was_never_answered(std::error_code ec) {
   return ec == transport::errc::eof || ec == std::errc::connection_reset || ec == std::errc::broken_pipe;
 }
@@ -713,17 +721,18 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
                           bool keep_for_retry) {
   Client::Impl& impl = call.impl;
   Attempt out;
-  pool.h2_idle_since = Clock::now();
-  if (auto ec = co_await conn->wait_for_slot(std::min(call.deadline, after(call.options.wait_timeout)))) {
-    out.refused = ec == protocol::errc::connection_closed;  // being replaced: the next one
-    out.ec = ec == transport::errc::timed_out ? std::error_code(client::errc::pool_timeout) : ec;
-    co_return out;
-  }
-  if (pool.h2.get() != conn && std::none_of(pool.h2_draining.begin(), pool.h2_draining.end(),
-                                            [conn](const auto& c) { return c.get() == conn; })) {
-    out.refused = true;  // pruned while waiting (cannot happen with a slot free; be safe)
-    out.ec = protocol::errc::connection_closed;
-    co_return out;
+  if (!conn->can_open_stream()) {
+    if (auto ec = co_await conn->wait_for_slot(std::min(call.deadline, after(call.options.wait_timeout)))) {
+      out.refused = ec == protocol::errc::connection_closed;  // being replaced: the next one
+      out.ec = ec == transport::errc::timed_out ? std::error_code(client::errc::pool_timeout) : ec;
+      co_return out;
+    }
+    if (pool.h2.get() != conn && std::none_of(pool.h2_draining.begin(), pool.h2_draining.end(),
+                                              [conn](const auto& c) { return c.get() == conn; })) {
+      out.refused = true;  // pruned while waiting (cannot happen with a slot free; be safe)
+      out.ec = protocol::errc::connection_closed;
+      co_return out;
+    }
   }
   const bool streamed = static_cast<bool>(req.body_source) || file_fd >= 0;
   Result<Http2Stream> opened = std::error_code();
@@ -761,7 +770,7 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
     out.ec = req.cancel.cancelled() ? std::error_code(client::errc::cancelled) : ec;
     out.refused = ec == protocol::errc::stream_refused;
     out.stale = reused && !stream.response_began() && was_never_answered(ec);
-    pool.h2_idle_since = Clock::now();
+    mark_h2_idle(pool);
     return out;
   };
   if (streamed) {
@@ -809,9 +818,11 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
     out.streamed = true;
     co_return out;
   }
-  if (auto ec = co_await stream.read_all(call.deadline)) co_return fail(ec);
+  if (!stream.body_done()) {
+    if (auto ec = co_await stream.read_all(call.deadline)) co_return fail(ec);
+  }
   set_stream(req.cancel, nullptr);
-  pool.h2_idle_since = Clock::now();
+  mark_h2_idle(pool);
   co_return out;
 }
 
@@ -1154,7 +1165,7 @@ Task<Result<std::string_view>> ResponseStream::read() {
     if (s.h2.body_done()) {
       set_stream(s.cancel, nullptr);
       s.h2 = Http2Stream();
-      s.pool->h2_idle_since = Clock::now();
+      mark_h2_idle(*s.pool);
     }
     co_return std::string_view(s.piece);
   }

@@ -8,7 +8,9 @@
 //   callers  wait_for_slot / Http2Stream::{write, read_head, read_body, read_all}
 // nghttp2 callbacks never resume a caller: they queue its handle in ready_, which run_ready()
 // drains at a safe point (after mem_recv, after a send). A caller that submitted frames kicks
-// an idle writer directly. Each wait is bounded by a LoopTimer (deadline, read gap).
+// an idle writer directly. Waits with a deadline (the caller's, the read gap) are checked by
+// one ticker per connection (a LoopTimer every 10 ms while any such wait is pending), so a
+// request arms no timer of its own.
 // The Session is reference counted by its handles (the connection, each Http2Stream) and its
 // two coroutines; the last one to go deletes it.
 #include <khz/common/event_loop.h>
@@ -47,13 +49,14 @@ bool is_connection_specific(std::string_view name) noexcept {
          iequals(name, "Content-Length") || iequals(name, "TE");
 }
 
-// A wait's end by timer: `Waiting::timed_out` set, the handle resumed through the ready queue.
+// A suspended caller. Past `deadline` the ticker sets `timed_out` and resumes it.
 struct Waiting {
   std::coroutine_handle<> handle;
-  transport::LoopTimer timer;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   bool timed_out = false;
-  void* session = nullptr;
 };
+
+constexpr std::chrono::milliseconds kTick{10};
 
 }  // namespace
 
@@ -98,6 +101,7 @@ struct Http2Stream::State {
     out_off = 0;
     out_end = deferred = eof_sent = false;
     wait.handle = {};
+    wait.deadline = Clock::time_point::max();
     wait.timed_out = false;
   }
 };
@@ -151,7 +155,6 @@ struct Http2ClientConnection::Session {
   // ---- scheduling
   void wake(Waiting& w) {
     if (!w.handle) return;
-    w.timer.cancel();
     ready.push_back(std::exchange(w.handle, {}));
   }
   void wake(State& s) { wake(s.wait); }
@@ -177,13 +180,27 @@ struct Http2ClientConnection::Session {
     }
   }
 
-  static void on_timer(void* context) {
-    auto* w = static_cast<Waiting*>(context);
-    auto* self = static_cast<Session*>(w->session);
-    w->timed_out = true;
-    if (w->handle) self->ready.push_back(std::exchange(w->handle, {}));
-    self->run_ready();
-    self->kick();
+  // Ends the waits whose deadline passed; runs again while timed waits remain.
+  static void on_tick(void* context) {
+    Session& self = *static_cast<Session*>(context);
+    self.ref();
+    const auto now = Clock::now();
+    bool pending = false;
+    auto check = [&](Waiting& w) {
+      if (!w.handle || w.deadline == Clock::time_point::max()) return;
+      if (w.deadline <= now) {
+        w.timed_out = true;
+        self.ready.push_back(std::exchange(w.handle, {}));
+      } else {
+        pending = true;
+      }
+    };
+    for (auto& st : self.live) check(st->wait);
+    for (Waiting* w : self.slot_waiters) check(*w);
+    self.run_ready();
+    self.kick();
+    if (pending && !self.ticker.armed()) self.ticker.start(kTick, &Session::on_tick, &self);
+    self.unref();
   }
 
   struct Wait {
@@ -194,11 +211,9 @@ struct Http2ClientConnection::Session {
     void await_suspend(std::coroutine_handle<> h) {
       w.handle = h;
       w.timed_out = false;
-      w.session = &session;
-      if (deadline != Clock::time_point::max()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) left = std::chrono::milliseconds(1);
-        w.timer.start(left, &Session::on_timer, &w);
+      w.deadline = deadline;
+      if (deadline != Clock::time_point::max() && !session.ticker.armed()) {
+        session.ticker.start(kTick, &Session::on_tick, &session);
       }
     }
     void await_resume() const noexcept {}
@@ -589,6 +604,7 @@ struct Http2ClientConnection::Session {
   std::unique_ptr<transport::Connection> conn;
   Http2ClientOptions opt;
   nghttp2_session* ng = nullptr;
+  transport::LoopTimer ticker;  // while waits with a deadline are pending
   int refs = 1;
   std::vector<std::unique_ptr<State>> live;
   std::vector<std::unique_ptr<State>> spare;
