@@ -737,22 +737,18 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
   const bool streamed = static_cast<bool>(req.body_source) || file_fd >= 0;
   Result<Http2Stream> opened = std::error_code();
   {
-    // The head is built and submitted without suspending (the scratch Request is shared).
-    Request& r = scratch_request();
-    r.clear();
-    r.set_method(req.method);
-    r.set_target(url.target);
-    for (const auto& f : req.headers) r.headers().add(f.name, f.value);
-    if (!req.headers.contains("User-Agent") && !call.options.user_agent.empty()) {
-      r.headers().add("User-Agent", call.options.user_agent);
-    }
+    // The head goes straight from the ClientRequest into the codec (no Request built).
+    Http2ClientConnection::ExtraField agent{"user-agent", call.options.user_agent};
+    const bool add_agent = !call.options.user_agent.empty() && !req.headers.contains("User-Agent");
     std::string authority = url.authority();
     Http2RequestInfo info{.scheme = url.scheme,
                           .authority = authority,
                           .body = streamed ? std::string_view() : std::string_view(req.body),
                           .streamed_body = streamed,
                           .content_length = streamed ? length : -1};
-    opened = conn->open(r, resp, info);
+    opened = conn->open(req.method, url.target, req.headers,
+                        add_agent ? std::span(&agent, 1) : std::span<const Http2ClientConnection::ExtraField>(),
+                        resp, info);
   }
   if (!opened) {
     out.ec = opened.error();

@@ -310,6 +310,8 @@ struct Http2ClientConnection::Session {
     Session& s = self(user);
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     State* st = s.state_of(frame->hd.stream_id);
+    s.header_state = st;  // for on_header, called next for this block's fields
+    s.header_stream = frame->hd.stream_id;
     if (st == nullptr) return 0;
     st->began = true;
     st->interim = false;
@@ -320,7 +322,7 @@ struct Http2ClientConnection::Session {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
     Session& s = self(user);
-    State* st = s.state_of(frame->hd.stream_id);
+    State* st = frame->hd.stream_id == s.header_stream ? s.header_state : s.state_of(frame->hd.stream_id);
     if (st == nullptr || st->error || st->response == nullptr) return 0;
     std::string_view n = sv(name, namelen);
     std::string_view v = sv(value, valuelen);
@@ -440,6 +442,7 @@ struct Http2ClientConnection::Session {
     if (st == nullptr) return 0;
     st->closed = true;
     --s.open_streams;
+    if (s.header_state == st) s.header_stream = -1;
     if (!st->ended && !st->error) {
       if (code == NGHTTP2_REFUSED_STREAM) {
         st->error = protocol::errc::stream_refused;
@@ -613,6 +616,8 @@ struct Http2ClientConnection::Session {
   std::deque<Waiting*> slot_waiters;
   std::vector<nghttp2_nv> nva;
   std::string names;  // lower-cased field names of the request being submitted
+  State* header_state = nullptr;  // the stream whose header block is being decoded
+  std::int32_t header_stream = -1;
   std::size_t open_streams = 0;
   bool in_dispatch = false;
   bool in_codec = false;
@@ -693,12 +698,20 @@ Task<std::error_code> Http2ClientConnection::wait_for_slot(Clock::time_point dea
 
 Result<Http2Stream> Http2ClientConnection::open(const Request& request, Response& response,
                                                 const Http2RequestInfo& info) {
+  Http2RequestInfo with_host = info;
+  if (with_host.authority.empty()) with_host.authority = request.header("Host");
+  return open(request.method(), request.target(), request.headers(), {}, response, with_host);
+}
+
+Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::string_view target,
+                                                const HeaderMap& headers, std::span<const ExtraField> extra,
+                                                Response& response, const Http2RequestInfo& info) {
   Session& s = *s_;
   if (!s.usable()) return std::error_code(protocol::errc::connection_closed);
   if (!s.can_open()) return std::make_error_code(std::errc::resource_unavailable_try_again);
   response.clear();
-  std::string_view authority = info.authority.empty() ? request.header("Host") : info.authority;
-  std::string_view path = request.target().empty() ? std::string_view("/") : request.target();
+  std::string_view authority = info.authority;
+  std::string_view path = target.empty() ? std::string_view("/") : target;
   char length_text[24];
   std::string_view length;
   if (info.streamed_body ? info.content_length >= 0 : !info.body.empty()) {
@@ -708,21 +721,24 @@ Result<Http2Stream> Http2ClientConnection::open(const Request& request, Response
   }
   // Field names lower-cased into one buffer, sized first so the views stay put.
   std::size_t name_bytes = 0;
-  for (const auto& f : request.headers()) name_bytes += f.name.size();
+  for (const auto& f : headers) name_bytes += f.name.size();
+  for (const auto& [n, v] : extra) name_bytes += n.size();
   s.names.clear();
   s.names.reserve(name_bytes);
   s.nva.clear();
-  s.nva.push_back(make_nv(":method", request.method()));
+  s.nva.push_back(make_nv(":method", method));
   s.nva.push_back(make_nv(":scheme", info.scheme));
   s.nva.push_back(make_nv(":authority", authority));
   s.nva.push_back(make_nv(":path", path));
   if (!length.empty()) s.nva.push_back(make_nv("content-length", length));
-  for (const auto& f : request.headers()) {
-    if (is_connection_specific(f.name)) continue;
+  auto add = [&](std::string_view name, std::string_view value) {
+    if (is_connection_specific(name)) return;
     std::size_t at = s.names.size();
-    for (char c : f.name) s.names.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    s.nva.push_back(make_nv(std::string_view(s.names).substr(at, f.name.size()), f.value));
-  }
+    for (char c : name) s.names.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    s.nva.push_back(make_nv(std::string_view(s.names).substr(at, name.size()), value));
+  };
+  for (const auto& f : headers) add(f.name, f.value);
+  for (const auto& [n, v] : extra) add(n, v);
   Http2Stream::State& st = s.new_state(&response);
   nghttp2_data_provider provider{};
   const bool has_body = info.streamed_body || !info.body.empty();

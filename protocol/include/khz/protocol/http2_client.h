@@ -42,6 +42,8 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <utility>
 #include <string_view>
 #include <system_error>
 
@@ -129,6 +131,11 @@ class Http2ClientConnection {
   // stream. Fails with connection_closed (closed, GOAWAY) or std::errc::resource_unavailable_try_again
   // (no slot free: wait_for_slot first).
   Result<Http2Stream> open(const Request& request, Response& response, const Http2RequestInfo& info);
+  // The same from parts (no Request to build): `extra` fields follow `headers`; :authority is
+  // info.authority.
+  using ExtraField = std::pair<std::string_view, std::string_view>;
+  Result<Http2Stream> open(std::string_view method, std::string_view target, const HeaderMap& headers,
+                           std::span<const ExtraField> extra, Response& response, const Http2RequestInfo& info);
 
   // Not closed, no GOAWAY, and a stream slot free now.
   bool can_open_stream() const noexcept;
