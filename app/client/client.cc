@@ -769,6 +769,10 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
     mark_h2_idle(pool);
     return out;
   };
+  if (req.cancel.cancelled()) {  // cancelled while it waited for the connection or a slot
+    stream.cancel();
+    co_return fail(client::errc::cancelled);
+  }
   if (streamed) {
     if (file_fd >= 0) {
       std::string chunk(64 * 1024, '\0');

@@ -458,6 +458,43 @@ TEST_CASE("client h2: REFUSED_STREAM and GOAWAY are sent again automatically") {
   }
 }
 
+TEST_CASE("client h2: dial and TLS handshake failures end the request (and its waiters) cleanly") {
+  // A server that accepts and never answers: the handshake timeout (https, h2 offered) and,
+  // for h2c, the response-header timeout; requests that waited for that dial fail too.
+  ScriptServer silent([](ScriptServer::Peer& p) { p.hold(3s); });
+  ClientOptions o = h2_tls("");
+  o.tls_handshake_timeout = 300ms;
+  BlockingClient c(o);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c.get("https://localhost:" + std::to_string(silent.port()) + "/");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == khz::transport::errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+
+  ClientOptions p = h2c("");
+  p.response_header_timeout = 300ms;
+  BlockingClient plain(p);
+  std::vector<std::error_code> errors(5);
+  plain.run([&]() -> Task<void> {
+    struct Local {
+      static Task<void> get(khz::Client* c, std::string url, std::error_code* ec, std::atomic<int>* left) {
+        auto r = co_await c->get(std::move(url));
+        *ec = r ? std::error_code() : r.error();
+        --*left;
+      }
+    };
+    std::atomic<int> left{5};
+    for (auto& ec : errors) spawn(Local::get(&plain.client(), silent.url("/"), &ec, &left));
+    while (left.load() > 0) co_await khz::sleep_for(2ms);
+  });
+  for (auto& ec : errors) CHECK(ec == khz::transport::errc::timed_out);
+
+  BlockingClient refused(h2c(""));
+  auto rr = refused.get("http://127.0.0.1:" + std::to_string(khz::test::unused_port()) + "/");
+  REQUIRE_FALSE(rr);
+  CHECK(rr.error() == std::errc::connection_refused);
+}
+
 namespace {
 
 // nghttpd serving `docroot` on a free port (TLS with the test PKI, or h2c), stopped at scope end.

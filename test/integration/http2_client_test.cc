@@ -253,6 +253,8 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
           CHECK(c->active_streams() == 0);
           CHECK(c->can_open_stream());
           CHECK_FALSE(c->closed());
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
         });
       }
 
@@ -326,6 +328,8 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
           REQUIRE_FALSE(down.ec);
           CHECK(down.resp.body().size() == total);
           CHECK(down.resp.body().substr(4096, 1) == "b");
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
         });
       }
 
@@ -364,6 +368,8 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
           spawn(fetch(c.get(), "/ping", &other, &left));
           co_await until_zero(left);
           CHECK_FALSE(other.ec);
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
         });
       }
 
@@ -387,6 +393,8 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
           for (auto& o : out) CHECK_FALSE(o.ec);
           CHECK(peak2.load() <= 3);
           CHECK(peak2.load() >= 2);
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
         });
       }
 
@@ -422,6 +430,8 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
           CHECK_FALSE(out[0].ec);
           CHECK_FALSE(out[2].ec);
           CHECK_FALSE(c->closed());
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
         });
       }
     }
@@ -482,6 +492,8 @@ TEST_CASE("http2 client: hostile and failing servers") {
       auto end = in(2s);
       while (!c->closed() && Clock::now() < end) co_await khz::sleep_for(5ms);
       CHECK(c->closed());  // no stream left: the connection closed by itself
+      c.reset();  // the session ends once its coroutines saw the close: give them a turn
+      co_await khz::sleep_for(5ms);
     });
   }
 
