@@ -782,8 +782,8 @@ Http2Stream::~Http2Stream() {
   if (!s_->closed) session.reset_stream(*s_, NGHTTP2_CANCEL);  // unfinished either way
   s_->handle_alive = false;
   s_->response = nullptr;
-  session.kick();
   session.recycle_if_done(*s_);
+  session.kick();  // sends the RST (nghttp2 then closes the stream and it is recycled)
   session.unref();
 }
 
@@ -793,20 +793,18 @@ bool Http2Stream::body_done() const noexcept { return s_->ended && s_->delivered
 
 void Http2Stream::cancel() noexcept {
   auto& session = *s_->session;
-  if (s_->ended && !s_->error) return;
+  if (s_->closed && s_->ended && !s_->error) return;  // already complete
   session.reset_stream(*s_, NGHTTP2_CANCEL);
-  session.fail(*s_, protocol::errc::cancelled);
-  session.kick();
-  if (s_->wait.handle) {
-    // The waiting coroutine resumes from the loop, not inside the canceller's call.
-    session.ref();
-    auto* sp = &session;
-    EventLoop::current()->post([sp] {
-      sp->run_ready();
-      sp->kick();
-      sp->unref();
-    });
-  }
+  session.fail(*s_, protocol::errc::cancelled);  // queues its waiting coroutine, if any
+  // The RST goes out and the waiter resumes from the loop, never inside the canceller's call
+  // (the resumed coroutine may destroy this very stream).
+  session.ref();
+  auto* sp = &session;
+  EventLoop::current()->post([sp] {
+    sp->run_ready();
+    sp->kick();
+    sp->unref();
+  });
 }
 
 Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_point deadline) {
