@@ -876,6 +876,12 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
   bool reused = false;
   const bool want_h2 = !via_proxy && (tls ? call.options.http2 : call.options.http2_prior_knowledge);
   if (want_h2 && pool.proto != HostPool::Proto::http1) {
+    // Fast path: a busy shared connection with nothing to prune (no clock read, no coroutine).
+    if (pool.h2 && pool.h2->usable() && pool.h2->active_streams() > 0 && pool.h2_draining.empty() &&
+        call.options.max_lifetime.count() == 0) {
+      co_return co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, file.fd, length,
+                                     keep_for_retry);
+    }
     auto choice = co_await impl.acquire_h2(pool, call.deadline);
     if (!choice) {
       KHZ_LOG(debug, "client: " << req.method << " " << url.str() << ": no connection to " << pool.key << ": "
@@ -1023,10 +1029,25 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
 }
 
 // Redirects (RFC 9110 §15.4) around retried exchanges.
+// The last URL parsed on this thread: a load generator or a gateway sends the same one again
+// and again (a copy of short strings instead of a parse).
+struct UrlCache {
+  std::string text;
+  Url url;
+};
+
 Task<std::error_code> run_call(CallState& call, const ClientRequest& original, Response& resp) {
-  auto parsed = Url::parse(original.url);
-  if (!parsed) co_return parsed.error();
-  Url url = std::move(*parsed);
+  thread_local UrlCache cache;
+  Url url;
+  if (!cache.text.empty() && cache.text == original.url) {
+    url = cache.url;
+  } else {
+    auto parsed = Url::parse(original.url);
+    if (!parsed) co_return parsed.error();
+    url = std::move(*parsed);
+    cache.text = original.url;
+    cache.url = url;
+  }
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
   for (int redirects = 0;; ++redirects) {

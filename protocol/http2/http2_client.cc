@@ -734,8 +734,13 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   auto add = [&](std::string_view name, std::string_view value) {
     if (is_connection_specific(name)) return;
     std::size_t at = s.names.size();
-    for (char c : name) s.names.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    s.nva.push_back(make_nv(std::string_view(s.names).substr(at, name.size()), value));
+    s.names.resize(at + name.size());  // within the capacity reserved above
+    char* out = s.names.data() + at;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      char c = name[i];
+      out[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    s.nva.push_back(make_nv(std::string_view(out, name.size()), value));
   };
   for (const auto& f : headers) add(f.name, f.value);
   for (const auto& [n, v] : extra) add(n, v);
