@@ -180,7 +180,9 @@ TEST_CASE("client h2: against khz's HTTP/2 server, h2c and h2 by ALPN") {
         auto r1 = off.get(tls_base + "/ping");
         REQUIRE(r1);
         CHECK(r1->version() == khz::Version::http11);
-        BlockingClient plain_h1(ClientOptions{.proxy_from_environment = false, .transport = transport});
+        ClientOptions h1 = h2c(transport);
+        h1.http2_prior_knowledge = false;
+        BlockingClient plain_h1(h1);
         auto r2 = plain_h1.get(h2c_base + "/ping");
         REQUIRE(r2);
         CHECK(r2->version() == khz::Version::http11);  // http:// without prior knowledge
