@@ -5,8 +5,10 @@
   report.py OUT_DIR     (reads meta.txt, load.tsv, idle.tsv, unavailable.txt, client-h2.tsv;
                         prints Markdown)
 
-load.tsv, one line per server and scenario:
+load.tsv, one line per server, scenario and round (BENCH_ROUNDS):
   server, scenario, ok|n/a, requests, wall seconds, req/s, p50 ms, p99 ms, server CPU seconds, notes
+Each server and scenario is reported by its median round (by requests per server CPU-second),
+with the spread of that figure over the rounds.
 idle.tsv, one line per server:
   server, ok|n/a, connections, RSS before KiB, RSS after KiB, notes
 client-h2.tsv, one line per load generator (h2load, khz-load) over h2c -c50 -m16:
@@ -35,6 +37,29 @@ def per_cpu_second(row):
     return requests / cpu if row[2] == "ok" and cpu > 0 and requests > 0 else None
 
 
+def median_rounds(load):
+    """(server, scenario) -> (the median round's row, [rate of each measured round])."""
+    grouped = {}
+    for row in load:
+        grouped.setdefault((row[0], row[1]), []).append(row)
+    result = {}
+    for key, rows in grouped.items():
+        measured = sorted((r for r in rows if per_cpu_second(r)), key=per_cpu_second)
+        if not measured:
+            result[key] = (rows[0], [])
+            continue
+        # The lower median for an even count: never a figure no round reached.
+        result[key] = (measured[(len(measured) - 1) // 2], [per_cpu_second(r) for r in measured])
+    return result
+
+
+def spread(rates):
+    if len(rates) < 2:
+        return ""
+    low, high = min(rates), max(rates)
+    return f"{len(rates)} rounds: {low:,.0f} to {high:,.0f} (±{(high - low) / (high + low) * 100:.0f}%)"
+
+
 def notes(text):
     if text in ("", "-"):
         return ""
@@ -53,14 +78,17 @@ def main():
     idle = read_tsv(os.path.join(out, "idle.tsv"), 6)
     unavailable_path = os.path.join(out, "unavailable.txt")
     unavailable = open(unavailable_path).read().splitlines() if os.path.exists(unavailable_path) else []
+    unavailable = list(dict.fromkeys(unavailable))  # once, whatever the rounds
 
     print("# khz benchmark results\n")
     print(f"- Date: {meta['started']} to {meta['finished']}")
     print(f"- Machine: {meta['nproc']} CPUs, {meta['cpu']}, {meta['memory']}, {meta['kernel']}")
     print(f"- Load average (1/5/15 min) before: {meta['load_before']}; after: {meta['load_after']}")
     print(f"- Command: `{meta['command']}`")
+    rounds = meta.get("rounds", "1")
     print(f"- Each scenario: {meta['warmup']} s warm-up, then {meta['seconds']} s measured; "
-          f"server on CPU {meta['server_cpu']}, `wrk -t1` on CPU {meta['client_cpu']}")
+          f"server on CPU {meta['server_cpu']}, `wrk -t1` on CPU {meta['client_cpu']}; "
+          f"{rounds} round(s), each row the median round")
     print(f"- Versions: khz {meta['khz']}; {meta['compiler']}; {meta['wrk']}; nginx {meta['nginx']}; "
           f"{meta['go']}; Boost {meta['boost']}")
     for line in unavailable:
@@ -70,7 +98,8 @@ def main():
     # One table, grouped by scenario so each block compares servers under the same load.
     scenarios = list(dict.fromkeys(row[1] for row in load))
     servers = list(dict.fromkeys(row[0] for row in load))
-    by_key = {(row[0], row[1]): row for row in load}
+    medians = median_rounds(load)
+    by_key = {key: row for key, (row, _) in medians.items()}
     print("| server | scenario | req/s | p50 ms | p99 ms | server CPU | req per CPU-s | vs nginx (h2: nghttpd) | notes |")
     print("|---|---|--:|--:|--:|--:|--:|--:|---|")
     for scenario in scenarios:
@@ -91,7 +120,7 @@ def main():
             rate = per_cpu_second(row)
             wall, cpu = float(row[4]), float(row[8])
             share = f"{cpu / wall:.2f}" if wall > 0 else "n/a"
-            note = notes(row[9])
+            note = "; ".join(filter(None, [spread(medians[(server, scenario)][1]), notes(row[9])]))
             if wall > 0 and cpu / wall < SATURATED:
                 note = "; ".join(filter(None, ["server not saturated", note]))
             rate_text = f"{rate:,.0f}" if rate else "n/a"
@@ -107,6 +136,8 @@ def main():
     print("server CPU: server CPU-seconds (utime+stime) / wall seconds of the run; "
           "1.00 = the server's core was busy the whole time; below "
           f"{SATURATED} the row says \"server not saturated\" (wrk or the machine was the limit).  ")
+    print("Rounds: every server ran every scenario in each round; a row is the round with the median "
+          "req per CPU-s, and its notes give the lowest and highest of the rounds.  ")
     print("req per CPU-s: requests completed / server CPU-seconds.  "
           "vs nginx: that figure divided by nginx's in the same scenario (HTTP/2 rows: nghttpd's; "
           "the notes give khz's ratio to h2o).  ")

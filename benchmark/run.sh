@@ -13,6 +13,8 @@
 #
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
+#   BENCH_ROUNDS=3            rounds of the load scenarios: each round starts every server afresh
+#                             and runs its scenarios; the report gives each figure's median round
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
 #   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
@@ -35,6 +37,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
@@ -511,64 +514,70 @@ main() {
   local load_before
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-  # Load scenarios: one server process per server, all scenarios against it.
-  local index=0 name port
+  # Load scenarios, in rounds (BENCH_ROUNDS): in each, one server process per server, all
+  # scenarios against it, servers one after the other; so a drift of the machine's speed during
+  # the run spreads over every server rather than falling on one.
+  local index name port round
   local -A available=()
-  for name in "${servers[@]}"; do
-    port=$((BENCH_PORT + index))
-    index=$((index + 1))
-    log "$name: starting on port $port (CPU $BENCH_SERVER_CPU)"
-    if ! start_server "$name" "$port"; then
-      local why
-      why=$(head -c 300 "$OUT/$name.log" | tr '\n' ' ')
-      log "$name: not available (exited or never answered: ${why:-no output})"
-      printf '%s: not available (%s)\n' "$name" "${why:-exited at once, no output}" \
-        >>"$OUT/unavailable.txt"
-      continue
-    fi
-    available[$name]=1
-    local bad
-    bad=$(check_routes "$port")
-    [ -n "$bad" ] && log "$name: route checks failed:$bad (those rows are n/a)"
-
-    local scenario sname connections path script check latency
-    for scenario in "${SCENARIOS[@]}"; do
-      IFS='|' read -r sname connections path script check latency <<<"$scenario"
-      if [[ " $bad " == *" $check "* ]]; then
-        printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$sname" \
-          "route check failed: /$check" >>"$OUT/load.tsv"
+  for round in $(seq "$BENCH_ROUNDS"); do
+    index=0
+    for name in "${servers[@]}"; do
+      port=$((BENCH_PORT + index))
+      index=$((index + 1))
+      log "$name: starting on port $port (CPU $BENCH_SERVER_CPU)"
+      if ! start_server "$name" "$port"; then
+        local why
+        why=$(head -c 300 "$OUT/$name.log" | tr '\n' ' ')
+        log "$name: not available (exited or never answered: ${why:-no output})"
+        printf '%s: not available (%s)\n' "$name" "${why:-exited at once, no output}" \
+          >>"$OUT/unavailable.txt"
         continue
       fi
-      if [ "$BENCH_WARMUP" != 0 ]; then
-        wrk_args "$connections" "$path" "$script" "$port" "$BENCH_WARMUP"
-        run_wrk "$OUT/warmup.txt" "${ARGS[@]}" || true
-      fi
-      wrk_args "$connections" "$path" "$script" "$port" "$BENCH_SECONDS"
-      local file="$OUT/wrk-$name-${sname// /_}.txt" t0 t1 c0 c1
-      c0=$(cpu_ticks "$SERVER_PID")
-      t0=$(date +%s.%N)
-      run_wrk "$file" "${ARGS[@]}" || log "$name / $sname: wrk exited with an error (see $file)"
-      t1=$(date +%s.%N)
-      c1=$(cpu_ticks "$SERVER_PID")
-      local requests rps p50 p99 errors
-      read -r requests rps p50 p99 errors <<<"$(parse_wrk "$file")"
-      if [ "$latency" = no ]; then p50=-1 p99=-1; fi
-      alive "$SERVER_PID" || errors="server died during the run; $errors"
-      local wall cpu
-      wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-      cpu=$(awk -v c=$((c1 - c0)) -v t="$tick" 'BEGIN { printf "%.3f", c / t }')
-      printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$sname" "$requests" "$wall" \
-        "$rps" "$p50" "$p99" "$cpu" "$errors" >>"$OUT/load.tsv"
-      log "$name / $sname: $rps req/s, server CPU ${cpu} s over ${wall} s"
-      if ! alive "$SERVER_PID"; then
-        log "$name: server died; skipping its remaining scenarios"
-        break
-      fi
+      available[$name]=1
+      local bad
+      bad=$(check_routes "$port")
+      [ -n "$bad" ] && log "$name: route checks failed:$bad (those rows are n/a)"
+
+      local scenario sname connections path script check latency
+      for scenario in "${SCENARIOS[@]}"; do
+        IFS='|' read -r sname connections path script check latency <<<"$scenario"
+        if [[ " $bad " == *" $check "* ]]; then
+          printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$sname" \
+            "route check failed: /$check" >>"$OUT/load.tsv"
+          continue
+        fi
+        if [ "$BENCH_WARMUP" != 0 ]; then
+          wrk_args "$connections" "$path" "$script" "$port" "$BENCH_WARMUP"
+          run_wrk "$OUT/warmup.txt" "${ARGS[@]}" || true
+        fi
+        wrk_args "$connections" "$path" "$script" "$port" "$BENCH_SECONDS"
+        local file="$OUT/wrk-$name-${sname// /_}.txt" t0 t1 c0 c1
+        c0=$(cpu_ticks "$SERVER_PID")
+        t0=$(date +%s.%N)
+        run_wrk "$file" "${ARGS[@]}" || log "$name / $sname: wrk exited with an error (see $file)"
+        t1=$(date +%s.%N)
+        c1=$(cpu_ticks "$SERVER_PID")
+        local requests rps p50 p99 errors
+        read -r requests rps p50 p99 errors <<<"$(parse_wrk "$file")"
+        if [ "$latency" = no ]; then p50=-1 p99=-1; fi
+        alive "$SERVER_PID" || errors="server died during the run; $errors"
+        local wall cpu
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+        cpu=$(awk -v c=$((c1 - c0)) -v t="$tick" 'BEGIN { printf "%.3f", c / t }')
+        printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$sname" "$requests" "$wall" \
+          "$rps" "$p50" "$p99" "$cpu" "$errors" >>"$OUT/load.tsv"
+        log "$name / $sname: $rps req/s, server CPU ${cpu} s over ${wall} s"
+        if ! alive "$SERVER_PID"; then
+          log "$name: server died; skipping its remaining scenarios"
+          break
+        fi
+      done
+      stop_server
     done
-    stop_server
   done
 
-  h2_scenarios
+  local h2round
+  for h2round in $(seq "$BENCH_ROUNDS"); do h2_scenarios; done
 
   # Idle check: a fresh server process each, N keep-alive connections that each made one request.
   if [ "$BENCH_IDLE_CONNECTIONS" -gt 0 ]; then
@@ -614,7 +623,7 @@ main() {
   fi
 
   local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
-  for v in BENCH_SECONDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
+  for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
            BENCH_IDLE_SOURCES BENCH_PORT; do
     # Only the settings that were given on the command line, in the order above.
     if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi
@@ -630,6 +639,7 @@ main() {
     echo "load_before=$load_before"
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)"
     echo "seconds=$BENCH_SECONDS"
+    echo "rounds=$BENCH_ROUNDS"
     echo "warmup=$BENCH_WARMUP"
     echo "server_cpu=$BENCH_SERVER_CPU"
     echo "client_cpu=$BENCH_CLIENT_CPU"

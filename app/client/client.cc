@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::Client: pools per loop and host, the exchange, retries, redirects, proxies, streaming.
 #include <khz/app/client.h>
+#include <khz/common/cancel.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
 #include <khz/protocol/error.h>
@@ -20,6 +21,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <unordered_map>
 
@@ -103,6 +105,8 @@ void CancellationToken::set_stream(Http2Stream* stream) const noexcept {
   state_->stream = stream;
   state_->active = nullptr;
 }
+
+static void cancel_on_signal(void* token) { static_cast<CancellationToken*>(token)->cancel(); }
 
 // ---- resolver and balancers
 
@@ -263,10 +267,14 @@ struct Client::Impl {
       proxy.https = parse_proxy(env("HTTPS_PROXY", "https_proxy"));
       no_proxy = env("NO_PROXY", "no_proxy");
     }
-    // With files to load, at once (a bad one throws here); else at the first https request
-    // (loading the system CA store costs milliseconds a plain-http client need not pay).
-    if (!o.tls_ca_file.empty() || !o.tls_client_cert_file.empty() || !o.tls_client_key_file.empty()) {
-      std::call_once(tls_once, [this] { make_tls(); });
+    {
+      transport::TlsClientOptions t;
+      t.ca_file = o.tls_ca_file;
+      t.insecure_skip_verify = o.insecure_skip_verify;
+      t.alpn = client_alpn(o.http2);
+      t.client_certificate = {o.tls_client_cert_file, o.tls_client_key_file};
+      t.handshake_timeout = o.tls_handshake_timeout;
+      tls = transport::make_tls_client_context(std::move(t));
     }
     {
       std::string_view list = no_proxy;
@@ -373,7 +381,6 @@ struct Client::Impl {
       }
       raw = proxy_conn.take_transport();
     }
-    std::call_once(tls_once, [this] { make_tls(); });
     auto conn = std::make_unique<transport::TlsConnection>(std::move(raw), tls, pool.server_name);
     if (deadline != kNever) {  // the total timeout bounds the handshake too
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -590,17 +597,7 @@ struct Client::Impl {
   std::vector<ClientMiddleware> middleware;
   std::shared_ptr<Balancer> balancer;
   ProxyConfig proxy;
-  std::shared_ptr<const transport::TlsClientContext> tls;  // made once (tls_once)
-  std::once_flag tls_once;
-  void make_tls() {
-    transport::TlsClientOptions t;
-    t.ca_file = options.tls_ca_file;
-    t.insecure_skip_verify = options.insecure_skip_verify;
-    t.alpn = client_alpn(options.http2);
-    t.client_certificate = {options.tls_client_cert_file, options.tls_client_key_file};
-    t.handshake_timeout = options.tls_handshake_timeout;
-    tls = transport::make_tls_client_context(std::move(t));
-  }
+  std::shared_ptr<const transport::TlsClientContext> tls;
   std::mutex mutex;
   std::unordered_map<EventLoop*, std::unique_ptr<LoopPools>> loops;
 };
@@ -616,6 +613,7 @@ struct ResponseStream::State {
   Http2Stream h2;  // or an HTTP/2 stream (holds its connection's session); before `response` goes
   Clock::time_point deadline = kNever;
   CancellationToken cancel;
+  CancelSignal::Watch downstream;  // the server request this body is read for went away
 
   ~State() {
     if (h2) {
@@ -1028,26 +1026,38 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
   }
 }
 
-// Redirects (RFC 9110 §15.4) around retried exchanges.
-// The last URL parsed on this thread: a load generator or a gateway sends the same one again
-// and again (a copy of short strings instead of a parse).
-struct UrlCache {
-  std::string text;
-  Url url;
-};
-
-Task<std::error_code> run_call(CallState& call, const ClientRequest& original, Response& resp) {
-  thread_local UrlCache cache;
-  Url url;
-  if (!cache.text.empty() && cache.text == original.url) {
-    url = cache.url;
-  } else {
-    auto parsed = Url::parse(original.url);
-    if (!parsed) co_return parsed.error();
-    url = std::move(*parsed);
-    cache.text = original.url;
-    cache.url = url;
+// Url::parse with a one-entry cache per thread: load generators and gateways send to the same
+// URL again and again, and a copy of the parsed form (short strings: no allocation) costs a
+// tenth of parsing it.
+std::error_code parse_url_cached(const std::string& text, Url& out) {
+  struct LastUrl {
+    std::string text;
+    Url url;
+    bool valid = false;
+  };
+  thread_local LastUrl last;
+  if (!last.valid || last.text != text) {
+    auto parsed = Url::parse(text);
+    if (!parsed) return parsed.error();
+    last.url = std::move(*parsed);
+    last.text = text;
+    last.valid = true;
   }
+  out = last.url;
+  return {};
+}
+
+// Redirects (RFC 9110 §15.4) around retried exchanges.
+Task<std::error_code> run_call(CallState& call, const ClientRequest& original, Response& resp) {
+  // Inside a server handler: the downstream client going away cancels this call.
+  CancelSignal::Watch downstream;
+  std::optional<CancellationToken> token;
+  if (CancelSignal* signal = co_await current_cancel_signal()) {
+    token.emplace(original.cancel);
+    downstream.attach(signal, &cancel_on_signal, &*token);
+  }
+  Url url;
+  if (auto ec = parse_url_cached(original.url, url)) co_return ec;
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
   for (int redirects = 0;; ++redirects) {
@@ -1136,6 +1146,7 @@ Task<Result<ResponseStream>> Client::stream(ClientRequest request) {
   co_await ctx.next();
   if (ctx.error()) co_return ctx.error();
   if (!state->conn) state->impl = impl_.get();  // answered whole (a middleware, or a 3xx kept)
+  if (state->conn) state->downstream.attach(co_await current_cancel_signal(), &cancel_on_signal, &state->cancel);
   co_return ResponseStream(std::move(state));
 }
 

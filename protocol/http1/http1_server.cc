@@ -149,9 +149,32 @@ class StreamReader final : public BodyReader {
 // core's state and every buffer they have grown. Lent to a connection only while it has a
 // request in hand, from a per-thread pool, so an idle keep-alive connection holds none of it
 // and a busy one allocates nothing once the pool is warm.
+// Exchange::cancel_signal for HTTP/1.1: watches the socket for a hang-up only while someone
+// watches the signal (a handler awaiting the HTTP client, say).
+class HangupSignal final : public CancelSignal {
+ public:
+  ~HangupSignal() override { reset(); }
+  void bind(transport::Connection* conn) noexcept { conn_ = conn; }
+
+ private:
+  void on_watched() noexcept override {
+    if (conn_ != nullptr) conn_->watch_hangup(&HangupSignal::fire, this);
+  }
+  void on_unwatched() noexcept override {
+    if (conn_ != nullptr) conn_->unwatch_hangup();
+  }
+  static void fire(void* self) {
+    auto* signal = static_cast<HangupSignal*>(self);
+    KHZ_LOG(debug, "http1 " << signal->conn_->peer_address() << ": peer hung up while its request was being served");
+    signal->trigger();
+  }
+  transport::Connection* conn_ = nullptr;
+};
+
 struct Session {
   http1::RequestParser parser{{0, 0, 0}};
   Exchange exchange;
+  HangupSignal hangup;
   const ServerCore* core = nullptr;  // whose state exchange.core_state is
 };
 
@@ -180,6 +203,8 @@ class SessionPool {
     s->exchange.body_reader = nullptr;
     s->exchange.peer_address = {};
     s->exchange.connection = nullptr;
+    s->hangup.reset();
+    s->hangup.bind(nullptr);
     if (free_.size() < kKeep) free_.push_back(std::move(s));
   }
 
@@ -229,6 +254,8 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
   http1::RequestParser& parser = session.parser;
   Exchange& exchange = session.exchange;
   exchange.connection = &conn;  // the peer's address is formatted only if someone asks
+  session.hangup.bind(&conn);
+  exchange.cancel_signal = &session.hangup;
   StreamWriter writer(conn, exchange);
   exchange.body_writer = &writer;
   LinkedBuffer& in = conn.input();
@@ -340,7 +367,12 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     http1::HeadOptions head{exchange.request.version(), wants_keep_alive, false,
                             exchange.request.method() == "HEAD", opt.server_name};
     writer.reset(head);
-    co_await core.serve(exchange);
+    {
+      Task<void> serving = core.serve(exchange);
+      serving.set_cancel_signal(&session.hangup);
+      co_await serving;
+      session.hangup.reset();  // stops a hang-up watch
+    }
 
     // ---- hand the connection over (Upgrade)
     if (exchange.hijack && !writer.started()) {

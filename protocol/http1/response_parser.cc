@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "response_parser.h"
 
+#include "head_builder.h"
+
 #include <khz/protocol/error.h>
 
 #include <charconv>
@@ -220,39 +222,26 @@ bool is_framing(std::string_view name) {
   return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding");
 }
 
-void append_number(LinkedBuffer& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append({buf, static_cast<std::size_t>(r.ptr - buf)});
-}
-
 }  // namespace
 
 void write_request_head(LinkedBuffer& out, const Request& request, const RequestHeadOptions& options) {
-  out.append(request.method());
-  out.append(" ");
-  out.append(options.target_override.empty() ? request.target() : options.target_override);
-  out.append(" HTTP/1.1\r\n");
-  if (!request.headers().contains("Host") && !options.host.empty()) {
-    out.append("Host: ");
-    out.append(options.host);
-    out.append("\r\n");
-  }
+  HeadBuilder head(out);
+  head.add(request.method());
+  head.add(" ");
+  head.add(options.target_override.empty() ? request.target() : options.target_override);
+  head.add(" HTTP/1.1\r\n");
+  if (!options.host.empty() && !request.headers().contains("Host")) head.field("Host", options.host);
   for (const auto& f : request.headers()) {
-    if (is_framing(f.name)) continue;
-    out.append(f.name);
-    out.append(": ");
-    out.append(f.value);
-    out.append("\r\n");
+    if (!is_framing(f.name)) head.field(f.name, f.value);
   }
   if (options.content_length < 0) {
-    out.append("Transfer-Encoding: chunked\r\n");
+    head.add("Transfer-Encoding: chunked\r\n");
   } else if (options.content_length > 0 || method_expects_body(request.method())) {
-    out.append("Content-Length: ");
-    append_number(out, static_cast<std::uint64_t>(options.content_length));
-    out.append("\r\n");
+    head.add("Content-Length: ");
+    head.add_number(static_cast<std::uint64_t>(options.content_length));
+    head.add("\r\n");
   }
-  out.append("\r\n");
+  head.add("\r\n");
 }
 
 void write_request(LinkedBuffer& out, const Request& request, std::string_view host, std::string_view target_override) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "response_writer.h"
 
+#include "head_builder.h"
+
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -20,45 +22,6 @@ thread_local DateCache date_cache;
 constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-// Writes pieces straight into reserved room in the buffer's tail node (one reserve and one
-// commit for a typical head, rather than one append per piece).
-class HeadBuilder {
- public:
-  explicit HeadBuilder(LinkedBuffer& out) : out_(out), room_(out.reserve(kRoom)) {}
-  ~HeadBuilder() { out_.commit(used_); }
-  HeadBuilder(const HeadBuilder&) = delete;
-  HeadBuilder& operator=(const HeadBuilder&) = delete;
-
-  void add(std::string_view s) {
-    if (s.size() > room_.size() - used_) more(s.size());
-    std::memcpy(room_.data() + used_, s.data(), s.size());
-    used_ += s.size();
-  }
-  void add_number(std::uint64_t v) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, v);
-    add({buf, static_cast<std::size_t>(r.ptr - buf)});
-  }
-  void field(std::string_view name, std::string_view value) {
-    add(name);
-    add(": ");
-    add(value);
-    add("\r\n");
-  }
-
- private:
-  static constexpr std::size_t kRoom = 512;
-  void more(std::size_t need) {
-    out_.commit(used_);
-    used_ = 0;
-    room_ = out_.reserve(need > kRoom ? need : kRoom);
-  }
-
-  LinkedBuffer& out_;
-  std::span<char> room_;
-  std::size_t used_ = 0;
-};
 
 bool is_framing_header(std::string_view name) {
   return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||

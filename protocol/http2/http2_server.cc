@@ -41,7 +41,10 @@ class Session;
 // One stream: its exchange and the state shared by its coroutine and the nghttp2 callbacks.
 // Owned by the Session; reused for later streams of the connection (the core's state with it).
 struct Stream final : BodyWriter, BodyReader {
-  explicit Stream(Session& s) : session(s) { exchange.body_writer = this; }
+  explicit Stream(Session& s) : session(s) {
+    exchange.body_writer = this;
+    exchange.cancel_signal = &cancel;
+  }
 
   Task<std::error_code> write(std::string_view chunk) override;
   bool started() const noexcept override { return writer_started; }
@@ -53,6 +56,7 @@ struct Stream final : BodyWriter, BodyReader {
     id = stream_id;
     exchange.clear();
     exchange.body_reader = nullptr;
+    cancel.reset();
     header_bytes = 0;
     headers_too_large = false;
     authority = {};
@@ -84,6 +88,7 @@ struct Stream final : BodyWriter, BodyReader {
   std::int32_t id = 0;
   std::size_t live_index = 0;  // in Session::live_
   Exchange exchange;
+  CancelSignal cancel;  // the client reset the stream, or the connection ended, mid-exchange
   // ---- request
   std::size_t header_bytes = 0;  // decoded, RFC 9113 §6.5.2 accounting (name + value + 32)
   bool headers_too_large = false;
@@ -318,7 +323,11 @@ class Session {
   }
 
   static Task<void> run_stream(Session* self, Stream* s) {
-    co_await self->core_.serve(s->exchange);
+    {
+      Task<void> serving = self->core_.serve(s->exchange);
+      serving.set_cancel_signal(&s->cancel);
+      co_await serving;
+    }
     self->finish_handler(*s);
     if (self->conn_.is_draining() && !self->goaway_sent_ && !self->closing_) self->send_graceful_goaway();
     co_await YieldToWriter{*self};
@@ -720,6 +729,7 @@ class Session {
     }
     session.wake(*s, error_code == NGHTTP2_NO_ERROR ? std::error_code(transport::errc::cancelled)
                                                      : std::error_code(protocol::errc::malformed_body));
+    if (error_code != NGHTTP2_NO_ERROR && s->handler == Stream::HandlerState::running) s->cancel.trigger();
     if (s->handler == Stream::HandlerState::none || s->handler == Stream::HandlerState::done) session.release(*s);
     return 0;
   }
@@ -1006,6 +1016,9 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
   closing_ = true;
   conn_.close();
   for (auto& s : live_) wake(*s, transport::errc::cancelled);
+  for (auto& s : live_) {
+    if (s->handler == Stream::HandlerState::running) s->cancel.trigger();
+  }
   run_ready();
   if (writer_waiting_) {
     writer_waiting_ = false;

@@ -249,6 +249,24 @@ TEST_CASE("client https: a wrong name and an unknown CA fail verification; insec
   }
 }
 
+TEST_CASE("client https: the system CA store is loaded by the first connection that verifies, not by the Client") {
+  // OpenSSL's default paths honour SSL_CERT_FILE: made the test CA, it plays the system store.
+  const auto& pki = khz::test::TestPki::get();
+  const std::string transport = khz::test::transports().front();
+  TestServer s(transport, tls_server_options());
+  Peers peers;
+  add_routes(s.server, peers);
+  s.start();
+  ClientOptions o = tls_client(transport);
+  o.tls_ca_file.clear();  // the system store only
+  EnvVar missing("SSL_CERT_FILE", pki.dir + "/no-such-file.pem");
+  BlockingClient c(o);  // nothing loaded yet: the variable still points nowhere
+  EnvVar test_ca("SSL_CERT_FILE", pki.ca_cert);
+  auto r = c.get(https_url(s.port(), "/ping"));
+  REQUIRE(r);
+  REQUIRE(r->body() == "pong");
+}
+
 TEST_CASE("client https: the server closes an idle TLS connection; the next request uses a new one") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

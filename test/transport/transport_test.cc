@@ -463,3 +463,146 @@ TEST_CASE("transport: a parked connection is served again on input, and closed b
     }
   }
 }
+
+namespace {
+
+std::atomic<int> hangups{0};
+std::atomic<bool> hangup_armed{false};
+std::atomic<bool> unwatch_at_once{false};
+std::atomic<bool> release_busy{false};
+
+void count_hangup(void*) { ++hangups; }
+
+// A busy handler (not reading) that watches for its peer hanging up meanwhile.
+khz::Task<> watch_while_busy(khz::transport::Connection& conn) {
+  conn.watch_hangup(&count_hangup, nullptr);
+  if (unwatch_at_once) conn.unwatch_hangup();
+  hangup_armed = true;
+  for (int i = 0; i < 150 && !release_busy; ++i) co_await khz::sleep_for(10ms);
+  conn.unwatch_hangup();
+}
+
+}  // namespace
+
+TEST_CASE("transport: a hang-up watch reports the peer leaving while the handler is busy, once, without spinning") {
+  for (const auto& name : khz::test::transports()) {
+    auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+    auto port = t->start(&watch_while_busy);
+    REQUIRE(port.ok());
+    auto start = [&] {
+      hangups = 0;
+      hangup_armed = false;
+      release_busy = false;
+    };
+    auto wait_armed = [&] {
+      for (int i = 0; i < 300 && !hangup_armed; ++i) std::this_thread::sleep_for(5ms);
+      REQUIRE(hangup_armed);
+      std::this_thread::sleep_for(20ms);
+    };
+    auto hangups_within = [&](std::chrono::milliseconds wait) {
+      for (auto end = std::chrono::steady_clock::now() + wait; std::chrono::steady_clock::now() < end && hangups == 0;) {
+        std::this_thread::sleep_for(5ms);
+      }
+      return hangups.load();
+    };
+    DYNAMIC_SECTION("transport " << name << ": close") {
+      start();
+      { RawClient c(*port); wait_armed(); }
+      REQUIRE(hangups_within(700ms) == 1);
+      double cpu0 = cpu_seconds();
+      std::this_thread::sleep_for(300ms);  // the handler still sleeps on the dead socket
+      REQUIRE(cpu_seconds() - cpu0 < 0.15);
+      REQUIRE(hangups == 1);
+    }
+    DYNAMIC_SECTION("transport " << name << ": half-close counts as gone") {
+      start();
+      RawClient c(*port);
+      wait_armed();
+      c.shutdown_write();
+      REQUIRE(hangups_within(700ms) == 1);
+    }
+    DYNAMIC_SECTION("transport " << name << ": reset") {
+      start();
+      {
+        RawClient c(*port);
+        wait_armed();
+        linger hard{1, 0};
+        REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+      }
+      REQUIRE(hangups_within(700ms) == 1);
+    }
+    DYNAMIC_SECTION("transport " << name << ": a live peer is not reported; unwatch silences it") {
+      start();
+      {
+        RawClient c(*port);
+        wait_armed();
+        REQUIRE(hangups_within(300ms) == 0);  // connected and quiet
+      }
+      REQUIRE(hangups_within(700ms) == 1);  // and gone
+      // Without the watch (unwatched at once), a close is nobody's business.
+      unwatch_at_once = true;
+      start();
+      { RawClient c(*port); wait_armed(); }
+      REQUIRE(hangups_within(400ms) == 0);
+      unwatch_at_once = false;
+    }
+    DYNAMIC_SECTION("transport " << name << ": request bytes while watched") {
+      start();
+      {
+        RawClient c(*port);
+        wait_armed();
+        c.send("GET /next HTTP/1.1\r\n\r\n");  // pipelined: the peer is still there
+        REQUIRE(hangups_within(300ms) == 0);
+      }
+      // netpoll still sees the FIN behind the unread bytes; asio ended its watch at the bytes.
+      REQUIRE(hangups_within(700ms) == (name == "netpoll" ? 1 : 0));
+    }
+    release_busy = true;
+    t->shutdown(1s);
+  }
+}
+
+// ---- netpoll's timer heap (private to the backend): lazy disarm and re-arm.
+#include "netpoll/event_loop.h"
+
+TEST_CASE("netpoll timers: a re-armed deadline fires at its new due, a disarmed one never, others in order") {
+  using khz::transport::DeadlineTimer;
+  using khz::transport::TimerHeap;
+  using Clock = DeadlineTimer::Clock;
+  std::vector<int> fired;
+  struct Tag {
+    std::vector<int>* fired;
+    int id;
+  };
+  auto record = [](void* t) { static_cast<Tag*>(t)->fired->push_back(static_cast<Tag*>(t)->id); };
+  Tag ta{&fired, 1}, tb{&fired, 2}, tc{&fired, 3};
+  DeadlineTimer a(record, &ta), b(record, &tb), c(record, &tc);
+  TimerHeap heap;
+  const Clock::time_point t0{};
+  auto at = [&](int ms) { return t0 + std::chrono::milliseconds(ms); };
+
+  heap.arm(a, at(100));
+  heap.arm(b, at(200));
+  heap.arm(c, at(300));
+  heap.disarm(a);          // stays in the heap, unarmed
+  REQUIRE_FALSE(a.armed());
+  heap.arm(a, at(250));    // later than its place: recorded, not moved
+  REQUIRE(a.armed());
+  heap.disarm(b);
+  heap.fire_due(at(150));  // a's old place comes up early: it moves on
+  REQUIRE(fired.empty());
+  heap.fire_due(at(260));  // b was disarmed; a fires at its new due
+  REQUIRE(fired == std::vector<int>{1});
+  REQUIRE_FALSE(a.armed());
+  heap.arm(b, at(270));    // back after being disarmed and dropped
+  heap.arm(c, at(280));    // earlier than its place (300): it moves up
+  heap.fire_due(at(275));
+  REQUIRE(fired == std::vector<int>{1, 2});
+  heap.fire_due(at(290));
+  REQUIRE(fired == std::vector<int>{1, 2, 3});
+  REQUIRE(heap.empty());
+  heap.arm(a, at(400));
+  heap.disarm(a);
+  heap.cancel(a);          // out of the heap for good (as before destroying it)
+  REQUIRE(heap.empty());
+}

@@ -12,8 +12,11 @@
 #include <boost/asio.hpp>
 
 #include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <future>
 #include <condition_variable>
@@ -307,6 +310,23 @@ class AsioConnection final : public Connection {
     }));
   }
 
+  // Hang-up watch: wait for readability, then look without reading (see watch_hangup).
+  void start_hangup_watch() noexcept override {
+    if (closed_) return;
+    watching_hangup_ = true;
+    if (hangup_wait_pending_) return;  // one from an earlier watch is still out: it serves this one
+    hangup_wait_pending_ = true;
+    socket_.async_wait(tcp::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
+      if (!*alive) return;
+      self->hangup_wait_pending_ = false;
+      if (!self->watching_hangup_ || self->closed_) return;
+      if (ec == asio::error::operation_aborted) return self->start_hangup_watch();  // a deadline's cancel()
+      if (ec) return self->hangup_detected();
+      self->look_for_hangup();
+    }));
+  }
+  void stop_hangup_watch() noexcept override { watching_hangup_ = false; }
+
   void on_idle_while_draining() noexcept override {
     if (fill_waiter_) {
       shutting_down_ = true;
@@ -316,6 +336,24 @@ class AsioConnection final : public Connection {
   }
 
  private:
+  // Readable while watching: gone if the peer's FIN (or a reset) is there, even behind data.
+  void look_for_hangup() {
+    const int fd = socket_.native_handle();
+    char byte;
+    ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return hangup_detected();
+    if (n < 0) return start_hangup_watch();  // a fill took the bytes first
+    ::tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 && info.tcpi_state == TCP_CLOSE_WAIT) {
+      return hangup_detected();
+    }
+    // Request bytes wait to be read (pipelining): the peer is there; waiting again would only
+    // see them again. The watch ends here, silently.
+    watching_hangup_ = false;
+    KHZ_LOG(debug, "asio: " << peer_ << " sent more bytes while watched for a hang-up; watch ended");
+  }
+
   void read_more() {
     if (input_.empty() && is_idle()) {
       // Idle with nothing buffered: hold no buffer while waiting; read once data is there.
@@ -382,6 +420,8 @@ class AsioConnection final : public Connection {
   std::coroutine_handle<> fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;
+  bool watching_hangup_ = false;
+  bool hangup_wait_pending_ = false;
   Clock::time_point read_deadline_ = kNever;
   Clock::time_point write_deadline_ = kNever;
   bool read_timed_out_ = false;

@@ -16,21 +16,39 @@ namespace khz::transport {
 // ---- TimerHeap
 
 void TimerHeap::arm(DeadlineTimer& t, Clock::time_point due) {
+  if (t.index_ != DeadlineTimer::kUnarmed && t.due_ <= due) {
+    t.wanted_ = due;  // its heap place comes first; it moves on when it gets there
+    return;
+  }
   cancel(t);
   t.due_ = due;
+  t.wanted_ = due;
   t.sequence_ = sequence_++;
   heap_.push_back(&t);
   t.index_ = heap_.size() - 1;
   sift_up(t.index_);
 }
 
+void TimerHeap::disarm(DeadlineTimer& t) noexcept {
+  if (t.index_ != DeadlineTimer::kUnarmed) t.wanted_ = Clock::time_point::max();
+}
+
 void TimerHeap::cancel(DeadlineTimer& t) noexcept {
-  if (t.armed()) remove_at(t.index_);
+  if (t.index_ != DeadlineTimer::kUnarmed) remove_at(t.index_);
 }
 
 void TimerHeap::fire_due(Clock::time_point now) {
   while (!heap_.empty() && heap_.front()->due_ <= now) {
     DeadlineTimer* t = heap_.front();
+    if (t->wanted_ > now) {  // re-armed later, or disarmed, since it took its place
+      if (t->wanted_ == Clock::time_point::max()) {
+        remove_at(0);
+      } else {
+        t->due_ = t->wanted_;
+        sift_down(0);
+      }
+      continue;
+    }
     remove_at(0);
     t->fn_(t->context_);
   }

@@ -54,25 +54,32 @@ class DeadlineTimer {
   DeadlineTimer(Callback fn, void* context) noexcept : fn_(fn), context_(context) {}
   DeadlineTimer(const DeadlineTimer&) = delete;
   DeadlineTimer& operator=(const DeadlineTimer&) = delete;
-  bool armed() const noexcept { return index_ != kUnarmed; }
+  bool armed() const noexcept { return index_ != kUnarmed && wanted_ != Clock::time_point::max(); }
 
  private:
   friend class TimerHeap;
   static constexpr std::size_t kUnarmed = static_cast<std::size_t>(-1);
   Callback fn_;
   void* context_;
-  Clock::time_point due_{};
+  Clock::time_point due_{};     // the heap's key: never after wanted_
+  Clock::time_point wanted_{};  // when it should fire; max(): disarmed, still in the heap
   std::uint64_t sequence_ = 0;    // ties fire in arming order
   std::size_t index_ = kUnarmed;  // position in the heap while armed
 };
 
 // A binary min-heap of armed timers; each timer knows its slot, so cancel is O(log n).
+// Deadlines re-armed over and over (a connection's read deadline, once per request) cost O(1):
+// disarm() leaves the timer in the heap, and arm() for a due at or after its place in the heap
+// only records the new due. When such an entry comes up, it moves to its real due (or leaves,
+// if disarmed) instead of firing. The heap's next due may so be early: the loop wakes, finds
+// nothing due, and sleeps again (at most once per entry and timeout).
 class TimerHeap {
  public:
   using Clock = DeadlineTimer::Clock;
 
   void arm(DeadlineTimer& t, Clock::time_point due);  // re-arms an armed timer
-  void cancel(DeadlineTimer& t) noexcept;             // no-op when not armed
+  void disarm(DeadlineTimer& t) noexcept;             // lazily; the owner may arm it again
+  void cancel(DeadlineTimer& t) noexcept;             // out of the heap: before destroying it
   bool empty() const noexcept { return heap_.empty(); }
   Clock::time_point next_due() const noexcept { return heap_.front()->due_; }  // requires !empty()
   // Unarms and fires, in order, every timer due at `now`; a callback may arm or cancel timers.
@@ -119,6 +126,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void remove(int fd) noexcept;
   void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, Clock::now() + delay); }
   void cancel(DeadlineTimer& t) noexcept { timers_.cancel(t); }
+  void disarm(DeadlineTimer& t) noexcept { timers_.disarm(t); }
   // Resumes every sleeper now; from then on resume_after resumes on the next turn (forced shutdown).
   void wake_sleepers();
   // A handler being destroyed mid-turn: readiness for it still queued in the current batch is

@@ -126,10 +126,27 @@ void NetpollConnection::on_idle_while_draining() noexcept {
   if (fill_waiter_) finish_fill_soon(errc::shutting_down);
 }
 
+void NetpollConnection::start_hangup_watch() noexcept {
+  if (closed_) return;
+  if (read_eof_ || !registered_) {  // the FIN was read, or a hang-up took the socket out already
+    hangup_detected();
+    return;
+  }
+  watching_hangup_ = true;
+  (void)set_interest(interest_ | EPOLLRDHUP);  // no syscall when still registered from before
+}
+
+// EPOLLRDHUP stays registered (dropped when it fires unwatched), so a handler that watches
+// request after request costs no epoll_ctl.
+void NetpollConnection::stop_hangup_watch() noexcept { watching_hangup_ = false; }
+
 void NetpollConnection::on_io(std::uint32_t events) {
   if (closed_) return;  // a stale event from the batch in which it closed
   const bool hangup = (events & (EPOLLERR | EPOLLHUP)) != 0;
   const bool unwanted_input = (events & EPOLLIN) != 0 && !fill_waiter_;
+  const bool rdhup = (events & EPOLLRDHUP) != 0;
+  const bool peer_gone = watching_hangup_ && (hangup || rdhup);
+  watching_hangup_ = watching_hangup_ && !peer_gone;  // reported once
   std::coroutine_handle<> flushed;
   Waiter filled;
   if (flush_waiter_ && (events & EPOLLOUT || hangup)) {
@@ -152,9 +169,14 @@ void NetpollConnection::on_io(std::uint32_t events) {
     loop_.remove(fd_);
     registered_ = false;
     interest_ = 0;
-  } else if (unwanted_input) {
-    (void)set_interest(interest_ & ~std::uint32_t{EPOLLIN});  // re-armed by the next fill
+  } else if (unwanted_input || rdhup) {
+    // Level-triggered: drop what nobody waits for (re-armed by the next fill or watch).
+    std::uint32_t keep = interest_;
+    if (rdhup) keep &= ~std::uint32_t{EPOLLRDHUP};  // reported (or nobody watches)
+    if (unwanted_input) keep &= ~std::uint32_t{EPOLLIN};
+    (void)set_interest(keep);
   }
+  if (peer_gone) hangup_detected();
   // Resume last: the coroutines may start new operations on this connection, or close it.
   if (flushed) flushed.resume();
   if (filled) filled.resume();
@@ -234,7 +256,7 @@ NetpollConnection::Progress NetpollConnection::write_available() {
 }
 
 Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {
-  loop_.cancel(read_deadline_);
+  loop_.disarm(read_deadline_);  // lazily: the next fill re-arms it at no cost
   fill_error_ = ec;
   return std::exchange(fill_waiter_, {});
 }

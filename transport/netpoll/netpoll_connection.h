@@ -7,6 +7,8 @@
 // budget is spent. An idle connection with nothing buffered holds no buffer node.
 // Writes: a flush tries one sendmsg over every segment of output() at once; only when the
 // socket is full does it arm EPOLLOUT (dropped again when the flush completes).
+// A hang-up watch (Connection::watch_hangup) adds EPOLLRDHUP, left registered afterwards until
+// it fires (so a handler that watches request after request costs no epoll_ctl).
 // Readiness the connection cannot use (EPOLLHUP/EPOLLERR with nothing pending) takes the
 // socket out of the epoll set, so a dead idle socket cannot make the loop spin; the next
 // fill or flush then finds out what happened with a direct syscall.
@@ -56,6 +58,8 @@ class NetpollConnection final : public Connection, public IoHandler {
   void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
   void start_flush(std::coroutine_handle<> h) override;
   void on_idle_while_draining() noexcept override;
+  void start_hangup_watch() noexcept override;
+  void stop_hangup_watch() noexcept override;
 
  private:
   enum class Progress { done, would_block, failed };
@@ -88,6 +92,7 @@ class NetpollConnection final : public Connection, public IoHandler {
   bool registered_ = false;     // in the epoll set (false before open() and after a detach)
   bool closed_ = false;
   bool read_eof_ = false;       // the peer's FIN was read
+  bool watching_hangup_ = false;  // watch_hangup() is on (EPOLLRDHUP registered)
   Waiter fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;

@@ -327,7 +327,7 @@ TlsConnection::TlsConnection(Connection& inner, std::shared_ptr<const TlsClientC
     : Connection(&inner), state_(std::make_unique<State>(*this, inner)) {
   State& st = *state_;
   st.handshake_timeout = context->handshake_timeout();
-  st.ssl.reset(SSL_new(context->ctx()));
+  st.ssl.reset(SSL_new(context->ctx_for_connection()));
   KHZ_ASSERT(st.ssl != nullptr);
   SSL* ssl = st.ssl.get();
   std::string name(server_name);

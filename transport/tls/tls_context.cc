@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "tls/tls_context.h"
 
+#include <khz/common/log.h>
+
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -206,7 +208,10 @@ TlsClientContext::TlsClientContext(TlsClientOptions options) : options_(std::mov
   set_ciphers(p);
   SSL_CTX_set_options(p, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_read_ahead(p, 1);
-  if (options_.use_system_ca && SSL_CTX_set_default_verify_paths(p) != 1) fail("cannot load the system CA store");
+  // The system CA store (~150 certificates to parse, tens of milliseconds) is loaded by the
+  // first connection that verifies a peer, not here: a client that never dials https (or never
+  // verifies) never pays for it.
+  load_system_ca_ = options_.use_system_ca && !options_.insecure_skip_verify;
   if (!options_.ca_file.empty() && SSL_CTX_load_verify_locations(p, options_.ca_file.c_str(), nullptr) != 1) {
     fail("cannot load CA file " + options_.ca_file);
   }
@@ -221,6 +226,18 @@ TlsClientContext::TlsClientContext(TlsClientOptions options) : options_(std::mov
                                                static_cast<unsigned int>(alpn.size())) != 0) {
     fail("cannot set the ALPN list");
   }
+}
+
+SSL_CTX* TlsClientContext::ctx_for_connection() const {
+  if (load_system_ca_) {
+    std::call_once(system_ca_once_, [this] {
+      ERR_clear_error();
+      if (SSL_CTX_set_default_verify_paths(ctx_.get()) != 1) {
+        KHZ_LOG(warn, "tls: cannot load the system CA store (" << openssl_errors() << "); peers must chain to the CA file");
+      }
+    });
+  }
+  return ctx_.get();
 }
 
 std::shared_ptr<const TlsServerContext> make_tls_server_context(TlsServerOptions options) {

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,12 +56,16 @@ class TlsClientContext {
   explicit TlsClientContext(TlsClientOptions options);
 
   SSL_CTX* ctx() const noexcept { return ctx_.get(); }
+  // The context for a new connection: loads the system CA store first, once (thread-safe).
+  SSL_CTX* ctx_for_connection() const;
   bool verify() const noexcept { return !options_.insecure_skip_verify; }
   std::chrono::milliseconds handshake_timeout() const noexcept { return options_.handshake_timeout; }
 
  private:
   TlsClientOptions options_;
   SslCtxPtr ctx_;
+  bool load_system_ca_ = false;
+  mutable std::once_flag system_ca_once_;
 };
 
 }  // namespace khz::transport

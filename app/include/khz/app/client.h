@@ -122,9 +122,9 @@ struct Url {
 // dial or a retry backoff ends when that step completes). Copies share one state. cancel()
 // must be called on the loop the request runs on (from another coroutine there, or via
 // EventLoop::post).
-// What is wired: the token only. The server does not yet tell a handler that its downstream
-// connection closed while the handler awaits the client; a streaming handler learns it when
-// ctx.write() returns false (then dropping a ResponseStream closes the upstream connection).
+// Inside a server handler no token is needed for the common case: a call (and a ResponseStream
+// it returns) watches the handler's ambient CancelSignal (RequestContext::cancel_signal()) and
+// is cancelled the same way when the downstream client hangs up or resets its stream.
 class CancellationToken {
  public:
   CancellationToken();

@@ -77,6 +77,12 @@ class RequestContext : public ExchangeState {
   bool body_streamed() const noexcept { return exchange_->body_reader != nullptr; }
   // "host:port" of the peer ("[v6]:port"); formatted on the first call.
   std::string_view peer_address() const;
+  // Fires when the client goes away while the handler runs (HTTP/1.1: hangs up; HTTP/2: resets
+  // the stream or the connection ends); null outside a protocol server (e.g. engine tests).
+  // The HTTP client called from the handler watches it by itself and cancels its outbound call
+  // (client::errc::cancelled); a handler doing long work of its own can watch it too:
+  //   CancelSignal::Watch w(ctx.cancel_signal(), [](void* job) { static_cast<Job*>(job)->stop(); }, &job);
+  CancelSignal* cancel_signal() const noexcept { return exchange_->cancel_signal; }
 
   // ---- response
   void set_status(int status) noexcept { response().set_status(status); }

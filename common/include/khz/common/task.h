@@ -8,6 +8,10 @@
 //
 // Coroutine frames come from a per-thread size-classed pool, so a coroutine per request costs
 // no malloc after warm-up (plain operator new under AddressSanitizer, which then sees every frame).
+// Cancellation: a Task carries an ambient CancelSignal* (<khz/common/cancel.h>), inherited from
+// the Task that awaits it unless set on it before (set_cancel_signal); a coroutine reads its
+// own with `co_await khz::current_cancel_signal()`. Nothing is cancelled by itself: code that
+// can stop early (the HTTP client) watches the signal.
 // Threading: a Task is used from one thread; it resumes on whatever thread completes what it awaits.
 #pragma once
 
@@ -21,6 +25,7 @@
 
 namespace khz {
 
+class CancelSignal;
 template <class T = void>
 class Task;
 
@@ -37,6 +42,7 @@ struct FramePooled {
 struct TaskPromiseBase : FramePooled {
   std::coroutine_handle<> continuation;
   std::exception_ptr exception;
+  CancelSignal* cancel_signal = nullptr;  // ambient: inherited from the awaiting Task
 
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
@@ -96,8 +102,13 @@ class [[nodiscard]] Task {
 
   // Awaiting starts the task; the awaiter resumes when it completes.
   bool await_ready() const noexcept { return done(); }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> awaiting) noexcept {
-    handle_.promise().continuation = awaiting;
+  template <class Awaiting>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Awaiting> awaiting) noexcept {
+    auto& p = handle_.promise();
+    p.continuation = awaiting;
+    if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Awaiting>) {
+      if (p.cancel_signal == nullptr) p.cancel_signal = awaiting.promise().cancel_signal;
+    }
     return handle_;
   }
   T await_resume() {
@@ -105,6 +116,9 @@ class [[nodiscard]] Task {
     if (p.exception) std::rethrow_exception(p.exception);
     if constexpr (!std::is_void_v<T>) return std::move(*p.value);
   }
+
+  // Gives this Task (and what it awaits) an ambient cancel signal; before it is awaited.
+  void set_cancel_signal(CancelSignal* signal) noexcept { handle_.promise().cancel_signal = signal; }
 
   // For drivers (spawn, run_blocking): start without an awaiter, or with one.
   Handle handle() const noexcept { return handle_; }
@@ -122,6 +136,19 @@ inline Task<void> TaskPromise<void>::get_return_object() noexcept {
   return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
 }
 }  // namespace detail
+
+// The ambient cancel signal of the calling coroutine (a Task), or null:
+//   CancelSignal* s = co_await khz::current_cancel_signal();
+struct current_cancel_signal {
+  CancelSignal* signal = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Promise>) signal = h.promise().cancel_signal;
+    return false;  // never suspends
+  }
+  CancelSignal* await_resume() const noexcept { return signal; }
+};
 
 // Starts `task` now and lets it run to completion on its own; the task's frame is freed when it
 // finishes. An exception escaping it is logged, not propagated. The caller must make sure that

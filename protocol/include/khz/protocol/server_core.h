@@ -20,6 +20,7 @@
 // it arrives; what it leaves unread is drained by the server (or the connection is closed).
 #pragma once
 
+#include <khz/common/cancel.h>
 #include <khz/common/result.h>
 #include <khz/common/task.h>
 #include <khz/protocol/request.h>
@@ -96,6 +97,12 @@ struct Exchange {
   bool failed = false;
   // Set by the core to take the connection over after the response (HTTP/1.1 only).
   HijackHandler hijack;
+  // Fires when the peer goes away while serve() runs: HTTP/1.1, the socket hangs up (watched
+  // only while something watches the signal, so it costs nothing otherwise); HTTP/2, the client
+  // resets the stream or the connection ends. It is also the ambient signal of serve()'s Task
+  // (khz::current_cancel_signal()), which the HTTP client watches to cancel outbound calls.
+  // Set by the protocol server; valid while serve() runs.
+  CancelSignal* cancel_signal = nullptr;
 
   void clear() noexcept {
     request.clear();

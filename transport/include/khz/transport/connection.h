@@ -89,6 +89,26 @@ class Connection {
     return p;
   }
 
+  // Hang-up watch, for a server whose handler is busy and not reading: calls fn(arg) once, on
+  // this connection's loop, when the peer closes (FIN) or resets the connection; then the watch
+  // is over. Arm it only while the peer has nothing left to send (a request is in hand): a peer
+  // that half-closes after its request counts as gone. A decorator (TLS) watches the socket it
+  // wraps. Backends: netpoll watches EPOLLRDHUP; asio waits for readability and looks (peek,
+  // TCP state), and ends the watch without a call when request bytes arrive instead (pipelining).
+  // Arming again replaces fn/arg. Calls fn inline when the peer is known to be gone already.
+  void watch_hangup(void (*fn)(void*), void* arg) noexcept {
+    const bool armed = hangup_fn_ != nullptr;
+    hangup_fn_ = fn;
+    hangup_arg_ = arg;
+    if (armed) return;
+    if (inner_ != nullptr) inner_->watch_hangup(&Connection::forward_hangup, this); else start_hangup_watch();
+  }
+  void unwatch_hangup() noexcept {
+    if (hangup_fn_ == nullptr) return;
+    hangup_fn_ = nullptr;
+    if (inner_ != nullptr) inner_->unwatch_hangup(); else stop_hangup_watch();
+  }
+
   // Closes the socket; outstanding operations complete with errc::cancelled. Idempotent.
   virtual void close() noexcept = 0;
   virtual std::string peer_address() const = 0;
@@ -105,6 +125,17 @@ class Connection {
   virtual void start_flush(std::coroutine_handle<> h) = 0;
   // Called when the connection is idle and draining: cancel a pending fill with shutting_down.
   virtual void on_idle_while_draining() noexcept = 0;
+  // Hang-up watch (see watch_hangup): start watching the socket, stop; on a hang-up, call
+  // hangup_detected(). The defaults never detect one.
+  virtual void start_hangup_watch() noexcept {}
+  virtual void stop_hangup_watch() noexcept {}
+  void hangup_detected() noexcept {
+    auto fn = hangup_fn_;
+    void* arg = hangup_arg_;
+    if (fn == nullptr) return;
+    unwatch_hangup();
+    fn(arg);
+  }
 
   void mark_draining() noexcept { draining_ = true; if (idle_) on_idle_while_draining(); }
 
@@ -119,7 +150,11 @@ class Connection {
   bool parked_ = false;
 
  private:
+  static void forward_hangup(void* self) noexcept { static_cast<Connection*>(self)->hangup_detected(); }
+
   Connection* inner_ = nullptr;  // a decorator's wrapped connection; null for a socket
+  void (*hangup_fn_)(void*) = nullptr;
+  void* hangup_arg_ = nullptr;
 };
 
 }  // namespace khz::transport
