@@ -21,10 +21,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <set>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -457,6 +460,63 @@ TEST_CASE("client h2: REFUSED_STREAM and GOAWAY are sent again automatically") {
     });
     CHECK(ok == 2);
     CHECK(s.connections() == 2);
+  }
+}
+
+TEST_CASE("client h2: a handler's outbound h2 stream is reset when its downstream client goes away") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Fixture f;
+      TestServer upstream(transport);
+      std::mutex peers_mutex;
+      std::set<std::string> peers;  // the upstream connections the front's client used
+      upstream.server.get("/held/:ms", [&](khz::RequestContext& c) -> Task<> {
+        {
+          std::lock_guard lock(peers_mutex);
+          peers.emplace(c.peer_address());
+        }
+        ++f.busy;
+        co_await khz::sleep_for(std::chrono::milliseconds(std::stoi(std::string(c.param("ms")))));
+        --f.busy;
+        c.string(200, "slept");
+      });
+      upstream.start();
+      const std::string up = "http://127.0.0.1:" + std::to_string(upstream.port());
+      TestServer front(transport, {.loops = 1});  // one loop: one pool, one h2 connection
+      khz::Client client(h2c(transport));          // after the server: destroyed first
+      std::atomic<int> outcome{0};                 // 1 answered, 2 cancelled, 3 other
+      std::atomic<long> took_ms{-1};
+      std::atomic<int> upstream_peers{0};
+      front.server.get("/proxy/:ms", [&](khz::RequestContext& ctx) -> Task<> {
+        auto t0 = std::chrono::steady_clock::now();
+        auto r = co_await client.get(up + "/held/" + std::string(ctx.param("ms")));
+        took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+        outcome = r ? 1 : r.error() == khz::client::errc::cancelled ? 2 : 3;
+        upstream_peers = static_cast<int>(client.open_connections("127.0.0.1:" + std::to_string(upstream.port())));
+        ctx.string(r ? 200 : 502, r ? std::string(r->body()) : r.error().message());
+      });
+      front.start();
+
+      int fd = khz::test::connect_loopback(front.port());
+      std::string get = "GET /proxy/2000 HTTP/1.1\r\nHost: x\r\n\r\n";
+      REQUIRE(::send(fd, get.data(), get.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(get.size()));
+      REQUIRE(khz::test::eventually([&] { return f.busy.load() == 1; }));  // the stream reached upstream
+      ::close(fd);  // the downstream client goes away
+      REQUIRE(khz::test::eventually([&] { return outcome.load() != 0; }, 2s));
+      CHECK(outcome.load() == 2);
+      CHECK(took_ms.load() < 1000);
+      CHECK(upstream_peers.load() == 1);
+      // The shared h2 connection survived: the next call goes through it.
+      outcome = 0;
+      BlockingClient downstream(h2c(transport));
+      auto r = downstream.get("http://127.0.0.1:" + std::to_string(front.port()) + "/proxy/10");
+      REQUIRE(r);
+      CHECK(r->body() == "slept");
+      CHECK(outcome.load() == 1);
+      CHECK(upstream_peers.load() == 1);
+      std::lock_guard lock(peers_mutex);
+      CHECK(peers.size() == 1);  // both calls on the one h2 connection: only the stream was reset
+    }
   }
 }
 
