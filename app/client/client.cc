@@ -1163,7 +1163,9 @@ std::size_t Client::open_connections(std::string_view host_port) const {
   LoopPools& lp = impl_->loop_pools();
   std::size_t n = 0;
   for (auto& p : lp.pools) {
-    if (p->key == host_port) n += p->open + (p->h2 && !p->h2->closed() ? 1 : 0) + p->h2_draining.size();
+    if (p->key == host_port) {
+      n += p->open + (p->h2 && !p->h2->closed() ? 1 : 0) + (p->h2_dialling ? 1 : 0) + p->h2_draining.size();
+    }
   }
   return n;
 }

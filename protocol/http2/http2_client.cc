@@ -608,6 +608,7 @@ struct Http2ClientConnection::Session {
   Http2ClientOptions opt;
   nghttp2_session* ng = nullptr;
   transport::LoopTimer ticker;  // while waits with a deadline are pending
+  EventLoop* loop = EventLoop::current();  // the loop it runs on
   int refs = 1;
   std::vector<std::unique_ptr<State>> live;
   std::vector<std::unique_ptr<State>> spare;
@@ -642,8 +643,21 @@ std::unique_ptr<Http2ClientConnection> Http2ClientConnection::make(std::unique_p
 }
 
 Http2ClientConnection::~Http2ClientConnection() {
+  Session* s = s_;
+  if (s->loop != nullptr && EventLoop::current() != s->loop) {
+    // Destroyed off its loop (e.g. a Client destroyed by another thread while the loop runs):
+    // the session is closed and released there, never raced with its loop.
+    s->loop->post([s] {
+      if (!s->closing) {
+        if (!s->conn_error) s->conn_error = transport::errc::cancelled;
+        s->conn->close();
+      }
+      s->unref();
+    });
+    return;
+  }
   close();
-  s_->unref();
+  s->unref();
 }
 
 void Http2ClientConnection::close() noexcept {

@@ -159,7 +159,7 @@ TEST_CASE("client h2: against khz's HTTP/2 server, h2c and h2 by ALPN") {
             for (int i = 0; i < 100; ++i) {
               spawn(one_get(&c.client(), (over_tls ? tls_base : h2c_base) + "/slow/100", &ok, &left));
             }
-            co_await khz::sleep_for(50ms);
+            for (int i = 0; i < 2000 && f.busy.load() < 50; ++i) co_await khz::sleep_for(1ms);
             open_during = c.client().open_connections(over_tls ? tls_key : h2c_key);
             while (left.load() > 0) co_await khz::sleep_for(2ms);
             open_after = c.client().open_connections(over_tls ? tls_key : h2c_key);
@@ -495,6 +495,10 @@ TEST_CASE("client h2: a handler's outbound h2 stream is reset when its downstrea
         upstream_peers = static_cast<int>(client.open_connections("127.0.0.1:" + std::to_string(upstream.port())));
         ctx.string(r ? 200 : 502, r ? std::string(r->body()) : r.error().message());
       });
+      front.server.get("/close_idle", [&](khz::RequestContext& ctx) {
+        client.close_idle();
+        ctx.string(200, "closed");
+      });
       front.start();
 
       int fd = khz::test::connect_loopback(front.port());
@@ -516,6 +520,8 @@ TEST_CASE("client h2: a handler's outbound h2 stream is reset when its downstrea
       CHECK(upstream_peers.load() == 1);
       std::lock_guard lock(peers_mutex);
       CHECK(peers.size() == 1);  // both calls on the one h2 connection: only the stream was reset
+      auto closed = downstream.get("http://127.0.0.1:" + std::to_string(front.port()) + "/close_idle");
+      CHECK(closed);  // the client's pools closed on the front's loop, before the client goes
     }
   }
 }

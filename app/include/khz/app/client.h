@@ -314,8 +314,8 @@ class Client {
   // used before destroying it while those loops still run).
   void close_idle();
 
-  // Connections open now in the pools of the calling thread's loop (idle + busy, HTTP/2 ones
-  // draining after GOAWAY included), for a host "host:port" (http) or "https://host:port"
+  // Connections open now in the pools of the calling thread's loop (idle + busy + dialling,
+  // HTTP/2 ones draining after GOAWAY included), for a host "host:port" (http) or "https://host:port"
   // (https, the origin also through a proxy tunnel); for tests and metrics.
   std::size_t open_connections(std::string_view host_port) const;
 

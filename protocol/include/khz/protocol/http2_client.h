@@ -29,8 +29,9 @@
 // and transport::errc::timed_out for a deadline or read gap.
 // Lifetimes: the connection object and its streams are handles; the session behind them
 // lives until the last of them is gone and its reader and writer coroutines ended. Destroying
-// the connection handle closes the transport (open streams fail). An Http2Stream must be
-// destroyed before its Response. Threading: the loop thread that made it, only.
+// the connection handle closes the transport (open streams fail); destroyed on another thread,
+// it posts that to its loop (which must still exist). An Http2Stream must be destroyed before
+// its Response. Threading: the loop thread that made it, only (but for the destructor).
 #pragma once
 
 #include <khz/common/result.h>
