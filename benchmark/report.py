@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Turns the raw figures benchmark/run.sh collected in one run into the Markdown report.
 
-  report.py OUT_DIR     (reads meta.txt, load.tsv, idle.tsv, unavailable.txt; prints Markdown)
+  report.py OUT_DIR     (reads meta.txt, load.tsv, idle.tsv, unavailable.txt, client-h2.tsv;
+                        prints Markdown)
 
 load.tsv, one line per server, scenario and round (BENCH_ROUNDS):
   server, scenario, ok|n/a, requests, wall seconds, req/s, p50 ms, p99 ms, server CPU seconds, notes
@@ -10,6 +11,8 @@ Each server and scenario is reported by its median round (by requests per server
 with the spread of that figure over the rounds.
 idle.tsv, one line per server:
   server, ok|n/a, connections, RSS before KiB, RSS after KiB, notes
+client-h2.tsv, one line per load generator (h2load, khz-load) over h2c -c50 -m16:
+  tool, req/s, client CPU seconds, wall seconds, errors
 """
 import os
 import sys
@@ -155,6 +158,35 @@ def main():
         print()
         print("Each connection sent one GET /plaintext and read the response, then stayed open; "
               "RSS is VmRSS of the server's processes (nginx: master + worker).")
+
+    client_h2 = {row[0]: row for row in read_tsv(os.path.join(out, "client-h2.tsv"), 5)}
+    if client_h2:
+        print_client_h2(client_h2, meta)
+
+
+def print_client_h2(rows, meta):
+    print()
+    print(f"## Client: khz-load over h2c against h2load (both -c50 -m16, one thread/loop on CPU "
+          f"{meta['client_cpu']}; server khz-netpoll --h2c on CPU {meta['server_cpu']})\n")
+    print("| load generator | req/s | client CPU s | req per client CPU-s | errors |")
+    print("|---|--:|--:|--:|---|")
+    per = {}
+    for tool in ("h2load", "khz-load"):
+        if tool not in rows:
+            continue
+        _, rps, cpu, wall, errors = rows[tool]
+        rate, cpu_s, wall_s = float(rps or 0), float(cpu or 0), float(wall or 0)
+        per[tool] = rate * wall_s / cpu_s if cpu_s > 0 else None
+        per_text = f"{per[tool]:,.0f}" if per[tool] else "n/a"
+        print(f"| {tool} | {rate:,.0f} | {cpu_s:.2f} | {per_text} | {notes(errors)} |")
+    if "h2load" in rows and "khz-load" in rows:
+        h, k = float(rows["h2load"][1] or 0), float(rows["khz-load"][1] or 0)
+        ratio = f"{k / h:.2f}" if h > 0 else "n/a"
+        cpu_ratio = (f"{per['khz-load'] / per['h2load']:.2f}"
+                     if per.get("h2load") and per.get("khz-load") else "n/a")
+        print()
+        print(f"khz-load / h2load: {ratio} (req/s), {cpu_ratio} (req per client CPU-second; "
+              "the target is >= 1.0).")
 
 
 if __name__ == "__main__":

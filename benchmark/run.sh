@@ -25,7 +25,9 @@
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
-#   BENCH_CLIENT=1                    client scenarios: khz-load against wrk (0: skip them)
+#   BENCH_CLIENT=1                    client scenarios (0: skip them):
+#   BENCH_CLIENT_SCENARIOS="h1 h2"    h1: khz-load against wrk (-c50); h2: khz-load over h2c
+#                                     against h2load (-c50 -m16), same server, same CPUs
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1
 #   BUILD=build                       CMake build directory (Release)
 set -euo pipefail
@@ -43,6 +45,7 @@ BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
 BENCH_CLIENT=${BENCH_CLIENT:-1}
+BENCH_CLIENT_SCENARIOS=${BENCH_CLIENT_SCENARIOS:-"h1 h2"}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 OUT="$BUILD/bench"
@@ -98,7 +101,7 @@ trap 'exit 143' TERM HUP
 # --- dependencies (idempotent: nothing runs when everything is installed) ---
 install_deps() {
   bash "$ROOT/scripts/install-deps.sh"
-  local packages=(wrk nginx golang-go util-linux curl python3 procps nghttp2-client nghttp2-server h2o)
+  local packages=(wrk nginx golang-go util-linux curl python3 procps nghttp2-client nghttp2-server h2o time)
   local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -403,6 +406,48 @@ run_h2load() { local out=$1; shift; run_on_client_cpu "$out" h2load -t 1 "$@"; }
 # The figure of merit is khz-load's requests/s over wrk's (the target is >= 1.0).
 client_scenarios() {
   [ "$BENCH_CLIENT" = 1 ] || return 0
+  [[ " $BENCH_CLIENT_SCENARIOS " == *" h1 "* ]] && client_h1_scenarios
+  [[ " $BENCH_CLIENT_SCENARIOS " == *" h2 "* ]] && client_h2_scenario
+  return 0
+}
+
+# khz-load over h2c against h2load, both -c50 -m16 (50 HTTP/2 connections, 16 streams each, one
+# thread/loop pinned to the client CPU) against khz-netpoll --h2c on the server CPU. Records
+# req/s and the load generator's own CPU seconds (GNU time) in client-h2.tsv:
+#   tool, requests/s, client CPU seconds, wall seconds, errors
+# report.py prints khz-load / h2load for both req/s and req per client CPU-second.
+client_h2_scenario() {
+  local name=h2-khz-netpoll port=$((BENCH_PORT + 91)) url
+  if ! start_server "$name" "$port"; then
+    log "client h2 scenario: $name did not start; skipped"
+    return 0
+  fi
+  url="http://127.0.0.1:$port/plaintext"
+  : >"$OUT/client-h2.tsv"
+  local hfile="$OUT/client-h2-h2load.txt" kfile="$OUT/client-h2-khz-load.txt"
+  local hcpu="$OUT/client-h2-h2load.cpu" kcpu="$OUT/client-h2-khz-load.cpu"
+  if [ "$BENCH_WARMUP" != 0 ]; then
+    run_h2load "$OUT/warmup.txt" -c 50 -m 16 -D "$BENCH_WARMUP" "$url" || true
+  fi
+  run_on_client_cpu "$hfile" /usr/bin/time -f '%U %S %e' -o "$hcpu" h2load -t 1 -c 50 -m 16 -D "$BENCH_SECONDS" "$url" ||
+    log "client h2 / h2load: exited with an error (see $hfile)"
+  local requests rps errors
+  read -r requests rps errors <<<"$(parse_h2load "$hfile")"
+  printf 'h2load\t%s\t%s\t%s\t%s\n' "${rps:-0}" "$(awk '{ print $1 + $2 }' "$hcpu" 2>/dev/null || echo 0)" \
+    "$(awk '{ print $3 }' "$hcpu" 2>/dev/null || echo 0)" "$errors" >>"$OUT/client-h2.tsv"
+  run_on_client_cpu "$kfile" /usr/bin/time -f '%U %S %e' -o "$kcpu" "$BUILD/bin/khz-load" -c 50 -m 16 \
+    --http2-prior-knowledge -d "$BENCH_SECONDS" --loops 1 "$url" || log "client h2 / khz-load: exited with an error (see $kfile)"
+  local krps kerrors
+  krps=$(sed -n 's/^requests\/s: //p' "$kfile")
+  kerrors=$(sed -n 's/^requests: [0-9]*, errors: \([0-9]*\),.*/\1/p' "$kfile")
+  printf 'khz-load\t%s\t%s\t%s\t%s\n' "${krps:-0}" "$(awk '{ print $1 + $2 }' "$kcpu" 2>/dev/null || echo 0)" \
+    "$(awk '{ print $3 }' "$kcpu" 2>/dev/null || echo 0)" "$([ "${kerrors:-0}" = 0 ] && echo - || echo "errors:$kerrors")" \
+    >>"$OUT/client-h2.tsv"
+  log "client h2c: h2load ${rps:-n/a} req/s, khz-load ${krps:-n/a} req/s"
+  stop_server
+}
+
+client_h1_scenarios() {
   local name=khz-netpoll port=$((BENCH_PORT + 90)) path
   if ! start_server "$name" "$port"; then
     log "client scenarios: $name did not start; skipped"

@@ -18,6 +18,10 @@ class ProtocolCategory final : public std::error_category {
       case errc::header_too_large: return "response head too large";
       case errc::truncated_response: return "connection closed before the response was complete";
       case errc::response_too_large: return "response body larger than the limit";
+      case errc::stream_refused: return "HTTP/2 stream refused before processing (safe to retry)";
+      case errc::stream_reset: return "HTTP/2 stream reset by the server";
+      case errc::connection_closed: return "HTTP/2 connection closed or going away";
+      case errc::cancelled: return "HTTP/2 stream cancelled";
     }
     return "unknown protocol error";
   }

@@ -69,6 +69,7 @@ void Response::set_body(std::string_view body, std::string_view content_type) {
 
 void Response::clear() noexcept {
   status_ = 200;
+  version_ = Version::http11;
   headers_.clear();
   trailers_.clear();
   body_.clear();

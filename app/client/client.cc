@@ -6,6 +6,7 @@
 #include <khz/common/log.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/http1_client.h>
+#include <khz/protocol/http2_client.h>
 #include <khz/protocol/request.h>
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
@@ -81,7 +82,8 @@ std::mt19937& rng() {
 
 struct CancellationToken::State {
   bool cancelled = false;
-  transport::Connection* active = nullptr;  // the connection the request uses now
+  transport::Connection* active = nullptr;  // the connection the request uses now (HTTP/1.1)
+  Http2Stream* stream = nullptr;            // or its HTTP/2 stream (cancel resets just that)
 };
 
 CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
@@ -89,11 +91,20 @@ CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
 void CancellationToken::cancel() noexcept {
   state_->cancelled = true;
   if (state_->active != nullptr) state_->active->close();
+  if (state_->stream != nullptr) state_->stream->cancel();
 }
 
 bool CancellationToken::cancelled() const noexcept { return state_->cancelled; }
 
-void CancellationToken::set_active(transport::Connection* conn) const noexcept { state_->active = conn; }
+void CancellationToken::set_active(transport::Connection* conn) const noexcept {
+  state_->active = conn;
+  state_->stream = nullptr;
+}
+
+void CancellationToken::set_stream(Http2Stream* stream) const noexcept {
+  state_->stream = stream;
+  state_->active = nullptr;
+}
 
 static void cancel_on_signal(void* token) { static_cast<CancellationToken*>(token)->cancel(); }
 
@@ -131,6 +142,7 @@ namespace detail {
 struct ClientAccess {
   using StreamState = ResponseStream::State;
   static void set_active(const CancellationToken& t, transport::Connection* c) noexcept { t.set_active(c); }
+  static void set_stream(const CancellationToken& t, Http2Stream* s) noexcept { t.set_stream(s); }
 };
 }  // namespace detail
 
@@ -141,6 +153,7 @@ using StreamState = detail::ClientAccess::StreamState;
 void set_active(const CancellationToken& t, transport::Connection* c) noexcept {
   detail::ClientAccess::set_active(t, c);
 }
+void set_stream(const CancellationToken& t, Http2Stream* s) noexcept { detail::ClientAccess::set_stream(t, s); }
 
 struct HostPool;
 
@@ -152,6 +165,7 @@ struct PoolWaiter {
   bool timed_out = false;
   transport::LoopTimer timer;
   HostPool* pool = nullptr;
+  std::deque<PoolWaiter*>* queue = nullptr;  // the queue it waits in
 };
 
 // One pool per loop and per (scheme, dialled host:port, TLS server name, tunnel target).
@@ -169,8 +183,16 @@ struct HostPool {
     Clock::time_point since;
   };
   std::vector<Idle> idle;  // oldest first; the newest is reused first
-  std::size_t open = 0;    // idle + busy + dialling
+  std::size_t open = 0;    // HTTP/1.1: idle + busy + dialling
   std::deque<PoolWaiter*> waiters;
+  // HTTP/2: one multiplexed connection shared by every request of the loop to this host;
+  // the ones replaced (GOAWAY, closed, lifetime over) drain their streams in `h2_draining`.
+  enum class Proto { unknown, http1, http2 } proto = Proto::unknown;  // https: learnt from ALPN
+  std::unique_ptr<Http2ClientConnection> h2;
+  Clock::time_point h2_idle_since{};
+  std::vector<std::unique_ptr<Http2ClientConnection>> h2_draining;
+  bool h2_dialling = false;
+  std::deque<PoolWaiter*> h2_waiters;  // for the dial in progress
 };
 
 struct LoopPools {
@@ -206,11 +228,12 @@ ProxyEndpoint parse_proxy(std::string proxy_url) {
   return out;
 }
 
-// ALPN offered on https connections. Only HTTP/1.1 is spoken; "h2" goes first here once the
-// client has an HTTP/2 connection type (acquire() would then pick the type by alpn()).
-const std::vector<std::string>& client_alpn() {
-  static const std::vector<std::string> alpn{"http/1.1"};
-  return alpn;
+// ALPN offered on https connections: "h2" first when HTTP/2 is on (the server's pick decides
+// the connection type, see acquire_h2), "http/1.1" always.
+const std::vector<std::string>& client_alpn(bool http2) {
+  static const std::vector<std::string> both{"h2", "http/1.1"};
+  static const std::vector<std::string> http1{"http/1.1"};
+  return http2 ? both : http1;
 }
 
 std::string env(const char* a, const char* b) {
@@ -230,6 +253,11 @@ struct Client::Impl {
     http1.max_body_bytes = o.max_body_bytes;
     http1.read_gap = o.read_timeout;
     http1.write_timeout = o.write_timeout;
+    http2.max_header_list_size = o.max_header_bytes;
+    http2.max_body_bytes = o.max_body_bytes;
+    http2.read_gap = o.read_timeout;
+    http2.write_timeout = o.write_timeout;
+    http2.max_concurrent_streams = o.http2_max_concurrent_streams;
     std::string no_proxy;
     if (!o.proxy.empty()) {
       proxy.http = parse_proxy(o.proxy);
@@ -243,7 +271,7 @@ struct Client::Impl {
       transport::TlsClientOptions t;
       t.ca_file = o.tls_ca_file;
       t.insecure_skip_verify = o.insecure_skip_verify;
-      t.alpn = client_alpn();
+      t.alpn = client_alpn(o.http2);
       t.client_certificate = {o.tls_client_cert_file, o.tls_client_key_file};
       t.handshake_timeout = o.tls_handshake_timeout;
       tls = transport::make_tls_client_context(std::move(t));
@@ -266,7 +294,11 @@ struct Client::Impl {
   ~Impl() {
     // Idle connections close here (see the header: no request may be in flight).
     for (auto& [loop, pools] : loops) {
-      for (auto& pool : pools->pools) pool->idle.clear();
+      for (auto& pool : pools->pools) {
+        pool->idle.clear();
+        pool->h2.reset();
+        pool->h2_draining.clear();
+      }
     }
   }
 
@@ -366,7 +398,7 @@ struct Client::Impl {
       }
       co_return ec;
     }
-    // ALPN: only http/1.1 is offered, so the server picks it or nothing (both HTTP/1.1).
+    // ALPN: the caller looks at conn->alpn() ("h2": HTTP/2; "http/1.1" or none: HTTP/1.1).
     co_return std::unique_ptr<transport::Connection>(std::move(conn));
   }
 
@@ -397,7 +429,7 @@ struct Client::Impl {
 
   static void on_wait_timeout(void* context) {
     auto* w = static_cast<PoolWaiter*>(context);
-    auto& q = w->pool->waiters;
+    auto& q = *w->queue;
     q.erase(std::find(q.begin(), q.end(), w));
     w->timed_out = true;
     w->handle.resume();
@@ -413,7 +445,8 @@ struct Client::Impl {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       auto t = deadline == kNever || left > wait ? wait : left;
       if (t.count() <= 0) t = std::chrono::milliseconds(1);
-      w.pool->waiters.push_back(&w);
+      if (w.queue == nullptr) w.queue = &w.pool->waiters;
+      w.queue->push_back(&w);
       w.timer.start(t, &on_wait_timeout, &w);
     }
     void await_resume() const noexcept {}
@@ -473,8 +506,93 @@ struct Client::Impl {
     wake_to_dial(pool);
   }
 
+  // ---- HTTP/2
+
+  // The connection a request may use now: the pool's shared one, after a dial when there is
+  // none (requests arriving meanwhile wait for that dial, not dial their own). An https dial
+  // whose server picks HTTP/1.1 makes the pool an HTTP/1.1 one for good and hands the caller
+  // that connection (`h1`).
+  struct H2Choice {
+    Http2ClientConnection* h2 = nullptr;
+    bool reused = false;
+    std::unique_ptr<Http1ClientConnection> h1;
+  };
+
+  void prune_h2(HostPool& pool, Clock::time_point now) {
+    std::erase_if(pool.h2_draining, [](const auto& c) { return c->active_streams() == 0; });
+    if (!pool.h2) return;
+    const bool idle = pool.h2->active_streams() == 0;
+    if (pool.h2->usable() && options.max_lifetime.count() > 0 && now - pool.h2->created() >= options.max_lifetime) {
+      pool.h2->shutdown();  // GOAWAY: finish what runs, take nothing new
+    }
+    if (!pool.h2->usable()) {
+      if (!idle) pool.h2_draining.push_back(std::move(pool.h2));
+      pool.h2.reset();
+    } else if (idle && now - pool.h2_idle_since >= options.idle_timeout) {
+      pool.h2.reset();
+    }
+  }
+
+  static void wake_h2_waiters(HostPool& pool) {
+    while (!pool.h2_waiters.empty()) {
+      PoolWaiter* w = pool.h2_waiters.front();
+      pool.h2_waiters.pop_front();
+      w->timer.cancel();
+      w->may_dial = true;
+      w->handle.resume();
+    }
+  }
+
+  Task<Result<H2Choice>> acquire_h2(HostPool& pool, Clock::time_point deadline) {
+    for (;;) {
+      auto now = Clock::now();
+      prune_h2(pool, now);
+      if (pool.proto == HostPool::Proto::http1) co_return H2Choice{};
+      if (pool.h2) {
+        if (pool.h2->active_streams() == 0) pool.h2_idle_since = now;
+        co_return H2Choice{pool.h2.get(), true, nullptr};
+      }
+      if (pool.h2_dialling) {
+        PoolWaiter w;
+        w.pool = &pool;
+        w.queue = &pool.h2_waiters;
+        co_await WaitAwaiter{w, deadline, options.wait_timeout};
+        if (w.timed_out) co_return std::error_code(client::errc::pool_timeout);
+        continue;
+      }
+      pool.h2_dialling = true;
+      auto dial_for = options.dial_timeout;
+      if (deadline != kNever) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+        if (left.count() <= 0) left = std::chrono::milliseconds(1);
+        if (dial_for.count() == 0 || left < dial_for) dial_for = left;
+      }
+      auto conn = co_await transport::dial(pool.host, pool.port, dial_for);
+      if (conn && pool.tls) conn = co_await secure(pool, std::move(*conn), deadline);
+      pool.h2_dialling = false;
+      if (!conn) {
+        wake_h2_waiters(pool);  // they try for themselves
+        co_return conn.error();
+      }
+      if (pool.tls && static_cast<transport::TlsConnection&>(**conn).alpn() != "h2") {
+        KHZ_LOG(debug, "client: " << pool.key << " chose " << (static_cast<transport::TlsConnection&>(**conn).alpn().empty() ? "no protocol" : "http/1.1")
+                                  << " by ALPN; HTTP/1.1 for this host");
+        pool.proto = HostPool::Proto::http1;
+        ++pool.open;
+        wake_h2_waiters(pool);
+        co_return H2Choice{nullptr, false, std::make_unique<Http1ClientConnection>(std::move(*conn), http1)};
+      }
+      pool.proto = HostPool::Proto::http2;
+      pool.h2 = Http2ClientConnection::make(std::move(*conn), http2);
+      pool.h2_idle_since = Clock::now();
+      wake_h2_waiters(pool);
+      co_return H2Choice{pool.h2.get(), false, nullptr};
+    }
+  }
+
   const ClientOptions& options;
   Http1ClientOptions http1;
+  Http2ClientOptions http2;
   std::uint64_t id = 0;
   std::vector<ClientMiddleware> middleware;
   std::shared_ptr<Balancer> balancer;
@@ -492,11 +610,16 @@ struct ResponseStream::State {
   std::unique_ptr<Http1ClientConnection> conn;
   Response response;
   std::string piece;
+  Http2Stream h2;  // or an HTTP/2 stream (holds its connection's session); before `response` goes
   Clock::time_point deadline = kNever;
   CancellationToken cancel;
   CancelSignal::Watch downstream;  // the server request this body is read for went away
 
   ~State() {
+    if (h2) {
+      set_stream(cancel, nullptr);
+      h2 = Http2Stream();  // resets an unfinished stream
+    }
     if (conn) {
       set_active(cancel, nullptr);
       conn->close();
@@ -519,6 +642,7 @@ Request& scratch_request() {
 
 struct Attempt {
   std::error_code ec;
+  bool refused = false;         // HTTP/2: never processed (REFUSED_STREAM, GOAWAY, connection gone)
   bool connect_failed = false;  // no connection was made (dial or pool wait)
   bool stale = false;           // a reused connection failed before any response byte
   bool streamed = false;        // the connection went to a ResponseStream
@@ -580,6 +704,126 @@ struct CallState {
 
 namespace {
 
+// The pool's connection has no stream left (under load it rarely has: no clock read then).
+void mark_h2_idle(HostPool& pool) {
+  if (pool.h2 && pool.h2->active_streams() <= 1) pool.h2_idle_since = Clock::now();
+}
+
+bool was_never_answered(std::error_code ec) {
+  return ec == transport::errc::eof || ec == std::errc::connection_reset || ec == std::errc::broken_pipe;
+}
+
+// One exchange as a stream of the pool's HTTP/2 connection.
+Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& url, Response& resp, HostPool& pool,
+                          Http2ClientConnection* conn, bool reused, int file_fd, std::int64_t length,
+                          bool keep_for_retry) {
+  Client::Impl& impl = call.impl;
+  Attempt out;
+  if (!conn->can_open_stream()) {
+    if (auto ec = co_await conn->wait_for_slot(std::min(call.deadline, after(call.options.wait_timeout)))) {
+      out.refused = ec == protocol::errc::connection_closed;  // being replaced: the next one
+      out.ec = ec == transport::errc::timed_out ? std::error_code(client::errc::pool_timeout) : ec;
+      co_return out;
+    }
+    if (pool.h2.get() != conn && std::none_of(pool.h2_draining.begin(), pool.h2_draining.end(),
+                                              [conn](const auto& c) { return c.get() == conn; })) {
+      out.refused = true;  // pruned while waiting (cannot happen with a slot free; be safe)
+      out.ec = protocol::errc::connection_closed;
+      co_return out;
+    }
+  }
+  const bool streamed = static_cast<bool>(req.body_source) || file_fd >= 0;
+  Result<Http2Stream> opened = std::error_code();
+  {
+    // The head goes straight from the ClientRequest into the codec (no Request built).
+    Http2ClientConnection::ExtraField agent{"user-agent", call.options.user_agent};
+    const bool add_agent = !call.options.user_agent.empty() && !req.headers.contains("User-Agent");
+    std::string authority = url.authority();
+    Http2RequestInfo info{.scheme = url.scheme,
+                          .authority = authority,
+                          .body = streamed ? std::string_view() : std::string_view(req.body),
+                          .streamed_body = streamed,
+                          .content_length = streamed ? length : -1};
+    opened = conn->open(req.method, url.target, req.headers,
+                        add_agent ? std::span(&agent, 1) : std::span<const Http2ClientConnection::ExtraField>(),
+                        resp, info);
+  }
+  if (!opened) {
+    out.ec = opened.error();
+    out.refused = out.ec == protocol::errc::connection_closed ||
+                  out.ec == std::errc::resource_unavailable_try_again;
+    co_return out;
+  }
+  Http2Stream stream = std::move(*opened);
+  resp.set_version(Version::http2);
+  set_stream(req.cancel, &stream);
+  auto fail = [&](std::error_code ec) {
+    KHZ_LOG(debug, "client: " << req.method << " " << url.str() << " via " << pool.key << " (h2 stream "
+                              << stream.id() << "): " << ec.message() << (reused ? " (reused connection)" : ""));
+    set_stream(req.cancel, nullptr);
+    out.ec = req.cancel.cancelled() ? std::error_code(client::errc::cancelled) : ec;
+    out.refused = ec == protocol::errc::stream_refused;
+    out.stale = reused && !stream.response_began() && was_never_answered(ec);
+    mark_h2_idle(pool);
+    return out;
+  };
+  if (req.cancel.cancelled()) {  // cancelled while it waited for the connection or a slot
+    stream.cancel();
+    co_return fail(client::errc::cancelled);
+  }
+  if (streamed) {
+    if (file_fd >= 0) {
+      std::string chunk(64 * 1024, '\0');
+      std::int64_t sent = 0;
+      for (;;) {
+        ssize_t n = ::read(file_fd, chunk.data(), chunk.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) co_return fail(errno_code());
+        if (n == 0) break;
+        sent += n;
+        if (auto ec = co_await stream.write({chunk.data(), static_cast<std::size_t>(n)}, call.deadline)) {
+          co_return fail(ec);
+        }
+      }
+      if (sent != length) co_return fail(std::make_error_code(std::errc::io_error));  // the file changed size
+    } else {
+      std::int64_t sent = 0;
+      for (;;) {
+        auto piece = co_await req.body_source();
+        if (!piece) co_return fail(piece.error());
+        if (piece->empty()) break;
+        sent += static_cast<std::int64_t>(piece->size());
+        if (length >= 0 && sent > length) co_return fail(std::make_error_code(std::errc::message_size));
+        if (auto ec = co_await stream.write(*piece, call.deadline)) co_return fail(ec);
+      }
+      if (length >= 0 && sent != length) co_return fail(std::make_error_code(std::errc::message_size));
+    }
+    if (auto ec = co_await stream.write_end(call.deadline)) co_return fail(ec);
+  }
+  Clock::time_point head_deadline = std::min(call.deadline, after(call.options.response_header_timeout));
+  if (auto ec = co_await stream.read_head(head_deadline)) co_return fail(ec);
+
+  const bool will_redirect = call.options.max_redirects > 0 && is_redirect(resp.status()) &&
+                             resp.headers().contains("Location");
+  if (call.stream_out != nullptr && !will_redirect && !keep_for_retry) {
+    StreamState& s = *call.stream_out;
+    s.impl = &impl;
+    s.pool = &pool;
+    s.h2 = std::move(stream);
+    set_stream(req.cancel, &s.h2);
+    s.deadline = call.deadline;
+    s.cancel = req.cancel;
+    out.streamed = true;
+    co_return out;
+  }
+  if (!stream.body_done()) {
+    if (auto ec = co_await stream.read_all(call.deadline)) co_return fail(ec);
+  }
+  set_stream(req.cancel, nullptr);
+  mark_h2_idle(pool);
+  co_return out;
+}
+
 Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url, Response& resp,
                        bool keep_for_retry) {
   Client::Impl& impl = call.impl;
@@ -626,16 +870,42 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     length = req.body_length;
   }
 
-  auto lease = co_await impl.acquire(pool, call.deadline);
-  if (!lease) {
-    KHZ_LOG(debug, "client: " << req.method << " " << url.str() << ": no connection to " << pool.key << ": "
-                              << lease.error().message());
-    out.ec = lease.error();
-    out.connect_failed = true;
-    co_return out;
+  std::unique_ptr<Http1ClientConnection> conn;
+  bool reused = false;
+  const bool want_h2 = !via_proxy && (tls ? call.options.http2 : call.options.http2_prior_knowledge);
+  if (want_h2 && pool.proto != HostPool::Proto::http1) {
+    // Fast path: a busy shared connection with nothing to prune (no clock read, no coroutine).
+    if (pool.h2 && pool.h2->usable() && pool.h2->active_streams() > 0 && pool.h2_draining.empty() &&
+        call.options.max_lifetime.count() == 0) {
+      co_return co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, file.fd, length,
+                                     keep_for_retry);
+    }
+    auto choice = co_await impl.acquire_h2(pool, call.deadline);
+    if (!choice) {
+      KHZ_LOG(debug, "client: " << req.method << " " << url.str() << ": no connection to " << pool.key << ": "
+                                << choice.error().message());
+      out.ec = choice.error();
+      out.connect_failed = true;
+      co_return out;
+    }
+    if (choice->h2 != nullptr) {
+      co_return co_await exchange_h2(call, req, url, resp, pool, choice->h2, choice->reused, file.fd, length,
+                                     keep_for_retry);
+    }
+    conn = std::move(choice->h1);  // the server chose HTTP/1.1 by ALPN
   }
-  std::unique_ptr<Http1ClientConnection> conn = std::move(lease->conn);
-  const bool reused = lease->reused;
+  if (!conn) {
+    auto lease = co_await impl.acquire(pool, call.deadline);
+    if (!lease) {
+      KHZ_LOG(debug, "client: " << req.method << " " << url.str() << ": no connection to " << pool.key << ": "
+                                << lease.error().message());
+      out.ec = lease.error();
+      out.connect_failed = true;
+      co_return out;
+    }
+    conn = std::move(lease->conn);
+    reused = lease->reused;
+  }
 
   {
     Request& r = scratch_request();
@@ -658,9 +928,7 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
                               << (reused ? " (reused connection)" : ""));
     set_active(req.cancel, nullptr);
     out.ec = req.cancel.cancelled() ? std::error_code(client::errc::cancelled) : ec;
-    out.stale = reused && !conn->response_began() && (ec == transport::errc::eof ||
-                                                     ec == std::errc::connection_reset ||
-                                                     ec == std::errc::broken_pipe);
+    out.stale = reused && !conn->response_began() && was_never_answered(ec);
     conn->close();
     impl.release(pool, std::move(conn));
     return out;
@@ -715,6 +983,7 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
   const bool idempotent = is_idempotent(req.method) || req.idempotent || policy.non_idempotent;
   const bool replayable = !req.body_source;
   bool stale_retry_used = false;
+  int refused_retries = 0;
   for (int attempt = 1;; ++attempt) {
     if (req.cancel.cancelled()) co_return client::errc::cancelled;
     const bool can_retry = idempotent && replayable && attempt < policy.max_attempts;
@@ -729,6 +998,13 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
         continue;
       }
       co_return std::error_code();
+    }
+    if (a.refused && replayable && refused_retries < 5 && Clock::now() < call.deadline) {
+      // HTTP/2: the server never processed it (RFC 9113 §8.7): send it again, any method.
+      ++refused_retries;
+      --attempt;
+      KHZ_LOG(debug, "client: " << url.str() << ": " << a.ec.message() << "; sending it again");
+      continue;
     }
     if (a.stale && idempotent && replayable && !stale_retry_used) {
       // RFC 9112 §9.3.1.1: the server closed an idle connection as we reused it.
@@ -878,6 +1154,8 @@ void Client::close_idle() {
   for (auto& p : impl_->loop_pools().pools) {
     p->open -= p->idle.size();
     p->idle.clear();
+    if (p->h2 && p->h2->active_streams() == 0) p->h2.reset();
+    std::erase_if(p->h2_draining, [](const auto& c) { return c->active_streams() == 0; });
   }
 }
 
@@ -885,7 +1163,9 @@ std::size_t Client::open_connections(std::string_view host_port) const {
   LoopPools& lp = impl_->loop_pools();
   std::size_t n = 0;
   for (auto& p : lp.pools) {
-    if (p->key == host_port) n += p->open;
+    if (p->key == host_port) {
+      n += p->open + (p->h2 && !p->h2->closed() ? 1 : 0) + (p->h2_dialling ? 1 : 0) + p->h2_draining.size();
+    }
   }
   return n;
 }
@@ -899,11 +1179,30 @@ ResponseStream::~ResponseStream() = default;
 
 const Response& ResponseStream::response() const noexcept { return state_->response; }
 
-bool ResponseStream::finished() const noexcept { return !state_->conn && state_->response.body().empty(); }
+bool ResponseStream::finished() const noexcept {
+  return !state_->conn && !state_->h2 && state_->response.body().empty();
+}
 
 Task<Result<std::string_view>> ResponseStream::read() {
   State& s = *state_;
   s.piece.clear();
+  if (s.h2) {  // body bytes land in s.response as they arrive; read_body says how far
+    if (!s.h2.body_done()) {
+      if (auto ec = co_await s.h2.read_body(s.deadline)) {
+        set_stream(s.cancel, nullptr);
+        std::error_code out = s.cancel.cancelled() ? std::error_code(client::errc::cancelled) : ec;
+        s.h2 = Http2Stream();
+        co_return out;
+      }
+    }
+    s.piece.swap(s.response.body_buffer());
+    if (s.h2.body_done()) {
+      set_stream(s.cancel, nullptr);
+      s.h2 = Http2Stream();
+      mark_h2_idle(*s.pool);
+    }
+    co_return std::string_view(s.piece);
+  }
   if (!s.response.body().empty()) {
     s.piece.swap(s.response.body_buffer());
   } else if (s.conn && !s.conn->body_done()) {
@@ -938,7 +1237,8 @@ BlockingClient::~BlockingClient() {
   // The pools' connections belong to the loop thread: close them there.
   loop_->loop->run([this]() -> Task<void> {
     client_.reset();
-    co_return;
+    // HTTP/2 sessions end once their reader and writer saw the close: give them a turn.
+    co_await sleep_for(std::chrono::milliseconds(1));
   });
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::Client over https, on every transport, against a khz Server with TLS (which offers h2
-// and http/1.1 by ALPN; the client must get http/1.1): verification against a CA file, a wrong
+// and http/1.1 by ALPN; these tests turn the client's HTTP/2 off, so it must get http/1.1 —
+// HTTP/2 over https is covered by client_h2_test.cc): verification against a CA file, a wrong
 // name and an unknown CA refused, insecure_skip_verify, keep-alive reuse of one TLS
 // connection, the handshake timeout, a client certificate, CONNECT through a proxy (options
 // and HTTPS_PROXY, NO_PROXY), redirects between http and https.
@@ -66,6 +67,7 @@ ClientOptions tls_client(const std::string& transport) {
   o.response_header_timeout = 3s;
   o.tls_handshake_timeout = 3s;
   o.tls_ca_file = TestPki::get().ca_cert;
+  o.http2 = false;  // HTTP/1.1 over TLS here (ALPN offers only http/1.1)
   return o;
 }
 
@@ -359,6 +361,19 @@ TEST_CASE("client https: through an HTTP proxy with CONNECT (options, HTTPS_PROX
         }
         REQUIRE(proxy.count() == 1);  // one tunnel, kept alive
         REQUIRE(proxy.first() == "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n");
+        // HTTP/2 negotiated by ALPN inside the tunnel (TLS end to end with the origin).
+        ConnectProxy proxy2;
+        ClientOptions o2 = o;
+        o2.http2 = true;
+        o2.proxy = "http://127.0.0.1:" + std::to_string(proxy2.server.port());
+        BlockingClient c2(o2);
+        for (int i = 0; i < 3; ++i) {
+          auto r = c2.get(https_url(s.port(), "/ping"));
+          REQUIRE(r);
+          REQUIRE(r->body() == "pong");
+          REQUIRE(r->version() == khz::Version::http2);
+        }
+        REQUIRE(proxy2.count() == 1);  // one tunnel, one multiplexed connection
         std::size_t open = 0;
         c.run([&]() -> khz::Task<void> {
           open = c.client().open_connections("https://" + authority);

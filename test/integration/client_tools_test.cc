@@ -106,10 +106,20 @@ TEST_CASE("khz-fetch") {
       r = run_command(fetch + " http://127.0.0.1:" + std::to_string(dead) + "/ 2>&1");
       REQUIRE(r.status == 1);
       REQUIRE(r.output == "khz-fetch: Connection refused\n");
+      // HTTP/2: h2c with prior knowledge (--http2 means the same on http:// URLs); -i says "HTTP/2 200".
       r = run_command(fetch + " --http2-prior-knowledge " + s.url("/ping") + " 2>&1");
-      REQUIRE(r.status == 2);
-      REQUIRE(r.output.find("not supported") != std::string::npos);
-      REQUIRE(std::count(r.output.begin(), r.output.end(), '\n') == 1);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output == "pong");
+      r = run_command(fetch + " --http2 -i " + s.url("/ping"));
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.rfind("HTTP/2 200\r\n", 0) == 0);
+      REQUIRE(r.output.find("\r\n\r\npong") != std::string::npos);
+      r = run_command(fetch + " --http2-prior-knowledge -d hello " + s.url("/echo"));
+      REQUIRE(r.output == "hello");
+      r = run_command(fetch + " --http2 " + s.url("/stream"));
+      REQUIRE(r.output == "part0;part1;part2;");
+      r = run_command(fetch + " -i " + s.url("/ping"));
+      REQUIRE(r.output.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
       r = run_command(fetch + " --timeout 0.2 " + s.url("/ping") + " -H 'bad header' 2>&1");
       REQUIRE(r.status == 2);
     }
@@ -136,6 +146,10 @@ TEST_CASE("khz-fetch: https with --cacert and -k; a certificate that cannot be v
       REQUIRE(r.status == 0);
       REQUIRE(r.output.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
       REQUIRE(r.output.ends_with("x=1"));
+      r = run_command(fetch + " --http2 --cacert " + pki.ca_cert + " -d 'x=2' -i " + url + "/echo 2>&1");
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.rfind("HTTP/2 200\r\n", 0) == 0);  // h2 by ALPN
+      REQUIRE(r.output.ends_with("x=2"));
 
       // Not trusted (system store only): one line, status 1.
       r = run_command(fetch + " " + url + "/ping 2>&1");
@@ -190,8 +204,17 @@ TEST_CASE("khz-load: a short run") {
       std::string last = r.output.substr(r.output.rfind("requests/s: "));
       REQUIRE(std::stod(last.substr(12)) > 100);
       REQUIRE(last.back() == '\n');
-      r = run_command(kLoad + " -c 1 -d 1 -m 10 --http2-prior-knowledge " + s.url("/ping") + " 2>&1");
-      REQUIRE(r.status == 2);
+      r = run_command(kLoad + " -c 1 -d 1 -m 10 " + s.url("/ping") + " 2>&1");
+      REQUIRE(r.status == 2);  // -m needs HTTP/2
+      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 2 -m 8 -d 0.5 --http2-prior-knowledge " +
+                      s.url("/ping"));
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("2 HTTP/2 connection(s) x 8 stream(s)") != std::string::npos);
+      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+      last = r.output.substr(r.output.rfind("requests/s: "));
+      REQUIRE(std::stod(last.substr(12)) > 100);
+      REQUIRE(last.back() == '\n');
 
       khz::ServerOptions o;
       o.tls_cert_file = khz::test::TestPki::get().alpha_cert;
@@ -200,6 +223,14 @@ TEST_CASE("khz-load: a short run") {
       add_routes(tls.server);
       tls.start();
       r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --cacert " +
+                      khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+      last = r.output.substr(r.output.rfind("requests/s: "));
+      REQUIRE(std::stod(last.substr(12)) > 100);
+      // h2 by ALPN.
+      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 1 -m 4 -d 0.5 --http2 --cacert " +
                       khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
       INFO(r.output);
       REQUIRE(r.status == 0);

@@ -10,10 +10,13 @@
 // -L follows redirects (up to 10). --timeout bounds the whole call.
 // https:// URLs: the server's certificate is verified against the system CA store and the
 // PEM CAs of --cacert FILE; -k (--insecure) skips verification.
+// HTTP/1.1 unless asked: --http2 offers "h2" by ALPN on https:// URLs (HTTP/1.1 if the server
+// declines) and speaks h2c with prior knowledge on http:// URLs (no Upgrade dance: the server
+// must speak HTTP/2 there); --http2-prior-knowledge does the latter only (https:// still by
+// ALPN). With -i the status line says "HTTP/2 200" or "HTTP/1.1 200 OK", as curl does.
 // Exit status: 0 when a response arrived (whatever its status); 1 with a one-line reason on
 // stderr when none did (transport or protocol error; "TLS: the server's certificate could not
-// be verified" for a refused certificate); 2 for bad usage or what this build cannot do yet:
-// --http2 / --http2-prior-knowledge (the client speaks HTTP/1.1 only).
+// be verified" for a refused certificate); 2 for bad usage.
 // Log lines (KHZ_LOG) are off unless KHZ_LOG_LEVEL asks for them: stderr carries the one line.
 #include <khz/app/client.h>
 #include <khz/common/log.h>
@@ -35,14 +38,10 @@ namespace {
   std::fprintf(stderr,
                "usage: khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]\n"
                "                 [--http2 | --http2-prior-knowledge] [-k] [--cacert FILE] [--timeout SECONDS] URL\n"
+               "  --http2           https: offer h2 by ALPN; http: h2c with prior knowledge\n"
+               "  --http2-prior-knowledge  http: h2c from the first byte (https: h2 by ALPN)\n"
                "  -k, --insecure    https: do not verify the server's certificate\n"
                "  --cacert FILE     https: also trust the PEM CA certificates in FILE\n");
-  std::exit(2);
-}
-
-// What this build cannot do yet: one line, status 2.
-[[noreturn]] void unsupported(const std::string& why) {
-  std::fprintf(stderr, "khz-fetch: %s\n", why.c_str());
   std::exit(2);
 }
 
@@ -62,6 +61,8 @@ struct Args {
   bool follow = false;
   double timeout = 0;
   bool insecure = false;
+  bool http2 = false;
+  bool http2_prior_knowledge = false;
   std::string cacert;
   std::string url;
 };
@@ -97,8 +98,10 @@ Args parse(int argc, char** argv) {
       a.insecure = true;
     } else if (arg == "--cacert") {
       a.cacert = value();
-    } else if (arg == "--http2" || arg == "--http2-prior-knowledge") {
-      unsupported(std::string(arg) + " is not supported yet: the client speaks HTTP/1.1 only");
+    } else if (arg == "--http2") {
+      a.http2 = true;
+    } else if (arg == "--http2-prior-knowledge") {
+      a.http2_prior_knowledge = true;
     } else if (arg == "--timeout" || arg == "-m" || arg == "--max-time") {
       std::string t = value();
       char* end = nullptr;
@@ -134,7 +137,11 @@ khz::Task<void> fetch(khz::Client& client, const Args& a, std::FILE* out, std::s
   }
   const khz::Response& resp = stream->response();
   if (a.include) {
-    std::fprintf(out, "HTTP/1.1 %d %s\r\n", resp.status(), std::string(khz::reason_phrase(resp.status())).c_str());
+    if (resp.version() == khz::Version::http2) {
+      std::fprintf(out, "HTTP/2 %d\r\n", resp.status());
+    } else {
+      std::fprintf(out, "HTTP/1.1 %d %s\r\n", resp.status(), std::string(khz::reason_phrase(resp.status())).c_str());
+    }
     for (const auto& f : resp.headers()) {
       std::fwrite(f.name.data(), 1, f.name.size(), out);
       std::fputs(": ", out);
@@ -169,6 +176,8 @@ int main(int argc, char** argv) {
   if (std::getenv("KHZ_LOG_LEVEL") == nullptr) khz::log::set_level(khz::log::Level::off);
   khz::ClientOptions options;
   options.insecure_skip_verify = a.insecure;
+  options.http2 = a.http2 || a.http2_prior_knowledge;
+  options.http2_prior_knowledge = a.http2_prior_knowledge || a.http2;
   options.tls_ca_file = a.cacert;
   options.max_redirects = a.follow ? 10 : 0;
   options.max_body_bytes = std::numeric_limits<std::uint64_t>::max();  // streamed, never held whole

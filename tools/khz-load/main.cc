@@ -11,8 +11,11 @@
 // frame pool and buffers make a request allocation-free once warm.
 // https URLs: each connection makes one TLS handshake, then is kept alive; -k skips certificate
 // verification, --cacert trusts more CAs (PEM).
-// HTTP/2 (-m, --http2, --http2-prior-knowledge) is not available yet: it exits with status 2
-// and says so. The transport is $KHZ_TRANSPORT or the default.
+// HTTP/2 (as h2load): --http2-prior-knowledge speaks h2c to http:// URLs, --http2 offers h2 by
+// ALPN to https:// ones (and h2c to http:// ones); then each of the CONNECTIONS is one HTTP/2
+// connection (a khz::Client of its own: a Client keeps one per host and loop) carrying
+// -m STREAMS requests at once (default 1), each stream again back to back. -m without HTTP/2 is a
+// usage error. The transport is $KHZ_TRANSPORT or the default.
 #include <khz/app/client.h>
 #include <khz/common/event_loop.h>
 #include <khz/transport/dial.h>
@@ -33,12 +36,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// What this build cannot do yet: one line, status 2.
-[[noreturn]] void unsupported(const std::string& why) {
-  std::fprintf(stderr, "khz-load: %s\n", why.c_str());
-  std::exit(2);
-}
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "khz-load: %s\n", why.c_str());
@@ -123,14 +120,21 @@ khz::Task<void> worker(khz::Client& client, Run& run, LoopStats& stats) {
   }
 }
 
-khz::Task<void> run_loop(khz::Client& client, Run& run, LoopStats& stats, int connections) {
+khz::Task<void> one_worker(khz::Client* client, Run* run, LoopStats* stats, int* finished) {
+  co_await worker(*client, *run, *stats);
+  ++*finished;
+}
+
+// `clients[first .. first + count)`, `workers_each` workers on each (HTTP/1.1: one Client, one
+// worker per connection).
+khz::Task<void> run_loop(std::vector<std::unique_ptr<khz::Client>>& clients, std::size_t first, std::size_t count,
+                         int workers_each, Run& run, LoopStats& stats) {
   int done = 0;
-  auto one = [](khz::Client& c, Run& r, LoopStats& s, int& finished) -> khz::Task<void> {
-    co_await worker(c, r, s);
-    ++finished;
-  };
-  for (int i = 0; i < connections; ++i) khz::spawn(one(client, run, stats, done));
-  while (done < connections) co_await khz::sleep_for(std::chrono::milliseconds(5));
+  int total = 0;
+  for (std::size_t c = first; c < first + count; ++c) {
+    for (int i = 0; i < workers_each; ++i, ++total) khz::spawn(one_worker(clients[c].get(), &run, &stats, &done));
+  }
+  while (done < total) co_await khz::sleep_for(std::chrono::milliseconds(5));
 }
 
 }  // namespace
@@ -142,6 +146,9 @@ int main(int argc, char** argv) {
   std::string url;
   bool insecure = false;
   std::string cacert;
+  bool http2 = false;
+  bool prior_knowledge = false;
+  int streams = 0;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -164,8 +171,12 @@ int main(int argc, char** argv) {
       insecure = true;
     } else if (arg == "--cacert") {
       cacert = value();
-    } else if (arg == "-m" || arg == "--http2" || arg == "--http2-prior-knowledge") {
-      unsupported(std::string(arg) + ": HTTP/2 is not supported yet (the client speaks HTTP/1.1 only)");
+    } else if (arg == "-m" || arg == "--max-concurrent-streams") {
+      streams = static_cast<int>(number(value()));
+    } else if (arg == "--http2") {
+      http2 = true;
+    } else if (arg == "--http2-prior-knowledge") {
+      prior_knowledge = true;
     } else if (!arg.empty() && arg.front() == '-') {
       usage("unknown option " + std::string(arg));
     } else {
@@ -175,6 +186,9 @@ int main(int argc, char** argv) {
   if (connections <= 0 || seconds <= 0 || url.empty()) usage("need -c, -d and a URL");
   if (url.find("://") == std::string::npos) url = "http://" + url;
   loops = std::clamp(loops, 1, connections);
+  const bool h2 = http2 || prior_knowledge;
+  if (streams > 0 && !h2) usage("-m needs --http2 or --http2-prior-knowledge");
+  if (streams <= 0) streams = 1;
 
   khz::ClientOptions options;
   options.proxy_from_environment = false;
@@ -184,32 +198,44 @@ int main(int argc, char** argv) {
   options.max_redirects = 0;
   options.insecure_skip_verify = insecure;
   options.tls_ca_file = cacert;
+  options.http2 = h2;
+  options.http2_prior_knowledge = h2;
+  if (h2) options.http2_max_concurrent_streams = static_cast<std::uint32_t>(streams);
 
   Run run;
   run.url = url;
-  std::vector<std::unique_ptr<khz::transport::ClientLoop>> event_loops;  // outlive the client
-  khz::Client client(options);
+  std::vector<std::unique_ptr<khz::transport::ClientLoop>> event_loops;  // outlive the clients
+  // HTTP/1.1: one Client whose pool holds the connections; HTTP/2: one Client per connection.
+  std::vector<std::unique_ptr<khz::Client>> clients;
+  for (int i = 0; i < (h2 ? connections : 1); ++i) clients.push_back(std::make_unique<khz::Client>(options));
   std::vector<LoopStats> stats(static_cast<std::size_t>(loops));
   for (int i = 0; i < loops; ++i) event_loops.push_back(khz::transport::ClientLoop::make(""));
   auto start = Clock::now();
   run.end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> drivers;
+  std::size_t next_client = 0;
   for (int i = 0; i < loops; ++i) {
     int share = connections / loops + (i < connections % loops ? 1 : 0);
-    drivers.emplace_back([&, i, share] {
-      event_loops[static_cast<std::size_t>(i)]->run(
-          [&, i, share]() { return run_loop(client, run, stats[static_cast<std::size_t>(i)], share); });
+    std::size_t first = h2 ? next_client : 0;
+    std::size_t count = h2 ? static_cast<std::size_t>(share) : 1;
+    int each = h2 ? streams : share;
+    next_client += count;
+    drivers.emplace_back([&, i, first, count, each] {
+      event_loops[static_cast<std::size_t>(i)]->run([&, i, first, count, each]() {
+        return run_loop(clients, first, count, each, run, stats[static_cast<std::size_t>(i)]);
+      });
     });
   }
   for (auto& d : drivers) d.join();
   double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   // Pools belong to their loops: close them there before the loops go.
   for (auto& l : event_loops) {
-    l->run([&client]() -> khz::Task<void> {
-      client.close_idle();
-      co_return;
+    l->run([&clients]() -> khz::Task<void> {
+      for (auto& c : clients) c->close_idle();
+      co_await khz::sleep_for(std::chrono::milliseconds(1));  // HTTP/2 sessions see the close
     });
   }
+  clients.clear();
 
   LoopStats total;
   for (auto& s : stats) {
@@ -219,7 +245,12 @@ int main(int argc, char** argv) {
     total.latency.merge(s.latency);
     if (total.first_error.empty()) total.first_error = s.first_error;
   }
-  std::printf("khz-load: %s, %d connection(s) on %d loop(s), %.1f s\n", url.c_str(), connections, loops, elapsed);
+  if (h2) {
+    std::printf("khz-load: %s, %d HTTP/2 connection(s) x %d stream(s) on %d loop(s), %.1f s\n", url.c_str(),
+                connections, streams, loops, elapsed);
+  } else {
+    std::printf("khz-load: %s, %d connection(s) on %d loop(s), %.1f s\n", url.c_str(), connections, loops, elapsed);
+  }
   std::printf("requests: %llu, errors: %llu, status >= 400: %llu\n", static_cast<unsigned long long>(total.requests),
               static_cast<unsigned long long>(total.errors), static_cast<unsigned long long>(total.bad_status));
   if (!total.first_error.empty()) std::printf("first error: %s\n", total.first_error.c_str());

@@ -17,8 +17,17 @@
 // https: `khz::Client c({.tls_ca_file = "corp-ca.pem"});` verifies servers against the system
 // CA store plus that file, by the URL's host (SNI); `.insecure_skip_verify = true` turns the
 // checks off. Each pooled connection carries its own TLS session (kept alive like plain ones);
-// ALPN offers http/1.1 only (no HTTP/2 in the client yet). The TLS handshake is bounded by
+// ALPN offers "h2" then "http/1.1" (ClientOptions::http2). The TLS handshake is bounded by
 // tls_handshake_timeout (and by what is left of total_timeout).
+//
+// HTTP/2 (h2 by ALPN, or h2c with ClientOptions::http2_prior_knowledge): per loop and host one
+// multiplexed connection carries every concurrent request (each a stream; callers beyond the
+// server's SETTINGS_MAX_CONCURRENT_STREAMS wait up to wait_timeout for a slot); one that got
+// GOAWAY or closed is replaced by a new one at the next request while it drains. Requests the
+// server never processed (REFUSED_STREAM, above a GOAWAY's last stream id) are sent again
+// automatically, whatever the method. Everything else (timeouts, cancellation of just that
+// stream, retries, redirects, streaming both ways, limits, middleware) works as over HTTP/1.1;
+// Response::version() tells which was used.
 //
 // GCC 12: write `ClientRequest r{...}; co_await client.send(std::move(r));`, never
 // `co_await client.send({...})` (a braced temporary in a co_await is destroyed twice, PR 99576).
@@ -68,6 +77,7 @@ namespace khz {
 namespace transport {
 class Connection;
 }
+class Http2Stream;
 namespace detail {
 struct ClientAccess;  // the client's internals (client.cc)
 }
@@ -124,8 +134,9 @@ class CancellationToken {
  private:
   friend struct detail::ClientAccess;
   struct State;
-  // The connection a cancel() closes (nullptr: none in use).
+  // The connection a cancel() closes (nullptr: none in use), or the HTTP/2 stream it resets.
   void set_active(transport::Connection* conn) const noexcept;
+  void set_stream(Http2Stream* stream) const noexcept;
   std::shared_ptr<State> state_;
 };
 
@@ -236,6 +247,14 @@ struct ClientOptions {
   bool insecure_skip_verify = false;  // no certificate or name check: tests and private networks only
   std::string tls_client_cert_file;   // a client certificate (PEM chain) and its key: both or neither
   std::string tls_client_key_file;
+  // HTTP/2. https: offer "h2" before "http/1.1" by ALPN and speak HTTP/2 when the server picks
+  // it (the pool then keeps one multiplexed connection per host and loop, see below); false:
+  // offer only http/1.1. http: HTTP/1.1 unless http2_prior_knowledge (h2c from the first byte,
+  // RFC 9113 §3.3; the server must speak it, there is no fallback). Requests sent through an
+  // http proxy in absolute form always use HTTP/1.1; https through a CONNECT tunnel may use h2.
+  bool http2 = true;
+  bool http2_prior_knowledge = false;
+  std::uint32_t http2_max_concurrent_streams = 1000;  // per connection (the server's limit holds too)
   std::string user_agent = "khz";
   std::shared_ptr<Resolver> resolver;  // default: none (hosts are dialled as named)
   std::shared_ptr<Balancer> balancer;  // default: round robin
@@ -295,9 +314,9 @@ class Client {
   // used before destroying it while those loops still run).
   void close_idle();
 
-  // Connections open now in the pools of the calling thread's loop (idle + busy), for a host
-  // "host:port" (http) or "https://host:port" (https, the origin also through a proxy tunnel);
-  // for tests and metrics.
+  // Connections open now in the pools of the calling thread's loop (idle + busy + dialling,
+  // HTTP/2 ones draining after GOAWAY included), for a host "host:port" (http) or "https://host:port"
+  // (https, the origin also through a proxy tunnel); for tests and metrics.
   std::size_t open_connections(std::string_view host_port) const;
 
   struct Impl;

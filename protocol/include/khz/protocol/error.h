@@ -18,6 +18,11 @@ enum class errc {
   header_too_large,    // the response head is longer than the limit
   truncated_response,  // the peer closed before the response was complete
   response_too_large,  // the response body is longer than the client's limit
+  // Client side, HTTP/2 streams:
+  stream_refused,      // REFUSED_STREAM, or above a GOAWAY's last stream id: never processed, safe to retry
+  stream_reset,        // the server reset the stream (RST_STREAM other than REFUSED_STREAM)
+  connection_closed,   // the connection is closed or going away (GOAWAY): it takes no new stream
+  cancelled,           // the stream was cancelled by its caller (RST_STREAM CANCEL sent)
 };
 
 const std::error_category& protocol_category() noexcept;

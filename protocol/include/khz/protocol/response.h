@@ -11,6 +11,7 @@
 #pragma once
 
 #include <khz/protocol/header_map.h>
+#include <khz/protocol/request.h>  // Version
 
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ class Response {
  public:
   int status() const noexcept { return status_; }
   void set_status(int status) noexcept { status_ = status; }
+  // The protocol a client received it over (HTTP/1.1 unless set; a server's writer ignores it).
+  Version version() const noexcept { return version_; }
+  void set_version(Version v) noexcept { version_ = v; }
 
   HeaderMap& headers() noexcept { return headers_; }
   const HeaderMap& headers() const noexcept { return headers_; }
@@ -42,6 +46,7 @@ class Response {
 
  private:
   int status_ = 200;
+  Version version_ = Version::http11;
   HeaderMap headers_;
   HeaderMap trailers_;
   std::string body_;
