@@ -161,9 +161,6 @@ TlsServerContext::TlsServerContext(TlsServerOptions options) : options_(std::mov
                                (options_.session_tickets ? 0 : SSL_OP_NO_TICKET));
     // Records are pulled from memory: let OpenSSL take several per read.
     SSL_CTX_set_read_ahead(p, 1);
-    // OpenSSL's record buffers (about 17 KiB each way) go back to the heap whenever they are
-    // empty: an idle keep-alive connection does not hold them.
-    SSL_CTX_set_mode(p, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_id_context(p, kSessionIdContext, sizeof kSessionIdContext - 1);
     use_certificate(p, c);
     if (!options_.alpn.empty()) SSL_CTX_set_alpn_select_cb(p, &select_alpn, &options_.alpn);
@@ -211,7 +208,6 @@ TlsClientContext::TlsClientContext(TlsClientOptions options) : options_(std::mov
   set_ciphers(p);
   SSL_CTX_set_options(p, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_read_ahead(p, 1);
-  SSL_CTX_set_mode(p, SSL_MODE_RELEASE_BUFFERS);  // pooled idle connections hold no record buffers
   // The system CA store (~150 certificates to parse, tens of milliseconds) is loaded by the
   // first connection that verifies a peer, not here: a client that never dials https (or never
   // verifies) never pays for it.
