@@ -363,6 +363,21 @@ struct Client::Impl {
   // https: a CONNECT tunnel when the pool goes through a proxy, then the TLS handshake
   // (bounded by tls_handshake_timeout and the total deadline). The TlsConnection owns the
   // dialled connection.
+  // A new connection for the pool: dialled within the dial timeout and what is left of the
+  // deadline, then (https) through the proxy tunnel and the TLS handshake.
+  Task<Result<std::unique_ptr<transport::Connection>>> open_transport(HostPool& pool, Clock::time_point now,
+                                                                      Clock::time_point deadline) {
+    auto dial_for = options.dial_timeout;
+    if (deadline != kNever) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+      if (left.count() <= 0) left = std::chrono::milliseconds(1);
+      if (dial_for.count() == 0 || left < dial_for) dial_for = left;
+    }
+    auto conn = co_await transport::dial(pool.host, pool.port, dial_for);
+    if (conn && pool.tls) conn = co_await secure(pool, std::move(*conn), deadline);
+    co_return conn;
+  }
+
   Task<Result<std::unique_ptr<transport::Connection>>> secure(HostPool& pool, std::unique_ptr<transport::Connection> raw,
                                                               Clock::time_point deadline) {
     if (!pool.tunnel.empty()) {
@@ -463,14 +478,7 @@ struct Client::Impl {
       }
       if (pool.open < options.max_connections_per_host) {
         ++pool.open;
-        auto dial_for = options.dial_timeout;
-        if (deadline != kNever) {
-          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-          if (left.count() <= 0) left = std::chrono::milliseconds(1);
-          if (dial_for.count() == 0 || left < dial_for) dial_for = left;
-        }
-        auto conn = co_await transport::dial(pool.host, pool.port, dial_for);
-        if (conn && pool.tls) conn = co_await secure(pool, std::move(*conn), deadline);
+        auto conn = co_await open_transport(pool, now, deadline);
         if (!conn) {
           --pool.open;
           wake_to_dial(pool);
@@ -561,14 +569,7 @@ struct Client::Impl {
         continue;
       }
       pool.h2_dialling = true;
-      auto dial_for = options.dial_timeout;
-      if (deadline != kNever) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-        if (left.count() <= 0) left = std::chrono::milliseconds(1);
-        if (dial_for.count() == 0 || left < dial_for) dial_for = left;
-      }
-      auto conn = co_await transport::dial(pool.host, pool.port, dial_for);
-      if (conn && pool.tls) conn = co_await secure(pool, std::move(*conn), deadline);
+      auto conn = co_await open_transport(pool, now, deadline);
       pool.h2_dialling = false;
       if (!conn) {
         wake_h2_waiters(pool);  // they try for themselves
