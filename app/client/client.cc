@@ -71,6 +71,11 @@ bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
+// run_call will follow this response elsewhere (so an exchange does not hand it to a stream).
+bool follows_redirect(const ClientOptions& options, const Response& resp) {
+  return options.max_redirects > 0 && is_redirect(resp.status()) && resp.headers().contains("Location");
+}
+
 std::mt19937& rng() {
   thread_local std::mt19937 gen(std::random_device{}());
   return gen;
@@ -804,8 +809,7 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
   Clock::time_point head_deadline = std::min(call.deadline, after(call.options.response_header_timeout));
   if (auto ec = co_await stream.read_head(head_deadline)) co_return fail(ec);
 
-  const bool will_redirect = call.options.max_redirects > 0 && is_redirect(resp.status()) &&
-                             resp.headers().contains("Location");
+  const bool will_redirect = follows_redirect(call.options, resp);
   if (call.stream_out != nullptr && !will_redirect && !keep_for_retry) {
     StreamState& s = *call.stream_out;
     s.impl = &impl;
@@ -939,8 +943,7 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
   Clock::time_point head_deadline = std::min(call.deadline, after(call.options.response_header_timeout));
   if (auto ec = co_await conn->read_head(resp, req.method == "HEAD", head_deadline)) co_return fail(ec);
 
-  const bool will_redirect = call.options.max_redirects > 0 && is_redirect(resp.status()) &&
-                             resp.headers().contains("Location");
+  const bool will_redirect = follows_redirect(call.options, resp);
   if (call.stream_out != nullptr && !will_redirect && !keep_for_retry) {
     StreamState& s = *call.stream_out;
     s.impl = &impl;

@@ -30,24 +30,11 @@ using namespace std::chrono_literals;
 using khz::BlockingClient;
 using khz::ClientOptions;
 using khz::ClientRequest;
+using khz::test::Peers;
 using khz::test::ScriptServer;
 using khz::test::TestServer;
 
 namespace {
-
-// Distinct client connections a server saw (by peer address).
-struct Peers {
-  std::mutex mutex;
-  std::set<std::string> seen;
-  void add(std::string_view p) {
-    std::lock_guard lock(mutex);
-    seen.emplace(p);
-  }
-  std::size_t count() {
-    std::lock_guard lock(mutex);
-    return seen.size();
-  }
-};
 
 ClientOptions fast(const std::string& transport) {
   ClientOptions o;

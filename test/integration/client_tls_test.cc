@@ -33,24 +33,12 @@
 using namespace std::chrono_literals;
 using khz::BlockingClient;
 using khz::ClientOptions;
+using khz::test::Peers;
 using khz::test::ScriptServer;
 using khz::test::TestPki;
 using khz::test::TestServer;
 
 namespace {
-
-struct Peers {
-  std::mutex mutex;
-  std::set<std::string> seen;
-  void add(std::string_view p) {
-    std::lock_guard lock(mutex);
-    seen.emplace(p);
-  }
-  std::size_t count() {
-    std::lock_guard lock(mutex);
-    return seen.size();
-  }
-};
 
 khz::ServerOptions tls_server_options(khz::ServerOptions o = {}) {
   const auto& pki = TestPki::get();

@@ -13,7 +13,11 @@
 
 #include <khz/app/server.h>
 
+#include <cstddef>
+#include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace khz::test {
@@ -29,6 +33,20 @@ struct TestServer {
   std::string url(std::string_view path) const;
 
   Server server;
+};
+
+// Distinct client connections a server saw (by peer address); handlers add, the test counts.
+struct Peers {
+  std::mutex mutex;
+  std::set<std::string> seen;
+  void add(std::string_view p) {
+    std::lock_guard lock(mutex);
+    seen.emplace(p);
+  }
+  std::size_t count() {
+    std::lock_guard lock(mutex);
+    return seen.size();
+  }
 };
 
 }  // namespace khz::test
