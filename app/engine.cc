@@ -109,7 +109,9 @@ bool has_extra_slash_or_dot(std::string_view p) noexcept {
 
 std::string_view Engine::routing_path(const Request& req, std::string& scratch) const {
   std::string_view path = req.path();
-  if (!options_.use_raw_path && needs_normalising(path)) {
+  if (!options_.use_raw_path) {
+    // A clean path (the usual case) has no extra slash or dot segment either: one scan.
+    if (!needs_normalising(path)) return path;
     // As Hertz's URI.Path(): decoded (a malformed escape stays as it is), then cleaned.
     auto decoded = route::percent_decode(path);
     scratch = route::clean_path(decoded ? std::string_view(*decoded) : path);

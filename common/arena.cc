@@ -28,15 +28,12 @@ std::string_view Arena::copy(std::string_view a, std::string_view b) {
   return {p, n};
 }
 
-void Arena::reset() noexcept {
-  if (blocks_.size() > 1) {
-    auto largest = std::max_element(blocks_.begin(), blocks_.end(),
-                                    [](const Block& x, const Block& y) { return x.size < y.size; });
-    Block keep = std::move(*largest);
-    blocks_.clear();
-    blocks_.push_back(std::move(keep));
-  }
-  used_ = 0;
+void Arena::keep_largest_block() noexcept {
+  auto largest = std::max_element(blocks_.begin(), blocks_.end(),
+                                  [](const Block& x, const Block& y) { return x.size < y.size; });
+  Block keep = std::move(*largest);
+  blocks_.clear();
+  blocks_.push_back(std::move(keep));
 }
 
 std::size_t Arena::bytes_reserved() const noexcept {

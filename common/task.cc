@@ -68,17 +68,6 @@ void deallocate_frame(void* frame, std::size_t size) noexcept {
   ::operator delete(frame);
 }
 
-// The root of a spawned task: starts at once, frees itself at the end.
-struct Detached {
-  struct promise_type : FramePooled {
-    Detached get_return_object() const noexcept { return {}; }
-    std::suspend_never initial_suspend() const noexcept { return {}; }
-    std::suspend_never final_suspend() const noexcept { return {}; }
-    void return_void() const noexcept {}
-    void unhandled_exception() const noexcept { std::terminate(); }
-  };
-};
-
 // Out of line, so the log line's stream is not part of every detached frame (which lives as
 // long as its task: for a connection, as long as the connection).
 [[gnu::noinline]] void log_spawn_failure(std::exception_ptr e) noexcept {

@@ -9,10 +9,9 @@ inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast
 inline bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
+bool iequals_same_size(const char* a, const char* b, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return false;
   }
   return true;
 }
@@ -51,7 +50,7 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
 void HeaderMap::add_ref(std::string_view name, std::string_view value) { fields_.push_back({name, value}); }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
-  remove(name);
+  if (!fields_.empty()) remove(name);
   add(name, value);
 }
 
@@ -76,11 +75,6 @@ bool HeaderMap::contains(std::string_view name) const noexcept {
 std::size_t HeaderMap::count(std::string_view name) const noexcept {
   return static_cast<std::size_t>(
       std::count_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); }));
-}
-
-void HeaderMap::clear() noexcept {
-  fields_.clear();
-  arena_.reset();
 }
 
 void HeaderMap::own() {

@@ -238,6 +238,15 @@ void park_idle(transport::Connection& conn, const Http1Options& opt) noexcept {
   conn.park();
 }
 
+// Idle between requests: every buffer node goes back to the loop's pool (and, as serve_http1
+// returns, the session to its pool), so a waiting keep-alive connection holds neither.
+void release_and_park(transport::Connection& conn, const Http1Options& opt) noexcept {
+  conn.input().release();
+  conn.input().shrink();
+  conn.output().shrink();
+  park_idle(conn, opt);
+}
+
 }  // namespace
 
 Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
@@ -265,7 +274,13 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
   bool sent_continue = false;
   StreamReader reader(conn, parser, parsed, opt, sent_continue);
 
-  for (;;) {
+  for (bool first = true;; first = false) {
+    // Everything read so far is answered, and (with no input left) the last turn flushed:
+    // park now, before clearing the exchange for a request that may be long in coming.
+    if (!first && in.empty()) {
+      release_and_park(conn, opt);
+      co_return;
+    }
     parser.start(exchange.request);
     exchange.response.clear();
     exchange.failed = false;
@@ -300,14 +315,10 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         if (auto ec = co_await conn.flush()) co_return;
       }
       if (!parser.began()) {
-        // Idle: everything read is answered and sent. Hand every buffer node back to the loop's
-        // pool, and the session back to its pool: a waiting keep-alive connection holds neither.
+        // Idle: everything read is answered and sent.
         in.skip(parsed);  // stray CRLFs between messages
         parsed = 0;
-        in.release();
-        in.shrink();
-        out.shrink();
-        park_idle(conn, opt);
+        release_and_park(conn, opt);
         co_return;
       }
       if (!parser.headers_done()) {

@@ -3,6 +3,7 @@
 
 #include <khz/common/log.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -14,16 +15,22 @@ bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 //                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
+// A field value may hold VCHAR, obs-text, SP and HTAB; other controls (CR, LF, NUL, DEL...) not.
+// One table answers both per byte: bit 0 tchar, bit 1 a control not allowed in a value.
+constexpr std::array<std::uint8_t, 256> kCharClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    bool tchar = alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                         std::string_view::npos);
+    bool control = (c < 0x20 && c != '\t') || c == 0x7f;
+    t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((tchar ? 1 : 0) | (control ? 2 : 0));
   }
-}
+  return t;
+}();
+
+bool is_tchar(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 1) != 0; }
+bool is_value_control(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 2) != 0; }
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -225,8 +232,7 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   std::string_view v = s.value_;
   while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
   for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+    if (is_value_control(c)) {
       return s.fail(400, c == '\r' || c == '\n' ? "obs-fold or line break in a field value"
                                                  : "control character in a field value");
     }

@@ -151,7 +151,7 @@ class NetpollTransporter final : public Transporter {
     }
     worker.connections.insert(conn.get());
     if (stopped_) conn->drain();
-    spawn(serve(std::move(conn), &worker));
+    serve(std::move(conn), &worker);
   }
 
  private:
@@ -215,7 +215,9 @@ class NetpollTransporter final : public Transporter {
     run_on_each_loop(workers_, [](Worker& w) -> EventLoop& { return w.loop; }, fn);
   }
 
-  Task<void> serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
+  // Runs the handler once: to the connection's end, or until it parks (then on_parked_ready
+  // runs this again when input arrives). Detached, not spawned: one frame less per request.
+  Detached serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
     try {
       co_await handler_(*conn);
     } catch (...) {
@@ -240,7 +242,7 @@ class NetpollTransporter final : public Transporter {
     if (conn->fill_result()) {
       worker->transporter.finish(std::move(conn), worker);
     } else {
-      spawn(worker->transporter.serve(std::move(conn), worker));
+      worker->transporter.serve(std::move(conn), worker);
     }
   }
 

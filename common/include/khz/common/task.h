@@ -150,6 +150,20 @@ struct current_cancel_signal {
   CancelSignal* await_resume() const noexcept { return signal; }
 };
 
+// The return type of a coroutine that starts at once, runs on its own and frees its frame when
+// it ends; nothing awaits it. Its body must catch what it throws (an escaping exception
+// terminates). A root coroutine written this way saves spawn()'s extra frame: the transports
+// run each connection's handler so, once per request on a parked keep-alive connection.
+struct Detached {
+  struct promise_type : detail::FramePooled {
+    Detached get_return_object() const noexcept { return {}; }
+    std::suspend_never initial_suspend() const noexcept { return {}; }
+    std::suspend_never final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    void unhandled_exception() const noexcept { std::terminate(); }
+  };
+};
+
 // Starts `task` now and lets it run to completion on its own; the task's frame is freed when it
 // finishes. An exception escaping it is logged, not propagated. The caller must make sure that
 // whatever the task references outlives it (the task should own its state).

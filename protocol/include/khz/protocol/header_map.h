@@ -22,7 +22,11 @@
 namespace khz {
 
 // ASCII case-insensitive equality (header names, methods, tokens).
-bool iequals(std::string_view a, std::string_view b) noexcept;
+bool iequals_same_size(const char* a, const char* b, std::size_t n) noexcept;
+// Inline size check first: most comparisons of field names differ in length.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && iequals_same_size(a.data(), b.data(), a.size());
+}
 
 // True when the comma-separated `list` contains `token` (case-insensitive), as in
 // "Connection: keep-alive, Upgrade".
@@ -61,7 +65,10 @@ class HeaderMap {
   void own();
 
   // Forgets every field; keeps capacity (no allocation once warm).
-  void clear() noexcept;
+  void clear() noexcept {
+    fields_.clear();
+    arena_.reset();
+  }
 
  private:
   std::vector<Field> fields_;
