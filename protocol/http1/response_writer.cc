@@ -44,9 +44,22 @@ std::string_view http_date() {
   return {c.text, c.size};
 }
 
-void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
-  HeadBuilder b(out);
-  int status = response.status();
+namespace {
+
+// The status line, Server and Date of the last head written on this thread, kept until the
+// second (or any of them) changes: most responses repeat it, and one copy beats building it.
+struct HeadPrefixCache {
+  std::time_t second = -1;
+  Version version = Version::http11;
+  int status = 0;
+  char server[64] = {};
+  std::size_t server_size = 0;
+  char text[192] = {};
+  std::size_t size = 0;
+};
+thread_local HeadPrefixCache head_prefix_cache;
+
+void add_head_prefix(HeadBuilder& b, int status, const HeadOptions& options) {
   b.add(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   b.add_number(static_cast<std::uint64_t>(status));
   b.add(" ");
@@ -54,6 +67,58 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
   b.add("\r\n");
   if (!options.server.empty()) b.field("Server", options.server);
   b.field("Date", http_date());
+}
+
+std::string_view cached_head_prefix(int status, const HeadOptions& options) {
+  HeadPrefixCache& c = head_prefix_cache;
+  std::string_view date = http_date();  // refreshes the date cache
+  if (c.second == date_cache.second && c.status == status && c.version == options.version &&
+      std::string_view(c.server, c.server_size) == options.server) {
+    return {c.text, c.size};
+  }
+  if (options.server.size() > sizeof c.server) return {};
+  std::string_view reason = reason_phrase(status);
+  // "HTTP/1.1 " status SP reason CRLF "Server: " server CRLF "Date: " date CRLF
+  std::size_t need = 9 + 3 + 1 + reason.size() + 2 + (options.server.empty() ? 0 : 10 + options.server.size()) +
+                     8 + date.size();
+  if (need > sizeof c.text || status < 100 || status > 999) return {};
+  std::memcpy(c.server, options.server.data(), options.server.size());
+  c.server_size = options.server.size();
+  c.status = status;
+  c.version = options.version;
+  c.second = date_cache.second;
+  char* p = c.text;
+  auto put = [&p](std::string_view piece) {
+    std::memcpy(p, piece.data(), piece.size());
+    p += piece.size();
+  };
+  put(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  p = std::to_chars(p, p + 3, status).ptr;
+  put(" ");
+  put(reason);
+  put("\r\n");
+  if (!options.server.empty()) {
+    put("Server: ");
+    put(options.server);
+    put("\r\n");
+  }
+  put("Date: ");
+  put(date);
+  put("\r\n");
+  c.size = static_cast<std::size_t>(p - c.text);
+  return {c.text, c.size};
+}
+
+}  // namespace
+
+void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
+  HeadBuilder b(out);
+  int status = response.status();
+  if (std::string_view prefix = cached_head_prefix(status, options); !prefix.empty()) {
+    b.add(prefix);
+  } else {
+    add_head_prefix(b, status, options);
+  }
   // 101 Switching Protocols carries the handler's own Connection: Upgrade (RFC 9110 §7.8).
   const bool switching = status == 101;
   for (const auto& f : response.headers()) {

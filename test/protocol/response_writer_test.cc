@@ -3,8 +3,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <regex>
 #include <string>
+#include <thread>
 
 using namespace khz::http1;
 
@@ -101,4 +103,48 @@ TEST_CASE("trailers: announced in the head, sent after the last chunk; none for 
   std::string old = drain(out);
   REQUIRE(old.find("Trailer") == std::string::npos);
   REQUIRE(old.substr(old.size() - 3) == "abc");
+}
+
+TEST_CASE("write_head: the cached status line, Server and Date follow each response") {
+  khz::LinkedBuffer out;
+  khz::Response r;
+  const std::string long_server(100, 's');  // too long for the cache: built in place
+  struct Case {
+    int status;
+    khz::Version version;
+    std::string server;
+    std::string start;
+  };
+  const Case cases[] = {
+      {200, khz::Version::http11, "khz", "HTTP/1.1 200 OK\r\nServer: khz\r\nDate: D\r\n"},
+      {200, khz::Version::http11, "khz", "HTTP/1.1 200 OK\r\nServer: khz\r\nDate: D\r\n"},
+      {404, khz::Version::http11, "khz", "HTTP/1.1 404 Not Found\r\nServer: khz\r\nDate: D\r\n"},
+      {404, khz::Version::http10, "khz", "HTTP/1.0 404 Not Found\r\nServer: khz\r\nDate: D\r\n"},
+      {404, khz::Version::http10, "other", "HTTP/1.0 404 Not Found\r\nServer: other\r\nDate: D\r\n"},
+      {200, khz::Version::http11, "", "HTTP/1.1 200 OK\r\nDate: D\r\n"},
+      {200, khz::Version::http11, long_server, "HTTP/1.1 200 OK\r\nServer: " + long_server + "\r\nDate: D\r\n"},
+      {200, khz::Version::http11, "khz", "HTTP/1.1 200 OK\r\nServer: khz\r\nDate: D\r\n"},
+  };
+  for (const Case& c : cases) {
+    r.set_status(c.status);
+    write_response(out, r, {c.version, true, false, false, c.server});
+    std::string head = no_date(drain(out));
+    INFO(head);
+    REQUIRE(head.substr(0, c.start.size()) == c.start);
+  }
+
+  // Across a change of second, the Date is today's, not the cached one.
+  r.set_status(200);
+  std::string first, date_before;
+  do {  // (again if the second turned while writing)
+    date_before = http_date();
+    write_response(out, r, {khz::Version::http11, true, false, false, "khz"});
+    first = drain(out);
+  } while (std::string(http_date()) != date_before);
+  while (std::string(http_date()) == date_before) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  write_response(out, r, {khz::Version::http11, true, false, false, "khz"});
+  std::string second = drain(out);
+  REQUIRE(first.find("Date: " + date_before + "\r\n") != std::string::npos);
+  REQUIRE(second.find("Date: " + std::string(http_date()) + "\r\n") != std::string::npos);
+  REQUIRE(second.find(date_before) == std::string::npos);
 }
