@@ -1,13 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/json.h>
 
-#include <rapidjson/stringbuffer.h>
+#include <rapidjson/allocators.h>
 #include <rapidjson/writer.h>
+
+#include <cstddef>
 
 namespace khz {
 namespace {
 
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+// Writes straight into the caller's string (a response body keeps its capacity between
+// requests, so a warm one allocates nothing), rather than into a buffer that is then copied.
+struct StringOut {
+  using Ch = char;
+  std::string& s;
+  void Put(char c) { s.push_back(c); }
+  void Flush() {}
+};
+
+// The writer's nesting stack lives in a pool over a buffer on the C++ stack: no heap allocation
+// for documents nested less than a few dozen levels.
+using StackPool = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
+using Writer = rapidjson::Writer<StringOut, rapidjson::UTF8<>, rapidjson::UTF8<>, StackPool>;
 
 void write(Writer& w, const Json& j) {
   std::visit(
@@ -44,10 +58,11 @@ void write(Writer& w, const Json& j) {
 }  // namespace
 
 void Json::dump_to(std::string& out) const {
-  rapidjson::StringBuffer buffer;
-  Writer w(buffer);
+  alignas(std::max_align_t) char stack_space[1024];
+  StackPool pool(stack_space, sizeof stack_space);
+  StringOut stream{out};
+  Writer w(stream, &pool);
   write(w, *this);
-  out.append(buffer.GetString(), buffer.GetSize());
 }
 
 std::string Json::dump() const {

@@ -64,3 +64,20 @@ TEST_CASE("a streamed body reaches the test helper") {
   REQUIRE(r.body() == "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   REQUIRE(r.header("Content-Type") == "text/event-stream");
 }
+
+TEST_CASE("Json::dump: deep nesting, long strings, escapes and numbers") {
+  // 300 levels: past the writer's stack buffer, so its pool must grow onto the heap.
+  khz::Json deep = khz::Json::Array{"core"};
+  for (int i = 0; i < 300; ++i) deep = khz::Json::Array{std::move(deep)};
+  std::string expected = std::string(301, '[') + "\"core\"" + std::string(301, ']');
+  REQUIRE(deep.dump() == expected);
+
+  std::string big(100000, 'x');
+  khz::Json doc = khz::H{{"big", big}, {"ctl", std::string("\x01\n\t", 3)}, {"neg", -7},
+                         {"u", 18446744073709551615ull}, {"d", 0.5}};
+  REQUIRE(doc.dump() == "{\"big\":\"" + big + "\",\"ctl\":\"\\u0001\\n\\t\",\"neg\":-7,\"u\":18446744073709551615,\"d\":0.5}");
+
+  std::string out = "prefix:";  // dump_to appends
+  khz::Json(khz::H{{"a", 1}}).dump_to(out);
+  REQUIRE(out == R"(prefix:{"a":1})");
+}
