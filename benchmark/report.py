@@ -53,6 +53,25 @@ def median_rounds(load):
     return result
 
 
+def round_rates(load):
+    """(server, scenario) -> the rate of each round, in round order (None where it failed)."""
+    rates = {}
+    for row in load:  # rounds are written one after the other
+        rates.setdefault((row[0], row[1]), []).append(per_cpu_second(row))
+    return rates
+
+
+def paired(rates, server, baseline, scenario):
+    """Round by round ratio to the baseline (both ran in the same round, minutes apart at most):
+    its median and range, which slow drift of the machine's speed between rounds leaves alone."""
+    ours, theirs = rates.get((server, scenario), []), rates.get((baseline, scenario), [])
+    ratios = sorted(a / b for a, b in zip(ours, theirs) if a and b)
+    if len(ratios) < 2:
+        return ""
+    median = ratios[(len(ratios) - 1) // 2]
+    return f"per round vs {baseline}: median {median:.2f} ({ratios[0]:.2f} to {ratios[-1]:.2f})"
+
+
 def spread(rates):
     if len(rates) < 2:
         return ""
@@ -100,6 +119,7 @@ def main():
     servers = list(dict.fromkeys(row[0] for row in load))
     medians = median_rounds(load)
     by_key = {key: row for key, (row, _) in medians.items()}
+    per_round = round_rates(load)
     print("| server | scenario | req/s | p50 ms | p99 ms | server CPU | req per CPU-s | vs nginx (h2: nghttpd) | notes |")
     print("|---|---|--:|--:|--:|--:|--:|--:|---|")
     for scenario in scenarios:
@@ -125,6 +145,10 @@ def main():
                 note = "; ".join(filter(None, ["server not saturated", note]))
             rate_text = f"{rate:,.0f}" if rate else "n/a"
             ratio = f"{rate / baseline:.2f}" if rate and baseline else "n/a"
+            baseline_name = (prefix + "nghttpd") if h2 else BASELINE
+            if server.startswith(("khz-", "h2-khz-", "h2tls-khz-")) and server != baseline_name:
+                beast = paired(per_round, server, "beast", scenario) if not h2 else ""
+                note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, note]))
             if h2 and rate and h2o_rate and "-khz-" in server:
                 note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", note]))
             p50, p99 = float(row[6]), float(row[7])
@@ -138,6 +162,8 @@ def main():
           f"{SATURATED} the row says \"server not saturated\" (wrk or the machine was the limit).  ")
     print("Rounds: every server ran every scenario in each round; a row is the round with the median "
           "req per CPU-s, and its notes give the lowest and highest of the rounds.  ")
+    print("Per round: khz's figure divided by the peer's from the same round, the median and range of "
+          "those ratios (a second view of the comparison, less moved by the machine's drift).  ")
     print("req per CPU-s: requests completed / server CPU-seconds.  "
           "vs nginx: that figure divided by nginx's in the same scenario (HTTP/2 rows: nghttpd's; "
           "the notes give khz's ratio to h2o).  ")
