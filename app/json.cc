@@ -1,55 +1,109 @@
 // SPDX-License-Identifier: Apache-2.0
+// Json serialisation, written straight into the caller's string. A response body keeps its
+// capacity between requests, so a warm one allocates nothing; runs of characters that need no
+// escape are appended in one piece, not byte by byte.
 #include <khz/app/json.h>
 
-#include <rapidjson/allocators.h>
-#include <rapidjson/writer.h>
-
+#include <array>
+#include <charconv>
+#include <cmath>
 #include <cstddef>
+#include <cstring>
+#include <system_error>
+#include <type_traits>
 
 namespace khz {
 namespace {
 
-// Writes straight into the caller's string (a response body keeps its capacity between
-// requests, so a warm one allocates nothing), rather than into a buffer that is then copied.
-struct StringOut {
-  using Ch = char;
-  std::string& s;
-  void Put(char c) { s.push_back(c); }
-  void Flush() {}
-};
+// 0: copied as is; 'u': \u00XX; else the letter after the backslash (RFC 8259 §7).
+constexpr std::array<char, 256> kEscape = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = 'u';
+  t['\b'] = 'b';
+  t['\f'] = 'f';
+  t['\n'] = 'n';
+  t['\r'] = 'r';
+  t['\t'] = 't';
+  t['"'] = '"';
+  t['\\'] = '\\';
+  return t;
+}();
 
-// The writer's nesting stack lives in a pool over a buffer on the C++ stack: no heap allocation
-// for documents nested less than a few dozen levels.
-using StackPool = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
-using Writer = rapidjson::Writer<StringOut, rapidjson::UTF8<>, rapidjson::UTF8<>, StackPool>;
+void write_string(std::string& out, std::string_view s) {
+  const char* run = s.data();
+  const char* end = s.data() + s.size();
+  const char* p = run;
+  while (p != end && kEscape[static_cast<unsigned char>(*p)] == 0) ++p;
+  if (p == end) {  // the common case: nothing to escape, one copy
+    std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* d = out.data() + at;
+    d[0] = '"';
+    if (!s.empty()) std::memcpy(d + 1, s.data(), s.size());
+    d[s.size() + 1] = '"';
+    return;
+  }
+  out.push_back('"');
+  for (; p != end; ++p) {
+    char e = kEscape[static_cast<unsigned char>(*p)];
+    if (e == 0) continue;
+    out.append(run, p);
+    if (e == 'u') {
+      static constexpr char kHex[] = "0123456789abcdef";
+      auto c = static_cast<unsigned char>(*p);
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+      out.append(esc, sizeof esc);
+    } else {
+      const char esc[2] = {'\\', e};
+      out.append(esc, sizeof esc);
+    }
+    run = p + 1;
+  }
+  out.append(run, end);
+  out.push_back('"');
+}
 
-void write(Writer& w, const Json& j) {
+template <class Number>
+void write_number(std::string& out, Number v) {
+  char digits[32];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);  // shortest round trip
+  out.append(digits, end);
+}
+
+void write(std::string& out, const Json& j) {
   std::visit(
-      [&w](const auto& v) {
+      [&out](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::nullptr_t>) {
-          w.Null();
+          out.append("null");
         } else if constexpr (std::is_same_v<T, bool>) {
-          w.Bool(v);
-        } else if constexpr (std::is_same_v<T, std::int64_t>) {
-          w.Int64(v);
-        } else if constexpr (std::is_same_v<T, std::uint64_t>) {
-          w.Uint64(v);
+          out.append(v ? "true" : "false");
         } else if constexpr (std::is_same_v<T, double>) {
-          w.Double(v);
-        } else if constexpr (std::is_same_v<T, std::string>) {
-          w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
-        } else if constexpr (std::is_same_v<T, Json::Array>) {
-          w.StartArray();
-          for (const auto& e : v) write(w, e);
-          w.EndArray();
-        } else {
-          w.StartObject();
-          for (const auto& [k, e] : v) {
-            w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
-            write(w, e);
+          if (std::isfinite(v)) {
+            write_number(out, v);
+          } else {
+            out.append("null");  // JSON has no NaN or infinity (as JavaScript's JSON.stringify)
           }
-          w.EndObject();
+        } else if constexpr (std::is_integral_v<T>) {
+          write_number(out, v);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          write_string(out, v);
+        } else if constexpr (std::is_same_v<T, Json::Array>) {
+          out.push_back('[');
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            if (i != 0) out.push_back(',');
+            write(out, v[i]);
+          }
+          out.push_back(']');
+        } else {
+          out.push_back('{');
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            if (i != 0) out.push_back(',');
+            write_string(out, v[i].first);
+            out.push_back(':');
+            write(out, v[i].second);
+          }
+          out.push_back('}');
         }
       },
       j.variant());
@@ -57,13 +111,7 @@ void write(Writer& w, const Json& j) {
 
 }  // namespace
 
-void Json::dump_to(std::string& out) const {
-  alignas(std::max_align_t) char stack_space[1024];
-  StackPool pool(stack_space, sizeof stack_space);
-  StringOut stream{out};
-  Writer w(stream, &pool);
-  write(w, *this);
-}
+void Json::dump_to(std::string& out) const { write(out, *this); }
 
 std::string Json::dump() const {
   std::string out;

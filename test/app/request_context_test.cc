@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <string>
 
 using khz::testing::perform_request;
@@ -76,6 +77,26 @@ TEST_CASE("Json::dump: deep nesting, long strings, escapes and numbers") {
   khz::Json doc = khz::H{{"big", big}, {"ctl", std::string("\x01\n\t", 3)}, {"neg", -7},
                          {"u", 18446744073709551615ull}, {"d", 0.5}};
   REQUIRE(doc.dump() == "{\"big\":\"" + big + "\",\"ctl\":\"\\u0001\\n\\t\",\"neg\":-7,\"u\":18446744073709551615,\"d\":0.5}");
+
+  // Every escape RFC 8259 requires, next to bytes that need none (UTF-8 passes through).
+  std::string all;
+  for (int c = 0; c < 0x20; ++c) all.push_back(static_cast<char>(c));
+  all += "\"\\/\x7f" "\xc3\xa9";
+  REQUIRE(khz::Json(all).dump() ==
+          "\"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f"
+          "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c"
+          "\\u001d\\u001e\\u001f\\\"\\\\/\x7f\xc3\xa9\"");
+  REQUIRE(khz::Json("a\"b").dump() == R"("a\"b")");
+  REQUIRE(khz::Json("").dump() == R"("")");
+
+  // Scalars and empty containers; numbers in their shortest round-trip form; NaN and the
+  // infinities, which JSON cannot express, as null.
+  khz::Json scalars = khz::Json::Array{nullptr, true, false, 0, -9223372036854775807LL - 1, 1.0, -2.25, 1e300, 1e-7,
+                                       0.1, std::nan(""), HUGE_VAL, -HUGE_VAL, khz::Json::Array{}, khz::H{}};
+  REQUIRE(scalars.dump() ==
+          "[null,true,false,0,-9223372036854775808,1,-2.25,1e+300,1e-07,0.1,null,null,null,[],{}]");
+  REQUIRE(khz::Json(khz::H{{"k\n", khz::H{{"x", khz::Json::Array{1, "two"}}}}, {"", 3}}).dump() ==
+          R"({"k\n":{"x":[1,"two"]},"":3})");
 
   std::string out = "prefix:";  // dump_to appends
   khz::Json(khz::H{{"a", 1}}).dump_to(out);
