@@ -59,14 +59,24 @@ struct HeadPrefixCache {
 };
 thread_local HeadPrefixCache head_prefix_cache;
 
-void add_head_prefix(HeadBuilder& b, int status, const HeadOptions& options) {
-  b.add(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  b.add_number(static_cast<std::uint64_t>(status));
-  b.add(" ");
-  b.add(reason_phrase(status));
-  b.add("\r\n");
-  if (!options.server.empty()) b.field("Server", options.server);
-  b.field("Date", http_date());
+// The status line, Server and Date, in pieces handed to `put`: the one place they are spelled.
+template <class Put>
+void put_head_prefix(int status, const HeadOptions& options, std::string_view date, Put put) {
+  char digits[12];
+  char* digits_end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  put(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  put(std::string_view(digits, static_cast<std::size_t>(digits_end - digits)));
+  put(" ");
+  put(reason_phrase(status));
+  put("\r\n");
+  if (!options.server.empty()) {
+    put("Server: ");
+    put(options.server);
+    put("\r\n");
+  }
+  put("Date: ");
+  put(date);
+  put("\r\n");
 }
 
 std::string_view cached_head_prefix(int status, const HeadOptions& options) {
@@ -77,35 +87,20 @@ std::string_view cached_head_prefix(int status, const HeadOptions& options) {
     return {c.text, c.size};
   }
   if (options.server.size() > sizeof c.server) return {};
-  std::string_view reason = reason_phrase(status);
   // "HTTP/1.1 " status SP reason CRLF "Server: " server CRLF "Date: " date CRLF
-  std::size_t need = 9 + 3 + 1 + reason.size() + 2 + (options.server.empty() ? 0 : 10 + options.server.size()) +
-                     8 + date.size();
+  std::size_t need = 9 + 3 + 1 + reason_phrase(status).size() + 2 +
+                     (options.server.empty() ? 0 : 10 + options.server.size()) + 8 + date.size();
   if (need > sizeof c.text || status < 100 || status > 999) return {};
   std::memcpy(c.server, options.server.data(), options.server.size());
   c.server_size = options.server.size();
   c.status = status;
   c.version = options.version;
   c.second = date_cache.second;
-  char* p = c.text;
-  auto put = [&p](std::string_view piece) {
-    std::memcpy(p, piece.data(), piece.size());
-    p += piece.size();
-  };
-  put(options.version == Version::http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  p = std::to_chars(p, p + 3, status).ptr;
-  put(" ");
-  put(reason);
-  put("\r\n");
-  if (!options.server.empty()) {
-    put("Server: ");
-    put(options.server);
-    put("\r\n");
-  }
-  put("Date: ");
-  put(date);
-  put("\r\n");
-  c.size = static_cast<std::size_t>(p - c.text);
+  c.size = 0;
+  put_head_prefix(status, options, date, [&c](std::string_view piece) {
+    std::memcpy(c.text + c.size, piece.data(), piece.size());
+    c.size += piece.size();
+  });
   return {c.text, c.size};
 }
 
@@ -117,7 +112,7 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
   if (std::string_view prefix = cached_head_prefix(status, options); !prefix.empty()) {
     b.add(prefix);
   } else {
-    add_head_prefix(b, status, options);
+    put_head_prefix(status, options, http_date(), [&b](std::string_view piece) { b.add(piece); });
   }
   // 101 Switching Protocols carries the handler's own Connection: Upgrade (RFC 9110 §7.8).
   const bool switching = status == 101;
