@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
@@ -120,6 +122,7 @@ Result<std::uint16_t> Server::start() {
 std::size_t Server::active_connections() const noexcept { return transporter_->active_connections(); }
 
 void Server::shutdown() {
+  std::lock_guard lock(shutdown_mutex_);
   if (!running_) return;
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
@@ -129,15 +132,22 @@ void Server::shutdown() {
 }
 
 void Server::spin() {
-  // Block the signals before the loop threads start, so they inherit the mask and only this
-  // thread receives them, synchronously.
+  // Block the signals before the loop threads start, so they inherit the mask; they arrive
+  // through a signalfd, which this thread waits on while it runs the first loop.
   sigset_t signals, previous;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, &previous);
+  int signal_fd = ::signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd < 0) {
+    std::error_code ec(errno, std::system_category());
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    throw std::system_error(ec, "khz: signalfd");
+  }
   auto port = start();
   if (!port) {
+    ::close(signal_fd);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
   }
@@ -145,10 +155,13 @@ void Server::spin() {
                                : (options_.h2c ? "HTTP/1.1 and h2c" : "HTTP/1.1");
   KHZ_LOG(info, "khz: serving " << protocols << " on " << options_.address << " (port " << *port << ", transport "
                                 << transporter_->name() << ")");
-  int sig = 0;
-  while (sigwait(&signals, &sig) != 0) {
+  // Returns on a signal, or when shutdown() is called from another thread.
+  transporter_->run_until_readable(signal_fd);
+  signalfd_siginfo info{};
+  if (::read(signal_fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    KHZ_LOG(info, "khz: got " << (info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"));
   }
-  KHZ_LOG(info, "khz: got " << (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  ::close(signal_fd);
   shutdown();
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }

@@ -8,9 +8,14 @@
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <string>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -105,4 +110,51 @@ TEST_CASE("shutdown past the drain deadline closes what is left") {
 TEST_CASE("a bad address or transport is refused at construction") {
   REQUIRE_THROWS_AS(khz::Server({.address = "nonsense"}), std::invalid_argument);
   REQUIRE_THROWS_AS(khz::Server({.address = "127.0.0.1:0", .transport = "carrier-pigeon"}), std::invalid_argument);
+}
+
+namespace {
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+}  // namespace
+
+TEST_CASE("spin: the calling thread runs the first loop; shutdown() from another thread ends it") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      const std::uint16_t port = free_port();
+      khz::Server server({.address = "127.0.0.1:" + std::to_string(port), .transport = transport, .loops = 1});
+      const auto spinner = std::this_thread::get_id();
+      server.get("/who", [spinner](khz::RequestContext& c) {
+        c.string(200, std::this_thread::get_id() == spinner ? "spinner" : "loop thread");
+      });
+      bool hook_ran = false;
+      server.on_shutdown([&] { hook_ran = true; });
+      std::string who;
+      std::thread peer([&] {
+        for (int i = 0; i < 300 && who.empty(); ++i) {
+          try {
+            RawClient c(port);
+            c.send("GET /who HTTP/1.1\r\nHost: t\r\n\r\n");
+            who = body_of(c.read_response());
+          } catch (...) {
+            std::this_thread::sleep_for(10ms);  // not listening yet
+          }
+        }
+        server.shutdown();
+      });
+      server.spin();  // returns once the peer's shutdown() has finished
+      peer.join();
+      REQUIRE(hook_ran);
+      REQUIRE(who == (transport == "netpoll" ? "spinner" : "loop thread"));
+      REQUIRE_THROWS(RawClient(port));
+    }
+  }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# The hello demo under spin(): serves /ping, then SIGTERM (and, in a second run, SIGINT) stops
-# it gracefully with exit status 0.
+# The hello demo under spin(): serves /ping with one thread per loop (the first loop on the
+# spinning thread), then SIGTERM (and, in a second run, SIGINT) stops it gracefully with exit
+# status 0.
 #   spin_test.sh <path-to-hello>
 # Each run has a log of its own (a shared one could still show the previous run's port to a
 # reader faster than the new process truncates it), and a server left behind by a failure is
@@ -18,7 +19,7 @@ trap cleanup EXIT
 
 for sig in TERM INT; do
   log="$dir/$sig.log"
-  "$hello" 127.0.0.1:0 2> "$log" &
+  KHZ_TRANSPORT=netpoll "$hello" 127.0.0.1:0 2> "$log" &
   pid=$!
   port=""
   for _ in $(seq 1 100); do
@@ -29,6 +30,9 @@ for sig in TERM INT; do
   [ -n "$port" ] || { echo "hello did not report its port"; cat "$log"; exit 1; }
   body=$(curl -s --max-time 5 "http://127.0.0.1:$port/ping" || true)
   [ "$body" = '{"message":"pong"}' ] || { echo "unexpected body: $body"; exit 1; }
+  # One loop per core, the first on the spinning thread itself: no extra thread just to wait.
+  threads=$(awk '/^Threads:/{print $2}' /proc/$pid/status)
+  [ "$threads" = "$(getconf _NPROCESSORS_ONLN)" ] || { echo "hello runs $threads threads, want one per core"; exit 1; }
   kill -$sig $pid
   status=0
   timeout 10 tail --pid=$pid -f /dev/null || { echo "hello did not stop on SIG$sig"; exit 1; }

@@ -11,6 +11,7 @@
 #include "support/test_server.h"
 
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -605,4 +606,81 @@ TEST_CASE("netpoll timers: a re-armed deadline fires at its new due, a disarmed 
   heap.disarm(a);
   heap.cancel(a);          // out of the heap for good (as before destroying it)
   REQUIRE(heap.empty());
+}
+
+namespace {
+
+std::atomic<std::thread::id> echo_thread{};
+
+// Echoes one exchange at a time, noting which thread served it.
+khz::Task<> echo_noting_thread(khz::transport::Connection& conn) {
+  for (;;) {
+    if (co_await conn.fill(1)) co_return;
+    echo_thread = std::this_thread::get_id();
+    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    if (co_await conn.flush()) co_return;
+  }
+}
+
+std::string echo_once(std::uint16_t port, const std::string& text) {
+  RawClient c(port);
+  c.send(text);
+  c.shutdown_write();
+  return c.read_until_close();
+}
+
+}  // namespace
+
+TEST_CASE("transport: run_until_readable lends the calling thread to the loops until its fd is readable") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&echo_noting_thread);
+      REQUIRE(port.ok());
+      int stop_fd = ::eventfd(0, EFD_CLOEXEC);
+      REQUIRE(stop_fd >= 0);
+      const auto caller = std::this_thread::get_id();
+
+      // Served while the caller is inside; then the fd releases it.
+      std::string during;
+      ssize_t written = 0;
+      std::thread peer([&] {
+        during = echo_once(*port, "while lent");
+        std::uint64_t one = 1;
+        written = ::write(stop_fd, &one, sizeof one);
+      });
+      t->run_until_readable(stop_fd);
+      peer.join();
+      REQUIRE(written == sizeof(std::uint64_t));
+      REQUIRE(during == "while lent");
+      // netpoll ran its loop on this very thread (with one loop: the process's only server thread).
+      if (name == "netpoll") REQUIRE(echo_thread.load() == caller);
+
+      // After it returns the loops serve on their own threads again.
+      REQUIRE(echo_once(*port, "after") == "after");
+      REQUIRE(echo_thread.load() != caller);
+
+      // Lent again (netpoll takes the loop back over from its thread), then released by a
+      // shutdown from another thread, with a connection open.
+      std::uint64_t drained = 0;
+      REQUIRE(::read(stop_fd, &drained, sizeof drained) == sizeof drained);
+      echo_thread = std::thread::id{};
+      RawClient open(*port);
+      std::thread stopper([&] {
+        std::this_thread::sleep_for(50ms);
+        open.send("open");  // served by whichever thread runs the loop now
+        for (int i = 0; i < 300 && echo_thread.load() == std::thread::id{}; ++i) std::this_thread::sleep_for(10ms);
+        t->shutdown(200ms);  // the open connection is busy (not idle): closed at the deadline
+      });
+      t->run_until_readable(stop_fd);
+      stopper.join();
+      REQUIRE(echo_thread.load() != std::thread::id{});
+      if (name == "netpoll") REQUIRE(echo_thread.load() == caller);
+      REQUIRE(open.closed_by_peer(3s));
+      REQUIRE(t->active_connections() == 0);
+      ::close(stop_fd);
+    }
+  }
 }

@@ -13,7 +13,10 @@
 
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -524,7 +527,17 @@ class AsioTransporter final : public Transporter {
     for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<AsioLoop>());
   }
 
-  ~AsioTransporter() override { shutdown(std::chrono::milliseconds(0)); }
+  ~AsioTransporter() override {
+    shutdown(std::chrono::milliseconds(0));
+    if (stopping_fd_ >= 0) ::close(stopping_fd_);
+  }
+
+  // The loops keep their threads; this one just waits, for `fd` or for shutdown() to begin.
+  void run_until_readable(int fd) override {
+    pollfd waits[2] = {{fd, POLLIN, 0}, {stopping_fd_, POLLIN, 0}};
+    while (::poll(waits, stopping_fd_ >= 0 ? 2 : 1, -1) < 0 && errno == EINTR) {
+    }
+  }
 
   Result<std::uint16_t> start(ConnectionHandler handler) override {
     handler_ = std::move(handler);
@@ -558,8 +571,12 @@ class AsioTransporter final : public Transporter {
   }
 
   void shutdown(std::chrono::milliseconds drain) override {
-    if (!started_ || stopped_) return;
-    stopped_ = true;
+    if (!started_ || stopped_.exchange(true)) return;
+    if (stopping_fd_ >= 0) {
+      std::uint64_t one = 1;
+      ssize_t r = ::write(stopping_fd_, &one, sizeof one);
+      (void)r;
+    }
     asio::post(loops_[0]->io(), [this] {
       error_code ec;
       if (acceptor_) acceptor_->close(ec);
@@ -654,6 +671,7 @@ class AsioTransporter final : public Transporter {
   std::size_t active_ = 0;
   std::atomic<bool> stopped_{false};
   bool started_ = false;
+  int stopping_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // readable once shutdown() begins
 };
 
 }  // namespace

@@ -202,18 +202,78 @@ void NetpollLoop::forget(IoHandler* handler) noexcept {
   }
 }
 
+void NetpollLoop::wake() noexcept {
+  std::uint64_t one = 1;
+  ssize_t r = ::write(event_fd_, &one, sizeof one);
+  (void)r;  // EAGAIN: the counter is already non-zero, the loop will wake anyway
+}
+
 void NetpollLoop::start() {
+  std::lock_guard lock(run_mutex_);
+  KHZ_ASSERT(!thread_.joinable() && !on_caller_);
   thread_ = std::thread([this] { run(); });
 }
 
+void NetpollLoop::ensure_running() {
+  std::lock_guard lock(run_mutex_);
+  if (!thread_.joinable() && !on_caller_ && !stop_.load(std::memory_order_acquire)) {
+    thread_ = std::thread([this] { run(); });
+  }
+}
+
+namespace {
+// Watches the fd a caller waits on: the loop pauses (returns from run) when it is readable.
+class PauseOnReadable final : public IoHandler {
+ public:
+  explicit PauseOnReadable(std::atomic<bool>& pause) : pause_(pause) {}
+  void on_io(std::uint32_t) override { pause_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool>& pause_;
+};
+}  // namespace
+
+void NetpollLoop::run_here_until_readable(int fd) {
+  KHZ_ASSERT(EventLoop::current() == nullptr);
+  std::unique_lock lock(run_mutex_);
+  if (thread_.joinable()) {  // take the loop over from its thread, between two turns
+    pause_.store(true, std::memory_order_release);
+    wake();
+    thread_.join();
+  }
+  pause_.store(false, std::memory_order_release);
+  if (stop_.load(std::memory_order_acquire)) return;
+  on_caller_ = true;
+  lock.unlock();
+
+  PauseOnReadable watcher(pause_);
+  if (auto ec = add(fd, EPOLLIN, &watcher)) {
+    KHZ_LOG(error, "netpoll: cannot watch fd " << fd << ": " << ec.message());
+  } else {
+    run();
+    remove(fd);
+  }
+
+  lock.lock();
+  on_caller_ = false;
+  pause_.store(false, std::memory_order_release);
+  run_done_.notify_all();
+}
+
 void NetpollLoop::stop_and_join() {
-  if (!thread_.joinable()) return;
-  KHZ_ASSERT(EventLoop::current() != this);
+  std::unique_lock lock(run_mutex_);
   stop_.store(true, std::memory_order_release);
-  std::uint64_t one = 1;
-  ssize_t r = ::write(event_fd_, &one, sizeof one);
-  (void)r;
-  thread_.join();
+  if (thread_.joinable()) {
+    KHZ_ASSERT(EventLoop::current() != this);
+    wake();
+    std::thread t = std::move(thread_);
+    lock.unlock();
+    t.join();
+  } else if (on_caller_) {
+    KHZ_ASSERT(EventLoop::current() != this);
+    wake();
+    run_done_.wait(lock, [this] { return !on_caller_; });
+  }
 }
 
 int NetpollLoop::next_timeout_ms() const {
@@ -253,7 +313,7 @@ void NetpollLoop::run_posted() {
 void NetpollLoop::run() {
   set_current(this);
   std::array<epoll_event, 256> events;
-  while (!stop_.load(std::memory_order_acquire)) {
+  while (!stop_.load(std::memory_order_acquire) && !pause_.load(std::memory_order_acquire)) {
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms());
     if (n < 0) {
       if (errno == EINTR) continue;

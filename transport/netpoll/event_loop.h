@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -115,7 +116,15 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void cancel_timer(void* handle) noexcept override;
 
   void start();          // starts the loop thread
-  void stop_and_join();  // ends the loop after its current turn; not from the loop thread
+  // Runs the loop on the calling thread (taking it over from its own thread, if it has one)
+  // until `fd` is readable or the loop stops; then returns, the loop's state intact and the
+  // loop not running until start(). Not from a loop thread.
+  void run_here_until_readable(int fd);
+  // Starts the loop thread unless the loop runs (on its thread or a caller's) or has stopped.
+  void ensure_running();
+  // Ends the loop after its current turn and waits until it has (on its thread or a caller's);
+  // not from the loop thread.
+  void stop_and_join();
 
   // ---- loop thread
   // Resumes `h` on a later turn (never inline): for completing an operation from where it started.
@@ -152,10 +161,16 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void run_ready();
   void run_posted();
 
+  void wake() noexcept;
+
   int epoll_fd_ = -1;
   int event_fd_ = -1;  // wakes epoll_wait for cross-thread posts
+  std::mutex run_mutex_;  // guards thread_, on_caller_ and the stop/pause hand-over
+  std::condition_variable run_done_;
   std::thread thread_;
+  bool on_caller_ = false;  // run() is running on a run_here_until_readable caller
   std::atomic<bool> stop_{false};
+  std::atomic<bool> pause_{false};  // run() returns after this turn; the loop may run again
 
   std::mutex mutex_;  // guards posted_
   std::deque<std::function<void()>> posted_;

@@ -129,6 +129,13 @@ class NetpollTransporter final : public Transporter {
     for (auto& w : workers_) w->loop.stop_and_join();
   }
 
+  void run_until_readable(int fd) override {
+    KHZ_ASSERT(started_);
+    Worker& first = *workers_.front();
+    first.loop.run_here_until_readable(fd);
+    first.loop.ensure_running();
+  }
+
   std::size_t active_connections() const noexcept override {
     std::lock_guard lock(mutex_);
     return active_;

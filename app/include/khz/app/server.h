@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <string>
@@ -79,8 +80,9 @@ class Server : public Engine {
   explicit Server(ServerOptions options = {});
   ~Server() override;
 
-  // Serves until SIGINT or SIGTERM, then shuts down gracefully. Throws std::system_error when
-  // the address cannot be bound.
+  // Serves until SIGINT or SIGTERM (or shutdown() from another thread), then shuts down
+  // gracefully. The calling thread runs the first event loop meanwhile, so with one loop the
+  // process has no other thread. Throws std::system_error when the address cannot be bound.
   void spin();
 
   // Starts serving on background loop threads; returns the bound port (useful with port 0).
@@ -100,6 +102,7 @@ class Server : public Engine {
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
   std::vector<std::function<void()>> hooks_;
   std::uint16_t port_ = 0;
+  std::mutex shutdown_mutex_;  // a second shutdown() waits for the first to finish
   bool running_ = false;
 };
 

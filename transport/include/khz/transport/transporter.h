@@ -5,6 +5,7 @@
 //   auto t = khz::transport::make_transporter("netpoll", {.address = "127.0.0.1:0", .loops = 2});
 //   auto port = t->start([](khz::transport::Connection& c) { return serve(c); });
 //   ...
+//   t->run_until_readable(stop_fd);          // optional: lend this thread to the loops until stop_fd is readable
 //   t->shutdown(std::chrono::seconds(5));   // stop accepting, drain, close, join
 //
 // Lifecycle: start() once; shutdown() once (also run by the destructor). The handler's Task
@@ -44,6 +45,13 @@ class Transporter {
   // Stops accepting; ends idle connections at once; lets the others finish until `drain`
   // passes, then closes them; wakes sleeping timers; joins the loop threads. Idempotent.
   virtual void shutdown(std::chrono::milliseconds drain) = 0;
+
+  // Blocks the calling thread until `fd` is readable (Server::spin passes a signalfd). The
+  // netpoll backend runs its first loop on this thread meanwhile, so a one-loop server process
+  // has a single thread, whose socket calls the kernel serves without reference-counting a
+  // shared file table. Returns with every loop running on its own thread again. Between
+  // start() and shutdown() (which another thread may call meanwhile); not from a loop thread.
+  virtual void run_until_readable(int fd) = 0;
 
   // Connections whose handler has not finished yet. Thread-safe.
   virtual std::size_t active_connections() const noexcept = 0;
