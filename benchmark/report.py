@@ -62,7 +62,7 @@ def round_rates(load):
 
 
 def paired(rates, server, baseline, scenario):
-    """Round by round ratio to the baseline (both ran in the same round, minutes apart at most):
+    """Round by round ratio to the baseline (both ran in the same round, seconds apart):
     its median and range, which slow drift of the machine's speed between rounds leaves alone."""
     ours, theirs = rates.get((server, scenario), []), rates.get((baseline, scenario), [])
     ratios = sorted(a / b for a, b in zip(ours, theirs) if a and b)

@@ -14,7 +14,8 @@
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
 #   BENCH_ROUNDS=3            rounds of the load scenarios: each round starts every server afresh
-#                             and runs its scenarios; the report gives each figure's median round
+#                             and runs each scenario against all of them back to back; the
+#                             report gives each figure's median round
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
 #   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
@@ -486,6 +487,7 @@ main() {
   : >"$OUT/load.tsv"
   : >"$OUT/idle.tsv"
   : >"$OUT/unavailable.txt"
+  rm -f "$OUT/client-h2.tsv" "$OUT/client.md"  # a skipped client scenario reports nothing stale
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 64 >"$ECHO_1K"
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 1024 >"$ECHO_16K"
 
@@ -514,13 +516,16 @@ main() {
   local load_before
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-  # Load scenarios, in rounds (BENCH_ROUNDS): in each, one server process per server, all
-  # scenarios against it, servers one after the other; so a drift of the machine's speed during
-  # the run spreads over every server rather than falling on one.
-  local index name port round
-  local -A available=()
+  # Load scenarios, in rounds (BENCH_ROUNDS). Each round starts every server afresh (each on a
+  # port of its own, all pinned to the server CPU, idle while another is measured), then runs
+  # each scenario against every server back to back: a server's figure and its peers' are
+  # taken seconds apart, not minutes, so a drift of the machine's speed falls on all of them
+  # alike. Even rounds take the servers in reverse order, which cancels a steady drift.
+  local index name port round scenario
+  local -A available=() pid_of=() port_of=() bad_of=()
   for round in $(seq "$BENCH_ROUNDS"); do
     index=0
+    pid_of=()
     for name in "${servers[@]}"; do
       port=$((BENCH_PORT + index))
       index=$((index + 1))
@@ -534,14 +539,25 @@ main() {
         continue
       fi
       available[$name]=1
-      local bad
-      bad=$(check_routes "$port")
-      [ -n "$bad" ] && log "$name: route checks failed:$bad (those rows are n/a)"
+      pid_of[$name]=$SERVER_PID
+      port_of[$name]=$port
+      bad_of[$name]=$(check_routes "$port")
+      [ -n "${bad_of[$name]}" ] && log "$name: route checks failed:${bad_of[$name]} (those rows are n/a)"
+    done
+    local order=("${servers[@]}")
+    if [ $((round % 2)) = 0 ]; then
+      order=()
+      for ((index = ${#servers[@]} - 1; index >= 0; index--)); do order+=("${servers[index]}"); done
+    fi
 
-      local scenario sname connections path script check latency
-      for scenario in "${SCENARIOS[@]}"; do
-        IFS='|' read -r sname connections path script check latency <<<"$scenario"
-        if [[ " $bad " == *" $check "* ]]; then
+    local sname connections path script check latency
+    for scenario in "${SCENARIOS[@]}"; do
+      IFS='|' read -r sname connections path script check latency <<<"$scenario"
+      for name in "${order[@]}"; do
+        [ -n "${pid_of[$name]:-}" ] || continue
+        SERVER_PID=${pid_of[$name]}
+        port=${port_of[$name]}
+        if [[ " ${bad_of[$name]} " == *" $check "* ]]; then
           printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$sname" \
             "route check failed: /$check" >>"$OUT/load.tsv"
           continue
@@ -569,9 +585,14 @@ main() {
         log "$name / $sname: $rps req/s, server CPU ${cpu} s over ${wall} s"
         if ! alive "$SERVER_PID"; then
           log "$name: server died; skipping its remaining scenarios"
-          break
+          stop_server
+          unset "pid_of[$name]"
         fi
       done
+    done
+    for name in "${servers[@]}"; do
+      [ -n "${pid_of[$name]:-}" ] || continue
+      SERVER_PID=${pid_of[$name]}
       stop_server
     done
   done
