@@ -36,6 +36,13 @@ namespace {
 
 std::atomic<int> last_error{0};
 
+// Queues everything read for writing back, and lets the input go.
+void move_input_to_output(khz::transport::Connection& conn) {
+  conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+  conn.input().skip(conn.input().size());
+  conn.input().release();
+}
+
 khz::Task<> echo(khz::transport::Connection& conn) {
   conn.set_read_timeout(300ms);
   for (;;) {
@@ -43,9 +50,7 @@ khz::Task<> echo(khz::transport::Connection& conn) {
       last_error = ec == khz::transport::errc::timed_out ? 1 : ec == khz::transport::errc::eof ? 2 : 3;
       co_return;
     }
-    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
-    conn.input().skip(conn.input().size());
-    conn.input().release();
+    move_input_to_output(conn);
     if (auto ec = co_await conn.flush()) co_return;
   }
 }
@@ -214,9 +219,7 @@ khz::Task<> echo_once_noting_thread(khz::transport::Connection& conn) {
     ++spread_moved;  // counted as a failure too
   }
   if (co_await conn.fill(5)) co_return;
-  conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
-  conn.input().skip(conn.input().size());
-  conn.input().release();
+  move_input_to_output(conn);
   (void)co_await conn.flush();
   if (std::this_thread::get_id() != before) ++spread_moved;
 }
@@ -406,9 +409,7 @@ std::atomic<int> parked_calls{0};
 khz::Task<> echo_parking(khz::transport::Connection& conn) {
   ++parked_calls;
   if (!conn.input().empty()) {
-    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
-    conn.input().skip(conn.input().size());
-    conn.input().release();
+    move_input_to_output(conn);
     if (auto ec = co_await conn.flush()) co_return;
   }
   conn.set_read_timeout(400ms);
@@ -615,12 +616,13 @@ std::atomic<std::thread::id> echo_thread{};
 // Echoes one exchange at a time, noting which thread served it.
 khz::Task<> echo_noting_thread(khz::transport::Connection& conn) {
   for (;;) {
-    if (co_await conn.fill(1)) co_return;
+    // Named results, not `if (co_await ...)`: GCC 12 emits a trap for that form here.
+    std::error_code read = co_await conn.fill(1);
+    if (read) co_return;
     echo_thread = std::this_thread::get_id();
-    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
-    conn.input().skip(conn.input().size());
-    conn.input().release();
-    if (co_await conn.flush()) co_return;
+    move_input_to_output(conn);
+    std::error_code written = co_await conn.flush();
+    if (written) co_return;
   }
 }
 
