@@ -87,20 +87,24 @@ std::string_view cached_head_prefix(int status, const HeadOptions& options) {
     return {c.text, c.size};
   }
   if (options.server.size() > sizeof c.server) return {};
-  // "HTTP/1.1 " status SP reason CRLF "Server: " server CRLF "Date: " date CRLF
-  std::size_t need = 9 + 3 + 1 + reason_phrase(status).size() + 2 +
-                     (options.server.empty() ? 0 : 10 + options.server.size()) + 8 + date.size();
-  if (need > sizeof c.text || status < 100 || status > 999) return {};
+  std::size_t size = 0;
+  bool fits = true;
+  put_head_prefix(status, options, date, [&](std::string_view piece) {
+    fits = fits && size + piece.size() <= sizeof c.text;
+    if (!fits) return;
+    std::memcpy(c.text + size, piece.data(), piece.size());
+    size += piece.size();
+  });
+  if (!fits) {  // a long reason phrase: built in place each time, and the cache holds nothing
+    c.second = -1;
+    return {};
+  }
   std::memcpy(c.server, options.server.data(), options.server.size());
   c.server_size = options.server.size();
   c.status = status;
   c.version = options.version;
   c.second = date_cache.second;
-  c.size = 0;
-  put_head_prefix(status, options, date, [&c](std::string_view piece) {
-    std::memcpy(c.text + c.size, piece.data(), piece.size());
-    c.size += piece.size();
-  });
+  c.size = size;
   return {c.text, c.size};
 }
 

@@ -118,7 +118,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void start();          // starts the loop thread
   // Runs the loop on the calling thread (taking it over from its own thread, if it has one)
   // until `fd` is readable or the loop stops; then returns, the loop's state intact and the
-  // loop not running until start(). Not from a loop thread.
+  // loop not running until ensure_running(). Not from a loop thread.
   void run_here_until_readable(int fd);
   // Starts the loop thread unless the loop runs (on its thread or a caller's) or has stopped.
   void ensure_running();

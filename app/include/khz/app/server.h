@@ -22,9 +22,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
