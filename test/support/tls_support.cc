@@ -147,10 +147,11 @@ void SocketConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
   EventLoop::current()->post([this] { poll_fill(); });
 }
 
-void SocketConnection::start_flush(std::coroutine_handle<> h) {
+bool SocketConnection::start_flush(std::coroutine_handle<> h) {
   flush_waiter_ = h;
   flush_deadline_ = write_timeout_ > Duration::zero() ? Clock::now() + write_timeout_ : Clock::time_point::max();
   EventLoop::current()->post([this] { poll_flush(); });
+  return true;
 }
 
 void SocketConnection::poll_fill() {

@@ -50,7 +50,7 @@ class SocketConnection final : public transport::Connection {
 
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override;
-  void start_flush(std::coroutine_handle<> h) override;
+  bool start_flush(std::coroutine_handle<> h) override;
   void on_idle_while_draining() noexcept override {}
 
  private:

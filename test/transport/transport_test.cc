@@ -249,6 +249,33 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+// ---- netpoll: a flush that completes at once goes on inline, within a per-turn budget
+constexpr int kSmallFlushes = 5000;  // well past the loop's inline budget (1024 a turn)
+std::atomic<bool> timer_task_ran{false};
+std::atomic<int> first_flush_saw_timer{-1};  // 0: the writer went on before the loop's timers
+std::atomic<int> flushes_before_timer{-1};   // how many flushes the writer finished first
+std::atomic<bool> small_flushes_done{false};
+
+khz::Task<> note_timer() {
+  co_await khz::sleep_for(1ns);  // due at once: runs when the loop gets to its timers
+  timer_task_ran = true;
+}
+
+// Writes one byte per flush, to a client that reads all the while (so no flush waits).
+khz::Task<> write_byte_per_flush(khz::transport::Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  conn.input().skip(conn.input().size());
+  conn.input().release();
+  khz::spawn(note_timer());
+  for (int i = 0; i < kSmallFlushes; ++i) {
+    if (timer_task_ran && flushes_before_timer < 0) flushes_before_timer = i;
+    conn.output().append("b");
+    if (co_await conn.flush()) co_return;
+    if (i == 0) first_flush_saw_timer = timer_task_ran ? 1 : 0;
+  }
+  small_flushes_done = true;
+}
+
 }  // namespace
 
 TEST_CASE("transport: a flush larger than the socket buffers completes across partial writes") {
@@ -285,6 +312,27 @@ TEST_CASE("transport: a flush larger than the socket buffers completes across pa
       t->shutdown(1s);
     }
   }
+}
+
+TEST_CASE("netpoll: a flush that completes at once goes on inline, but one turn holds only so many") {
+  timer_task_ran = false;
+  first_flush_saw_timer = -1;
+  flushes_before_timer = -1;
+  small_flushes_done = false;
+  auto t = khz::transport::make_transporter("netpoll", {.address = "127.0.0.1:0", .loops = 1});
+  auto port = t->start(&write_byte_per_flush);
+  REQUIRE(port.ok());
+  RawClient c(*port);
+  c.send("go");
+  std::string got = c.read_until_close();
+  REQUIRE(got == std::string(kSmallFlushes, 'b'));
+  REQUIRE(small_flushes_done);
+  // The first flush finished inside the turn that served the input: no trip through the loop.
+  REQUIRE(first_flush_saw_timer == 0);
+  // A writer that never waits still gives the loop back after the turn's budget.
+  REQUIRE(flushes_before_timer > 0);
+  REQUIRE(flushes_before_timer < kSmallFlushes);
+  t->shutdown(1s);
 }
 
 TEST_CASE("transport: the write timeout ends a flush to a peer that never reads") {

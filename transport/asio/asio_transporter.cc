@@ -296,10 +296,13 @@ class AsioConnection final : public Connection {
     read_more();
   }
 
-  void start_flush(std::coroutine_handle<> h) override {
+  bool start_flush(std::coroutine_handle<> h) override {
     flush_waiter_ = h;
     write_timed_out_ = false;
-    if (closed_) return finish_flush(errc::cancelled, true);
+    if (closed_) {
+      finish_flush(errc::cancelled, true);
+      return true;
+    }
     iov_.clear();
     output_.for_each_segment([this](std::string_view s) { iov_.emplace_back(s.data(), s.size()); });
     write_deadline_ = write_timeout_ > Duration::zero() ? Clock::now() + write_timeout_ : kNever;
@@ -311,6 +314,7 @@ class AsioConnection final : public Connection {
       if (ec) return self->finish_flush(self->write_timed_out_ ? std::error_code(errc::timed_out) : to_std(ec));
       self->finish_flush({});
     }));
+    return true;  // Asio completes the write through its queue, never inline
   }
 
   // Hang-up watch: wait for readability, then look without reading (see watch_hangup).

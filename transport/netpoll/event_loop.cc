@@ -320,6 +320,7 @@ void NetpollLoop::run() {
       KHZ_LOG(error, "netpoll: epoll_wait failed: " << std::error_code(errno, std::system_category()).message());
       break;
     }
+    inline_completions_ = 0;
     batch_ = events.data();
     batch_size_ = n;
     for (int i = 0; i < n; ++i) {

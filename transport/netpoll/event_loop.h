@@ -129,6 +129,10 @@ class NetpollLoop final : public EventLoop, public Dialer {
   // ---- loop thread
   // Resumes `h` on a later turn (never inline): for completing an operation from where it started.
   void resume_soon(Waiter w) { ready_.push_back(w); }
+  // Whether an operation that finished as it started may let its coroutine go on inline
+  // (Connection::start_flush returning false): yes up to kInlineBudget times a turn, so one
+  // coroutine that writes without ever waiting cannot keep the loop from its other connections.
+  bool take_inline_completion() noexcept { return ++inline_completions_ <= kInlineBudget; }
   // epoll_ctl wrappers; data.ptr is `handler`.
   std::error_code add(int fd, std::uint32_t events, IoHandler* handler) noexcept;
   std::error_code modify(int fd, std::uint32_t events, IoHandler* handler) noexcept;
@@ -163,6 +167,9 @@ class NetpollLoop final : public EventLoop, public Dialer {
 
   void wake() noexcept;
 
+  // A turn's inline completions: enough for one per event of a full batch, and then some.
+  static constexpr int kInlineBudget = 1024;
+
   int epoll_fd_ = -1;
   int event_fd_ = -1;  // wakes epoll_wait for cross-thread posts
   std::mutex run_mutex_;  // guards thread_, on_caller_ and the stop/pause hand-over
@@ -186,6 +193,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   epoll_event* batch_ = nullptr;  // the batch being dispatched, and the next index in it
   int batch_next_ = 0;
   int batch_size_ = 0;
+  int inline_completions_ = 0;  // this turn's, for take_inline_completion
 };
 
 }  // namespace khz::transport

@@ -111,15 +111,28 @@ void NetpollConnection::begin_fill(std::size_t n, Waiter w) {
   if (read_timeout_ > Duration::zero()) loop_.arm(read_deadline_, read_timeout_);
 }
 
-void NetpollConnection::start_flush(std::coroutine_handle<> h) {
+bool NetpollConnection::start_flush(std::coroutine_handle<> h) {
   flush_waiter_ = h;
-  if (closed_) return finish_flush_soon(errc::cancelled);
+  if (closed_) return finish_flush_now(errc::cancelled);
   Progress p = write_available();
-  if (p == Progress::done) return finish_flush_soon({});
-  if (p == Progress::failed) return finish_flush_soon(flush_error_);
+  if (p == Progress::done) return finish_flush_now({});
+  if (p == Progress::failed) return finish_flush_now(flush_error_);
   // The socket is full: continue on EPOLLOUT.
-  if (auto ec = set_interest(interest_ | EPOLLOUT)) return finish_flush_soon(ec);
+  if (auto ec = set_interest(interest_ | EPOLLOUT)) return finish_flush_now(ec);
   if (write_timeout_ > Duration::zero()) loop_.arm(write_deadline_, write_timeout_);
+  return true;
+}
+
+bool NetpollConnection::finish_flush_now(std::error_code ec) noexcept {
+  // Inline, so the coroutine frees its request state before the next connection's turn and
+  // the loop's pools hand the same warm memory to each request of a batch. Bounded per turn,
+  // so a handler streaming into a socket that never fills still lets the loop serve others.
+  if (!loop_.take_inline_completion()) {
+    finish_flush_soon(ec);
+    return true;
+  }
+  (void)take_flush(ec);
+  return false;
 }
 
 void NetpollConnection::on_idle_while_draining() noexcept {

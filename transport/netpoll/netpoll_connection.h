@@ -58,7 +58,7 @@ class NetpollConnection final : public Connection, public IoHandler {
 
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
-  void start_flush(std::coroutine_handle<> h) override;
+  bool start_flush(std::coroutine_handle<> h) override;
   void on_idle_while_draining() noexcept override;
   void start_hangup_watch() noexcept override;
   void stop_hangup_watch() noexcept override;
@@ -82,6 +82,9 @@ class NetpollConnection final : public Connection, public IoHandler {
   std::coroutine_handle<> take_flush(std::error_code ec) noexcept;
   void finish_fill_soon(std::error_code ec) noexcept { loop_.resume_soon(take_fill(ec)); }
   void finish_flush_soon(std::error_code ec) noexcept { loop_.resume_soon(take_flush(ec)); }
+  // start_flush's end when the flush is over before it returns: false (go on inline), or,
+  // past the loop's inline budget for this turn, true after finish_flush_soon.
+  bool finish_flush_now(std::error_code ec) noexcept;
 
   // Registers `events` with epoll (adding the socket back after a hang-up took it out).
   std::error_code set_interest(std::uint32_t events) noexcept;

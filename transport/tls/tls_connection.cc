@@ -513,19 +513,21 @@ void TlsConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
   spawn(st.read_loop());
 }
 
-void TlsConnection::start_flush(std::coroutine_handle<> h) {
+bool TlsConnection::start_flush(std::coroutine_handle<> h) {
   State& st = *state_;
   st.flush_waiter = h;
   auto finish_soon = [&](std::error_code ec) {
     flush_error_ = ec;
     State::resume_soon(std::exchange(st.flush_waiter, {}));
+    return true;
   };
   if (st.closed) return finish_soon(errc::cancelled);
   if (!st.handshake_done) return finish_soon(errc::tls_error);
   if (st.write_error) return finish_soon(st.write_error);
   if (!st.encrypt_output()) return finish_soon(st.write_error);
-  if (st.writing) return;  // the running writer takes the new records along and completes us
+  if (st.writing) return true;  // the running writer takes the new records along and completes us
   st.start_writer();
+  return true;
 }
 
 void TlsConnection::on_idle_while_draining() noexcept {

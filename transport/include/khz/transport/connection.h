@@ -50,8 +50,11 @@ class Connection {
     bool await_ready() const noexcept {
       return is_fill ? conn.input_.size() >= want : conn.output_.empty();
     }
-    void await_suspend(std::coroutine_handle<> h) {
-      if (is_fill) conn.start_fill(want, h); else conn.start_flush(h);
+    // false: the flush finished at once and the coroutine goes on without suspending.
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (!is_fill) return conn.start_flush(h);
+      conn.start_fill(want, h);
+      return true;
     }
     std::error_code await_resume() const noexcept { return is_fill ? conn.fill_error_ : conn.flush_error_; }
   };
@@ -120,9 +123,12 @@ class Connection {
   explicit Connection(Connection* inner) noexcept : inner_(inner) {}
 
   // Backends: start the operation and later (never inline) set fill_error_/flush_error_ and
-  // resume `h` on this connection's loop.
+  // resume `h` on this connection's loop. start_flush returns true then; it may instead finish
+  // before it returns (everything written, or an error, with no wait): it sets flush_error_,
+  // forgets `h` and returns false, and the coroutine goes on without a trip through the loop
+  // (so what it frees, it frees before the loop serves the next connection).
   virtual void start_fill(std::size_t n, std::coroutine_handle<> h) = 0;
-  virtual void start_flush(std::coroutine_handle<> h) = 0;
+  virtual bool start_flush(std::coroutine_handle<> h) = 0;
   // Called when the connection is idle and draining: cancel a pending fill with shutting_down.
   virtual void on_idle_while_draining() noexcept = 0;
   // Hang-up watch (see watch_hangup): start watching the socket, stop; on a hang-up, call

@@ -150,7 +150,7 @@ class TlsConnection final : public Connection {
 
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override;
-  void start_flush(std::coroutine_handle<> h) override;
+  bool start_flush(std::coroutine_handle<> h) override;
   void on_idle_while_draining() noexcept override;
 
  private:
