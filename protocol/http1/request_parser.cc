@@ -132,6 +132,7 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     if (in_header_section) {
       // Header-section bytes end where on_headers_complete paused the parser.
       if (auto fault = lines_.scan(bytes.substr(0, consumed)); fault != LineScanner::Fault::none) {
+        done_ = false;  // a bodyless message may have completed in this same execute
         fail(400, LineScanner::describe(fault));
         return total;
       }
@@ -304,7 +305,10 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   s.keep_alive_ = llhttp_should_keep_alive(p) != 0;  // known from the head; confirmed at the end
   s.expect_continue_ = s.has_body_ && req.version() == Version::http11 &&
                        iequals(req.headers().get("Expect"), "100-continue");
-  // Pause so feed() knows where the header section ends (for the line-ending scan).
+  // Pause so feed() knows where the header section ends (for the line-ending scan) and the
+  // caller can decide how to take the body. Without a body the message ends right here, and
+  // the pause there (on_message_complete) marks the same place: one llhttp_execute less.
+  if (!s.has_body_) return 0;
   s.paused_at_headers_ = true;
   return HPE_PAUSED;
 }
