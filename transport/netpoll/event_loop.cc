@@ -326,6 +326,9 @@ void NetpollLoop::run() {
     for (int i = 0; i < n; ++i) {
       batch_next_ = i + 1;
       auto* handler = static_cast<IoHandler*>(events[i].data.ptr);
+      // The next handler's object (a connection: its state and buffers' heads) is likely cold;
+      // fetch it while this one is served.
+      if (i + 1 < n) __builtin_prefetch(events[i + 1].data.ptr);
       if (handler == nullptr) {
         std::uint64_t count = 0;
         ssize_t r = ::read(event_fd_, &count, sizeof count);
