@@ -148,7 +148,10 @@ def main():
             baseline_name = (prefix + "nghttpd") if h2 else BASELINE
             if server.startswith(("khz-", "h2-khz-", "h2tls-khz-")) and server != baseline_name:
                 beast = paired(per_round, server, "beast", scenario) if not h2 else ""
-                note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, note]))
+                # The netpoll backend's own target is a ratio to the asio one, round by round too.
+                asio = server.replace("netpoll", "asio")
+                vs_asio = paired(per_round, server, asio, scenario) if asio != server else ""
+                note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, vs_asio, note]))
             if h2 and rate and h2o_rate and "-khz-" in server:
                 note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", note]))
             p50, p99 = float(row[6]), float(row[7])
