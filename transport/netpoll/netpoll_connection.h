@@ -5,8 +5,10 @@
 // with no fill waiting, so back-to-back requests cost no epoll_ctl) and, on readiness, reads
 // ahead into input() until the fill is satisfied, the socket is drained or the per-wake-up
 // budget is spent. An idle connection with nothing buffered holds no buffer node.
-// Writes: a flush tries one sendmsg over every segment of output() at once; only when the
-// socket is full does it arm EPOLLOUT (dropped again when the flush completes).
+// Writes: a flush tries one send (sendmsg for several segments) of all of output() at once;
+// when the socket takes it whole the flush is over before start_flush returns and the
+// coroutine goes on inline (within the loop's per-turn budget). Only when the socket is full
+// does it arm EPOLLOUT (dropped again when the flush completes).
 // A hang-up watch (Connection::watch_hangup) adds EPOLLRDHUP, left registered afterwards until
 // it fires (so a handler that watches request after request costs no epoll_ctl).
 // Readiness the connection cannot use (EPOLLHUP/EPOLLERR with nothing pending) takes the
