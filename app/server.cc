@@ -145,6 +145,7 @@ void Server::spin() {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     throw std::system_error(ec, "khz: signalfd");
   }
+  transporter_->first_loop_on_caller();
   auto port = start();
   if (!port) {
     ::close(signal_fd);

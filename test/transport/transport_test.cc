@@ -683,6 +683,55 @@ std::string echo_once(std::uint16_t port, const std::string& text) {
 
 }  // namespace
 
+namespace {
+// Threads of this process now, from /proc/self/status.
+int thread_count() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  int n = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::sscanf(line, "Threads: %d", &n) == 1) break;
+  }
+  std::fclose(f);
+  return n;
+}
+}  // namespace
+
+TEST_CASE("netpoll: with first_loop_on_caller, start creates no thread and run_until_readable runs the loop") {
+  auto t = khz::transport::make_transporter("netpoll", {.address = "127.0.0.1:0", .loops = 1});
+  t->first_loop_on_caller();
+  const int before = thread_count();
+  REQUIRE(before > 0);
+  auto port = t->start(&echo_noting_thread);
+  REQUIRE(port.ok());
+  REQUIRE(thread_count() == before);  // no loop thread: the caller will run the loop
+
+  int stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop_fd >= 0);
+  const auto caller = std::this_thread::get_id();
+  echo_thread = std::thread::id{};
+  std::string during;
+  ssize_t written = 0;
+  // The peer may connect before the loop runs: it waits in the backlog until then.
+  std::thread peer([&] {
+    during = echo_once(*port, "queued");
+    std::uint64_t one = 1;
+    written = ::write(stop_fd, &one, sizeof one);
+  });
+  t->run_until_readable(stop_fd);
+  peer.join();
+  REQUIRE(written == sizeof(std::uint64_t));
+  REQUIRE(during == "queued");
+  REQUIRE(echo_thread.load() == caller);
+  // Released: the loop has a thread of its own now and goes on serving.
+  REQUIRE(echo_once(*port, "after") == "after");
+  REQUIRE(echo_thread.load() != caller);
+  t->shutdown(200ms);
+  REQUIRE(t->active_connections() == 0);
+  ::close(stop_fd);
+}
+
 TEST_CASE("transport: run_until_readable lends the calling thread to the loops until its fd is readable") {
   for (const auto& name : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << name) {

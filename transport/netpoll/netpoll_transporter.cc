@@ -97,7 +97,9 @@ class NetpollTransporter final : public Transporter {
         return ec;
       }
     }
-    for (auto& w : workers_) w->loop.start();
+    for (auto& w : workers_) {
+      if (&w != &workers_.front() || !first_on_caller_) w->loop.start();
+    }
     started_ = true;
     return *bound;
   }
@@ -105,6 +107,8 @@ class NetpollTransporter final : public Transporter {
   void shutdown(std::chrono::milliseconds drain) override {
     if (!started_ || stopped_.exchange(true)) return;
     for (auto& w : workers_) KHZ_ASSERT(EventLoop::current() != &w->loop);  // would wait on itself
+    // first_loop_on_caller, and run_until_readable never came: the loop needs a thread to drain.
+    if (first_on_caller_) workers_.front()->loop.ensure_running();
     for_each_worker([](Worker& w) {
       w.listener.close();
       for (auto* c : w.connections) c->drain();  // completions are queued, not resumed here
@@ -127,6 +131,11 @@ class NetpollTransporter final : public Transporter {
     }
     lock.unlock();
     for (auto& w : workers_) w->loop.stop_and_join();
+  }
+
+  void first_loop_on_caller() override {
+    KHZ_ASSERT(!started_);
+    first_on_caller_ = true;
   }
 
   void run_until_readable(int fd) override {
@@ -269,6 +278,7 @@ class NetpollTransporter final : public Transporter {
   std::size_t active_ = 0;
   std::atomic<bool> stopped_{false};
   bool started_ = false;
+  bool first_on_caller_ = false;  // start() leaves the first loop to run_until_readable
 };
 
 void Listener::close() noexcept {

@@ -42,6 +42,14 @@ class Transporter {
   // Binds and listens, starts the loop threads, and returns the bound port.
   virtual Result<std::uint16_t> start(ConnectionHandler handler) = 0;
 
+  // Before start(), by a caller that will call run_until_readable right after it: the netpoll
+  // backend then gives its first loop no thread at all, and the caller's thread runs it from
+  // the start (its connections wait in the listen backlog until then). A one-loop server that
+  // never creates a thread keeps glibc and libstdc++ on their single-threaded paths: system
+  // calls without cancellation-point bookkeeping, shared_ptr counts without atomic
+  // instructions. Other backends ignore it.
+  virtual void first_loop_on_caller() {}
+
   // Stops accepting; ends idle connections at once; lets the others finish until `drain`
   // passes, then closes them; wakes sleeping timers; joins the loop threads. Idempotent.
   virtual void shutdown(std::chrono::milliseconds drain) = 0;
