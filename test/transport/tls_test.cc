@@ -13,7 +13,9 @@
 #include "support/test_server.h"
 #include "support/tls_support.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -286,6 +288,96 @@ khz::Task<std::error_code> idle_client(std::uint16_t port, ClientCtx ctx) {
 }
 
 }  // namespace
+
+namespace {
+// ---- a TLS flush that the inner connection takes at once
+constexpr int kTlsFlushes = 3000;  // past netpoll's inline budget (1,024 flushes a turn)
+std::atomic<bool> tls_timer_ran{false};
+std::atomic<int> tls_first_flush_saw_timer{-1};  // 0: went on before the loop's timers ran
+std::atomic<int> tls_flushes_before_timer{-1};
+std::atomic<std::size_t> tls_stack_spread{0};     // how far the handler's stack moved, in bytes
+std::atomic<bool> tls_flushes_done{false};
+
+khz::Task<> note_tls_timer() {
+  co_await khz::sleep_for(1ns);  // due at once: runs when the loop gets to its timers
+  tls_timer_ran = true;
+}
+
+// One byte per flush to a client that reads all the while (so no flush has to wait).
+khz::Task<> tls_byte_per_flush(Connection& plain, ServerCtx ctx) {
+  TlsConnection conn(plain, std::move(ctx));
+  conn.set_read_timeout(3s);
+  conn.set_write_timeout(3s);
+  if (co_await conn.handshake()) co_return;
+  if (co_await conn.fill(2)) co_return;
+  conn.input().skip(conn.input().size());
+  conn.input().release();
+  khz::spawn(note_tls_timer());
+  auto lowest = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  auto highest = lowest;
+  for (int i = 0; i < kTlsFlushes; ++i) {
+    if (tls_timer_ran && tls_flushes_before_timer < 0) tls_flushes_before_timer = i;
+    conn.output().append("b");
+    if (co_await conn.flush()) co_return;
+    if (i == 0) tls_first_flush_saw_timer = tls_timer_ran ? 1 : 0;
+    // The machine stack this coroutine runs on now (its locals live in its frame).
+    auto at = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+    lowest = std::min(lowest, at);
+    highest = std::max(highest, at);
+  }
+  tls_stack_spread = highest - lowest;
+  tls_flushes_done = true;
+  co_await conn.shutdown();
+}
+
+khz::Task<std::string> read_to_close_notify(std::uint16_t port, ClientCtx ctx) {
+  SocketConnection sock(port);
+  TlsConnection conn(sock, std::move(ctx), "alpha.test");
+  conn.set_read_timeout(5s);
+  std::string got;
+  if (co_await conn.handshake()) co_return got;
+  conn.output().append("go");
+  if (co_await conn.flush()) co_return got;
+  while (!co_await conn.fill(1)) {
+    conn.input().for_each_segment([&](std::string_view s) { got.append(s); });
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+  }
+  co_return got;
+}
+}  // namespace
+
+TEST_CASE("tls: a flush the inner connection takes at once goes on inline, on the same stack") {
+  const auto& pki = TestPki::get();
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      tls_timer_ran = false;
+      tls_first_flush_saw_timer = -1;
+      tls_flushes_before_timer = -1;
+      tls_stack_spread = 0;
+      tls_flushes_done = false;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      ServerCtx ctx = server_context();
+      auto port = t->start([ctx](Connection& c) { return tls_byte_per_flush(c, ctx); });
+      REQUIRE(port.ok());
+      auto client_ctx = khz::transport::make_tls_client_context({.ca_file = pki.ca_cert});
+      std::string got = khz::run_blocking(read_to_close_notify(*port, client_ctx));
+      REQUIRE(got == std::string(kTlsFlushes, 'b'));
+      REQUIRE(eventually([] { return tls_flushes_done.load(); }));
+      // Each flush returns to the handler where it was: the handler does not run deeper and
+      // deeper on the stack of the flushes before it.
+      CHECK(tls_stack_spread < 16 * 1024);
+      if (name == "netpoll") {
+        // The first flush finished in the turn that served the input: no trip through the loop.
+        REQUIRE(tls_first_flush_saw_timer == 0);
+        // A writer that never waits still gives the loop back after the turn's budget.
+        REQUIRE(tls_flushes_before_timer > 0);
+        REQUIRE(tls_flushes_before_timer < kTlsFlushes);
+      }
+      t->shutdown(1s);
+    }
+  }
+}
 
 TEST_CASE("tls: full duplex, read timeout, close") {
   const auto& pki = TestPki::get();

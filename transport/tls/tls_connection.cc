@@ -63,6 +63,7 @@ struct TlsConnection::State {
   Clock::time_point read_deadline = kNever;
 
   bool writing = false;                        // the writer runs (an inner flush is outstanding)
+  bool flush_on_stack = false;                 // inside start_flush: see write_loop
   std::coroutine_handle<> writer_done_waiter;  // reader / handshake / shutdown waiting for the writer
   Duration write_limit{};                      // per inner flush while no write timeout is set
 
@@ -248,6 +249,10 @@ Task<void> TlsConnection::State::write_loop() {
   if (ec && !write_error) write_error = ec;
   std::coroutine_handle<> flushed = std::exchange(flush_waiter, {});
   if (flushed) conn.flush_error_ = ec ? ec : write_error;
+  // Every inner flush finished at once, inside start_flush: the outer flush goes on inline
+  // when start_flush returns false. Resuming it here would run the handler on top of
+  // start_flush's stack, one level deeper for each flush that goes through at once.
+  if (flush_on_stack) flushed = {};
   std::coroutine_handle<> internal = std::exchange(writer_done_waiter, {});
   // Resume last; an internal waiter's outer operation (or the outer flush) keeps `this` alive.
   if (internal) internal.resume();
@@ -526,8 +531,13 @@ bool TlsConnection::start_flush(std::coroutine_handle<> h) {
   if (st.write_error) return finish_soon(st.write_error);
   if (!st.encrypt_output()) return finish_soon(st.write_error);
   if (st.writing) return true;  // the running writer takes the new records along and completes us
+  st.flush_on_stack = true;
   st.start_writer();
-  return true;
+  st.flush_on_stack = false;
+  // The writer waits on the inner flush and resumes us; or the inner connection took every
+  // record at once (netpoll, when the socket has room) and the coroutine goes on inline.
+  if (st.flush_waiter) return true;
+  return false;
 }
 
 void TlsConnection::on_idle_while_draining() noexcept {

@@ -25,8 +25,9 @@
 // LinkedBuffers (no memory BIO in between); SSL_read decrypts into input().reserve() and
 // flush() encrypts output() into inner.output(). Once a connection is up, a request costs no
 // heap allocation in this layer.
-// Contract: a TlsConnection is a Connection (see connection.h): fill/flush complete later on
-// the loop; one fill and one flush may be outstanding together (TLS reads that must write —
+// Contract: a TlsConnection is a Connection (see connection.h): fill completes later on the
+// loop; flush too, unless the inner connection takes all the records at once (then the
+// coroutine goes on without suspending); one fill and one flush may be outstanding together (TLS reads that must write —
 // alerts, key updates — and the writes behind them are handled inside). Timeouts, idleness and
 // draining apply to the inner connection; close() closes it.
 // Lifetime: `inner` must outlive the TlsConnection; destroy the TlsConnection only with no
