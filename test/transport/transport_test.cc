@@ -696,6 +696,21 @@ int thread_count() {
   std::fclose(f);
   return n;
 }
+
+// Lends this thread to `t` until a peer thread has had `text` echoed on `port`; returns the echo.
+std::string echo_while_lent(khz::transport::Transporter& t, std::uint16_t port, int stop_fd, const std::string& text) {
+  std::string echoed;
+  ssize_t written = 0;
+  std::thread peer([&] {
+    echoed = echo_once(port, text);
+    std::uint64_t one = 1;
+    written = ::write(stop_fd, &one, sizeof one);  // releases run_until_readable
+  });
+  t.run_until_readable(stop_fd);
+  peer.join();
+  REQUIRE(written == sizeof(std::uint64_t));
+  return echoed;
+}
 }  // namespace
 
 TEST_CASE("netpoll: with first_loop_on_caller, start creates no thread and run_until_readable runs the loop") {
@@ -711,18 +726,8 @@ TEST_CASE("netpoll: with first_loop_on_caller, start creates no thread and run_u
   REQUIRE(stop_fd >= 0);
   const auto caller = std::this_thread::get_id();
   echo_thread = std::thread::id{};
-  std::string during;
-  ssize_t written = 0;
   // The peer may connect before the loop runs: it waits in the backlog until then.
-  std::thread peer([&] {
-    during = echo_once(*port, "queued");
-    std::uint64_t one = 1;
-    written = ::write(stop_fd, &one, sizeof one);
-  });
-  t->run_until_readable(stop_fd);
-  peer.join();
-  REQUIRE(written == sizeof(std::uint64_t));
-  REQUIRE(during == "queued");
+  REQUIRE(echo_while_lent(*t, *port, stop_fd, "queued") == "queued");
   REQUIRE(echo_thread.load() == caller);
   // Released: the loop has a thread of its own now and goes on serving.
   REQUIRE(echo_once(*port, "after") == "after");
@@ -730,6 +735,20 @@ TEST_CASE("netpoll: with first_loop_on_caller, start creates no thread and run_u
   t->shutdown(200ms);
   REQUIRE(t->active_connections() == 0);
   ::close(stop_fd);
+
+  // Asked for, but the caller never runs the loop: shutdown still serves out and closes what
+  // came in meanwhile, instead of waiting forever on a loop nobody runs.
+  auto unrun = khz::transport::make_transporter("netpoll", {.address = "127.0.0.1:0", .loops = 1});
+  unrun->first_loop_on_caller();
+  auto unrun_port = unrun->start(&echo_noting_thread);
+  REQUIRE(unrun_port.ok());
+  RawClient waiting(*unrun_port);
+  waiting.send("late");
+  const auto began = std::chrono::steady_clock::now();
+  unrun->shutdown(200ms);
+  REQUIRE(std::chrono::steady_clock::now() - began < 3s);
+  REQUIRE(waiting.closed_by_peer(3s));
+  REQUIRE(unrun->active_connections() == 0);
 }
 
 TEST_CASE("transport: run_until_readable lends the calling thread to the loops until its fd is readable") {
@@ -743,17 +762,7 @@ TEST_CASE("transport: run_until_readable lends the calling thread to the loops u
       const auto caller = std::this_thread::get_id();
 
       // Served while the caller is inside; then the fd releases it.
-      std::string during;
-      ssize_t written = 0;
-      std::thread peer([&] {
-        during = echo_once(*port, "while lent");
-        std::uint64_t one = 1;
-        written = ::write(stop_fd, &one, sizeof one);
-      });
-      t->run_until_readable(stop_fd);
-      peer.join();
-      REQUIRE(written == sizeof(std::uint64_t));
-      REQUIRE(during == "while lent");
+      REQUIRE(echo_while_lent(*t, *port, stop_fd, "while lent") == "while lent");
       // netpoll ran its loop on this very thread (with one loop: the process's only server thread).
       if (name == "netpoll") REQUIRE(echo_thread.load() == caller);
 

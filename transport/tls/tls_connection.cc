@@ -536,8 +536,7 @@ bool TlsConnection::start_flush(std::coroutine_handle<> h) {
   st.flush_on_stack = false;
   // The writer waits on the inner flush and resumes us; or the inner connection took every
   // record at once (netpoll, when the socket has room) and the coroutine goes on inline.
-  if (st.flush_waiter) return true;
-  return false;
+  return st.flush_waiter != nullptr;
 }
 
 void TlsConnection::on_idle_while_draining() noexcept {

@@ -27,9 +27,9 @@
 // heap allocation in this layer.
 // Contract: a TlsConnection is a Connection (see connection.h): fill completes later on the
 // loop; flush too, unless the inner connection takes all the records at once (then the
-// coroutine goes on without suspending); one fill and one flush may be outstanding together (TLS reads that must write —
-// alerts, key updates — and the writes behind them are handled inside). Timeouts, idleness and
-// draining apply to the inner connection; close() closes it.
+// coroutine goes on without suspending); one fill and one flush may be outstanding together
+// (TLS reads that must write — alerts, key updates — and the writes behind them are handled
+// inside). Timeouts, idleness and draining apply to the inner connection; close() closes it.
 // Lifetime: `inner` must outlive the TlsConnection; destroy the TlsConnection only with no
 // fill, flush, handshake or shutdown outstanding (then no inner operation is outstanding).
 // Threading: a TlsConnection lives on its connection's loop; contexts are immutable and
