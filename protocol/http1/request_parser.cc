@@ -51,6 +51,7 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
   settings_.on_header_value = &on_header_value;
   settings_.on_header_value_complete = &on_header_value_complete;
   settings_.on_headers_complete = &on_headers_complete;
+  settings_.on_chunk_header = &on_chunk_header;
   settings_.on_body = &on_body;
   settings_.on_message_complete = &on_message_complete;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
@@ -70,6 +71,9 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
 // - HTTP versions other than 1.0 and 1.1 are a 505. A well-formed method llhttp does not know
 //   is a 501 (RFC 9110 §9.1); a malformed one is a 400. "*" is a target for OPTIONS only.
 // - Trailer fields of a chunked body go to Request::trailers(), never into the headers.
+// - Chunked framing is checked by khz's own ChunkScanner as well (chunk_scanner.h): llhttp 8.1
+//   skips the CRLF after chunk data unchecked. A chunk size over what is left of the body limit
+//   is a 413 as soon as its line is in, before any of its data.
 
 void RequestParser::start(Request& request) {
   llhttp_reset(&parser_);
@@ -79,9 +83,10 @@ void RequestParser::start(Request& request) {
   header_bytes_ = 0;
   error_status_ = 0;
   error_reason_ = {};
-  began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = body_started_ = false;
+  began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = chunked_ = body_started_ = false;
   paused_at_headers_ = false;
   lines_.reset();
+  chunks_.reset();
   paused_at_body_ = body_configured_ = stream_body_ = false;
   body_limit_ = limits_.max_body_bytes;
   body_bytes_ = 0;
@@ -136,6 +141,12 @@ std::size_t RequestParser::feed(std::string_view bytes) {
         fail(400, LineScanner::describe(fault));
         return total;
       }
+    } else if (chunked_) {
+      // On an llhttp error the byte it stopped at is scanned too, so a framing fault is named
+      // by khz's rule rather than by llhttp's reason.
+      bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
+      check_chunks(bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed));
+      if (failed()) return total;
     }
     if (err == HPE_OK) return total;
     if (err == HPE_PAUSED && paused_at_headers_) {
@@ -162,6 +173,16 @@ std::size_t RequestParser::feed(std::string_view bytes) {
       else classify_error(err, bytes);
     }
     return total;
+  }
+}
+
+void RequestParser::check_chunks(std::string_view scanned) noexcept {
+  if (auto fault = chunks_.scan(scanned); fault != ChunkScanner::Fault::none) {
+    done_ = false;  // llhttp may have completed the message in this same execute
+    fail(400, ChunkScanner::describe(fault));
+  } else if (done_ && !chunks_.done()) {
+    done_ = false;
+    fail(400, "chunked body framing ambiguous");
   }
 }
 
@@ -297,7 +318,8 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     return s.fail(400, hosts == 0 ? "missing Host header" : "repeated Host header");
   }
   if (hosts > 1) return s.fail(400, "repeated Host header");
-  s.has_body_ = (p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
+  s.chunked_ = (p->flags & F_CHUNKED) != 0;
+  s.has_body_ = s.chunked_ || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
   if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_CHUNKED) == 0) {
     constexpr std::uint64_t kMax = static_cast<std::uint64_t>(INT64_MAX);
     s.content_length_ = static_cast<std::int64_t>(p->content_length > kMax ? kMax : p->content_length);
@@ -311,6 +333,13 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if (!s.has_body_) return 0;
   s.paused_at_headers_ = true;
   return HPE_PAUSED;
+}
+
+int RequestParser::on_chunk_header(llhttp_t* p) {
+  auto& s = self(p);
+  // p->content_length is this chunk's size: refuse it before waiting for its data.
+  if (p->content_length > s.body_limit_ - s.body_bytes_) return s.fail(413, "request body too large");
+  return 0;
 }
 
 int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t n) {

@@ -20,6 +20,7 @@
 
 #include <khz/protocol/request.h>
 
+#include "chunk_scanner.h"
 #include "line_scanner.h"
 
 #include <llhttp.h>
@@ -83,6 +84,7 @@ class RequestParser {
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
+  static int on_chunk_header(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t n);
   static int on_message_complete(llhttp_t* p);
 
@@ -90,6 +92,7 @@ class RequestParser {
   void extend(std::string_view& token, const char* at, std::size_t n);
   int count_header_bytes(std::size_t n) noexcept;
   int check_framing(llhttp_t* p) noexcept;
+  void check_chunks(std::string_view scanned) noexcept;
   void classify_error(llhttp_errno_t err, std::string_view bytes) noexcept;
 
   llhttp_settings_t settings_{};
@@ -109,6 +112,7 @@ class RequestParser {
   bool keep_alive_ = false;
   bool expect_continue_ = false;
   bool has_body_ = false;
+  bool chunked_ = false;
   bool body_started_ = false;
   bool paused_at_headers_ = false;
   bool paused_at_body_ = false;
@@ -119,6 +123,7 @@ class RequestParser {
   std::int64_t content_length_ = -1;
   std::string_view chunk_;
   LineScanner lines_{LineScanner::Kind::request};  // bare LF, obs-fold, request-line spacing
+  ChunkScanner chunks_;                             // RFC 9112 §7.1 framing of a chunked body
 };
 
 }  // namespace khz::http1

@@ -21,6 +21,7 @@ ResponseParser::ResponseParser(ResponseLimits limits) : limits_(limits) {
   settings_.on_header_value = &on_header_value;
   settings_.on_header_value_complete = &on_header_value_complete;
   settings_.on_headers_complete = &on_headers_complete;
+  settings_.on_chunk_header = &on_chunk_header;
   settings_.on_body = &on_body;
   settings_.on_message_complete = &on_message_complete;
   llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
@@ -43,6 +44,7 @@ void ResponseParser::start(Response& response, bool head_request) {
   began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = false;
   paused_at_headers_ = false;
   lines_.reset();
+  chunks_.reset();
 }
 
 std::size_t ResponseParser::feed(std::string_view bytes) {
@@ -60,6 +62,10 @@ std::size_t ResponseParser::feed(std::string_view bytes) {
         fail(protocol::errc::malformed_response, LineScanner::describe(fault));
         return total;
       }
+    } else if (chunked_) {
+      bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
+      check_chunks(bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed));
+      if (failed()) return total;
     }
     if (err == HPE_OK) return total;
     if (err == HPE_PAUSED && paused_at_headers_) {
@@ -90,6 +96,16 @@ void ResponseParser::finish_eof() {
   (void)err;
   fail(protocol::errc::truncated_response, headers_done_ ? "connection closed inside the response body"
                                                          : "connection closed inside the response head");
+}
+
+void ResponseParser::check_chunks(std::string_view scanned) noexcept {
+  if (auto fault = chunks_.scan(scanned); fault != ChunkScanner::Fault::none) {
+    done_ = false;  // llhttp may have completed the message in this same execute
+    fail(protocol::errc::malformed_response, ChunkScanner::describe(fault));
+  } else if (done_ && !chunks_.done()) {
+    done_ = false;
+    fail(protocol::errc::malformed_response, "chunked body framing ambiguous");
+  }
 }
 
 int ResponseParser::fail(std::error_code ec, std::string_view reason) noexcept {
@@ -182,6 +198,15 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
   }
   s.until_close_ = !s.chunked_ && !has_cl;
   return HPE_PAUSED;
+}
+
+int ResponseParser::on_chunk_header(llhttp_t* p) {
+  auto& s = self(p);
+  // p->content_length is this chunk's size: refuse it before waiting for its data.
+  if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
+    return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
+  }
+  return 0;
 }
 
 int ResponseParser::on_body(llhttp_t* p, const char* at, std::size_t n) {

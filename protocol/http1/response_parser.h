@@ -21,6 +21,8 @@
 //   connection when any remain).
 // - No Content-Length and no chunked coding: the body runs until the peer closes
 //   (finish_eof() completes it; keep_alive() is then false).
+// - Chunked framing is checked by khz's own ChunkScanner as well as by llhttp; a chunk size over
+//   what is left of the body limit fails before its data arrives.
 // - Content-Length with Transfer-Encoding, bad Content-Length, bad chunk framing, a bad status
 //   line, control characters in fields, and obs-fold are malformed_response; a header section
 //   over the limit is header_too_large; a body over the limit is response_too_large; EOF inside a
@@ -33,6 +35,7 @@
 
 #include <llhttp.h>
 
+#include "chunk_scanner.h"
 #include "line_scanner.h"
 
 #include <cstddef>
@@ -86,11 +89,13 @@ class ResponseParser {
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
+  static int on_chunk_header(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t n);
   static int on_message_complete(llhttp_t* p);
 
   int fail(std::error_code ec, std::string_view reason) noexcept;
   int count_header_bytes(std::size_t n) noexcept;
+  void check_chunks(std::string_view scanned) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -115,6 +120,7 @@ class ResponseParser {
   bool paused_at_headers_ = false;
   // Bare LF and obs-fold in a head are malformed: a response-splitting vector behind a proxy.
   LineScanner lines_{LineScanner::Kind::response};
+  ChunkScanner chunks_;  // RFC 9112 §7.1 framing of a chunked body (chunk_scanner.h)
 };
 
 // ---- request writer

@@ -51,6 +51,9 @@ const Rule kRejected[] = {
     {"chunk size with space", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nab\r\n0\r\n\r\n", 400},
     {"chunk extension control char", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2;\x01\r\nab\r\n0\r\n\r\n", 400},
     {"chunk data without CRLF", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX\r\n0\r\n\r\n", 400},
+    // llhttp 8.1 alone takes "XY" as the CRLF and answers 200 with body "ab".
+    {"chunk data then two other bytes", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n", 400},
+    {"chunk data then CR and another byte", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\rX0\r\n\r\n", 400},
     {"chunk bare LF", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\n0\n\n", 400},
     // Field syntax
     {"obs-fold", "GET /e HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400},

@@ -199,6 +199,21 @@ TEST_CASE("response parser: hostile and malformed responses give a clear error")
   }
 }
 
+// llhttp 8.1 alone completes this body as "ab", skipping "XY": khz's ChunkScanner refuses it,
+// whole and at every split, for its own reason.
+TEST_CASE("response parser: chunk data not followed by CRLF is refused at every split") {
+  const std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY0\r\n\r\n";
+  for (std::size_t cut = 0; cut < wire.size(); ++cut) {
+    CAPTURE(cut);
+    ResponseParser p;
+    khz::Response resp;
+    auto o = run(p, resp, {wire.substr(0, cut), wire.substr(cut)});
+    REQUIRE_FALSE(o.done);
+    REQUIRE(o.error == perr::errc::malformed_response);
+    REQUIRE(p.error_reason() == "chunk data not followed by CRLF");
+  }
+}
+
 TEST_CASE("response parser: limits") {
   khz::Response resp;
   SECTION("oversized head") {
@@ -222,6 +237,17 @@ TEST_CASE("response parser: limits") {
     for (int i = 0; i < 20; ++i) wire += "a\r\n0123456789\r\n";
     auto o = run_whole(wire, resp, false, false, {.max_header_bytes = 1024, .max_body_bytes = 100});
     REQUIRE(o.error == perr::errc::response_too_large);
+  }
+  SECTION("a chunk size over what is left of the limit fails before its data") {
+    ResponseParser p({.max_header_bytes = 1024, .max_body_bytes = 100});
+    auto o = run(p, resp, {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n60\r\n"});
+    REQUIRE(o.error == perr::errc::response_too_large);
+    REQUIRE(p.body_bytes() == 5);
+    // 95 left: a chunk of exactly that completes the body at the limit.
+    auto at = run(p, resp, {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n5f\r\n" +
+                            std::string(95, 'z') + "\r\n0\r\n\r\n"});
+    REQUIRE(at.done);
+    REQUIRE(resp.body().size() == 100);
   }
   SECTION("close-delimited body over the limit") {
     auto o = run_whole("HTTP/1.1 200 OK\r\n\r\n" + std::string(200, 'x'), resp, false, true,
