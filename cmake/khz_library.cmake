@@ -11,6 +11,8 @@ function(khz_add_library layer)
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   # Private dependencies are header-only or compiled in; keep them out of the exported package.
   target_link_libraries(khz_${layer} PUBLIC ${ARG_DEPS} PRIVATE $<BUILD_INTERFACE:${ARG_PRIVATE_DEPS}>)
+  # Consumers need C++20 (coroutines in the public headers): carried by the exported targets.
+  target_compile_features(khz_${layer} PUBLIC cxx_std_20)
   set_target_properties(khz_${layer} PROPERTIES EXPORT_NAME ${layer} OUTPUT_NAME khz_${layer})
   install(TARGETS khz_${layer} EXPORT khzTargets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -13,8 +13,11 @@
 // the upstream stream is dropped, which closes the upstream connection.
 #include <khz/app/client.h>
 #include <khz/app/server.h>
+#include <khz/common/version.h>
 #include <khz/transport/error.h>
 
+#include <cstdio>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -92,15 +95,39 @@ khz::Task<> proxy(khz::Client& client, const std::string& upstream, khz::Request
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string listen = argc > 1 ? argv[1] : "127.0.0.1:8080";
-  const std::string upstream = argc > 2 ? argv[2] : "127.0.0.1:8888";
-  khz::Server server({.address = listen});
-  khz::ClientOptions options;
-  options.response_header_timeout = std::chrono::seconds(10);
-  options.max_redirects = 0;  // redirects go back to the downstream client as they are
-  khz::Client client(options);
-  server.any("/api/*path", [&client, &upstream](khz::RequestContext& ctx) {
-    return proxy(client, upstream, ctx);
-  }).stream_body();
-  server.spin();
+  std::string listen = "127.0.0.1:8080";
+  std::string upstream = "127.0.0.1:8888";
+  int positional = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      std::printf("usage: gateway [LISTEN [UPSTREAM]]\n"
+                  "  proxies /api/*path on LISTEN (default 127.0.0.1:8080) to UPSTREAM host:port "
+                  "(default 127.0.0.1:8888)\n");
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("gateway (khz %s)\n", khz::version().data());
+      return 0;
+    }
+    if (arg.starts_with("-") || positional == 2) {
+      std::fprintf(stderr, "gateway: unexpected argument '%s'\nusage: gateway [LISTEN [UPSTREAM]]\n", argv[i]);
+      return 2;
+    }
+    (positional++ == 0 ? listen : upstream) = arg;
+  }
+  try {
+    khz::Server server({.address = listen});
+    khz::ClientOptions options;
+    options.response_header_timeout = std::chrono::seconds(10);
+    options.max_redirects = 0;  // redirects go back to the downstream client as they are
+    khz::Client client(options);
+    server.any("/api/*path", [&client, &upstream](khz::RequestContext& ctx) {
+      return proxy(client, upstream, ctx);
+    }).stream_body();
+    server.spin();
+  } catch (const std::exception& e) {  // a bad address, a port in use
+    std::fprintf(stderr, "gateway: %s\n", e.what());
+    return 1;
+  }
 }

@@ -13,3 +13,7 @@ cmake -S "$source/test/install" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TY
   -DCMAKE_PREFIX_PATH="$scratch/prefix" > "$scratch/configure.log"
 cmake --build "$scratch/consumer" > "$scratch/build.log" || { cat "$scratch/build.log"; exit 1; }
 "$scratch/consumer/consumer"
+# The tools are installed and run from the prefix.
+for tool in khz-fetch khz-load; do
+  "$scratch/prefix/bin/$tool" --version | grep -q "$tool"
+done

@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// Built against the installed package: routes a request in process and checks the answer.
+// Built against the installed package: routes a request in process and checks the answer. The
+// options structs are set with designated initializers that leave most fields out, which a
+// -Wextra build must take without a warning.
+#include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/app/testing.h>
 
 #include <cstdio>
 
 int main() {
-  khz::Server server({.address = "127.0.0.1:0"});
+  khz::Server server({.address = "127.0.0.1:0", .loops = 1});
+  khz::ServerOptions with_h2{.address = "127.0.0.1:0", .http2 = {.max_concurrent_streams = 10}};
+  khz::ClientOptions client{.max_redirects = 0};
+  khz::RetryPolicy retry{.max_attempts = 2};
+  khz::EngineOptions engine{.redirect_fixed_path = true};
+  (void)with_h2, (void)client, (void)retry, (void)engine;
   server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
   khz::Response r = khz::testing::perform_request(server, "GET", "/ping");
   std::printf("%d %s\n", r.status(), std::string(r.body()).c_str());

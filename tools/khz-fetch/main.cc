@@ -20,6 +20,7 @@
 // Log lines (KHZ_LOG) are off unless KHZ_LOG_LEVEL asks for them: stderr carries the one line.
 #include <khz/app/client.h>
 #include <khz/common/log.h>
+#include <khz/common/version.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,16 +34,19 @@
 
 namespace {
 
+// Usage on stdout with exit 0 for --help; on stderr after the reason with exit 2 otherwise.
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "khz-fetch: %s\n", why);
-  std::fprintf(stderr,
+  std::FILE* out = why == nullptr ? stdout : stderr;
+  if (why != nullptr) std::fprintf(stderr, "khz-fetch: %s\n", why);
+  std::fprintf(out,
                "usage: khz-fetch [-X METHOD] [-H 'Name: value']... [-d DATA|@file] [-i] [-o FILE] [-L]\n"
                "                 [--http2 | --http2-prior-knowledge] [-k] [--cacert FILE] [--timeout SECONDS] URL\n"
                "  --http2           https: offer h2 by ALPN; http: h2c with prior knowledge\n"
                "  --http2-prior-knowledge  http: h2c from the first byte (https: h2 by ALPN)\n"
                "  -k, --insecure    https: do not verify the server's certificate\n"
-               "  --cacert FILE     https: also trust the PEM CA certificates in FILE\n");
-  std::exit(2);
+               "  --cacert FILE     https: also trust the PEM CA certificates in FILE\n"
+               "  -h, --help        this text;  --version  the khz version\n");
+  std::exit(why == nullptr ? 0 : 2);
 }
 
 [[noreturn]] void fail(const std::string& why) {
@@ -75,7 +79,12 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(("missing value after " + std::string(arg)).c_str());
       return argv[++i];
     };
-    if (arg == "-X" || arg == "--request") {
+    if (arg == "-h" || arg == "--help") {
+      usage(nullptr);
+    } else if (arg == "--version") {
+      std::printf("khz-fetch %s\n", khz::version().data());
+      std::exit(0);
+    } else if (arg == "-X" || arg == "--request") {
       a.method = value();
     } else if (arg == "-H" || arg == "--header") {
       std::string h = value();

@@ -18,6 +18,7 @@
 // usage error. The transport is $KHZ_TRANSPORT or the default.
 #include <khz/app/client.h>
 #include <khz/common/event_loop.h>
+#include <khz/common/version.h>
 #include <khz/transport/dial.h>
 
 #include <algorithm>
@@ -37,12 +38,22 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Usage on stdout with exit 0 for --help (an empty reason); on stderr after the reason with
+// exit 2 otherwise.
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr, "khz-load: %s\n", why.c_str());
-  std::fprintf(stderr,
+  std::FILE* out = why.empty() ? stdout : stderr;
+  if (!why.empty()) std::fprintf(stderr, "khz-load: %s\n", why.c_str());
+  std::fprintf(out,
                "usage: khz-load -c CONNECTIONS -d SECONDS [--loops N] [-k] [--cacert FILE] "
-               "[-m STREAMS --http2-prior-knowledge | --http2] URL\n");
-  std::exit(2);
+               "[-m STREAMS --http2-prior-knowledge | --http2] URL\n"
+               "  -c N          connections (spread over the loops)\n"
+               "  -d SECONDS    how long to run\n"
+               "  --loops N     event loops (threads), at most one per connection; also -t\n"
+               "  -k            https: do not verify the server's certificate; --cacert FILE to trust FILE\n"
+               "  -m STREAMS    concurrent streams per HTTP/2 connection\n"
+               "  --http2       https: h2 by ALPN; --http2-prior-knowledge: h2c from the first byte\n"
+               "  -h, --help    this text;  --version  the khz version\n");
+  std::exit(why.empty() ? 0 : 2);
 }
 
 // Latency histogram: buckets of 1 µs up to 1 ms, then logarithmic (about 1% wide) to ~100 s.
@@ -161,7 +172,12 @@ int main(int argc, char** argv) {
       if (end == v.c_str() || *end != '\0' || d <= 0) usage("bad number '" + v + "' for " + std::string(arg));
       return d;
     };
-    if (arg == "-c") {
+    if (arg == "-h" || arg == "--help") {
+      usage("");
+    } else if (arg == "--version") {
+      std::printf("khz-load %s\n", khz::version().data());
+      std::exit(0);
+    } else if (arg == "-c") {
       connections = static_cast<int>(number(value()));
     } else if (arg == "-d") {
       seconds = number(value());

@@ -100,8 +100,8 @@ inline std::error_code make_error_code(errc e) noexcept { return {static_cast<in
 
 // An absolute http(s) URL, split.
 struct Url {
-  std::string scheme;        // "http" or "https", lower case
-  std::string host;          // without brackets for IPv6
+  std::string scheme{};      // "http" or "https", lower case
+  std::string host{};        // without brackets for IPv6
   std::uint16_t port = 0;    // explicit, or the scheme's default
   std::string target = "/";  // path and query ("/a/b?x=1"), never empty
   bool explicit_port = false;
@@ -146,15 +146,15 @@ using BodySource = std::function<Task<Result<std::string_view>>()>;
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;
-  HeaderMap headers;
-  std::string body;                    // a buffered body
-  BodySource body_source;              // or a streamed body
+  std::string url{};
+  HeaderMap headers{};
+  std::string body{};                  // a buffered body
+  BodySource body_source{};            // or a streamed body
   std::int64_t body_length = -1;       // of body_source: known length (Content-Length); -1 chunked
-  std::string body_file;               // or a file's contents (Content-Length; read in 64 KiB pieces)
+  std::string body_file{};             // or a file's contents (Content-Length; read in 64 KiB pieces)
   bool idempotent = false;             // let a non-idempotent method be retried
   std::chrono::milliseconds timeout{0};  // overrides ClientOptions::total_timeout when non-zero
-  CancellationToken cancel;
+  CancellationToken cancel{};
 };
 
 struct RetryPolicy {
@@ -173,7 +173,7 @@ struct RetryPolicy {
 // Where a request's host really goes: service discovery. resolve() returns the endpoints for
 // a host; an empty list means "dial the host itself".
 struct Endpoint {
-  std::string host;
+  std::string host{};
   std::uint16_t port = 0;
   int weight = 1;
 };
@@ -231,22 +231,22 @@ struct ClientOptions {
   std::chrono::milliseconds wait_timeout{std::chrono::seconds(5)};  // for a free connection
   std::size_t max_header_bytes = 64 * 1024;
   std::uint64_t max_body_bytes = 64 * 1024 * 1024;  // larger responses fail with response_too_large
-  RetryPolicy retry;
+  RetryPolicy retry{};
   int max_redirects = 10;  // 0: return 3xx responses as they are
   // "http://host:port" (or "host:port") for every request, sent in absolute form. Empty and
   // proxy_from_environment: HTTP_PROXY, else http_proxy, except for hosts in NO_PROXY /
   // no_proxy (comma-separated names; "name" and ".name" also match subdomains; "*" all).
   // https requests go through the proxy in a CONNECT tunnel (TLS end to end with the origin);
   // from the environment they use HTTPS_PROXY, else https_proxy (NO_PROXY applies too).
-  std::string proxy;
+  std::string proxy{};
   bool proxy_from_environment = true;
   // https: the server's certificate must chain to the system CA store (OpenSSL's default
   // paths) or to a CA in tls_ca_file (PEM), and name the URL's host (SNI is sent too).
   // The files are loaded when the Client is made (std::invalid_argument if they cannot be).
-  std::string tls_ca_file;
+  std::string tls_ca_file{};
   bool insecure_skip_verify = false;  // no certificate or name check: tests and private networks only
-  std::string tls_client_cert_file;   // a client certificate (PEM chain) and its key: both or neither
-  std::string tls_client_key_file;
+  std::string tls_client_cert_file{};   // a client certificate (PEM chain) and its key: both or neither
+  std::string tls_client_key_file{};
   // HTTP/2. https: offer "h2" before "http/1.1" by ALPN and speak HTTP/2 when the server picks
   // it (the pool then keeps one multiplexed connection per host and loop, see below); false:
   // offer only http/1.1. http: HTTP/1.1 unless http2_prior_knowledge (h2c from the first byte,
@@ -256,9 +256,9 @@ struct ClientOptions {
   bool http2_prior_knowledge = false;
   std::uint32_t http2_max_concurrent_streams = 1000;  // per connection (the server's limit holds too)
   std::string user_agent = "khz";
-  std::shared_ptr<Resolver> resolver;  // default: none (hosts are dialled as named)
-  std::shared_ptr<Balancer> balancer;  // default: round robin
-  std::string transport;               // BlockingClient's loop backend ("" = default)
+  std::shared_ptr<Resolver> resolver{};  // default: none (hosts are dialled as named)
+  std::shared_ptr<Balancer> balancer{};  // default: round robin
+  std::string transport{};             // BlockingClient's loop backend ("" = default)
 };
 
 // Reads a response body as it arrives; holds the connection until the body ends (then the

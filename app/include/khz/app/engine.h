@@ -135,9 +135,9 @@ class RouteGroup {
 };
 
 struct RouteInfo {
-  std::string method;
-  std::string path;
-  std::string handler;  // name of the last handler of the chain
+  std::string method{};
+  std::string path{};
+  std::string handler{};  // name of the last handler of the chain
 };
 
 class Engine : public RouteGroup, public ServerCore {

@@ -39,7 +39,7 @@ class Transporter;
 
 struct ServerOptions {
   std::string address = "0.0.0.0:8888";
-  std::string transport;  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
+  std::string transport{};  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
   std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};    // longest gap in a body
@@ -55,14 +55,14 @@ struct ServerOptions {
   // HTTP/2 over TLS: "h2" offered by ALPN before "http/1.1" (with a certificate configured).
   bool h2 = true;
   // HTTP/2 settings, limits and timeouts (server_name is taken from above).
-  Http2Options http2;
+  Http2Options http2{};
   std::size_t max_connections = 0;  // beyond it a new connection gets 503 and is closed; 0: no limit
   // TLS (see <khz/transport/tls.h>). The default certificate (PEM chain, leaf first, and key)
   // and more for SNI, each chosen when the client asks for a name its certificate covers.
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  std::vector<transport::TlsCertificate> tls_sni_certificates;
-  std::string tls_client_ca_file;  // client certificates must chain to these CAs
+  std::string tls_cert_file{};
+  std::string tls_key_file{};
+  std::vector<transport::TlsCertificate> tls_sni_certificates{};
+  std::string tls_client_ca_file{};  // client certificates must chain to these CAs
   transport::ClientCertMode tls_client_verify = transport::ClientCertMode::none;
   transport::TlsVersion tls_min_version = transport::TlsVersion::tls1_2;
   std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};

@@ -24,8 +24,8 @@
 namespace khz::testing {
 
 struct Header {
-  std::string_view name;
-  std::string_view value;
+  std::string_view name{};
+  std::string_view value{};
 };
 
 Response perform_request(Engine& engine, std::string_view method, std::string_view target,

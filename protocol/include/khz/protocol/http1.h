@@ -42,7 +42,7 @@ struct Http1Options {
   std::string server_name = "khz";                // Server header; empty: none
   // Non-null: a request with "Upgrade: h2c" (and HTTP2-Settings) switches the connection to
   // HTTP/2 with these options (RFC 7540 §3.2); see <khz/protocol/http2.h>.
-  std::shared_ptr<const Http2Options> h2c;
+  std::shared_ptr<const Http2Options> h2c{};
 };
 
 // Serves `conn` until the peer closes, an error, a timeout, or a graceful shutdown.

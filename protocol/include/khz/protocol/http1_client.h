@@ -45,9 +45,9 @@ struct Http1ClientOptions {
 
 // How the request goes on the wire.
 struct RequestFraming {
-  std::string_view host;            // Host header when the request has none
+  std::string_view host{};          // Host header when the request has none
   std::int64_t content_length = 0;  // body length; -1: chunked (length unknown)
-  std::string_view target;          // overrides request.target() (absolute form for a proxy)
+  std::string_view target{};        // overrides request.target() (absolute form for a proxy)
 };
 
 class Http1ClientConnection {

@@ -63,8 +63,8 @@ struct Http2ClientOptions {
 // How a request goes on the wire (pseudo-header fields and framing).
 struct Http2RequestInfo {
   std::string_view scheme = "http";  // :scheme
-  std::string_view authority;        // :authority (else the request's Host field)
-  std::string_view body;             // a whole body, sent with the head (copied); ignored when streamed
+  std::string_view authority{};      // :authority (else the request's Host field)
+  std::string_view body{};           // a whole body, sent with the head (copied); ignored when streamed
   bool streamed_body = false;        // the body follows with Http2Stream::write() / write_end()
   std::int64_t content_length = -1;  // of a streamed body, when known: sent as content-length
 };

@@ -60,20 +60,20 @@ enum class ClientCertMode {
 
 // A PEM certificate chain (leaf first) and its private key.
 struct TlsCertificate {
-  std::string cert_file;
-  std::string key_file;
+  std::string cert_file{};
+  std::string key_file{};
 };
 
 struct TlsServerOptions {
   // The first is the default; SNI picks another whose certificate names (subjectAltName DNS
   // entries, else the subject CN; "*.example.com" wildcards) match the requested server name.
-  std::vector<TlsCertificate> certificates;
+  std::vector<TlsCertificate> certificates{};
   TlsVersion min_version = TlsVersion::tls1_2;
   TlsVersion max_version = TlsVersion::tls1_3;
   // ALPN protocols in the server's order of preference; a client offering none of them
   // negotiates no protocol (and gets HTTP/1.1). Empty: no ALPN.
-  std::vector<std::string> alpn;
-  std::string client_ca_file;  // PEM CAs that client certificates must chain to
+  std::vector<std::string> alpn{};
+  std::string client_ca_file{};  // PEM CAs that client certificates must chain to
   ClientCertMode client_cert = ClientCertMode::none;
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};  // zero: none
   // Stateless resumption (TLS 1.3 tickets, TLS 1.2 RFC 5077 tickets) with per-process
@@ -83,12 +83,12 @@ struct TlsServerOptions {
 
 struct TlsClientOptions {
   // Peers are verified against the system CA store (OpenSSL's default paths) plus this file.
-  std::string ca_file;
+  std::string ca_file{};
   bool use_system_ca = true;
   // Skips certificate and hostname verification. For tests and private networks only.
   bool insecure_skip_verify = false;
-  std::vector<std::string> alpn;  // offered, in order of preference
-  TlsCertificate client_certificate;  // optional; both files or neither
+  std::vector<std::string> alpn{};  // offered, in order of preference
+  TlsCertificate client_certificate{};  // optional; both files or neither
   TlsVersion min_version = TlsVersion::tls1_2;
   TlsVersion max_version = TlsVersion::tls1_3;
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
