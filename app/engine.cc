@@ -11,6 +11,21 @@ namespace {
 
 bool is_method_char(char c) { return c >= 'A' && c <= 'Z'; }  // Hertz: ^[A-Z]+$
 
+// RFC 9110 §9.3 and RFC 5789 (PATCH): the methods every server recognises.
+bool is_standard_method(std::string_view m) noexcept {
+  for (std::string_view s : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}) {
+    if (m == s) return true;
+  }
+  return false;
+}
+
+std::string_view fallback_body(int status) noexcept {
+  switch (status) {
+    case 404: return "404 page not found";
+    case 405: return "405 method not allowed";
+    default: return "501 not implemented";
+  }
+}
 
 }  // namespace
 
@@ -200,7 +215,9 @@ int Engine::dispatch(RequestContext& ctx) {
     }
   }
   ctx.chain_ = &no_route_chain_;
-  return 404;
+  // RFC 9110 §9.1: a method the server does not recognise (not a standard one, and no route
+  // registered for it) is 501; the request was framed, so the connection stays usable.
+  return is_standard_method(req.method()) ? 404 : 501;
 }
 
 Task<void> Engine::serve(Exchange& exchange) {
@@ -224,8 +241,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   }
   if (fallback_status != 0 && error.empty() && exchange.response.status() == fallback_status &&
       exchange.response.body().empty() && !ctx.is_streaming()) {
-    exchange.response.set_body(fallback_status == 404 ? "404 page not found" : "405 method not allowed",
-                               "text/plain; charset=utf-8");
+    exchange.response.set_body(fallback_body(fallback_status), "text/plain; charset=utf-8");
   }
   if (!error.empty()) {
     KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()

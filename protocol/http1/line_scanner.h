@@ -6,12 +6,13 @@
 //   if (auto fault = scan.scan(bytes); fault != LineScanner::Fault::none) reject(describe(fault));
 //
 // - A line ending in a bare LF is a fault: peers that disagree on LF alone are a request
-//   smuggling (or response splitting) vector.
+//   smuggling (or response splitting) vector. So is a CR not followed by LF anywhere in the
+//   head (RFC 9112 §2.2): llhttp 8.1 takes any byte after the CR that ends the header section.
 // - obs-fold, a field line that starts with SP or HTAB, is a fault (RFC 9112 §5.2).
 // - Requests only: empty lines before the request line are ignored (RFC 9112 §2.2), and the
 //   request line is separated by single spaces (§3).
-// Inside a line only its end, the byte before it and (in a request line) spaces matter, so
-// the scan jumps from LF to LF with memchr.
+// Inside a line only CRs, its end and (in a request line) spaces matter, so the scan jumps from
+// LF to LF with memchr.
 #pragma once
 
 #include <cstddef>
@@ -23,7 +24,7 @@ namespace khz::http1 {
 class LineScanner {
  public:
   enum class Kind { request, response };
-  enum class Fault { none, bare_lf, obs_fold, spacing };
+  enum class Fault { none, bare_lf, bare_cr, obs_fold, spacing };
 
   explicit LineScanner(Kind kind) noexcept : request_(kind == Kind::request) {}
 
@@ -38,9 +39,12 @@ class LineScanner {
     std::size_t i = 0;
     while (i < bytes.size()) {
       if (line_started_ && !at_line_start_) {
+        if (previous_cr_ && bytes[i] != '\n') return Fault::bare_cr;
         const void* lf = std::memchr(bytes.data() + i, '\n', bytes.size() - i);
         std::size_t end = lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - bytes.data())
                                         : bytes.size();
+        // A CR may stand only right before the LF (or last, with the LF still to come).
+        if (end > i + 1 && std::memchr(bytes.data() + i, '\r', end - 1 - i) != nullptr) return Fault::bare_cr;
         if (request_ && in_first_line_) {
           for (std::size_t p = i; p < end;) {
             const void* sp = std::memchr(bytes.data() + p, ' ', end - p);
@@ -65,6 +69,7 @@ class LineScanner {
   static std::string_view describe(Fault f) noexcept {
     switch (f) {
       case Fault::bare_lf: return "bare LF line ending";
+      case Fault::bare_cr: return "CR not followed by LF";
       case Fault::obs_fold: return "obs-fold (a field line continued on the next line)";
       case Fault::spacing: return "request line not separated by single spaces";
       case Fault::none: break;
@@ -74,6 +79,7 @@ class LineScanner {
 
  private:
   Fault step(char c) noexcept {
+    if (previous_cr_ && c != '\n') return Fault::bare_cr;
     if (c == '\n') {
       // Before a request line, empty lines (even LF alone) are skipped.
       if (!previous_cr_ && (line_started_ || !request_)) return Fault::bare_lf;

@@ -4,6 +4,7 @@
 #include <khz/common/log.h>
 
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -31,6 +32,85 @@ constexpr std::array<std::uint8_t, 256> kCharClass = [] {
 
 bool is_tchar(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 1) != 0; }
 bool is_value_control(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 2) != 0; }
+
+// The methods llhttp 8.1 knows, as it spells them (its HTTP_METHOD_MAP).
+constexpr std::string_view kLlhttpMethods[] = {
+#define KHZ_METHOD_NAME(num, name, string) #string,
+    HTTP_METHOD_MAP(KHZ_METHOD_NAME)
+#undef KHZ_METHOD_NAME
+};
+
+// What llhttp is fed in place of a method: the method itself (static storage) when llhttp
+// knows it, else a neutral one (GET: no special framing for a request). The trailing space is
+// the request line's first SP.
+std::string_view llhttp_stand_in(std::string_view method) {
+  static constexpr std::string_view kGet = "GET ";
+  static const auto kWithSpace = [] {
+    std::array<std::string, std::size(kLlhttpMethods)> a;
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::string(kLlhttpMethods[i]) + ' ';
+    return a;
+  }();
+  for (const auto& m : kWithSpace) {
+    if (m.size() == method.size() + 1 && m.compare(0, method.size(), method) == 0) return m;
+  }
+  return kGet;
+}
+
+// The request lines llhttp reads without help: a common method at the very start of the bytes.
+bool starts_with_common_method(std::string_view bytes) {
+  for (std::string_view m : {"GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "PATCH ", "OPTIONS "}) {
+    if (bytes.starts_with(m)) return true;
+  }
+  return false;
+}
+
+// RFC 9110 §7.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where uri-host is an
+// IP-literal in brackets, an IPv4 address or a reg-name (unreserved, pct-encoded, sub-delims).
+// The port, when the colon is there, is 1 to 5 digits up to 65535.
+bool is_valid_host(std::string_view host) {
+  if (host.empty()) return false;
+  std::string_view name = host;
+  std::string_view port;
+  if (host.front() == '[') {
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos || close < 2) return false;
+    for (char c : host.substr(1, close - 1)) {
+      bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ':' ||
+                c == '.' || std::string_view("-_~!$&'()*+,;=").find(c) != std::string_view::npos;
+      if (!ok) return false;
+    }
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && rest.front() != ':') return false;
+    name = {};
+    port = rest.empty() ? std::string_view{} : rest.substr(1);
+    if (!rest.empty() && port.empty()) return false;
+  } else if (std::size_t colon = host.find(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) continue;
+    if (std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) continue;
+    if (c == '%' && i + 2 < name.size() && std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+      i += 2;
+      continue;
+    }
+    return false;
+  }
+  if (!port.empty()) {
+    if (port.size() > 5) return false;
+    unsigned value = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (value > 65535) return false;
+  }
+  return true;
+}
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -68,8 +148,13 @@ RequestParser::RequestParser(ParserLimits limits) : limits_(limits) {
 // - Transfer-Encoding: an unknown or unimplemented coding is a 501 (we implement chunked only);
 //   a final coding other than chunked is a 400 (§6.3); any Transfer-Encoding in HTTP/1.0 is a
 //   400 (§6.1); Content-Length together with Transfer-Encoding is a 400 (llhttp).
-// - HTTP versions other than 1.0 and 1.1 are a 505. A well-formed method llhttp does not know
-//   is a 501 (RFC 9110 §9.1); a malformed one is a 400. "*" is a target for OPTIONS only.
+// - HTTP versions other than 1.0 and 1.1 are a 505. Any well-formed method (a token) is
+//   accepted, so routes may use methods llhttp has never heard of: a request line that does not
+//   start with a common method has its method read here and llhttp is fed a stand-in for it
+//   (take_method()); the application answers 501 to a method nothing serves (RFC 9110 §9.1).
+//   A malformed method is a 400. "*" is a target for OPTIONS only.
+// - A target with a fragment ("#") is a 400: no request-target form carries one (§3.2).
+// - Host must be a valid uri-host [":" port] (RFC 3986 §3.2.2), and present in HTTP/1.1.
 // - Trailer fields of a chunked body go to Request::trailers(), never into the headers.
 // - Chunked framing is checked by khz's own ChunkScanner as well (chunk_scanner.h): llhttp 8.1
 //   skips the CRLF after chunk data unchecked. A chunk size over what is left of the body limit
@@ -85,6 +170,7 @@ void RequestParser::start(Request& request) {
   error_reason_ = {};
   began_ = headers_done_ = done_ = keep_alive_ = expect_continue_ = has_body_ = chunked_ = body_started_ = false;
   paused_at_headers_ = false;
+  method_by_parser_ = feeding_method_ = false;
   lines_.reset();
   chunks_.reset();
   paused_at_body_ = body_configured_ = stream_body_ = false;
@@ -92,16 +178,6 @@ void RequestParser::start(Request& request) {
   body_bytes_ = 0;
   content_length_ = -1;
   chunk_ = {};
-}
-
-void RequestParser::classify_error(llhttp_errno_t err, std::string_view bytes) noexcept {
-  int status = 400;
-  if (err == HPE_INVALID_METHOD) {
-    // A well-formed token llhttp does not know is an unimplemented method, not a bad request.
-    std::size_t sp = bytes.find(' ');
-    if (sp != std::string_view::npos && sp > 0 && is_token(bytes.substr(0, sp))) status = 501;
-  }
-  fail(status, llhttp_get_error_reason(&parser_));
 }
 
 void RequestParser::configure_body(bool stream, std::size_t max_bytes) noexcept {
@@ -125,6 +201,20 @@ std::size_t RequestParser::feed(std::string_view bytes) {
   if (needs_body_decision()) configure_body(false, limits_.max_body_bytes);
   if (done_ || failed() || bytes.empty()) return 0;
   std::size_t total = 0;
+  if (!headers_done_ && url_.empty() && (method_by_parser_ || method_.empty())) {
+    // Still at the method: read it here unless llhttp can from these bytes as they are.
+    if (method_by_parser_ || !starts_with_common_method(bytes)) {
+      std::size_t n = take_method(bytes);
+      if (auto fault = lines_.scan(bytes.substr(0, n)); fault != LineScanner::Fault::none) {
+        fail(400, LineScanner::describe(fault));
+        return n;
+      }
+      if (failed() || method_by_parser_) return n;  // failed, or the method goes on in the next bytes
+      total = n;
+      bytes.remove_prefix(n);
+      if (bytes.empty()) return total;
+    }
+  }
   for (;;) {
     const bool in_header_section = !headers_done_;
     // An empty remainder still runs the state machine: a message without a body completes
@@ -134,18 +224,19 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     std::size_t consumed =
         err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
     total += consumed;
+    // On an llhttp error the byte it stopped at is scanned too, so a line or framing fault is
+    // named by khz's rule rather than by llhttp's reason (a bare CR is not a bad version).
+    const bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
+    const std::string_view scanned = bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed);
     if (in_header_section) {
       // Header-section bytes end where on_headers_complete paused the parser.
-      if (auto fault = lines_.scan(bytes.substr(0, consumed)); fault != LineScanner::Fault::none) {
+      if (auto fault = lines_.scan(scanned); fault != LineScanner::Fault::none) {
         done_ = false;  // a bodyless message may have completed in this same execute
         fail(400, LineScanner::describe(fault));
         return total;
       }
     } else if (chunked_) {
-      // On an llhttp error the byte it stopped at is scanned too, so a framing fault is named
-      // by khz's rule rather than by llhttp's reason.
-      bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
-      check_chunks(bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed));
+      check_chunks(scanned);
       if (failed()) return total;
     }
     if (err == HPE_OK) return total;
@@ -170,7 +261,7 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) return total;  // message complete
     if (!failed()) {
       if (err == HPE_INVALID_VERSION) fail(505, "HTTP version not supported");
-      else classify_error(err, bytes);
+      else fail(400, llhttp_get_error_reason(&parser_));
     }
     return total;
   }
@@ -184,6 +275,38 @@ void RequestParser::check_chunks(std::string_view scanned) noexcept {
     done_ = false;
     fail(400, "chunked body framing ambiguous");
   }
+}
+
+// Reads the method (after any empty lines) up to its SP, then feeds llhttp the stand-in; returns
+// the bytes consumed. method_by_parser_ stays set while the method is still incomplete.
+std::size_t RequestParser::take_method(std::string_view bytes) {
+  method_by_parser_ = true;
+  std::size_t i = 0;
+  if (method_.empty()) {
+    while (i < bytes.size() && (bytes[i] == '\r' || bytes[i] == '\n')) ++i;  // RFC 9112 §2.2
+  }
+  std::size_t start = i;
+  while (i < bytes.size() && is_tchar(bytes[i])) ++i;
+  if (i > start) {
+    began_ = true;
+    extend(method_, bytes.data() + start, i - start);
+    if (count_header_bytes(i - start) != 0) return i;
+  }
+  if (i == bytes.size()) return i;  // the method may go on
+  if (bytes[i] != ' ' || method_.empty()) {
+    began_ = true;
+    fail(400, "invalid method");
+    return i;
+  }
+  // The method is complete: llhttp reads a stand-in and goes on from the target.
+  method_by_parser_ = false;
+  feeding_method_ = true;
+  std::string_view stand_in = llhttp_stand_in(method_);
+  llhttp_errno_t err = llhttp_execute(&parser_, stand_in.data(), stand_in.size());
+  feeding_method_ = false;
+  KHZ_ASSERT(err == HPE_OK);
+  (void)err;
+  return i + 1;
 }
 
 int RequestParser::fail(int status, std::string_view reason) noexcept {
@@ -217,6 +340,7 @@ int RequestParser::on_message_begin(llhttp_t* p) {
 
 int RequestParser::on_method(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
+  if (s.feeding_method_) return 0;  // the stand-in: the method was read by take_method()
   s.began_ = true;
   s.extend(s.method_, at, n);
   return s.count_header_bytes(n);
@@ -231,6 +355,7 @@ int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t n) {
 
 int RequestParser::on_url_complete(llhttp_t* p) {
   auto& s = self(p);
+  if (s.url_.find('#') != std::string_view::npos) return s.fail(400, "fragment in the request target");
   s.request_->set_method_ref(s.method_);
   s.request_->set_target_ref(s.url_);
   return 0;
@@ -265,12 +390,13 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   return 0;
 }
 
-// RFC 9112 §6: what frames the body. llhttp already refuses CL with TE and bad CL values.
+// RFC 9112 §6: what frames the body. llhttp already refuses bad Content-Length values.
 int RequestParser::check_framing(llhttp_t* p) noexcept {
   const Request& req = *request_;
   bool any_te = false;
   bool unknown = false;
   bool unimplemented = false;
+  int chunked = 0;
   std::string_view last_coding;
   for (const auto& f : req.headers()) {
     if (!iequals(f.name, "Transfer-Encoding")) continue;
@@ -285,6 +411,7 @@ int RequestParser::check_framing(llhttp_t* p) noexcept {
       if (!coding.empty()) {
         last_coding = coding;
         if (iequals(coding, "chunked")) {
+          ++chunked;
         } else if (iequals(coding, "gzip") || iequals(coding, "x-gzip") || iequals(coding, "deflate") ||
                    iequals(coding, "compress") || iequals(coding, "x-compress")) {
           unimplemented = true;
@@ -300,7 +427,12 @@ int RequestParser::check_framing(llhttp_t* p) noexcept {
   if (p->http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
   if (unknown) return fail(501, "unknown transfer coding");
   if (!iequals(last_coding, "chunked")) return fail(400, "final transfer coding is not chunked");
+  if (chunked > 1) return fail(400, "chunked applied more than once");  // RFC 9112 §7.1
   if (unimplemented) return fail(501, "transfer coding not implemented");
+  if ((p->flags & F_CONTENT_LENGTH) != 0) return fail(400, "Content-Length with Transfer-Encoding");
+  // This parse is the framing decision: llhttp 8.1 matches "chunked" only when SP, "," or CR
+  // follows it, so `chunked<HTAB>` (HTAB is OWS, RFC 9110 §5.6.3) would otherwise be refused.
+  p->flags |= F_CHUNKED;
   return 0;
 }
 
@@ -318,6 +450,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     return s.fail(400, hosts == 0 ? "missing Host header" : "repeated Host header");
   }
   if (hosts > 1) return s.fail(400, "repeated Host header");
+  if (hosts == 1 && !is_valid_host(req.headers().get("Host"))) return s.fail(400, "invalid Host header");
   s.chunked_ = (p->flags & F_CHUNKED) != 0;
   s.has_body_ = s.chunked_ || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
   if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_CHUNKED) == 0) {

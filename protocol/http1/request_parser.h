@@ -89,11 +89,11 @@ class RequestParser {
   static int on_message_complete(llhttp_t* p);
 
   int fail(int status, std::string_view reason) noexcept;
+  std::size_t take_method(std::string_view bytes);
   void extend(std::string_view& token, const char* at, std::size_t n);
   int count_header_bytes(std::size_t n) noexcept;
   int check_framing(llhttp_t* p) noexcept;
   void check_chunks(std::string_view scanned) noexcept;
-  void classify_error(llhttp_errno_t err, std::string_view bytes) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -115,6 +115,8 @@ class RequestParser {
   bool chunked_ = false;
   bool body_started_ = false;
   bool paused_at_headers_ = false;
+  bool method_by_parser_ = false;  // the request line's method is read here, not by llhttp
+  bool feeding_method_ = false;    // llhttp is being fed a stand-in for the method
   bool paused_at_body_ = false;
   bool body_configured_ = false;
   bool stream_body_ = false;

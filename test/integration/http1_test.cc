@@ -34,6 +34,9 @@ void add_routes(khz::Server& s) {
       if (!co_await c.write("part" + std::to_string(i) + ";")) co_return;
     }
   });
+  s.handle("PURGE", "/cache/*key", [](khz::RequestContext& c) {
+    c.string(200, std::string(c.request().method()) + " " + std::string(c.param("key")));
+  });
   s.get("/close", [](khz::RequestContext& c) {
     c.set_header("Connection", "close");
     c.string(200, "bye");
@@ -208,6 +211,40 @@ TEST_CASE("http1 end to end") {
           c.send(bad);
           std::string all = c.read_until_close();
           REQUIRE(status_of(all) == 400);
+          REQUIRE(header_of(all, "Connection") == "close");
+        }
+      }
+
+      SECTION("raw: an unknown method is a 501 and the connection stays; a custom method's route is reached") {
+        RawClient c(port);
+        c.send("FROB /ping HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+        std::string refused = c.read_response();
+        REQUIRE(status_of(refused) == 501);
+        REQUIRE(header_of(refused, "Connection").empty());
+        c.send("PURGE /cache/a/b HTTP/1.1\r\nHost: t\r\n\r\n");
+        std::string purged = c.read_response();
+        REQUIRE(status_of(purged) == 200);
+        REQUIRE(body_of(purged) == "PURGE a/b");
+        c.send(get("/ping"));
+        REQUIRE(status_of(c.read_response()) == 200);
+        // A standard method with no route stays a 404.
+        c.send("TRACE /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(status_of(c.read_response()) == 404);
+        auto curl = run_command("curl -s -i -X PURGE " + ts.url("/cache/k"));
+        REQUIRE(body_of(curl.output) == "PURGE k");
+      }
+
+      SECTION("raw: request-line, Host and CR faults get 400 and a closed connection") {
+        for (std::string bad : {get("/bob#frag"), std::string("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+                                std::string("GET / HTTP/1.1\r\nHost: t:99999\r\n\r\n"),
+                                std::string("GET / HTTP/1.1\rHost: t\r\n\r\n"),
+                                std::string("GET / HTTP/1.1\r\nHost: t\r\n\rX") + get("/ping")}) {
+          CAPTURE(bad);
+          RawClient c(port);
+          c.send(bad);
+          std::string all = c.read_until_close();
+          REQUIRE(status_of(all) == 400);
+          REQUIRE(all.find("pong") == std::string::npos);
           REQUIRE(header_of(all, "Connection") == "close");
         }
       }
