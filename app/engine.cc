@@ -144,6 +144,19 @@ void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
   ctx.chain_ = nullptr;
 }
 
+// Hertz's UnescapePathValues: each value as Go's url.QueryUnescape decodes it ('+' is a space,
+// %2F a '/'), or as it was when an escape is malformed. A value without '%' or '+' is left as
+// a view into the path, so such a lookup allocates nothing; a decoded one goes to the
+// request's arena (never longer than the raw text; warm after the first such request).
+void Engine::unescape_params(RequestContext& ctx) {
+  for (std::size_t i = 0; i < ctx.params_.size(); ++i) {
+    const std::string_view raw = ctx.params_[i].value;
+    if (!route::needs_query_unescape(raw)) continue;
+    char* out = ctx.request().arena().allocate(raw.size());
+    if (auto n = route::query_unescape_to(raw, out)) ctx.params_.set_value(i, std::string_view(out, *n));
+  }
+}
+
 int Engine::dispatch(RequestContext& ctx) {
   const Request& req = ctx.request();
   std::string_view path = routing_path(ctx.request(), ctx.routed_path_);
@@ -156,13 +169,7 @@ int Engine::dispatch(RequestContext& ctx) {
   if (MethodTree* t = tree_for(req.method())) {
     auto match = t->tree.find(path, ctx.params_);
     if (match.value != nullptr) {
-      if (options_.use_raw_path && options_.unescape_path_values) {
-        for (std::size_t i = 0; i < ctx.params_.size(); ++i) {
-          std::string_view v = ctx.params_[i].value;
-          if (v.find('%') == std::string_view::npos) continue;
-          if (auto decoded = route::percent_decode(v)) ctx.params_.set_value(i, ctx.request().arena().copy(*decoded));
-        }
-      }
+      if (options_.use_raw_path && options_.unescape_path_values) unescape_params(ctx);
       ctx.chain_ = &match.value->chain;
       ctx.full_path_ = match.pattern;
       return 0;

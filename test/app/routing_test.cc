@@ -121,6 +121,7 @@ TEST_CASE("routing: decoded path by default, raw path on request") {
                          {"GET", "/static/../files/x", 200, "/files/:name name=x"},  // dot segments resolved
                          {"GET", "//files//y", 200, "/files/:name name=y"},          // empty segments collapsed
                          {"GET", "/files/%zz", 200, "/files/:name name=%zz"},        // malformed escape: kept
+                         {"GET", "/files/a+b", 200, "/files/:name name=a+b"},        // '+' is literal in a path
                      });
 
   khz::Engine raw({.use_raw_path = true});
@@ -128,13 +129,21 @@ TEST_CASE("routing: decoded path by default, raw path on request") {
   run_table(raw, {
                      {"GET", "/files/a%20b", 200, "/files/:name name=a b"},        // values unescaped
                      {"GET", "/files/a%2Fb/meta", 200, "/files/:name/meta name=a/b"},  // %2F stays in the value
+                     // Hertz unescapes with Go's url.QueryUnescape: '+' is a space, "%2B" a '+'...
+                     {"GET", "/files/a+b", 200, "/files/:name name=a b"},
+                     {"GET", "/files/1+1%3D2%2B0", 200, "/files/:name name=1 1=2+0"},
+                     {"GET", "/static/x+y/a%2Fb", 200, "/static/*path path=x y/a/b"},  // catch-alls too
+                     // ...and a value with a malformed escape is kept whole, '+' and all.
+                     {"GET", "/files/a+b%zz", 200, "/files/:name name=a+b%zz"},
+                     {"GET", "/files/100%", 200, "/files/:name name=100%"},
                      {"GET", "/static/../files/x", 200, "/static/*path path=../files/x"},
                      {"GET", "//files//y", 404, ""},
                  });
 
   khz::Engine raw_escaped({.use_raw_path = true, .unescape_path_values = false});
   add(raw_escaped);
-  run_table(raw_escaped, {{"GET", "/files/a%20b", 200, "/files/:name name=a%20b"}});
+  run_table(raw_escaped, {{"GET", "/files/a%20b", 200, "/files/:name name=a%20b"},
+                          {"GET", "/files/a+b", 200, "/files/:name name=a+b"}});
 
   khz::Engine raw_clean({.use_raw_path = true, .remove_extra_slash = true});
   add(raw_clean);

@@ -54,7 +54,9 @@ class RouteHandle {
 
 // Options with Hertz's names and defaults. Routing works on the request path as follows:
 //   use_raw_path = false: the percent-decoded, normalised path ("/a/../b%20c" routes as "/b c");
-//   use_raw_path = true:  the path as received; then unescape_path_values decodes param values;
+//   use_raw_path = true:  the path as received; then unescape_path_values decodes each param
+//                         value as Hertz does (Go's url.QueryUnescape: "%2F" is '/', '+' a space;
+//                         a value with a malformed escape stays as received);
 //   remove_extra_slash:   clean the routing path first ("//a///b" routes as "/a/b").
 // On a miss (not for CONNECT or "/"): redirect_trailing_slash, then redirect_fixed_path
 // (case-insensitive lookup of the cleaned path), both 301 for GET and 307 for other methods;
@@ -182,6 +184,7 @@ class Engine : public RouteGroup, public ServerCore {
   int dispatch(RequestContext& ctx);
   // The path routing uses for `req` (see EngineOptions); `scratch` holds it when it differs.
   std::string_view routing_path(const Request& req, std::string& scratch) const;
+  static void unescape_params(RequestContext& ctx);
   void redirect_to(RequestContext& ctx, std::string_view path) const;
 
   EngineOptions options_;
