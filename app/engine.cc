@@ -136,10 +136,10 @@ BodyPolicy Engine::body_policy(Exchange& exchange) {
   return BodyPolicy{match.value->body->stream, match.value->body->max_bytes};
 }
 
-void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
+void Engine::redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const {
   const Request& req = ctx.request();
   std::string location(path);
-  if (!req.query().empty()) location.append("?").append(req.query());
+  if (keep_query && !req.query().empty()) location.append("?").append(req.query());
   ctx.redirect(req.method() == "GET" ? 301 : 307, location);
   ctx.chain_ = nullptr;
 }
@@ -178,12 +178,12 @@ int Engine::dispatch(RequestContext& ctx) {
       if (match.trailing_slash_redirect && options_.redirect_trailing_slash) {
         std::string target(path);
         if (target.size() > 1 && target.back() == '/') target.pop_back(); else target.push_back('/');
-        redirect_to(ctx, target);
+        redirect_to(ctx, target, true);
         return 0;
       }
       if (options_.redirect_fixed_path) {
         if (auto fixed = t->tree.find_case_insensitive(route::clean_path(path), true)) {
-          redirect_to(ctx, *fixed);
+          redirect_to(ctx, *fixed, false);  // as Hertz: the fixed path alone, no query
           return 0;
         }
       }

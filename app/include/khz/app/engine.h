@@ -58,9 +58,10 @@ class RouteHandle {
 //                         value as Hertz does (Go's url.QueryUnescape: "%2F" is '/', '+' a space;
 //                         a value with a malformed escape stays as received);
 //   remove_extra_slash:   clean the routing path first ("//a///b" routes as "/a/b").
-// On a miss (not for CONNECT or "/"): redirect_trailing_slash, then redirect_fixed_path
-// (case-insensitive lookup of the cleaned path), both 301 for GET and 307 for other methods;
-// then handle_method_not_allowed (405 + Allow); else NoRoute (404).
+// On a miss (not for CONNECT or "/"): redirect_trailing_slash (the Location keeps the query
+// string), then redirect_fixed_path (case-insensitive lookup of the cleaned path; as in Hertz,
+// the Location is the fixed path alone: the query string is dropped), both 301 for GET and 307
+// for other methods; then handle_method_not_allowed (405 + Allow); else NoRoute (404).
 struct EngineOptions {
   bool redirect_trailing_slash = true;
   bool redirect_fixed_path = false;
@@ -185,7 +186,8 @@ class Engine : public RouteGroup, public ServerCore {
   // The path routing uses for `req` (see EngineOptions); `scratch` holds it when it differs.
   std::string_view routing_path(const Request& req, std::string& scratch) const;
   static void unescape_params(RequestContext& ctx);
-  void redirect_to(RequestContext& ctx, std::string_view path) const;
+  // A 301 (GET) or 307 to `path`, with the request's query string when `keep_query`.
+  void redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const;
 
   EngineOptions options_;
   std::vector<MethodTree> trees_;
