@@ -136,9 +136,44 @@ BodyPolicy Engine::body_policy(Exchange& exchange) {
   return BodyPolicy{match.value->body->stream, match.value->body->max_bytes};
 }
 
+namespace {
+
+// A byte allowed in a forwarded prefix: RFC 3986 pchar or '/', less ',' (a proxy may join
+// several values with commas). No backslash, '?', '#', space, control or non-ASCII byte.
+bool is_prefix_char(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '/': case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&':
+    case '\'': case '(': case ')': case '*': case '+': case ';': case '=': case ':': case '@':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The X-Forwarded-Prefix to put before a redirect's path, without a trailing '/'; "" when
+// there is none or it is not a clean absolute path (see EngineOptions::redirect_forwarded_prefix).
+// Starting with one '/' and holding no "//" keeps the Location a path on this origin: it can
+// never read as a scheme, a network-path reference ("//evil.example") or, with a backslash,
+// as one that browsers repair into it ("/\\evil.example").
+std::string_view forwarded_prefix(const Request& req) {
+  const HeaderMap& headers = req.headers();
+  if (headers.count("X-Forwarded-Prefix") != 1) return {};  // absent, or ambiguous
+  std::string_view prefix = headers.get("X-Forwarded-Prefix");
+  if (prefix.empty() || prefix.front() != '/') return {};
+  if (!std::all_of(prefix.begin(), prefix.end(), is_prefix_char)) return {};
+  if (route::clean_path(prefix) != prefix) return {};  // "//", "." or ".." segments
+  if (prefix.back() == '/') prefix.remove_suffix(1);   // "/" adds nothing; "/api/" is "/api"
+  return prefix;
+}
+
+}  // namespace
+
 void Engine::redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const {
   const Request& req = ctx.request();
-  std::string location(path);
+  std::string location;
+  if (options_.redirect_forwarded_prefix) location = forwarded_prefix(req);
+  location.append(path);
   if (keep_query && !req.query().empty()) location.append("?").append(req.query());
   ctx.redirect(req.method() == "GET" ? 301 : 307, location);
   ctx.chain_ = nullptr;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 
 using khz::testing::perform_request;
 
@@ -104,6 +105,62 @@ TEST_CASE("routing: fixed-path redirects (cleaned, case-insensitive)") {
   khz::Engine off;
   off.get("/users/profile", describe);
   run_table(off, {{"GET", "/USERS/PROFILE", 404, ""}});
+}
+
+TEST_CASE("routing: redirects honour X-Forwarded-Prefix only when asked, and only a clean absolute path") {
+  struct PrefixRow {
+    const char* method;
+    const char* target;
+    const char* prefix;    // X-Forwarded-Prefix; nullptr: no such field
+    const char* location;  // expected Location of the redirect
+  };
+  khz::Engine e({.redirect_fixed_path = true, .redirect_forwarded_prefix = true});
+  for (const char* p : {"/users/", "/b", "/Docs/:page"}) e.get(p, describe);
+  e.post("/b", describe);
+  const PrefixRow rows[] = {
+      {"GET", "/users", nullptr, "/users/"},
+      {"GET", "/users", "/api", "/api/users/"},
+      {"GET", "/users?x=1", "/api/v2", "/api/v2/users/?x=1"},
+      {"POST", "/b/", "/api", "/api/b"},
+      {"GET", "/docs/Intro", "/api", "/api/Docs/Intro"},  // fixed-path redirects too
+      {"GET", "/users", "/api/", "/api/users/"},          // a trailing '/' is not doubled
+      {"GET", "/users", "/", "/users/"},
+      {"GET", "/users", "/a-b_c.d~e/%7Ex/@:;=+$!*'()&", "/a-b_c.d~e/%7Ex/@:;=+$!*'()&/users/"},
+      // Anything else is ignored: the redirect goes to the path alone.
+      {"GET", "/users", "", "/users/"},
+      {"GET", "/users", "api", "/users/"},                     // relative
+      {"GET", "/users", "//evil.example", "/users/"},          // network-path reference
+      {"GET", "/users", "/x//evil.example", "/users/"},        // empty segment
+      {"GET", "/users", "https://evil.example", "/users/"},    // scheme
+      {"GET", "/users", "/\\evil.example", "/users/"},          // backslash
+      {"GET", "/users", "\\\\evil.example", "/users/"},
+      {"GET", "/users", "/api/../admin", "/users/"},           // dot segments
+      {"GET", "/users", "/api/.", "/users/"},
+      {"GET", "/users", "/api\r\nSet-Cookie: a=b", "/users/"},  // CR/LF
+      {"GET", "/users", "/api\tx", "/users/"},
+      {"GET", "/users", "/api x", "/users/"},
+      {"GET", "/users", "/api?x=1", "/users/"},
+      {"GET", "/users", "/api#x", "/users/"},
+      {"GET", "/users", "/a,/b", "/users/"},                   // a list
+      {"GET", "/users", "/\xc3\xa4pi", "/users/"},              // non-ASCII
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.method, row.target, row.prefix);
+    auto r = row.prefix == nullptr
+                 ? perform_request(e, row.method, row.target)
+                 : perform_request(e, row.method, row.target, {{"X-Forwarded-Prefix", row.prefix}});
+    REQUIRE(r.status() == (std::string_view(row.method) == "GET" ? 301 : 307));
+    REQUIRE(r.header("Location") == row.location);
+  }
+  // Sent twice: ambiguous, not used.
+  auto twice = perform_request(e, "GET", "/users", {{"X-Forwarded-Prefix", "/a"}, {"X-Forwarded-Prefix", "/b"}});
+  REQUIRE(twice.header("Location") == "/users/");
+
+  // Off by default: the header changes nothing.
+  khz::Engine off({.redirect_fixed_path = true});
+  for (const char* p : {"/users/", "/Docs/:page"}) off.get(p, describe);
+  REQUIRE(perform_request(off, "GET", "/users", {{"X-Forwarded-Prefix", "/api"}}).header("Location") == "/users/");
+  REQUIRE(perform_request(off, "GET", "/docs/x", {{"X-Forwarded-Prefix", "/api"}}).header("Location") == "/Docs/x");
 }
 
 TEST_CASE("routing: decoded path by default, raw path on request") {

@@ -69,6 +69,18 @@ struct EngineOptions {
   bool use_raw_path = false;
   bool unescape_path_values = true;
   bool remove_extra_slash = false;
+  // Behind a trusted reverse proxy that mounts this service under a path prefix: trailing-slash
+  // and fixed-path redirects put the request's X-Forwarded-Prefix before the path, so
+  // "X-Forwarded-Prefix: /api" and a miss on "/users/" redirect to "/api/users" (Hertz always
+  // does this for trailing-slash redirects; here it is opt-in). Default: off.
+  // Caveat (open redirect): the header is whatever the client sent unless the proxy overwrites
+  // it, so turn this on only behind a proxy that does. Even so, a prefix is used only when it is
+  // one clean absolute path: it begins with '/', has no "//", "." or ".." segment, and holds
+  // only RFC 3986 path characters (so no scheme, no backslash, '?', '#', ',', space, CR/LF or
+  // other control byte); a field sent twice is not used either. Any other value is ignored and
+  // the redirect goes to the path alone, so a forged header can at worst name another path on
+  // this origin, never another site.
+  bool redirect_forwarded_prefix = false;
 };
 
 class RouteGroup {

@@ -73,6 +73,7 @@ struct ServerOptions {
   bool use_raw_path = false;
   bool unescape_path_values = true;
   bool remove_extra_slash = false;
+  bool redirect_forwarded_prefix = false;  // off; read its caveat in EngineOptions first
 };
 
 class Server : public Engine {
