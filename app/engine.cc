@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/engine.h>
 #include <khz/common/log.h>
+#include <khz/protocol/response.h>
 #include <khz/route/path.h>
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
+#include <string>
 
 namespace khz {
 namespace {
@@ -39,7 +42,24 @@ RouteHandle& RouteHandle::max_body_bytes(std::size_t max_bytes) {
   return *this;
 }
 
-Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(options) { rebuild_fallbacks(); }
+Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(std::move(options)) {
+  const int status = options_.handler_error.status;
+  if (status < 400 || status > 599) {
+    throw std::invalid_argument("EngineOptions::handler_error.status " + std::to_string(status) +
+                                ": want an error status, 400-599");
+  }
+  // Resolve the defaults once, so an answer costs no formatting.
+  if (!options_.handler_error.body) {
+    std::string body = std::to_string(status) + " " + std::string(reason_phrase(status));
+    std::transform(body.begin(), body.end(), body.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    options_.handler_error.body = std::move(body);
+  }
+  if (options_.handler_error.content_type.empty()) {
+    options_.handler_error.content_type = "text/plain; charset=utf-8";
+  }
+  rebuild_fallbacks();
+}
 Engine::~Engine() = default;
 
 void Engine::rebuild_fallbacks() {
@@ -245,6 +265,42 @@ int Engine::dispatch(RequestContext& ctx) {
   return 404;
 }
 
+namespace {
+
+// Fields that describe a response's body or its framing, wrong once that body is replaced:
+// representation metadata and validators (RFC 9110 §8), Content-Disposition (RFC 6266),
+// framing (RFC 9112 §6) and the Trailer field (RFC 9110 §6.6.2).
+constexpr std::string_view kBodyFields[] = {
+    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Location",
+    "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
+};
+
+}  // namespace
+
+void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const {
+  const HandlerErrorOptions& answer = options_.handler_error;
+  Response& response = ctx.response();
+  auto reset = [&] {
+    response.set_status(answer.status);
+    response.body_buffer().clear();
+    response.trailers().clear();
+    for (std::string_view name : kBodyFields) response.headers().remove(name);
+  };
+  reset();
+  if (answer.render) {
+    try {
+      answer.render(ctx, error);
+      return;
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "handler_error.render threw: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, "handler_error.render threw a non-standard exception");
+    }
+    reset();
+  }
+  response.set_body(*answer.body, answer.content_type);
+}
+
 Task<void> Engine::serve(Exchange& exchange) {
   if (!exchange.core_state) {
     auto ctx = std::make_unique<RequestContext>();
@@ -253,6 +309,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
+  std::exception_ptr thrown;
   std::string error;
   int fallback_status = 0;
   try {
@@ -260,24 +317,24 @@ Task<void> Engine::serve(Exchange& exchange) {
     if (fallback_status != 0) ctx.set_status(fallback_status);
     co_await ctx.next();
   } catch (const std::exception& e) {
+    thrown = std::current_exception();
     error = e.what();
   } catch (...) {
+    thrown = std::current_exception();
     error = "non-standard exception";
   }
-  if (fallback_status != 0 && error.empty() && exchange.response.status() == fallback_status &&
+  if (fallback_status != 0 && !thrown && exchange.response.status() == fallback_status &&
       exchange.response.body().empty() && !ctx.is_streaming()) {
     exchange.response.set_body(fallback_status == 404 ? "404 page not found" : "405 method not allowed",
                                "text/plain; charset=utf-8");
   }
-  if (!error.empty()) {
+  if (thrown) {
     KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()
                                   << " threw: " << error);
     if (ctx.is_streaming()) {
-      exchange.failed = true;
+      exchange.failed = true;  // the head is out: cut the stream off rather than end it cleanly
     } else {
-      exchange.response.clear();
-      exchange.response.set_status(500);
-      exchange.response.set_body("500 internal server error", "text/plain; charset=utf-8");
+      answer_handler_error(ctx, thrown);
     }
   }
 }

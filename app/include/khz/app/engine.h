@@ -11,7 +11,8 @@
 //
 // Registration throws std::invalid_argument for a conflicting or malformed route, naming both
 // routes. Register everything before serving; the route table is then read-only.
-// Handler exceptions become a logged 500 at exactly one place: Engine::serve.
+// Handler exceptions become a logged 500 at exactly one place: Engine::serve (its answer is
+// set by EngineOptions::handler_error).
 #pragma once
 
 #include <khz/app/handler.h>
@@ -19,7 +20,10 @@
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
 
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +56,35 @@ class RouteHandle {
   std::shared_ptr<RouteBodySettings> settings_;
 };
 
+// The answer to a handler that threw (Engine::serve logs the exception first). It is built on
+// the response as the chain left it: the status, the body, the trailers and the headers that
+// describe that body or its framing (Content-Type, -Length, -Encoding, -Language, -Location,
+// -Range, -Disposition, Transfer-Encoding, Trailer, ETag, Last-Modified) are dropped; every
+// other header stays, so what middleware set before `co_await ctx.next()` (a request id, CORS)
+// reaches the client. Once a streamed response has begun (ctx.write) nothing can be
+// replaced: the stream is cut off instead (HTTP/1.1: the connection closes).
+//
+//   khz::Engine engine({.handler_error = {.status = 503, .body = "try again later"}});
+//   khz::Engine quiet({.handler_error = {.body = ""}});      // a 500 with no body
+//   khz::Engine api({.handler_error = {.render = [](khz::RequestContext& ctx, std::exception_ptr) {
+//     ctx.json(500, khz::H{{"error", "internal"}, {"request_id", std::string(ctx.header("X-Request-Id"))}});
+//   }}});
+struct HandlerErrorOptions {
+  // The status of the answer: 400-599 (another throws std::invalid_argument when the Engine is
+  // built). Default: 500.
+  int status = 500;
+  // The body. Unset (the default): the status and its reason phrase in lower case, as in
+  // "500 internal server error" (a set "" sends no body).
+  std::optional<std::string> body;
+  // The body's Content-Type. Empty (the default): "text/plain; charset=utf-8".
+  std::string content_type;
+  // When set, writes the answer instead of `body`: called with the response already cleared as
+  // above and its status set to `status`, and with the exception (rethrow it to tell kinds
+  // apart). It runs on the loop and must not block or co_await. Should it throw, that is logged
+  // and the answer of `body` and `content_type` goes out instead. Default: none.
+  std::function<void(RequestContext&, std::exception_ptr)> render;
+};
+
 // Options with Hertz's names and defaults. Routing works on the request path as follows:
 //   use_raw_path = false: the percent-decoded, normalised path ("/a/../b%20c" routes as "/b c");
 //   use_raw_path = true:  the path as received; then unescape_path_values decodes each param
@@ -81,6 +114,9 @@ struct EngineOptions {
   // the redirect goes to the path alone, so a forged header can at worst name another path on
   // this origin, never another site.
   bool redirect_forwarded_prefix = false;
+  // What a handler's exception becomes (see HandlerErrorOptions). Default: a 500 with
+  // "500 internal server error", keeping the headers middleware had set.
+  HandlerErrorOptions handler_error;
 };
 
 class RouteGroup {
@@ -200,6 +236,8 @@ class Engine : public RouteGroup, public ServerCore {
   static void unescape_params(RequestContext& ctx);
   // A 301 (GET) or 307 to `path`, with the request's query string when `keep_query`.
   void redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const;
+  // Turns the response into the answer to a handler's exception (see HandlerErrorOptions).
+  void answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const;
 
   EngineOptions options_;
   std::vector<MethodTree> trees_;
