@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/engine.h>
 #include <khz/common/log.h>
+#include <khz/protocol/response.h>
 #include <khz/route/path.h>
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
+#include <string>
 
 namespace khz {
 namespace {
@@ -54,7 +57,24 @@ RouteHandle& RouteHandle::max_body_bytes(std::size_t max_bytes) {
   return *this;
 }
 
-Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(options) { rebuild_fallbacks(); }
+Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(std::move(options)) {
+  const int status = options_.handler_error.status;
+  if (status < 400 || status > 599) {
+    throw std::invalid_argument("EngineOptions::handler_error.status " + std::to_string(status) +
+                                ": want an error status, 400-599");
+  }
+  // Resolve the defaults once, so an answer costs no formatting.
+  if (!options_.handler_error.body) {
+    std::string body = std::to_string(status) + " " + std::string(reason_phrase(status));
+    std::transform(body.begin(), body.end(), body.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; });
+    options_.handler_error.body = std::move(body);
+  }
+  if (options_.handler_error.content_type.empty()) {
+    options_.handler_error.content_type = "text/plain; charset=utf-8";
+  }
+  rebuild_fallbacks();
+}
 Engine::~Engine() = default;
 
 void Engine::rebuild_fallbacks() {
@@ -151,12 +171,60 @@ BodyPolicy Engine::body_policy(Exchange& exchange) {
   return BodyPolicy{match.value->body->stream, match.value->body->max_bytes};
 }
 
-void Engine::redirect_to(RequestContext& ctx, std::string_view path) const {
+namespace {
+
+// A byte allowed in a forwarded prefix: RFC 3986 pchar or '/', less ',' (a proxy may join
+// several values with commas). No backslash, '?', '#', space, control or non-ASCII byte.
+bool is_prefix_char(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '/': case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&':
+    case '\'': case '(': case ')': case '*': case '+': case ';': case '=': case ':': case '@':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The X-Forwarded-Prefix to put before a redirect's path, without a trailing '/'; "" when
+// there is none or it is not a clean absolute path (see EngineOptions::redirect_forwarded_prefix).
+// Starting with one '/' and holding no "//" keeps the Location a path on this origin: it can
+// never read as a scheme, a network-path reference ("//evil.example") or, with a backslash,
+// as one that browsers repair into it ("/\\evil.example").
+std::string_view forwarded_prefix(const Request& req) {
+  const HeaderMap& headers = req.headers();
+  if (headers.count("X-Forwarded-Prefix") != 1) return {};  // absent, or ambiguous
+  std::string_view prefix = headers.get("X-Forwarded-Prefix");
+  if (prefix.empty() || prefix.front() != '/') return {};
+  if (!std::all_of(prefix.begin(), prefix.end(), is_prefix_char)) return {};
+  if (route::clean_path(prefix) != prefix) return {};  // "//", "." or ".." segments
+  if (prefix.back() == '/') prefix.remove_suffix(1);   // "/" adds nothing; "/api/" is "/api"
+  return prefix;
+}
+
+}  // namespace
+
+void Engine::redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const {
   const Request& req = ctx.request();
-  std::string location(path);
-  if (!req.query().empty()) location.append("?").append(req.query());
+  std::string location;
+  if (options_.redirect_forwarded_prefix) location = forwarded_prefix(req);
+  location.append(path);
+  if (keep_query && !req.query().empty()) location.append("?").append(req.query());
   ctx.redirect(req.method() == "GET" ? 301 : 307, location);
   ctx.chain_ = nullptr;
+}
+
+// Hertz's UnescapePathValues: each value as Go's url.QueryUnescape decodes it ('+' is a space,
+// %2F a '/'), or as it was when an escape is malformed. A value without '%' or '+' is left as
+// a view into the path, so such a lookup allocates nothing; a decoded one goes to the
+// request's arena (never longer than the raw text; warm after the first such request).
+void Engine::unescape_params(RequestContext& ctx) {
+  for (std::size_t i = 0; i < ctx.params_.size(); ++i) {
+    const std::string_view raw = ctx.params_[i].value;
+    if (!route::needs_query_unescape(raw)) continue;
+    char* out = ctx.request().arena().allocate(raw.size());
+    if (auto n = route::query_unescape_to(raw, out)) ctx.params_.set_value(i, std::string_view(out, *n));
+  }
 }
 
 int Engine::dispatch(RequestContext& ctx) {
@@ -171,13 +239,7 @@ int Engine::dispatch(RequestContext& ctx) {
   if (MethodTree* t = tree_for(req.method())) {
     auto match = t->tree.find(path, ctx.params_);
     if (match.value != nullptr) {
-      if (options_.use_raw_path && options_.unescape_path_values) {
-        for (std::size_t i = 0; i < ctx.params_.size(); ++i) {
-          std::string_view v = ctx.params_[i].value;
-          if (v.find('%') == std::string_view::npos) continue;
-          if (auto decoded = route::percent_decode(v)) ctx.params_.set_value(i, ctx.request().arena().copy(*decoded));
-        }
-      }
+      if (options_.use_raw_path && options_.unescape_path_values) unescape_params(ctx);
       ctx.chain_ = &match.value->chain;
       ctx.full_path_ = match.pattern;
       return 0;
@@ -186,12 +248,12 @@ int Engine::dispatch(RequestContext& ctx) {
       if (match.trailing_slash_redirect && options_.redirect_trailing_slash) {
         std::string target(path);
         if (target.size() > 1 && target.back() == '/') target.pop_back(); else target.push_back('/');
-        redirect_to(ctx, target);
+        redirect_to(ctx, target, true);
         return 0;
       }
       if (options_.redirect_fixed_path) {
         if (auto fixed = t->tree.find_case_insensitive(route::clean_path(path), true)) {
-          redirect_to(ctx, *fixed);
+          redirect_to(ctx, *fixed, false);  // as Hertz: the fixed path alone, no query
           return 0;
         }
       }
@@ -220,6 +282,42 @@ int Engine::dispatch(RequestContext& ctx) {
   return is_standard_method(req.method()) ? 404 : 501;
 }
 
+namespace {
+
+// Fields that describe a response's body or its framing, wrong once that body is replaced:
+// representation metadata and validators (RFC 9110 §8), Content-Disposition (RFC 6266),
+// framing (RFC 9112 §6) and the Trailer field (RFC 9110 §6.6.2).
+constexpr std::string_view kBodyFields[] = {
+    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Location",
+    "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
+};
+
+}  // namespace
+
+void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const {
+  const HandlerErrorOptions& answer = options_.handler_error;
+  Response& response = ctx.response();
+  auto reset = [&] {
+    response.set_status(answer.status);
+    response.body_buffer().clear();
+    response.trailers().clear();
+    for (std::string_view name : kBodyFields) response.headers().remove(name);
+  };
+  reset();
+  if (answer.render) {
+    try {
+      answer.render(ctx, error);
+      return;
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "handler_error.render threw: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, "handler_error.render threw a non-standard exception");
+    }
+    reset();
+  }
+  response.set_body(*answer.body, answer.content_type);
+}
+
 Task<void> Engine::serve(Exchange& exchange) {
   if (!exchange.core_state) {
     auto ctx = std::make_unique<RequestContext>();
@@ -228,6 +326,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
+  std::exception_ptr thrown;
   std::string error;
   int fallback_status = 0;
   try {
@@ -235,23 +334,23 @@ Task<void> Engine::serve(Exchange& exchange) {
     if (fallback_status != 0) ctx.set_status(fallback_status);
     co_await ctx.next();
   } catch (const std::exception& e) {
+    thrown = std::current_exception();
     error = e.what();
   } catch (...) {
+    thrown = std::current_exception();
     error = "non-standard exception";
   }
-  if (fallback_status != 0 && error.empty() && exchange.response.status() == fallback_status &&
+  if (fallback_status != 0 && !thrown && exchange.response.status() == fallback_status &&
       exchange.response.body().empty() && !ctx.is_streaming()) {
     exchange.response.set_body(fallback_body(fallback_status), "text/plain; charset=utf-8");
   }
-  if (!error.empty()) {
+  if (thrown) {
     KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()
                                   << " threw: " << error);
     if (ctx.is_streaming()) {
-      exchange.failed = true;
+      exchange.failed = true;  // the head is out: cut the stream off rather than end it cleanly
     } else {
-      exchange.response.clear();
-      exchange.response.set_status(500);
-      exchange.response.set_body("500 internal server error", "text/plain; charset=utf-8");
+      answer_handler_error(ctx, thrown);
     }
   }
 }

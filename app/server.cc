@@ -58,6 +58,8 @@ Server::Server(ServerOptions options)
           .use_raw_path = options.use_raw_path,
           .unescape_path_values = options.unescape_path_values,
           .remove_extra_slash = options.remove_extra_slash,
+          .redirect_forwarded_prefix = options.redirect_forwarded_prefix,
+          .handler_error = options.handler_error,
       }),
       options_(std::move(options)) {
   // Fail at construction on a bad option (unknown transport, malformed address).

@@ -39,22 +39,52 @@ int hex_digit_value(char c) noexcept {
   return -1;
 }
 
-std::optional<std::string> percent_decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
+namespace {
+
+// Decodes `in` into `out` (room for in.size() bytes); std::nullopt on a malformed escape.
+// With kPlusIsSpace, '+' becomes ' ' (the form/query convention).
+template <bool kPlusIsSpace>
+std::optional<std::size_t> unescape_into(std::string_view in, char* out) noexcept {
+  std::size_t n = 0;
   for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;  // needs two more bytes
+      const int hi = hex_digit_value(in[i + 1]);
+      const int lo = hex_digit_value(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out[n++] = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (kPlusIsSpace && c == '+') {
+      out[n++] = ' ';
+    } else {
+      out[n++] = c;
     }
-    if (i + 2 >= in.size()) return std::nullopt;  // needs two more bytes
-    const int hi = hex_digit_value(in[i + 1]);
-    const int lo = hex_digit_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
   }
+  return n;
+}
+
+template <bool kPlusIsSpace>
+std::optional<std::string> unescape(std::string_view in) {
+  std::string out(in.size(), '\0');
+  const auto n = unescape_into<kPlusIsSpace>(in, out.data());
+  if (!n) return std::nullopt;
+  out.resize(*n);
   return out;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view in) { return unescape<false>(in); }
+
+std::optional<std::string> query_unescape(std::string_view in) { return unescape<true>(in); }
+
+std::optional<std::size_t> query_unescape_to(std::string_view in, char* out) noexcept {
+  return unescape_into<true>(in, out);
+}
+
+bool needs_query_unescape(std::string_view in) noexcept {
+  return in.find_first_of("%+") != std::string_view::npos;
 }
 
 }  // namespace khz::route

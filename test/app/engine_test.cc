@@ -115,10 +115,158 @@ TEST_CASE("a throwing handler becomes a logged 500") {
     co_await khz::sleep_for(1ms);
     throw std::logic_error("later");
   });
-  for (const char* p : {"/boom", "/boom-async"}) {
+  e.get("/boom-quiet", [](khz::RequestContext&) { throw std::runtime_error(""); });  // empty what()
+  e.get("/boom-odd", [](khz::RequestContext&) { throw 42; });
+  for (const char* p : {"/boom", "/boom-async", "/boom-quiet", "/boom-odd"}) {
+    CAPTURE(p);
     auto r = perform_request(e, "GET", p);
     REQUIRE(r.status() == 500);
     REQUIRE(r.body() == "500 internal server error");
+    REQUIRE(r.header("Content-Type") == "text/plain; charset=utf-8");
+  }
+}
+
+TEST_CASE("the 500 for a handler's exception keeps middleware's headers, not the half-written body's") {
+  khz::Engine e;
+  // Middleware sets its headers before next(), as a request-id or CORS middleware does; what it
+  // would add after next() never runs, since the exception passes through it.
+  e.use([](khz::RequestContext& c) -> khz::Task<> {
+    c.set_header("X-Request-Id", "req-7");
+    c.response().headers().add("Vary", "Origin");
+    co_await c.next();
+    c.set_header("X-After", "1");
+  });
+  e.use([](khz::RequestContext& c) { c.set_header("Access-Control-Allow-Origin", "https://app.example"); });
+  // The handler starts an answer of its own (body, representation and framing fields, a
+  // trailer), then throws.
+  auto half_written = [](khz::RequestContext& c) {
+    c.set_header("Content-Encoding", "gzip");
+    c.set_header("Content-Length", "9999");
+    c.set_header("Transfer-Encoding", "chunked");
+    c.set_header("Trailer", "X-Checksum");
+    c.set_header("ETag", "\"v1\"");
+    c.set_header("Last-Modified", "Tue, 01 Jan 2030 00:00:00 GMT");
+    c.set_header("Content-Disposition", "attachment; filename=report.csv");
+    c.set_header("Content-Range", "bytes 0-9/100");
+    c.set_header("Content-Language", "fr");
+    c.set_header("Content-Location", "/reports/1");
+    c.response().trailers().set("X-Checksum", "abc");
+    c.json(200, khz::H{{"partial", true}});
+    throw std::runtime_error("disk gone");
+  };
+  e.get("/half", half_written);
+  e.get("/half-async", [&](khz::RequestContext& c) -> khz::Task<> {
+    co_await khz::sleep_for(1ms);
+    half_written(c);
+  });
+  for (const char* p : {"/half", "/half-async"}) {
+    CAPTURE(p);
+    auto r = perform_request(e, "GET", p);
+    REQUIRE(r.status() == 500);
+    REQUIRE(r.body() == "500 internal server error");
+    REQUIRE(r.header("Content-Type") == "text/plain; charset=utf-8");
+    REQUIRE(r.headers().count("Content-Type") == 1);
+    REQUIRE(r.header("X-Request-Id") == "req-7");
+    REQUIRE(r.header("Vary") == "Origin");
+    REQUIRE(r.header("Access-Control-Allow-Origin") == "https://app.example");
+    REQUIRE_FALSE(r.headers().contains("X-After"));
+    for (const char* gone : {"Content-Encoding", "Content-Length", "Transfer-Encoding", "Trailer", "ETag",
+                             "Last-Modified", "Content-Disposition", "Content-Range", "Content-Language",
+                             "Content-Location"}) {
+      CAPTURE(gone);
+      REQUIRE_FALSE(r.headers().contains(gone));
+    }
+    REQUIRE(r.trailers().empty());
+  }
+}
+
+TEST_CASE("handler_error: a status and body of one's own, or a callable that writes the answer") {
+  SECTION("status and body") {
+    khz::Engine e({.handler_error = {.status = 503, .body = R"({"title":"unavailable"})",
+                                     .content_type = "application/problem+json"}});
+    e.use([](khz::RequestContext& c) { c.set_header("X-Request-Id", "r1"); });
+    e.get("/boom", [](khz::RequestContext& c) {
+      c.string(200, "partial");
+      throw std::runtime_error("x");
+    });
+    auto r = perform_request(e, "GET", "/boom");
+    REQUIRE(r.status() == 503);
+    REQUIRE(r.body() == R"({"title":"unavailable"})");
+    REQUIRE(r.header("Content-Type") == "application/problem+json");
+    REQUIRE(r.header("X-Request-Id") == "r1");
+  }
+  SECTION("a callable: sees the context and the exception, with the response already cleared") {
+    struct NotFound : std::runtime_error {
+      using std::runtime_error::runtime_error;
+    };
+    int seen_status = 0;
+    std::string seen_body;
+    khz::Engine e({.handler_error = {.render = [&](khz::RequestContext& c, std::exception_ptr ex) {
+      seen_status = c.status();
+      seen_body = std::string(c.response().body());
+      try {
+        std::rethrow_exception(ex);
+      } catch (const NotFound& nf) {
+        c.json(404, khz::H{{"error", nf.what()}});
+      } catch (...) {
+        c.json(c.status(), khz::H{{"error", "internal"}, {"request_id", std::string(c.response().header("X-Request-Id"))}});
+      }
+    }}});
+    e.use([](khz::RequestContext& c) { c.set_header("X-Request-Id", "r2"); });
+    e.get("/missing", [](khz::RequestContext& c) {
+      c.string(200, "partial");
+      throw NotFound("no such user");
+    });
+    e.get("/boom", [](khz::RequestContext&) { throw 7; });
+    auto missing = perform_request(e, "GET", "/missing");
+    REQUIRE(missing.status() == 404);
+    REQUIRE(missing.body() == R"({"error":"no such user"})");
+    REQUIRE(missing.header("Content-Type") == "application/json; charset=utf-8");
+    REQUIRE(missing.header("X-Request-Id") == "r2");
+    REQUIRE(seen_status == 500);
+    REQUIRE(seen_body.empty());
+    auto boom = perform_request(e, "GET", "/boom");
+    REQUIRE(boom.status() == 500);
+    REQUIRE(boom.body() == R"({"error":"internal","request_id":"r2"})");
+  }
+  SECTION("defaults follow the status; an empty body can be asked for") {
+    khz::Engine unavailable({.handler_error = {.status = 503}});
+    khz::Engine quiet({.handler_error = {.body = ""}});
+    for (khz::Engine* e : {&unavailable, &quiet}) {
+      e->use([](khz::RequestContext& c) { c.set_header("X-Request-Id", "r0"); });
+      e->get("/boom", [](khz::RequestContext& c) {
+        c.json(200, khz::H{{"partial", true}});
+        throw std::runtime_error("x");
+      });
+    }
+    auto r = perform_request(unavailable, "GET", "/boom");
+    REQUIRE(r.status() == 503);
+    REQUIRE(r.body() == "503 service unavailable");
+    REQUIRE(r.header("Content-Type") == "text/plain; charset=utf-8");
+    auto q = perform_request(quiet, "GET", "/boom");
+    REQUIRE(q.status() == 500);
+    REQUIRE(q.body().empty());
+    REQUIRE(q.header("X-Request-Id") == "r0");
+  }
+  SECTION("a callable that throws: the fixed answer, nothing of what it wrote") {
+    khz::Engine e({.handler_error = {.status = 502, .body = "bad gateway", .render = [](khz::RequestContext& c, std::exception_ptr) {
+      c.set_header("Content-Encoding", "br");
+      c.string(200, "half");
+      throw std::runtime_error("render failed");
+    }}});
+    e.get("/boom", [](khz::RequestContext&) { throw std::runtime_error("x"); });
+    auto r = perform_request(e, "GET", "/boom");
+    REQUIRE(r.status() == 502);
+    REQUIRE(r.body() == "bad gateway");
+    REQUIRE_FALSE(r.headers().contains("Content-Encoding"));
+  }
+  SECTION("a status that is not an error is refused when the Engine is built") {
+    for (int status : {0, 200, 302, 399, 600}) {
+      CAPTURE(status);
+      REQUIRE_THROWS_AS(khz::Engine({.handler_error = {.status = status}}), std::invalid_argument);
+    }
+    REQUIRE_NOTHROW(khz::Engine({.handler_error = {.status = 400}}));
+    REQUIRE_NOTHROW(khz::Engine({.handler_error = {.status = 599}}));
   }
 }
 

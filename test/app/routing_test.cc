@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 
 using khz::testing::perform_request;
 
@@ -92,7 +93,9 @@ TEST_CASE("routing: fixed-path redirects (cleaned, case-insensitive)") {
   e.post("/users/profile", describe);
   run_table(e, {
                    {"GET", "/USERS/PROFILE", 301, "/users/profile"},
-                   {"GET", "/users/Profile?tab=1", 301, "/users/profile?tab=1"},
+                   {"GET", "/users/Profile?tab=1", 301, "/users/profile"},  // Hertz drops the query
+                   {"POST", "/USERS/profile?a=1&b=2", 307, "/users/profile"},
+                   {"GET", "/users/profile/?tab=1", 301, "/users/profile?tab=1"},  // a trailing-slash fix keeps it
                    {"POST", "/Users/Profile", 307, "/users/profile"},
                    {"GET", "/docs/Intro", 301, "/Docs/Intro"},  // param text keeps its case
                    {"GET", "/DIR", 301, "/dir/"},               // with the trailing slash fixed
@@ -102,6 +105,62 @@ TEST_CASE("routing: fixed-path redirects (cleaned, case-insensitive)") {
   khz::Engine off;
   off.get("/users/profile", describe);
   run_table(off, {{"GET", "/USERS/PROFILE", 404, ""}});
+}
+
+TEST_CASE("routing: redirects honour X-Forwarded-Prefix only when asked, and only a clean absolute path") {
+  struct PrefixRow {
+    const char* method;
+    const char* target;
+    const char* prefix;    // X-Forwarded-Prefix; nullptr: no such field
+    const char* location;  // expected Location of the redirect
+  };
+  khz::Engine e({.redirect_fixed_path = true, .redirect_forwarded_prefix = true});
+  for (const char* p : {"/users/", "/b", "/Docs/:page"}) e.get(p, describe);
+  e.post("/b", describe);
+  const PrefixRow rows[] = {
+      {"GET", "/users", nullptr, "/users/"},
+      {"GET", "/users", "/api", "/api/users/"},
+      {"GET", "/users?x=1", "/api/v2", "/api/v2/users/?x=1"},
+      {"POST", "/b/", "/api", "/api/b"},
+      {"GET", "/docs/Intro", "/api", "/api/Docs/Intro"},  // fixed-path redirects too
+      {"GET", "/users", "/api/", "/api/users/"},          // a trailing '/' is not doubled
+      {"GET", "/users", "/", "/users/"},
+      {"GET", "/users", "/a-b_c.d~e/%7Ex/@:;=+$!*'()&", "/a-b_c.d~e/%7Ex/@:;=+$!*'()&/users/"},
+      // Anything else is ignored: the redirect goes to the path alone.
+      {"GET", "/users", "", "/users/"},
+      {"GET", "/users", "api", "/users/"},                     // relative
+      {"GET", "/users", "//evil.example", "/users/"},          // network-path reference
+      {"GET", "/users", "/x//evil.example", "/users/"},        // empty segment
+      {"GET", "/users", "https://evil.example", "/users/"},    // scheme
+      {"GET", "/users", "/\\evil.example", "/users/"},          // backslash
+      {"GET", "/users", "\\\\evil.example", "/users/"},
+      {"GET", "/users", "/api/../admin", "/users/"},           // dot segments
+      {"GET", "/users", "/api/.", "/users/"},
+      {"GET", "/users", "/api\r\nSet-Cookie: a=b", "/users/"},  // CR/LF
+      {"GET", "/users", "/api\tx", "/users/"},
+      {"GET", "/users", "/api x", "/users/"},
+      {"GET", "/users", "/api?x=1", "/users/"},
+      {"GET", "/users", "/api#x", "/users/"},
+      {"GET", "/users", "/a,/b", "/users/"},                   // a list
+      {"GET", "/users", "/\xc3\xa4pi", "/users/"},              // non-ASCII
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.method, row.target, row.prefix);
+    auto r = row.prefix == nullptr
+                 ? perform_request(e, row.method, row.target)
+                 : perform_request(e, row.method, row.target, {{"X-Forwarded-Prefix", row.prefix}});
+    REQUIRE(r.status() == (std::string_view(row.method) == "GET" ? 301 : 307));
+    REQUIRE(r.header("Location") == row.location);
+  }
+  // Sent twice: ambiguous, not used.
+  auto twice = perform_request(e, "GET", "/users", {{"X-Forwarded-Prefix", "/a"}, {"X-Forwarded-Prefix", "/b"}});
+  REQUIRE(twice.header("Location") == "/users/");
+
+  // Off by default: the header changes nothing.
+  khz::Engine off({.redirect_fixed_path = true});
+  for (const char* p : {"/users/", "/Docs/:page"}) off.get(p, describe);
+  REQUIRE(perform_request(off, "GET", "/users", {{"X-Forwarded-Prefix", "/api"}}).header("Location") == "/users/");
+  REQUIRE(perform_request(off, "GET", "/docs/x", {{"X-Forwarded-Prefix", "/api"}}).header("Location") == "/Docs/x");
 }
 
 TEST_CASE("routing: decoded path by default, raw path on request") {
@@ -121,6 +180,7 @@ TEST_CASE("routing: decoded path by default, raw path on request") {
                          {"GET", "/static/../files/x", 200, "/files/:name name=x"},  // dot segments resolved
                          {"GET", "//files//y", 200, "/files/:name name=y"},          // empty segments collapsed
                          {"GET", "/files/%zz", 200, "/files/:name name=%zz"},        // malformed escape: kept
+                         {"GET", "/files/a+b", 200, "/files/:name name=a+b"},        // '+' is literal in a path
                      });
 
   khz::Engine raw({.use_raw_path = true});
@@ -128,13 +188,21 @@ TEST_CASE("routing: decoded path by default, raw path on request") {
   run_table(raw, {
                      {"GET", "/files/a%20b", 200, "/files/:name name=a b"},        // values unescaped
                      {"GET", "/files/a%2Fb/meta", 200, "/files/:name/meta name=a/b"},  // %2F stays in the value
+                     // Hertz unescapes with Go's url.QueryUnescape: '+' is a space, "%2B" a '+'...
+                     {"GET", "/files/a+b", 200, "/files/:name name=a b"},
+                     {"GET", "/files/1+1%3D2%2B0", 200, "/files/:name name=1 1=2+0"},
+                     {"GET", "/static/x+y/a%2Fb", 200, "/static/*path path=x y/a/b"},  // catch-alls too
+                     // ...and a value with a malformed escape is kept whole, '+' and all.
+                     {"GET", "/files/a+b%zz", 200, "/files/:name name=a+b%zz"},
+                     {"GET", "/files/100%", 200, "/files/:name name=100%"},
                      {"GET", "/static/../files/x", 200, "/static/*path path=../files/x"},
                      {"GET", "//files//y", 404, ""},
                  });
 
   khz::Engine raw_escaped({.use_raw_path = true, .unescape_path_values = false});
   add(raw_escaped);
-  run_table(raw_escaped, {{"GET", "/files/a%20b", 200, "/files/:name name=a%20b"}});
+  run_table(raw_escaped, {{"GET", "/files/a%20b", 200, "/files/:name name=a%20b"},
+                          {"GET", "/files/a+b", 200, "/files/:name name=a+b"}});
 
   khz::Engine raw_clean({.use_raw_path = true, .remove_extra_slash = true});
   add(raw_clean);

@@ -20,6 +20,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -147,6 +148,56 @@ TEST_CASE("GET /plaintext allocates nothing per request after warm-up") {
       for (int i = 0; i < 2000; ++i) {
         client.send(plaintext);
         REQUIRE(khz::test::body_of(client.read_response()) == "Hello, World!");
+      }
+      unsigned long long after = read_count();
+      INFO("allocations on the loop thread over 2000 requests: " << after - before);
+      REQUIRE(after - before == 0);
+    }
+  }
+}
+
+// With use_raw_path (Hertz's UnescapePathValues on), a parameter value without '%' or '+' is a
+// view into the path, and one that needs unescaping is decoded into the request's arena: once
+// warm, neither allocates.
+TEST_CASE("GET with path params under use_raw_path allocates nothing per request after warm-up") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 1, .use_raw_path = true});
+      ts.server.get("/users/:id/files/*path", [](khz::RequestContext& c) {
+        char out[64];
+        const std::string_view id = c.param("id");
+        const std::string_view path = c.param("path");
+        std::memcpy(out, id.data(), id.size());
+        out[id.size()] = '|';
+        std::memcpy(out + id.size() + 1, path.data(), path.size());
+        c.data(200, "text/plain", std::string_view(out, id.size() + 1 + path.size()));
+      });
+      ts.server.get("/allocations", [](khz::RequestContext& c) {
+        char digits[24];
+        auto r = std::to_chars(digits, digits + sizeof digits, allocations);
+        c.data(200, "text/plain", std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+      });
+      ts.start();
+      khz::test::RawClient client(ts.port());
+      const std::string plain = "GET /users/42/files/a/b.txt HTTP/1.1\r\nHost: bench\r\n\r\n";
+      const std::string escaped = "GET /users/ann+lee/files/a%2Fb+c.txt HTTP/1.1\r\nHost: bench\r\n\r\n";
+      const std::string probe = "GET /allocations HTTP/1.1\r\nHost: bench\r\n\r\n";
+      auto read_count = [&] {
+        client.send(probe);
+        return std::stoull(khz::test::body_of(client.read_response()));
+      };
+      for (int i = 0; i < 500; ++i) {
+        client.send(i % 2 == 0 ? plain : escaped);
+        REQUIRE(khz::test::status_of(client.read_response()) == 200);
+      }
+      read_count();
+      read_count();
+      unsigned long long before = read_count();
+      for (int i = 0; i < 1000; ++i) {
+        client.send(plain);
+        REQUIRE(khz::test::body_of(client.read_response()) == "42|a/b.txt");
+        client.send(escaped);
+        REQUIRE(khz::test::body_of(client.read_response()) == "ann lee|a/b c.txt");
       }
       unsigned long long after = read_count();
       INFO("allocations on the loop thread over 2000 requests: " << after - before);

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -103,6 +104,41 @@ TEST_CASE("shutdown past the drain deadline closes what is left") {
       ts.server.shutdown();
       REQUIRE(std::chrono::steady_clock::now() - t0 < 10s);
       REQUIRE(c.closed_by_peer(2s));
+    }
+  }
+}
+
+// Over the wire: the answer to a handler's exception keeps what middleware set, and nothing of
+// the handler's half-written response leaks into its framing, so the connection stays usable.
+TEST_CASE("a handler's exception: the configured answer, middleware's headers, clean framing") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.handler_error = {.status = 503, .body = "try again later"}});
+      ts.server.use([](khz::RequestContext& c) { c.set_header("X-Request-Id", "req-42"); });
+      ts.server.get("/boom", [](khz::RequestContext& c) {
+        c.set_header("Content-Encoding", "gzip");
+        c.response().trailers().set("X-Checksum", "abc");
+        c.string(200, "a long partial body that must not be sent");
+        throw std::runtime_error("kaput");
+      });
+      ts.server.get("/ok", [](khz::RequestContext& c) { c.string(200, "fine"); });
+      ts.start();
+      RawClient c(ts.port());
+      for (int i = 0; i < 2; ++i) {  // twice on one connection, then another request
+        c.send("GET /boom HTTP/1.1\r\nHost: t\r\n\r\n");
+        const std::string r = c.read_response();
+        CAPTURE(r);
+        REQUIRE(status_of(r) == 503);
+        REQUIRE(body_of(r) == "try again later");
+        REQUIRE(header_of(r, "Content-Length") == "15");
+        REQUIRE(header_of(r, "X-Request-Id") == "req-42");
+        REQUIRE(header_of(r, "Content-Type") == "text/plain; charset=utf-8");
+        REQUIRE(header_of(r, "Content-Encoding").empty());
+        REQUIRE(header_of(r, "Transfer-Encoding").empty());
+        REQUIRE(header_of(r, "Trailer").empty());
+      }
+      c.send("GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(c.read_response()) == "fine");
     }
   }
 }

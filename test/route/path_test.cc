@@ -11,6 +11,8 @@ namespace {
 
 using khz::route::clean_path;
 using khz::route::percent_decode;
+using khz::route::query_unescape;
+using khz::route::query_unescape_to;
 
 struct CleanCase {
   std::string_view in;
@@ -162,6 +164,49 @@ TEST_CASE("percent_decode: every byte round-trips", "[route][path]") {
     REQUIRE(got->size() == 1);
     CHECK(static_cast<unsigned char>((*got)[0]) == b);
   }
+}
+
+// Go's url.QueryUnescape, as Hertz applies it to parameter values: the percent_decode rows
+// with '+' read as a space, and the same malformed escapes refused.
+const DecodeCase kQueryUnescapeCases[] = {
+    {"", ""},
+    {"abc", "abc"},
+    {"a+b", "a b"},
+    {"+", " "},
+    {"++a++", "  a  "},
+    {"a%2Bb", "a+b"},  // an escaped '+' stays a '+'
+    {"a%2Fb+c", "a/b c"},
+    {"a%20b", "a b"},
+    {"%2525", "%25"},
+    {"%e6%97%a5+%E6%9C%AC", "日 本"},
+    {"a+b%", std::nullopt},
+    {"a+%zz", std::nullopt},
+    {"%2", std::nullopt},
+    {"%g0+", std::nullopt},
+};
+
+TEST_CASE("query_unescape: table", "[route][path]") {
+  for (const auto& c : kQueryUnescapeCases) {
+    INFO("query_unescape(\"" << c.in << "\")");
+    const auto got = query_unescape(c.in);
+    REQUIRE(got.has_value() == c.want.has_value());
+    if (got) CHECK(*got == *c.want);
+    // The caller-buffer form agrees, and writes no more than in.size() bytes.
+    std::string out(c.in.size() + 1, '#');
+    const auto n = query_unescape_to(c.in, out.data());
+    REQUIRE(n.has_value() == c.want.has_value());
+    CHECK(out.back() == '#');
+    if (n) CHECK(std::string_view(out.data(), *n) == *c.want);
+  }
+  // A row without '+' decodes as percent_decode does.
+  for (const auto& c : kDecodeCases) {
+    if (c.in.find('+') != std::string_view::npos) continue;
+    INFO("query_unescape(\"" << c.in << "\")");
+    CHECK(query_unescape(c.in) == percent_decode(c.in));
+  }
+  CHECK(khz::route::needs_query_unescape("a+b"));
+  CHECK(khz::route::needs_query_unescape("a%20"));
+  CHECK_FALSE(khz::route::needs_query_unescape("plain-value_1.2~"));
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 //
 // Registration throws std::invalid_argument for a conflicting or malformed route, naming both
 // routes. Register everything before serving; the route table is then read-only.
-// Handler exceptions become a logged 500 at exactly one place: Engine::serve.
+// Handler exceptions become a logged 500 at exactly one place: Engine::serve (its answer is
+// set by EngineOptions::handler_error).
 #pragma once
 
 #include <khz/app/handler.h>
@@ -19,7 +20,10 @@
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
 
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,13 +56,45 @@ class RouteHandle {
   std::shared_ptr<RouteBodySettings> settings_;
 };
 
+// The answer to a handler that threw (Engine::serve logs the exception first). It is built on
+// the response as the chain left it: the status, the body, the trailers and the headers that
+// describe that body or its framing (Content-Type, -Length, -Encoding, -Language, -Location,
+// -Range, -Disposition, Transfer-Encoding, Trailer, ETag, Last-Modified) are dropped; every
+// other header stays, so what middleware set before `co_await ctx.next()` (a request id, CORS)
+// reaches the client. Once a streamed response has begun (ctx.write) nothing can be
+// replaced: the stream is cut off instead (HTTP/1.1: the connection closes).
+//
+//   khz::Engine engine({.handler_error = {.status = 503, .body = "try again later"}});
+//   khz::Engine quiet({.handler_error = {.body = ""}});      // a 500 with no body
+//   khz::Engine api({.handler_error = {.render = [](khz::RequestContext& ctx, std::exception_ptr) {
+//     ctx.json(500, khz::H{{"error", "internal"}, {"request_id", std::string(ctx.header("X-Request-Id"))}});
+//   }}});
+struct HandlerErrorOptions {
+  // The status of the answer: 400-599 (another throws std::invalid_argument when the Engine is
+  // built). Default: 500.
+  int status = 500;
+  // The body. Unset (the default): the status and its reason phrase in lower case, as in
+  // "500 internal server error" (a set "" sends no body).
+  std::optional<std::string> body;
+  // The body's Content-Type. Empty (the default): "text/plain; charset=utf-8".
+  std::string content_type;
+  // When set, writes the answer instead of `body`: called with the response already cleared as
+  // above and its status set to `status`, and with the exception (rethrow it to tell kinds
+  // apart). It runs on the loop and must not block or co_await. Should it throw, that is logged
+  // and the answer of `body` and `content_type` goes out instead. Default: none.
+  std::function<void(RequestContext&, std::exception_ptr)> render;
+};
+
 // Options with Hertz's names and defaults. Routing works on the request path as follows:
 //   use_raw_path = false: the percent-decoded, normalised path ("/a/../b%20c" routes as "/b c");
-//   use_raw_path = true:  the path as received; then unescape_path_values decodes param values;
+//   use_raw_path = true:  the path as received; then unescape_path_values decodes each param
+//                         value as Hertz does (Go's url.QueryUnescape: "%2F" is '/', '+' a space;
+//                         a value with a malformed escape stays as received);
 //   remove_extra_slash:   clean the routing path first ("//a///b" routes as "/a/b").
-// On a miss (not for CONNECT or "/"): redirect_trailing_slash, then redirect_fixed_path
-// (case-insensitive lookup of the cleaned path), both 301 for GET and 307 for other methods;
-// then handle_method_not_allowed (405 + Allow); else NoRoute (404).
+// On a miss (not for CONNECT or "/"): redirect_trailing_slash (the Location keeps the query
+// string), then redirect_fixed_path (case-insensitive lookup of the cleaned path; as in Hertz,
+// the Location is the fixed path alone: the query string is dropped), both 301 for GET and 307
+// for other methods; then handle_method_not_allowed (405 + Allow); else NoRoute (404).
 struct EngineOptions {
   bool redirect_trailing_slash = true;
   bool redirect_fixed_path = false;
@@ -66,6 +102,21 @@ struct EngineOptions {
   bool use_raw_path = false;
   bool unescape_path_values = true;
   bool remove_extra_slash = false;
+  // Behind a trusted reverse proxy that mounts this service under a path prefix: trailing-slash
+  // and fixed-path redirects put the request's X-Forwarded-Prefix before the path, so
+  // "X-Forwarded-Prefix: /api" and a miss on "/users/" redirect to "/api/users" (Hertz always
+  // does this for trailing-slash redirects; here it is opt-in). Default: off.
+  // Caveat (open redirect): the header is whatever the client sent unless the proxy overwrites
+  // it, so turn this on only behind a proxy that does. Even so, a prefix is used only when it is
+  // one clean absolute path: it begins with '/', has no "//", "." or ".." segment, and holds
+  // only RFC 3986 path characters (so no scheme, no backslash, '?', '#', ',', space, CR/LF or
+  // other control byte); a field sent twice is not used either. Any other value is ignored and
+  // the redirect goes to the path alone, so a forged header can at worst name another path on
+  // this origin, never another site.
+  bool redirect_forwarded_prefix = false;
+  // What a handler's exception becomes (see HandlerErrorOptions). Default: a 500 with
+  // "500 internal server error", keeping the headers middleware had set.
+  HandlerErrorOptions handler_error;
 };
 
 class RouteGroup {
@@ -182,7 +233,11 @@ class Engine : public RouteGroup, public ServerCore {
   int dispatch(RequestContext& ctx);
   // The path routing uses for `req` (see EngineOptions); `scratch` holds it when it differs.
   std::string_view routing_path(const Request& req, std::string& scratch) const;
-  void redirect_to(RequestContext& ctx, std::string_view path) const;
+  static void unescape_params(RequestContext& ctx);
+  // A 301 (GET) or 307 to `path`, with the request's query string when `keep_query`.
+  void redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const;
+  // Turns the response into the answer to a handler's exception (see HandlerErrorOptions).
+  void answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const;
 
   EngineOptions options_;
   std::vector<MethodTree> trees_;
