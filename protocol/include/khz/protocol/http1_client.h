@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::Http1ClientConnection: the client side of one HTTP/1.1 connection over a
-// transport::Connection (plain TCP today, the TLS decorator later): write a request, read its
+// transport::Connection (plain TCP or the TLS decorator): write a request, read its
 // response head, then its body as it arrives. Sans policy: pools, retries and redirects live
 // in app's Client.
 //
