@@ -13,7 +13,7 @@ int main() {
   khz::ServerOptions with_h2{.address = "127.0.0.1:0", .http2 = {.max_concurrent_streams = 10}};
   khz::ClientOptions client{.max_redirects = 0};
   khz::RetryPolicy retry{.max_attempts = 2};
-  khz::EngineOptions engine{.redirect_fixed_path = true};
+  khz::EngineOptions engine{.redirect_fixed_path = true, .handler_error = {.status = 503}};
   (void)with_h2, (void)client, (void)retry, (void)engine;
   server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
   khz::Response r = khz::testing::perform_request(server, "GET", "/ping");

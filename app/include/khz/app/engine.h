@@ -75,14 +75,14 @@ struct HandlerErrorOptions {
   int status = 500;
   // The body. Unset (the default): the status and its reason phrase in lower case, as in
   // "500 internal server error" (a set "" sends no body).
-  std::optional<std::string> body;
+  std::optional<std::string> body{};
   // The body's Content-Type. Empty (the default): "text/plain; charset=utf-8".
-  std::string content_type;
+  std::string content_type{};
   // When set, writes the answer instead of `body`: called with the response already cleared as
   // above and its status set to `status`, and with the exception (rethrow it to tell kinds
   // apart). It runs on the loop and must not block or co_await. Should it throw, that is logged
   // and the answer of `body` and `content_type` goes out instead. Default: none.
-  std::function<void(RequestContext&, std::exception_ptr)> render;
+  std::function<void(RequestContext&, std::exception_ptr)> render{};
 };
 
 // Options with Hertz's names and defaults. Routing works on the request path as follows:
@@ -116,7 +116,7 @@ struct EngineOptions {
   bool redirect_forwarded_prefix = false;
   // What a handler's exception becomes (see HandlerErrorOptions). Default: a 500 with
   // "500 internal server error", keeping the headers middleware had set.
-  HandlerErrorOptions handler_error;
+  HandlerErrorOptions handler_error{};
 };
 
 class RouteGroup {

@@ -74,7 +74,7 @@ struct ServerOptions {
   bool unescape_path_values = true;
   bool remove_extra_slash = false;
   bool redirect_forwarded_prefix = false;  // off; read its caveat in EngineOptions first
-  HandlerErrorOptions handler_error;  // a handler's exception: 500, middleware's headers kept
+  HandlerErrorOptions handler_error{};  // a handler's exception: 500, middleware's headers kept
 };
 
 class Server : public Engine {
