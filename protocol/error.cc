@@ -22,6 +22,7 @@ class ProtocolCategory final : public std::error_category {
       case errc::stream_reset: return "HTTP/2 stream reset by the server";
       case errc::connection_closed: return "HTTP/2 connection closed or going away";
       case errc::cancelled: return "HTTP/2 stream cancelled";
+      case errc::unsupported_transfer_coding: return "response transfer coding not supported";
     }
     return "unknown protocol error";
   }

@@ -8,7 +8,9 @@
 // - A line ending in a bare LF is a fault: peers that disagree on LF alone are a request
 //   smuggling (or response splitting) vector. So is a CR not followed by LF anywhere in the
 //   head (RFC 9112 §2.2): llhttp 8.1 takes any byte after the CR that ends the header section.
-// - obs-fold, a field line that starts with SP or HTAB, is a fault (RFC 9112 §5.2).
+// - Requests: obs-fold, a field line that starts with SP or HTAB, is a fault (RFC 9112 §5.2: a
+//   server rejects it). Responses: it is allowed; the recipient replaces it with SP (llhttp
+//   hands the value on without the line break).
 // - Requests only: empty lines before the request line are ignored (RFC 9112 §2.2), and the
 //   request line is separated by single spaces (§3).
 // Inside a line only CRs, its end and (in a request line) spaces matter, so the scan jumps from
@@ -86,7 +88,9 @@ class LineScanner {
       if (line_started_) in_first_line_ = false;
       at_line_start_ = true;
     } else if (c != '\r') {
-      if (at_line_start_ && line_started_ && !in_first_line_ && (c == ' ' || c == '\t')) return Fault::obs_fold;
+      if (request_ && at_line_start_ && line_started_ && !in_first_line_ && (c == ' ' || c == '\t')) {
+        return Fault::obs_fold;
+      }
       if (request_ && in_first_line_ && c == ' ' && (previous_ == ' ' || !line_started_)) return Fault::spacing;
       line_started_ = true;
       at_line_start_ = false;

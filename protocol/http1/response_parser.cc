@@ -18,6 +18,7 @@ ResponseParser::ResponseParser(ResponseLimits limits) : limits_(limits) {
   settings_.on_message_begin = &on_message_begin;
   settings_.on_status = &on_status;
   settings_.on_header_field = &on_header_field;
+  settings_.on_header_field_complete = &on_header_field_complete;
   settings_.on_header_value = &on_header_value;
   settings_.on_header_value_complete = &on_header_value_complete;
   settings_.on_headers_complete = &on_headers_complete;
@@ -25,6 +26,8 @@ ResponseParser::ResponseParser(ResponseLimits limits) : limits_(limits) {
   settings_.on_body = &on_body;
   settings_.on_message_complete = &on_message_complete;
   llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
+  // Content-Length with Transfer-Encoding is judged in on_headers_complete (chunked wins).
+  llhttp_set_lenient_chunked_length(&parser_, 1);
   parser_.data = this;
 }
 
@@ -41,8 +44,10 @@ void ResponseParser::start(Response& response, bool head_request) {
   error_ = {};
   error_reason_ = {};
   head_request_ = head_request;
-  began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = false;
+  began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = close_after_ = false;
   paused_at_headers_ = false;
+  repeated_length_ = false;
+  first_length_ = 0;
   lines_.reset();
   chunks_.reset();
 }
@@ -140,6 +145,20 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) 
   return 0;
 }
 
+int ResponseParser::on_header_field_complete(llhttp_t* p) {
+  auto& s = self(p);
+  // RFC 9110 §8.6: a Content-Length repeated with the same value is one. llhttp refuses any
+  // repeat, so it is shown the second one as if it were the first; its value is compared with
+  // the first one's in on_header_value_complete.
+  if ((p->flags & F_CONTENT_LENGTH) != 0 && !s.headers_done_ && iequals(s.field_, "Content-Length")) {
+    s.repeated_length_ = true;
+    s.first_length_ = p->content_length;
+    p->flags &= static_cast<decltype(p->flags)>(~F_CONTENT_LENGTH);
+    p->content_length = 0;
+  }
+  return 0;
+}
+
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   if (int rc = s.count_header_bytes(n)) return rc;
@@ -156,6 +175,15 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
     if ((u < 0x20 && c != '\t') || u == 0x7f) {
       return s.fail(protocol::errc::malformed_response, "control character in a response field value");
     }
+  }
+  if (s.repeated_length_) {
+    s.repeated_length_ = false;
+    if (p->content_length != s.first_length_) {
+      return s.fail(protocol::errc::malformed_response, "Content-Length values differ");
+    }
+    s.field_.clear();  // the same value again: one field
+    s.value_.clear();
+    return 0;
   }
   (s.headers_done_ ? s.response_->trailers() : s.response_->headers()).add(s.field_, v);
   s.field_.clear();
@@ -185,10 +213,17 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     p->flags |= F_SKIPBODY;
     return HPE_PAUSED;
   }
-  if (has_te && has_cl) {
-    return s.fail(protocol::errc::malformed_response, "Content-Length together with Transfer-Encoding");
+  if (has_te) {
+    if (int rc = s.check_transfer_coding(p)) return rc;
+    if (has_cl) {
+      // RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; such a response may be an
+      // attempt at response splitting, so the connection is not used again.
+      resp.headers().remove("Content-Length");
+      p->flags &= static_cast<decltype(p->flags)>(~F_CONTENT_LENGTH);
+      s.close_after_ = true;
+    }
+    return HPE_PAUSED;
   }
-  s.chunked_ = (p->flags & F_CHUNKED) != 0;
   if (has_cl) {
     s.content_length_ = static_cast<std::int64_t>(p->content_length);
     if (p->content_length > s.limits_.max_body_bytes) {
@@ -196,7 +231,7 @@ int ResponseParser::on_headers_complete(llhttp_t* p) {
     }
     if (p->content_length <= 1 << 20) resp.body_buffer().reserve(static_cast<std::size_t>(p->content_length));
   }
-  s.until_close_ = !s.chunked_ && !has_cl;
+  s.until_close_ = !has_cl;
   return HPE_PAUSED;
 }
 
@@ -206,6 +241,38 @@ int ResponseParser::on_chunk_header(llhttp_t* p) {
   if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
     return s.fail(protocol::errc::response_too_large, "response body larger than the limit");
   }
+  return 0;
+}
+
+// The response's Transfer-Encoding, parsed here (RFC 9112 §6.1, §7): exactly one "chunked",
+// last, frames the body; any other coding (gzip, ...) is refused rather than handed to the
+// caller as if it were the body; an HTTP/1.0 response has no Transfer-Encoding. This parse is
+// the framing decision (llhttp matches "chunked" only before SP, "," or CR; HTAB is OWS too).
+int ResponseParser::check_transfer_coding(llhttp_t* p) noexcept {
+  if (p->http_minor == 0) return fail(protocol::errc::malformed_response, "Transfer-Encoding in an HTTP/1.0 response");
+  int chunked = 0;
+  bool other = false;
+  bool chunked_last = false;
+  for (const auto& f : response_->headers()) {
+    if (!iequals(f.name, "Transfer-Encoding")) continue;
+    std::string_view list = f.value;
+    while (!list.empty()) {
+      std::size_t comma = list.find(',');
+      std::string_view coding = list.substr(0, comma);
+      while (!coding.empty() && is_ows(coding.front())) coding.remove_prefix(1);
+      while (!coding.empty() && is_ows(coding.back())) coding.remove_suffix(1);
+      if (!coding.empty()) {
+        chunked_last = iequals(coding, "chunked");
+        if (chunked_last) ++chunked; else other = true;
+      }
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  if (other) return fail(protocol::errc::unsupported_transfer_coding, "response transfer coding other than chunked");
+  if (chunked != 1 || !chunked_last) return fail(protocol::errc::malformed_response, "bad Transfer-Encoding");
+  p->flags |= F_CHUNKED;
+  chunked_ = true;
   return 0;
 }
 
@@ -231,7 +298,7 @@ int ResponseParser::on_message_complete(llhttp_t* p) {
     return 0;
   }
   s.done_ = true;
-  s.keep_alive_ = !s.until_close_ && p->status_code != 101 && llhttp_should_keep_alive(p) != 0;
+  s.keep_alive_ = !s.until_close_ && !s.close_after_ && p->status_code != 101 && llhttp_should_keep_alive(p) != 0;
   return HPE_PAUSED;
 }
 

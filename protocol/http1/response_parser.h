@@ -23,8 +23,15 @@
 //   (finish_eof() completes it; keep_alive() is then false).
 // - Chunked framing is checked by khz's own ChunkScanner as well as by llhttp; a chunk size over
 //   what is left of the body limit fails before its data arrives.
-// - Content-Length with Transfer-Encoding, bad Content-Length, bad chunk framing, a bad status
-//   line, control characters in fields, and obs-fold are malformed_response; a header section
+// - obs-fold in a field is replaced by SP (RFC 9112 §5.2) and the response accepted.
+// - Content-Length repeated with the same value, as separate fields, is one field (RFC 9110
+//   §8.6); differing values are malformed_response. (A list in one field, "5, 5", is refused:
+//   llhttp 8.1 takes no list there.)
+// - Transfer-Encoding with Content-Length: chunked framing wins, Content-Length is removed and
+//   keep_alive() is false (RFC 9112 §6.3). A transfer coding other than chunked (gzip, ...) is
+//   unsupported_transfer_coding: never handed to the caller as if it were the body.
+// - Bad Content-Length, bad chunk framing, a bad status line and control characters in fields
+//   are malformed_response; a header section
 //   over the limit is header_too_large; a body over the limit is response_too_large; EOF inside a
 //   message is truncated_response. feed() stops right after the final response.
 #pragma once
@@ -86,6 +93,7 @@ class ResponseParser {
   static int on_message_begin(llhttp_t* p);
   static int on_status(llhttp_t* p, const char* at, std::size_t n);
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n);
+  static int on_header_field_complete(llhttp_t* p);
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
@@ -96,6 +104,7 @@ class ResponseParser {
   int fail(std::error_code ec, std::string_view reason) noexcept;
   int count_header_bytes(std::size_t n) noexcept;
   void check_chunks(std::string_view scanned) noexcept;
+  int check_transfer_coding(llhttp_t* p) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -118,6 +127,9 @@ class ResponseParser {
   bool chunked_ = false;
   bool until_close_ = false;
   bool paused_at_headers_ = false;
+  bool close_after_ = false;      // framing was suspect: do not reuse the connection
+  bool repeated_length_ = false;  // the field being parsed repeats Content-Length
+  std::uint64_t first_length_ = 0;
   // Bare LF and obs-fold in a head are malformed: a response-splitting vector behind a proxy.
   LineScanner lines_{LineScanner::Kind::response};
   ChunkScanner chunks_;  // RFC 9112 §7.1 framing of a chunked body (chunk_scanner.h)

@@ -553,8 +553,11 @@ TEST_CASE("client: hostile responses end in a clear error or the right result") 
   };
   const std::vector<Case> cases = {
       {"bad status line", "HTTP/1.1 abc OK\r\n\r\n", true, khz::protocol::errc::malformed_response, ""},
-      {"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", true,
-       khz::protocol::errc::malformed_response, ""},
+      // RFC 9112 §6.3: chunked framing wins over Content-Length (and the connection is not reused).
+      {"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", true,
+       {}, "ab"},
+      {"a transfer coding before chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+       true, khz::protocol::errc::unsupported_transfer_coding, ""},
       {"truncated body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", true,
        khz::protocol::errc::truncated_response, ""},
       {"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", true,
@@ -611,6 +614,63 @@ TEST_CASE("client: a stale keep-alive connection is retried once on a new one") 
       std::this_thread::sleep_for(150ms);  // the server closed the pooled connection meanwhile
       REQUIRE(c.get(server.url("/"))->body() == "ok");
       REQUIRE(server.connections() == 2);
+    }
+  }
+}
+
+// A connection the response said not to reuse (Connection: close, or Transfer-Encoding with
+// Content-Length) is not reused even though the server keeps it open: the next request, a POST,
+// goes on a new connection. The script answers one request per connection and then only
+// holds it, so a reused connection would time out.
+TEST_CASE("client: after Connection: close or suspect framing, the next request takes a new connection") {
+  for (std::string reply : {std::string("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"),
+                            std::string("HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                        "2\r\nok\r\n0\r\n\r\n")}) {
+    for (const auto& transport : khz::test::transports()) {
+      DYNAMIC_SECTION("transport " << transport << ": " << reply.substr(17, 17)) {
+        ScriptServer server([&](ScriptServer::Peer& p) {
+          std::string head = p.read_head();
+          if (head.empty()) return;
+          if (head.starts_with("POST")) p.read_exact(4);
+          p.send(reply);
+          p.hold(2s);
+        });
+        auto o = fast(transport);
+        o.response_header_timeout = 500ms;
+        BlockingClient c(o);
+        auto first = c.get(server.url("/"));
+        REQUIRE(first);
+        REQUIRE(first->body() == "ok");
+        auto second = c.send({.method = "POST", .url = server.url("/"), .body = "data"});
+        REQUIRE(second);
+        REQUIRE(second->body() == "ok");
+        REQUIRE(server.connections() == 2);
+      }
+    }
+  }
+}
+
+// send_into (the zero-allocation path) keeps to ClientOptions::total_timeout like send().
+TEST_CASE("client: send_into ends at the total timeout") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      ScriptServer server([](ScriptServer::Peer& p) {
+        if (p.read_head().empty()) return;
+        p.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");  // and never the rest
+        p.hold(3s);
+      });
+      auto o = fast(transport);
+      o.read_timeout = 5s;
+      o.total_timeout = 200ms;
+      BlockingClient c(o);
+      ClientRequest request{.url = server.url("/")};
+      khz::Response response;
+      std::error_code ec;
+      auto t0 = std::chrono::steady_clock::now();
+      c.run([&]() -> khz::Task<void> { ec = co_await c.client().send_into(request, response); });
+      auto took = std::chrono::steady_clock::now() - t0;
+      REQUIRE(ec == khz::transport::errc::timed_out);
+      REQUIRE(took < 2s);
     }
   }
 }

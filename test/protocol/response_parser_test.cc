@@ -168,7 +168,13 @@ TEST_CASE("response parser: hostile and malformed responses give a clear error")
       {"not HTTP", "SSH-2.0-OpenSSH_9.2\r\n", false, perr::errc::malformed_response},
       {"status out of range", "HTTP/1.1 20 OK\r\n\r\n", false, perr::errc::malformed_response},
       {"HTTP/2 version", "HTTP/2.0 200 OK\r\n\r\n", false, perr::errc::malformed_response},
-      {"CL and TE", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false,
+      {"TE gzip, chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", false,
+       perr::errc::unsupported_transfer_coding},
+      {"TE gzip alone", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nab", true,
+       perr::errc::unsupported_transfer_coding},
+      {"TE chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", false,
+       perr::errc::malformed_response},
+      {"TE in HTTP/1.0", "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false,
        perr::errc::malformed_response},
       {"two different CLs", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", false,
        perr::errc::malformed_response},
@@ -180,8 +186,6 @@ TEST_CASE("response parser: hostile and malformed responses give a clear error")
       {"huge chunk size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", false,
        perr::errc::malformed_response},
       {"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, perr::errc::malformed_response},
-      {"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", false,
-       perr::errc::malformed_response},
       {"NUL in a value", std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n", 29), false,
        perr::errc::malformed_response},
       {"truncated CL body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, perr::errc::truncated_response},
@@ -212,6 +216,46 @@ TEST_CASE("response parser: chunk data not followed by CRLF is refused at every 
     REQUIRE(o.error == perr::errc::malformed_response);
     REQUIRE(p.error_reason() == "chunk data not followed by CRLF");
   }
+}
+
+// RFC 9112 §5.2, §6.3 and RFC 9110 §8.6 on the client's side, whole and at every split.
+TEST_CASE("response parser: obs-fold, a repeated Content-Length, TE with CL, HTAB around TE") {
+  struct Row {
+    const char* name;
+    std::string wire;
+    std::string body;
+    bool keep_alive;
+    std::string_view x_a = {};
+  };
+  const std::vector<Row> rows = {
+      {"obs-fold is replaced by SP", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nab", "ab", true, "a b"},
+      {"the same Content-Length twice is one", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: x\r\nContent-Length: 2\r\n\r\nab",
+       "ab", true, "x"},
+      {"TE with CL: chunked wins, no reuse",
+       "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", "ab", false},
+      {"CL after TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "abc",
+       false},
+      {"HTAB around TE", "HTTP/1.1 200 OK\r\nTransfer-Encoding:\tchunked\t\r\n\r\n2\r\nab\r\n0\r\n\r\n", "ab", true},
+  };
+  for (const auto& row : rows) {
+    for (std::size_t cut = 0; cut <= row.wire.size(); ++cut) {
+      INFO(row.name << " cut " << cut);
+      ResponseParser p;
+      khz::Response resp;
+      auto o = run(p, resp, {row.wire.substr(0, cut), row.wire.substr(cut)});
+      REQUIRE(o.done);
+      REQUIRE(o.consumed == row.wire.size());
+      REQUIRE(resp.body() == row.body);
+      REQUIRE(o.keep_alive == row.keep_alive);
+      REQUIRE(resp.headers().count("Content-Length") <= 1);
+      if (!row.keep_alive) REQUIRE_FALSE(resp.headers().contains("Content-Length"));
+      if (!row.x_a.empty()) REQUIRE(resp.headers().get("X-A") == row.x_a);
+    }
+  }
+  // Differing values are refused, as separate fields.
+  khz::Response resp;
+  auto o = run_whole("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", resp);
+  REQUIRE(o.error == perr::errc::malformed_response);
 }
 
 TEST_CASE("response parser: limits") {

@@ -23,6 +23,8 @@ enum class errc {
   stream_reset,        // the server reset the stream (RST_STREAM other than REFUSED_STREAM)
   connection_closed,   // the connection is closed or going away (GOAWAY): it takes no new stream
   cancelled,           // the stream was cancelled by its caller (RST_STREAM CANCEL sent)
+  // Client side, again (appended: the values above stay as they are):
+  unsupported_transfer_coding,  // a response transfer coding other than chunked (gzip, ...)
 };
 
 const std::error_category& protocol_category() noexcept;
