@@ -9,11 +9,14 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <mutex>
+#include <system_error>
 
 namespace khz::transport {
 
@@ -40,6 +43,29 @@ class Waiter {
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);
 // What run_handler logs for a handler that threw; for backends that run handlers inline.
 [[gnu::noinline]] void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept;
+
+// A listener's failed accepts, the same for every backend. Out of descriptors or memory
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener pauses for kPause before it tries again: the
+// socket stays readable, so retrying at once would spin a core and log without end. Transient
+// errors of one connection (ECONNABORTED, EPROTO, EINTR) are skipped. One warning starts an
+// episode of failures and one line ends it, whatever their number. Used from the listener's
+// loop only.
+class AcceptFailures {
+ public:
+  static constexpr std::chrono::milliseconds kPause{100};
+  enum class Action { retry, pause };
+  // A failed accept: retry at once (the next pending connection) or pause for kPause.
+  Action on_failure(std::error_code ec) noexcept;
+  // A connection was accepted: ends an episode of failures.
+  void on_success() noexcept {
+    if (failures_ != 0) end_episode();
+  }
+  std::uint64_t failures() const noexcept { return failures_; }
+
+ private:
+  void end_episode() noexcept;
+  std::uint64_t failures_ = 0;  // in the current episode
+};
 
 // What dial() needs of a backend's loop: connect to one resolved address. Each backend's loop
 // implements it; dial() finds it with a dynamic_cast of EventLoop::current().

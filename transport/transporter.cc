@@ -7,6 +7,7 @@
 
 #include "backend_support.h"
 
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <exception>
@@ -52,6 +53,22 @@ Task<void> run_handler(const ConnectionHandler& handler, Connection& conn) {
   } catch (...) {
     log_handler_failure(std::current_exception(), conn);
   }
+}
+
+AcceptFailures::Action AcceptFailures::on_failure(std::error_code ec) noexcept {
+  const int e = ec.category() == std::system_category() ? ec.value() : 0;
+  if (e == EINTR || e == ECONNABORTED || e == EPROTO) return Action::retry;  // that one connection
+  const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+  if (failures_++ == 0) {
+    KHZ_LOG(warn, "accept failed: " << ec.message()
+                                    << (exhausted ? "; pausing accepts until descriptors free up" : ""));
+  }
+  return exhausted ? Action::pause : Action::retry;
+}
+
+void AcceptFailures::end_episode() noexcept {
+  KHZ_LOG(info, "accepting again after " << failures_ << " failed accepts");
+  failures_ = 0;
 }
 
 const std::error_category& transport_category() noexcept {

@@ -2,6 +2,7 @@
 // Every transport backend against the Connection contract: echo, timeouts, drain, close;
 // then partial writes, spreading over loops, write deadlines, idle memory, peer resets.
 #include <khz/common/event_loop.h>
+#include <khz/common/log.h>
 #include <khz/transport/error.h>
 #include <khz/transport/transporter.h>
 
@@ -11,6 +12,7 @@
 #include "support/test_server.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -789,6 +791,78 @@ TEST_CASE("transport: run_until_readable lends the calling thread to the loops u
       REQUIRE(open.closed_by_peer(3s));
       REQUIRE(t->active_connections() == 0);
       ::close(stop_fd);
+    }
+  }
+}
+
+// Out of descriptors (EMFILE), a listener rests between tries instead of spinning a core, and
+// says so once per episode: one warning when accepts start failing, one line when they work
+// again, however many failed in between. The pending connection is served once descriptors
+// free up.
+TEST_CASE("transport: out of descriptors, accepting pauses and logs once per episode") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      khz::log::set_level(khz::log::Level::info);
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&echo);
+      REQUIRE(port.ok());
+
+      // The log goes to a file meanwhile (stderr is fd 2).
+      char log_path[] = "/tmp/khz-emfile-log-XXXXXX";
+      int log_fd = ::mkstemp(log_path);
+      REQUIRE(log_fd >= 0);
+      int saved_stderr = ::dup(2);
+      REQUIRE(::dup2(log_fd, 2) == 2);
+
+      rlimit original{};
+      REQUIRE(::getrlimit(RLIMIT_NOFILE, &original) == 0);
+      int probe = ::dup(0);
+      rlimit low = original;
+      low.rlim_cur = static_cast<rlim_t>(probe) + 64;
+      ::close(probe);
+      REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+      std::vector<int> fillers;
+      for (int fd; (fd = ::dup(0)) >= 0;) fillers.push_back(fd);
+      REQUIRE(errno == EMFILE);
+      ::close(fillers.back());  // room for the client's socket, none for the server's accept
+      fillers.pop_back();
+      int client = khz::test::connect_loopback(*port);
+      REQUIRE(client >= 0);
+
+      std::this_thread::sleep_for(100ms);
+      double cpu0 = cpu_seconds();
+      std::this_thread::sleep_for(500ms);  // accept fails with EMFILE all along
+      double cpu = cpu_seconds() - cpu0;
+
+      for (int fd : fillers) ::close(fd);
+      REQUIRE(::setrlimit(RLIMIT_NOFILE, &original) == 0);
+      // Served once descriptors are back: an echo on the pending connection.
+      REQUIRE(::send(client, "x", 1, MSG_NOSIGNAL) == 1);
+      pollfd pfd{client, POLLIN, 0};
+      REQUIRE(::poll(&pfd, 1, 3000) == 1);
+      char c = 0;
+      REQUIRE(::recv(client, &c, 1, 0) == 1);
+      REQUIRE(c == 'x');
+      ::close(client);
+      t->shutdown(1s);
+
+      ::dup2(saved_stderr, 2);
+      ::close(saved_stderr);
+      std::string log;
+      char buf[4096];
+      ::lseek(log_fd, 0, SEEK_SET);
+      for (ssize_t n; (n = ::read(log_fd, buf, sizeof buf)) > 0;) log.append(buf, static_cast<std::size_t>(n));
+      ::close(log_fd);
+      ::unlink(log_path);
+      CAPTURE(log, cpu);
+      auto count = [&](std::string_view what) {
+        std::size_t n = 0;
+        for (std::size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
+      };
+      REQUIRE(count("accept failed") == 1);
+      REQUIRE(count("accepting again after") == 1);
+      REQUIRE(cpu < 0.2);  // a spinning accept loop burns the whole 0.5 s
     }
   }
 }

@@ -557,6 +557,7 @@ class AsioTransporter final : public Transporter {
     }
     tcp::endpoint endpoint(address, hp.port);
     acceptor_ = std::make_unique<tcp::acceptor>(loops_[0]->io());
+    accept_pause_ = std::make_unique<asio::steady_timer>(loops_[0]->io());
     acceptor_->open(endpoint.protocol(), ec);
     if (!ec) set_cloexec(acceptor_->native_handle());
     if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
@@ -584,6 +585,7 @@ class AsioTransporter final : public Transporter {
     asio::post(loops_[0]->io(), [this] {
       error_code ec;
       if (acceptor_) acceptor_->close(ec);
+      if (accept_pause_) accept_pause_->cancel();
     });
     for_each_loop([](AsioLoop& loop) {
       for (auto* c : loop.connections()) c->drain();
@@ -607,7 +609,10 @@ class AsioTransporter final : public Transporter {
     lock.unlock();
     // Acceptor and any leftover handlers die on the loops' threads before they stop.
     for_each_loop([this](AsioLoop& loop) {
-      if (&loop == loops_[0].get()) acceptor_.reset();
+      if (&loop == loops_[0].get()) {
+        acceptor_.reset();
+        accept_pause_.reset();
+      }
     });
     for (auto& loop : loops_) loop->stop_and_join();
   }
@@ -632,8 +637,17 @@ class AsioTransporter final : public Transporter {
     acceptor_->async_accept(target.io(), [this, &target](const error_code& ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
       if (ec) {
-        KHZ_LOG(warn, "accept failed: " << ec.message());
+        if (failures_.on_failure(std::error_code(ec.value(), std::system_category())) ==
+            AcceptFailures::Action::pause) {
+          // Out of descriptors: retrying at once would fail at once, a full core of it.
+          accept_pause_->expires_after(AcceptFailures::kPause);
+          accept_pause_->async_wait([this](const error_code& e) {
+            if (!e && acceptor_ && acceptor_->is_open()) accept_next();
+          });
+          return;
+        }
       } else {
+        failures_.on_success();
         {
           std::lock_guard lock(mutex_);
           ++active_;
@@ -669,7 +683,9 @@ class AsioTransporter final : public Transporter {
   ConnectionHandler handler_;
   std::vector<std::unique_ptr<AsioLoop>> loops_;
   std::unique_ptr<tcp::acceptor> acceptor_;
-  std::size_t next_loop_ = 0;  // loop 0's thread only
+  std::unique_ptr<asio::steady_timer> accept_pause_;  // loop 0's thread only, as are the next two
+  AcceptFailures failures_;
+  std::size_t next_loop_ = 0;
   mutable std::mutex mutex_;
   std::condition_variable idle_;
   std::size_t active_ = 0;

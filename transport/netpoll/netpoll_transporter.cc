@@ -31,9 +31,6 @@ using namespace std::chrono_literals;
 
 // Connections one listener accepts per wake-up before letting its loop serve others.
 constexpr int kAcceptBudget = 64;
-// How long a listener rests after running out of file descriptors (else level-triggered
-// readiness would spin on EMFILE).
-constexpr auto kAcceptPause = 100ms;
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
@@ -61,6 +58,7 @@ class Listener final : public IoHandler {
   NetpollTransporter& owner_;
   Worker& worker_;
   int fd_ = -1;
+  AcceptFailures failures_;
   DeadlineTimer pause_{&on_pause_over, this};
 };
 
@@ -295,17 +293,15 @@ void Listener::on_io(std::uint32_t) {
     socklen_t len = sizeof peer;
     int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      failures_.on_success();
       owner_.adopt(worker_, fd, peer, len);
       continue;
     }
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK) return;
-    if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
-    KHZ_LOG(warn, "accept failed: " << std::error_code(e, std::system_category()).message());
-    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-      worker_.loop.remove(fd_);
-      worker_.loop.arm(pause_, kAcceptPause);
-    }
+    if (failures_.on_failure(last_error()) == AcceptFailures::Action::retry) continue;
+    worker_.loop.remove(fd_);
+    worker_.loop.arm(pause_, AcceptFailures::kPause);
     return;
   }
 }
