@@ -86,6 +86,48 @@ TEST_CASE("graceful shutdown: in-flight request finishes with Connection: close,
   }
 }
 
+// A request that already sits in an idle keep-alive connection when the drain begins is
+// answered (with Connection: close), not dropped. The loop is held busy by a handler that
+// blocks it while the request arrives and shutdown() starts, so the drain reaches the idle
+// connection before the loop has read the request.
+TEST_CASE("graceful shutdown: a request already waiting on an idle connection is answered") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 1, .exit_wait_timeout = 5s});
+      std::atomic<bool> in_handler{false};
+      std::atomic<bool> release{false};
+      ts.server.get("/block", [&](khz::RequestContext& c) {
+        in_handler = true;
+        while (!release) std::this_thread::sleep_for(1ms);  // holds the only loop
+        c.string(200, "unblocked");
+      });
+      ts.server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+      ts.start();
+      const auto port = ts.port();
+
+      RawClient idle(port);
+      idle.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(idle.read_response()) == "pong");
+
+      RawClient busy(port);
+      busy.send("GET /block HTTP/1.1\r\nHost: t\r\n\r\n");
+      while (!in_handler) std::this_thread::sleep_for(1ms);
+      idle.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");  // waits in the socket: the loop is held
+      auto stopped = std::async(std::launch::async, [&] { ts.server.shutdown(); });
+      std::this_thread::sleep_for(200ms);  // shutdown() has queued the drain behind the handler
+      release = true;
+
+      std::string r = idle.read_response();
+      REQUIRE(status_of(r) == 200);
+      REQUIRE(body_of(r) == "pong");
+      REQUIRE(header_of(r, "Connection") == "close");
+      REQUIRE(idle.closed_by_peer(2s));
+      REQUIRE(body_of(busy.read_response()) == "unblocked");
+      stopped.get();
+    }
+  }
+}
+
 TEST_CASE("shutdown past the drain deadline closes what is left") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

@@ -290,8 +290,11 @@ class AsioConnection final : public Connection {
     fill_waiter_ = h;
     read_timed_out_ = false;
     if (closed_) return finish_fill(errc::cancelled, true);
-    // A connection that goes idle after the drain began has nothing to finish: end it now.
-    if (is_idle() && is_draining() && input_.size() < n) return finish_fill(errc::shutting_down, true);
+    // A connection that goes idle after the drain began has nothing to finish: end it now,
+    // unless a request already sits in its socket (answered, with Connection: close).
+    if (is_idle() && is_draining() && input_.size() < n && !read_waiting(n)) {
+      return finish_fill(errc::shutting_down, true);
+    }
     read_deadline_ = read_timeout_ > Duration::zero() ? Clock::now() + read_timeout_ : kNever;
     read_more();
   }
@@ -335,7 +338,9 @@ class AsioConnection final : public Connection {
   void stop_hangup_watch() noexcept override { watching_hangup_ = false; }
 
   void on_idle_while_draining() noexcept override {
-    if (fill_waiter_) {
+    // A request that already arrived completes the pending read and is answered (with
+    // Connection: close) rather than dropped.
+    if (fill_waiter_ && !bytes_waiting()) {
       shutting_down_ = true;
       error_code ignored;
       socket_.cancel(ignored);
@@ -343,6 +348,24 @@ class AsioConnection final : public Connection {
   }
 
  private:
+  // Whether bytes wait in the socket (a look, no read).
+  bool bytes_waiting() noexcept {
+    char byte;
+    return ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+
+  // Reads what already waits in the socket into input_, without blocking; true once input_
+  // holds at least n bytes.
+  bool read_waiting(std::size_t n) {
+    while (input_.size() < n) {
+      std::span<char> room = input_.reserve(1);
+      ssize_t got = ::recv(socket_.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+      if (got <= 0) break;
+      input_.commit(static_cast<std::size_t>(got));
+    }
+    return input_.size() >= n;
+  }
+
   // Readable while watching: gone if the peer's FIN (or a reset) is there, even behind data.
   void look_for_hangup() {
     const int fd = socket_.native_handle();

@@ -99,7 +99,7 @@ void NetpollConnection::begin_fill(std::size_t n, Waiter w) {
   fill_want_ = n;
   fill_waiter_ = w;
   if (closed_) return finish_fill_soon(errc::cancelled);
-  if (is_idle() && is_draining()) return finish_fill_soon(errc::shutting_down);
+  if (is_idle() && is_draining()) return finish_fill_soon(input_waiting() ? std::error_code() : errc::shutting_down);
   if (read_eof_) return finish_fill_soon(errc::eof);
   if (is_idle() && input_.empty()) input_.shrink();  // idle: hold no buffer while waiting
   if (!registered_) {
@@ -136,7 +136,15 @@ bool NetpollConnection::finish_flush_now(std::error_code ec) noexcept {
 }
 
 void NetpollConnection::on_idle_while_draining() noexcept {
-  if (fill_waiter_) finish_fill_soon(errc::shutting_down);
+  if (fill_waiter_) finish_fill_soon(input_waiting() ? std::error_code() : errc::shutting_down);
+}
+
+// Draining while idle: a request that already arrived (buffered, or waiting in the socket) is
+// answered, with Connection: close, rather than dropped.
+bool NetpollConnection::input_waiting() {
+  if (input_.size() >= fill_want_) return true;
+  if (closed_ || read_eof_ || !registered_) return false;
+  return read_available(false) == Progress::done;
 }
 
 void NetpollConnection::start_hangup_watch() noexcept {

@@ -67,6 +67,7 @@ class NetpollConnection final : public Connection, public IoHandler {
 
  private:
   enum class Progress { done, would_block, failed };
+  bool input_waiting();
 
   void begin_fill(std::size_t n, Waiter w);
 
