@@ -6,6 +6,8 @@
 #include <khz/protocol/error.h>
 
 #include <charconv>
+#include <cstdint>
+#include <optional>
 
 namespace khz::http1 {
 namespace {
@@ -46,8 +48,7 @@ void ResponseParser::start(Response& response, bool head_request) {
   head_request_ = head_request;
   began_ = interim_ = headers_done_ = done_ = keep_alive_ = chunked_ = until_close_ = close_after_ = false;
   paused_at_headers_ = false;
-  repeated_length_ = false;
-  first_length_ = 0;
+  in_length_ = false;
   lines_.reset();
   chunks_.reset();
 }
@@ -147,15 +148,46 @@ int ResponseParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) 
 
 int ResponseParser::on_header_field_complete(llhttp_t* p) {
   auto& s = self(p);
-  // RFC 9110 §8.6: a Content-Length repeated with the same value is one. llhttp refuses any
-  // repeat, so it is shown the second one as if it were the first; its value is compared with
-  // the first one's in on_header_value_complete.
-  if ((p->flags & F_CONTENT_LENGTH) != 0 && !s.headers_done_ && iequals(s.field_, "Content-Length")) {
-    s.repeated_length_ = true;
-    s.first_length_ = p->content_length;
-    p->flags &= static_cast<decltype(p->flags)>(~F_CONTENT_LENGTH);
-    p->content_length = 0;
+  // Content-Length is read here, not by llhttp (which refuses a repeat and a list): llhttp is
+  // told it is an ordinary field (header state 0, "general"), and on_header_value_complete sets
+  // the length and F_CONTENT_LENGTH that llhttp then frames the body by.
+  if (!s.headers_done_ && iequals(s.field_, "Content-Length")) {
+    s.in_length_ = true;
+    p->header_state = 0;
   }
+  return 0;
+}
+
+// RFC 9110 §8.6: Content-Length = 1*DIGIT; a list or repeated fields of one value are that
+// value (a recipient may take them as one); anything else is malformed.
+int ResponseParser::take_content_length(llhttp_t* p, std::string_view value) noexcept {
+  std::optional<std::uint64_t> length;
+  while (true) {
+    std::size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && is_ows(item.front())) item.remove_prefix(1);
+    while (!item.empty() && is_ows(item.back())) item.remove_suffix(1);
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), n);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || item.front() == '+' ||
+        item.front() == '-' || n > static_cast<std::uint64_t>(INT64_MAX)) {
+      return fail(protocol::errc::malformed_response, "bad Content-Length");
+    }
+    if (length && *length != n) return fail(protocol::errc::malformed_response, "Content-Length values differ");
+    length = n;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  if ((p->flags & F_CONTENT_LENGTH) != 0) {
+    if (p->content_length != *length) return fail(protocol::errc::malformed_response, "Content-Length values differ");
+    return 0;  // the same again: one field
+  }
+  p->content_length = *length;
+  p->flags |= F_CONTENT_LENGTH;
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *length);
+  (void)ec;
+  response_->headers().add("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
   return 0;
 }
 
@@ -176,14 +208,12 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
       return s.fail(protocol::errc::malformed_response, "control character in a response field value");
     }
   }
-  if (s.repeated_length_) {
-    s.repeated_length_ = false;
-    if (p->content_length != s.first_length_) {
-      return s.fail(protocol::errc::malformed_response, "Content-Length values differ");
-    }
-    s.field_.clear();  // the same value again: one field
+  if (s.in_length_) {
+    s.in_length_ = false;
+    int rc = s.take_content_length(p, v);
+    s.field_.clear();
     s.value_.clear();
-    return 0;
+    return rc;
   }
   (s.headers_done_ ? s.response_->trailers() : s.response_->headers()).add(s.field_, v);
   s.field_.clear();

@@ -24,9 +24,9 @@
 // - Chunked framing is checked by khz's own ChunkScanner as well as by llhttp; a chunk size over
 //   what is left of the body limit fails before its data arrives.
 // - obs-fold in a field is replaced by SP (RFC 9112 §5.2) and the response accepted.
-// - Content-Length repeated with the same value, as separate fields, is one field (RFC 9110
-//   §8.6); differing values are malformed_response. (A list in one field, "5, 5", is refused:
-//   llhttp 8.1 takes no list there.)
+// - Content-Length is read here, not by llhttp: repeated with the same value, as separate fields
+//   or as a list ("5, 5"), it is one field (RFC 9110 §8.6); differing values, a sign or any
+//   other character are malformed_response.
 // - Transfer-Encoding with Content-Length: chunked framing wins, Content-Length is removed and
 //   keep_alive() is false (RFC 9112 §6.3). A transfer coding other than chunked (gzip, ...) is
 //   unsupported_transfer_coding: never handed to the caller as if it were the body.
@@ -105,6 +105,7 @@ class ResponseParser {
   int count_header_bytes(std::size_t n) noexcept;
   void check_chunks(std::string_view scanned) noexcept;
   int check_transfer_coding(llhttp_t* p) noexcept;
+  int take_content_length(llhttp_t* p, std::string_view value) noexcept;
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -128,8 +129,7 @@ class ResponseParser {
   bool until_close_ = false;
   bool paused_at_headers_ = false;
   bool close_after_ = false;      // framing was suspect: do not reuse the connection
-  bool repeated_length_ = false;  // the field being parsed repeats Content-Length
-  std::uint64_t first_length_ = 0;
+  bool in_length_ = false;        // the field being parsed is Content-Length
   // Bare LF and obs-fold in a head are malformed: a response-splitting vector behind a proxy.
   LineScanner lines_{LineScanner::Kind::response};
   ChunkScanner chunks_;  // RFC 9112 §7.1 framing of a chunked body (chunk_scanner.h)
