@@ -56,29 +56,13 @@ class ChunkScanner {
   bool done() const noexcept { return state_ == State::done; }
 
   // Scans the next bytes of the chunked body; the first fault found, or none. After a fault
-  // the scanner stays failed until reset().
-  Fault scan(std::string_view bytes) noexcept {
+  // the scanner stays failed until reset(). `fault_at`, when given, receives the index of the
+  // byte the fault is at (left alone when there is none).
+  Fault scan(std::string_view bytes, std::size_t* fault_at = nullptr) noexcept {
     std::size_t i = 0;
-    while (i < bytes.size()) {
-      if (state_ == State::data) {
-        std::size_t take = bytes.size() - i < size_ ? bytes.size() - i : static_cast<std::size_t>(size_);
-        size_ -= take;
-        i += take;
-        if (size_ == 0) state_ = State::data_cr;
-        continue;
-      }
-      if (state_ == State::trailer_line) {  // field syntax is llhttp's and the parser's; find the end
-        const char* at = bytes.data() + i;
-        const void* cr = std::memchr(at, '\r', bytes.size() - i);
-        std::size_t end = cr != nullptr ? static_cast<std::size_t>(static_cast<const char*>(cr) - bytes.data())
-                                        : bytes.size();
-        if (std::memchr(at, '\n', end - i) != nullptr) return fail(Fault::bad_line_ending);
-        i = end;
-        if (i == bytes.size()) return Fault::none;
-      }
-      if (Fault f = step(bytes[i++]); f != Fault::none) return fail(f);
-    }
-    return Fault::none;
+    Fault f = scan_from(bytes, i);
+    if (f != Fault::none && fault_at != nullptr) *fault_at = i;
+    return f;
   }
 
   static std::string_view describe(Fault f) noexcept {
@@ -97,6 +81,34 @@ class ChunkScanner {
   }
 
  private:
+  // scan() from index i; on a fault, i is the faulting byte's index.
+  Fault scan_from(std::string_view bytes, std::size_t& i) noexcept {
+    while (i < bytes.size()) {
+      if (state_ == State::data) {
+        std::size_t take = bytes.size() - i < size_ ? bytes.size() - i : static_cast<std::size_t>(size_);
+        size_ -= take;
+        i += take;
+        if (size_ == 0) state_ = State::data_cr;
+        continue;
+      }
+      if (state_ == State::trailer_line) {  // field syntax is llhttp's and the parser's; find the end
+        const char* at = bytes.data() + i;
+        const void* cr = std::memchr(at, '\r', bytes.size() - i);
+        std::size_t end = cr != nullptr ? static_cast<std::size_t>(static_cast<const char*>(cr) - bytes.data())
+                                        : bytes.size();
+        if (const void* lf = std::memchr(at, '\n', end - i); lf != nullptr) {
+          i = static_cast<std::size_t>(static_cast<const char*>(lf) - bytes.data());
+          return fail(Fault::bad_line_ending);
+        }
+        i = end;
+        if (i == bytes.size()) return Fault::none;
+      }
+      if (Fault f = step(bytes[i]); f != Fault::none) return fail(f);
+      ++i;
+    }
+    return Fault::none;
+  }
+
   enum class State : std::uint8_t {
     size_start,        // the first hex digit of a chunk size
     size,              // more hex digits

@@ -217,26 +217,33 @@ std::size_t RequestParser::feed(std::string_view bytes) {
   }
   for (;;) {
     const bool in_header_section = !headers_done_;
+    // A chunked body is checked ahead: llhttp is fed only the bytes before a framing fault, so
+    // nothing it does past the fault (a callback's 413) decides the outcome.
+    std::size_t limit = bytes.size();
+    const auto ahead = in_header_section || !chunked_ ? ChunkScanner::Fault::none : ChunkScanner(chunks_).scan(bytes, &limit);
     // An empty remainder still runs the state machine: a message without a body completes
     // right after the headers, with no further input.
-    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
+    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), limit);
     const char* pos = llhttp_get_error_pos(&parser_);
-    std::size_t consumed =
-        err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
+    std::size_t consumed = err == HPE_OK || pos == nullptr ? limit : static_cast<std::size_t>(pos - bytes.data());
     total += consumed;
-    // On an llhttp error the byte it stopped at is scanned too, so a line or framing fault is
-    // named by khz's rule rather than by llhttp's reason (a bare CR is not a bad version).
-    const bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
-    const std::string_view scanned = bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed);
     if (in_header_section) {
-      // Header-section bytes end where on_headers_complete paused the parser.
-      if (auto fault = lines_.scan(scanned); fault != LineScanner::Fault::none) {
+      // Header-section bytes end where on_headers_complete paused the parser. On an llhttp
+      // error the byte it stopped at is scanned too, so a line fault is named by khz's rule
+      // rather than by llhttp's reason (a bare CR is not a bad version).
+      const bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
+      if (auto fault = lines_.scan(bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed));
+          fault != LineScanner::Fault::none) {
         done_ = false;  // a bodyless message may have completed in this same execute
         fail(400, LineScanner::describe(fault));
         return total;
       }
     } else if (chunked_) {
-      check_chunks(scanned);
+      check_chunks(bytes.substr(0, consumed));
+      // llhttp took every byte before the fault and wants more: the fault is the answer.
+      if (!done_ && ahead != ChunkScanner::Fault::none && consumed == limit && err == HPE_OK) {
+        fail(400, ChunkScanner::describe(ahead));
+      }
       if (failed()) return total;
     }
     if (err == HPE_OK) return total;

@@ -58,10 +58,12 @@ std::size_t ResponseParser::feed(std::string_view bytes) {
   std::size_t total = 0;
   for (;;) {
     const bool in_head = !headers_done_;
-    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), bytes.size());
+    // A chunked body is checked ahead: llhttp is fed only the bytes before a framing fault.
+    std::size_t limit = bytes.size();
+    const auto ahead = in_head || !chunked_ ? ChunkScanner::Fault::none : ChunkScanner(chunks_).scan(bytes, &limit);
+    llhttp_errno_t err = llhttp_execute(&parser_, bytes.data(), limit);
     const char* pos = llhttp_get_error_pos(&parser_);
-    std::size_t consumed =
-        err == HPE_OK || pos == nullptr ? bytes.size() : static_cast<std::size_t>(pos - bytes.data());
+    std::size_t consumed = err == HPE_OK || pos == nullptr ? limit : static_cast<std::size_t>(pos - bytes.data());
     total += consumed;
     if (in_head) {
       if (auto fault = lines_.scan(bytes.substr(0, consumed)); fault != LineScanner::Fault::none) {
@@ -69,8 +71,10 @@ std::size_t ResponseParser::feed(std::string_view bytes) {
         return total;
       }
     } else if (chunked_) {
-      bool error = err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE;
-      check_chunks(bytes.substr(0, error && consumed < bytes.size() ? consumed + 1 : consumed));
+      check_chunks(bytes.substr(0, consumed));
+      if (!done_ && ahead != ChunkScanner::Fault::none && consumed == limit && err == HPE_OK) {
+        fail(protocol::errc::malformed_response, ChunkScanner::describe(ahead));
+      }
       if (failed()) return total;
     }
     if (err == HPE_OK) return total;

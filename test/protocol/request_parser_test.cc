@@ -672,3 +672,31 @@ TEST_CASE("parser: Host must be a valid authority") {
     }
   }
 }
+
+// A framing fault decides the outcome even when what follows it would fail otherwise (here a
+// chunk size over the limit): llhttp never sees the bytes past the fault, collected or
+// streamed, however the bytes are split.
+TEST_CASE("parser: a chunked framing fault wins over what follows it, collected and streamed") {
+  const std::string request = kChunkedHead + "5\r\nhell\n\no5FFF\r\n" + std::string(40, 'x');
+  for (bool stream : {false, true}) {
+    for (std::size_t cut = 0; cut <= request.size(); ++cut) {
+      CAPTURE(stream, cut);
+      RequestParser p(kLimits);
+      khz::Request req;
+      p.start(req);
+      auto a = std::make_unique<std::string>(request.substr(0, cut));
+      auto b = std::make_unique<std::string>(request.substr(cut));
+      for (std::string_view piece : {std::string_view(*a), std::string_view(*b)}) {
+        while (!piece.empty() && !p.done() && !p.failed()) {
+          std::size_t n = p.feed(piece);
+          piece.remove_prefix(n);
+          (void)p.take_chunk();
+          if (p.needs_body_decision()) p.configure_body(stream, 4096);
+          else if (n == 0) break;
+        }
+      }
+      REQUIRE(p.error_status() == 400);
+      REQUIRE(p.error_reason() == "chunk data not followed by CRLF");
+    }
+  }
+}
