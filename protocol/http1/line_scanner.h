@@ -6,8 +6,10 @@
 //   if (auto fault = scan.scan(bytes); fault != LineScanner::Fault::none) reject(describe(fault));
 //
 // - A line ending in a bare LF is a fault: peers that disagree on LF alone are a request
-//   smuggling (or response splitting) vector. So is a CR not followed by LF anywhere in the
-//   head (RFC 9112 §2.2): llhttp 8.1 takes any byte after the CR that ends the header section.
+//   smuggling (or response splitting) vector. So is a CR not followed by LF (RFC 9112 §2.2)
+//   where llhttp 8.1 lets one through: in the first line (after the version it reports a bad
+//   version) and at the start of a line (it takes any byte after the CR that ends the header
+//   section as the LF). Inside field names and values llhttp refuses a bare CR itself.
 // - Requests: obs-fold, a field line that starts with SP or HTAB, is a fault (RFC 9112 §5.2: a
 //   server rejects it). Responses: it is allowed; the recipient replaces it with SP (llhttp
 //   hands the value on without the line break).
@@ -45,8 +47,12 @@ class LineScanner {
         const void* lf = std::memchr(bytes.data() + i, '\n', bytes.size() - i);
         std::size_t end = lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - bytes.data())
                                         : bytes.size();
-        // A CR may stand only right before the LF (or last, with the LF still to come).
-        if (end > i + 1 && std::memchr(bytes.data() + i, '\r', end - 1 - i) != nullptr) return Fault::bare_cr;
+        // In the first line a CR may stand only right before the LF (or last, with the LF still
+        // to come). In field lines llhttp refuses a CR inside a name or value itself; a CR at
+        // the start of a line is step()'s.
+        if (in_first_line_ && end > i + 1 && std::memchr(bytes.data() + i, '\r', end - 1 - i) != nullptr) {
+          return Fault::bare_cr;
+        }
         if (request_ && in_first_line_) {
           for (std::size_t p = i; p < end;) {
             const void* sp = std::memchr(bytes.data() + p, ' ', end - p);

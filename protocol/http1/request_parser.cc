@@ -4,7 +4,6 @@
 #include <khz/common/log.h>
 
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -64,52 +63,71 @@ bool starts_with_common_method(std::string_view bytes) {
   return false;
 }
 
+// RFC 3986 §3.2.2: the characters of a reg-name (unreserved and sub-delims; '%' escapes are
+// checked apart) and of an IP-literal's inside (those, hex digits, ':' and '.').
+constexpr std::array<bool, 256> kHostChar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                     (c != 0 && std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) !=
+                                                    std::string_view::npos);
+  }
+  return t;
+}();
+
+bool is_host_char(char c) { return kHostChar[static_cast<unsigned char>(c)]; }
+bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+
 // RFC 9110 §7.2 and RFC 3986 §3.2.2: Host = uri-host [ ":" port ], where uri-host is an
 // IP-literal in brackets, an IPv4 address or a reg-name (unreserved, pct-encoded, sub-delims).
 // The port, when the colon is there, is 1 to 5 digits up to 65535.
 bool is_valid_host(std::string_view host) {
+  // The common case, a reg-name or IPv4 address without '%', with or without a port, in one pass.
+  std::size_t n = 0;
+  while (n < host.size() && is_host_char(host[n])) ++n;
+  if (n == host.size()) return n != 0;
+  if (host[n] == ':' && n != 0 && host.size() - n - 1 <= 5 && host.size() - n - 1 >= 1) {
+    unsigned value = 0;
+    std::size_t i = n + 1;
+    for (; i < host.size() && host[i] >= '0' && host[i] <= '9'; ++i) value = value * 10 + static_cast<unsigned>(host[i] - '0');
+    if (i == host.size()) return value <= 65535;
+  }
   if (host.empty()) return false;
   std::string_view name = host;
   std::string_view port;
+  bool has_port = false;
   if (host.front() == '[') {
     std::size_t close = host.find(']');
     if (close == std::string_view::npos || close < 2) return false;
     for (char c : host.substr(1, close - 1)) {
-      bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == ':' ||
-                c == '.' || std::string_view("-_~!$&'()*+,;=").find(c) != std::string_view::npos;
-      if (!ok) return false;
+      if (!is_host_char(c) && c != ':') return false;
     }
     std::string_view rest = host.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return false;
     name = {};
-    port = rest.empty() ? std::string_view{} : rest.substr(1);
-    if (!rest.empty() && port.empty()) return false;
+    has_port = !rest.empty();
+    if (has_port) port = rest.substr(1);
   } else if (std::size_t colon = host.find(':'); colon != std::string_view::npos) {
     name = host.substr(0, colon);
     port = host.substr(colon + 1);
-    if (port.empty()) return false;
+    has_port = true;
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) continue;
-    if (std::string_view("-._~!$&'()*+,;=").find(c) != std::string_view::npos) continue;
-    if (c == '%' && i + 2 < name.size() && std::isxdigit(static_cast<unsigned char>(name[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(name[i + 2]))) {
+    if (is_host_char(name[i])) continue;
+    if (name[i] == '%' && i + 2 < name.size() && is_hex_digit(name[i + 1]) && is_hex_digit(name[i + 2])) {
       i += 2;
       continue;
     }
     return false;
   }
-  if (!port.empty()) {
-    if (port.size() > 5) return false;
-    unsigned value = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value > 65535) return false;
+  if (!has_port) return true;
+  if (port.empty() || port.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
   }
-  return true;
+  return value <= 65535;
 }
 
 bool is_token(std::string_view s) {
@@ -452,12 +470,19 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if (req.target() == "*" && req.method() != "OPTIONS") return s.fail(400, "'*' target is for OPTIONS only");
   if (s.check_framing(p) != 0) return -1;
   // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host.
-  std::size_t hosts = req.headers().count("Host");
+  std::size_t hosts = 0;
+  std::string_view host;
+  for (const auto& f : req.headers()) {
+    if (iequals(f.name, "Host")) {
+      ++hosts;
+      host = f.value;
+    }
+  }
   if (req.version() == Version::http11 && hosts != 1) {
     return s.fail(400, hosts == 0 ? "missing Host header" : "repeated Host header");
   }
   if (hosts > 1) return s.fail(400, "repeated Host header");
-  if (hosts == 1 && !is_valid_host(req.headers().get("Host"))) return s.fail(400, "invalid Host header");
+  if (hosts == 1 && !is_valid_host(host)) return s.fail(400, "invalid Host header");
   s.chunked_ = (p->flags & F_CHUNKED) != 0;
   s.has_body_ = s.chunked_ || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length > 0);
   if ((p->flags & F_CONTENT_LENGTH) != 0 && (p->flags & F_CHUNKED) == 0) {

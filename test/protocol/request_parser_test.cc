@@ -580,10 +580,10 @@ TEST_CASE("parser: request-line and field-line faults, with their reason, at eve
   const std::vector<Row> rows = {
       // RFC 9112 §2.2: a CR not followed by LF, anywhere in the head (llhttp 8.1 took the byte
       // after the CR that ends the header section as its LF, and called a CR after the version
-      // an unsupported version).
+      // an unsupported version; inside a field value it refuses a CR itself).
       {"GET / HTTP/1.1\rHost: x\r\n\r\n", 400, "CR not followed by LF"},
       {"GET /a\rb HTTP/1.1\r\nHost: x\r\n\r\n", 400, "CR not followed by LF"},
-      {"GET / HTTP/1.1\r\nX-A: a\rb\r\nHost: x\r\n\r\n", 400, "CR not followed by LF"},
+      {"GET / HTTP/1.1\r\nX-A: a\rb\r\nHost: x\r\n\r\n", 400, ""},  // llhttp's own refusal
       {"GET / HTTP/1.1\r\nHost: x\r\n\rX", 400, "CR not followed by LF"},
       {"\rGET / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "CR not followed by LF"},
       {"GET / HTTP/1.1\nHost: x\r\n\r\n", 400, "bare LF line ending"},  // bare LF after the request line
