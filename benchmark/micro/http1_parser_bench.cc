@@ -2,6 +2,7 @@
 // Micro benchmarks: the HTTP/1.1 request parser on typical requests, whole and split in two
 // separately stored pieces (the arena path), and pipelined.
 #include "http1/request_parser.h"
+#include "http1_requests.h"
 
 #include <benchmark/benchmark.h>
 
@@ -10,22 +11,7 @@
 
 namespace {
 
-constexpr khz::http1::ParserLimits kLimits{8192, 65536, 1 << 20};
-
-const std::string kSmall = "GET /plaintext HTTP/1.1\r\nHost: server\r\nAccept: text/plain\r\nConnection: keep-alive\r\n\r\n";
-const std::string kBrowser =
-    "GET /repos/cloudwego/hertz/issues?state=open&page=2 HTTP/1.1\r\n"
-    "Host: api.example.com\r\n"
-    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\r\n"
-    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"
-    "Accept-Language: en-US,en;q=0.9\r\n"
-    "Accept-Encoding: gzip, deflate, br\r\n"
-    "Cookie: session=0123456789abcdef0123456789abcdef; theme=dark; lang=en\r\n"
-    "Referer: https://example.com/cloudwego/hertz\r\n"
-    "Connection: keep-alive\r\n\r\n";
-const std::string kPost =
-    "POST /api/v1/users HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: 46\r\n\r\n"
-    "{\"name\":\"ann\",\"email\":\"ann@example.com\",\"x\":1}";
+using namespace khz::bench;
 
 void parse_whole(benchmark::State& state, const std::string& msg) {
   khz::http1::RequestParser parser(kLimits);
