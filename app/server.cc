@@ -63,9 +63,10 @@ Server::Server(ServerOptions options)
       }),
       options_(std::move(options)) {
   // Fail at construction on a bad option (unknown transport, malformed address).
-  transporter_ = transport::make_transporter(options_.transport,
-                                             {.address = options_.address, .loops = options_.loops});
-  (void)transport::parse_host_port(options_.address);
+  transporter_ = transport::make_transporter(
+      options_.transport,
+      {.address = options_.address, .loops = options_.loops, .unix_socket_mode = options_.unix_socket_mode});
+  if (transport::unix_socket_path(options_.address).empty()) (void)transport::parse_host_port(options_.address);
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     transport::TlsServerOptions tls{
         .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
@@ -116,6 +117,7 @@ Result<std::uint16_t> Server::start() {
   });
   if (port) {
     port_ = *port;
+    listen_address_ = transporter_->listen_address();
     running_ = true;
   }
   return port;
@@ -156,8 +158,9 @@ void Server::spin() {
   }
   const char* protocols = tls_ ? (options_.h2 ? "HTTPS (h2, http/1.1)" : "HTTPS (http/1.1)")
                                : (options_.h2c ? "HTTP/1.1 and h2c" : "HTTP/1.1");
-  KHZ_LOG(info, "khz: serving " << protocols << " on " << options_.address << " (port " << *port << ", transport "
-                                << transporter_->name() << ")");
+  KHZ_LOG(info, "khz: serving " << protocols << " on " << listen_address_ << " ("
+                                << (*port != 0 ? "port " + std::to_string(*port) + ", " : std::string())
+                                << "transport " << transporter_->name() << ")");
   // Returns on a signal, or when shutdown() is called from another thread.
   transporter_->run_until_readable(signal_fd);
   signalfd_siginfo info{};

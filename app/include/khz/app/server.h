@@ -38,7 +38,14 @@ class Transporter;
 //   khz::Server server({.address = "0.0.0.0:8443", .tls_cert_file = "site.crt", .tls_key_file = "site.key"});
 
 struct ServerOptions {
+  // Where to listen: "host:port", "[v6]:port" or ":port" (port 0 picks a free one; see
+  // listen_address()), or a Unix domain socket: "unix:/run/app.sock" (the file is created with
+  // unix_socket_mode; a stale socket file a dead server left is replaced, a live socket or any
+  // other file is not: EADDRINUSE; the file is removed at shutdown) or "unix:@name" (Linux's
+  // abstract namespace, no file). Over a Unix socket, peer and local addresses read
+  // "unix:/run/app.sock" ("unix:" for the usual unnamed client socket).
   std::string address = "0.0.0.0:8888";
+  unsigned unix_socket_mode = 0660;  // permission bits of a "unix:/path" socket file
   std::string transport{};  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
@@ -87,13 +94,17 @@ class Server : public Engine {
   // process has no other thread. Throws std::system_error when the address cannot be bound.
   void spin();
 
-  // Starts serving on background loop threads; returns the bound port (useful with port 0).
+  // Starts serving on background loop threads; returns the bound port (useful with port 0;
+  // 0 for a Unix socket).
   Result<std::uint16_t> start();
   // Graceful shutdown (see above). Idempotent; safe from any thread but a loop thread.
   void shutdown();
 
   void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
   std::uint16_t port() const noexcept { return port_; }
+  // Where the server listens once started: "127.0.0.1:41234" (the port picked for port 0),
+  // "[::]:8080", "unix:/run/app.sock", "unix:@name"; "" before start().
+  const std::string& listen_address() const noexcept { return listen_address_; }
   // Connections being served now (thread-safe).
   std::size_t active_connections() const noexcept;
   const ServerOptions& server_options() const noexcept { return options_; }
@@ -104,6 +115,7 @@ class Server : public Engine {
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
   std::vector<std::function<void()>> hooks_;
   std::uint16_t port_ = 0;
+  std::string listen_address_;
   std::mutex shutdown_mutex_;  // a second shutdown() waits for the first to finish
   bool running_ = false;
 };
