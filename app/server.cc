@@ -65,8 +65,13 @@ Server::Server(ServerOptions options)
   // Fail at construction on a bad option (unknown transport, malformed address).
   transporter_ = transport::make_transporter(
       options_.transport,
-      {.address = options_.address, .loops = options_.loops, .unix_socket_mode = options_.unix_socket_mode});
-  if (transport::unix_socket_path(options_.address).empty()) (void)transport::parse_host_port(options_.address);
+      {.address = options_.address,
+       .loops = options_.loops,
+       .unix_socket_mode = options_.unix_socket_mode,
+       .listen_fd = options_.listen_fd});
+  if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
+    (void)transport::parse_host_port(options_.address);
+  }
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     transport::TlsServerOptions tls{
         .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
@@ -154,7 +159,9 @@ void Server::spin() {
   if (!port) {
     ::close(signal_fd);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
+    throw std::system_error(port.error(), options_.listen_fd >= 0
+                                              ? "khz: cannot serve listen_fd " + std::to_string(options_.listen_fd)
+                                              : "khz: cannot listen on " + options_.address);
   }
   const char* protocols = tls_ ? (options_.h2 ? "HTTPS (h2, http/1.1)" : "HTTPS (http/1.1)")
                                : (options_.h2c ? "HTTP/1.1 and h2c" : "HTTP/1.1");

@@ -2,9 +2,11 @@
 #include "listen_socket.h"
 
 #include <khz/common/log.h>
+#include <khz/transport/listen.h>
 #include <khz/transport/transporter.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/un.h>
@@ -12,6 +14,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdlib>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -23,6 +28,12 @@ namespace {
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
 constexpr std::size_t kPathOffset = offsetof(sockaddr_un, sun_path);
+
+// A whole decimal number: false for an empty string, a sign, other bytes or overflow.
+bool parse_number(std::string_view text, unsigned long& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
 
 // A Unix socket file that is already there: true when it is a socket nobody listens on (its
 // server died without removing it), so it may be replaced. A connect that would wait (a full
@@ -72,6 +83,11 @@ std::string format_address(const sockaddr* addr, socklen_t len) {
     return out.append(un->sun_path, ::strnlen(un->sun_path, n));
   }
   return {};
+}
+
+std::string listen_target(const TransporterOptions& options) {
+  if (options.listen_fd >= 0) return "serving listen_fd " + std::to_string(options.listen_fd);
+  return "listen on " + options.address;
 }
 
 std::uint16_t SocketAddress::port() const noexcept {
@@ -181,7 +197,35 @@ Result<ListenSocket> ListenSocket::open(const SocketAddress& address, const List
   return out;
 }
 
+Result<ListenSocket> ListenSocket::adopt(int fd, int backlog) {
+  ListenSocket out;
+  out.fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (out.fd_ < 0) return last_error();
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(out.fd_, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return last_error();
+  if (type != SOCK_STREAM) return std::make_error_code(std::errc::wrong_protocol_type);
+  SocketAddress bound;
+  bound.len = sizeof bound.storage;
+  if (::getsockname(out.fd_, bound.get(), &bound.len) != 0) return last_error();
+  if (bound.family() != AF_INET && bound.family() != AF_INET6 && bound.family() != AF_UNIX) {
+    return std::make_error_code(std::errc::address_family_not_supported);
+  }
+  int listening = 0;
+  len = sizeof listening;
+  if (::getsockopt(out.fd_, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) return last_error();
+  if (listening == 0 && ::listen(out.fd_, backlog) != 0) return last_error();
+  int flags = ::fcntl(out.fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(out.fd_, F_SETFL, flags | O_NONBLOCK) != 0) return last_error();
+  return out;
+}
+
 int ListenSocket::release_fd() noexcept { return std::exchange(fd_, -1); }
+
+int ListenSocket::release() noexcept {
+  unix_path_.clear();
+  return release_fd();
+}
 
 std::string ListenSocket::local_address() const {
   SocketAddress bound;
@@ -199,6 +243,59 @@ void ListenSocket::close() noexcept {
     (void)::unlink(unix_path_.c_str());
   }
   unix_path_.clear();
+}
+
+
+Result<std::vector<InheritedSocket>> systemd_listen_fds(bool unset_environment) {
+  constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
+  auto found = []() -> Result<std::vector<InheritedSocket>> {
+    const char* pid_text = std::getenv("LISTEN_PID");
+    const char* count_text = std::getenv("LISTEN_FDS");
+    if (pid_text == nullptr || count_text == nullptr) return std::vector<InheritedSocket>{};
+    unsigned long pid = 0;
+    unsigned long count = 0;
+    if (!parse_number(pid_text, pid) || !parse_number(count_text, count) || count > INT_MAX - kFirstFd) {
+      KHZ_LOG(error, "socket activation: LISTEN_PID='" << pid_text << "' LISTEN_FDS='" << count_text
+                                                       << "' are not numbers");
+      return std::make_error_code(std::errc::invalid_argument);
+    }
+    if (pid != static_cast<unsigned long>(::getpid())) return std::vector<InheritedSocket>{};  // a parent's
+    std::vector<std::string> names;
+    if (const char* names_text = std::getenv("LISTEN_FDNAMES"); names_text != nullptr) {
+      std::string_view rest = names_text;
+      for (;;) {
+        std::size_t colon = rest.find(':');
+        names.emplace_back(rest.substr(0, colon));
+        if (colon == std::string_view::npos) break;
+        rest.remove_prefix(colon + 1);
+      }
+    }
+    std::vector<InheritedSocket> sockets;
+    for (int i = 0; i < static_cast<int>(count); ++i) {
+      const int fd = kFirstFd + i;
+      int flags = ::fcntl(fd, F_GETFD);
+      if (flags < 0 || ((flags & FD_CLOEXEC) == 0 && ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)) {
+        KHZ_LOG(error, "socket activation: fd " << fd << " of LISTEN_FDS=" << count << " is not usable");
+        return last_error();
+      }
+      sockets.push_back({.fd = fd, .name = names.size() == count ? names[i] : "unknown"});
+    }
+    return sockets;
+  }();
+  if (unset_environment) {
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+  }
+  return found;
+}
+
+Result<int> open_listen_socket(std::string_view address, int backlog, unsigned unix_socket_mode) {
+  auto where = resolve_listen_address(address);
+  if (!where) return where.error();
+  auto socket = ListenSocket::open(*where, {.backlog = backlog, .unix_socket_mode = unix_socket_mode});
+  if (!socket) return socket.error();
+  return socket->release();
 }
 
 }  // namespace khz::transport

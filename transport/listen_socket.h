@@ -16,6 +16,7 @@
 #pragma once
 
 #include <khz/common/result.h>
+#include <khz/transport/transporter.h>
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +49,9 @@ Result<SocketAddress> unix_socket_address(std::string_view path);
 // std::errc::address_not_available (the host does not resolve).
 Result<SocketAddress> resolve_listen_address(std::string_view address);
 
+// For log lines: "listen on <address>", or "serving listen_fd <n>".
+std::string listen_target(const TransporterOptions& options);
+
 struct ListenSocketOptions {
   int backlog = 1024;
   bool reuse_port = false;        // TCP: SO_REUSEPORT, for one socket per loop on one port
@@ -65,10 +69,18 @@ class ListenSocket {
 
   // socket, SO_REUSEADDR (TCP), bind, chmod (Unix path), listen. Errors are the OS's.
   static Result<ListenSocket> open(const SocketAddress& address, const ListenSocketOptions& options);
+  // A socket someone else made (TransporterOptions::listen_fd): serves a close-on-exec duplicate
+  // of `fd` (so closing this never closes the caller's), puts the shared file description in
+  // non-blocking mode, and calls listen(backlog) when it is bound but not listening yet. No file
+  // is ever removed. Errors: EBADF, ENOTSOCK, EPROTOTYPE (not SOCK_STREAM), EAFNOSUPPORT (not
+  // IPv4, IPv6 or Unix), or listen()'s.
+  static Result<ListenSocket> adopt(int fd, int backlog);
 
   int fd() const noexcept { return fd_; }
   // Hands the socket to another owner (an Asio acceptor); close() then only removes the file.
   int release_fd() noexcept;
+  // Hands over the socket and the file: close() then does nothing.
+  int release() noexcept;
   // The address it is bound to (getsockname), in format_address's form.
   std::string local_address() const;
   // Closes the socket if still owned, and removes the Unix socket file it created if the path

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Where every backend listens: Unix domain sockets (paths and abstract names, the socket
-// file's mode, stale files, removal at shutdown, addresses) and dialling them.
+// file's mode, stale files, removal at shutdown, addresses) and dialling them; listening
+// sockets handed in (listen_fd) and the socket activation environment.
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
+#include <khz/transport/listen.h>
 #include <khz/transport/transporter.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +12,8 @@
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -245,4 +249,162 @@ TEST_CASE("dial: a Unix domain socket, by path and by abstract name, on every ba
       by_name->shutdown(1s);
     }
   }
+}
+
+namespace {
+
+// A TCP socket bound to 127.0.0.1:0 and, if asked, listening; its port in `port`.
+int bound_tcp_socket(std::uint16_t& port, bool listening) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  if (listening) REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
+}  // namespace
+
+TEST_CASE("transport: a listening socket handed in (listen_fd) is served by every loop; the caller's fd stays the caller's") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name << ", TCP bound by the caller, not listening yet") {
+      std::uint16_t bound_port = 0;
+      int fd = bound_tcp_socket(bound_port, false);
+      auto t = khz::transport::make_transporter(name, {.address = "ignored:1", .loops = 3, .listen_fd = fd});
+      auto port = t->start(&echo_noting_addresses);
+      REQUIRE(port.ok());
+      REQUIRE(*port == bound_port);
+      REQUIRE(t->listen_address() == "127.0.0.1:" + std::to_string(bound_port));
+      std::vector<std::unique_ptr<RawClient>> clients;
+      for (int i = 0; i < 40; ++i) clients.push_back(std::make_unique<RawClient>(bound_port));
+      for (int i = 0; i < 40; ++i) {
+        clients[i]->send("message " + std::to_string(i));
+        clients[i]->shutdown_write();
+      }
+      for (int i = 0; i < 40; ++i) REQUIRE(clients[i]->read_until_close() == "message " + std::to_string(i));
+      t->shutdown(1s);
+      REQUIRE(is_open(fd));  // the transporter closed its duplicate only
+      REQUIRE(::close(fd) == 0);
+    }
+    DYNAMIC_SECTION("transport " << name << ", a Unix socket made by the caller") {
+      TempDir dir;
+      const std::string path = dir.path + "/made-by-caller.sock";
+      int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::memcpy(addr.sun_path, path.data(), path.size());
+      REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+      REQUIRE(::listen(fd, 16) == 0);
+      forget_addresses();
+      auto t = khz::transport::make_transporter(name, {.loops = 2, .listen_fd = fd});
+      auto port = t->start(&echo_noting_addresses);
+      REQUIRE(port.ok());
+      REQUIRE(*port == 0);
+      REQUIRE(t->listen_address() == "unix:" + path);
+      REQUIRE(echo_through("unix:" + path, "handed in") == "handed in");
+      t->shutdown(1s);
+      REQUIRE(exists(path));  // not the transporter's file to remove
+      REQUIRE(is_open(fd));
+      ::close(fd);
+    }
+  }
+}
+
+TEST_CASE("transport: a listen_fd that is not a stream socket fails to start") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      int pipe_fds[2];
+      REQUIRE(::pipe2(pipe_fds, O_CLOEXEC) == 0);
+      int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      auto started = [&](int fd) {
+        auto t = khz::transport::make_transporter(name, {.loops = 1, .listen_fd = fd});
+        auto r = t->start(&echo_noting_addresses);
+        return r.ok() ? std::error_code() : r.error();
+      };
+      REQUIRE(started(pipe_fds[0]) == std::errc::not_a_socket);
+      REQUIRE(started(udp) == std::errc::wrong_protocol_type);
+      REQUIRE(started(1000) == std::errc::bad_file_descriptor);  // nothing open there
+      ::close(pipe_fds[0]);
+      ::close(pipe_fds[1]);
+      ::close(udp);
+    }
+  }
+}
+
+TEST_CASE("transport: open_listen_socket gives the caller a listening socket and leaves its file alone") {
+  TempDir dir;
+  auto tcp = khz::transport::open_listen_socket("127.0.0.1:0");
+  REQUIRE(tcp.ok());
+  REQUIRE((::fcntl(*tcp, F_GETFD) & FD_CLOEXEC) != 0);
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  REQUIRE(::getsockopt(*tcp, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0);
+  REQUIRE(listening == 1);
+  ::close(*tcp);
+  const std::string path = dir.path + "/kept.sock";
+  auto unix_fd = khz::transport::open_listen_socket("unix:" + path, 16, 0600);
+  REQUIRE(unix_fd.ok());
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 07777) == 0600);
+  ::close(*unix_fd);
+  REQUIRE(exists(path));  // the caller's file
+  auto bad = khz::transport::open_listen_socket("no-port");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE(bad.error() == std::errc::invalid_argument);
+}
+
+namespace {
+// Sets (or, for nullptr, removes) the socket activation variables.
+void set_activation_env(const char* pid, const char* fds, const char* names) {
+  auto set = [](const char* key, const char* value) {
+    if (value != nullptr) ::setenv(key, value, 1); else ::unsetenv(key);
+  };
+  set("LISTEN_PID", pid);
+  set("LISTEN_FDS", fds);
+  set("LISTEN_FDNAMES", names);
+}
+bool activation_env_gone() {
+  return std::getenv("LISTEN_PID") == nullptr && std::getenv("LISTEN_FDS") == nullptr &&
+         std::getenv("LISTEN_FDNAMES") == nullptr;
+}
+}  // namespace
+
+// What can be checked in this process: it cannot own fd 3 for sure, so the sockets themselves
+// are taken in test/integration/listen_test.cc by a process started the way systemd starts one.
+TEST_CASE("systemd_listen_fds: absent, meant for another process, malformed; the variables are removed") {
+  const std::string self = std::to_string(::getpid());
+  set_activation_env(nullptr, nullptr, nullptr);
+  auto none = khz::transport::systemd_listen_fds();
+  REQUIRE(none.ok());
+  REQUIRE(none->empty());
+
+  set_activation_env("1", "2", "a:b");  // a parent's (pid 1), inherited by mistake
+  auto parents = khz::transport::systemd_listen_fds();
+  REQUIRE(parents.ok());
+  REQUIRE(parents->empty());
+  REQUIRE(activation_env_gone());
+
+  set_activation_env(self.c_str(), "two", nullptr);
+  auto malformed = khz::transport::systemd_listen_fds();
+  REQUIRE_FALSE(malformed.ok());
+  REQUIRE(malformed.error() == std::errc::invalid_argument);
+  REQUIRE(activation_env_gone());
+
+  set_activation_env(self.c_str(), "-1", nullptr);
+  REQUIRE_FALSE(khz::transport::systemd_listen_fds().ok());
+
+  set_activation_env(self.c_str(), "0", nullptr);
+  auto zero = khz::transport::systemd_listen_fds(false);
+  REQUIRE(zero.ok());
+  REQUIRE(zero->empty());
+  REQUIRE(std::getenv("LISTEN_FDS") != nullptr);  // kept when asked to
+  set_activation_env(nullptr, nullptr, nullptr);
 }

@@ -542,7 +542,7 @@ class AsioTransporter final : public Transporter {
     handler_ = std::move(handler);
     auto port = open_listener();
     if (!port) {
-      KHZ_LOG(error, "listen on " << options_.address << " failed: " << port.error().message());
+      KHZ_LOG(error, listen_target(options_) << " failed: " << port.error().message());
       acceptor_.reset();
       listen_socket_.close();
       return port.error();
@@ -602,13 +602,16 @@ class AsioTransporter final : public Transporter {
   std::string_view name() const noexcept override { return "asio"; }
 
  private:
-  // The listening socket as every backend opens it (listen_socket.h), given to an acceptor on
-  // loop 0; listen_socket_ keeps what closing must undo (a Unix socket's file). Returns the
-  // port (0 for Unix).
+  // The listening socket as every backend opens or adopts it (listen_socket.h), given to an
+  // acceptor on loop 0; listen_socket_ keeps what closing must undo (a Unix socket's file).
+  // Returns the port (0 for Unix).
   Result<std::uint16_t> open_listener() {
-    auto where = resolve_listen_address(options_.address);
-    if (!where) return where.error();
-    auto socket = ListenSocket::open(*where, {.backlog = options_.backlog, .unix_socket_mode = options_.unix_socket_mode});
+    auto socket = [this]() -> Result<ListenSocket> {
+      if (options_.listen_fd >= 0) return ListenSocket::adopt(options_.listen_fd, options_.backlog);
+      auto where = resolve_listen_address(options_.address);
+      if (!where) return where.error();
+      return ListenSocket::open(*where, {.backlog = options_.backlog, .unix_socket_mode = options_.unix_socket_mode});
+    }();
     if (!socket) return socket.error();
     listen_socket_ = std::move(*socket);
     SocketAddress bound;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The netpoll backend's Transporter: one Worker per loop, each with its own SO_REUSEPORT
-// listener (TCP) or watching the one shared listening socket (Unix; EPOLLEXCLUSIVE), and its
-// registry of connections. Shutdown follows the asio backend step for step.
+// listener (TCP) or watching the one shared listening socket (Unix, or one handed over;
+// EPOLLEXCLUSIVE), and its registry of connections. Shutdown follows the asio backend step
+// for step.
 #include <khz/common/log.h>
 #include <khz/transport/netpoll.h>
 
@@ -95,7 +96,7 @@ class NetpollTransporter final : public Transporter {
 
     auto bound = open_listeners();
     if (!bound) {
-      KHZ_LOG(error, "listen on " << options_.address << " failed: " << bound.error().message());
+      KHZ_LOG(error, listen_target(options_) << " failed: " << bound.error().message());
       workers_.clear();
       sockets_.clear();
       return bound.error();
@@ -186,20 +187,24 @@ class NetpollTransporter final : public Transporter {
 
  private:
   // TCP: one SO_REUSEPORT socket per worker on the same address, the kernel spreading
-  // connections over them; port 0: the first picks the port, the rest join it. Unix: one socket
-  // (SO_REUSEPORT is TCP's), which every worker watches with EPOLLEXCLUSIVE, so a connection
-  // wakes one idle loop rather than all; a busy loop that finds it already taken gets EAGAIN.
-  // Returns the port (0 for Unix).
+  // connections over them; port 0: the first picks the port, the rest join it. Unix, and a
+  // socket handed over (listen_fd): one socket (SO_REUSEPORT is TCP's; an inherited one is
+  // one), which every worker watches with EPOLLEXCLUSIVE, so a connection wakes one idle loop
+  // rather than all; a busy loop that finds it already taken gets EAGAIN. Returns the port (0
+  // for Unix).
   Result<std::uint16_t> open_listeners() {
+    if (options_.listen_fd >= 0) {
+      auto socket = ListenSocket::adopt(options_.listen_fd, options_.backlog);
+      if (!socket) return socket.error();
+      return share_one(std::move(*socket));
+    }
     auto where = resolve_listen_address(options_.address);
     if (!where) return where.error();
     SocketAddress addr = *where;
     if (addr.family() == AF_UNIX) {
       auto socket = ListenSocket::open(addr, {.backlog = options_.backlog, .unix_socket_mode = options_.unix_socket_mode});
       if (!socket) return socket.error();
-      sockets_.push_back(std::move(*socket));
-      for (auto& w : workers_) w->listener.watch(sockets_.front().fd(), EPOLLIN | EPOLLEXCLUSIVE);
-      return std::uint16_t{0};
+      return share_one(std::move(*socket));
     }
     if (addr.port() != 0) {
       // SO_REUSEPORT would let us join another server's port silently: a plain bind first
@@ -225,6 +230,15 @@ class NetpollTransporter final : public Transporter {
       }
     }
     return addr.port();
+  }
+
+  Result<std::uint16_t> share_one(ListenSocket socket) {
+    sockets_.push_back(std::move(socket));
+    for (auto& w : workers_) w->listener.watch(sockets_.front().fd(), EPOLLIN | EPOLLEXCLUSIVE);
+    SocketAddress bound;
+    bound.len = sizeof bound.storage;
+    if (::getsockname(sockets_.front().fd(), bound.get(), &bound.len) != 0) return last_error();
+    return bound.port();
   }
 
   // Runs fn on every worker's loop thread and waits for all of them. Controlling thread only.

@@ -46,6 +46,15 @@ struct ServerOptions {
   // "unix:/run/app.sock" ("unix:" for the usual unnamed client socket).
   std::string address = "0.0.0.0:8888";
   unsigned unix_socket_mode = 0660;  // permission bits of a "unix:/path" socket file
+  // >= 0: serve this listening socket instead of binding `address` (default -1: bind): one
+  // systemd passed (socket activation: khz::transport::systemd_listen_fds()), one a parent
+  // handed over on a graceful restart, or one the program made (open_listen_socket); see
+  // <khz/transport/listen.h>. TCP or Unix, SOCK_STREAM; listen() is called if it is bound but
+  // not listening. The server serves a duplicate and closes only that at shutdown: the fd
+  // stays the caller's, and the socket keeps listening (connections wait in its backlog) until
+  // every process holding it closed it. A Unix socket's file is never removed. netpoll: all
+  // loops share the one socket (EPOLLEXCLUSIVE; see transport/DESIGN.md).
+  int listen_fd = -1;
   std::string transport{};  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section

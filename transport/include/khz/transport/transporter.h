@@ -38,6 +38,14 @@ struct TransporterOptions {
   int loops = 0;                     // event loops (threads); 0 = one per core
   int backlog = 1024;
   unsigned unix_socket_mode = 0660;  // permission bits of a "unix:/path" socket file
+  // >= 0: serve this listening socket (TCP or Unix, SOCK_STREAM) instead of binding `address`:
+  // one inherited from systemd or a parent process (<khz/transport/listen.h>). The transporter
+  // serves a duplicate of it and closes only that at shutdown; `listen_fd` stays the caller's
+  // (and, being the same open socket, keeps it listening until closed). Its file description
+  // is made non-blocking; listen(backlog) is called if it is bound but not listening. Every
+  // loop shares the one socket (netpoll: EPOLLEXCLUSIVE), and a Unix socket's file is never
+  // removed. -1: bind `address`.
+  int listen_fd = -1;
 };
 
 class Transporter {
