@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <ctime>
+#include <exception>
+#include <stdexcept>
 #include <system_error>
 
 namespace khz {
@@ -109,6 +111,8 @@ Result<std::uint16_t> Server::start() {
     if (!tls_) h1.h2c = http2;  // Upgrade: h2c
   }
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
+  transport::AcceptFilter accept;
+  if (!accept_hooks_.empty()) accept = [this](transport::Connection& conn) { return admitted(conn); };
   auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
     // active_connections() counts this one too.
     int refuse = 0;
@@ -119,13 +123,50 @@ Result<std::uint16_t> Server::start() {
     }
     if (tls_) return serve_https(conn, tls_, *this, http1, http2, refuse);
     return refuse != 0 ? refuse_http1(conn, refuse, http1) : serve_http(conn, *this, http1, http2);
-  });
-  if (port) {
-    port_ = *port;
-    listen_address_ = transporter_->listen_address();
-    running_ = true;
+  }, std::move(accept));
+  if (!port) return port;
+  port_ = *port;
+  listen_address_ = transporter_->listen_address();
+  running_ = true;
+  try {
+    for (auto& hook : run_hooks_) hook(listen_address_);
+  } catch (...) {
+    KHZ_LOG(error, "khz: an on_run hook failed; shutting down");
+    shutdown();
+    throw;
   }
   return port;
+}
+
+void Server::on_run(std::function<void(std::string_view listen_address)> hook) {
+  if (running_) throw std::logic_error("khz::Server::on_run after start()");
+  run_hooks_.push_back(std::move(hook));
+}
+
+void Server::on_accept(std::function<bool(const ConnectionInfo& connection)> hook) {
+  if (running_) throw std::logic_error("khz::Server::on_accept after start()");
+  accept_hooks_.push_back(std::move(hook));
+}
+
+bool Server::admitted(transport::Connection& conn) const {
+  const std::string peer = conn.peer_address();
+  const std::string local = conn.local_address();
+  const ConnectionInfo info{.peer_address = peer, .local_address = local};
+  try {
+    for (const auto& hook : accept_hooks_) {
+      if (!hook(info)) {
+        KHZ_LOG(debug, "khz: on_accept refused " << peer);
+        return false;
+      }
+    }
+  } catch (const std::exception& e) {
+    KHZ_LOG(error, "khz: an on_accept hook threw (" << e.what() << "); refusing " << peer);
+    return false;
+  } catch (...) {
+    KHZ_LOG(error, "khz: an on_accept hook threw; refusing " << peer);
+    return false;
+  }
+  return true;
 }
 
 std::size_t Server::active_connections() const noexcept { return transporter_->active_connections(); }
@@ -136,7 +177,7 @@ void Server::shutdown() {
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
   transporter_->shutdown(options_.exit_wait_timeout);
-  for (auto& hook : hooks_) hook();
+  for (auto& hook : shutdown_hooks_) hook();
   KHZ_LOG(info, "khz: stopped");
 }
 
@@ -155,7 +196,15 @@ void Server::spin() {
     throw std::system_error(ec, "khz: signalfd");
   }
   transporter_->first_loop_on_caller();
-  auto port = start();
+  auto port = [&] {
+    try {
+      return start();
+    } catch (...) {  // an on_run hook's (the server is shut down)
+      ::close(signal_fd);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+  }();
   if (!port) {
     ::close(signal_fd);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);

@@ -538,8 +538,10 @@ class AsioTransporter final : public Transporter {
     }
   }
 
-  Result<std::uint16_t> start(ConnectionHandler handler) override {
+  using Transporter::start;
+  Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
     handler_ = std::move(handler);
+    accept_ = std::move(accept);
     auto port = open_listener();
     if (!port) {
       KHZ_LOG(error, listen_target(options_) << " failed: " << port.error().message());
@@ -648,6 +650,12 @@ class AsioTransporter final : public Transporter {
         }
         asio::post(target.io(), [this, &target, s = std::move(socket)]() mutable {
           auto conn = std::make_unique<AsioConnection>(std::move(s), &target);
+          if (!accepted(accept_, *conn)) {
+            conn.reset();  // closes the socket, unread
+            std::lock_guard lock(mutex_);
+            if (--active_ == 0) idle_.notify_all();
+            return;
+          }
           if (stopped_) conn->drain();
           spawn(serve(std::move(conn), &target));
         });
@@ -675,6 +683,7 @@ class AsioTransporter final : public Transporter {
 
   TransporterOptions options_;
   ConnectionHandler handler_;
+  AcceptFilter accept_;
   std::vector<std::unique_ptr<AsioLoop>> loops_;
   using Acceptor = asio::basic_socket_acceptor<stream>;
   std::unique_ptr<Acceptor> acceptor_;

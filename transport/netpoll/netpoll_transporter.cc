@@ -87,9 +87,11 @@ class NetpollTransporter final : public Transporter {
 
   ~NetpollTransporter() override { shutdown(0ms); }
 
-  Result<std::uint16_t> start(ConnectionHandler handler) override {
+  using Transporter::start;
+  Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
     KHZ_ASSERT(!started_);
     handler_ = std::move(handler);
+    accept_ = std::move(accept);
     int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
     if (n <= 0) n = 1;
     for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this));
@@ -172,6 +174,7 @@ class NetpollTransporter final : public Transporter {
     int one = 1;
     if (peer.ss_family != AF_UNIX) (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto conn = std::make_unique<NetpollConnection>(worker.loop, fd, peer, peer_len);
+    if (!accepted(accept_, *conn)) return;  // conn closes the socket, unread
     if (auto ec = conn->open()) {
       KHZ_LOG(warn, "netpoll: cannot watch a new connection: " << ec.message());
       return;  // conn closes the socket
@@ -288,6 +291,7 @@ class NetpollTransporter final : public Transporter {
 
   TransporterOptions options_;
   ConnectionHandler handler_;
+  AcceptFilter accept_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenSocket> sockets_;  // one per worker (TCP) or one for all (Unix)
   std::string listen_address_;

@@ -11,8 +11,14 @@
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
 // finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
 // closed; then the on_shutdown hooks run.
-// Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
-// on the loop threads.
+// Lifecycle hooks (Hertz's OnRun, OnAccept/OnConnect, OnShutdown), each kind in registration order:
+//
+//   server.on_run([](std::string_view address) { registry.announce(address); });   // listening now
+//   server.on_accept([](const khz::ConnectionInfo& c) { return !banned(c.peer_address); });
+//   server.on_shutdown([] { registry.withdraw(); });
+//
+// Threading: construct, register routes and hooks, start/spin and shutdown from one thread;
+// handlers and on_accept hooks run on the loop threads.
 #pragma once
 
 #include <khz/app/engine.h>
@@ -26,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace khz {
@@ -93,6 +100,12 @@ struct ServerOptions {
   HandlerErrorOptions handler_error{};  // a handler's exception: 500, middleware's headers kept
 };
 
+// A new connection, as an on_accept hook sees it. The views live for the hook's call.
+struct ConnectionInfo {
+  std::string_view peer_address{};   // "127.0.0.1:51234", "[::1]:51234"; "unix:" over a Unix socket
+  std::string_view local_address{};  // where it came in: "127.0.0.1:8888", "unix:/run/app.sock"
+};
+
 class Server : public Engine {
  public:
   explicit Server(ServerOptions options = {});
@@ -109,7 +122,28 @@ class Server : public Engine {
   // Graceful shutdown (see above). Idempotent; safe from any thread but a loop thread.
   void shutdown();
 
-  void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+  // ---- Lifecycle hooks. Register on_run and on_accept hooks before start()/spin() (after:
+  // std::logic_error).
+  //
+  // Once the server listens and its loops run: hook(listen_address()) (the real port for port
+  // 0; "unix:/path" for a Unix socket), once, on the thread that called start() or spin(),
+  // before start() returns. Connections may be served meanwhile, except under spin() on netpoll
+  // with one loop: the calling thread runs that loop only after the hooks, so until then
+  // connections wait in the backlog (a hook that makes a request to its own server blocks).
+  // A hook that throws stops the server (shutdown(), on_shutdown hooks included); start() or
+  // spin() then throws that exception, and the hooks after it do not run.
+  void on_run(std::function<void(std::string_view listen_address)> hook);
+  // For every new connection, right after it is accepted: on the loop thread that will serve
+  // it, before anything else happens on it (no byte read, no TLS handshake, before the
+  // max_connections check). Return false to refuse: the connection is closed at once and never
+  // served; the hooks after it are not asked. A hook that throws refuses too (logged). Hooks
+  // run concurrently on different loops: make them thread-safe, and quick (the loop waits).
+  // Hertz's OnAccept and OnConnect both map here.
+  void on_accept(std::function<bool(const ConnectionInfo& connection)> hook);
+  // After a shutdown has drained and closed the connections and stopped the loops, on the
+  // thread that called shutdown() (spin()'s, on a signal; the destructor's). May be registered
+  // at any time before that shutdown.
+  void on_shutdown(std::function<void()> hook) { shutdown_hooks_.push_back(std::move(hook)); }
   std::uint16_t port() const noexcept { return port_; }
   // Where the server listens once started: "127.0.0.1:41234" (the port picked for port 0),
   // "[::]:8080", "unix:/run/app.sock", "unix:@name"; "" before start().
@@ -122,7 +156,12 @@ class Server : public Engine {
   ServerOptions options_;
   std::unique_ptr<transport::Transporter> transporter_;
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
-  std::vector<std::function<void()>> hooks_;
+  // on_accept hooks' verdict on `conn` (on its loop).
+  bool admitted(transport::Connection& conn) const;
+
+  std::vector<std::function<void(std::string_view)>> run_hooks_;
+  std::vector<std::function<bool(const ConnectionInfo&)>> accept_hooks_;  // read by the loops once started
+  std::vector<std::function<void()>> shutdown_hooks_;
   std::uint16_t port_ = 0;
   std::string listen_address_;
   std::mutex shutdown_mutex_;  // a second shutdown() waits for the first to finish

@@ -28,6 +28,8 @@
 namespace khz::transport {
 
 using ConnectionHandler = std::function<Task<void>(Connection&)>;
+// Decides on a connection just accepted: true serves it, false closes it (see start()).
+using AcceptFilter = std::function<bool(Connection&)>;
 
 struct TransporterOptions {
   // "host:port" or "[v6]:port" (port 0 picks a free one), or a Unix domain socket:
@@ -53,8 +55,13 @@ class Transporter {
   virtual ~Transporter() = default;
 
   // Binds and listens, starts the loop threads, and returns the bound port (0 for a Unix
-  // socket).
-  virtual Result<std::uint16_t> start(ConnectionHandler handler) = 0;
+  // socket). `accept`, if set, is asked once about every accepted connection, on the loop that
+  // would serve it, before anything else is done with it (no byte read; netpoll: not even in
+  // its epoll set yet) and before the handler first runs (a parked connection's later runs do
+  // not ask again); false, or an exception (logged), closes the connection at once and the
+  // handler never sees it.
+  virtual Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) = 0;
+  Result<std::uint16_t> start(ConnectionHandler handler) { return start(std::move(handler), nullptr); }
 
   // Where start() listens: "127.0.0.1:41234" (the port the kernel picked for port 0),
   // "[::]:8080", "unix:/run/app.sock", "unix:@name"; "" before start(). Controlling thread.
