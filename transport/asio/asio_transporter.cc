@@ -125,7 +125,9 @@ void set_cloexec(int fd) noexcept {
   if (flags >= 0) (void)::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
-std::string format_endpoint(const stream::endpoint& ep) { return format_address(ep.data(), static_cast<socklen_t>(ep.size())); }
+std::string format_endpoint(const stream::endpoint& ep) {
+  return format_address(ep.data(), static_cast<socklen_t>(ep.size()));
+}
 
 class AsioConnection;
 

@@ -113,7 +113,8 @@ class Server : public Engine {
 
   // Serves until SIGINT or SIGTERM (or shutdown() from another thread), then shuts down
   // gracefully. The calling thread runs the first event loop meanwhile, so with one loop the
-  // process has no other thread. Throws std::system_error when the address cannot be bound.
+  // process has no other thread. Throws std::system_error when the address cannot be bound
+  // (or listen_fd not served), and what an on_run hook threw.
   void spin();
 
   // Starts serving on background loop threads; returns the bound port (useful with port 0;
@@ -153,12 +154,12 @@ class Server : public Engine {
   const ServerOptions& server_options() const noexcept { return options_; }
 
  private:
-  ServerOptions options_;
-  std::unique_ptr<transport::Transporter> transporter_;
-  std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
   // on_accept hooks' verdict on `conn` (on its loop).
   bool admitted(transport::Connection& conn) const;
 
+  ServerOptions options_;
+  std::unique_ptr<transport::Transporter> transporter_;
+  std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
   std::vector<std::function<void(std::string_view)>> run_hooks_;
   std::vector<std::function<bool(const ConnectionInfo&)>> accept_hooks_;  // read by the loops once started
   std::vector<std::function<void()>> shutdown_hooks_;
