@@ -12,6 +12,8 @@
 
 #include <cerrno>
 #include <ctime>
+#include <exception>
+#include <stdexcept>
 #include <system_error>
 
 namespace khz {
@@ -63,9 +65,15 @@ Server::Server(ServerOptions options)
       }),
       options_(std::move(options)) {
   // Fail at construction on a bad option (unknown transport, malformed address).
-  transporter_ = transport::make_transporter(options_.transport,
-                                             {.address = options_.address, .loops = options_.loops});
-  (void)transport::parse_host_port(options_.address);
+  transporter_ = transport::make_transporter(
+      options_.transport,
+      {.address = options_.address,
+       .loops = options_.loops,
+       .unix_socket_mode = options_.unix_socket_mode,
+       .listen_fd = options_.listen_fd});
+  if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
+    (void)transport::parse_host_port(options_.address);
+  }
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     transport::TlsServerOptions tls{
         .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
@@ -103,6 +111,8 @@ Result<std::uint16_t> Server::start() {
     if (!tls_) h1.h2c = http2;  // Upgrade: h2c
   }
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
+  transport::AcceptFilter accept;
+  if (!accept_hooks_.empty()) accept = [this](transport::Connection& conn) { return admitted(conn); };
   auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
     // active_connections() counts this one too.
     int refuse = 0;
@@ -113,12 +123,50 @@ Result<std::uint16_t> Server::start() {
     }
     if (tls_) return serve_https(conn, tls_, *this, http1, http2, refuse);
     return refuse != 0 ? refuse_http1(conn, refuse, http1) : serve_http(conn, *this, http1, http2);
-  });
-  if (port) {
-    port_ = *port;
-    running_ = true;
+  }, std::move(accept));
+  if (!port) return port;
+  port_ = *port;
+  listen_address_ = transporter_->listen_address();
+  running_ = true;
+  try {
+    for (auto& hook : run_hooks_) hook(listen_address_);
+  } catch (...) {
+    KHZ_LOG(error, "khz: an on_run hook failed; shutting down");
+    shutdown();
+    throw;
   }
   return port;
+}
+
+void Server::on_run(std::function<void(std::string_view listen_address)> hook) {
+  if (running_) throw std::logic_error("khz::Server::on_run after start()");
+  run_hooks_.push_back(std::move(hook));
+}
+
+void Server::on_accept(std::function<bool(const ConnectionInfo& connection)> hook) {
+  if (running_) throw std::logic_error("khz::Server::on_accept after start()");
+  accept_hooks_.push_back(std::move(hook));
+}
+
+bool Server::admitted(transport::Connection& conn) const {
+  const std::string peer = conn.peer_address();
+  const std::string local = conn.local_address();
+  const ConnectionInfo info{.peer_address = peer, .local_address = local};
+  try {
+    for (const auto& hook : accept_hooks_) {
+      if (!hook(info)) {
+        KHZ_LOG(debug, "khz: on_accept refused " << peer);
+        return false;
+      }
+    }
+  } catch (const std::exception& e) {
+    KHZ_LOG(error, "khz: an on_accept hook threw (" << e.what() << "); refusing " << peer);
+    return false;
+  } catch (...) {
+    KHZ_LOG(error, "khz: an on_accept hook threw; refusing " << peer);
+    return false;
+  }
+  return true;
 }
 
 std::size_t Server::active_connections() const noexcept { return transporter_->active_connections(); }
@@ -129,7 +177,7 @@ void Server::shutdown() {
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
   transporter_->shutdown(options_.exit_wait_timeout);
-  for (auto& hook : hooks_) hook();
+  for (auto& hook : shutdown_hooks_) hook();
   KHZ_LOG(info, "khz: stopped");
 }
 
@@ -148,16 +196,27 @@ void Server::spin() {
     throw std::system_error(ec, "khz: signalfd");
   }
   transporter_->first_loop_on_caller();
-  auto port = start();
+  auto port = [&] {
+    try {
+      return start();
+    } catch (...) {  // an on_run hook's (the server is shut down)
+      ::close(signal_fd);
+      pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+      throw;
+    }
+  }();
   if (!port) {
     ::close(signal_fd);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    throw std::system_error(port.error(), "khz: cannot listen on " + options_.address);
+    throw std::system_error(port.error(), options_.listen_fd >= 0
+                                              ? "khz: cannot serve listen_fd " + std::to_string(options_.listen_fd)
+                                              : "khz: cannot listen on " + options_.address);
   }
   const char* protocols = tls_ ? (options_.h2 ? "HTTPS (h2, http/1.1)" : "HTTPS (http/1.1)")
                                : (options_.h2c ? "HTTP/1.1 and h2c" : "HTTP/1.1");
-  KHZ_LOG(info, "khz: serving " << protocols << " on " << options_.address << " (port " << *port << ", transport "
-                                << transporter_->name() << ")");
+  KHZ_LOG(info, "khz: serving " << protocols << " on " << listen_address_ << " ("
+                                << (*port != 0 ? "port " + std::to_string(*port) + ", " : std::string())
+                                << "transport " << transporter_->name() << ")");
   // Returns on a signal, or when shutdown() is called from another thread.
   transporter_->run_until_readable(signal_fd);
   signalfd_siginfo info{};

@@ -38,6 +38,10 @@ class Waiter {
   void* arg_ = nullptr;
 };
 
+// Asks `accept` (Transporter::start) about a connection just accepted: true when there is no
+// filter or it says yes; false when it says no or throws (logged).
+bool accepted(const AcceptFilter& accept, Connection& conn) noexcept;
+
 // Runs a connection handler to completion, turning any exception into a log line, so the
 // backend's bookkeeping after it always runs.
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn);

@@ -5,6 +5,7 @@
 #include <khz/transport/error.h>
 
 #include "backend_support.h"
+#include "listen_socket.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -137,6 +138,11 @@ Task<Result<std::unique_ptr<Connection>>> dial(std::string host, std::uint16_t p
   auto* dialer = dynamic_cast<Dialer*>(EventLoop::current());
   if (dialer == nullptr) co_return std::make_error_code(std::errc::operation_not_supported);
   const auto start = Clock::now();
+  if (std::string_view(host).starts_with("unix:")) {
+    auto path = unix_socket_address(std::string_view(host).substr(5));
+    if (!path) co_return path.error();
+    co_return co_await dialer->connect_to(path->storage, path->len, timeout);
+  }
   std::vector<Address> addresses(1);
   if (!parse_numeric(host, port, addresses[0])) {
     auto lookup = std::make_shared<Lookup>();

@@ -47,6 +47,18 @@ void log_handler_failure(std::exception_ptr e, const Connection& conn) noexcept 
   }
 }
 
+bool accepted(const AcceptFilter& accept, Connection& conn) noexcept {
+  if (!accept) return true;
+  try {
+    return accept(conn);
+  } catch (const std::exception& e) {
+    KHZ_LOG(error, "accept filter for " << conn.peer_address() << " failed: " << e.what() << "; closing it");
+  } catch (...) {
+    KHZ_LOG(error, "accept filter for " << conn.peer_address() << " failed; closing it");
+  }
+  return false;
+}
+
 Task<void> run_handler(const ConnectionHandler& handler, Connection& conn) {
   try {
     co_await handler(conn);

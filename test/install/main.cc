@@ -5,6 +5,8 @@
 #include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/app/testing.h>
+#include <khz/transport/listen.h>
+#include <khz/transport/transporter.h>
 
 #include <cstdio>
 
@@ -14,7 +16,13 @@ int main() {
   khz::ClientOptions client{.max_redirects = 0};
   khz::RetryPolicy retry{.max_attempts = 2};
   khz::EngineOptions engine{.redirect_fixed_path = true, .handler_error = {.status = 503}};
-  (void)with_h2, (void)client, (void)retry, (void)engine;
+  khz::ServerOptions on_unix{.address = "unix:/tmp/khz.sock", .unix_socket_mode = 0600, .transport = "asio"};
+  khz::ServerOptions inherited{.listen_fd = 3, .loops = 1};
+  khz::ConnectionInfo info{.peer_address = "unix:"};
+  khz::transport::InheritedSocket socket{.fd = 3};
+  khz::transport::TransporterOptions transport{.address = "unix:@khz", .listen_fd = -1};
+  (void)with_h2, (void)client, (void)retry, (void)engine, (void)on_unix, (void)inherited, (void)info, (void)socket,
+      (void)transport;
   server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
   khz::Response r = khz::testing::perform_request(server, "GET", "/ping");
   std::printf("%d %s\n", r.status(), std::string(r.body()).c_str());

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Server lifecycle on every transport: coroutine handlers sharing a loop, graceful shutdown.
+// Server lifecycle on every transport: coroutine handlers sharing a loop, graceful shutdown,
+// spin(), the lifecycle hooks (on_run, on_accept, on_shutdown).
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 
@@ -15,9 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 using khz::test::body_of;
@@ -233,6 +237,213 @@ TEST_CASE("spin: the calling thread runs the first loop; shutdown() from another
       REQUIRE(hook_ran);
       REQUIRE(who == (transport == "netpoll" ? "spinner" : "loop thread"));
       REQUIRE_THROWS(RawClient(port));
+    }
+  }
+}
+
+namespace {
+// "127.0.0.1:41234" -> 41234.
+std::uint16_t port_of(std::string_view address) {
+  return static_cast<std::uint16_t>(std::stoi(std::string(address.substr(address.rfind(':') + 1))));
+}
+// The client side's own address of a connected socket, as the server sees its peer.
+std::string client_address(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+}  // namespace
+
+TEST_CASE("on_run: once, on the thread that starts the server, when it listens: the port picked for port 0 is served") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport);
+      ts.server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+      int calls = 0;
+      std::string address;
+      std::thread::id ran_on;
+      std::string answered_inside;
+      ts.server.on_run([&](std::string_view listen_address) {
+        ++calls;
+        address = listen_address;
+        ran_on = std::this_thread::get_id();
+        // Listening, loops running: a request made from inside the hook is served.
+        RawClient c(port_of(listen_address));
+        c.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+        answered_inside = body_of(c.read_response());
+      });
+      ts.start();
+      REQUIRE(calls == 1);
+      REQUIRE(address == "127.0.0.1:" + std::to_string(ts.port()));
+      REQUIRE(address == ts.server.listen_address());
+      REQUIRE(ran_on == std::this_thread::get_id());
+      REQUIRE(answered_inside == "pong");
+      REQUIRE_THROWS_AS(ts.server.on_run([](std::string_view) {}), std::logic_error);
+      REQUIRE_THROWS_AS(ts.server.on_accept([](const khz::ConnectionInfo&) { return true; }), std::logic_error);
+    }
+  }
+}
+
+TEST_CASE("on_run under spin(): on the spinning thread, before it serves; the address it reports is served") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::Server server({.address = "127.0.0.1:0", .transport = transport, .loops = 1});
+      server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+      std::promise<std::string> reported;
+      std::thread::id ran_on;
+      server.on_run([&](std::string_view address) {
+        ran_on = std::this_thread::get_id();
+        reported.set_value(std::string(address));
+      });
+      std::string answer;
+      std::thread peer([&] {
+        auto future = reported.get_future();
+        if (future.wait_for(10s) != std::future_status::ready) {  // no hook ran: stop the server
+          server.shutdown();
+          return;
+        }
+        auto address = future.get();  // no port probing: on_run says where
+        RawClient c(port_of(address));
+        c.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+        answer = body_of(c.read_response());
+        server.shutdown();
+      });
+      server.spin();
+      peer.join();
+      REQUIRE(ran_on == std::this_thread::get_id());
+      REQUIRE(answer == "pong");
+    }
+  }
+}
+
+TEST_CASE("on_run: a hook that throws stops the server; start() and spin() throw it; on_shutdown hooks run") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      for (bool spinning : {false, true}) {
+        khz::Server server({.address = "127.0.0.1:0", .transport = transport, .loops = 1});
+        bool later_hook = false;
+        bool shut_down = false;
+        server.on_run([](std::string_view) { throw std::runtime_error("registry unreachable"); });
+        server.on_run([&](std::string_view) { later_hook = true; });
+        server.on_shutdown([&] { shut_down = true; });
+        if (spinning) {
+          REQUIRE_THROWS_WITH(server.spin(), "registry unreachable");
+        } else {
+          REQUIRE_THROWS_WITH(server.start(), "registry unreachable");
+        }
+        REQUIRE_FALSE(later_hook);
+        REQUIRE(shut_down);
+        REQUIRE(server.port() != 0);
+        REQUIRE_THROWS(RawClient(server.port()));  // no longer listening
+      }
+    }
+  }
+}
+
+TEST_CASE("on_accept: sees peer and local address on the loop that then serves the connection; false closes it unread") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport, {.loops = 2});
+      std::mutex mutex;
+      std::vector<std::string> peers;
+      std::vector<std::string> locals;
+      std::map<std::string, std::thread::id> accepted_on;  // by peer address
+      std::atomic<bool> refuse{false};
+      std::atomic<int> served{0};
+      ts.server.on_accept([&](const khz::ConnectionInfo& c) {
+        std::lock_guard lock(mutex);
+        peers.emplace_back(c.peer_address);
+        locals.emplace_back(c.local_address);
+        accepted_on[std::string(c.peer_address)] = std::this_thread::get_id();
+        return !refuse.load();
+      });
+      ts.server.get("/where", [&](khz::RequestContext& c) {
+        ++served;
+        std::lock_guard lock(mutex);
+        bool same = accepted_on[std::string(c.peer_address())] == std::this_thread::get_id();
+        c.string(200, same ? "same loop" : "another thread");
+      });
+      ts.start();
+      for (int i = 0; i < 6; ++i) {  // spread over both loops
+        RawClient a(ts.port());
+        a.send("GET /where HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(body_of(a.read_response()) == "same loop");
+        std::lock_guard lock(mutex);
+        REQUIRE(peers.back() == client_address(a.fd()));
+        REQUIRE(locals.back() == ts.server.listen_address());
+      }
+      REQUIRE(served == 6);
+      {  // once per connection, not once per request (the connection parks in between)
+        RawClient keep_alive(ts.port());
+        for (int i = 0; i < 3; ++i) {
+          keep_alive.send("GET /where HTTP/1.1\r\nHost: t\r\n\r\n");
+          REQUIRE(body_of(keep_alive.read_response()) == "same loop");
+          std::this_thread::sleep_for(20ms);
+        }
+        std::lock_guard lock(mutex);
+        REQUIRE(peers.size() == 7);
+      }
+      REQUIRE(served == 9);
+
+      refuse = true;
+      RawClient b(ts.port());
+      b.send("GET /where HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(b.read_until_close().empty());  // closed, not a byte answered
+      REQUIRE(served == 9);                   // and the request never reached a handler
+      REQUIRE(khz::test::eventually([&] { return ts.server.active_connections() == 0; }));
+
+      refuse = false;
+      RawClient c(ts.port());
+      c.send("GET /where HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(c.read_response()) == "same loop");
+    }
+  }
+}
+
+TEST_CASE("on_accept: hooks run in order and the first refusal ends them; a hook that throws refuses; Unix socket addresses") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TempDir dir;
+      const std::string address = "unix:" + dir.path + "/hooks.sock";
+      khz::Server server({.address = address, .transport = transport, .loops = 1});
+      std::atomic<int> verdict{0};  // 0: admit, 1: the first hook refuses, 2: the first hook throws
+      std::atomic<int> second_calls{0};
+      std::mutex mutex;
+      std::string peer, local;
+      server.on_accept([&](const khz::ConnectionInfo& c) {
+        {
+          std::lock_guard lock(mutex);
+          peer = c.peer_address;
+          local = c.local_address;
+        }
+        if (verdict == 2) throw std::runtime_error("hook failed");
+        return verdict == 0;
+      });
+      server.on_accept([&](const khz::ConnectionInfo&) {
+        ++second_calls;
+        return true;
+      });
+      server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
+      REQUIRE(server.start().ok());
+
+      RawClient admitted(address);
+      admitted.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(admitted.read_response()) == "pong");
+      REQUIRE(second_calls == 1);
+      {
+        std::lock_guard lock(mutex);
+        REQUIRE(peer == "unix:");
+        REQUIRE(local == address);
+      }
+      for (int v : {1, 2}) {
+        verdict = v;
+        RawClient refused(address);
+        refused.send("GET /ping HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(refused.read_until_close().empty());
+        REQUIRE(second_calls == 1);  // not asked after a refusal
+      }
+      server.shutdown();
     }
   }
 }

@@ -8,11 +8,15 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <utility>
 
@@ -34,6 +38,37 @@ int connect_loopback(std::uint16_t port) {
   return fd;
 }
 
+int connect_unix(std::string_view unix_address) {
+  std::string_view path = unix_address.substr(unix_address.starts_with("unix:") ? 5 : 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) throw std::runtime_error("bad unix socket path");
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  if (path.front() == '@') {  // abstract: a leading NUL, no trailing one
+    addr.sun_path[0] = '\0';
+    len -= 1;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error("socket failed");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("connect failed");
+  }
+  return fd;
+}
+
+TempDir::TempDir() {
+  char name[] = "/tmp/khz-test-XXXXXX";
+  if (::mkdtemp(name) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path = name;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
+}
+
 std::uint16_t unused_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -48,6 +83,9 @@ std::uint16_t unused_port() {
 
 RawClient::RawClient(std::uint16_t port, std::chrono::milliseconds timeout)
     : fd_(connect_loopback(port)), timeout_(timeout) {}
+
+RawClient::RawClient(const std::string& unix_address, std::chrono::milliseconds timeout)
+    : fd_(connect_unix(unix_address)), timeout_(timeout) {}
 
 RawClient::~RawClient() {
   if (fd_ >= 0) ::close(fd_);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Test support: a blocking TCP client with deadlines, for feeding servers raw bytes.
+// Test support: a blocking TCP (or Unix domain socket) client with deadlines, for feeding
+// servers raw bytes.
 //
 //   RawClient c(port);
 //   c.send("GET /ping HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -18,6 +19,8 @@ namespace khz::test {
 class RawClient {
  public:
   explicit RawClient(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // To a Unix domain socket: "unix:/path" or "unix:@name".
+  explicit RawClient(const std::string& unix_address, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -51,6 +54,19 @@ std::string header_of(std::string_view response, std::string_view name);
 // A blocking TCP socket connected to 127.0.0.1:`port`, with TCP_NODELAY; throws
 // std::runtime_error when it cannot connect.
 int connect_loopback(std::uint16_t port);
+
+// A blocking socket connected to a Unix domain socket address ("unix:/path", "unix:@name");
+// throws std::runtime_error when it cannot connect.
+int connect_unix(std::string_view unix_address);
+
+// A scratch directory (mkdtemp under /tmp), removed with what is in it when destroyed.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
 
 // A loopback port nothing listens on (bound, read back and released).
 std::uint16_t unused_port();

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -512,6 +513,65 @@ TEST_CASE("transport: a parked connection is served again on input, and closed b
       REQUIRE(std::chrono::steady_clock::now() - t0 < 5s);  // a parked connection is idle: closed at once
       REQUIRE(idle.closed_by_peer(1s));
       REQUIRE(t->active_connections() == 0);
+    }
+  }
+}
+
+namespace {
+std::atomic<int> filter_calls{0};
+std::atomic<bool> filter_says_yes{true};
+std::atomic<bool> filter_throws{false};
+std::atomic<bool> filter_before_handler{true};
+bool count_and_decide(khz::transport::Connection& conn) {
+  ++filter_calls;
+  if (parked_calls != 0) filter_before_handler = false;
+  if (!conn.input().empty()) filter_before_handler = false;  // nothing may have been read
+  if (filter_throws) throw std::runtime_error("filter failed");
+  return filter_says_yes;
+}
+}  // namespace
+
+TEST_CASE("transport: the accept filter is asked once per connection, before its handler; no closes it unread") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      parked_calls = 0;
+      filter_calls = 0;
+      filter_says_yes = true;
+      filter_throws = false;
+      filter_before_handler = true;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&echo_parking, &count_and_decide);
+      REQUIRE(port.ok());
+      {
+        RawClient c(*port);
+        for (int i = 0; i < 3; ++i) {  // the handler runs again after each park; the filter does not
+          c.send("ping");
+          std::string got;
+          while (got.size() < 4) {
+            char buf[16];
+            ssize_t n = ::recv(c.fd(), buf, sizeof buf, 0);
+            REQUIRE(n > 0);
+            got.append(buf, static_cast<std::size_t>(n));
+          }
+          REQUIRE(got == "ping");
+          std::this_thread::sleep_for(20ms);
+        }
+      }
+      REQUIRE(parked_calls >= 4);
+      REQUIRE(filter_calls == 1);
+      REQUIRE(filter_before_handler);
+      for (bool throws : {false, true}) {
+        filter_says_yes = false;
+        filter_throws = throws;
+        const int handler_runs = parked_calls;
+        RawClient refused(*port);
+        refused.send("never echoed");
+        REQUIRE(refused.read_until_close().empty());
+        REQUIRE(parked_calls == handler_runs);
+      }
+      REQUIRE(filter_calls == 3);
+      REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+      t->shutdown(1s);
     }
   }
 }

@@ -8,6 +8,7 @@
 #include <khz/transport/error.h>
 
 #include "backend_support.h"
+#include "listen_socket.h"
 
 #include <boost/asio.hpp>
 
@@ -34,7 +35,8 @@ namespace khz::transport {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+// The generic stream protocol: one socket type for TCP and Unix domain sockets alike.
+using stream = asio::generic::stream_protocol;
 using boost::system::error_code;
 
 std::error_code to_std(const error_code& ec) {
@@ -123,11 +125,8 @@ void set_cloexec(int fd) noexcept {
   if (flags >= 0) (void)::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
-std::string format_endpoint(const tcp::endpoint& ep) {
-  auto addr = ep.address();
-  std::string host = addr.to_string();
-  if (addr.is_v6()) host = "[" + host + "]";
-  return host + ":" + std::to_string(ep.port());
+std::string format_endpoint(const stream::endpoint& ep) {
+  return format_address(ep.data(), static_cast<socklen_t>(ep.size()));
 }
 
 class AsioConnection;
@@ -227,16 +226,16 @@ class AsioLoop final : public EventLoop, public Dialer {
 // A connection registered with a loop (`registered`) leaves the loop's set when destroyed.
 class AsioConnection final : public Connection {
  public:
-  explicit AsioConnection(tcp::socket socket, AsioLoop* registered = nullptr)
+  explicit AsioConnection(stream::socket socket, AsioLoop* registered = nullptr)
       : socket_(std::move(socket)), registered_(registered) {
     if (socket_.is_open()) set_cloexec(socket_.native_handle());
     if (registered_ != nullptr) registered_->connections().insert(this);
     error_code ec;
-    socket_.set_option(tcp::no_delay(true), ec);
-    auto remote = socket_.remote_endpoint(ec);
-    if (!ec) peer_ = format_endpoint(remote);
     auto local = socket_.local_endpoint(ec);
     if (!ec) local_ = format_endpoint(local);
+    if (!ec && local.protocol().family() != AF_UNIX) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) peer_ = format_endpoint(remote);
   }
 
   ~AsioConnection() override {
@@ -254,7 +253,7 @@ class AsioConnection final : public Connection {
     read_deadline_ = write_deadline_ = kNever;
     // Send FIN first and drop what the peer still sent, so close() does not turn into a RST
     // that could destroy a response the peer has not read yet.
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(stream::socket::shutdown_send, ec);
     socket_.non_blocking(true, ec);
     char sink[4096];
     for (int i = 0; i < 16; ++i) {
@@ -326,7 +325,7 @@ class AsioConnection final : public Connection {
     watching_hangup_ = true;
     if (hangup_wait_pending_) return;  // one from an earlier watch is still out: it serves this one
     hangup_wait_pending_ = true;
-    socket_.async_wait(tcp::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
+    socket_.async_wait(stream::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
       if (!*alive) return;
       self->hangup_wait_pending_ = false;
       if (!self->watching_hangup_ || self->closed_) return;
@@ -388,7 +387,7 @@ class AsioConnection final : public Connection {
     if (input_.empty() && is_idle()) {
       // Idle with nothing buffered: hold no buffer while waiting; read once data is there.
       input_.shrink();
-      socket_.async_wait(tcp::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
+      socket_.async_wait(stream::socket::wait_read, pooled([self = this, alive = alive_](const error_code& ec) {
         if (!*alive) return;
         if (ec) return self->fill_failed(ec);
         self->read_more_now();
@@ -443,7 +442,7 @@ class AsioConnection final : public Connection {
   using Clock = std::chrono::steady_clock;
   static constexpr Clock::time_point kNever = Clock::time_point::max();
 
-  tcp::socket socket_;
+  stream::socket socket_;
   AsioLoop* registered_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<asio::const_buffer> iov_;
@@ -464,13 +463,11 @@ class AsioConnection final : public Connection {
 
 Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage addr, socklen_t len,
                                                                std::chrono::milliseconds timeout) {
-  tcp::endpoint endpoint;
-  std::memcpy(endpoint.data(), &addr, len);
-  endpoint.resize(len);
+  stream::endpoint endpoint(&addr, len);
   // Shared by the connect and the deadline handlers, which may run after this frame resumed.
   struct State {
     explicit State(asio::io_context& io) : socket(io), timer(io) {}
-    tcp::socket socket;
+    stream::socket socket;
     asio::steady_timer timer;
     error_code error;
     bool timed_out = false;
@@ -480,7 +477,7 @@ Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage 
   auto state = std::make_shared<State>(io_);
   struct Awaiter {
     std::shared_ptr<State> state;
-    tcp::endpoint endpoint;
+    stream::endpoint endpoint;
     std::chrono::milliseconds timeout;
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
@@ -566,32 +563,17 @@ class AsioTransporter final : public Transporter {
     }
   }
 
-  Result<std::uint16_t> start(ConnectionHandler handler) override {
+  using Transporter::start;
+  Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
     handler_ = std::move(handler);
-    HostPort hp = parse_host_port(options_.address);
-    error_code ec;
-    auto address = asio::ip::make_address(hp.host, ec);
-    if (ec) {
-      // A name: resolve it once.
-      asio::ip::tcp::resolver resolver(loops_[0]->io());
-      auto results = resolver.resolve(hp.host, std::to_string(hp.port), ec);
-      if (ec || results.empty()) return std::error_code(ec.value(), std::system_category());
-      address = results.begin()->endpoint().address();
-    }
-    tcp::endpoint endpoint(address, hp.port);
-    acceptor_ = std::make_unique<tcp::acceptor>(loops_[0]->io());
-    accept_pause_ = std::make_unique<asio::steady_timer>(loops_[0]->io());
-    acceptor_->open(endpoint.protocol(), ec);
-    if (!ec) set_cloexec(acceptor_->native_handle());
-    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_->bind(endpoint, ec);
-    if (!ec) acceptor_->listen(options_.backlog, ec);
-    if (ec) {
-      KHZ_LOG(error, "listen on " << options_.address << " failed: " << ec.message());
+    accept_ = std::move(accept);
+    auto port = open_listener();
+    if (!port) {
+      KHZ_LOG(error, listen_target(options_) << " failed: " << port.error().message());
       acceptor_.reset();
-      return std::error_code(ec.value(), std::system_category());
+      listen_socket_.close();
+      return port.error();
     }
-    std::uint16_t port = acceptor_->local_endpoint().port();
     for (auto& loop : loops_) loop->run();
     started_ = true;
     asio::post(loops_[0]->io(), [this] { accept_next(); });
@@ -609,6 +591,7 @@ class AsioTransporter final : public Transporter {
       error_code ec;
       if (acceptor_) acceptor_->close(ec);
       if (accept_pause_) accept_pause_->cancel();
+      listen_socket_.close();  // a Unix socket's file goes now
     });
     for_each_loop([](AsioLoop& loop) {
       for (auto* c : loop.connections()) c->drain();
@@ -645,9 +628,38 @@ class AsioTransporter final : public Transporter {
     return active_;
   }
 
+  std::string listen_address() const override { return listen_address_; }
+
   std::string_view name() const noexcept override { return "asio"; }
 
  private:
+  // The listening socket as every backend opens or adopts it (listen_socket.h), given to an
+  // acceptor on loop 0; listen_socket_ keeps what closing must undo (a Unix socket's file).
+  // Returns the port (0 for Unix).
+  Result<std::uint16_t> open_listener() {
+    auto socket = [this]() -> Result<ListenSocket> {
+      if (options_.listen_fd >= 0) return ListenSocket::adopt(options_.listen_fd, options_.backlog);
+      auto where = resolve_listen_address(options_.address);
+      if (!where) return where.error();
+      return ListenSocket::open(*where, {.backlog = options_.backlog, .unix_socket_mode = options_.unix_socket_mode});
+    }();
+    if (!socket) return socket.error();
+    listen_socket_ = std::move(*socket);
+    SocketAddress bound;
+    bound.len = sizeof bound.storage;
+    if (::getsockname(listen_socket_.fd(), bound.get(), &bound.len) != 0) {
+      return std::error_code(errno, std::system_category());
+    }
+    listen_address_ = format_address(bound.get(), bound.len);
+    acceptor_ = std::make_unique<Acceptor>(loops_[0]->io());
+    accept_pause_ = std::make_unique<asio::steady_timer>(loops_[0]->io());
+    error_code ec;
+    acceptor_->assign(stream(bound.family(), bound.family() == AF_UNIX ? 0 : IPPROTO_TCP), listen_socket_.fd(), ec);
+    if (ec) return std::error_code(ec.value(), std::system_category());
+    (void)listen_socket_.release_fd();  // the acceptor closes it
+    return bound.port();
+  }
+
   // Runs fn on every loop's thread and waits for all of them.
   template <class Fn>
   void for_each_loop(Fn fn) {
@@ -657,7 +669,7 @@ class AsioTransporter final : public Transporter {
   void accept_next() {
     AsioLoop& target = *loops_[next_loop_];
     next_loop_ = (next_loop_ + 1) % loops_.size();
-    acceptor_->async_accept(target.io(), [this, &target](const error_code& ec, tcp::socket socket) {
+    acceptor_->async_accept(target.io(), [this, &target](const error_code& ec, stream::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
       if (ec) {
         if (failures_.on_failure(std::error_code(ec.value(), std::system_category())) ==
@@ -677,6 +689,12 @@ class AsioTransporter final : public Transporter {
         }
         asio::post(target.io(), [this, &target, s = std::move(socket)]() mutable {
           auto conn = std::make_unique<AsioConnection>(std::move(s), &target);
+          if (!accepted(accept_, *conn)) {
+            conn.reset();  // closes the socket, unread
+            std::lock_guard lock(mutex_);
+            if (--active_ == 0) idle_.notify_all();
+            return;
+          }
           if (stopped_) conn->drain();
           spawn(serve(std::move(conn), &target));
         });
@@ -704,8 +722,12 @@ class AsioTransporter final : public Transporter {
 
   TransporterOptions options_;
   ConnectionHandler handler_;
+  AcceptFilter accept_;
   std::vector<std::unique_ptr<AsioLoop>> loops_;
-  std::unique_ptr<tcp::acceptor> acceptor_;
+  using Acceptor = asio::basic_socket_acceptor<stream>;
+  std::unique_ptr<Acceptor> acceptor_;
+  ListenSocket listen_socket_;  // the socket until the acceptor has it; then the Unix file to remove
+  std::string listen_address_;
   std::unique_ptr<asio::steady_timer> accept_pause_;  // loop 0's thread only, as are the next two
   AcceptFailures failures_;
   std::size_t next_loop_ = 0;

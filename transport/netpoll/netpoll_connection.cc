@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "netpoll/netpoll_connection.h"
 
+#include "listen_socket.h"
+
 #include <khz/common/log.h>
 #include <khz/transport/error.h>
 
@@ -28,27 +30,10 @@ std::error_code last_error() noexcept { return {errno, std::system_category()}; 
 
 }  // namespace
 
-std::string format_address(const sockaddr* addr, socklen_t len) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (addr->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (addr->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    std::string out = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) on "[" + string
-    out.append(host).append("]:").append(std::to_string(ntohs(in6->sin6_port)));
-    return out;
-  }
-  return {};
-}
-
 NetpollConnection::NetpollConnection(NetpollLoop& loop, int fd, const sockaddr_storage& peer,
                                      socklen_t peer_len) noexcept
-    : loop_(loop), fd_(fd), peer_len_(std::min<socklen_t>(peer_len, sizeof(PeerAddress))) {
-  std::memcpy(&peer_, &peer, peer_len_);
+    : loop_(loop), fd_(fd), peer_len_(peer_len) {
+  std::memcpy(&peer_, &peer, std::min<socklen_t>(peer_len, sizeof(PeerAddress)));
 }
 
 NetpollConnection::~NetpollConnection() {
@@ -84,7 +69,15 @@ void NetpollConnection::close() noexcept {
 }
 
 std::string NetpollConnection::peer_address() const {
-  return format_address(&peer_.any, peer_len_);
+  if (peer_len_ > static_cast<socklen_t>(sizeof(PeerAddress)) && fd_ >= 0) {
+    // A Unix peer bound to a long path: what accept4 said did not fit; ask again.
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+      return format_address(reinterpret_cast<const sockaddr*>(&peer), len);
+    }
+  }
+  return format_address(&peer_.any, std::min<socklen_t>(peer_len_, sizeof(PeerAddress)));
 }
 
 std::string NetpollConnection::local_address() const {
@@ -390,7 +383,7 @@ Task<Result<std::unique_ptr<Connection>>> NetpollLoop::connect_to(sockaddr_stora
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) co_return last_error();
   int one = 1;
-  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (addr.ss_family != AF_UNIX) (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), len);
   if (rc != 0 && errno != EINPROGRESS) {
     std::error_code ec = last_error();

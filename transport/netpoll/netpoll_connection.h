@@ -108,8 +108,9 @@ class NetpollConnection final : public Connection, public IoHandler {
   std::size_t fill_want_ = 0;
   DeadlineTimer read_deadline_{&on_read_deadline, this};
   DeadlineTimer write_deadline_{&on_write_deadline, this};
-  // IPv4 or IPv6 only (what a TCP listener accepts): a sockaddr_storage would be 100 bytes
-  // more for every connection.
+  // Room for IPv4 or IPv6 (a sockaddr_storage would be 100 bytes more for every connection);
+  // a Unix peer fits when unnamed (the usual client) or autobound, else peer_address() asks
+  // getpeername. peer_len_ is what accept4 returned, which may be more than the room.
   union PeerAddress {
     sockaddr any;
     sockaddr_in v4;
@@ -117,8 +118,5 @@ class NetpollConnection final : public Connection, public IoHandler {
   } peer_{};
   socklen_t peer_len_ = 0;
 };
-
-// "host:port" ("[v6]:port") for a socket address; "" when it is neither IPv4 nor IPv6.
-std::string format_address(const sockaddr* addr, socklen_t len);
 
 }  // namespace khz::transport

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The netpoll backend's Transporter: one Worker per loop, each with its own SO_REUSEPORT
-// listener and registry of connections. Shutdown follows the asio backend step for step.
+// listener (TCP) or watching the one shared listening socket (Unix, or one handed over;
+// EPOLLEXCLUSIVE), and its registry of connections. Shutdown follows the asio backend step
+// for step.
 #include <khz/common/log.h>
 #include <khz/transport/netpoll.h>
 
 #include "netpoll/event_loop.h"
 #include "netpoll/netpoll_connection.h"
 #include "backend_support.h"
+#include "listen_socket.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -39,16 +41,22 @@ class NetpollTransporter;
 // One loop and what lives on it. Loop thread only, except where noted.
 struct Worker;
 
-// The listening socket of one worker.
+// One worker's watch on a listening socket (the transporter owns the socket: its own per
+// worker, or one that every worker watches).
 class Listener final : public IoHandler {
  public:
   Listener(NetpollTransporter& owner, Worker& worker) : owner_(owner), worker_(worker) {}
   ~Listener() override { close(); }
 
-  // Before the loop starts (controlling thread).
-  void adopt(int fd) noexcept { fd_ = fd; }
+  // Before the loop starts (controlling thread): the socket and the epoll events to watch it with.
+  void watch(int fd, std::uint32_t events) noexcept {
+    fd_ = fd;
+    events_ = events;
+  }
   int fd() const noexcept { return fd_; }
+  std::uint32_t events() const noexcept { return events_; }
 
+  // Stops watching; the socket stays open until the transporter closes it.
   void close() noexcept;
   void on_io(std::uint32_t events) override;
 
@@ -59,6 +67,7 @@ class Listener final : public IoHandler {
   Worker& worker_;
   int fd_ = -1;
   AcceptFailures failures_;
+  std::uint32_t events_ = EPOLLIN;
   DeadlineTimer pause_{&on_pause_over, this};
 };
 
@@ -76,25 +85,30 @@ class NetpollTransporter final : public Transporter {
 
   ~NetpollTransporter() override { shutdown(0ms); }
 
-  Result<std::uint16_t> start(ConnectionHandler handler) override {
+  using Transporter::start;
+  Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
     KHZ_ASSERT(!started_);
     handler_ = std::move(handler);
+    accept_ = std::move(accept);
     int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
     if (n <= 0) n = 1;
     for (int i = 0; i < n; ++i) workers_.push_back(std::make_unique<Worker>(*this));
 
-    auto bound = bind_listeners();
+    auto bound = open_listeners();
     if (!bound) {
-      KHZ_LOG(error, "listen on " << options_.address << " failed: " << bound.error().message());
+      KHZ_LOG(error, listen_target(options_) << " failed: " << bound.error().message());
       workers_.clear();
+      sockets_.clear();
       return bound.error();
     }
     for (auto& w : workers_) {
-      if (auto ec = w->loop.add(w->listener.fd(), EPOLLIN, &w->listener)) {
+      if (auto ec = w->loop.add(w->listener.fd(), w->listener.events(), &w->listener)) {
         workers_.clear();
+        sockets_.clear();
         return ec;
       }
     }
+    listen_address_ = sockets_.front().local_address();
     for (auto& w : workers_) {
       if (&w != &workers_.front() || !first_on_caller_) w->loop.start();
     }
@@ -111,6 +125,7 @@ class NetpollTransporter final : public Transporter {
       w.listener.close();
       for (auto* c : w.connections) c->drain();  // completions are queued, not resumed here
     });
+    sockets_.clear();  // no loop watches them now; a Unix socket's file goes too
     std::unique_lock lock(mutex_);
     if (!idle_.wait_for(lock, drain, [this] { return active_ == 0; })) {
       KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
@@ -148,13 +163,16 @@ class NetpollTransporter final : public Transporter {
     return active_;
   }
 
+  std::string listen_address() const override { return listen_address_; }
+
   std::string_view name() const noexcept override { return "netpoll"; }
 
   // On `worker`'s loop: takes an accepted socket.
   void adopt(Worker& worker, int fd, const sockaddr_storage& peer, socklen_t peer_len) {
     int one = 1;
-    (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (peer.ss_family != AF_UNIX) (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto conn = std::make_unique<NetpollConnection>(worker.loop, fd, peer, peer_len);
+    if (!accepted(accept_, *conn)) return;  // conn closes the socket, unread
     if (auto ec = conn->open()) {
       KHZ_LOG(warn, "netpoll: cannot watch a new connection: " << ec.message());
       return;  // conn closes the socket
@@ -169,58 +187,59 @@ class NetpollTransporter final : public Transporter {
   }
 
  private:
-  // Binds one SO_REUSEPORT listener per worker on the same address. Port 0: the first picks
-  // the port, the rest join it.
-  Result<std::uint16_t> bind_listeners() {
-    HostPort hp = parse_host_port(options_.address);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    addrinfo* found = nullptr;
-    std::string port = std::to_string(hp.port);
-    if (int rc = ::getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
-      KHZ_LOG(error, "netpoll: cannot resolve '" << hp.host << "': " << ::gai_strerror(rc));
-      return std::make_error_code(std::errc::address_not_available);
+  // TCP: one SO_REUSEPORT socket per worker on the same address, the kernel spreading
+  // connections over them; port 0: the first picks the port, the rest join it. Unix, and a
+  // socket handed over (listen_fd): one socket (SO_REUSEPORT is TCP's; an inherited one is
+  // one), which every worker watches with EPOLLEXCLUSIVE, so a connection wakes one idle loop
+  // rather than all; a busy loop that finds it already taken gets EAGAIN. Returns the port (0
+  // for Unix).
+  Result<std::uint16_t> open_listeners() {
+    if (options_.listen_fd >= 0) {
+      auto socket = ListenSocket::adopt(options_.listen_fd, options_.backlog);
+      if (!socket) return socket.error();
+      return share_one(std::move(*socket));
     }
-    sockaddr_storage addr{};
-    socklen_t len = found->ai_addrlen;
-    std::memcpy(&addr, found->ai_addr, len);
-    ::freeaddrinfo(found);
-
-    if (hp.port != 0) {
+    auto where = resolve_listen_address(options_.address);
+    if (!where) return where.error();
+    SocketAddress addr = *where;
+    if (addr.family() == AF_UNIX) {
+      auto socket = ListenSocket::open(addr, {.backlog = options_.backlog, .unix_socket_mode = options_.unix_socket_mode});
+      if (!socket) return socket.error();
+      return share_one(std::move(*socket));
+    }
+    if (addr.port() != 0) {
       // SO_REUSEPORT would let us join another server's port silently: a plain bind first
       // fails with EADDRINUSE when anyone listens there.
-      int probe = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      int probe = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (probe < 0) return last_error();
       int one = 1;
       (void)::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      int rc = ::bind(probe, reinterpret_cast<sockaddr*>(&addr), len);
+      int rc = ::bind(probe, addr.get(), addr.len);
       std::error_code ec = rc != 0 ? last_error() : std::error_code();
       ::close(probe);
       if (ec) return ec;
     }
     for (auto& w : workers_) {
-      int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0) return last_error();
-      w->listener.adopt(fd);
-      int one = 1;
-      if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-          ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
-          ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, options_.backlog) != 0) {
-        return last_error();
-      }
-      if (&w == &workers_.front()) {
+      auto socket = ListenSocket::open(addr, {.backlog = options_.backlog, .reuse_port = true});
+      if (!socket) return socket.error();
+      sockets_.push_back(std::move(*socket));
+      w->listener.watch(sockets_.back().fd(), EPOLLIN);
+      if (sockets_.size() == 1) {
         // Read the port back (it was 0 if the kernel picked it) and bind the rest to it.
-        socklen_t got = sizeof addr;
-        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &got) != 0) return last_error();
-        len = got;
+        addr.len = sizeof addr.storage;
+        if (::getsockname(sockets_.front().fd(), addr.get(), &addr.len) != 0) return last_error();
       }
     }
-    const auto& bound = addr;
-    return static_cast<std::uint16_t>(ntohs(bound.ss_family == AF_INET6
-                                                ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
-                                                : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port));
+    return addr.port();
+  }
+
+  Result<std::uint16_t> share_one(ListenSocket socket) {
+    sockets_.push_back(std::move(socket));
+    for (auto& w : workers_) w->listener.watch(sockets_.front().fd(), EPOLLIN | EPOLLEXCLUSIVE);
+    SocketAddress bound;
+    bound.len = sizeof bound.storage;
+    if (::getsockname(sockets_.front().fd(), bound.get(), &bound.len) != 0) return last_error();
+    return bound.port();
   }
 
   // Runs fn on every worker's loop thread and waits for all of them. Controlling thread only.
@@ -270,7 +289,10 @@ class NetpollTransporter final : public Transporter {
 
   TransporterOptions options_;
   ConnectionHandler handler_;
+  AcceptFilter accept_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<ListenSocket> sockets_;  // one per worker (TCP) or one for all (Unix)
+  std::string listen_address_;
   mutable std::mutex mutex_;
   std::condition_variable idle_;
   std::size_t active_ = 0;
@@ -283,7 +305,6 @@ void Listener::close() noexcept {
   if (fd_ < 0) return;
   worker_.loop.cancel(pause_);
   worker_.loop.remove(fd_);
-  ::close(fd_);
   fd_ = -1;
 }
 
@@ -308,7 +329,7 @@ void Listener::on_io(std::uint32_t) {
 
 void Listener::on_pause_over(void* self) {
   auto* l = static_cast<Listener*>(self);
-  if (l->fd_ >= 0) (void)l->worker_.loop.add(l->fd_, EPOLLIN, l);
+  if (l->fd_ >= 0) (void)l->worker_.loop.add(l->fd_, l->events_, l);
 }
 
 }  // namespace

@@ -171,7 +171,9 @@ struct RetryPolicy {
 };
 
 // Where a request's host really goes: service discovery. resolve() returns the endpoints for
-// a host; an empty list means "dial the host itself".
+// a host; an empty list means "dial the host itself". An endpoint's host may be a Unix domain
+// socket, "unix:/run/api.sock" or "unix:@name" (its port is then ignored): requests for
+// http://api/... go over that socket, with "Host: api".
 struct Endpoint {
   std::string host{};
   std::uint16_t port = 0;

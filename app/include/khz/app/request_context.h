@@ -75,7 +75,8 @@ class RequestContext : public ExchangeState {
   Task<Result<std::string_view>> read_body_chunk();
   // True when the body arrives through read_body_chunk() rather than in body().
   bool body_streamed() const noexcept { return exchange_->body_reader != nullptr; }
-  // "host:port" of the peer ("[v6]:port"); formatted on the first call.
+  // "host:port" of the peer ("[v6]:port"; over a Unix domain socket "unix:", or "unix:/path"
+  // when the client bound its socket to one); formatted on the first call.
   std::string_view peer_address() const;
   // Fires when the client goes away while the handler runs (HTTP/1.1: hangs up; HTTP/2: resets
   // the stream or the connection ends); null outside a protocol server (e.g. engine tests).

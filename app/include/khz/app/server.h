@@ -11,8 +11,14 @@
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
 // finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
 // closed; then the on_shutdown hooks run.
-// Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
-// on the loop threads.
+// Lifecycle hooks (Hertz's OnRun, OnAccept/OnConnect, OnShutdown), each kind in registration order:
+//
+//   server.on_run([](std::string_view address) { registry.announce(address); });   // listening now
+//   server.on_accept([](const khz::ConnectionInfo& c) { return !banned(c.peer_address); });
+//   server.on_shutdown([] { registry.withdraw(); });
+//
+// Threading: construct, register routes and hooks, start/spin and shutdown from one thread;
+// handlers and on_accept hooks run on the loop threads.
 #pragma once
 
 #include <khz/app/engine.h>
@@ -26,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace khz {
@@ -38,7 +45,23 @@ class Transporter;
 //   khz::Server server({.address = "0.0.0.0:8443", .tls_cert_file = "site.crt", .tls_key_file = "site.key"});
 
 struct ServerOptions {
+  // Where to listen: "host:port", "[v6]:port" or ":port" (port 0 picks a free one; see
+  // listen_address()), or a Unix domain socket: "unix:/run/app.sock" (the file is created with
+  // unix_socket_mode; a stale socket file a dead server left is replaced, a live socket or any
+  // other file is not: EADDRINUSE; the file is removed at shutdown) or "unix:@name" (Linux's
+  // abstract namespace, no file). Over a Unix socket, peer and local addresses read
+  // "unix:/run/app.sock" ("unix:" for the usual unnamed client socket).
   std::string address = "0.0.0.0:8888";
+  unsigned unix_socket_mode = 0660;  // permission bits of a "unix:/path" socket file
+  // >= 0: serve this listening socket instead of binding `address` (default -1: bind): one
+  // systemd passed (socket activation: khz::transport::systemd_listen_fds()), one a parent
+  // handed over on a graceful restart, or one the program made (open_listen_socket); see
+  // <khz/transport/listen.h>. TCP or Unix, SOCK_STREAM; listen() is called if it is bound but
+  // not listening. The server serves a duplicate and closes only that at shutdown: the fd
+  // stays the caller's, and the socket keeps listening (connections wait in its backlog) until
+  // every process holding it closed it. A Unix socket's file is never removed. netpoll: all
+  // loops share the one socket (EPOLLEXCLUSIVE; see transport/DESIGN.md).
+  int listen_fd = -1;
   std::string transport{};  // "netpoll" or "asio"; empty: $KHZ_TRANSPORT, else the default backend
   int loops = 0;          // event loops; 0: one per core
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
@@ -77,6 +100,12 @@ struct ServerOptions {
   HandlerErrorOptions handler_error{};  // a handler's exception: 500, middleware's headers kept
 };
 
+// A new connection, as an on_accept hook sees it. The views live for the hook's call.
+struct ConnectionInfo {
+  std::string_view peer_address{};   // "127.0.0.1:51234", "[::1]:51234"; "unix:" over a Unix socket
+  std::string_view local_address{};  // where it came in: "127.0.0.1:8888", "unix:/run/app.sock"
+};
+
 class Server : public Engine {
  public:
   explicit Server(ServerOptions options = {});
@@ -84,26 +113,58 @@ class Server : public Engine {
 
   // Serves until SIGINT or SIGTERM (or shutdown() from another thread), then shuts down
   // gracefully. The calling thread runs the first event loop meanwhile, so with one loop the
-  // process has no other thread. Throws std::system_error when the address cannot be bound.
+  // process has no other thread. Throws std::system_error when the address cannot be bound
+  // (or listen_fd not served), and what an on_run hook threw.
   void spin();
 
-  // Starts serving on background loop threads; returns the bound port (useful with port 0).
+  // Starts serving on background loop threads; returns the bound port (useful with port 0;
+  // 0 for a Unix socket).
   Result<std::uint16_t> start();
   // Graceful shutdown (see above). Idempotent; safe from any thread but a loop thread.
   void shutdown();
 
-  void on_shutdown(std::function<void()> hook) { hooks_.push_back(std::move(hook)); }
+  // ---- Lifecycle hooks. Register on_run and on_accept hooks before start()/spin() (after:
+  // std::logic_error).
+  //
+  // Once the server listens and its loops run: hook(listen_address()) (the real port for port
+  // 0; "unix:/path" for a Unix socket), once, on the thread that called start() or spin(),
+  // before start() returns. Connections may be served meanwhile, except under spin() on netpoll
+  // with one loop: the calling thread runs that loop only after the hooks, so until then
+  // connections wait in the backlog (a hook that makes a request to its own server blocks).
+  // A hook that throws stops the server (shutdown(), on_shutdown hooks included); start() or
+  // spin() then throws that exception, and the hooks after it do not run.
+  void on_run(std::function<void(std::string_view listen_address)> hook);
+  // For every new connection, right after it is accepted: on the loop thread that will serve
+  // it, before anything else happens on it (no byte read, no TLS handshake, before the
+  // max_connections check). Return false to refuse: the connection is closed at once and never
+  // served; the hooks after it are not asked. A hook that throws refuses too (logged). Hooks
+  // run concurrently on different loops: make them thread-safe, and quick (the loop waits).
+  // Hertz's OnAccept and OnConnect both map here.
+  void on_accept(std::function<bool(const ConnectionInfo& connection)> hook);
+  // After a shutdown has drained and closed the connections and stopped the loops, on the
+  // thread that called shutdown() (spin()'s, on a signal; the destructor's). May be registered
+  // at any time before that shutdown.
+  void on_shutdown(std::function<void()> hook) { shutdown_hooks_.push_back(std::move(hook)); }
   std::uint16_t port() const noexcept { return port_; }
+  // Where the server listens once started: "127.0.0.1:41234" (the port picked for port 0),
+  // "[::]:8080", "unix:/run/app.sock", "unix:@name"; "" before start().
+  const std::string& listen_address() const noexcept { return listen_address_; }
   // Connections being served now (thread-safe).
   std::size_t active_connections() const noexcept;
   const ServerOptions& server_options() const noexcept { return options_; }
 
  private:
+  // on_accept hooks' verdict on `conn` (on its loop).
+  bool admitted(transport::Connection& conn) const;
+
   ServerOptions options_;
   std::unique_ptr<transport::Transporter> transporter_;
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
-  std::vector<std::function<void()>> hooks_;
+  std::vector<std::function<void(std::string_view)>> run_hooks_;
+  std::vector<std::function<bool(const ConnectionInfo&)>> accept_hooks_;  // read by the loops once started
+  std::vector<std::function<void()>> shutdown_hooks_;
   std::uint16_t port_ = 0;
+  std::string listen_address_;
   std::mutex shutdown_mutex_;  // a second shutdown() waits for the first to finish
   bool running_ = false;
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Outbound connections: dial() opens a TCP connection on the event loop of the calling
-// coroutine; ClientLoop is a loop thread of its own for plain programs.
+// Outbound connections: dial() opens a TCP (or Unix domain socket) connection on the event loop
+// of the calling coroutine; ClientLoop is a loop thread of its own for plain programs.
 //
 //   khz::Task<> handler(khz::RequestContext& ctx) {          // runs on a server loop
 //     auto conn = co_await khz::transport::dial("127.0.0.1", 8080, std::chrono::seconds(2));
@@ -13,14 +13,16 @@
 //   loop->run([]() -> khz::Task<> { auto c = co_await khz::transport::dial("example.com", 80, 5s); ... });
 //
 // Resolution: a numeric host ("10.0.0.7", "::1", "[::1]") is parsed in place; "localhost" maps
-// to 127.0.0.1 without a lookup. Any other name is resolved by getaddrinfo on a short-lived
+// to 127.0.0.1 without a lookup; "unix:/path/to.sock" or "unix:@name" (abstract) is a Unix
+// domain socket (the port is ignored). Any other name is resolved by getaddrinfo on a short-lived
 // thread of its own, so the loop never blocks on DNS; the dial timeout covers the lookup (a
 // lookup that outlives it finishes on its thread and is dropped). Every address returned is
 // tried in order until one connects or the timeout passes.
-// Errors: errc::timed_out, the OS error of the last address tried (ECONNREFUSED, ...), or
-// std::errc::address_not_available when the name does not resolve.
+// Errors: errc::timed_out, the OS error of the last address tried (ECONNREFUSED, ENOENT for a
+// Unix socket path that is not there, ...), std::errc::address_not_available when the name
+// does not resolve, std::errc::invalid_argument for a malformed "unix:" address.
 // Lifetime: the Connection belongs to the caller and must be used and destroyed on the loop
-// it was dialled from (it may be destroyed at any point of a turn). TCP_NODELAY is set.
+// it was dialled from (it may be destroyed at any point of a turn). TCP_NODELAY is set (TCP).
 #pragma once
 
 #include <khz/common/event_loop.h>
@@ -37,7 +39,8 @@
 
 namespace khz::transport {
 
-// Opens a TCP connection to host:port from the current loop (a server loop or a ClientLoop).
+// Opens a connection to host:port (TCP) or to a "unix:" host from the current loop (a server
+// loop or a ClientLoop).
 // `timeout` bounds resolution and connecting together; zero means none.
 // Requires EventLoop::current() to be a transport loop; elsewhere it fails with
 // std::errc::operation_not_supported.

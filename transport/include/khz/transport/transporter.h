@@ -28,19 +28,44 @@
 namespace khz::transport {
 
 using ConnectionHandler = std::function<Task<void>(Connection&)>;
+// Decides on a connection just accepted: true serves it, false closes it (see start()).
+using AcceptFilter = std::function<bool(Connection&)>;
 
 struct TransporterOptions {
-  std::string address = "0.0.0.0:8888";  // host:port; port 0 picks a free one
-  int loops = 0;                          // event loops (threads); 0 = one per core
+  // "host:port" or "[v6]:port" (port 0 picks a free one), or a Unix domain socket:
+  // "unix:/path/to.sock" (a stale socket file left by a dead server is replaced, a live one or
+  // any other file is not; the file is removed at shutdown) or "unix:@name" (Linux's abstract
+  // namespace: no file).
+  std::string address = "0.0.0.0:8888";
+  int loops = 0;                     // event loops (threads); 0 = one per core
   int backlog = 1024;
+  unsigned unix_socket_mode = 0660;  // permission bits of a "unix:/path" socket file
+  // >= 0: serve this listening socket (TCP or Unix, SOCK_STREAM) instead of binding `address`:
+  // one inherited from systemd or a parent process (<khz/transport/listen.h>). The transporter
+  // serves a duplicate of it and closes only that at shutdown; `listen_fd` stays the caller's
+  // (and, being the same open socket, keeps it listening until closed). Its file description
+  // is made non-blocking; listen(backlog) is called if it is bound but not listening. Every
+  // loop shares the one socket (netpoll: EPOLLEXCLUSIVE), and a Unix socket's file is never
+  // removed. -1: bind `address`.
+  int listen_fd = -1;
 };
 
 class Transporter {
  public:
   virtual ~Transporter() = default;
 
-  // Binds and listens, starts the loop threads, and returns the bound port.
-  virtual Result<std::uint16_t> start(ConnectionHandler handler) = 0;
+  // Binds and listens, starts the loop threads, and returns the bound port (0 for a Unix
+  // socket). `accept`, if set, is asked once about every accepted connection, on the loop that
+  // would serve it, before anything else is done with it (no byte read; netpoll: not even in
+  // its epoll set yet) and before the handler first runs (a parked connection's later runs do
+  // not ask again); false, or an exception (logged), closes the connection at once and the
+  // handler never sees it.
+  virtual Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) = 0;
+  Result<std::uint16_t> start(ConnectionHandler handler) { return start(std::move(handler), nullptr); }
+
+  // Where start() listens: "127.0.0.1:41234" (the port the kernel picked for port 0),
+  // "[::]:8080", "unix:/run/app.sock", "unix:@name"; "" before start(). Controlling thread.
+  virtual std::string listen_address() const = 0;
 
   // Before start(), by a caller that will call run_until_readable right after it: the netpoll
   // backend then gives its first loop no thread at all, and the caller's thread runs it from
@@ -78,5 +103,11 @@ std::vector<std::string> transporter_names();
 // Splits "host:port" / "[v6]:port"; throws std::invalid_argument when malformed.
 struct HostPort { std::string host; std::uint16_t port; };
 HostPort parse_host_port(std::string_view address);
+
+// The socket path of a Unix domain socket address: "unix:/run/app.sock" -> "/run/app.sock",
+// "unix:@name" -> "@name" (abstract); "" when `address` does not start with "unix:". Throws
+// std::invalid_argument when the path is empty or longer than 107 bytes. The view is into
+// `address`.
+std::string_view unix_socket_path(std::string_view address);
 
 }  // namespace khz::transport
