@@ -48,9 +48,12 @@ struct Http2Options {
   // A response blocked this long by a zero flow-control window is reset (RST_STREAM CANCEL).
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
   // ---- protections (see protocol/DESIGN.md)
-  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client; over: GOAWAY ENHANCE_YOUR_CALM
+  // Over each: GOAWAY ENHANCE_YOUR_CALM, one log line, and the connection closes.
+  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client (rapid reset)
   std::size_t max_continuations = 8;            // CONTINUATION frames per header block
-  std::size_t max_outbound_control_frames = 1000;  // SETTINGS/PING ACKs queued unsent (floods)
+  // PING/SETTINGS ACKs owed to a client whose socket will not take them (it floods and does
+  // not read); a burst from a client that reads does not count against it.
+  std::size_t max_outbound_control_frames = 1000;
   std::size_t max_settings_entries = 32;        // per SETTINGS frame
   std::string server_name = "khz";              // server header; empty: none
 };
