@@ -139,7 +139,7 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcept {
 
 std::string_view sv(const std::uint8_t* p, std::size_t n) noexcept { return {reinterpret_cast<const char*>(p), n}; }
 
-// RFC 9113 §3.4: the client connection preface starts with this.
+// RFC 9113 §3.4: the client connection preface is this magic, then a SETTINGS frame.
 constexpr std::string_view kClientMagic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 class Session {
@@ -165,6 +165,9 @@ class Session {
     nghttp2_option_new(&option);
     // Request-body windows open only as bodies are consumed (nghttp2_session_consume).
     nghttp2_option_set_no_auto_window_update(option, 1);
+    // The client magic is checked by khz (take_magic): to nghttp2 a wrong one is a fatal error,
+    // and the session could not send the GOAWAY PROTOCOL_ERROR due (RFC 9113 §3.4).
+    nghttp2_option_set_no_recv_client_magic(option, 1);
     // khz keeps the flood limits itself and answers GOAWAY ENHANCE_YOUR_CALM (calm()); at
     // nghttp2's own limits, which are fatal errors of mem_recv, it could only drop the
     // connection. One above khz's, they are never reached: the reader in run() keeps the ACKs
@@ -635,6 +638,28 @@ class Session {
     }
   }
 
+  // RFC 9113 §3.4: takes the bytes of the client magic in `in` (they may come in pieces);
+  // false when they differ from it.
+  bool take_magic(LinkedBuffer& in) {
+    std::size_t n = std::min(in.size(), kClientMagic.size() - magic_seen_);
+    if (in.peek(n) != kClientMagic.substr(magic_seen_, n)) return false;
+    in.skip(n);
+    magic_seen_ += n;
+    return true;
+  }
+
+  // Not the HTTP/2 client preface (an HTTP/1.1 request on an HTTP/2-only port, or a magic that
+  // starts right and then differs): a connection error PROTOCOL_ERROR. The server's SETTINGS
+  // (its preface) and a GOAWAY for stream 0 go out, then the connection closes. The SETTINGS
+  // frame that must follow the magic is nghttp2's to check ("SETTINGS expected").
+  void refuse_preface() {
+    KHZ_LOG(info, "http2 " << conn_.peer_address() << ": not the HTTP/2 client preface; GOAWAY PROTOCOL_ERROR");
+    goaway_sent_ = true;
+    drop_input_ = true;
+    nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+    request_write();
+  }
+
   // A client that abuses the protocol: one log line, GOAWAY ENHANCE_YOUR_CALM, and its input is
   // dropped from here on, read but not parsed (so a client still sending finds the socket open
   // and can read the GOAWAY); the writer closes the connection once the GOAWAY is out.
@@ -880,8 +905,8 @@ class Session {
   // full, or the writer had no turn yet); at most max_acks_ (see the reader in run()).
   std::size_t acks_owed_ = 0;
   const std::size_t max_acks_;          // Http2Options::max_outbound_control_frames, at least 1
-  // The client's frame headers, before nghttp2 parses them; nghttp2 checks the magic before them.
-  http2::FrameScanner frames_{static_cast<std::uint32_t>(kClientMagic.size())};
+  std::size_t magic_seen_ = 0;  // bytes of kClientMagic received so far
+  http2::FrameScanner frames_;  // the client's frame headers (after the magic), before nghttp2 parses them
   std::size_t continuations_ = 0;       // CONTINUATION frames since the last HEADERS
   int handlers_ = 0;
   std::coroutine_handle<> main_waiter_;
@@ -1045,6 +1070,10 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
     // one that floods and does not read is at the limit once the kernel's buffers are full.
     parsing_ = true;
     while (!in.empty() && !drop_input_) {
+      if (magic_seen_ < kClientMagic.size()) {
+        if (!take_magic(in)) refuse_preface();
+        continue;
+      }
       if (acks_owed_ != 0) hand_to_writer();
       if (acks_owed_ >= max_acks_) {
         // The writer is waiting for the socket: give the loop a turn to write, once.
@@ -1141,38 +1170,60 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 
 namespace {
 
-// RFC 9113 §3.4: the client connection preface.
-constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// What the first bytes of a plain-text connection say. The magic's first line, "PRI *
+// HTTP/2.0", is no HTTP/1.x request (the PRI method exists only for it, RFC 7540 §11.6), so a
+// client whose bytes match that far speaks HTTP/2, and if the rest of its preface is wrong it
+// is told so in HTTP/2 (serve_http2: GOAWAY PROTOCOL_ERROR), not with an HTTP/1.1 error.
+enum class FirstBytes { http1, http2, undecided };
+constexpr std::size_t kMagicFirstLine = kClientMagic.find('\n') + 1;  // "PRI * HTTP/2.0\r\n"
 
-// The input so far is a prefix of the preface: wait for the rest (or the first differing byte).
-Task<void> finish_preface(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                          std::shared_ptr<const Http2Options> h2) {
+FirstBytes first_bytes(LinkedBuffer& in) {
+  std::string_view got = in.peek(std::min(in.size(), kMagicFirstLine));
+  auto same = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), kClientMagic.begin()).first - got.begin());
+  if (same == kMagicFirstLine) return FirstBytes::http2;
+  return same < got.size() ? FirstBytes::http1 : FirstBytes::undecided;
+}
+
+// The input so far is a prefix of the magic's first line: wait for the rest of it (or the
+// first byte that differs).
+Task<void> finish_first_line(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
+                             std::shared_ptr<const Http2Options> h2) {
   LinkedBuffer& in = conn.input();
   for (;;) {
-    std::size_t n = std::min(in.size(), kPreface.size());
-    if (in.peek(n) != kPreface.substr(0, n)) break;
-    if (n == kPreface.size()) {
-      co_await serve_http2(conn, core, std::move(h2));
-      co_return;
+    switch (first_bytes(in)) {
+      case FirstBytes::http2:
+        co_await serve_http2(conn, core, std::move(h2));
+        co_return;
+      case FirstBytes::http1:
+        co_await serve_http1(conn, core, std::move(h1));
+        co_return;
+      case FirstBytes::undecided:
+        break;
     }
     conn.set_read_timeout(h1->header_timeout);
     if (auto ec = co_await conn.fill(in.size() + 1)) co_return;
   }
-  co_await serve_http1(conn, core, std::move(h1));
 }
 
 }  // namespace
 
 Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
                       std::shared_ptr<const Http2Options> h2) {
-  // Decided on the first byte that differs from the preface, so an HTTP/1.1 client that sends
-  // a short request is never kept waiting. No bytes yet: serve_http1 parks the connection, and
-  // the transporter calls this again when they come (an idle connection holds no coroutine).
+  // Decided on the first byte that differs from the magic's first line, so an HTTP/1.1 client
+  // that sends a short request is never kept waiting. No bytes yet: serve_http1 parks the
+  // connection, and the transporter calls this again when they come (an idle connection holds
+  // no coroutine).
   LinkedBuffer& in = conn.input();
   if (!h2 || in.empty()) return serve_http1(conn, core, std::move(h1));
-  std::size_t n = std::min(in.size(), kPreface.size());
-  if (in.peek(n) != kPreface.substr(0, n)) return serve_http1(conn, core, std::move(h1));
-  return finish_preface(conn, core, std::move(h1), std::move(h2));
+  switch (first_bytes(in)) {
+    case FirstBytes::http1:
+      return serve_http1(conn, core, std::move(h1));
+    case FirstBytes::http2:
+      return serve_http2(conn, core, std::move(h2));
+    case FirstBytes::undecided:
+      break;
+  }
+  return finish_first_line(conn, core, std::move(h1), std::move(h2));
 }
 
 namespace http2 {

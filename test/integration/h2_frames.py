@@ -15,8 +15,9 @@
 # Its options: max_header_list_size 16 KiB, stall_timeout 300 ms, idle_timeout 1 s,
 # read_timeout 500 ms, max_body_bytes 100000, max_continuations 4 (MAX_CONTINUATIONS), the
 # other protections at their defaults (see protocol/DESIGN.md). The cases in EXPLICIT run only
-# when named: "shutdown" (the test shuts the server down meanwhile), and the flood cases, which
-# http2_test.cc runs as a test of its own.
+# when named: "shutdown" (the test shuts the server down meanwhile), "not_http2" (a server that
+# speaks HTTP/2 only, serve_http2), and the preface and flood cases, which http2_test.cc runs
+# as tests of their own.
 import socket
 import struct
 import sys
@@ -65,6 +66,7 @@ class Conn:
         self.buf = b""
         self.closed = False
         self.headers = {}  # stream id -> the last header block decoded on it
+        self.last_goaway_stream = None
         self.sock.sendall(preface + (first if first is not None else frame(SETTINGS, 0, 0)))
 
     def send(self, *frames):
@@ -149,6 +151,7 @@ class Conn:
         if f is None:
             return None
         last, code = struct.unpack(">II", f[3][:8])
+        self.last_goaway_stream = last & 0x7FFFFFFF
         return code, last & 0x7FFFFFFF
 
     def stream_error(self, sid, timeout=3.0):
@@ -227,12 +230,41 @@ def case_basic():
 
 
 def case_bad_preface():
-    # RFC 9113 §3.4: the preface is the magic followed by a SETTINGS frame.
+    # RFC 9113 §3.4: the preface is the magic followed by a SETTINGS frame; anything else is a
+    # connection error PROTOCOL_ERROR. On the shared plain-text port, a client whose first line
+    # is "PRI * HTTP/2.0" speaks HTTP/2 (no HTTP/1.x request has that line), so it gets the
+    # HTTP/2 answer too, not an HTTP/1.1 one.
     c = Conn(first=frame(PING, 0, 0, b"12345678"))
-    expect_connection_error(c, PROTOCOL_ERROR, "PING before SETTINGS", allow_close=True)
-    c = Conn(preface=PREFACE[:-2] + b"XX", first=b"")  # not HTTP/2 at all: the HTTP/1.1 side
-    c.until(lambda f: False, 3.0)
-    expect(c.closed, "broken magic: connection left open")
+    expect_connection_error(c, PROTOCOL_ERROR, "PING before SETTINGS")
+    c = Conn(first=frame(HEADERS, END_HEADERS | END_STREAM, 1, Encoder().encode([(":method", "GET")])))
+    expect_connection_error(c, PROTOCOL_ERROR, "HEADERS before SETTINGS")
+    for bad in (b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", PREFACE[:-2] + b"XX", b"PRI * HTTP/2.0\r\nSM\r\n\r\n"):
+        c = Conn(preface=bad, first=b"")
+        expect_connection_error(c, PROTOCOL_ERROR, "preface %r" % bad)
+        expect(c.last_goaway_stream == 0, "preface %r: GOAWAY last stream %s, want 0" % (bad, c.last_goaway_stream))
+
+
+def case_preface_sniff():
+    # The shared port: a first line other than "PRI * HTTP/2.0" stays HTTP/1.1, even when it
+    # starts like the preface.
+    for first in (b"PRI * HTTP/1.1\r\nHost: localhost\r\n\r\n", b"PRI / HTTP/2.0\r\nHost: localhost\r\n\r\n"):
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=3)
+        s.sendall(first)
+        got = b""
+        while len(got) < 9:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        expect(got.startswith(b"HTTP/1.1 "), "%r: not answered as HTTP/1.1 (%r)" % (first, got[:40]))
+
+
+def case_not_http2():
+    # A port that speaks HTTP/2 only (serve_http2, as after ALPN h2): an HTTP/1.1 request is a
+    # wrong preface like any other.
+    c = Conn(preface=b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", first=b"")
+    expect_connection_error(c, PROTOCOL_ERROR, "an HTTP/1.1 request on an HTTP/2-only port")
 
 
 def case_even_stream_id():
@@ -627,7 +659,8 @@ def case_shutdown():
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
-EXPLICIT = {"shutdown", "continuation_limit", "continuation_flood", "ping_burst", "ping_flood", "settings_flood"}
+EXPLICIT = {"shutdown", "bad_preface", "preface_sniff", "not_http2",
+            "continuation_limit", "continuation_flood", "ping_burst", "ping_flood", "settings_flood"}
 
 
 def main():

@@ -60,7 +60,9 @@ struct Http2Options {
 
 // Serves `conn` as HTTP/2 (the client connection preface comes first) until the peer closes, an
 // error, a timeout, or a graceful shutdown. `conn` and `core` must outlive the returned Task;
-// the Task completes only once every stream's handler has finished.
+// the Task completes only once every stream's handler has finished. A wrong preface (another
+// protocol, a magic that differs, a first frame other than SETTINGS) is answered with GOAWAY
+// PROTOCOL_ERROR (RFC 9113 §3.4), then the connection closes.
 Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options);
 
 // Refuses an HTTP/2 connection before any stream (e.g. over the connection limit): the server
@@ -68,10 +70,11 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 // and may retry; then the connection ends.
 Task<void> refuse_http2(transport::Connection& conn, std::shared_ptr<const Http2Options> options);
 
-// A plain-text port for both protocols: reads the first bytes; the HTTP/2 connection preface
-// ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c with prior knowledge) goes to serve_http2, anything
-// else to serve_http1 as soon as a byte differs from the preface. `h2` null: HTTP/1.1 only.
-// h2c by Upgrade is enabled separately, by Http1Options::h2c.
+// A plain-text port for both protocols: reads the first bytes. A connection that starts with
+// "PRI * HTTP/2.0\r\n", the first line of the HTTP/2 client preface (h2c with prior knowledge),
+// goes to serve_http2, which checks the rest; anything else to serve_http1 as soon as a byte
+// differs from that line. `h2` null: HTTP/1.1 only. h2c by Upgrade is enabled separately, by
+// Http1Options::h2c.
 Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
                       std::shared_ptr<const Http2Options> h2);
 
