@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "../http1/response_writer.h"
+#include "frame_scanner.h"
 #include "h2c_upgrade.h"
 
 namespace khz {
@@ -138,10 +139,17 @@ nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcept {
 
 std::string_view sv(const std::uint8_t* p, std::size_t n) noexcept { return {reinterpret_cast<const char*>(p), n}; }
 
+// RFC 9113 §3.4: the client connection preface is this magic, then a SETTINGS frame.
+constexpr std::string_view kClientMagic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 class Session {
  public:
   Session(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options)
-      : conn_(conn), core_(core), options_(std::move(options)), opt_(*options_) {
+      : conn_(conn),
+        core_(core),
+        options_(std::move(options)),
+        opt_(*options_),
+        max_acks_(std::max<std::size_t>(1, opt_.max_outbound_control_frames)) {
     nghttp2_session_callbacks* cb = nullptr;
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_callback(cb, &Session::on_send);
@@ -157,9 +165,16 @@ class Session {
     nghttp2_option_new(&option);
     // Request-body windows open only as bodies are consumed (nghttp2_session_consume).
     nghttp2_option_set_no_auto_window_update(option, 1);
-    nghttp2_option_set_max_outbound_ack(option, opt_.max_outbound_control_frames);
+    // The client magic is checked by khz (take_magic): to nghttp2 a wrong one is a fatal error,
+    // and the session could not send the GOAWAY PROTOCOL_ERROR due (RFC 9113 §3.4).
+    nghttp2_option_set_no_recv_client_magic(option, 1);
+    // khz keeps the flood limits itself and answers GOAWAY ENHANCE_YOUR_CALM (calm()); at
+    // nghttp2's own limits, which are fatal errors of mem_recv, it could only drop the
+    // connection. One above khz's, they are never reached: the reader in run() keeps the ACKs
+    // owed at most max_acks_, and hands nghttp2 no CONTINUATION over khz's limit.
+    nghttp2_option_set_max_outbound_ack(option, max_acks_ + 1);
+    nghttp2_option_set_max_continuations(option, opt_.max_continuations + 1);
     nghttp2_option_set_max_settings(option, opt_.max_settings_entries);
-    nghttp2_option_set_max_continuations(option, opt_.max_continuations);
     nghttp2_session_server_new2(&ng_, cb, this, option);
     nghttp2_option_del(option);
     nghttp2_session_callbacks_del(cb);
@@ -174,6 +189,7 @@ class Session {
   Task<void> run(Request* upgraded, std::string_view upgrade_settings);
 
  private:
+  static constexpr std::size_t kSmallestAckedFrame = 9;  // SETTINGS with no entries: a frame header
   // ---- awaiters
   // Suspends the stream's coroutine until woken; hands control to the writer if it has work.
   struct StreamWait {
@@ -237,7 +253,7 @@ class Session {
   }
 
   void run_ready() {
-    if (in_dispatch_) return;
+    if (in_dispatch_ || parsing_) return;  // parsing_: streams start after the whole batch
     in_dispatch_ = true;
     while (!ready_.empty()) {
       batch_.swap(ready_);
@@ -258,6 +274,17 @@ class Session {
     run_ready();
     if (writer_waiting_ && !closing_ && (write_wanted_ || nghttp2_session_want_write(ng_))) {
       writer_waiting_ = false;
+      writer_.resume();
+    }
+  }
+
+  // From the reader, in the middle of a batch: an idle writer puts what nghttp2 holds (the ACKs
+  // owed, first of all) into the socket now. It flushes inline when the socket takes it all,
+  // and control comes back here; streams it would wake wait for the end of the batch.
+  void hand_to_writer() {
+    if (writer_waiting_ && !closing_) {
+      writer_waiting_ = false;
+      write_wanted_ = true;
       writer_.resume();
     }
   }
@@ -601,9 +628,49 @@ class Session {
       case NGHTTP2_RST_STREAM:
         session.count_reset();
         return 0;
+      case NGHTTP2_PING:
+      case NGHTTP2_SETTINGS:
+        // nghttp2 has queued the ACK (it does so before this callback); on_frame_send counts it out.
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) ++session.acks_owed_;
+        return 0;
       default:
         return 0;
     }
+  }
+
+  // RFC 9113 §3.4: takes the bytes of the client magic in `in` (they may come in pieces);
+  // false when they differ from it.
+  bool take_magic(LinkedBuffer& in) {
+    std::size_t n = std::min(in.size(), kClientMagic.size() - magic_seen_);
+    if (in.peek(n) != kClientMagic.substr(magic_seen_, n)) return false;
+    in.skip(n);
+    magic_seen_ += n;
+    return true;
+  }
+
+  // Not the HTTP/2 client preface (an HTTP/1.1 request on an HTTP/2-only port, or a magic that
+  // starts right and then differs): a connection error PROTOCOL_ERROR. The server's SETTINGS
+  // (its preface) and a GOAWAY for stream 0 go out, then the connection closes. The SETTINGS
+  // frame that must follow the magic is nghttp2's to check ("SETTINGS expected").
+  void refuse_preface() {
+    KHZ_LOG(info, "http2 " << conn_.peer_address() << ": not the HTTP/2 client preface; GOAWAY PROTOCOL_ERROR");
+    goaway_sent_ = true;
+    drop_input_ = true;
+    nghttp2_session_terminate_session(ng_, NGHTTP2_PROTOCOL_ERROR);
+    request_write();
+  }
+
+  // A client that abuses the protocol: one log line, GOAWAY ENHANCE_YOUR_CALM, and its input is
+  // dropped from here on, read but not parsed (so a client still sending finds the socket open
+  // and can read the GOAWAY); the writer closes the connection once the GOAWAY is out.
+  void calm(const std::string& why) {
+    if (calmed_) return;
+    calmed_ = true;
+    goaway_sent_ = true;
+    drop_input_ = true;
+    KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": " << why << "; GOAWAY ENHANCE_YOUR_CALM");
+    nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
+    request_write();
   }
 
   void count_reset() {
@@ -614,12 +681,8 @@ class Session {
       reset_window_start_ = now;
       resets_ = 0;
     }
-    if (++resets_ > opt_.max_resets_per_second && !calmed_) {
-      calmed_ = true;
-      KHZ_LOG(warn, "http2 " << conn_.peer_address() << ": more than " << opt_.max_resets_per_second
-                             << " RST_STREAM in a second (rapid reset); GOAWAY ENHANCE_YOUR_CALM");
-      nghttp2_session_terminate_session(ng_, NGHTTP2_ENHANCE_YOUR_CALM);
-      goaway_sent_ = true;
+    if (++resets_ > opt_.max_resets_per_second) {
+      calm("more than " + std::to_string(opt_.max_resets_per_second) + " RST_STREAM in a second (rapid reset)");
     }
   }
 
@@ -736,6 +799,10 @@ class Session {
 
   static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     Session& session = self(user_data);
+    if ((frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS) &&
+        (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && session.acks_owed_ != 0) {
+      --session.acks_owed_;
+    }
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
       // RFC 9113 §8.1: the response is complete but the request is not; ask the client to stop.
@@ -750,6 +817,19 @@ class Session {
   static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
     if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1) == 1) self(user_data).check_stream_id(hd->stream_id);
     return 0;
+  }
+
+  // Called by the frame scanner for each frame header, before nghttp2 parses the frame; false:
+  // nghttp2 must not see it. CONTINUATION flood (CVE-2024-27316 and kin): a header block that
+  // never ends, decoded frame by frame. Counted here, not in a callback, since nghttp2 reports
+  // the frames of a block it ignores (a refused stream's) to none.
+  bool look_at_frame(const http2::FrameScanner::Header& h) {
+    if (h.type == NGHTTP2_HEADERS || h.type == NGHTTP2_PUSH_PROMISE) {
+      continuations_ = 0;
+    } else if (h.type == NGHTTP2_CONTINUATION && ++continuations_ > opt_.max_continuations) {
+      return false;
+    }
+    return true;
   }
 
   // RFC 9113 §5.1.1: a client's new stream id is above every id it used before; HEADERS on a
@@ -817,7 +897,17 @@ class Session {
   bool ticker_alive_ = false;
   bool closing_ = false;
   bool goaway_sent_ = false;
-  bool calmed_ = false;
+  bool calmed_ = false;      // calm() ran
+  bool drop_input_ = false;  // the session is over for the peer: its bytes are read, not parsed
+  // reader
+  bool parsing_ = false;  // the reader is inside a batch (run_ready waits for its end)
+  // PING and SETTINGS ACKs nghttp2 holds, not yet taken by the writer (the peer's socket is
+  // full, or the writer had no turn yet); at most max_acks_ (see the reader in run()).
+  std::size_t acks_owed_ = 0;
+  const std::size_t max_acks_;          // Http2Options::max_outbound_control_frames, at least 1
+  std::size_t magic_seen_ = 0;  // bytes of kClientMagic received so far
+  http2::FrameScanner frames_;  // the client's frame headers (after the magic), before nghttp2 parses them
+  std::size_t continuations_ = 0;       // CONTINUATION frames since the last HEADERS
   int handlers_ = 0;
   std::coroutine_handle<> main_waiter_;
   Clock::time_point last_activity_ = Clock::now();
@@ -973,9 +1063,33 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
 
   LinkedBuffer& in = conn_.input();
   for (;;) {
-    while (!in.empty()) {
+    // A batch is parsed in slices small enough that nghttp2 cannot owe more than max_acks_
+    // ACKs by the end of one (the smallest frame that asks for an ACK, an empty SETTINGS, is
+    // 9 bytes), and the writer is handed the ACKs between slices. So the count only grows
+    // while the socket will not take them: a client that sends a burst and reads is served;
+    // one that floods and does not read is at the limit once the kernel's buffers are full.
+    parsing_ = true;
+    while (!in.empty() && !drop_input_) {
+      if (magic_seen_ < kClientMagic.size()) {
+        if (!take_magic(in)) refuse_preface();
+        continue;
+      }
+      if (acks_owed_ != 0) hand_to_writer();
+      if (acks_owed_ >= max_acks_) {
+        // The writer is waiting for the socket: give the loop a turn to write, once.
+        co_await sleep_for(std::chrono::nanoseconds(1));
+        hand_to_writer();
+        if (acks_owed_ >= max_acks_) {
+          calm(std::to_string(acks_owed_) + " PING/SETTINGS ACKs owed that the client does not read (flood)");
+          break;
+        }
+      }
       std::string_view seg = in.segment(0);
-      ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(seg.data()), seg.size());
+      std::size_t slice = std::min(seg.size(), (max_acks_ - acks_owed_) * kSmallestAckedFrame);
+      // Stopped: the frame over the limit is not parsed; what came before it still is.
+      slice = frames_.scan(seg.substr(0, slice),
+                           [this](const http2::FrameScanner::Header& h) { return look_at_frame(h); });
+      ssize_t n = slice == 0 ? 0 : nghttp2_session_mem_recv(ng_, reinterpret_cast<const std::uint8_t*>(seg.data()), slice);
       if (n < 0) {
         KHZ_LOG(info, "http2 " << conn_.peer_address() << ": " << nghttp2_strerror(static_cast<int>(n)) << "; closing");
         in.skip(in.size());
@@ -984,8 +1098,14 @@ Task<void> Session::run(Request* upgraded, std::string_view upgrade_settings) {
         break;
       }
       in.skip(static_cast<std::size_t>(n));
+      if (frames_.stopped()) {
+        calm("more than " + std::to_string(opt_.max_continuations) +
+             " CONTINUATION frames in a header block (CONTINUATION flood)");
+      }
     }
+    parsing_ = false;
     if (closing_) break;
+    if (drop_input_) in.skip(in.size());
     in.release();
     request_write();
     pump();
@@ -1050,38 +1170,60 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 
 namespace {
 
-// RFC 9113 §3.4: the client connection preface.
-constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// What the first bytes of a plain-text connection say. The magic's first line, "PRI *
+// HTTP/2.0", is no HTTP/1.x request (the PRI method exists only for it, RFC 7540 §11.6), so a
+// client whose bytes match that far speaks HTTP/2, and if the rest of its preface is wrong it
+// is told so in HTTP/2 (serve_http2: GOAWAY PROTOCOL_ERROR), not with an HTTP/1.1 error.
+enum class FirstBytes { http1, http2, undecided };
+constexpr std::size_t kMagicFirstLine = kClientMagic.find('\n') + 1;  // "PRI * HTTP/2.0\r\n"
 
-// The input so far is a prefix of the preface: wait for the rest (or the first differing byte).
-Task<void> finish_preface(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                          std::shared_ptr<const Http2Options> h2) {
+FirstBytes first_bytes(LinkedBuffer& in) {
+  std::string_view got = in.peek(std::min(in.size(), kMagicFirstLine));
+  auto same = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), kClientMagic.begin()).first - got.begin());
+  if (same == kMagicFirstLine) return FirstBytes::http2;
+  return same < got.size() ? FirstBytes::http1 : FirstBytes::undecided;
+}
+
+// The input so far is a prefix of the magic's first line: wait for the rest of it (or the
+// first byte that differs).
+Task<void> finish_first_line(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
+                             std::shared_ptr<const Http2Options> h2) {
   LinkedBuffer& in = conn.input();
   for (;;) {
-    std::size_t n = std::min(in.size(), kPreface.size());
-    if (in.peek(n) != kPreface.substr(0, n)) break;
-    if (n == kPreface.size()) {
-      co_await serve_http2(conn, core, std::move(h2));
-      co_return;
+    switch (first_bytes(in)) {
+      case FirstBytes::http2:
+        co_await serve_http2(conn, core, std::move(h2));
+        co_return;
+      case FirstBytes::http1:
+        co_await serve_http1(conn, core, std::move(h1));
+        co_return;
+      case FirstBytes::undecided:
+        break;
     }
     conn.set_read_timeout(h1->header_timeout);
     if (auto ec = co_await conn.fill(in.size() + 1)) co_return;
   }
-  co_await serve_http1(conn, core, std::move(h1));
 }
 
 }  // namespace
 
 Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
                       std::shared_ptr<const Http2Options> h2) {
-  // Decided on the first byte that differs from the preface, so an HTTP/1.1 client that sends
-  // a short request is never kept waiting. No bytes yet: serve_http1 parks the connection, and
-  // the transporter calls this again when they come (an idle connection holds no coroutine).
+  // Decided on the first byte that differs from the magic's first line, so an HTTP/1.1 client
+  // that sends a short request is never kept waiting. No bytes yet: serve_http1 parks the
+  // connection, and the transporter calls this again when they come (an idle connection holds
+  // no coroutine).
   LinkedBuffer& in = conn.input();
   if (!h2 || in.empty()) return serve_http1(conn, core, std::move(h1));
-  std::size_t n = std::min(in.size(), kPreface.size());
-  if (in.peek(n) != kPreface.substr(0, n)) return serve_http1(conn, core, std::move(h1));
-  return finish_preface(conn, core, std::move(h1), std::move(h2));
+  switch (first_bytes(in)) {
+    case FirstBytes::http1:
+      return serve_http1(conn, core, std::move(h1));
+    case FirstBytes::http2:
+      return serve_http2(conn, core, std::move(h2));
+    case FirstBytes::undecided:
+      break;
+  }
+  return finish_first_line(conn, core, std::move(h1), std::move(h2));
 }
 
 namespace http2 {

@@ -98,13 +98,18 @@ class FrameCore final : public khz::ServerCore {
   std::atomic<int> slow_started{0};
 };
 
-// serve_http (HTTP/1.1, h2c prior knowledge and Upgrade) with FrameCore on a transport.
+// FrameCore on a transport, served by serve_http (HTTP/1.1, h2c prior knowledge and Upgrade on
+// one port), or by serve_http2 alone (an HTTP/2-only port, as after ALPN h2).
+enum class Port { shared, http2_only };
+
 struct FrameServer {
-  FrameServer(const std::string& transport, khz::Http2Options h2opt) {
+  FrameServer(const std::string& transport, khz::Http2Options h2opt, Port port_kind = Port::shared) {
     auto h2 = std::make_shared<const khz::Http2Options>(std::move(h2opt));
     auto h1 = std::make_shared<const khz::Http1Options>(khz::Http1Options{.h2c = h2});
     t = khz::transport::make_transporter(transport, {.address = "127.0.0.1:0", .loops = 2});
-    auto p = t->start([this, h1, h2](khz::transport::Connection& c) { return khz::serve_http(c, core, h1, h2); });
+    auto p = t->start([this, h1, h2, port_kind](khz::transport::Connection& c) {
+      return port_kind == Port::shared ? khz::serve_http(c, core, h1, h2) : khz::serve_http2(c, core, h2);
+    });
     REQUIRE(p.ok());
     port = *p;
   }
@@ -123,6 +128,7 @@ khz::Http2Options frame_options() {
   o.idle_timeout = 1s;
   o.read_timeout = 500ms;
   o.max_body_bytes = 100000;
+  o.max_continuations = 4;  // not nghttp2's default (8), so h2_frames.py sees that it is khz's
   return o;
 }
 
@@ -263,6 +269,41 @@ TEST_CASE("http2: frame-level conformance (RFC 9113) and protections, by h2_fram
     DYNAMIC_SECTION("transport " << transport) {
       FrameServer s(transport, frame_options());
       auto r = run_command(kFrames + std::to_string(s.port) + " 2>&1");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("FAIL") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("http2: PING, SETTINGS and CONTINUATION floods get GOAWAY ENHANCE_YOUR_CALM, then the close") {
+  // h2_frames.py: max_continuations CONTINUATION frames pass and one more does not; 2000 of
+  // them; a burst of PINGs from a client that reads is no flood; megabytes of PINGs or
+  // SETTINGS from a client that never reads.
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      FrameServer s(transport, frame_options());
+      auto r = run_command(kFrames + std::to_string(s.port) +
+                           " continuation_limit continuation_flood ping_burst ping_flood settings_flood 2>&1");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("FAIL") == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("http2: a client preface that differs gets GOAWAY PROTOCOL_ERROR, on the shared and HTTP/2-only ports") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport << ", shared port") {
+      FrameServer s(transport, frame_options());
+      auto r = run_command(kFrames + std::to_string(s.port) + " bad_preface preface_sniff 2>&1");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("FAIL") == std::string::npos);
+    }
+    DYNAMIC_SECTION("transport " << transport << ", HTTP/2-only port") {
+      FrameServer s(transport, frame_options(), Port::http2_only);
+      auto r = run_command(kFrames + std::to_string(s.port) + " bad_preface not_http2 basic 2>&1");
       INFO(r.output);
       REQUIRE(r.status == 0);
       REQUIRE(r.output.find("FAIL") == std::string::npos);

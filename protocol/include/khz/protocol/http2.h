@@ -48,16 +48,21 @@ struct Http2Options {
   // A response blocked this long by a zero flow-control window is reset (RST_STREAM CANCEL).
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
   // ---- protections (see protocol/DESIGN.md)
-  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client; over: GOAWAY ENHANCE_YOUR_CALM
+  // Over each: GOAWAY ENHANCE_YOUR_CALM, one log line, and the connection closes.
+  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client (rapid reset)
   std::size_t max_continuations = 8;            // CONTINUATION frames per header block
-  std::size_t max_outbound_control_frames = 1000;  // SETTINGS/PING ACKs queued unsent (floods)
+  // PING/SETTINGS ACKs owed to a client whose socket will not take them (it floods and does
+  // not read); a burst from a client that reads does not count against it.
+  std::size_t max_outbound_control_frames = 1000;
   std::size_t max_settings_entries = 32;        // per SETTINGS frame
   std::string server_name = "khz";              // server header; empty: none
 };
 
 // Serves `conn` as HTTP/2 (the client connection preface comes first) until the peer closes, an
 // error, a timeout, or a graceful shutdown. `conn` and `core` must outlive the returned Task;
-// the Task completes only once every stream's handler has finished.
+// the Task completes only once every stream's handler has finished. A wrong preface (another
+// protocol, a magic that differs, a first frame other than SETTINGS) is answered with GOAWAY
+// PROTOCOL_ERROR (RFC 9113 §3.4), then the connection closes.
 Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options);
 
 // Refuses an HTTP/2 connection before any stream (e.g. over the connection limit): the server
@@ -65,10 +70,11 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 // and may retry; then the connection ends.
 Task<void> refuse_http2(transport::Connection& conn, std::shared_ptr<const Http2Options> options);
 
-// A plain-text port for both protocols: reads the first bytes; the HTTP/2 connection preface
-// ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c with prior knowledge) goes to serve_http2, anything
-// else to serve_http1 as soon as a byte differs from the preface. `h2` null: HTTP/1.1 only.
-// h2c by Upgrade is enabled separately, by Http1Options::h2c.
+// A plain-text port for both protocols: reads the first bytes. A connection that starts with
+// "PRI * HTTP/2.0\r\n", the first line of the HTTP/2 client preface (h2c with prior knowledge),
+// goes to serve_http2, which checks the rest; anything else to serve_http1 as soon as a byte
+// differs from that line. `h2` null: HTTP/1.1 only. h2c by Upgrade is enabled separately, by
+// Http1Options::h2c.
 Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
                       std::shared_ptr<const Http2Options> h2);
 
