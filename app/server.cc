@@ -113,6 +113,10 @@ Result<std::uint16_t> Server::start() {
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
   transport::AcceptFilter accept;
   if (!accept_hooks_.empty()) accept = [this](transport::Connection& conn) { return admitted(conn); };
+  // Held until running_ is set: a shutdown() from another thread that comes as soon as the
+  // first request is answered (before start() returns) waits for it instead of finding the
+  // server not running, doing nothing, and leaving spin() to wait for ever.
+  std::unique_lock lock(shutdown_mutex_);
   auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
     // active_connections() counts this one too.
     int refuse = 0;
@@ -128,6 +132,7 @@ Result<std::uint16_t> Server::start() {
   port_ = *port;
   listen_address_ = transporter_->listen_address();
   running_ = true;
+  lock.unlock();
   try {
     for (auto& hook : run_hooks_) hook(listen_address_);
   } catch (...) {
