@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "request_parser.h"
 
+#include "transfer_codings.h"
+
 #include <khz/common/log.h>
 
 #include <array>
@@ -417,43 +419,13 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
 
 // RFC 9112 §6: what frames the body. llhttp already refuses bad Content-Length values.
 int RequestParser::check_framing(llhttp_t* p) noexcept {
-  const Request& req = *request_;
-  bool any_te = false;
-  bool unknown = false;
-  bool unimplemented = false;
-  int chunked = 0;
-  std::string_view last_coding;
-  for (const auto& f : req.headers()) {
-    if (!iequals(f.name, "Transfer-Encoding")) continue;
-    any_te = true;
-    std::string_view list = f.value;
-    while (!list.empty()) {
-      std::size_t comma = list.find(',');
-      std::string_view coding = list.substr(0, comma);
-      while (!coding.empty() && is_ows(coding.front())) coding.remove_prefix(1);
-      while (!coding.empty() && is_ows(coding.back())) coding.remove_suffix(1);
-      if (std::size_t semi = coding.find(';'); semi != std::string_view::npos) coding = coding.substr(0, semi);
-      if (!coding.empty()) {
-        last_coding = coding;
-        if (iequals(coding, "chunked")) {
-          ++chunked;
-        } else if (iequals(coding, "gzip") || iequals(coding, "x-gzip") || iequals(coding, "deflate") ||
-                   iequals(coding, "compress") || iequals(coding, "x-compress")) {
-          unimplemented = true;
-        } else {
-          unknown = true;
-        }
-      }
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
-  }
-  if (!any_te) return 0;
+  const TransferCodings te = TransferCodings::of(request_->headers());
+  if (!te.present) return 0;
   if (p->http_minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
-  if (unknown) return fail(501, "unknown transfer coding");
-  if (!iequals(last_coding, "chunked")) return fail(400, "final transfer coding is not chunked");
-  if (chunked > 1) return fail(400, "chunked applied more than once");  // RFC 9112 §7.1
-  if (unimplemented) return fail(501, "transfer coding not implemented");
+  if (te.unknown) return fail(501, "unknown transfer coding");
+  if (!te.chunked_last) return fail(400, "final transfer coding is not chunked");
+  if (te.chunked > 1) return fail(400, "chunked applied more than once");  // RFC 9112 §7.1
+  if (te.compression) return fail(501, "transfer coding not implemented");
   if ((p->flags & F_CONTENT_LENGTH) != 0) return fail(400, "Content-Length with Transfer-Encoding");
   // This parse is the framing decision: llhttp 8.1 matches "chunked" only when SP, "," or CR
   // follows it, so `chunked<HTAB>` (HTAB is OWS, RFC 9110 §5.6.3) would otherwise be refused.

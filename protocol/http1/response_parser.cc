@@ -2,6 +2,7 @@
 #include "response_parser.h"
 
 #include "head_builder.h"
+#include "transfer_codings.h"
 
 #include <khz/protocol/error.h>
 
@@ -284,27 +285,11 @@ int ResponseParser::on_chunk_header(llhttp_t* p) {
 // the framing decision (llhttp matches "chunked" only before SP, "," or CR; HTAB is OWS too).
 int ResponseParser::check_transfer_coding(llhttp_t* p) noexcept {
   if (p->http_minor == 0) return fail(protocol::errc::malformed_response, "Transfer-Encoding in an HTTP/1.0 response");
-  int chunked = 0;
-  bool other = false;
-  bool chunked_last = false;
-  for (const auto& f : response_->headers()) {
-    if (!iequals(f.name, "Transfer-Encoding")) continue;
-    std::string_view list = f.value;
-    while (!list.empty()) {
-      std::size_t comma = list.find(',');
-      std::string_view coding = list.substr(0, comma);
-      while (!coding.empty() && is_ows(coding.front())) coding.remove_prefix(1);
-      while (!coding.empty() && is_ows(coding.back())) coding.remove_suffix(1);
-      if (!coding.empty()) {
-        chunked_last = iequals(coding, "chunked");
-        if (chunked_last) ++chunked; else other = true;
-      }
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
+  const TransferCodings te = TransferCodings::of(response_->headers());
+  if (te.compression || te.unknown) {
+    return fail(protocol::errc::unsupported_transfer_coding, "response transfer coding other than chunked");
   }
-  if (other) return fail(protocol::errc::unsupported_transfer_coding, "response transfer coding other than chunked");
-  if (chunked != 1 || !chunked_last) return fail(protocol::errc::malformed_response, "bad Transfer-Encoding");
+  if (!te.chunked_once_and_last()) return fail(protocol::errc::malformed_response, "bad Transfer-Encoding");
   p->flags |= F_CHUNKED;
   chunked_ = true;
   return 0;
