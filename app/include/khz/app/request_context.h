@@ -12,11 +12,22 @@
 // Flow: co_await ctx.next() runs the rest of the chain (onion); a handler that does not call
 // next() lets the chain continue after it returns; abort() stops the chain after the current
 // handler. Threading: used on its connection's loop only.
+//
+// Blocking calls (database drivers, SDKs, file reads, seconds of CPU) go through offload():
+// it is THE way to call a blocking library from a handler. The call runs on the Server's
+// worker pool while the loop serves other connections, and the handler resumes on its own loop:
+//
+//   server.get("/users/:id", [&db](khz::RequestContext& ctx) -> khz::Task<> {
+//     auto fetch = [&] { return db.find_user(ctx.param("id")); };   // a worker thread runs it
+//     User user = co_await ctx.offload(fetch);                       // back on this loop
+//     ctx.json(200, to_json(user));
+//   });
 #pragma once
 
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/common/task.h>
+#include <khz/common/worker_pool.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
@@ -107,6 +118,31 @@ class RequestContext : public ExchangeState {
   // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
   void upgrade(std::string_view protocol, HijackHandler handler);
 
+  // ---- blocking work
+  // co_await ctx.offload(fn): runs fn() on the Server's worker pool (ServerOptions::offload:
+  // `threads` threads, started on first use, and `max_queue` jobs waiting) and resumes this
+  // handler on its own loop with fn's value; void works, and an exception fn throws is
+  // rethrown here. The loop serves other requests meanwhile. See <khz/common/worker_pool.h>
+  // for the threading in full; in short:
+  //   - fn runs on another thread: it may read what the handler lends it (its locals, this
+  //     context's views: the handler stays suspended until fn returns, whatever happens) but
+  //     must not call the context's setters or write the response; do that after co_await.
+  //   - Errors: when the pool is full (offload::errc::queue_full), the client went away while
+  //     the job waited (cancelled: the job is dropped and never runs; a job already running is
+  //     waited for and its result dropped) or the server is stopping (stopped), co_await throws
+  //     khz::OffloadError. Uncaught, it answers 503 Service Unavailable (not handler_error's
+  //     500); catch it to answer otherwise.
+  //   - Graceful shutdown waits for handlers, so for the jobs they await; the pool stops
+  //     after the drain (queued jobs left then are dropped, running ones waited for).
+  //   - GCC 12 destroys a temporary made in a co_await expression twice (PR 99576): pass a
+  //     named callable, `auto job = [id] { ... }; co_await ctx.offload(std::move(job));`, unless
+  //     it captures only by reference (`[&]`), as in the example above.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  OffloadAwaiter<std::decay_t<F>> offload(F&& fn) {
+    return pool_->offload(std::forward<F>(fn));
+  }
+
   // ---- per-request values (gone after the request)
   void set(std::string_view key, std::any value);
   // nullptr when absent.
@@ -134,6 +170,7 @@ class RequestContext : public ExchangeState {
   void parse_query();
 
   Exchange* exchange_ = nullptr;
+  WorkerPool* pool_ = nullptr;  // the Engine's (set once, when the Engine makes the context)
   const HandlerChain* chain_ = nullptr;
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;

@@ -10,7 +10,9 @@
 // Embedding and tests: start() returns the bound port without blocking; shutdown() stops.
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
 // finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
-// closed; then the on_shutdown hooks run.
+// closed; then the offload pool stops (RequestContext::offload: jobs of the requests that
+// finished during the drain ran normally; any job still queued is dropped, a running one is
+// waited for, and the threads are joined); then the on_shutdown hooks run.
 // Threading: construct, register routes, start/spin and shutdown from one thread; handlers run
 // on the loop threads.
 #pragma once
@@ -75,6 +77,10 @@ struct ServerOptions {
   bool remove_extra_slash = false;
   bool redirect_forwarded_prefix = false;  // off; read its caveat in EngineOptions first
   HandlerErrorOptions handler_error{};  // a handler's exception: 500, middleware's headers kept
+  // RequestContext::offload's worker pool: up to `threads` threads (default 4), started on the
+  // first offload (a server that never offloads starts none), and up to `max_queue` jobs
+  // (default 1024) waiting for one; an offload beyond that fails fast with a 503.
+  WorkerPoolOptions offload{};
 };
 
 class Server : public Engine {
