@@ -337,6 +337,12 @@ Task<void> Engine::serve(Exchange& exchange) {
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
+  // The handler's Task is over when this frame ends (or is destroyed): from then on the
+  // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).
+  struct EndOfRequest {
+    RequestContext& ctx;
+    ~EndOfRequest() { ctx.serving_ = false; }
+  } end_of_request{ctx};
   std::exception_ptr thrown;
   std::string error;
   int fallback_status = 0;
