@@ -45,9 +45,12 @@
 //   suspended until fn has returned (cancelled or not). Its loop must still exist when the job
 //   ends (a Server stops its pool before its loops go away). The pool must outlive every
 //   co_await on it.
-// - offload() and the co_await run on an event loop thread (EventLoop::current() is set); fn
-//   runs on a worker thread, so it must not touch loop-only objects (a RequestContext's
-//   setters, connections, timers). Post back with EventLoop::post if it must.
+// - offload() and the co_await run on an event loop thread (EventLoop::current() is set) that
+//   waits for posts from other threads: a server loop, a transport::ClientLoop, the loop of
+//   khz::testing::perform_request; not run_blocking's, which stops (and asserts) once nothing
+//   of its own is left to run. fn runs on a worker thread, so it must not touch loop-only
+//   objects (a RequestContext's setters, connections, timers). Post back with
+//   EventLoop::post if it must.
 //
 // GCC 12 destroys a temporary made inside a co_await expression twice (PR 99576): pass a
 // named callable (`auto job = [id] { ... }; co_await pool.offload(std::move(job));`) unless it
