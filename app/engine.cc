@@ -57,7 +57,8 @@ RouteHandle& RouteHandle::max_body_bytes(std::size_t max_bytes) {
   return *this;
 }
 
-Engine::Engine(EngineOptions options) : RouteGroup(this, "/", {}), options_(std::move(options)) {
+Engine::Engine(EngineOptions options)
+    : RouteGroup(this, "/", {}), options_(std::move(options)), offload_pool_(options_.offload) {
   const int status = options_.handler_error.status;
   if (status < 400 || status > 599) {
     throw std::invalid_argument("EngineOptions::handler_error.status " + std::to_string(status) +
@@ -292,17 +293,26 @@ constexpr std::string_view kBodyFields[] = {
     "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
 };
 
+// Clears what describes the body the chain left, keeping the other headers (see
+// HandlerErrorOptions), and sets `status`.
+void clear_for_answer(Response& response, int status) {
+  response.set_status(status);
+  response.body_buffer().clear();
+  response.trailers().clear();
+  for (std::string_view name : kBodyFields) response.headers().remove(name);
+}
+
 }  // namespace
+
+void Engine::answer_unavailable(RequestContext& ctx) {
+  clear_for_answer(ctx.response(), 503);
+  ctx.response().set_body("503 service unavailable", "text/plain; charset=utf-8");
+}
 
 void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const {
   const HandlerErrorOptions& answer = options_.handler_error;
   Response& response = ctx.response();
-  auto reset = [&] {
-    response.set_status(answer.status);
-    response.body_buffer().clear();
-    response.trailers().clear();
-    for (std::string_view name : kBodyFields) response.headers().remove(name);
-  };
+  auto reset = [&] { clear_for_answer(response, answer.status); };
   reset();
   if (answer.render) {
     try {
@@ -322,17 +332,29 @@ Task<void> Engine::serve(Exchange& exchange) {
   if (!exchange.core_state) {
     auto ctx = std::make_unique<RequestContext>();
     ctx->params_.reserve(max_params_);
+    ctx->pool_ = &offload_pool_;
     exchange.core_state = std::move(ctx);
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
+  // The handler's Task is over when this frame ends (or is destroyed): from then on the
+  // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).
+  struct EndOfRequest {
+    RequestContext& ctx;
+    ~EndOfRequest() { ctx.serving_ = false; }
+  } end_of_request{ctx};
   std::exception_ptr thrown;
   std::string error;
   int fallback_status = 0;
+  bool unavailable = false;  // an OffloadError: 503
   try {
     fallback_status = dispatch(ctx);
     if (fallback_status != 0) ctx.set_status(fallback_status);
     co_await ctx.next();
+  } catch (const OffloadError& e) {
+    thrown = std::current_exception();
+    error = e.what();
+    unavailable = true;
   } catch (const std::exception& e) {
     thrown = std::current_exception();
     error = e.what();
@@ -345,10 +367,21 @@ Task<void> Engine::serve(Exchange& exchange) {
     exchange.response.set_body(fallback_body(fallback_status), "text/plain; charset=utf-8");
   }
   if (thrown) {
-    KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()
-                                  << " threw: " << error);
+    if (unavailable) {  // a full pool is worth a warning; a client that left is not
+      if (exchange.cancel_signal != nullptr && exchange.cancel_signal->triggered()) {
+        KHZ_LOG(debug, "handler for " << exchange.request.method() << " " << exchange.request.path() << ": " << error);
+      } else {
+        KHZ_LOG(warn, "handler for " << exchange.request.method() << " " << exchange.request.path()
+                                     << ": " << error << "; 503");
+      }
+    } else {
+      KHZ_LOG(error, "handler for " << exchange.request.method() << " " << exchange.request.path()
+                                    << " threw: " << error);
+    }
     if (ctx.is_streaming()) {
       exchange.failed = true;  // the head is out: cut the stream off rather than end it cleanly
+    } else if (unavailable) {
+      answer_unavailable(ctx);
     } else {
       answer_handler_error(ctx, thrown);
     }

@@ -17,6 +17,15 @@ std::string demangle(const char* mangled) {
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
+void request_context_used_after_handler(const char* accessor) noexcept {
+  KHZ_LOG(error, "khz: RequestContext::" << accessor
+                     << "() called after its handler returned: the context and every view it gave out "
+                        "are valid only until the handler's Task completes (the context is reused for "
+                        "the connection's next request); copy what outlives the handler with "
+                        "ctx.snapshot() or std::string(...)");
+  std::abort();
+}
+
 }  // namespace detail
 
 namespace {
@@ -50,6 +59,7 @@ RequestContext::~RequestContext() = default;
 
 void RequestContext::reset(Exchange& exchange) noexcept {
   exchange_ = &exchange;
+  serving_ = true;
   chain_ = nullptr;
   index_ = -1;
   aborted_ = false;
@@ -62,15 +72,47 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   values_.clear();
 }
 
-std::string_view RequestContext::param(std::string_view key) const noexcept { return params_.get(key); }
+std::string_view RequestSnapshot::param(std::string_view key) const noexcept {
+  for (const auto& [k, v] : params) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+std::string_view RequestSnapshot::query(std::string_view key) const noexcept {
+  for (const auto& [k, v] : query_params) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+RequestSnapshot RequestContext::snapshot() {
+  check_live("snapshot");
+  parse_query();
+  RequestSnapshot out{.request = exchange_->request};  // Request's copy owns every byte
+  out.params.reserve(params_.size());
+  for (const auto& p : params_) out.params.emplace_back(p.key, p.value);
+  out.query_params.reserve(query_.size());
+  for (const auto& [k, v] : query_) out.query_params.emplace_back(k, v);
+  out.full_path = full_path_;
+  out.peer_address = peer_address();
+  return out;
+}
+
+std::string_view RequestContext::param(std::string_view key) const noexcept {
+  check_live("param");
+  return params_.get(key);
+}
 
 std::string_view RequestContext::peer_address() const {
+  check_live("peer_address");
   if (!exchange_->peer_address.empty() || exchange_->connection == nullptr) return exchange_->peer_address;
   if (peer_.empty()) peer_ = exchange_->connection->peer_address();
   return peer_;
 }
 
 Task<Result<std::string_view>> RequestContext::read_body_chunk() {
+  check_live("read_body_chunk");
   if (exchange_->body_reader != nullptr) co_return co_await exchange_->body_reader->read();
   if (!body_handed_out_) {
     body_handed_out_ = true;
@@ -97,6 +139,7 @@ void RequestContext::parse_query() {
 }
 
 std::string_view RequestContext::query(std::string_view key) {
+  check_live("query");
   parse_query();
   for (const auto& [k, v] : query_) {
     if (k == key) return v;
@@ -105,6 +148,7 @@ std::string_view RequestContext::query(std::string_view key) {
 }
 
 bool RequestContext::has_query(std::string_view key) {
+  check_live("has_query");
   parse_query();
   for (const auto& kv : query_) {
     if (kv.first == key) return true;
@@ -113,6 +157,7 @@ bool RequestContext::has_query(std::string_view key) {
 }
 
 std::vector<std::string_view> RequestContext::query_all(std::string_view key) {
+  check_live("query_all");
   parse_query();
   std::vector<std::string_view> out;
   for (const auto& [k, v] : query_) {
@@ -122,10 +167,12 @@ std::vector<std::string_view> RequestContext::query_all(std::string_view key) {
 }
 
 void RequestContext::string(int status, std::string_view text) {
+  check_live("string");
   data(status, "text/plain; charset=utf-8", text);
 }
 
 void RequestContext::json(int status, const Json& value) {
+  check_live("json");
   Response& r = response();
   r.set_status(status);
   r.headers().set("Content-Type", "application/json; charset=utf-8");
@@ -134,24 +181,28 @@ void RequestContext::json(int status, const Json& value) {
 }
 
 void RequestContext::data(int status, std::string_view content_type, std::string_view bytes) {
+  check_live("data");
   Response& r = response();
   r.set_status(status);
   r.set_body(bytes, content_type);
 }
 
 void RequestContext::redirect(int status, std::string_view location) {
+  check_live("redirect");
   Response& r = response();
   r.set_status(status);
   r.headers().set("Location", location);
 }
 
 Task<bool> RequestContext::write(std::string_view chunk) {
+  check_live("write");
   KHZ_ASSERT(exchange_->body_writer != nullptr);
   std::error_code ec = co_await exchange_->body_writer->write(chunk);
   co_return !ec;
 }
 
 void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
+  check_live("upgrade");
   Response& r = response();
   r.set_status(101);
   r.headers().set("Connection", "Upgrade");
@@ -161,10 +212,12 @@ void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
 }
 
 bool RequestContext::is_streaming() const noexcept {
+  check_live("is_streaming");
   return exchange_->body_writer != nullptr && exchange_->body_writer->started();
 }
 
 void RequestContext::set(std::string_view key, std::any value) {
+  check_live("set");
   for (auto& [k, v] : values_) {
     if (k == key) {
       v = std::move(value);
@@ -175,6 +228,7 @@ void RequestContext::set(std::string_view key, std::any value) {
 }
 
 const std::any* RequestContext::get(std::string_view key) const noexcept {
+  check_live("get");
   for (const auto& [k, v] : values_) {
     if (k == key) return &v;
   }
@@ -182,6 +236,7 @@ const std::any* RequestContext::get(std::string_view key) const noexcept {
 }
 
 Task<void> RequestContext::next() {
+  check_live("next");
   while (!aborted_ && chain_ != nullptr && ++index_ < static_cast<std::ptrdiff_t>(chain_->size())) {
     const Handler& h = (*chain_)[static_cast<std::size_t>(index_)];
     if (h.is_coroutine()) {
@@ -193,6 +248,7 @@ Task<void> RequestContext::next() {
 }
 
 std::string_view RequestContext::handler_name() const noexcept {
+  check_live("handler_name");
   if (chain_ == nullptr || index_ < 0 || index_ >= static_cast<std::ptrdiff_t>(chain_->size())) return {};
   return (*chain_)[static_cast<std::size_t>(index_)].name();
 }

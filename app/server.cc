@@ -62,6 +62,7 @@ Server::Server(ServerOptions options)
           .remove_extra_slash = options.remove_extra_slash,
           .redirect_forwarded_prefix = options.redirect_forwarded_prefix,
           .handler_error = options.handler_error,
+          .offload = options.offload,
       }),
       options_(std::move(options)) {
   // Fail at construction on a bad option (unknown transport, malformed address).
@@ -89,7 +90,10 @@ Server::Server(ServerOptions options)
   }
 }
 
-Server::~Server() { shutdown(); }
+Server::~Server() {
+  shutdown();
+  offload_pool().stop();  // its jobs post to the loops: before transporter_ (and they) go
+}
 
 Result<std::uint16_t> Server::start() {
   Http1Options h1{
@@ -182,6 +186,7 @@ void Server::shutdown() {
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
   transporter_->shutdown(options_.exit_wait_timeout);
+  offload_pool().stop();  // every handler has ended: queued jobs are dropped, running ones waited for
   for (auto& hook : shutdown_hooks_) hook();
   KHZ_LOG(info, "khz: stopped");
 }

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/testing.h>
 #include <khz/common/event_loop.h>
+#include <khz/common/log.h>
+#include <khz/transport/dial.h>
+
+#include <memory>
 
 namespace khz::testing {
 namespace {
@@ -24,22 +28,30 @@ class CollectingWriter final : public BodyWriter {
   bool started_ = false;
 };
 
-Task<void> serve_one(Engine& engine, Exchange& exchange) { co_await engine.serve(exchange); }
+Task<void> serve_one(Engine* engine, Exchange* exchange) { co_await engine->serve(*exchange); }
+
+// This thread's loop: made on the first call, kept until the thread exits, so what handlers
+// leave on it (a Client's pooled connections) stays valid between calls.
+transport::ClientLoop& thread_loop() {
+  thread_local std::unique_ptr<transport::ClientLoop> loop = transport::ClientLoop::make_on_caller("");
+  return *loop;
+}
 
 }  // namespace
 
 Response perform_request(Engine& engine, const Request& request) {
+  KHZ_ASSERT(EventLoop::current() == nullptr);  // not from a handler or another loop
   Exchange exchange;
   exchange.request = request;
   exchange.peer_address = "in-process";
   CollectingWriter writer(exchange.response);
   exchange.body_writer = &writer;
-  run_blocking(serve_one(engine, exchange));
+  thread_loop().run([&engine, &exchange] { return serve_one(&engine, &exchange); });
   return std::move(exchange.response);
 }
 
 Response perform_request(Engine& engine, std::string_view method, std::string_view target,
-                         std::initializer_list<Header> headers, std::string_view body) {
+                         const std::vector<Header>& headers, std::string_view body) {
   Request request;
   request.set_method(method);
   request.set_target(target);

@@ -89,8 +89,9 @@ class Dialer {
   ~Dialer() = default;
 };
 
-std::unique_ptr<ClientLoop> make_netpoll_client_loop();
-std::unique_ptr<ClientLoop> make_asio_client_loop();
+// `on_caller`: no thread; ClientLoop::run drives the loop on its caller (make_on_caller).
+std::unique_ptr<ClientLoop> make_netpoll_client_loop(bool on_caller);
+std::unique_ptr<ClientLoop> make_asio_client_loop(bool on_caller);
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.

@@ -10,13 +10,18 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <future>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -193,33 +198,78 @@ void LoopTimer::cancel() noexcept {
   loop_ = nullptr;
 }
 
-std::unique_ptr<ClientLoop> ClientLoop::make(std::string_view backend) {
+namespace {
+
+std::string chosen_backend(std::string_view backend) {
   std::string chosen(backend);
   if (chosen.empty()) {
     const char* env = std::getenv("KHZ_TRANSPORT");
     chosen = env != nullptr && *env != '\0' ? env : transporter_names().front();
   }
-  if (chosen == "netpoll") return make_netpoll_client_loop();
-  if (chosen == "asio") return make_asio_client_loop();
-  throw std::invalid_argument("unknown transport '" + chosen + "'");
+  if (chosen != "netpoll" && chosen != "asio") throw std::invalid_argument("unknown transport '" + chosen + "'");
+  return chosen;
 }
 
-namespace {
-Task<void> run_and_signal(std::function<Task<void>()> make_task, std::promise<void>* done) {
+void wake(int fd) noexcept {
+  if (fd < 0) return;
+  std::uint64_t one = 1;
+  ssize_t r = ::write(fd, &one, sizeof one);
+  (void)r;  // EAGAIN: already readable
+}
+
+Task<void> run_and_signal(std::function<Task<void>()> make_task, std::promise<void>* done, int wake_fd) {
   try {
     co_await make_task();
     done->set_value();
   } catch (...) {
     done->set_exception(std::current_exception());
   }
+  wake(wake_fd);
 }
+
 }  // namespace
+
+std::unique_ptr<ClientLoop> ClientLoop::make(std::string_view backend) {
+  return chosen_backend(backend) == "netpoll" ? make_netpoll_client_loop(false) : make_asio_client_loop(false);
+}
+
+std::unique_ptr<ClientLoop> ClientLoop::make_on_caller(std::string_view backend) {
+  return chosen_backend(backend) == "netpoll" ? make_netpoll_client_loop(true) : make_asio_client_loop(true);
+}
+
+ClientLoop::~ClientLoop() {
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void ClientLoop::drive_on_caller() {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) throw std::system_error(errno, std::system_category(), "eventfd");
+}
+
+void ClientLoop::run_here_until_readable(int) { KHZ_ASSERT(!"a caller-driven loop implements run_here_until_readable"); }
+
+void ClientLoop::drive_until_woken() {
+  KHZ_ASSERT(EventLoop::current() == nullptr);  // one loop per thread at a time
+  run_here_until_readable(wake_fd_);
+  std::uint64_t count = 0;
+  ssize_t r = ::read(wake_fd_, &count, sizeof count);
+  (void)r;
+}
+
+void ClientLoop::run_here(std::function<void()> fn) {
+  loop().post([&fn, fd = wake_fd_] {
+    fn();
+    wake(fd);
+  });
+  drive_until_woken();
+}
 
 void ClientLoop::run(std::function<Task<void>()> make_task) {
   KHZ_ASSERT(EventLoop::current() != &loop());
   std::promise<void> done;
   auto finished = done.get_future();
-  loop().post([&make_task, &done] { spawn(run_and_signal(std::move(make_task), &done)); });
+  loop().post([&make_task, &done, fd = wake_fd_] { spawn(run_and_signal(std::move(make_task), &done, fd)); });
+  if (on_caller()) drive_until_woken();
   finished.get();
 }
 

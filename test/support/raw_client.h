@@ -82,6 +82,9 @@ bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::second
   return true;
 }
 
+// Threads of this process now, from /proc/self/status (-1 if unreadable).
+int thread_count();
+
 // Runs a shell command, returns its stdout and exit status.
 struct CommandResult {
   int status;

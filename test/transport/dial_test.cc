@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // dial() and ClientLoop on every backend: numeric and named hosts, refused ports, the dial
-// timeout, dialling from inside a server's connection handler, and LoopTimer.
+// timeout, dialling from inside a server's connection handler, a caller-driven ClientLoop,
+// and LoopTimer.
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
 #include <khz/transport/transporter.h>
@@ -72,6 +73,59 @@ TEST_CASE("dial: from a ClientLoop, on every backend") {
       REQUIRE(got_local == "local");
       REQUIRE(got_named == "named");
       REQUIRE(refused == "error: " + std::make_error_code(std::errc::connection_refused).message());
+      server->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("ClientLoop::make_on_caller: runs on the calling thread, only inside run(); dials; keeps connections between runs") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      auto server = khz::transport::make_transporter(backend, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = server->start(echo);
+      REQUIRE(port);
+      const int threads_before = khz::test::thread_count();
+      auto loop = ClientLoop::make_on_caller(backend);
+      REQUIRE(loop->name() == backend);
+      REQUIRE(khz::test::thread_count() == threads_before);  // no thread of its own
+
+      std::thread::id ran_on;
+      std::unique_ptr<Connection> kept;
+      std::string first;
+      loop->run([&]() -> khz::Task<> {
+        ran_on = std::this_thread::get_id();
+        co_await khz::sleep_for(5ms);  // timers work
+        auto conn = co_await khz::transport::dial("127.0.0.1", *port, 2000ms);
+        if (!conn) co_return;
+        kept = std::move(*conn);
+        kept->output().append("one");
+        if (co_await kept->flush()) co_return;
+        kept->set_read_timeout(2s);
+        if (co_await kept->fill(3)) co_return;
+        first = std::string(kept->input().peek(3));
+        kept->input().skip(3);
+      });
+      REQUIRE(ran_on == std::this_thread::get_id());
+      REQUIRE(first == "one");
+
+      // Between runs the loop stands still: a post from another thread waits for the next run.
+      std::atomic<bool> posted{false};
+      std::thread([&] { loop->loop().post([&] { posted = true; }); }).join();
+      std::this_thread::sleep_for(20ms);
+      REQUIRE(!posted);
+
+      // The connection made in the first run is used again in the second.
+      std::string second;
+      loop->run([&]() -> khz::Task<> {
+        kept->output().append("two");
+        if (co_await kept->flush()) co_return;
+        if (co_await kept->fill(3)) co_return;
+        second = std::string(kept->input().peek(3));
+      });
+      REQUIRE(posted);
+      REQUIRE(second == "two");
+      kept.reset();  // on this thread, the loop standing still
+      loop.reset();
       server->shutdown(1s);
     }
   }

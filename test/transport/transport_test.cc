@@ -746,18 +746,7 @@ std::string echo_once(std::uint16_t port, const std::string& text) {
 }  // namespace
 
 namespace {
-// Threads of this process now, from /proc/self/status.
-int thread_count() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  int n = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    if (std::sscanf(line, "Threads: %d", &n) == 1) break;
-  }
-  std::fclose(f);
-  return n;
-}
+using khz::test::thread_count;
 
 // Lends this thread to `t` until a peer thread has had `text` echoed on `port`; returns the echo.
 std::string echo_while_lent(khz::transport::Transporter& t, std::uint16_t port, int stop_fd, const std::string& text) {

@@ -188,6 +188,23 @@ class AsioLoop final : public EventLoop, public Dialer {
     });
   }
 
+  // A loop with no thread (ClientLoop::make_on_caller): runs handlers on the calling thread
+  // until `fd` is readable (something a handler writes), then returns with the loop's state
+  // intact.
+  void run_here_until_readable(int fd) {
+    set_current(this);
+    if (!sweeping_) {
+      arm_sweep();
+      sweeping_ = true;
+    }
+    for (;;) {
+      pollfd ready{fd, POLLIN, 0};
+      if (::poll(&ready, 1, 0) > 0 || io_.stopped()) break;
+      io_.run_one();  // the work guard keeps it waiting for the next handler
+    }
+    set_current(nullptr);
+  }
+
   // Called on the loop thread.
   void wake_sleepers() {
     for (auto& s : sleepers_) s.timer.cancel();
@@ -216,6 +233,7 @@ class AsioLoop final : public EventLoop, public Dialer {
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   asio::steady_timer sweep_;
   std::thread thread_;
+  bool sweeping_ = false;                           // a caller-driven loop armed its sweep
   std::list<Sleeper> sleepers_;                     // loop thread only
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
 };
@@ -512,11 +530,23 @@ Task<Result<std::unique_ptr<Connection>>> AsioLoop::connect_to(sockaddr_storage 
 
 class AsioClientLoop final : public ClientLoop {
  public:
-  AsioClientLoop() { loop_.run(); }
+  explicit AsioClientLoop(bool on_caller) {
+    if (on_caller) {
+      drive_on_caller();
+    } else {
+      loop_.run();
+    }
+  }
   ~AsioClientLoop() override {
     // Sleepers (sleep_for, backoffs) end now rather than leak with the loop; the second post
     // runs after their aborted handlers.
     for (int round = 0; round < 2; ++round) {
+      if (on_caller()) {
+        run_here([this, round] {
+          if (round == 0) loop_.wake_sleepers();
+        });
+        continue;
+      }
       std::promise<void> woken;
       loop_.post([&] {
         if (round == 0) loop_.wake_sleepers();
@@ -530,6 +560,7 @@ class AsioClientLoop final : public ClientLoop {
   std::string_view name() const noexcept override { return "asio"; }
 
  private:
+  void run_here_until_readable(int fd) override { loop_.run_here_until_readable(fd); }
   AsioLoop loop_;
 };
 
@@ -741,7 +772,7 @@ class AsioTransporter final : public Transporter {
 
 }  // namespace
 
-std::unique_ptr<ClientLoop> make_asio_client_loop() { return std::make_unique<AsioClientLoop>(); }
+std::unique_ptr<ClientLoop> make_asio_client_loop(bool on_caller) { return std::make_unique<AsioClientLoop>(on_caller); }
 
 std::unique_ptr<Transporter> make_asio_transporter(TransporterOptions options) {
   return std::make_unique<AsioTransporter>(std::move(options));

@@ -437,26 +437,39 @@ namespace {
 
 class NetpollClientLoop final : public ClientLoop {
  public:
-  NetpollClientLoop() { loop_.start(); }
+  explicit NetpollClientLoop(bool on_caller) {
+    if (on_caller) {
+      drive_on_caller();
+    } else {
+      loop_.start();
+    }
+  }
   ~NetpollClientLoop() override {
     // Sleepers (sleep_for, backoffs) end now rather than leak with the loop.
-    std::promise<void> woken;
-    loop_.post([&] {
-      loop_.wake_sleepers();
-      woken.set_value();
-    });
-    woken.get_future().wait();
+    if (on_caller()) {
+      run_here([this] { loop_.wake_sleepers(); });
+    } else {
+      std::promise<void> woken;
+      loop_.post([&] {
+        loop_.wake_sleepers();
+        woken.set_value();
+      });
+      woken.get_future().wait();
+    }
     loop_.stop_and_join();
   }
   EventLoop& loop() noexcept override { return loop_; }
   std::string_view name() const noexcept override { return "netpoll"; }
 
  private:
+  void run_here_until_readable(int fd) override { loop_.run_here_until_readable(fd); }
   NetpollLoop loop_;
 };
 
 }  // namespace
 
-std::unique_ptr<ClientLoop> make_netpoll_client_loop() { return std::make_unique<NetpollClientLoop>(); }
+std::unique_ptr<ClientLoop> make_netpoll_client_loop(bool on_caller) {
+  return std::make_unique<NetpollClientLoop>(on_caller);
+}
 
 }  // namespace khz::transport

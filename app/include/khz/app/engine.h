@@ -12,7 +12,9 @@
 // Registration throws std::invalid_argument for a conflicting or malformed route, naming both
 // routes. Register everything before serving; the route table is then read-only.
 // Handler exceptions become a logged 500 at exactly one place: Engine::serve (its answer is
-// set by EngineOptions::handler_error).
+// set by EngineOptions::handler_error; an OffloadError, from RequestContext::offload, is a 503).
+// The Engine owns the worker pool RequestContext::offload runs jobs on; its threads start on
+// the first offload and are joined when the Engine (or the Server) stops.
 #pragma once
 
 #include <khz/app/handler.h>
@@ -117,6 +119,9 @@ struct EngineOptions {
   // What a handler's exception becomes (see HandlerErrorOptions). Default: a 500 with
   // "500 internal server error", keeping the headers middleware had set.
   HandlerErrorOptions handler_error{};
+  // The worker pool behind RequestContext::offload: at most `threads` threads (none until the
+  // first offload) and `max_queue` jobs waiting for one; beyond that offload fails (503).
+  WorkerPoolOptions offload{};
 };
 
 class RouteGroup {
@@ -207,6 +212,8 @@ class Engine : public RouteGroup, public ServerCore {
 
   std::vector<RouteInfo> routes() const;
   const EngineOptions& engine_options() const noexcept { return options_; }
+  // The pool RequestContext::offload uses (for metrics and tests: threads_started, pending).
+  WorkerPool& offload_pool() noexcept { return offload_pool_; }
 
   Task<void> serve(Exchange& exchange) override;
   BodyPolicy body_policy(Exchange& exchange) override;
@@ -238,6 +245,8 @@ class Engine : public RouteGroup, public ServerCore {
   void redirect_to(RequestContext& ctx, std::string_view path, bool keep_query) const;
   // Turns the response into the answer to a handler's exception (see HandlerErrorOptions).
   void answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const;
+  // The answer to an OffloadError the handler let escape: 503.
+  static void answer_unavailable(RequestContext& ctx);
 
   EngineOptions options_;
   std::vector<MethodTree> trees_;
@@ -248,6 +257,7 @@ class Engine : public RouteGroup, public ServerCore {
   HandlerChain no_method_chain_;
   std::size_t max_params_ = 0;
   bool has_body_settings_ = false;  // some route has RouteBodySettings other than the default
+  WorkerPool offload_pool_;  // last: stopped (joined) before the routes its jobs' handlers use go
 };
 
 }  // namespace khz

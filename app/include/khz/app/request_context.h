@@ -8,54 +8,129 @@
 //     ctx.json(200, khz::H{{"id", std::string(id)}, {"fields", std::string(fields)}});
 //   });
 //
-// Lifetimes: every string_view a getter returns is valid until the handler's Task completes.
+// Lifetimes: every string_view a getter returns is valid until the handler's Task completes,
+// and so is the context itself: it is pooled per connection and reset for the next request.
+// Work that outlives the handler (a spawned task, another thread) takes a RequestSnapshot
+// (ctx.snapshot()): an owned copy of the request, safe to keep and to move across threads.
+//
+//   server.post("/orders/:user", [](khz::RequestContext& ctx) {
+//     khz::spawn(audit(ctx.snapshot()));   // audit(khz::RequestSnapshot) owns what it reads
+//     ctx.string(202, "accepted");
+//   });
+//
+// Debug builds check this: when KHZ_DEBUG_LIFETIME is 1 (by default when NDEBUG is not
+// defined; the KHZ_SANITIZE build turns it on too) every accessor of a context whose handler
+// has returned aborts with "khz: RequestContext::header() called after its handler returned
+// ...". With NDEBUG (Release) the checks are compiled out (RequestContext::lifetime_checks is
+// false); the only trace left is a flag the Engine sets and clears once per request.
 // Flow: co_await ctx.next() runs the rest of the chain (onion); a handler that does not call
 // next() lets the chain continue after it returns; abort() stops the chain after the current
 // handler. Threading: used on its connection's loop only.
+//
+// Blocking calls (database drivers, SDKs, file reads, seconds of CPU) go through offload():
+// it is THE way to call a blocking library from a handler. The call runs on the Server's
+// worker pool while the loop serves other connections, and the handler resumes on its own loop:
+//
+//   server.get("/users/:id", [&db](khz::RequestContext& ctx) -> khz::Task<> {
+//     auto fetch = [&] { return db.find_user(ctx.param("id")); };   // a worker thread runs it
+//     User user = co_await ctx.offload(fetch);                       // back on this loop
+//     ctx.json(200, to_json(user));
+//   });
 #pragma once
 
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/common/task.h>
+#include <khz/common/worker_pool.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
 
 #include <any>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+// 1: RequestContext accessors abort when used after their handler returned (see above).
+// Default: 1 without NDEBUG, else 0. The build sets it for khz and its users alike
+// (CMake's KHZ_DEBUG_LIFETIME), so every translation unit agrees.
+#ifndef KHZ_DEBUG_LIFETIME
+#ifdef NDEBUG
+#define KHZ_DEBUG_LIFETIME 0
+#else
+#define KHZ_DEBUG_LIFETIME 1
+#endif
+#endif
+
 namespace khz {
+
+namespace detail {
+// Logs what was misused and aborts (the debug lifetime check).
+[[noreturn]] void request_context_used_after_handler(const char* accessor) noexcept;
+}  // namespace detail
+
+// An owned copy of a request, for work that outlives its handler (a spawned task, a job on
+// another thread, a queue): every string is the snapshot's own, so it is valid as long as the
+// snapshot, and the snapshot may be moved to and read on any thread (one thread at a time).
+// Copying it copies every byte. Made by RequestContext::snapshot().
+//
+//   khz::Task<> audit(khz::RequestSnapshot req) {                  // by value: the task owns it
+//     co_await khz::sleep_for(std::chrono::seconds(1));             // long after the handler returned
+//     KHZ_LOG(info, req.method() << " " << req.path() << " id=" << req.param("id")
+//                                << " ua=" << req.header("User-Agent") << " " << req.body().size() << " bytes");
+//   }
+struct RequestSnapshot {
+  Request request{};  // method, target (path and raw query), version, headers, trailers, body
+  std::vector<std::pair<std::string, std::string>> params{};  // path parameters, in pattern order
+  std::vector<std::pair<std::string, std::string>> query_params{};  // decoded, in request order
+  std::string full_path{};     // the route pattern that matched ("" when none did)
+  std::string peer_address{};  // "host:port" of the client
+
+  std::string_view method() const noexcept { return request.method(); }
+  std::string_view path() const noexcept { return request.path(); }
+  std::string_view header(std::string_view name) const noexcept { return request.header(name); }
+  // The body as it was buffered: "" on a route registered with .stream_body().
+  std::string_view body() const noexcept { return request.body(); }
+  // A path parameter by name; "" when absent.
+  std::string_view param(std::string_view key) const noexcept;
+  // A query parameter, decoded; the first value; "" when absent.
+  std::string_view query(std::string_view key) const noexcept;
+};
 
 class RequestContext : public ExchangeState {
  public:
   RequestContext();
   ~RequestContext() override;
 
-  Request& request() noexcept { return exchange_->request; }
-  const Request& request() const noexcept { return exchange_->request; }
-  Response& response() noexcept { return exchange_->response; }
-  const Response& response() const noexcept { return exchange_->response; }
+  // Whether this build checks the context's lifetime (KHZ_DEBUG_LIFETIME; see the top).
+  static constexpr bool lifetime_checks = KHZ_DEBUG_LIFETIME != 0;
+
+  Request& request() noexcept { return check_live("request"), exchange_->request; }
+  const Request& request() const noexcept { return check_live("request"), exchange_->request; }
+  Response& response() noexcept { return check_live("response"), exchange_->response; }
+  const Response& response() const noexcept { return check_live("response"), exchange_->response; }
 
   // ---- request
-  std::string_view method() const noexcept { return request().method(); }
-  std::string_view path() const noexcept { return request().path(); }
+  std::string_view method() const noexcept { return check_live("method"), exchange_->request.method(); }
+  std::string_view path() const noexcept { return check_live("path"), exchange_->request.path(); }
   // The route pattern that matched ("/users/:id"); "" when none did.
-  std::string_view full_path() const noexcept { return full_path_; }
+  std::string_view full_path() const noexcept { return check_live("full_path"), full_path_; }
   // A path parameter by name; "" when absent.
   std::string_view param(std::string_view key) const noexcept;
   // Every path parameter, in pattern order.
-  const route::Params& params() const noexcept { return params_; }
+  const route::Params& params() const noexcept { return check_live("params"), params_; }
   // A query parameter, percent-decoded ('+' is a space); first value; "" when absent.
   std::string_view query(std::string_view key);
   bool has_query(std::string_view key);
   // All values of a query parameter, decoded.
   std::vector<std::string_view> query_all(std::string_view key);
-  std::string_view header(std::string_view name) const noexcept { return request().header(name); }
+  std::string_view header(std::string_view name) const noexcept {
+    return check_live("header"), exchange_->request.header(name);
+  }
   // The whole request body; "" on a route registered with .stream_body() (see read_body_chunk).
-  std::string_view body() const noexcept { return request().body(); }
+  std::string_view body() const noexcept { return check_live("body"), exchange_->request.body(); }
   // The next piece of the request body as it arrives, or "" once it is complete; a piece is
   // valid until the next call. On a route registered with .stream_body() this reads from the
   // connection (the first call sends 100 Continue when the client waits for it), so the client
@@ -74,7 +149,7 @@ class RequestContext : public ExchangeState {
   //   }).stream_body();
   Task<Result<std::string_view>> read_body_chunk();
   // True when the body arrives through read_body_chunk() rather than in body().
-  bool body_streamed() const noexcept { return exchange_->body_reader != nullptr; }
+  bool body_streamed() const noexcept { return check_live("body_streamed"), exchange_->body_reader != nullptr; }
   // "host:port" of the peer ("[v6]:port"; over a Unix domain socket "unix:", or "unix:/path"
   // when the client bound its socket to one); formatted on the first call.
   std::string_view peer_address() const;
@@ -83,12 +158,20 @@ class RequestContext : public ExchangeState {
   // The HTTP client called from the handler watches it by itself and cancels its outbound call
   // (client::errc::cancelled); a handler doing long work of its own can watch it too:
   //   CancelSignal::Watch w(ctx.cancel_signal(), [](void* job) { static_cast<Job*>(job)->stop(); }, &job);
-  CancelSignal* cancel_signal() const noexcept { return exchange_->cancel_signal; }
+  CancelSignal* cancel_signal() const noexcept { return check_live("cancel_signal"), exchange_->cancel_signal; }
+
+  // An owned copy of the request (method, target, headers, trailers, the buffered body, path and
+  // decoded query parameters, route pattern, peer address) for work that outlives the handler.
+  // Costs a copy of every byte: take it only for such work.
+  RequestSnapshot snapshot();
 
   // ---- response
-  void set_status(int status) noexcept { response().set_status(status); }
-  int status() const noexcept { return response().status(); }
-  void set_header(std::string_view name, std::string_view value) { response().headers().set(name, value); }
+  void set_status(int status) noexcept { check_live("set_status"), exchange_->response.set_status(status); }
+  int status() const noexcept { return check_live("status"), exchange_->response.status(); }
+  void set_header(std::string_view name, std::string_view value) {
+    check_live("set_header");
+    exchange_->response.headers().set(name, value);
+  }
   // text/plain; charset=utf-8
   void string(int status, std::string_view text);
   // application/json; charset=utf-8
@@ -104,9 +187,38 @@ class RequestContext : public ExchangeState {
   // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
   // connection closes when the handler's Task completes. Not available on HTTP/2.
-  void hijack(HijackHandler handler) { exchange_->hijack = std::move(handler); }
+  void hijack(HijackHandler handler) {
+    check_live("hijack");
+    exchange_->hijack = std::move(handler);
+  }
   // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
   void upgrade(std::string_view protocol, HijackHandler handler);
+
+  // ---- blocking work
+  // co_await ctx.offload(fn): runs fn() on the Server's worker pool (ServerOptions::offload:
+  // `threads` threads, started on first use, and `max_queue` jobs waiting) and resumes this
+  // handler on its own loop with fn's value; void works, and an exception fn throws is
+  // rethrown here. The loop serves other requests meanwhile. See <khz/common/worker_pool.h>
+  // for the threading in full; in short:
+  //   - fn runs on another thread: it may read what the handler lends it (its locals, this
+  //     context's views: the handler stays suspended until fn returns, whatever happens) but
+  //     must not call the context's setters or write the response; do that after co_await.
+  //   - Errors: when the pool is full (offload::errc::queue_full), the client went away while
+  //     the job waited (cancelled: the job is dropped and never runs; a job already running is
+  //     waited for and its result dropped) or the server is stopping (stopped), co_await throws
+  //     khz::OffloadError. Uncaught, it answers 503 Service Unavailable (not handler_error's
+  //     500); catch it to answer otherwise.
+  //   - Graceful shutdown waits for handlers, so for the jobs they await; the pool stops
+  //     after the drain (queued jobs left then are dropped, running ones waited for).
+  //   - GCC 12 destroys a temporary made in a co_await expression twice (PR 99576): pass a
+  //     named callable, `auto job = [id] { ... }; co_await ctx.offload(std::move(job));`, unless
+  //     it captures only by reference (`[&]`), as in the example above.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  OffloadAwaiter<std::decay_t<F>> offload(F&& fn) {
+    check_live("offload");
+    return pool_->offload(std::forward<F>(fn));
+  }
 
   // ---- per-request values (gone after the request)
   void set(std::string_view key, std::any value);
@@ -120,12 +232,15 @@ class RequestContext : public ExchangeState {
 
   // ---- flow
   Task<void> next();
-  void abort() noexcept { aborted_ = true; }
+  void abort() noexcept {
+    check_live("abort");
+    aborted_ = true;
+  }
   void abort_with_status(int status) noexcept {
     set_status(status);
     aborted_ = true;
   }
-  bool is_aborted() const noexcept { return aborted_; }
+  bool is_aborted() const noexcept { return check_live("is_aborted"), aborted_; }
   // Name of the handler running now (the last of the chain is the route's handler).
   std::string_view handler_name() const noexcept;
 
@@ -133,11 +248,23 @@ class RequestContext : public ExchangeState {
   friend class Engine;
   void reset(Exchange& exchange) noexcept;
   void parse_query();
+  // The debug lifetime check: `accessor` names what was called. Nothing in Release builds.
+  void check_live(const char* accessor) const noexcept {
+    if constexpr (lifetime_checks) {
+      if (!serving_) detail::request_context_used_after_handler(accessor);
+    } else {
+      (void)accessor;
+    }
+  }
 
   Exchange* exchange_ = nullptr;
+  WorkerPool* pool_ = nullptr;  // the Engine's (set once, when the Engine makes the context)
   const HandlerChain* chain_ = nullptr;
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;
+  // From reset() until Engine::serve ends (whether or not checks are compiled in, so code built
+  // with and without them agrees on what it means).
+  bool serving_ = false;
   bool query_parsed_ = false;
   bool body_handed_out_ = false;  // read_body_chunk gave the buffered body
   std::string_view full_path_;

@@ -10,7 +10,9 @@
 // Embedding and tests: start() returns the bound port without blocking; shutdown() stops.
 // Shutdown: stop accepting; idle keep-alive connections close at once; in-flight requests
 // finish (their responses carry "Connection: close"; HTTP/2: GOAWAY) until exit_wait_timeout; the rest are
-// closed; then the on_shutdown hooks run.
+// closed; then the offload pool stops (RequestContext::offload: jobs of the requests that
+// finished during the drain ran normally; any job still queued is dropped, a running one is
+// waited for, and the threads are joined); then the on_shutdown hooks run.
 // Lifecycle hooks (Hertz's OnRun, OnAccept/OnConnect, OnShutdown), each kind in registration order:
 //
 //   server.on_run([](std::string_view address) { registry.announce(address); });   // listening now
@@ -98,6 +100,10 @@ struct ServerOptions {
   bool remove_extra_slash = false;
   bool redirect_forwarded_prefix = false;  // off; read its caveat in EngineOptions first
   HandlerErrorOptions handler_error{};  // a handler's exception: 500, middleware's headers kept
+  // RequestContext::offload's worker pool: up to `threads` threads (default 4), started on the
+  // first offload (a server that never offloads starts none), and up to `max_queue` jobs
+  // (default 1024) waiting for one; an offload beyond that fails fast with a 503.
+  WorkerPoolOptions offload{};
 };
 
 // A new connection, as an on_accept hook sees it. The views live for the hook's call.

@@ -77,18 +77,32 @@ class LoopTimer {
   void* loop_ = nullptr;    // the backend loop (a transport-private type) that armed it
 };
 
-// A single event loop on its own thread, of a chosen backend, for programs that are not
-// servers (the blocking client facade, command-line tools, load generators).
-// Threading: make/destroy from a controlling thread (never from the loop itself); post() and
-// run() from any other thread.
+// A single event loop of a chosen backend for programs that are not servers (the blocking
+// client facade, command-line tools, load generators), on a thread of its own, or driven by
+// the caller (make_on_caller):
+//
+//   auto loop = khz::transport::ClientLoop::make_on_caller("");
+//   loop->run(make_task);   // the loop runs here, on this thread, until the task completes
+//   loop->run(make_task2);  // between runs it stands still: what lives on it (a Client's pooled
+//                           // connections) may be used and destroyed on this thread meanwhile
+//
+// Threading: make/destroy from a controlling thread (never from the loop itself); post() from
+// any thread; run() from any other thread (a caller-driven loop: from the thread that drives
+// it, which must not be running a loop already). Posts to a caller-driven loop wait for the
+// next run().
 class ClientLoop {
  public:
   // "netpoll", "asio", or "" for $KHZ_TRANSPORT else the default. Throws std::invalid_argument
   // for an unknown name. The thread starts at once.
   static std::unique_ptr<ClientLoop> make(std::string_view backend);
+  // The same loop with no thread of its own: it runs only inside run(), on the calling thread
+  // (test harnesses: khz::testing::perform_request).
+  static std::unique_ptr<ClientLoop> make_on_caller(std::string_view backend);
 
-  // Stops the loop and joins its thread; coroutines still suspended on it are not resumed.
-  virtual ~ClientLoop() = default;
+  // Stops the loop and joins its thread; coroutines sleeping on it (sleep_for) are woken to
+  // end, others still suspended on it are not resumed. A caller-driven loop runs one last
+  // time on the destroying thread to do so.
+  virtual ~ClientLoop();
 
   virtual EventLoop& loop() noexcept = 0;
   virtual std::string_view name() const noexcept = 0;
@@ -96,6 +110,20 @@ class ClientLoop {
   // Runs `make_task()` on the loop and blocks the caller until it completes (rethrows its
   // exception). The task is created on the loop thread.
   void run(std::function<Task<void>()> make_task);
+
+ protected:
+  ClientLoop() = default;
+  // Makes this loop caller-driven (from a backend's constructor): run() drives it.
+  void drive_on_caller();
+  bool on_caller() const noexcept { return wake_fd_ >= 0; }
+  // A caller-driven loop: runs `fn` on it, here, then returns (from backends' destructors).
+  void run_here(std::function<void()> fn);
+  // A caller-driven loop: runs it on the calling thread until `fd` is readable.
+  virtual void run_here_until_readable(int fd);
+
+ private:
+  void drive_until_woken();
+  int wake_fd_ = -1;  // a caller-driven loop's eventfd: written when what run() waits for is done
 };
 
 }  // namespace khz::transport
