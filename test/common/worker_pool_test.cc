@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/gate.h"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -79,24 +81,7 @@ class ThreadLoop final : public khz::EventLoop {
   std::deque<std::function<void()>> posted_;
 };
 
-// A door jobs wait at until the test opens it.
-class Gate {
- public:
-  void open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using khz::test::Gate;
 
 // What one awaiting coroutine saw.
 struct Outcome {

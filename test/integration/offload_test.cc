@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/gate.h"
+
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
@@ -32,24 +34,7 @@ std::string id_of(std::thread::id id) {
   return out.str();
 }
 
-// A door jobs wait at until the test opens it.
-class Gate {
- public:
-  void open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return open_; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using khz::test::Gate;
 
 khz::ClientOptions client_options(const std::string& transport, bool h2c) {
   khz::ClientOptions o;
