@@ -69,12 +69,13 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};  // whole header section
   std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};    // longest gap in a body
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};    // between requests
-  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
+  std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};   // each flush to the peer
   std::chrono::milliseconds exit_wait_timeout{std::chrono::seconds(5)};  // drain deadline
-  std::size_t max_uri_bytes = 8 * 1024;
+  std::size_t max_uri_bytes = 8 * 1024;           // request target; one byte more: 414
+  // Method, target and each field line's name and value plus 4 (": ", CRLF); one more: 431.
   std::size_t max_header_bytes = 64 * 1024;
-  std::size_t max_body_bytes = 4 * 1024 * 1024;
-  std::string server_name = "khz";
+  std::size_t max_body_bytes = 4 * 1024 * 1024;   // collected body (per route: max_body_bytes()); over: 413
+  std::string server_name = "khz";                // the Server header; empty: none
   // HTTP/2 without TLS on the same port: prior knowledge and "Upgrade: h2c".
   bool h2c = true;
   // HTTP/2 over TLS: "h2" offered by ALPN before "http/1.1" (with a certificate configured).
@@ -84,13 +85,13 @@ struct ServerOptions {
   std::size_t max_connections = 0;  // beyond it a new connection gets 503 and is closed; 0: no limit
   // TLS (see <khz/transport/tls.h>). The default certificate (PEM chain, leaf first, and key)
   // and more for SNI, each chosen when the client asks for a name its certificate covers.
-  std::string tls_cert_file{};
+  std::string tls_cert_file{};  // both set: the server speaks only TLS on its address
   std::string tls_key_file{};
   std::vector<transport::TlsCertificate> tls_sni_certificates{};
   std::string tls_client_ca_file{};  // client certificates must chain to these CAs
-  transport::ClientCertMode tls_client_verify = transport::ClientCertMode::none;
-  transport::TlsVersion tls_min_version = transport::TlsVersion::tls1_2;
-  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};
+  transport::ClientCertMode tls_client_verify = transport::ClientCertMode::none;  // ask for / require one
+  transport::TlsVersion tls_min_version = transport::TlsVersion::tls1_2;  // older handshakes fail
+  std::chrono::milliseconds tls_handshake_timeout{std::chrono::seconds(10)};  // then the connection closes
   // Engine options (Hertz's names and defaults; see EngineOptions).
   bool redirect_trailing_slash = true;
   bool redirect_fixed_path = false;
