@@ -67,6 +67,12 @@ void register_routes(khz::Server& server) {
   });
 }
 
+// The server's allocation count so far, asked over `client` (GET /allocations).
+unsigned long long allocations_seen(khz::test::RawClient& client) {
+  client.send("GET /allocations HTTP/1.1\r\nHost: bench\r\n\r\n");
+  return std::stoull(khz::test::body_of(client.read_response()));
+}
+
 // One response's body (Content-Length framed), read through `conn`; "" on error.
 khz::Task<std::string> round_trip(khz::transport::Connection& conn, std::string_view request) {
   conn.output().append(request);
@@ -124,20 +130,11 @@ TEST_CASE("GET /plaintext allocates nothing per request after warm-up") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
       khz::test::TestServer ts(transport, {.loops = 1});
-      ts.server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
-      ts.server.get("/allocations", [](khz::RequestContext& c) {
-        char digits[24];
-        auto r = std::to_chars(digits, digits + sizeof digits, allocations);
-        c.data(200, "text/plain", std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
-      });
+      register_routes(ts.server);
       ts.start();
       khz::test::RawClient client(ts.port());
       const std::string plaintext = "GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n";
-      const std::string probe = "GET /allocations HTTP/1.1\r\nHost: bench\r\n\r\n";
-      auto read_count = [&] {
-        client.send(probe);
-        return std::stoull(khz::test::body_of(client.read_response()));
-      };
+      auto read_count = [&] { return allocations_seen(client); };
       for (int i = 0; i < 500; ++i) {
         client.send(plaintext);
         REQUIRE(khz::test::status_of(client.read_response()) == 200);
@@ -172,20 +169,12 @@ TEST_CASE("GET with path params under use_raw_path allocates nothing per request
         std::memcpy(out + id.size() + 1, path.data(), path.size());
         c.data(200, "text/plain", std::string_view(out, id.size() + 1 + path.size()));
       });
-      ts.server.get("/allocations", [](khz::RequestContext& c) {
-        char digits[24];
-        auto r = std::to_chars(digits, digits + sizeof digits, allocations);
-        c.data(200, "text/plain", std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
-      });
+      register_routes(ts.server);  // and /allocations
       ts.start();
       khz::test::RawClient client(ts.port());
       const std::string plain = "GET /users/42/files/a/b.txt HTTP/1.1\r\nHost: bench\r\n\r\n";
       const std::string escaped = "GET /users/ann+lee/files/a%2Fb+c.txt HTTP/1.1\r\nHost: bench\r\n\r\n";
-      const std::string probe = "GET /allocations HTTP/1.1\r\nHost: bench\r\n\r\n";
-      auto read_count = [&] {
-        client.send(probe);
-        return std::stoull(khz::test::body_of(client.read_response()));
-      };
+      auto read_count = [&] { return allocations_seen(client); };
       for (int i = 0; i < 500; ++i) {
         client.send(i % 2 == 0 ? plain : escaped);
         REQUIRE(khz::test::status_of(client.read_response()) == 200);
