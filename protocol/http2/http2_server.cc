@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "../http1/response_writer.h"
+#include "../common/http_date.h"
 #include "frame_scanner.h"
 #include "h2c_upgrade.h"
 
@@ -436,7 +436,7 @@ class Session {
     nva_.clear();
     nva_.push_back(make_nv(":status", s.status_text));
     if (!opt_.server_name.empty()) nva_.push_back(make_nv("server", opt_.server_name));
-    nva_.push_back(make_nv("date", http1::http_date()));
+    nva_.push_back(make_nv("date", protocol::http_date()));
     for (const auto& f : r.headers()) {
       if (is_connection_specific(f.name) || iequals(f.name, "TE")) continue;
       nva_.push_back(make_nv(lower_name(s, f.name), f.value));
@@ -1168,64 +1168,6 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
   co_await session.run(nullptr, {});
 }
 
-namespace {
-
-// What the first bytes of a plain-text connection say. The magic's first line, "PRI *
-// HTTP/2.0", is no HTTP/1.x request (the PRI method exists only for it, RFC 7540 §11.6), so a
-// client whose bytes match that far speaks HTTP/2, and if the rest of its preface is wrong it
-// is told so in HTTP/2 (serve_http2: GOAWAY PROTOCOL_ERROR), not with an HTTP/1.1 error.
-enum class FirstBytes { http1, http2, undecided };
-constexpr std::size_t kMagicFirstLine = kClientMagic.find('\n') + 1;  // "PRI * HTTP/2.0\r\n"
-
-FirstBytes first_bytes(LinkedBuffer& in) {
-  std::string_view got = in.peek(std::min(in.size(), kMagicFirstLine));
-  auto same = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), kClientMagic.begin()).first - got.begin());
-  if (same == kMagicFirstLine) return FirstBytes::http2;
-  return same < got.size() ? FirstBytes::http1 : FirstBytes::undecided;
-}
-
-// The input so far is a prefix of the magic's first line: wait for the rest of it (or the
-// first byte that differs).
-Task<void> finish_first_line(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                             std::shared_ptr<const Http2Options> h2) {
-  LinkedBuffer& in = conn.input();
-  for (;;) {
-    switch (first_bytes(in)) {
-      case FirstBytes::http2:
-        co_await serve_http2(conn, core, std::move(h2));
-        co_return;
-      case FirstBytes::http1:
-        co_await serve_http1(conn, core, std::move(h1));
-        co_return;
-      case FirstBytes::undecided:
-        break;
-    }
-    conn.set_read_timeout(h1->header_timeout);
-    if (auto ec = co_await conn.fill(in.size() + 1)) co_return;
-  }
-}
-
-}  // namespace
-
-Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                      std::shared_ptr<const Http2Options> h2) {
-  // Decided on the first byte that differs from the magic's first line, so an HTTP/1.1 client
-  // that sends a short request is never kept waiting. No bytes yet: serve_http1 parks the
-  // connection, and the transporter calls this again when they come (an idle connection holds
-  // no coroutine).
-  LinkedBuffer& in = conn.input();
-  if (!h2 || in.empty()) return serve_http1(conn, core, std::move(h1));
-  switch (first_bytes(in)) {
-    case FirstBytes::http1:
-      return serve_http1(conn, core, std::move(h1));
-    case FirstBytes::http2:
-      return serve_http2(conn, core, std::move(h2));
-    case FirstBytes::undecided:
-      break;
-  }
-  return finish_first_line(conn, core, std::move(h1), std::move(h2));
-}
-
 namespace http2 {
 namespace {
 
@@ -1254,11 +1196,6 @@ bool decode_base64url(std::string_view in, std::string& out) {
 }
 
 }  // namespace
-
-bool wants_h2c_upgrade(const Request& request) noexcept {
-  return has_token(request.header("Upgrade"), "h2c") && request.headers().count("HTTP2-Settings") == 1 &&
-         has_token(request.header("Connection"), "Upgrade") && has_token(request.header("Connection"), "HTTP2-Settings");
-}
 
 Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options,
                           Request request) {

@@ -8,6 +8,7 @@
 #include <khz/transport/error.h>
 
 #include "backend_support.h"
+#include "lifecycle.h"
 #include "listen_socket.h"
 
 #include <boost/asio.hpp>
@@ -302,9 +303,13 @@ class AsioConnection final : public Connection {
   }
 
  protected:
-  void start_fill(std::size_t n, std::coroutine_handle<> h) override {
+  void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
+  // The parked wait with no coroutine: the lifecycle's callback is the fill's waiter.
+  void start_input_wait(void (*fn)(void*), void* arg) override { begin_fill(1, Waiter(fn, arg)); }
+
+  void begin_fill(std::size_t n, Waiter w) {
     fill_want_ = n;
-    fill_waiter_ = h;
+    fill_waiter_ = w;
     read_timed_out_ = false;
     if (closed_) return finish_fill(errc::cancelled, true);
     // A connection that goes idle after the drain began has nothing to finish: end it now,
@@ -438,8 +443,12 @@ class AsioConnection final : public Connection {
   void finish_fill(std::error_code ec, bool from_start = false) {
     read_deadline_ = kNever;
     fill_error_ = ec;
-    auto h = std::exchange(fill_waiter_, {});
-    resume(h, from_start);
+    Waiter w = std::exchange(fill_waiter_, {});
+    if (from_start) {
+      asio::post(socket_.get_executor(), pooled([w] { w.resume(); }));
+    } else {
+      w.resume();
+    }
   }
 
   void finish_flush(std::error_code ec, bool from_start = false) {
@@ -464,7 +473,7 @@ class AsioConnection final : public Connection {
   AsioLoop* registered_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<asio::const_buffer> iov_;
-  std::coroutine_handle<> fill_waiter_;
+  Waiter fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;
   bool watching_hangup_ = false;
@@ -574,7 +583,7 @@ void AsioLoop::arm_sweep() {
   });
 }
 
-class AsioTransporter final : public Transporter {
+class AsioTransporter final : public Transporter, private Lifecycle::Host {
  public:
   explicit AsioTransporter(TransporterOptions options) : options_(std::move(options)) {
     int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
@@ -596,7 +605,7 @@ class AsioTransporter final : public Transporter {
 
   using Transporter::start;
   Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
-    handler_ = std::move(handler);
+    lifecycle_.set(std::move(handler), options_.layer);
     accept_ = std::move(accept);
     auto port = open_listener();
     if (!port) {
@@ -727,32 +736,23 @@ class AsioTransporter final : public Transporter {
             return;
           }
           if (stopped_) conn->drain();
-          spawn(serve(std::move(conn), &target));
+          lifecycle_.serve(std::move(conn), *this);
         });
       }
       accept_next();
     });
   }
 
-  Task<void> serve(std::unique_ptr<AsioConnection> conn, AsioLoop*) {
-    co_await run_handler(handler_, *conn);
-    // Parked (Connection::park): wait for input here, then run the handler again. (This
-    // backend keeps this frame while it waits; netpoll keeps none.)
-    while (conn->take_parked()) {
-      conn->set_idle(true);
-      std::error_code ec = co_await conn->fill(1);
-      conn->set_idle(false);
-      if (ec) break;
-      co_await run_handler(handler_, *conn);
-    }
-    conn->close();
-    conn.reset();
+  // Lifecycle::Host: on the connection's loop.
+  void closed(std::unique_ptr<Connection> socket) noexcept override {
+    socket->close();
+    socket.reset();
     std::lock_guard lock(mutex_);
     if (--active_ == 0) idle_.notify_all();
   }
 
   TransporterOptions options_;
-  ConnectionHandler handler_;
+  Lifecycle lifecycle_;
   AcceptFilter accept_;
   std::vector<std::unique_ptr<AsioLoop>> loops_;
   using Acceptor = asio::basic_socket_acceptor<stream>;
