@@ -12,6 +12,8 @@
 #include <khz/transport/error.h>
 #include <khz/transport/tls.h>
 
+#include "random.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -19,39 +21,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <deque>
-#include <future>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <unordered_map>
 
 namespace khz {
-
-namespace client {
-namespace {
-class ClientCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "khz.client"; }
-  std::string message(int v) const override {
-    switch (static_cast<errc>(v)) {
-      case errc::bad_url: return "bad URL (want http://host[:port]/path)";
-      case errc::unsupported_scheme: return "unsupported URL scheme (want http or https)";
-      case errc::too_many_redirects: return "too many redirects";
-      case errc::pool_timeout: return "timed out waiting for a free connection";
-      case errc::cancelled: return "request cancelled";
-      case errc::body_not_replayable: return "streamed request body cannot be sent again";
-      case errc::proxy_refused: return "proxy refused the CONNECT tunnel";
-      case errc::certificate_verify_failed: return "TLS: the server's certificate could not be verified";
-    }
-    return "unknown client error";
-  }
-};
-}  // namespace
-const std::error_category& client_category() noexcept {
-  static const ClientCategory category;
-  return category;
-}
-}  // namespace client
 
 namespace {
 
@@ -74,11 +48,6 @@ bool is_redirect(int status) {
 // run_call will follow this response elsewhere (so an exchange does not hand it to a stream).
 bool follows_redirect(const ClientOptions& options, const Response& resp) {
   return options.max_redirects > 0 && is_redirect(resp.status()) && resp.headers().contains("Location");
-}
-
-std::mt19937& rng() {
-  thread_local std::mt19937 gen(std::random_device{}());
-  return gen;
 }
 
 }  // namespace
@@ -112,36 +81,6 @@ void CancellationToken::set_stream(Http2Stream* stream) const noexcept {
 }
 
 static void cancel_on_signal(void* token) { static_cast<CancellationToken*>(token)->cancel(); }
-
-// ---- resolver and balancers
-
-StaticResolver& StaticResolver::add(std::string name, std::vector<Endpoint> endpoints) {
-  table_.emplace_back(std::move(name), std::move(endpoints));
-  return *this;
-}
-
-std::span<const Endpoint> StaticResolver::resolve(std::string_view host, std::uint16_t) {
-  for (const auto& [name, endpoints] : table_) {
-    if (name == host) return endpoints;
-  }
-  return {};
-}
-
-std::size_t RoundRobinBalancer::pick(std::span<const Endpoint> endpoints) {
-  return next_.fetch_add(1, std::memory_order_relaxed) % endpoints.size();
-}
-
-std::size_t WeightedRandomBalancer::pick(std::span<const Endpoint> endpoints) {
-  long total = 0;
-  for (const auto& e : endpoints) total += std::max(e.weight, 0);
-  if (total <= 0) return std::uniform_int_distribution<std::size_t>(0, endpoints.size() - 1)(rng());
-  long r = std::uniform_int_distribution<long>(0, total - 1)(rng());
-  for (std::size_t i = 0; i < endpoints.size(); ++i) {
-    r -= std::max(endpoints[i].weight, 0);
-    if (r < 0) return i;
-  }
-  return endpoints.size() - 1;
-}
 
 namespace detail {
 struct ClientAccess {
@@ -978,7 +917,7 @@ std::chrono::milliseconds backoff_for(const RetryPolicy& p, int attempt) {
   double d = static_cast<double>(p.backoff.count());
   for (int i = 1; i < attempt; ++i) d *= 2;
   d = std::min(d, static_cast<double>(p.max_backoff.count()));
-  if (p.jitter > 0) d *= std::uniform_real_distribution<double>(1.0 - p.jitter, 1.0 + p.jitter)(rng());
+  if (p.jitter > 0) d *= std::uniform_real_distribution<double>(1.0 - p.jitter, 1.0 + p.jitter)(client::rng());
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(d, 0.0)));
 }
 
@@ -1224,40 +1163,6 @@ Task<Result<std::string_view>> ResponseStream::read() {
     s.impl->release(*s.pool, std::move(s.conn));
   }
   co_return std::string_view(s.piece);
-}
-
-// ---- BlockingClient
-
-struct BlockingClient::Loop {
-  std::unique_ptr<transport::ClientLoop> loop;
-};
-
-BlockingClient::BlockingClient(ClientOptions options) : loop_(std::make_unique<Loop>()) {
-  loop_->loop = transport::ClientLoop::make(options.transport);
-  client_ = std::make_unique<Client>(std::move(options));
-}
-
-BlockingClient::~BlockingClient() {
-  // The pools' connections belong to the loop thread: close them there.
-  loop_->loop->run([this]() -> Task<void> {
-    client_.reset();
-    // HTTP/2 sessions end once their reader and writer saw the close: give them a turn.
-    co_await sleep_for(std::chrono::milliseconds(1));
-  });
-}
-
-void BlockingClient::run(std::function<Task<void>()> make_task) { loop_->loop->run(std::move(make_task)); }
-
-Result<Response> BlockingClient::send(ClientRequest request) {
-  std::optional<Result<Response>> out;
-  loop_->loop->run([&]() -> Task<void> { out.emplace(co_await client_->send(std::move(request))); });
-  return std::move(*out);
-}
-
-Result<Response> BlockingClient::get(std::string url) {
-  ClientRequest r;
-  r.url = std::move(url);
-  return send(std::move(r));
 }
 
 }  // namespace khz
