@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // GET /plaintext performs no heap allocation per request once warm, over plain TCP and over TLS.
-// This binary replaces the global operator new (and OpenSSL's allocator) to count allocations
-// per thread; a handler reads the count of the loop thread it runs on, so the client's own
-// allocations (another thread) do not mix in.
+// This binary counts allocations per thread (support/alloc_counter.h replaces operator new; this
+// file replaces OpenSSL's allocator too); a handler reads the count of the loop thread it runs
+// on, so the client's own allocations (another thread) do not mix in.
 // Built only without sanitizers: they replace the allocator themselves, and an ASan build
 // deliberately allocates every coroutine frame.
 #include <khz/app/client.h>
@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/alloc_counter.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 #include "support/tls_support.h"
@@ -21,26 +22,11 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 
 namespace {
-thread_local unsigned long long allocations = 0;
 thread_local unsigned long long openssl_allocations = 0;
-}  // namespace
 
-void* operator new(std::size_t n) {
-  ++allocations;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) { return ::operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
 // OpenSSL allocates with malloc: count its allocations too (set before OpenSSL allocates).
 void* counted_malloc(std::size_t n, const char*, int) {
   ++openssl_allocations;
@@ -57,7 +43,7 @@ void register_routes(khz::Server& server) {
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
   server.get("/allocations", [](khz::RequestContext& c) {
     char digits[24];
-    auto r = std::to_chars(digits, digits + sizeof digits, allocations);
+    auto r = std::to_chars(digits, digits + sizeof digits, khz::test::thread_allocations());
     c.data(200, "text/plain", std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
   });
   server.get("/openssl-allocations", [](khz::RequestContext& c) {
@@ -236,12 +222,12 @@ TEST_CASE("the client's send_into allocates nothing per request after warm-up") 
         request.url = ts.url("/plaintext");
         khz::Response response;
         for (int i = 0; i < 500; ++i) (void)co_await client.client().send_into(request, response);
-        unsigned long long before = allocations;
+        khz::test::AllocationScope scope;
         for (int i = 0; i < 2000; ++i) {
           auto ec = co_await client.client().send_into(request, response);
           if (!ec && response.body() == "Hello, World!") ++ok;
         }
-        during = allocations - before;
+        during = scope.count();
       });
       REQUIRE(ok == 2000);
       INFO("allocations on the client's loop thread over 2000 requests: " << during);
@@ -274,13 +260,13 @@ TEST_CASE("the client's send_into over https allocates nothing per request after
         request.url = "https://localhost:" + std::to_string(ts.port()) + "/plaintext";
         khz::Response response;
         for (int i = 0; i < 500; ++i) (void)co_await client.client().send_into(request, response);
-        unsigned long long before = allocations;
+        khz::test::AllocationScope scope;
         unsigned long long openssl_before = openssl_allocations;
         for (int i = 0; i < 2000; ++i) {
           auto ec = co_await client.client().send_into(request, response);
           if (!ec && response.body() == "Hello, World!") ++ok;
         }
-        during = allocations - before;
+        during = scope.count();
         openssl_during = openssl_allocations - openssl_before;
       });
       REQUIRE(ok == 2000);
@@ -316,14 +302,14 @@ TEST_CASE("the client's send_into over h2c allocates nothing per request after w
         request.url = "http://127.0.0.1:" + std::to_string(ts.port()) + "/plaintext";
         khz::Response response;
         for (int i = 0; i < 500; ++i) (void)co_await client.client().send_into(request, response);
-        unsigned long long before = allocations;
+        khz::test::AllocationScope scope;
         auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < 2000; ++i) {
           auto ec = co_await client.client().send_into(request, response);
           if (!ec && response.body() == "Hello, World!" && response.version() == khz::Version::http2) ++ok;
         }
         ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        during = allocations - before;
+        during = scope.count();
       });
       REQUIRE(ok == 2000);
       INFO("allocations on the client's loop thread over 2000 h2c requests in " << ms << " ms: " << during);

@@ -3,9 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/alloc_counter.h"
+
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <new>
 #include <optional>
 #include <random>
@@ -14,55 +14,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-// ---- allocation counter ---------------------------------------------------------------------
-// Replaces the global (unaligned) operator new/delete family for the whole test binary. Every
-// allocation bumps g_route_test_allocations; tests only read it before and after the calls
-// under test. Behaviour is otherwise the default one (malloc/free, bad_alloc on failure), so
-// the other tests linked into the same binary are unaffected.
-std::atomic<unsigned long long> g_route_test_allocations{0};
-// Fault injection: when set to N > 0, the N-th allocation from now throws std::bad_alloc.
-// Zero (the default) disables it; only the strong-guarantee test below arms it.
-std::atomic<long long> g_route_test_fail_countdown{0};
-
-namespace {
-void* counted_alloc(std::size_t n) {
-  g_route_test_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (g_route_test_fail_countdown.load(std::memory_order_relaxed) > 0 &&
-      g_route_test_fail_countdown.fetch_sub(1, std::memory_order_relaxed) == 1) {
-    throw std::bad_alloc();
-  }
-  if (n == 0) n = 1;
-  for (;;) {
-    if (void* p = std::malloc(n)) return p;
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
-    handler();
-  }
-}
-void* counted_alloc_nothrow(std::size_t n) noexcept {
-  try {
-    return counted_alloc(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc_nothrow(n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  return counted_alloc_nothrow(n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 
@@ -731,7 +682,7 @@ TEST_CASE("RadixTree: add is all-or-nothing when an allocation fails", "[route][
   for (auto addition : additions) {
     INFO("adding " << addition);
     int failures = 0;
-    for (long long nth = 1;; ++nth) {
+    for (std::size_t nth = 1;; ++nth) {
       Tree tree = make_tree({});
       for (auto r : base) tree.add(r, std::string(r));
       Params params;
@@ -740,14 +691,14 @@ TEST_CASE("RadixTree: add is all-or-nothing when an allocation fails", "[route][
         const auto m = tree.find(p, params);
         before.push_back(m.value ? *m.value : "-");
       }
-      g_route_test_fail_countdown.store(nth);
       bool threw = false;
       try {
+        khz::test::FailCounter counter(nth);
+        khz::test::FailAllocations failing(counter);
         tree.add(addition, std::string(addition));
       } catch (const std::bad_alloc&) {
         threw = true;
       }
-      g_route_test_fail_countdown.store(0);
       if (!threw) {
         CHECK(tree.size() == base.size() + 1);
         CHECK(*tree.find(addition, params).value == addition);
@@ -958,7 +909,7 @@ TEST_CASE("RadixTree: find performs no heap allocation", "[route][tree][alloc]")
   };
   std::size_t matched = 0;
   std::size_t redirects = 0;
-  const auto before = g_route_test_allocations.load();
+  khz::test::AllocationScope lookups;
   for (int round = 0; round < 3; ++round) {
     for (const auto& p : paths) {
       const auto m = tree.find(p, params);
@@ -966,14 +917,13 @@ TEST_CASE("RadixTree: find performs no heap allocation", "[route][tree][alloc]")
       redirects += m.trailing_slash_redirect ? 1 : 0;
     }
   }
-  const auto after = g_route_test_allocations.load();
-  CHECK(after == before);
+  CHECK(lookups.count() == 0);
   CHECK(matched > 0);
   CHECK(redirects > 0);
   // The counter does see allocations (the test would be vacuous otherwise).
-  const auto probe_before = g_route_test_allocations.load();
+  khz::test::AllocationScope probe;
   auto fixed = tree.find_case_insensitive("/USERS/" + std::string(40, 'X'), false);
-  CHECK(g_route_test_allocations.load() > probe_before);
+  CHECK(probe.count() > 0);
   CHECK(fixed == "/users/" + std::string(40, 'X'));
 }
 
