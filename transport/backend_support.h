@@ -15,7 +15,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 
 namespace khz::transport {
@@ -92,6 +94,23 @@ class Dialer {
 // `on_caller`: no thread; ClientLoop::run drives the loop on its caller (make_on_caller).
 std::unique_ptr<ClientLoop> make_netpoll_client_loop(bool on_caller);
 std::unique_ptr<ClientLoop> make_asio_client_loop(bool on_caller);
+
+// The backend registry behind make_transporter, transporter_names and ClientLoop::make. Each
+// backend is a target of its own (khz::transport_netpoll, khz::transport_asio) with a file
+// that registers it during static initialisation; the target tells the linker to keep that
+// file (an INTERFACE link option, --undefined=<its symbol>), so linking the target is all it
+// takes, and a build without a backend has no trace of it.
+struct Backend {
+  std::string_view name;
+  int rank;  // transporter_names() lists backends by rank: the lowest is the default
+  std::unique_ptr<Transporter> (*make_transporter)(TransporterOptions options);
+  std::unique_ptr<ClientLoop> (*make_client_loop)(bool on_caller);
+};
+// Adds `backend`; returns true (for a namespace-scope initialiser). Static initialisation only.
+bool register_backend(const Backend& backend);
+// The backend called `name`; "" means $KHZ_TRANSPORT, else the default. Throws
+// std::invalid_argument for a name no linked backend has.
+const Backend& find_backend(std::string_view name);
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.

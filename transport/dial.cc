@@ -15,12 +15,10 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <future>
 #include <mutex>
-#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -200,16 +198,6 @@ void LoopTimer::cancel() noexcept {
 
 namespace {
 
-std::string chosen_backend(std::string_view backend) {
-  std::string chosen(backend);
-  if (chosen.empty()) {
-    const char* env = std::getenv("KHZ_TRANSPORT");
-    chosen = env != nullptr && *env != '\0' ? env : transporter_names().front();
-  }
-  if (chosen != "netpoll" && chosen != "asio") throw std::invalid_argument("unknown transport '" + chosen + "'");
-  return chosen;
-}
-
 void wake(int fd) noexcept {
   if (fd < 0) return;
   std::uint64_t one = 1;
@@ -230,11 +218,11 @@ Task<void> run_and_signal(std::function<Task<void>()> make_task, std::promise<vo
 }  // namespace
 
 std::unique_ptr<ClientLoop> ClientLoop::make(std::string_view backend) {
-  return chosen_backend(backend) == "netpoll" ? make_netpoll_client_loop(false) : make_asio_client_loop(false);
+  return find_backend(backend).make_client_loop(false);
 }
 
 std::unique_ptr<ClientLoop> ClientLoop::make_on_caller(std::string_view backend) {
-  return chosen_backend(backend) == "netpoll" ? make_netpoll_client_loop(true) : make_asio_client_loop(true);
+  return find_backend(backend).make_client_loop(true);
 }
 
 ClientLoop::~ClientLoop() {

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <khz/transport/asio.h>
 #include <khz/transport/error.h>
-#include <khz/transport/netpoll.h>
 #include <khz/transport/transporter.h>
 #include <khz/common/log.h>
 
@@ -12,6 +10,7 @@
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
+#include <vector>
 
 namespace khz::transport {
 namespace {
@@ -88,19 +87,46 @@ const std::error_category& transport_category() noexcept {
   return category;
 }
 
-std::vector<std::string> transporter_names() { return {"netpoll", "asio"}; }
+namespace {
+// Filled during static initialisation (register_backend), read-only afterwards.
+std::vector<Backend>& backends() {
+  static std::vector<Backend> registered;
+  return registered;
+}
+}  // namespace
 
-std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options) {
+bool register_backend(const Backend& backend) {
+  auto& all = backends();
+  auto at = all.begin();
+  while (at != all.end() && at->rank <= backend.rank) ++at;
+  all.insert(at, backend);
+  return true;
+}
+
+const Backend& find_backend(std::string_view name) {
   std::string chosen(name);
   if (chosen.empty()) {
     const char* env = std::getenv("KHZ_TRANSPORT");
-    chosen = env != nullptr && *env != '\0' ? env : transporter_names().front();
+    if (env != nullptr && *env != '\0') chosen = env;
+    else if (!backends().empty()) return backends().front();
   }
-  if (chosen == "netpoll") return make_netpoll_transporter(std::move(options));
-  if (chosen == "asio") return make_asio_transporter(std::move(options));
+  for (const auto& backend : backends()) {
+    if (backend.name == chosen) return backend;
+  }
   std::string known;
-  for (const auto& n : transporter_names()) known += (known.empty() ? "" : ", ") + n;
+  for (const auto& backend : backends()) known += (known.empty() ? "" : ", ") + std::string(backend.name);
+  if (known.empty()) known = "none: link khz::transport_netpoll";
   throw std::invalid_argument("unknown transport '" + chosen + "' (known: " + known + ")");
+}
+
+std::vector<std::string> transporter_names() {
+  std::vector<std::string> names;
+  for (const auto& backend : backends()) names.emplace_back(backend.name);
+  return names;
+}
+
+std::unique_ptr<Transporter> make_transporter(std::string_view name, TransporterOptions options) {
+  return find_backend(name).make_transporter(std::move(options));
 }
 
 HostPort parse_host_port(std::string_view address) {

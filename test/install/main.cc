@@ -26,5 +26,11 @@ int main() {
   server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
   khz::Response r = khz::testing::perform_request(server, "GET", "/ping");
   std::printf("%d %s\n", r.status(), std::string(r.body()).c_str());
-  return r.status() == 200 && r.body() == R"({"message":"pong"})" ? 0 : 1;
+  // The backends register themselves when linked: the installed package keeps them.
+  const auto backends = khz::transport::transporter_names();
+  std::printf("transports:");
+  for (const auto& name : backends) std::printf(" %s", name.c_str());
+  std::printf("\n");
+  const bool registered = !backends.empty() && backends.front() == "netpoll";
+  return r.status() == 200 && r.body() == R"({"message":"pong"})" && registered ? 0 : 1;
 }

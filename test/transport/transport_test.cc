@@ -3,6 +3,7 @@
 // then partial writes, spreading over loops, write deadlines, idle memory, peer resets.
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+#include <khz/transport/dial.h>
 #include <khz/transport/error.h>
 #include <khz/transport/transporter.h>
 
@@ -125,6 +126,24 @@ TEST_CASE("transport: bad addresses and names") {
   auto t2 = khz::transport::make_transporter("", {.address = "127.0.0.1:" + std::to_string(*a), .loops = 1});
   auto b = t2->start(&echo);
   REQUIRE_FALSE(b.ok());  // address in use
+}
+
+// Each backend registers itself by name when its target is linked: a registration the linker
+// dropped would quietly shrink every "on each transport" test to fewer backends.
+TEST_CASE("transport: the backends this build has, by name; the default first") {
+  using khz::transport::ClientLoop;
+#if KHZ_TEST_WITH_ASIO
+  REQUIRE(khz::transport::transporter_names() == std::vector<std::string>{"netpoll", "asio"});
+  REQUIRE(khz::transport::make_transporter("asio", {.address = "127.0.0.1:0", .loops = 1})->name() == "asio");
+  REQUIRE(ClientLoop::make_on_caller("asio")->name() == "asio");
+#else
+  // Built without the asio backend (KHZ_WITH_ASIO=OFF): its name is unknown, as any other.
+  REQUIRE(khz::transport::transporter_names() == std::vector<std::string>{"netpoll"});
+  REQUIRE_THROWS_AS(khz::transport::make_transporter("asio", {}), std::invalid_argument);
+  REQUIRE_THROWS_AS(ClientLoop::make("asio"), std::invalid_argument);
+#endif
+  REQUIRE(ClientLoop::make_on_caller("netpoll")->name() == "netpoll");
+  REQUIRE_THROWS_AS(ClientLoop::make("carrier-pigeon"), std::invalid_argument);
 }
 
 // ---- What the contract tests above do not reach: partial writes, spreading over loops,
