@@ -106,18 +106,17 @@ struct Http2ClientConnection::Session {
   using State = Http2Stream::State;
 
   Session(std::unique_ptr<transport::Connection> c, Http2ClientOptions o) : conn(std::move(c)), opt(o) {
-    http2::CallbacksPtr cb = http2::new_callbacks();
-    http2::OptionPtr option = http2::new_option();
-    if (cb && option) {
-      nghttp2_session_callbacks_set_send_callback(cb.get(), &on_send);
-      nghttp2_session_callbacks_set_on_begin_headers_callback(cb.get(), &on_begin_headers);
-      nghttp2_session_callbacks_set_on_header_callback(cb.get(), &on_header);
-      nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), &on_frame_recv);
-      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), &on_data_chunk_recv);
-      nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), &on_stream_close);
-      nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb.get(), &on_invalid_frame_recv);
+    if (http2::OptionPtr option = http2::new_option()) {
       nghttp2_option_set_no_auto_window_update(option.get(), 1);  // windows open as callers read
-      ng = http2::new_session(http2::Role::client, cb.get(), this, option.get());
+      ng = http2::new_session(http2::Role::client,
+                              {.send = &on_send,
+                               .begin_headers = &on_begin_headers,
+                               .header = &on_header,
+                               .frame_recv = &on_frame_recv,
+                               .invalid_frame_recv = &on_invalid_frame_recv,
+                               .data_chunk_recv = &on_data_chunk_recv,
+                               .stream_close = &on_stream_close},
+                              this, option.get());
     }
     if (!ng) {  // out of memory: a closed connection (start() is not called)
       KHZ_LOG(warn, "http2 client: cannot make the nghttp2 session; closing");

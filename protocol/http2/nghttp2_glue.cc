@@ -28,12 +28,25 @@ OptionPtr new_option() noexcept {
   return OptionPtr(option);
 }
 
-SessionPtr new_session(Role role, const nghttp2_session_callbacks* callbacks, void* user_data,
-                       const nghttp2_option* option, nghttp2_mem* mem) noexcept {
-  if (callbacks == nullptr || option == nullptr) return nullptr;
+SessionPtr new_session(Role role, const Callbacks& callbacks, void* user_data, const nghttp2_option* option,
+                       nghttp2_mem* mem) noexcept {
+  CallbacksPtr cb = new_callbacks();
+  if (!cb) return nullptr;
+  nghttp2_session_callbacks* c = cb.get();
+  if (callbacks.send) nghttp2_session_callbacks_set_send_callback(c, callbacks.send);
+  if (callbacks.begin_frame) nghttp2_session_callbacks_set_on_begin_frame_callback(c, callbacks.begin_frame);
+  if (callbacks.begin_headers) nghttp2_session_callbacks_set_on_begin_headers_callback(c, callbacks.begin_headers);
+  if (callbacks.header) nghttp2_session_callbacks_set_on_header_callback(c, callbacks.header);
+  if (callbacks.frame_recv) nghttp2_session_callbacks_set_on_frame_recv_callback(c, callbacks.frame_recv);
+  if (callbacks.invalid_frame_recv) {
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(c, callbacks.invalid_frame_recv);
+  }
+  if (callbacks.data_chunk_recv) nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, callbacks.data_chunk_recv);
+  if (callbacks.frame_send) nghttp2_session_callbacks_set_on_frame_send_callback(c, callbacks.frame_send);
+  if (callbacks.stream_close) nghttp2_session_callbacks_set_on_stream_close_callback(c, callbacks.stream_close);
   nghttp2_session* ng = nullptr;
-  const int rv = role == Role::server ? nghttp2_session_server_new3(&ng, callbacks, user_data, option, mem)
-                                      : nghttp2_session_client_new3(&ng, callbacks, user_data, option, mem);
+  const int rv = role == Role::server ? nghttp2_session_server_new3(&ng, c, user_data, option, mem)
+                                      : nghttp2_session_client_new3(&ng, c, user_data, option, mem);
   if (rv != 0) return nullptr;
   return SessionPtr(ng);
 }

@@ -4,11 +4,9 @@
 // between nghttp2's byte pointers and string_view, nghttp2's error codes as std::error_code,
 // and the raised connection window both sides start with.
 //
-//   CallbacksPtr cb = new_callbacks();                          // null: out of memory
-//   nghttp2_session_callbacks_set_send_callback(cb.get(), &on_send);
-//   OptionPtr option = new_option();
+//   OptionPtr option = new_option();                            // null: out of memory
 //   nghttp2_option_set_no_auto_window_update(option.get(), 1);
-//   SessionPtr ng = new_session(Role::server, cb.get(), this, option.get());   // null: out of memory
+//   SessionPtr ng = new_session(Role::server, {.send = &on_send, .header = &on_header}, this, option.get());
 //   nva.push_back(make_nv(":status", "200"));                   // views: kept until submitted
 //   std::string_view name = sv(name_p, name_len);               // in a callback: valid until it returns
 //
@@ -38,11 +36,26 @@ using OptionPtr = std::unique_ptr<nghttp2_option, Free<nghttp2_option_del>>;
 // Each: null when nghttp2 could not allocate.
 CallbacksPtr new_callbacks() noexcept;
 OptionPtr new_option() noexcept;
+
+// The callbacks a session is made with (each called with the session's user_data); null: not set.
+struct Callbacks {
+  nghttp2_send_callback send = nullptr;
+  nghttp2_on_begin_frame_callback begin_frame = nullptr;
+  nghttp2_on_begin_headers_callback begin_headers = nullptr;
+  nghttp2_on_header_callback header = nullptr;
+  nghttp2_on_frame_recv_callback frame_recv = nullptr;
+  nghttp2_on_invalid_frame_recv_callback invalid_frame_recv = nullptr;
+  nghttp2_on_data_chunk_recv_callback data_chunk_recv = nullptr;
+  nghttp2_on_frame_send_callback frame_send = nullptr;
+  nghttp2_on_stream_close_callback stream_close = nullptr;
+};
+
 enum class Role { server, client };
-// `callbacks` and `option` are copied by nghttp2 (they may go once this returns). `mem`: the
-// allocator nghttp2 uses for the session's memory (null: malloc); it must outlive the session.
-SessionPtr new_session(Role role, const nghttp2_session_callbacks* callbacks, void* user_data,
-                       const nghttp2_option* option, nghttp2_mem* mem = nullptr) noexcept;
+// A session calling `callbacks` with `user_data`. `option`: null for nghttp2's defaults; nghttp2
+// copies it. `mem`: the allocator of the session's memory (null: malloc); it must outlive the
+// session. Null when nghttp2 could not allocate.
+SessionPtr new_session(Role role, const Callbacks& callbacks, void* user_data, const nghttp2_option* option,
+                       nghttp2_mem* mem = nullptr) noexcept;
 
 // Raises the connection's receive window from RFC 9113's 65,535 bytes to `size` (capped at
 // 2^31-1) with a WINDOW_UPDATE on stream 0; nothing when `size` is not larger.

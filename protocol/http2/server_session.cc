@@ -59,18 +59,8 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
 
 ServerSession::ServerSession(Driver& driver, LinkedBuffer& output, const Http2Options& options, nghttp2_mem* mem)
     : driver_(driver), output_(output), opt_(options), max_acks_(std::max<std::size_t>(1, opt_.max_outbound_control_frames)) {
-  CallbacksPtr cb = new_callbacks();
   OptionPtr option = new_option();
-  if (!cb || !option) return;
-  nghttp2_session_callbacks_set_send_callback(cb.get(), &on_send);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cb.get(), &on_begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(cb.get(), &on_header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), &on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), &on_data_chunk_recv);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), &on_stream_close);
-  nghttp2_session_callbacks_set_on_frame_send_callback(cb.get(), &on_frame_send);
-  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb.get(), &on_invalid_frame_recv);
-  nghttp2_session_callbacks_set_on_begin_frame_callback(cb.get(), &on_begin_frame);
+  if (!option) return;
   // Request-body windows open only as bodies are consumed (nghttp2_session_consume).
   nghttp2_option_set_no_auto_window_update(option.get(), 1);
   // The client magic is checked by khz (receive): to nghttp2 a wrong one is a fatal error, and
@@ -83,7 +73,17 @@ ServerSession::ServerSession(Driver& driver, LinkedBuffer& output, const Http2Op
   nghttp2_option_set_max_outbound_ack(option.get(), max_acks_ + 1);
   nghttp2_option_set_max_continuations(option.get(), opt_.max_continuations + 1);
   nghttp2_option_set_max_settings(option.get(), opt_.max_settings_entries);
-  ng_ = new_session(Role::server, cb.get(), this, option.get(), mem);
+  ng_ = new_session(Role::server,
+                    {.send = &on_send,
+                     .begin_frame = &on_begin_frame,
+                     .begin_headers = &on_begin_headers,
+                     .header = &on_header,
+                     .frame_recv = &on_frame_recv,
+                     .invalid_frame_recv = &on_invalid_frame_recv,
+                     .data_chunk_recv = &on_data_chunk_recv,
+                     .frame_send = &on_frame_send,
+                     .stream_close = &on_stream_close},
+                    this, option.get(), mem);
 }
 
 ServerSession::~ServerSession() = default;

@@ -115,8 +115,8 @@ class ServerSession {
   using Clock = std::chrono::steady_clock;
 
   // What the session needs from the connection driver. Calls come from inside the session's
-  // calls (receive, send, the stream calls, check_deadlines, end): none may call back into
-  // the session, except new_stream.
+  // own (receive, send, the stream calls, check_deadlines, end, upgrade): none may call back
+  // into the session.
   class Driver {
    public:
     virtual ~Driver() = default;
