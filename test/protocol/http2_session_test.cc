@@ -196,6 +196,13 @@ class Client {
     }
     return nullptr;
   }
+  // A GOAWAY came, with `code` (and `last_stream`, unless -1).
+  void require_goaway(std::uint32_t code, std::int32_t last_stream = -1) const {
+    const Frame* goaway = find(NGHTTP2_GOAWAY);
+    REQUIRE(goaway != nullptr);
+    CHECK(goaway->error_code == code);
+    if (last_stream >= 0) CHECK(goaway->last_stream == last_stream);
+  }
   std::size_t count(std::uint8_t type, std::int32_t stream = -1) const {
     return static_cast<std::size_t>(std::count_if(frames.begin(), frames.end(), [&](const Frame& f) {
       return f.type == type && (stream < 0 || f.stream == stream);
@@ -546,10 +553,7 @@ TEST_CASE("http2 session: not the client preface: SETTINGS, then GOAWAY PROTOCOL
       client.receive(server.output());
       REQUIRE(client.frames.size() >= 2);
       CHECK(client.frames[0].type == NGHTTP2_SETTINGS);
-      const Client::Frame* goaway = client.find(NGHTTP2_GOAWAY);
-      REQUIRE(goaway != nullptr);
-      CHECK(goaway->error_code == NGHTTP2_PROTOCOL_ERROR);
-      CHECK(goaway->last_stream == 0);
+      client.require_goaway(NGHTTP2_PROTOCOL_ERROR, 0);
       CHECK(server.session.over());  // the driver closes the connection now
     }
   }
@@ -557,7 +561,7 @@ TEST_CASE("http2 session: not the client preface: SETTINGS, then GOAWAY PROTOCOL
 
 TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dropped") {
   QuietLog quiet;
-  SECTION("rapid reset: streams opened and reset in one batch; no handler starts") {
+  SECTION("rapid reset: a stream reset in the batch that opened it never starts a handler") {
     Http2Options options;
     options.max_resets_per_second = 5;
     Server server(options);
@@ -581,9 +585,7 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
     }
     CHECK(served == std::vector<std::int32_t>(ids.begin() + 6, ids.end()));  // the sixth reset met the limit
     client.receive(server.output());
-    const Client::Frame* goaway = client.find(NGHTTP2_GOAWAY);
-    REQUIRE(goaway != nullptr);
-    CHECK(goaway->error_code == NGHTTP2_ENHANCE_YOUR_CALM);
+    client.require_goaway(NGHTTP2_ENHANCE_YOUR_CALM);
     CHECK(client.count(NGHTTP2_HEADERS) == 0);
   }
 
@@ -601,9 +603,7 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
       CHECK(server->session.input_dropped());
       Client decoder;
       decoder.receive(server->output());
-      const Client::Frame* goaway = decoder.find(NGHTTP2_GOAWAY);
-      REQUIRE(goaway != nullptr);
-      CHECK(goaway->error_code == NGHTTP2_ENHANCE_YOUR_CALM);
+      decoder.require_goaway(NGHTTP2_ENHANCE_YOUR_CALM);
     }
   }
 
@@ -629,9 +629,7 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
     CHECK(server.session.input_dropped());
     client.receive(server.output());
     CHECK(client.count(NGHTTP2_PING) == 0);  // a terminated session sends its GOAWAY, not the ACKs
-    const Client::Frame* goaway = client.find(NGHTTP2_GOAWAY);
-    REQUIRE(goaway != nullptr);
-    CHECK(goaway->error_code == NGHTTP2_ENHANCE_YOUR_CALM);
+    client.require_goaway(NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
 
