@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/server.h>
 #include <khz/common/log.h>
-#include <khz/protocol/http1.h>
-#include <khz/protocol/http2.h>
 #include <khz/transport/transporter.h>
 
 #include <pthread.h>
@@ -17,40 +15,6 @@
 #include <system_error>
 
 namespace khz {
-namespace {
-
-// One TLS connection: handshake (failures are logged by the TLS layer), then the protocol
-// ALPN chose. `refuse_status` != 0 answers it and closes (the connection limit).
-Task<void> serve_https(transport::Connection& plain, std::shared_ptr<const transport::TlsServerContext> tls,
-                       ServerCore& core, std::shared_ptr<const Http1Options> http1,
-                       std::shared_ptr<const Http2Options> http2, int refuse_status) {
-  transport::TlsConnection conn(plain, std::move(tls));
-  if (co_await conn.handshake()) co_return;
-  if (refuse_status != 0) {
-    if (conn.alpn() == "h2") {
-      co_await refuse_http2(conn, std::move(http2));
-    } else {
-      co_await refuse_http1(conn, refuse_status, std::move(http1));
-    }
-  } else if (http2 && conn.alpn() == "h2") {
-    co_await serve_http2(conn, core, std::move(http2));
-  } else {
-    // The TLS session lives in this frame, so a connection the HTTP/1.1 server parks waits
-    // here, with an idle fill (same timeout, same graceful-shutdown behaviour), not in the
-    // transporter.
-    for (;;) {
-      co_await serve_http1(conn, core, http1);
-      if (!conn.take_parked()) break;
-      conn.set_idle(true);
-      std::error_code ec = co_await conn.fill(1);
-      conn.set_idle(false);
-      if (ec) break;
-    }
-  }
-  co_await conn.shutdown();
-}
-
-}  // namespace
 
 Server::Server(ServerOptions options)
     : Engine(EngineOptions{
@@ -65,16 +29,6 @@ Server::Server(ServerOptions options)
           .offload = options.offload,
       }),
       options_(std::move(options)) {
-  // Fail at construction on a bad option (unknown transport, malformed address).
-  transporter_ = transport::make_transporter(
-      options_.transport,
-      {.address = options_.address,
-       .loops = options_.loops,
-       .unix_socket_mode = options_.unix_socket_mode,
-       .listen_fd = options_.listen_fd});
-  if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
-    (void)transport::parse_host_port(options_.address);
-  }
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     transport::TlsServerOptions tls{
         .certificates = {{options_.tls_cert_file, options_.tls_key_file}},
@@ -87,6 +41,17 @@ Server::Server(ServerOptions options)
     tls.certificates.insert(tls.certificates.end(), options_.tls_sni_certificates.begin(),
                             options_.tls_sni_certificates.end());
     tls_ = transport::make_tls_server_context(std::move(tls));
+  }
+  // Fail at construction on a bad option (unknown transport, malformed address).
+  transporter_ = transport::make_transporter(
+      options_.transport,
+      {.address = options_.address,
+       .loops = options_.loops,
+       .unix_socket_mode = options_.unix_socket_mode,
+       .listen_fd = options_.listen_fd,
+       .layer = tls_ ? transport::tls_server_layer(tls_) : nullptr});
+  if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
+    (void)transport::parse_host_port(options_.address);
   }
 }
 
@@ -117,21 +82,20 @@ Result<std::uint16_t> Server::start() {
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
   transport::AcceptFilter accept;
   if (!accept_hooks_.empty()) accept = [this](transport::Connection& conn) { return admitted(conn); };
+  std::function<bool(transport::Connection&)> refuse;
+  if (options_.max_connections != 0) {
+    refuse = [this](transport::Connection& conn) { return over_connection_limit(conn); };
+  }
+  front_door_ = std::make_unique<protocol::FrontDoor>(
+      *this, protocol::FrontDoorOptions{.http1 = std::move(http1),
+                                        .http2 = std::move(http2),
+                                        .h2c_prior_knowledge = !tls_,
+                                        .refuse = std::move(refuse)});
   // Held until running_ is set: a shutdown() from another thread that comes as soon as the
   // first request is answered (before start() returns) waits for it instead of finding the
   // server not running, doing nothing, and leaving spin() to wait for ever.
   std::unique_lock lock(shutdown_mutex_);
-  auto port = transporter_->start([this, http1, http2](transport::Connection& conn) {
-    // active_connections() counts this one too.
-    int refuse = 0;
-    if (options_.max_connections != 0 && transporter_->active_connections() > options_.max_connections) {
-      KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; 503 to "
-                                              << conn.peer_address());
-      refuse = 503;
-    }
-    if (tls_) return serve_https(conn, tls_, *this, http1, http2, refuse);
-    return refuse != 0 ? refuse_http1(conn, refuse, http1) : serve_http(conn, *this, http1, http2);
-  }, std::move(accept));
+  auto port = transporter_->start(front_door_->handler(), std::move(accept));
   if (!port) return port;
   port_ = *port;
   listen_address_ = transporter_->listen_address();
@@ -175,6 +139,15 @@ bool Server::admitted(transport::Connection& conn) const {
     KHZ_LOG(error, "khz: an on_accept hook threw; refusing " << peer);
     return false;
   }
+  return true;
+}
+
+bool Server::over_connection_limit(transport::Connection& conn) const {
+  // active_connections() counts this one too. Asked once per connection (the front door's
+  // admission): a keep-alive connection's later requests are never refused.
+  if (transporter_->active_connections() <= options_.max_connections) return false;
+  KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; refusing "
+                                          << conn.peer_address());
   return true;
 }
 

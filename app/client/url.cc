@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Url: parsing, formatting and resolving Location references.
-#include <khz/app/client.h>
+#include <khz/app/client/errors.h>
+#include <khz/app/client/url.h>
 
 #include <charconv>
 

@@ -5,7 +5,8 @@
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
 
-#include "../http2/h2c_upgrade.h"
+#include "../common/h2c.h"
+#include "http1_server.h"
 #include "request_parser.h"
 #include "response_writer.h"
 
@@ -231,30 +232,34 @@ class SessionLease {
   std::unique_ptr<Session> session_;
 };
 
-// Nothing buffered, everything sent: park until the next request (unless shutting down).
-void park_idle(transport::Connection& conn, const Http1Options& opt) noexcept {
+// Nothing buffered, everything sent: park until the next request (unless shutting down), on
+// `owner` (the connection comes back to it), or for the connection handler to run again.
+void park_idle(transport::Connection& conn, const Http1Options& opt, transport::Resumable* owner) noexcept {
   if (conn.is_draining()) return;
   conn.set_read_timeout(opt.idle_timeout);
-  conn.park();
+  if (owner != nullptr) conn.park(*owner); else conn.park();
 }
 
 // Idle between requests: every buffer node goes back to the loop's pool (and, as serve_http1
 // returns, the session to its pool), so a waiting keep-alive connection holds neither.
-void release_and_park(transport::Connection& conn, const Http1Options& opt) noexcept {
+void release_and_park(transport::Connection& conn, const Http1Options& opt, transport::Resumable* owner) noexcept {
   conn.input().release();
   conn.input().shrink();
   conn.output().shrink();
-  park_idle(conn, opt);
+  park_idle(conn, opt, owner);
 }
 
 }  // namespace
 
-Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
+namespace http1 {
+
+Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options,
+                            transport::Resumable* owner, const protocol::H2cUpgrade* h2c) {
   const Http1Options& opt = *options;
   // A new or idle keep-alive connection: parked until the first bytes of a request arrive
   // (then the transporter runs this again), holding no coroutine, session or buffer.
   if (conn.input().empty()) {
-    park_idle(conn, opt);
+    park_idle(conn, opt, owner);
     co_return;
   }
   conn.set_write_timeout(opt.write_timeout);
@@ -278,7 +283,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     // Everything read so far is answered, and (with no input left) the last turn flushed:
     // park now, before clearing the exchange for a request that may be long in coming.
     if (!first && in.empty()) {
-      release_and_park(conn, opt);
+      release_and_park(conn, opt, owner);
       co_return;
     }
     parser.start(exchange.request);
@@ -318,7 +323,7 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
         // Idle: everything read is answered and sent.
         in.skip(parsed);  // stray CRLFs between messages
         parsed = 0;
-        release_and_park(conn, opt);
+        release_and_park(conn, opt, owner);
         co_return;
       }
       if (!parser.headers_done()) {
@@ -365,11 +370,11 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     // ---- h2c by Upgrade (RFC 7540 §3.2): hand the connection to protocol/http2, where this
     // request (read whole: not with a streamed body) becomes stream 1. Its views point into
     // `in`, which HTTP/2 takes over: copy first.
-    if (opt.h2c && !streaming && http2::wants_h2c_upgrade(exchange.request)) {
+    if (h2c != nullptr && !streaming && protocol::wants_h2c_upgrade(exchange.request)) {
       Request upgraded(exchange.request);
       in.skip(parsed);
       in.release();
-      co_await http2::serve_upgraded(conn, core, opt.h2c, std::move(upgraded));
+      co_await h2c->serve_upgraded(conn, core, std::move(upgraded));
       co_return;
     }
 
@@ -428,6 +433,8 @@ Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::share
     }
   }
 }
+
+}  // namespace http1
 
 Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {
   conn.set_write_timeout(options->write_timeout);

@@ -2,6 +2,7 @@
 #include "response_writer.h"
 
 #include "head_builder.h"
+#include "../common/http_date.h"
 
 #include <charconv>
 #include <chrono>
@@ -12,37 +13,12 @@
 namespace khz::http1 {
 namespace {
 
-struct DateCache {
-  std::time_t second = -1;
-  char text[32] = {};
-  std::size_t size = 0;
-};
-thread_local DateCache date_cache;
-
-constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
 bool is_framing_header(std::string_view name) {
   return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
          iequals(name, "Connection") || iequals(name, "Date") || iequals(name, "Server");
 }
 
 }  // namespace
-
-std::string_view http_date() {
-  std::time_t now = std::time(nullptr);
-  DateCache& c = date_cache;
-  if (now != c.second) {
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    int n = std::snprintf(c.text, sizeof c.text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
-                          tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    c.size = static_cast<std::size_t>(n);
-    c.second = now;
-  }
-  return {c.text, c.size};
-}
 
 namespace {
 
@@ -81,8 +57,8 @@ void put_head_prefix(int status, const HeadOptions& options, std::string_view da
 
 std::string_view cached_head_prefix(int status, const HeadOptions& options) {
   HeadPrefixCache& c = head_prefix_cache;
-  std::string_view date = http_date();  // refreshes the date cache
-  if (c.second == date_cache.second && c.status == status && c.version == options.version &&
+  std::string_view date = protocol::http_date();  // refreshes the date cache
+  if (c.second == protocol::http_date_second() && c.status == status && c.version == options.version &&
       std::string_view(c.server, c.server_size) == options.server) {
     return {c.text, c.size};
   }
@@ -103,7 +79,7 @@ std::string_view cached_head_prefix(int status, const HeadOptions& options) {
   c.server_size = options.server.size();
   c.status = status;
   c.version = options.version;
-  c.second = date_cache.second;
+  c.second = protocol::http_date_second();
   c.size = size;
   return {c.text, c.size};
 }
@@ -116,7 +92,7 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
   if (std::string_view prefix = cached_head_prefix(status, options); !prefix.empty()) {
     b.add(prefix);
   } else {
-    put_head_prefix(status, options, http_date(), [&b](std::string_view piece) { b.add(piece); });
+    put_head_prefix(status, options, protocol::http_date(), [&b](std::string_view piece) { b.add(piece); });
   }
   // 101 Switching Protocols carries the handler's own Connection: Upgrade (RFC 9110 §7.8).
   const bool switching = status == 101;

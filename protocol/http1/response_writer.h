@@ -8,11 +8,12 @@
 
 #include <string_view>
 
+#include "../common/http_date.h"
+
 namespace khz::http1 {
 
-// The current IMF-fixdate ("Tue, 24 Nov 2026 19:36:26 GMT"), formatted at most once per
-// second per thread. Valid until the next call on this thread.
-std::string_view http_date();
+// The Date value the heads carry (shared with HTTP/2: common/http_date.h).
+using protocol::http_date;
 
 struct HeadOptions {
   Version version;          // of the request: an HTTP/1.0 peer gets no chunked framing

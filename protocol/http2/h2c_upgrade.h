@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Private to protocol/: h2c by Upgrade (RFC 7540 §3.2), the hand-over from the HTTP/1.1 server.
+// Private to protocol/: h2c by Upgrade (RFC 7540 §3.2), HTTP/2's side of the hand-over from the
+// HTTP/1.1 server (the front door, protocol/serve.cc, joins the two; see common/h2c.h).
 #pragma once
 
 #include <khz/common/task.h>
@@ -11,10 +12,6 @@
 #include <memory>
 
 namespace khz::http2 {
-
-// True for a request that asks to switch to h2c: "Upgrade: h2c", one HTTP2-Settings header, and
-// both named in Connection.
-bool wants_h2c_upgrade(const Request& request) noexcept;
 
 // Answers 101 Switching Protocols, then serves the connection as HTTP/2 with `request` (owning
 // copies of its bytes, body complete) as stream 1. Bytes already in conn.input() are the

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/2 connection driver: reads the connection into the sans-I/O ServerSession
 // (server_session.h), flushes what it sends, and runs each stream's exchange through the
-// ServerCore in its own coroutine on the connection's loop. Also serve_http (HTTP/1.1 or h2c
-// by the first bytes) and h2c by Upgrade.
+// ServerCore in its own coroutine on the connection's loop. Also refuse_http2 and h2c by
+// Upgrade (serve_upgraded).
 //
 // Coroutines of one connection (all on its loop, so no locks):
 //   reader (serve_http2's own frame)  fill -> ServerSession::receive -> pump()
@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "../http1/response_writer.h"
+#include "../common/http_date.h"
 #include "h2c_upgrade.h"
 #include "server_session.h"
 
@@ -34,7 +34,6 @@ namespace khz {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using http2::kClientMagic;
 using http2::ServerSession;
 using http2::ServerStream;
 
@@ -124,7 +123,7 @@ class ConnectionDriver final : ServerSession::Driver {
     ready_.push_back({&s, std::exchange(s.waiter, {})});
   }
   BodyPolicy body_policy(Exchange& exchange) override { return core_.body_policy(exchange); }
-  std::string_view date() override { return http1::http_date(); }
+  std::string_view date() override { return protocol::http_date(); }
   std::string peer_address() const override { return conn_.peer_address(); }
 
   // ---- scheduling
@@ -424,64 +423,6 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
   co_await driver.run(nullptr, {});
 }
 
-namespace {
-
-// What the first bytes of a plain-text connection say. The magic's first line, "PRI *
-// HTTP/2.0", is no HTTP/1.x request (the PRI method exists only for it, RFC 7540 §11.6), so a
-// client whose bytes match that far speaks HTTP/2, and if the rest of its preface is wrong it
-// is told so in HTTP/2 (serve_http2: GOAWAY PROTOCOL_ERROR), not with an HTTP/1.1 error.
-enum class FirstBytes { http1, http2, undecided };
-constexpr std::size_t kMagicFirstLine = kClientMagic.find('\n') + 1;  // "PRI * HTTP/2.0\r\n"
-
-FirstBytes first_bytes(LinkedBuffer& in) {
-  std::string_view got = in.peek(std::min(in.size(), kMagicFirstLine));
-  auto same = static_cast<std::size_t>(std::mismatch(got.begin(), got.end(), kClientMagic.begin()).first - got.begin());
-  if (same == kMagicFirstLine) return FirstBytes::http2;
-  return same < got.size() ? FirstBytes::http1 : FirstBytes::undecided;
-}
-
-// The input so far is a prefix of the magic's first line: wait for the rest of it (or the
-// first byte that differs).
-Task<void> finish_first_line(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                             std::shared_ptr<const Http2Options> h2) {
-  LinkedBuffer& in = conn.input();
-  for (;;) {
-    switch (first_bytes(in)) {
-      case FirstBytes::http2:
-        co_await serve_http2(conn, core, std::move(h2));
-        co_return;
-      case FirstBytes::http1:
-        co_await serve_http1(conn, core, std::move(h1));
-        co_return;
-      case FirstBytes::undecided:
-        break;
-    }
-    conn.set_read_timeout(h1->header_timeout);
-    if (auto ec = co_await conn.fill(in.size() + 1)) co_return;
-  }
-}
-
-}  // namespace
-
-Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                      std::shared_ptr<const Http2Options> h2) {
-  // Decided on the first byte that differs from the magic's first line, so an HTTP/1.1 client
-  // that sends a short request is never kept waiting. No bytes yet: serve_http1 parks the
-  // connection, and the transporter calls this again when they come (an idle connection holds
-  // no coroutine).
-  LinkedBuffer& in = conn.input();
-  if (!h2 || in.empty()) return serve_http1(conn, core, std::move(h1));
-  switch (first_bytes(in)) {
-    case FirstBytes::http1:
-      return serve_http1(conn, core, std::move(h1));
-    case FirstBytes::http2:
-      return serve_http2(conn, core, std::move(h2));
-    case FirstBytes::undecided:
-      break;
-  }
-  return finish_first_line(conn, core, std::move(h1), std::move(h2));
-}
-
 namespace http2 {
 namespace {
 
@@ -510,11 +451,6 @@ bool decode_base64url(std::string_view in, std::string& out) {
 }
 
 }  // namespace
-
-bool wants_h2c_upgrade(const Request& request) noexcept {
-  return has_token(request.header("Upgrade"), "h2c") && request.headers().count("HTTP2-Settings") == 1 &&
-         has_token(request.header("Connection"), "Upgrade") && has_token(request.header("Connection"), "HTTP2-Settings");
-}
 
 Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options,
                           Request request) {

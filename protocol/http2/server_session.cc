@@ -125,10 +125,11 @@ std::error_code ServerSession::upgrade(Request&& request, std::string_view setti
 
 Result<std::size_t> ServerSession::receive(std::string_view bytes) {
   if (drop_input_ || ended_) return bytes.size();
-  if (magic_seen_ < kClientMagic.size()) {
-    // RFC 9113 §3.4: the bytes of the client magic (they may come in pieces).
-    std::size_t n = std::min(bytes.size(), kClientMagic.size() - magic_seen_);
-    if (bytes.substr(0, n) != kClientMagic.substr(magic_seen_, n)) {
+  constexpr std::string_view magic = protocol::kHttp2ClientPreface;
+  if (magic_seen_ < magic.size()) {
+    // RFC 9113 §3.4: the bytes of the client magic (they may come in pieces), then SETTINGS.
+    std::size_t n = std::min(bytes.size(), magic.size() - magic_seen_);
+    if (bytes.substr(0, n) != magic.substr(magic_seen_, n)) {
       refuse_preface();
       return std::size_t{0};
     }

@@ -38,13 +38,11 @@
 #include <system_error>
 #include <vector>
 
+#include "../common/preface.h"
 #include "frame_scanner.h"
 #include "nghttp2_glue.h"
 
 namespace khz::http2 {
-
-// RFC 9113 §3.4: the client connection preface is this magic, then a SETTINGS frame.
-inline constexpr std::string_view kClientMagic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 class ServerSession;
 
@@ -274,7 +272,7 @@ class ServerSession {
   // or the writer had no turn yet); at most max_acks_ (see receive()).
   std::size_t acks_owed_ = 0;
   const std::size_t max_acks_;  // Http2Options::max_outbound_control_frames, at least 1
-  std::size_t magic_seen_ = 0;  // bytes of kClientMagic received so far
+  std::size_t magic_seen_ = 0;  // bytes of the client magic (kHttp2ClientPreface) received so far
   FrameScanner frames_;         // the client's frame headers (after the magic), before nghttp2 parses them
   std::size_t continuations_ = 0;  // CONTINUATION frames since the last HEADERS
   Clock::time_point last_activity_ = Clock::now();

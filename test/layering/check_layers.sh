@@ -36,6 +36,18 @@ check() {
       done < <(grep -rnE '#include[[:space:]]*[<"](boost/|llhttp|nghttp2/|openssl/|rapidjson/)' "$root/$layer/include" || true)
     fi
   done
+  # Sibling rooms never include each other: protocol versions (what both need lives in
+  # protocol/common/, and the front door, protocol/serve.cc, joins them) and transport backends.
+  local pair room other
+  for pair in protocol:http1:http2 protocol:http2:http1 transport:asio:netpoll transport:netpoll:asio \
+              transport:asio:tls transport:tls:asio transport:netpoll:tls transport:tls:netpoll; do
+    IFS=: read -r layer room other <<< "$pair"
+    [ -d "$root/$layer/$room" ] || continue
+    while IFS= read -r hit; do
+      echo "sibling include ($layer/$room -> $other): $hit"
+      bad=1
+    done < <(grep -rnE "#include[[:space:]]*[<\"](\.\./$other/|$other/|khz/$layer/$other[._])" "$root/$layer/$room" 2>/dev/null || true)
+  done
   return $bad
 }
 
@@ -50,6 +62,14 @@ if [ "${1:-}" = "--selftest" ]; then
   rm "$scratch/common/bad.cc"
   echo '#include <boost/asio.hpp>' > "$scratch/common/include/khz/common/leak.h"
   if check "$scratch" >/dev/null; then echo "selftest: a third-party public include was not caught"; exit 1; fi
+  rm "$scratch/common/include/khz/common/leak.h"
+  mkdir -p "$scratch/protocol/http1" "$scratch/protocol/http2"
+  echo '#include "../common/http_date.h"' > "$scratch/protocol/http1/ok.cc"
+  check "$scratch" >/dev/null || { echo "selftest: a shared-piece include was flagged"; exit 1; }
+  for inc in '"../http2/h2c_upgrade.h"' '<khz/protocol/http2.h>' '<khz/protocol/http2_client.h>'; do
+    echo "#include $inc" > "$scratch/protocol/http1/bad.cc"
+    if check "$scratch" >/dev/null; then echo "selftest: http1 including $inc was not caught"; exit 1; fi
+  done
   echo "selftest: ok"
   exit 0
 fi

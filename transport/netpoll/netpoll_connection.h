@@ -49,18 +49,13 @@ class NetpollConnection final : public Connection, public IoHandler {
 
   void drain() noexcept { mark_draining(); }
 
-  // The transporter's side of Connection::park(): waits (read timeout, idle and draining rules
-  // as for fill) for input without a coroutine, then calls fn(arg); fill_result() tells how the
-  // wait ended.
-  void wait_parked(void (*fn)(void*), void* arg) { begin_fill(1, Waiter(fn, arg)); }
-  std::error_code fill_result() const noexcept { return fill_error_; }
-  // The transporter's own per-connection pointer (its worker), kept while the connection is parked.
-  void* owner = nullptr;
   void on_io(std::uint32_t events) override;
 
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
   bool start_flush(std::coroutine_handle<> h) override;
+  // The parked wait with no coroutine: the lifecycle's callback is the fill's waiter.
+  void start_input_wait(void (*fn)(void*), void* arg) override { begin_fill(1, Waiter(fn, arg)); }
   void on_idle_while_draining() noexcept override;
   void start_hangup_watch() noexcept override;
   void stop_hangup_watch() noexcept override;

@@ -9,6 +9,7 @@
 #include "netpoll/event_loop.h"
 #include "netpoll/netpoll_connection.h"
 #include "backend_support.h"
+#include "lifecycle.h"
 #include "listen_socket.h"
 
 #include <netinet/in.h>
@@ -71,8 +72,10 @@ class Listener final : public IoHandler {
   DeadlineTimer pause_{&on_pause_over, this};
 };
 
-struct Worker {
+struct Worker final : Lifecycle::Host {
   explicit Worker(NetpollTransporter& owner) : transporter(owner), listener(owner, *this) {}
+  void closed(std::unique_ptr<Connection> socket) noexcept override;
+
   NetpollTransporter& transporter;
   NetpollLoop loop;
   Listener listener;
@@ -88,7 +91,7 @@ class NetpollTransporter final : public Transporter {
   using Transporter::start;
   Result<std::uint16_t> start(ConnectionHandler handler, AcceptFilter accept) override {
     KHZ_ASSERT(!started_);
-    handler_ = std::move(handler);
+    lifecycle_.set(std::move(handler), options_.layer);
     accept_ = std::move(accept);
     int n = options_.loops > 0 ? options_.loops : static_cast<int>(std::thread::hardware_concurrency());
     if (n <= 0) n = 1;
@@ -183,7 +186,17 @@ class NetpollTransporter final : public Transporter {
     }
     worker.connections.insert(conn.get());
     if (stopped_) conn->drain();
-    serve(std::move(conn), &worker);
+    lifecycle_.serve(std::move(conn), worker);
+  }
+
+  // Worker::closed: on the worker's loop.
+  void closed(Worker& worker, std::unique_ptr<Connection> socket) noexcept {
+    auto* conn = static_cast<NetpollConnection*>(socket.release());  // the worker's own kind
+    conn->close();
+    worker.connections.erase(conn);
+    worker.loop.retire(std::unique_ptr<IoHandler>(conn));  // destroyed at the end of this turn
+    std::lock_guard lock(mutex_);
+    if (--active_ == 0) idle_.notify_all();
   }
 
  private:
@@ -248,47 +261,8 @@ class NetpollTransporter final : public Transporter {
     run_on_each_loop(workers_, [](Worker& w) -> EventLoop& { return w.loop; }, fn);
   }
 
-  // Runs the handler once: to the connection's end, or until it parks (then on_parked_ready
-  // runs this again when input arrives). Detached, not spawned: one frame less per request.
-  Detached serve(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
-    try {
-      co_await handler_(*conn);
-    } catch (...) {
-      log_handler_failure(std::current_exception(), *conn);  // the bookkeeping below always runs
-    }
-    if (conn->take_parked()) {
-      // Parked (an idle keep-alive connection): no coroutine waits; on_parked_ready runs the
-      // handler again when input arrives, or ends the connection.
-      conn->set_idle(true);
-      conn->owner = worker;
-      NetpollConnection* parked = conn.release();
-      parked->wait_parked(&on_parked_ready, parked);
-      co_return;
-    }
-    finish(std::move(conn), worker);
-  }
-
-  static void on_parked_ready(void* arg) {
-    std::unique_ptr<NetpollConnection> conn(static_cast<NetpollConnection*>(arg));
-    auto* worker = static_cast<Worker*>(conn->owner);
-    conn->set_idle(false);
-    if (conn->fill_result()) {
-      worker->transporter.finish(std::move(conn), worker);
-    } else {
-      worker->transporter.serve(std::move(conn), worker);
-    }
-  }
-
-  void finish(std::unique_ptr<NetpollConnection> conn, Worker* worker) {
-    conn->close();
-    worker->connections.erase(conn.get());
-    worker->loop.retire(std::move(conn));  // destroyed at the end of this turn
-    std::lock_guard lock(mutex_);
-    if (--active_ == 0) idle_.notify_all();
-  }
-
   TransporterOptions options_;
-  ConnectionHandler handler_;
+  Lifecycle lifecycle_;
   AcceptFilter accept_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<ListenSocket> sockets_;  // one per worker (TCP) or one for all (Unix)
@@ -300,6 +274,8 @@ class NetpollTransporter final : public Transporter {
   bool started_ = false;
   bool first_on_caller_ = false;  // start() leaves the first loop to run_until_readable
 };
+
+void Worker::closed(std::unique_ptr<Connection> socket) noexcept { transporter.closed(*this, std::move(socket)); }
 
 void Listener::close() noexcept {
   if (fd_ < 0) return;

@@ -26,6 +26,7 @@
 #include <khz/app/engine.h>
 #include <khz/common/result.h>
 #include <khz/protocol/http2.h>
+#include <khz/protocol/serve.h>
 #include <khz/transport/tls.h>
 
 #include <chrono>
@@ -163,10 +164,13 @@ class Server : public Engine {
  private:
   // on_accept hooks' verdict on `conn` (on its loop).
   bool admitted(transport::Connection& conn) const;
+  // The connection limit (max_connections): true refuses `conn`, once, before its first request.
+  bool over_connection_limit(transport::Connection& conn) const;
 
   ServerOptions options_;
-  std::unique_ptr<transport::Transporter> transporter_;
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
+  std::unique_ptr<protocol::FrontDoor> front_door_;  // from start(); destroyed after the transporter
+  std::unique_ptr<transport::Transporter> transporter_;
   std::vector<std::function<void(std::string_view)>> run_hooks_;
   std::vector<std::function<bool(const ConnectionInfo&)>> accept_hooks_;  // read by the loops once started
   std::vector<std::function<void()>> shutdown_hooks_;

@@ -81,6 +81,8 @@ class [[nodiscard]] Task {
   using promise_type = detail::TaskPromise<T>;
   using Handle = std::coroutine_handle<promise_type>;
 
+  // A default-constructed Task<void> is already done, and awaiting it does nothing: a function
+  // returning Task<void> that has nothing to wait for returns one and allocates no frame.
   Task() noexcept = default;
   explicit Task(Handle h) noexcept : handle_(h) {}
   Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
@@ -112,6 +114,9 @@ class [[nodiscard]] Task {
     return handle_;
   }
   T await_resume() {
+    if constexpr (std::is_void_v<T>) {
+      if (!handle_) return;  // Task<void>{}: nothing to do
+    }
     auto& p = handle_.promise();
     if (p.exception) std::rethrow_exception(p.exception);
     if constexpr (!std::is_void_v<T>) return std::move(*p.value);

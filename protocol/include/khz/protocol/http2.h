@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/2 server (RFC 9113): serves one connection through a ServerCore, each stream as its
-// own Exchange; and serve_http, which picks HTTP/1.1 or HTTP/2 (h2c) from a connection's first bytes.
+// own Exchange. The front door (<khz/protocol/serve.h>) chooses it for a connection (ALPN "h2",
+// the h2c preface, Upgrade: h2c); an HTTP/2-only port can also serve it directly:
 //
 //   auto h2 = std::make_shared<const khz::Http2Options>();
-//   auto h1 = std::make_shared<const khz::Http1Options>(khz::Http1Options{.h2c = h2});  // + Upgrade: h2c
-//   transporter->start([&, h1, h2](khz::transport::Connection& c) {
-//     return khz::serve_http(c, engine, h1, h2);   // prior knowledge -> HTTP/2, else HTTP/1.1
-//   });
-//   // Over TLS with ALPN "h2": return khz::serve_http2(c, engine, h2);
+//   transporter->start([&, h2](khz::transport::Connection& c) { return khz::serve_http2(c, engine, h2); });
 //
 // Behaviour: streams run concurrently, each in its own coroutine on the connection's loop
 // (up to max_concurrent_streams); responses stream with flow control (BodyWriter), carry
@@ -20,7 +17,6 @@
 #pragma once
 
 #include <khz/common/task.h>
-#include <khz/protocol/http1.h>
 #include <khz/protocol/server_core.h>
 #include <khz/transport/connection.h>
 
@@ -69,13 +65,5 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 // preface, then GOAWAY NO_ERROR with last stream 0, so the client knows nothing was processed
 // and may retry; then the connection ends.
 Task<void> refuse_http2(transport::Connection& conn, std::shared_ptr<const Http2Options> options);
-
-// A plain-text port for both protocols: reads the first bytes. A connection that starts with
-// "PRI * HTTP/2.0\r\n", the first line of the HTTP/2 client preface (h2c with prior knowledge),
-// goes to serve_http2, which checks the rest; anything else to serve_http1 as soon as a byte
-// differs from that line. `h2` null: HTTP/1.1 only. h2c by Upgrade is enabled separately, by
-// Http1Options::h2c.
-Task<void> serve_http(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> h1,
-                      std::shared_ptr<const Http2Options> h2);
 
 }  // namespace khz

@@ -28,9 +28,26 @@
 #include <coroutine>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace khz::transport {
+
+class Connection;
+
+// The protocol that owns a parked connection (Connection::park(Resumable&)): the transporter
+// serves the connection again through resume() once input arrives, without running the
+// connection handler (and its admission) again. A server-wide object: it must outlive every
+// connection it parks. Called on the connection's loop.
+class Resumable {
+ public:
+  // `conn` has at least one byte in input() (decrypted, over TLS).
+  virtual Task<void> resume(Connection& conn) = 0;
+
+ protected:
+  ~Resumable() = default;
+};
 
 class Connection {
  public:
@@ -79,18 +96,46 @@ class Connection {
   // A decorator reads it through from the connection it wraps (the one the transporter marks).
   bool is_draining() const noexcept { return draining_ || (inner_ != nullptr && inner_->is_draining()); }
 
-  // Ends the handler without ending the connection. Once the handler's Task completes, the
-  // transporter waits for input as an idle fill(1) would (the read timeout bounds the wait; a
-  // graceful shutdown ends it), with no coroutine alive, and then runs the handler again with
-  // the bytes in input(); if the wait ends otherwise, the connection closes. An idle keep-alive
-  // connection parked so costs its Connection object and nothing else.
-  void park() noexcept { parked_ = true; }
-  // For transporters: whether the handler parked the connection (and clears it).
-  bool take_parked() noexcept {
-    bool p = parked_;
+  // Ends the handler without ending the connection (the "parked" row of the lifecycle table
+  // in transporter.h). Once the handler's Task completes, the transporter waits for input as an
+  // idle fill(1) would (the read timeout bounds the wait; a graceful shutdown ends it), with no
+  // coroutine alive, and then serves the connection again: park(next) through next.resume(),
+  // park() through the connection handler (resumed() is then true). If the wait ends otherwise,
+  // the connection closes. An idle keep-alive connection parked so costs its Connection object
+  // and nothing else.
+  void park(Resumable& next) noexcept {
+    parked_ = true;
+    resume_with_ = &next;
+  }
+  void park() noexcept {
+    parked_ = true;
+    resume_with_ = nullptr;
+  }
+  // True while the connection handler runs again for a connection parked by park(): the
+  // handler chose its protocol on an earlier run.
+  bool resumed() const noexcept { return resumed_; }
+
+  // ---- for transporters (the lifecycle in transporter.h; transport/lifecycle.cc)
+  // Whether the handler parked the connection (and clears it); `next` is what park(next)
+  // named, or null for park().
+  bool take_parked(Resumable*& next) noexcept {
+    const bool p = parked_;
     parked_ = false;
+    next = std::exchange(resume_with_, nullptr);
     return p;
   }
+  void set_resumed(bool resumed) noexcept { resumed_ = resumed; }
+  // The parked wait: like an idle fill(1), but calls fn(arg) on the loop when it is over,
+  // never inline and with no coroutine of the caller's; fill_error() then says how it ended.
+  void wait_input(void (*fn)(void*), void* arg) {
+    fill_error_.clear();
+    start_input_wait(fn, arg);
+  }
+  std::error_code fill_error() const noexcept { return fill_error_; }
+
+  // The application protocol a layer negotiated for this connection (TLS ALPN: "h2",
+  // "http/1.1"); "" when none. View valid while the connection lives.
+  virtual std::string_view negotiated_protocol() const noexcept { return {}; }
 
   // Hang-up watch, for a server whose handler is busy and not reading: calls fn(arg) once, on
   // this connection's loop, when the peer closes (FIN) or resets the connection; then the watch
@@ -129,6 +174,9 @@ class Connection {
   // (so what it frees, it frees before the loop serves the next connection).
   virtual void start_fill(std::size_t n, std::coroutine_handle<> h) = 0;
   virtual bool start_flush(std::coroutine_handle<> h) = 0;
+  // wait_input's wait. The default runs a small coroutine that awaits fill(1); backends that
+  // can wait with a plain callback (netpoll) override it so a parked connection holds no frame.
+  virtual void start_input_wait(void (*fn)(void*), void* arg);
   // Called when the connection is idle and draining: cancel a pending fill with shutting_down.
   virtual void on_idle_while_draining() noexcept = 0;
   // Hang-up watch (see watch_hangup): start watching the socket, stop; on a hang-up, call
@@ -154,11 +202,13 @@ class Connection {
   bool idle_ = false;
   bool draining_ = false;
   bool parked_ = false;
+  bool resumed_ = false;
 
  private:
   static void forward_hangup(void* self) noexcept { static_cast<Connection*>(self)->hangup_detected(); }
 
   Connection* inner_ = nullptr;  // a decorator's wrapped connection; null for a socket
+  Resumable* resume_with_ = nullptr;  // park(next)
   void (*hangup_fn_)(void*) = nullptr;
   void* hangup_arg_ = nullptr;
 };

@@ -38,6 +38,7 @@
 
 #include <khz/common/task.h>
 #include <khz/transport/connection.h>
+#include <khz/transport/transporter.h>
 
 #include <chrono>
 #include <cstddef>
@@ -104,6 +105,12 @@ class TlsClientContext;
 std::shared_ptr<const TlsServerContext> make_tls_server_context(TlsServerOptions options);
 std::shared_ptr<const TlsClientContext> make_tls_client_context(TlsClientOptions options);
 
+// TLS for every connection a transporter accepts (TransporterOptions::layer): a server-role
+// TlsConnection over each socket; the handshake runs before the connection handler (failures
+// logged, the connection closed) and close_notify goes out before the socket closes. The
+// handler sees the TlsConnection; negotiated_protocol() is its ALPN choice.
+std::shared_ptr<const ConnectionLayer> tls_server_layer(std::shared_ptr<const TlsServerContext> context);
+
 // A TLS session over `inner` (server or client role, by constructor). See the file comment.
 class TlsConnection final : public Connection {
  public:
@@ -133,6 +140,7 @@ class TlsConnection final : public Connection {
 
   // After a successful handshake (views valid while the connection lives):
   std::string_view alpn() const noexcept;         // negotiated protocol; "" when none
+  std::string_view negotiated_protocol() const noexcept override { return alpn(); }
   std::string_view server_name() const noexcept;  // SNI the client sent (server role); "" when none
   std::string_view version() const noexcept;      // "TLSv1.3", "TLSv1.2"
   std::string_view cipher() const noexcept;

@@ -11,6 +11,26 @@
 // Lifecycle: start() once; shutdown() once (also run by the destructor). The handler's Task
 // owns nothing of the Connection: the transporter keeps it alive until the Task completes.
 // Threading: start() and shutdown() from one controlling thread; handlers run on loop threads.
+//
+// A connection's life, one way, the same on every backend (transport/lifecycle.cc runs it):
+//
+//   accepted        the backend accepts the socket on the loop that will serve it
+//     |  AcceptFilter (start's `accept`): false closes it unread
+//   admitted
+//     |  TransporterOptions::layer, if set (TLS): open() runs the handshake; failure closes
+//   first bytes     the handler runs once, on the outermost connection (the TLS one over TLS);
+//     |             it may wait for bytes, or park at once to wait with no coroutine
+//   protocol chosen the handler's admission (connection limit) and choice (ALPN, preface)
+//     |             happen here, once; the chosen protocol serves the connection
+//   served  <---------------------------+
+//     |  handler's Task ends: parked?   |
+//   parked          no coroutine; an idle fill(1) bounded by the read timeout; a graceful
+//     |             shutdown ends it at once
+//   resumed         input arrived: park(next) runs next.resume(conn) -- the protocol that
+//     |             parked it, not the handler; park() runs the handler again (resumed())
+//     +-------------------------------------+
+//   closed          the Task ended without parking, or the wait failed: the layer's close()
+//                   (TLS close_notify), then the socket closes and the connection is counted out
 #pragma once
 
 #include <khz/common/result.h>
@@ -31,6 +51,20 @@ using ConnectionHandler = std::function<Task<void>(Connection&)>;
 // Decides on a connection just accepted: true serves it, false closes it (see start()).
 using AcceptFilter = std::function<bool(Connection&)>;
 
+// What the transporter puts around every accepted connection before its handler runs: TLS
+// (<khz/transport/tls.h>, tls_server_layer). Immutable and shared by every loop.
+class ConnectionLayer {
+ public:
+  virtual ~ConnectionLayer() = default;
+  // The layered connection over `inner` (which outlives it), ready for the handler (the
+  // handshake done); null when it could not be opened (the layer logs why) and the
+  // connection closes. On the connection's loop.
+  virtual Task<std::unique_ptr<Connection>> open(Connection& inner) const = 0;
+  // Ends what open() returned before the socket closes (TLS: close_notify). No fill or flush
+  // is outstanding on it.
+  virtual Task<void> close(Connection& layered) const = 0;
+};
+
 struct TransporterOptions {
   // "host:port" or "[v6]:port" (port 0 picks a free one), or a Unix domain socket:
   // "unix:/path/to.sock" (a stale socket file left by a dead server is replaced, a live one or
@@ -48,6 +82,8 @@ struct TransporterOptions {
   // loop shares the one socket (netpoll: EPOLLEXCLUSIVE), and a Unix socket's file is never
   // removed. -1: bind `address`.
   int listen_fd = -1;
+  // Set: every connection is served through this layer (TLS); null: plain bytes.
+  std::shared_ptr<const ConnectionLayer> layer{};
 };
 
 class Transporter {

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: Apache-2.0
+// Pools: the per-loop pool registry, HTTP/1.1 acquire/release with idle and lifetime rules and
+// waiters, the HTTP/2 shared connection (dial once, drain on GOAWAY or lifetime), close_idle.
+#include "pool.h"
+
+#include <khz/app/client/errors.h>
+#include <khz/common/log.h>
+#include <khz/transport/tls.h>
+
+#include <algorithm>
+#include <atomic>
+
+namespace khz::client {
+namespace {
+
+// A slot was freed: the first waiter dials.
+void wake_to_dial(HostPool& pool) {
+  if (pool.waiters.empty()) return;
+  PoolWaiter* w = pool.waiters.front();
+  pool.waiters.pop_front();
+  w->timer.cancel();
+  w->may_dial = true;
+  w->handle.resume();
+}
+
+// The HTTP/2 dial ended: its waiters look again (at the new connection, or dial themselves).
+void wake_h2_waiters(HostPool& pool) {
+  while (!pool.h2_waiters.empty()) {
+    PoolWaiter* w = pool.h2_waiters.front();
+    pool.h2_waiters.pop_front();
+    w->timer.cancel();
+    w->may_dial = true;
+    w->handle.resume();
+  }
+}
+
+void on_wait_timeout(void* context) {
+  auto* w = static_cast<PoolWaiter*>(context);
+  auto& q = *w->queue;
+  q.erase(std::find(q.begin(), q.end(), w));
+  w->timed_out = true;
+  w->handle.resume();
+}
+
+// Queues `w` (in its pool's waiters unless a queue is set) until a wake or `wait` (cut to the
+// deadline) runs out.
+struct WaitAwaiter {
+  PoolWaiter& w;
+  Clock::time_point deadline;
+  std::chrono::milliseconds wait;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    w.handle = h;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto t = deadline == kNever || left > wait ? wait : left;
+    if (t.count() <= 0) t = std::chrono::milliseconds(1);
+    if (w.queue == nullptr) w.queue = &w.pool->waiters;
+    w.queue->push_back(&w);
+    w.timer.start(t, &on_wait_timeout, &w);
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace
+
+Pools::Pools(const ClientOptions& options) : options_(options), dialer_(options) {
+  static std::atomic<std::uint64_t> ids{1};
+  id_ = ids.fetch_add(1);
+}
+
+Pools::~Pools() {
+  // Idle connections close here (see the header: no request may be in flight).
+  for (auto& [loop, pools] : loops_) {
+    for (auto& pool : pools->pools) {
+      pool->idle.clear();
+      pool->h2.reset();
+      pool->h2_draining.clear();
+    }
+  }
+}
+
+// The pools of the calling thread's loop (a thread-local cache keeps this off the mutex).
+LoopPools& Pools::loop_pools() {
+  struct Cache {
+    std::uint64_t client = 0;
+    EventLoop* loop = nullptr;
+    LoopPools* pools = nullptr;
+  };
+  thread_local Cache cache;
+  EventLoop* loop = EventLoop::current();
+  if (cache.client == id_ && cache.loop == loop) return *cache.pools;
+  std::lock_guard lock(mutex_);
+  auto& slot = loops_[loop];
+  if (!slot) slot = std::make_unique<LoopPools>();
+  cache = {id_, loop, slot.get()};
+  return *slot;
+}
+
+HostPool& Pools::pool_for(const Route& r) {
+  LoopPools& lp = loop_pools();
+  for (auto& p : lp.pools) {
+    if (p->port == r.port && p->tls == r.tls && p->host == r.host && p->server_name == r.server_name &&
+        p->tunnel_port == r.tunnel_port && p->tunnel_host == r.tunnel_host) {
+      return *p;
+    }
+  }
+  auto p = std::make_unique<HostPool>();
+  p->host = std::string(r.host);
+  p->port = r.port;
+  p->tls = r.tls;
+  p->server_name = std::string(r.server_name);
+  p->tunnel_host = std::string(r.tunnel_host);
+  p->tunnel_port = r.tunnel_port;
+  if (!r.tunnel_host.empty()) {
+    p->tunnel = (r.tunnel_host.find(':') != std::string_view::npos ? "[" + p->tunnel_host + "]" : p->tunnel_host) +
+                ":" + std::to_string(r.tunnel_port);
+  }
+  p->key = r.tls ? "https://" + (p->tunnel.empty() ? p->host + ":" + std::to_string(r.port) : p->tunnel)
+                 : p->host + ":" + std::to_string(r.port);
+  lp.pools.push_back(std::move(p));
+  return *lp.pools.back();
+}
+
+// ---- HTTP/1.1
+
+bool Pools::expired(const Http1ClientConnection& c, Clock::time_point now) const {
+  return options_.max_lifetime.count() > 0 && now - c.created() >= options_.max_lifetime;
+}
+
+void Pools::prune(HostPool& pool, Clock::time_point now) {
+  auto keep = std::find_if(pool.idle.begin(), pool.idle.end(), [&](const HostPool::Idle& i) {
+    return now - i.since < options_.idle_timeout && !expired(*i.conn, now);
+  });
+  std::size_t gone = static_cast<std::size_t>(keep - pool.idle.begin());
+  if (gone == 0) return;
+  pool.idle.erase(pool.idle.begin(), keep);
+  pool.open -= gone;
+  for (std::size_t i = 0; i < gone && !pool.waiters.empty(); ++i) wake_to_dial(pool);
+}
+
+Task<Result<Lease>> Pools::acquire(HostPool& pool, Clock::time_point deadline) {
+  for (;;) {
+    auto now = Clock::now();
+    prune(pool, now);
+    if (!pool.idle.empty()) {
+      Lease lease{std::move(pool.idle.back().conn), true};
+      pool.idle.pop_back();
+      co_return lease;
+    }
+    if (pool.open < options_.max_connections_per_host) {
+      ++pool.open;
+      auto conn = co_await dialer_.open(pool, now, deadline);
+      if (!conn) {
+        --pool.open;
+        wake_to_dial(pool);
+        co_return conn.error();
+      }
+      co_return Lease{std::make_unique<Http1ClientConnection>(std::move(*conn), dialer_.http1()), false};
+    }
+    PoolWaiter w;
+    w.pool = &pool;
+    co_await WaitAwaiter{w, deadline, options_.wait_timeout};
+    if (w.conn) co_return Lease{std::move(w.conn), true};
+    if (w.timed_out) co_return std::error_code(client::errc::pool_timeout);
+    // may_dial: loop and take the freed slot.
+  }
+}
+
+void Pools::release(HostPool& pool, std::unique_ptr<Http1ClientConnection> conn) {
+  auto now = Clock::now();
+  if (conn->reusable() && !expired(*conn, now)) {
+    if (!pool.waiters.empty()) {
+      PoolWaiter* w = pool.waiters.front();
+      pool.waiters.pop_front();
+      w->timer.cancel();
+      w->conn = std::move(conn);
+      w->handle.resume();
+      return;
+    }
+    pool.idle.push_back({std::move(conn), now});
+    return;
+  }
+  conn.reset();
+  --pool.open;
+  wake_to_dial(pool);
+}
+
+// ---- HTTP/2
+
+void Pools::prune_h2(HostPool& pool, Clock::time_point now) {
+  std::erase_if(pool.h2_draining, [](const auto& c) { return c->active_streams() == 0; });
+  if (!pool.h2) return;
+  const bool idle = pool.h2->active_streams() == 0;
+  if (pool.h2->usable() && options_.max_lifetime.count() > 0 && now - pool.h2->created() >= options_.max_lifetime) {
+    pool.h2->shutdown();  // GOAWAY: finish what runs, take nothing new
+  }
+  if (!pool.h2->usable()) {
+    if (!idle) pool.h2_draining.push_back(std::move(pool.h2));
+    pool.h2.reset();
+  } else if (idle && now - pool.h2_idle_since >= options_.idle_timeout) {
+    pool.h2.reset();
+  }
+}
+
+Task<Result<H2Choice>> Pools::acquire_h2(HostPool& pool, Clock::time_point deadline) {
+  for (;;) {
+    auto now = Clock::now();
+    prune_h2(pool, now);
+    if (pool.proto == HostPool::Proto::http1) co_return H2Choice{};
+    if (pool.h2) {
+      if (pool.h2->active_streams() == 0) pool.h2_idle_since = now;
+      co_return H2Choice{pool.h2.get(), true, nullptr};
+    }
+    if (pool.h2_dialling) {
+      PoolWaiter w;
+      w.pool = &pool;
+      w.queue = &pool.h2_waiters;
+      co_await WaitAwaiter{w, deadline, options_.wait_timeout};
+      if (w.timed_out) co_return std::error_code(client::errc::pool_timeout);
+      continue;
+    }
+    pool.h2_dialling = true;
+    auto conn = co_await dialer_.open(pool, now, deadline);
+    pool.h2_dialling = false;
+    if (!conn) {
+      wake_h2_waiters(pool);  // they try for themselves
+      co_return conn.error();
+    }
+    if (pool.tls && static_cast<transport::TlsConnection&>(**conn).alpn() != "h2") {
+      KHZ_LOG(debug, "client: " << pool.key << " chose " << (static_cast<transport::TlsConnection&>(**conn).alpn().empty() ? "no protocol" : "http/1.1")
+                                << " by ALPN; HTTP/1.1 for this host");
+      pool.proto = HostPool::Proto::http1;
+      ++pool.open;
+      wake_h2_waiters(pool);
+      co_return H2Choice{nullptr, false, std::make_unique<Http1ClientConnection>(std::move(*conn), dialer_.http1())};
+    }
+    pool.proto = HostPool::Proto::http2;
+    pool.h2 = Http2ClientConnection::make(std::move(*conn), dialer_.http2());
+    pool.h2_idle_since = Clock::now();
+    wake_h2_waiters(pool);
+    co_return H2Choice{pool.h2.get(), false, nullptr};
+  }
+}
+
+// ---- for Client
+
+void Pools::close_idle() {
+  for (auto& p : loop_pools().pools) {
+    p->open -= p->idle.size();
+    p->idle.clear();
+    if (p->h2 && p->h2->active_streams() == 0) p->h2.reset();
+    std::erase_if(p->h2_draining, [](const auto& c) { return c->active_streams() == 0; });
+  }
+}
+
+std::size_t Pools::open_connections(std::string_view key) {
+  LoopPools& lp = loop_pools();
+  std::size_t n = 0;
+  for (auto& p : lp.pools) {
+    if (p->key == key) {
+      n += p->open + (p->h2 && !p->h2->closed() ? 1 : 0) + (p->h2_dialling ? 1 : 0) + p->h2_draining.size();
+    }
+  }
+  return n;
+}
+
+}  // namespace khz::client

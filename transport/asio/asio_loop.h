@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to transport/asio/: AsioLoop, one event loop of the Asio backend (an io_context on
+// its own thread, or driven by a caller), and the dialer on it.
+#pragma once
+
+#include <khz/common/event_loop.h>
+#include <khz/transport/dial.h>
+
+#include "asio/asio_support.h"
+
+#include <poll.h>
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <thread>
+#include <unordered_set>
+
+namespace khz::transport {
+
+class AsioConnection;
+
+// How often a loop checks its connections' read and write deadlines. Timeouts fire within one
+// tick after they are due; no timer is armed per operation (that would cost an allocation and
+// a timer-queue update per request).
+constexpr std::chrono::milliseconds kDeadlineTick{100};
+
+// One event loop: an io_context on its own thread.
+class AsioLoop final : public EventLoop, public Dialer {
+ public:
+  AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)), sweep_(io_) {}
+
+  void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
+
+  void resume_after(Clock::duration delay, std::coroutine_handle<> h) override {
+    sleepers_.emplace_front(io_, h);
+    auto it = sleepers_.begin();
+    it->timer.expires_after(delay);
+    it->timer.async_wait([this, it](const error_code&) {
+      auto handle = it->handle;
+      sleepers_.erase(it);
+      handle.resume();
+    });
+  }
+
+  Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
+                                                       std::chrono::milliseconds timeout) override;
+
+  struct HeapTimer {
+    explicit HeapTimer(asio::io_context& io, LoopTimer* o) : timer(io), owner(o) {}
+    asio::steady_timer timer;
+    LoopTimer* owner;
+    bool cancelled = false;
+  };
+  void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override {
+    auto* t = new HeapTimer(io_, owner);
+    t->timer.expires_after(delay);
+    t->timer.async_wait([t](const error_code&) {
+      std::unique_ptr<HeapTimer> own(t);
+      if (!t->cancelled) Dialer::fire(t->owner);
+    });
+    return t;
+  }
+  void cancel_timer(void* handle) noexcept override {
+    auto* t = static_cast<HeapTimer*>(handle);
+    t->cancelled = true;  // the handler still runs (aborted) and frees it
+    error_code ignored;
+    t->timer.cancel(ignored);
+  }
+
+  void run() {
+    thread_ = std::thread([this] {
+      set_current(this);
+      arm_sweep();
+      io_.run();
+      set_current(nullptr);
+    });
+  }
+
+  // A loop with no thread (ClientLoop::make_on_caller): runs handlers on the calling thread
+  // until `fd` is readable (something a handler writes), then returns with the loop's state
+  // intact.
+  void run_here_until_readable(int fd) {
+    set_current(this);
+    if (!sweeping_) {
+      arm_sweep();
+      sweeping_ = true;
+    }
+    for (;;) {
+      pollfd ready{fd, POLLIN, 0};
+      if (::poll(&ready, 1, 0) > 0 || io_.stopped()) break;
+      io_.run_one();  // the work guard keeps it waiting for the next handler
+    }
+    set_current(nullptr);
+  }
+
+  // Called on the loop thread.
+  void wake_sleepers() {
+    for (auto& s : sleepers_) s.timer.cancel();
+  }
+
+  void stop_and_join() {
+    asio::post(io_, [this] { sweep_.cancel(); });
+    guard_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  asio::io_context& io() { return io_; }
+  std::unordered_set<AsioConnection*>& connections() { return connections_; }
+
+ private:
+  struct Sleeper {
+    Sleeper(asio::io_context& io, std::coroutine_handle<> h) : timer(io), handle(h) {}
+    asio::steady_timer timer;
+    std::coroutine_handle<> handle;
+  };
+
+  void arm_sweep();
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  asio::steady_timer sweep_;
+  std::thread thread_;
+  bool sweeping_ = false;                           // a caller-driven loop armed its sweep
+  std::list<Sleeper> sleepers_;                     // loop thread only
+  std::unordered_set<AsioConnection*> connections_;  // loop thread only
+};
+
+}  // namespace khz::transport
