@@ -20,8 +20,6 @@
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
 
-#include <nghttp2/nghttp2.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -29,24 +27,22 @@
 #include <string>
 #include <vector>
 
+#include "../common/header_rules.h"
+#include "nghttp2_glue.h"
+
 namespace khz {
 
 namespace {
 using Clock = std::chrono::steady_clock;
 
-std::string_view sv(const std::uint8_t* p, std::size_t n) noexcept { return {reinterpret_cast<const char*>(p), n}; }
+using http2::make_nv;
+using http2::sv;
 
-nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcept {
-  return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
-                    NGHTTP2_NV_FLAG_NONE};
-}
-
-bool is_connection_specific(std::string_view name) noexcept {
-  // RFC 9113 §8.2.2; Host becomes :authority; Content-Length is ours to set.
-  return iequals(name, "Connection") || iequals(name, "Keep-Alive") || iequals(name, "Proxy-Connection") ||
-         iequals(name, "Transfer-Encoding") || iequals(name, "Upgrade") || iequals(name, "Host") ||
-         iequals(name, "Content-Length") || iequals(name, "TE");
+// Fields not copied from a request into HTTP/2: the connection-specific ones (RFC 9113 §8.2.2;
+// "te: trailers" goes through), Host (it becomes :authority) and Content-Length (ours to set).
+bool dropped_from_request(std::string_view name, std::string_view value) noexcept {
+  return protocol::is_connection_specific_header(name, value) || iequals(name, "host") ||
+         iequals(name, "content-length");
 }
 
 // A suspended caller. Past `deadline` the ticker sets `timed_out` and resumes it.
@@ -110,21 +106,25 @@ struct Http2ClientConnection::Session {
   using State = Http2Stream::State;
 
   Session(std::unique_ptr<transport::Connection> c, Http2ClientOptions o) : conn(std::move(c)), opt(o) {
-    nghttp2_session_callbacks* cb = nullptr;
-    nghttp2_session_callbacks_new(&cb);
-    nghttp2_session_callbacks_set_send_callback(cb, &on_send);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &on_begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, &on_header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &on_frame_recv);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &on_data_chunk_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &on_stream_close);
-    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &on_invalid_frame_recv);
-    nghttp2_option* option = nullptr;
-    nghttp2_option_new(&option);
-    nghttp2_option_set_no_auto_window_update(option, 1);  // windows open as callers read
-    nghttp2_session_client_new2(&ng, cb, this, option);
-    nghttp2_option_del(option);
-    nghttp2_session_callbacks_del(cb);
+    if (http2::OptionPtr option = http2::new_option()) {
+      nghttp2_option_set_no_auto_window_update(option.get(), 1);  // windows open as callers read
+      ng = http2::new_session(http2::Role::client,
+                              {.send = &on_send,
+                               .begin_headers = &on_begin_headers,
+                               .header = &on_header,
+                               .frame_recv = &on_frame_recv,
+                               .invalid_frame_recv = &on_invalid_frame_recv,
+                               .data_chunk_recv = &on_data_chunk_recv,
+                               .stream_close = &on_stream_close},
+                              this, option.get());
+    }
+    if (!ng) {  // out of memory: a closed connection (start() is not called)
+      KHZ_LOG(warn, "http2 client: cannot make the nghttp2 session; closing");
+      closing = true;
+      conn_error = std::make_error_code(std::errc::not_enough_memory);
+      conn->close();
+      return;
+    }
     conn->set_read_timeout({});  // streams keep their own deadlines
     conn->set_write_timeout(opt.write_timeout);
     nghttp2_settings_entry settings[] = {
@@ -133,16 +133,12 @@ struct Http2ClientConnection::Session {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, std::min<std::uint32_t>(opt.initial_window_size, NGHTTP2_MAX_WINDOW_SIZE)},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(opt.max_header_list_size)},
     };
-    nghttp2_submit_settings(ng, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    if (opt.connection_window_size > NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE) {
-      nghttp2_session_set_local_window_size(
-          ng, NGHTTP2_FLAG_NONE, 0,
-          static_cast<std::int32_t>(std::min<std::uint32_t>(opt.connection_window_size, NGHTTP2_MAX_WINDOW_SIZE)));
-    }
+    nghttp2_submit_settings(ng.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    http2::raise_connection_window(ng.get(), opt.connection_window_size);
   }
 
   ~Session() {
-    nghttp2_session_del(ng);
+    ng.reset();  // the codec first, then the transport
     conn.reset();
   }
 
@@ -262,7 +258,7 @@ struct Http2ClientConnection::Session {
   // Gives the window back for what the caller has been handed.
   void give_back(State& s) {
     if (s.delivered > s.consumed && !s.closed && !closing) {
-      nghttp2_session_consume(ng, s.id, static_cast<std::size_t>(s.delivered - s.consumed));
+      nghttp2_session_consume(ng.get(), s.id, static_cast<std::size_t>(s.delivered - s.consumed));
       s.consumed = s.delivered;
       kick();
     }
@@ -270,7 +266,7 @@ struct Http2ClientConnection::Session {
 
   void reset_stream(State& s, std::uint32_t code) {
     if (s.id <= 0 || s.closed || closing) return;
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s.id, code);
+    nghttp2_submit_rst_stream(ng.get(), NGHTTP2_FLAG_NONE, s.id, code);
   }
 
   void wake_slot_waiter() {
@@ -291,7 +287,7 @@ struct Http2ClientConnection::Session {
   }
 
   std::size_t limit() const noexcept {
-    std::uint32_t remote = nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    std::uint32_t remote = nghttp2_session_get_remote_settings(ng.get(), NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
     return std::min<std::size_t>(remote, opt.max_concurrent_streams);
   }
   bool usable() const noexcept { return !closing && !goaway && !shut; }
@@ -299,7 +295,7 @@ struct Http2ClientConnection::Session {
 
   // ---- nghttp2 callbacks
   static Session& self(void* p) { return *static_cast<Session*>(p); }
-  State* state_of(std::int32_t id) { return static_cast<State*>(nghttp2_session_get_stream_user_data(ng, id)); }
+  State* state_of(std::int32_t id) { return static_cast<State*>(nghttp2_session_get_stream_user_data(ng.get(), id)); }
 
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user) {
     self(user).conn->output().append(sv(data, length));
@@ -457,7 +453,7 @@ struct Http2ClientConnection::Session {
     // Bytes received but never handed out no longer count against the connection window
     // (nghttp2 gives the stream's part back itself once the stream is gone).
     if (st->body_bytes > st->consumed && !s.closing) {
-      nghttp2_session_consume_connection(s.ng, static_cast<std::size_t>(st->body_bytes - st->consumed));
+      nghttp2_session_consume_connection(s.ng.get(), static_cast<std::size_t>(st->body_bytes - st->consumed));
       st->consumed = st->body_bytes;
     }
     s.wake(*st);
@@ -510,8 +506,8 @@ struct Http2ClientConnection::Session {
     Session& s = *self;
     for (;;) {
       if (s.closing) break;
-      if (!nghttp2_session_want_write(s.ng)) {
-        if (!nghttp2_session_want_read(s.ng)) {
+      if (!nghttp2_session_want_write(s.ng.get())) {
+        if (!nghttp2_session_want_read(s.ng.get())) {
           KHZ_LOG(debug, "http2 client: session over; closing");
           s.conn->close();  // ends the reader's fill
           break;
@@ -520,7 +516,7 @@ struct Http2ClientConnection::Session {
         continue;
       }
       s.in_codec = true;
-      int rv = nghttp2_session_send(s.ng);
+      int rv = nghttp2_session_send(s.ng.get());
       s.in_codec = false;
       if (rv != 0) {
         KHZ_LOG(info, "http2 client: " << nghttp2_strerror(rv) << "; closing");
@@ -550,7 +546,7 @@ struct Http2ClientConnection::Session {
       while (!in.empty()) {
         std::string_view seg = in.segment(0);
         s.in_codec = true;
-        ssize_t n = nghttp2_session_mem_recv(s.ng, reinterpret_cast<const std::uint8_t*>(seg.data()), seg.size());
+        ssize_t n = nghttp2_session_mem_recv(s.ng.get(), http2::bytes_of(seg), seg.size());
         s.in_codec = false;
         if (n < 0) {
           KHZ_LOG(info, "http2 client: " << nghttp2_strerror(static_cast<int>(n)) << "; closing");
@@ -606,7 +602,7 @@ struct Http2ClientConnection::Session {
 
   std::unique_ptr<transport::Connection> conn;
   Http2ClientOptions opt;
-  nghttp2_session* ng = nullptr;
+  http2::SessionPtr ng;  // null only when it could not be made (the connection is then closed)
   transport::LoopTimer ticker;  // while waits with a deadline are pending
   EventLoop* loop = EventLoop::current();  // the loop it runs on
   int refs = 1;
@@ -638,7 +634,7 @@ struct Http2ClientConnection::Session {
 std::unique_ptr<Http2ClientConnection> Http2ClientConnection::make(std::unique_ptr<transport::Connection> conn,
                                                                    Http2ClientOptions options) {
   auto* s = new Session(std::move(conn), options);
-  s->start();
+  if (s->ng) s->start();
   return std::unique_ptr<Http2ClientConnection>(new Http2ClientConnection(s));
 }
 
@@ -670,7 +666,7 @@ void Http2ClientConnection::close() noexcept {
 void Http2ClientConnection::shutdown() noexcept {
   if (s_->closing || s_->shut) return;
   s_->shut = true;
-  nghttp2_submit_goaway(s_->ng, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
+  nghttp2_submit_goaway(s_->ng.get(), NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, nullptr, 0);
   s_->wake_all_slot_waiters();
   s_->run_ready();
   s_->kick();
@@ -746,7 +742,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   s.nva.push_back(make_nv(":path", path));
   if (!length.empty()) s.nva.push_back(make_nv("content-length", length));
   auto add = [&](std::string_view name, std::string_view value) {
-    if (is_connection_specific(name)) return;
+    if (dropped_from_request(name, value)) return;
     std::size_t at = s.names.size();
     s.names.resize(at + name.size());  // within the capacity reserved above
     char* out = s.names.data() + at;
@@ -770,7 +766,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
     provider.source.ptr = &st;
     provider.read_callback = &Session::read_body_source;
   }
-  std::int32_t id = nghttp2_submit_request(s.ng, nullptr, s.nva.data(), s.nva.size(), has_body ? &provider : nullptr, &st);
+  std::int32_t id = nghttp2_submit_request(s.ng.get(), nullptr, s.nva.data(), s.nva.size(), has_body ? &provider : nullptr, &st);
   if (id < 0) {
     KHZ_LOG(info, "http2 client: cannot submit a request: " << nghttp2_strerror(id));
     st.handle_alive = false;
@@ -835,7 +831,7 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
   st.out_off = 0;
   if (st.deferred) {
     st.deferred = false;
-    nghttp2_session_resume_data(s.ng, st.id);
+    nghttp2_session_resume_data(s.ng.get(), st.id);
   }
   s.kick();
   Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, Clock::now() + s.opt.write_timeout)
@@ -864,7 +860,7 @@ Task<std::error_code> Http2Stream::write_end(Clock::time_point) {
   st.out_end = true;
   if (st.deferred) {
     st.deferred = false;
-    nghttp2_session_resume_data(s.ng, st.id);
+    nghttp2_session_resume_data(s.ng.get(), st.id);
   }
   s.kick();
   co_return st.error;

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nghttp2 callbacks of the sans-I/O HTTP/2 server session (see server_session.h): the
+// client's frames becoming each stream's request (fields, trailers, body, end, reset), the
+// frames sent (ACKs counted out, RFC 9113 §8.1's RST_STREAM), and the data provider that
+// reads a response body.
+#include <khz/common/log.h>
+#include <khz/protocol/error.h>
+#include <khz/transport/error.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "server_session.h"
+
+namespace khz::http2 {
+
+// ---- requests
+
+void ServerSession::on_request_headers(ServerStream& s, bool end_stream) {
+  Exchange& ex = s.exchange;
+  Request& req = ex.request;
+  req.set_version(Version::http2);
+  if (s.headers_too_large) {
+    refuse(s, 431);
+    return;
+  }
+  if (!s.authority.empty()) {  // RFC 9113 §8.3.1: :authority is the Host
+    req.headers().remove("Host");
+    req.headers().add_ref("Host", s.authority);
+  }
+  if (req.headers().count("Cookie") > 1) {  // RFC 9113 §8.2.3: one field again
+    std::string joined;
+    for (const auto& f : req.headers()) {
+      if (!iequals(f.name, "Cookie")) continue;
+      if (!joined.empty()) joined += "; ";
+      joined += f.value;
+    }
+    req.headers().remove("Cookie");
+    req.headers().add_ref("Cookie", req.arena().copy(joined));
+  }
+  if (end_stream) {
+    s.request_complete = true;
+    s.body_read_done = true;
+    queue_start(s);
+    return;
+  }
+  std::string_view length = req.header("Content-Length");
+  if (!length.empty()) {
+    std::int64_t n = -1;
+    auto [p, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+    if (ec == std::errc() && p == length.data() + length.size()) s.announced_length = n;
+  }
+  BodyPolicy policy = driver_.body_policy(ex);
+  s.body_limit = policy.max_bytes != 0 ? policy.max_bytes : opt_.max_body_bytes;
+  if (s.announced_length >= 0 && static_cast<std::uint64_t>(s.announced_length) > s.body_limit) {
+    KHZ_LOG(info, "http2 " << driver_.peer_address() << ": stream " << s.id << ": announced body of " << s.announced_length
+                           << " bytes over the limit; 413");
+    refuse(s, 413);
+    return;
+  }
+  if (policy.stream) {
+    s.streaming_body = true;
+    ex.body_reader = &s;
+    queue_start(s);
+  }
+}
+
+void ServerSession::on_request_end(ServerStream& s) {
+  s.request_complete = true;
+  if (s.refused || s.body_too_large) return;
+  if (s.streaming_body) {
+    wake(s);
+  } else if (s.handler == ServerStream::HandlerState::none) {
+    s.body_read_done = true;
+    queue_start(s);
+  }
+}
+
+// ---- nghttp2 callbacks
+
+ssize_t ServerSession::on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data) {
+  self(user_data).output_.append(sv(data, length));
+  return static_cast<ssize_t>(length);
+}
+
+ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                          std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
+  ServerSession& session = self(user_data);
+  ServerStream& s = *static_cast<ServerStream*>(source->ptr);
+  std::size_t n = std::min(length, s.out.size() - s.out_off);
+  if (n != 0) std::memcpy(buf, s.out.data() + s.out_off, n);
+  s.out_off += n;
+  s.stall_since = {};
+  if (s.out_off == s.out.size()) {
+    if (s.body_done) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      s.eof_sent = true;
+      if (!s.exchange.response.trailers().empty()) {
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        session.submit_trailers(s);
+      }
+    } else if (n == 0) {
+      s.deferred = true;
+      return NGHTTP2_ERR_DEFERRED;
+    } else if (s.waiting == ServerStream::WaitKind::send) {
+      session.wake(s);  // the chunk is out: the writer may give the next one
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+int ServerSession::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  ServerSession& session = self(user_data);
+  if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (session.ended_) return 0;
+  ServerStream& s = session.new_stream(frame->hd.stream_id);
+  nghttp2_session_set_stream_user_data(session.ng_.get(), s.id, &s);
+  return 0;
+}
+
+int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name_p, std::size_t name_len,
+                             const std::uint8_t* value_p, std::size_t value_len, std::uint8_t, void* user_data) {
+  ServerSession& session = self(user_data);
+  ServerStream* s = session.stream_of(frame->hd.stream_id);
+  if (s == nullptr || s->refused) return 0;
+  s->header_bytes += name_len + value_len + 32;
+  if (s->header_bytes > session.opt_.max_header_list_size) {
+    if (!s->headers_too_large) {
+      KHZ_LOG(info, "http2 " << session.driver_.peer_address() << ": stream " << s->id << ": header list over "
+                             << session.opt_.max_header_list_size << " bytes; 431");
+    }
+    s->headers_too_large = true;
+    return 0;
+  }
+  // nghttp2's buffers do not outlive the callback: the request keeps copies in its arena.
+  Request& req = s->exchange.request;
+  std::string_view name = sv(name_p, name_len);
+  std::string_view value = req.arena().copy(sv(value_p, value_len));
+  if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers
+    req.trailers().add(name, value);
+    return 0;
+  }
+  if (!name.empty() && name[0] == ':') {
+    if (name == ":method") {
+      req.set_method_ref(value);
+    } else if (name == ":path") {
+      req.set_target_ref(value);
+    } else if (name == ":authority") {
+      s->authority = value;
+    }
+    return 0;  // :scheme, :protocol: nothing to keep
+  }
+  req.headers().add_ref(req.arena().copy(name), value);
+  return 0;
+}
+
+int ServerSession::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  ServerSession& session = self(user_data);
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS: {
+      ServerStream* s = session.stream_of(frame->hd.stream_id);
+      if (s == nullptr) return 0;
+      const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+      if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        session.on_request_headers(*s, end_stream);
+      } else if (end_stream) {
+        session.on_request_end(*s);
+      }
+      return 0;
+    }
+    case NGHTTP2_DATA:
+      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+        if (ServerStream* s = session.stream_of(frame->hd.stream_id)) session.on_request_end(*s);
+      }
+      return 0;
+    case NGHTTP2_RST_STREAM:
+      session.count_reset();
+      return 0;
+    case NGHTTP2_PING:
+    case NGHTTP2_SETTINGS:
+      // nghttp2 has queued the ACK (it does so before this callback); on_frame_send counts it out.
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) ++session.acks_owed_;
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+int ServerSession::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32_t stream_id, const std::uint8_t* data,
+                                      std::size_t len, void* user_data) {
+  ServerSession& session = self(user_data);
+  nghttp2_session* ng = session.ng_.get();
+  ServerStream* s = session.stream_of(stream_id);
+  const bool keep = s != nullptr && !s->refused && !s->body_too_large && !session.ended_ &&
+                    (!s->streaming_body || s->handler == ServerStream::HandlerState::running ||
+                     s->handler == ServerStream::HandlerState::queued);
+  if (!keep) {
+    nghttp2_session_consume(ng, stream_id, len);
+    return 0;
+  }
+  s->body_received += len;
+  if (s->body_received > s->body_limit) {
+    s->body_too_large = true;
+    nghttp2_session_consume(ng, stream_id, len);
+    KHZ_LOG(info, "http2 " << session.driver_.peer_address() << ": stream " << s->id << ": body over " << s->body_limit << " bytes");
+    if (s->streaming_body) {
+      session.wake(*s);
+    } else {
+      s->exchange.request.body_buffer().clear();
+      session.refuse(*s, 413);
+    }
+    return 0;
+  }
+  s->wait_since = Clock::now();
+  if (s->streaming_body) {
+    s->body_pending.append(sv(data, len));
+    session.wake(*s);
+  } else {
+    s->exchange.request.body_buffer().append(sv(data, len));
+    nghttp2_session_consume(ng, stream_id, len);
+  }
+  return 0;
+}
+
+int ServerSession::on_stream_close(nghttp2_session*, std::int32_t stream_id, std::uint32_t error_code, void* user_data) {
+  ServerSession& session = self(user_data);
+  ServerStream* s = session.stream_of(stream_id);
+  if (s == nullptr) return 0;
+  s->closed = true;
+  if (error_code != NGHTTP2_NO_ERROR) {
+    KHZ_LOG(debug, "http2 " << session.driver_.peer_address() << ": stream " << stream_id << " closed: "
+                            << nghttp2_http2_strerror(error_code));
+  }
+  session.wake(*s, error_code == NGHTTP2_NO_ERROR ? std::error_code(transport::errc::cancelled)
+                                                   : std::error_code(protocol::errc::malformed_body));
+  if (error_code != NGHTTP2_NO_ERROR && s->handler == ServerStream::HandlerState::running) s->cancel.trigger();
+  if (s->handler == ServerStream::HandlerState::none || s->handler == ServerStream::HandlerState::done) session.release(*s);
+  return 0;
+}
+
+int ServerSession::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  ServerSession& session = self(user_data);
+  if ((frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS) &&
+      (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && session.acks_owed_ != 0) {
+    --session.acks_owed_;
+  }
+  if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+    // RFC 9113 §8.1: the response is complete but the request is not; ask the client to stop.
+    ServerStream* s = session.stream_of(frame->hd.stream_id);
+    if (s != nullptr && !s->request_complete) {
+      nghttp2_submit_rst_stream(session.ng_.get(), NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    }
+  }
+  return 0;
+}
+
+int ServerSession::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+  if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1) == 1) self(user_data).check_stream_id(hd->stream_id);
+  return 0;
+}
+
+int ServerSession::on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error, void* user_data) {
+  KHZ_LOG(debug, "http2 " << self(user_data).driver_.peer_address() << ": invalid frame (type " << int(frame->hd.type)
+                          << ", stream " << frame->hd.stream_id << "): " << nghttp2_strerror(lib_error));
+  return 0;
+}
+
+}  // namespace khz::http2
