@@ -17,7 +17,7 @@ class H2cToHttp2 final : public H2cUpgrade {
  public:
   explicit H2cToHttp2(std::shared_ptr<const Http2Options> options) : options_(std::move(options)) {}
   Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, Request request) const override {
-    return http2::serve_upgraded(conn, core, options_, std::move(request));
+    return protocol::http2::serve_upgraded(conn, core, options_, std::move(request));
   }
 
  private:
@@ -27,7 +27,7 @@ class H2cToHttp2 final : public H2cUpgrade {
 // How the choice reaches HTTP/1.1: a FrontDoor's server (parks on it), or a handler's options
 // (serve_http1: parks for the handler to run again).
 struct Http1Choice {
-  http1::Http1Server* server;
+  protocol::http1::Http1Server* server;
   std::shared_ptr<const Http1Options> options;
   Task<void> serve(transport::Connection& conn, ServerCore& core) {
     return server != nullptr ? server->serve(conn) : serve_http1(conn, core, std::move(options));
@@ -64,7 +64,7 @@ Task<void> choose_protocol(transport::Connection& conn, ServerCore& core, Http1C
 
 Task<void> serve_http1_with_h2c(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
   const H2cToHttp2 h2c(options->h2c);
-  co_await http1::serve_connection(conn, core, std::move(options), nullptr, &h2c);
+  co_await protocol::http1::serve_connection(conn, core, std::move(options), nullptr, &h2c);
 }
 
 std::shared_ptr<const Http1Options> or_defaults(std::shared_ptr<const Http1Options> options) {
@@ -79,7 +79,7 @@ struct FrontDoor::Versions {
       : h2c(h1->h2c ? std::make_unique<const H2cToHttp2>(h1->h2c) : nullptr),
         http1(core, std::move(h1), h2c.get()) {}
   std::unique_ptr<const H2cToHttp2> h2c;  // declared first: http1 points to it
-  http1::Http1Server http1;
+  protocol::http1::Http1Server http1;
 };
 
 FrontDoor::FrontDoor(ServerCore& core, FrontDoorOptions options)
@@ -125,7 +125,7 @@ Task<void> FrontDoor::refuse(transport::Connection& conn) {
 namespace khz {
 
 Task<void> serve_http1(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options) {
-  if (!options->h2c) return http1::serve_connection(conn, core, std::move(options), nullptr, nullptr);
+  if (!options->h2c) return protocol::http1::serve_connection(conn, core, std::move(options), nullptr, nullptr);
   return protocol::serve_http1_with_h2c(conn, core, std::move(options));
 }
 

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   }
   const std::string& message = std::string_view(argv[1]) == "small" ? khz::bench::kSmall : khz::bench::kBrowser;
   const long count = std::strtol(argv[2], nullptr, 10);
-  khz::http1::RequestParser parser(khz::bench::kLimits);
+  khz::protocol::http1::RequestParser parser(khz::bench::kLimits);
   khz::Request request;
   std::size_t parsed = 0;
   for (long i = 0; i < count; ++i) {

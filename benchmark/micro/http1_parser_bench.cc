@@ -14,7 +14,7 @@ namespace {
 using namespace khz::bench;
 
 void parse_whole(benchmark::State& state, const std::string& msg) {
-  khz::http1::RequestParser parser(kLimits);
+  khz::protocol::http1::RequestParser parser(kLimits);
   khz::Request request;
   for (auto _ : state) {
     parser.start(request);
@@ -39,7 +39,7 @@ void BM_ParseBrowserGetSplit(benchmark::State& state) {
   std::size_t cut = kBrowser.find("session=") + 12;
   auto a = std::make_unique<std::string>(kBrowser.substr(0, cut));
   auto b = std::make_unique<std::string>(kBrowser.substr(cut));
-  khz::http1::RequestParser parser(kLimits);
+  khz::protocol::http1::RequestParser parser(kLimits);
   khz::Request request;
   for (auto _ : state) {
     parser.start(request);
@@ -53,7 +53,7 @@ void BM_ParseBrowserGetSplit(benchmark::State& state) {
 void BM_ParsePipelined16(benchmark::State& state) {
   std::string all;
   for (int i = 0; i < 16; ++i) all += kSmall;
-  khz::http1::RequestParser parser(kLimits);
+  khz::protocol::http1::RequestParser parser(kLimits);
   khz::Request request;
   for (auto _ : state) {
     std::string_view rest(all);

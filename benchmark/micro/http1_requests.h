@@ -8,7 +8,7 @@
 
 namespace khz::bench {
 
-inline constexpr khz::http1::ParserLimits kLimits{8192, 65536, 1 << 20};
+inline constexpr khz::protocol::http1::ParserLimits kLimits{8192, 65536, 1 << 20};
 
 inline const std::string kSmall = "GET /plaintext HTTP/1.1\r\nHost: server\r\nAccept: text/plain\r\nConnection: keep-alive\r\n\r\n";
 inline const std::string kBrowser =

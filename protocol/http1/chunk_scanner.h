@@ -26,7 +26,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 class ChunkScanner {
  public:
@@ -256,4 +256,4 @@ class ChunkScanner {
   std::size_t line_bytes_ = 0;
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

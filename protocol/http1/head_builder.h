@@ -11,7 +11,7 @@
 #include <span>
 #include <string_view>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 // Writes pieces straight into reserved room in the buffer's tail node (one reserve and one
 // commit for a typical head, rather than one append per piece).
@@ -52,4 +52,4 @@ class HeadBuilder {
   std::size_t used_ = 0;
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -14,7 +14,7 @@ namespace khz {
 struct Http1ClientConnection::Parser {
   explicit Parser(const Http1ClientOptions& o)
       : parser({.max_header_bytes = o.max_header_bytes, .max_body_bytes = o.max_body_bytes}) {}
-  http1::ResponseParser parser;
+  protocol::http1::ResponseParser parser;
   bool started = false;
 };
 
@@ -27,7 +27,7 @@ void Http1ClientConnection::queue_request(const Request& request, const RequestF
   parser_->started = false;
   chunked_request_ = framing.content_length < 0;
   LinkedBuffer& out = conn_->output();
-  http1::write_request_head(out, request,
+  protocol::http1::write_request_head(out, request,
                             {.host = framing.host, .content_length = framing.content_length,
                              .target_override = framing.target});
   if (framing.content_length > 0 && static_cast<std::size_t>(framing.content_length) == request.body().size()) {
@@ -38,7 +38,7 @@ void Http1ClientConnection::queue_request(const Request& request, const RequestF
 void Http1ClientConnection::queue_body(std::string_view bytes) {
   if (bytes.empty()) return;
   if (chunked_request_) {
-    http1::write_chunk(conn_->output(), bytes);
+    protocol::http1::write_chunk(conn_->output(), bytes);
   } else {
     conn_->output().append(bytes);
   }
@@ -85,7 +85,7 @@ Task<std::error_code> Http1ClientConnection::read_all(Response& response, Clock:
 }
 
 Task<std::error_code> Http1ClientConnection::read(Response& response, Until until, Clock::time_point deadline) {
-  http1::ResponseParser& p = parser_->parser;
+  protocol::http1::ResponseParser& p = parser_->parser;
   LinkedBuffer& in = conn_->input();
   for (;;) {
     // Parse what is buffered; fields and body bytes are copied out, so the input can go.

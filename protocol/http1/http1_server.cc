@@ -22,7 +22,7 @@ class StreamWriter final : public BodyWriter {
  public:
   StreamWriter(transport::Connection& conn, Exchange& exchange) : conn_(conn), exchange_(exchange) {}
 
-  void reset(const http1::HeadOptions& head) noexcept {
+  void reset(const protocol::http1::HeadOptions& head) noexcept {
     head_ = head;
     started_ = false;
   }
@@ -34,10 +34,10 @@ class StreamWriter final : public BodyWriter {
       head_.chunked = true;
       // An HTTP/1.0 peer has no chunked framing: the body ends when the connection closes.
       if (head_.version == Version::http10) head_.keep_alive = false;
-      http1::write_head(out, exchange_.response, head_);
+      protocol::http1::write_head(out, exchange_.response, head_);
     }
     if (body_allowed()) {
-      if (head_.version == Version::http10) out.append(chunk); else http1::write_chunk(out, chunk);
+      if (head_.version == Version::http10) out.append(chunk); else protocol::http1::write_chunk(out, chunk);
     }
     co_return co_await conn_.flush();
   }
@@ -47,7 +47,7 @@ class StreamWriter final : public BodyWriter {
   // Ends the stream; returns whether the connection may be kept.
   bool finish() {
     if (body_allowed() && head_.version != Version::http10) {
-      http1::write_last_chunk(conn_.output(), exchange_.response.trailers());
+      protocol::http1::write_last_chunk(conn_.output(), exchange_.response.trailers());
     }
     return head_.keep_alive;
   }
@@ -59,7 +59,7 @@ class StreamWriter final : public BodyWriter {
 
   transport::Connection& conn_;
   Exchange& exchange_;
-  http1::HeadOptions head_{};
+  protocol::http1::HeadOptions head_{};
   bool started_ = false;
 };
 
@@ -73,7 +73,7 @@ constexpr std::size_t kMaxDrainBytes = 256 * 1024;
 // view into the connection's input buffer, released on the next read.
 class StreamReader final : public BodyReader {
  public:
-  StreamReader(transport::Connection& conn, http1::RequestParser& parser, std::size_t& parsed,
+  StreamReader(transport::Connection& conn, protocol::http1::RequestParser& parser, std::size_t& parsed,
                const Http1Options& opt, bool& sent_continue)
       : conn_(conn), parser_(parser), parsed_(parsed), opt_(opt), sent_continue_(sent_continue) {}
 
@@ -139,7 +139,7 @@ class StreamReader final : public BodyReader {
 
  private:
   transport::Connection& conn_;
-  http1::RequestParser& parser_;
+  protocol::http1::RequestParser& parser_;
   std::size_t& parsed_;
   const Http1Options& opt_;
   bool& sent_continue_;
@@ -173,7 +173,7 @@ class HangupSignal final : public CancelSignal {
 };
 
 struct Session {
-  http1::RequestParser parser{{0, 0, 0}};
+  protocol::http1::RequestParser parser{{0, 0, 0}};
   Exchange exchange;
   HangupSignal hangup;
   const ServerCore* core = nullptr;  // whose state exchange.core_state is
@@ -251,7 +251,7 @@ void release_and_park(transport::Connection& conn, const Http1Options& opt, tran
 
 }  // namespace
 
-namespace http1 {
+namespace protocol::http1 {
 
 Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http1Options> options,
                             transport::Resumable* owner, const protocol::H2cUpgrade* h2c) {
@@ -265,7 +265,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
   conn.set_write_timeout(opt.write_timeout);
   SessionLease lease(core, opt);  // back to the pool when this returns
   Session& session = lease.get();
-  http1::RequestParser& parser = session.parser;
+  protocol::http1::RequestParser& parser = session.parser;
   Exchange& exchange = session.exchange;
   exchange.connection = &conn;  // the peer's address is formatted only if someone asks
   session.hangup.bind(&conn);
@@ -380,7 +380,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
 
     // ---- serve
     const bool wants_keep_alive = parser.keep_alive() && !conn.is_draining();
-    http1::HeadOptions head{exchange.request.version(), wants_keep_alive, false,
+    protocol::http1::HeadOptions head{exchange.request.version(), wants_keep_alive, false,
                             exchange.request.method() == "HEAD", opt.server_name};
     writer.reset(head);
     {
@@ -392,7 +392,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
 
     // ---- hand the connection over (Upgrade)
     if (exchange.hijack && !writer.started()) {
-      http1::write_response(out, exchange.response, head);
+      protocol::http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
       if (auto ec = co_await conn.flush()) co_return;
@@ -418,7 +418,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
       head.keep_alive = wants_keep_alive && body_complete && !conn.is_draining() &&
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
-      http1::write_response(out, exchange.response, head);
+      protocol::http1::write_response(out, exchange.response, head);
     }
     in.skip(parsed);  // the request's views end here
     parsed = 0;
@@ -434,11 +434,11 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
   }
 }
 
-}  // namespace http1
+}  // namespace protocol::http1
 
 Task<void> refuse_http1(transport::Connection& conn, int status, std::shared_ptr<const Http1Options> options) {
   conn.set_write_timeout(options->write_timeout);
-  http1::write_error(conn.output(), status, options->server_name);
+  protocol::http1::write_error(conn.output(), status, options->server_name);
   (void)co_await conn.flush();
 }
 

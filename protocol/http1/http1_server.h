@@ -17,7 +17,7 @@ namespace khz::protocol {
 class H2cUpgrade;
 }
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 // Serves `conn` until it closes, parks or is handed over (see <khz/protocol/http1.h>).
 // Parks with park(*owner), or park() when `owner` is null (the connection handler runs
@@ -43,4 +43,4 @@ class Http1Server final : public transport::Resumable {
   const protocol::H2cUpgrade* h2c_;
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -23,7 +23,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 class LineScanner {
  public:
@@ -114,4 +114,4 @@ class LineScanner {
   char previous_ = '\0';
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

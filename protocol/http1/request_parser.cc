@@ -10,7 +10,7 @@
 #include <cstring>
 #include <new>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 namespace {
 RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -501,4 +501,4 @@ int RequestParser::on_message_complete(llhttp_t* p) {
   return HPE_PAUSED;  // stop at the message boundary; pipelined bytes wait their turn
 }
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -30,7 +30,7 @@
 #include <string_view>
 #include <utility>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 struct ParserLimits {
   std::size_t max_uri_bytes;
@@ -128,4 +128,4 @@ class RequestParser {
   ChunkScanner chunks_;                             // RFC 9112 §7.1 framing of a chunked body
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 namespace {
 ResponseParser& self(llhttp_t* p) { return *static_cast<ResponseParser*>(p->data); }
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -368,4 +368,4 @@ void write_request(LinkedBuffer& out, const Request& request, std::string_view h
   }
 }
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -51,7 +51,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 struct ResponseLimits {
   std::size_t max_header_bytes = 64 * 1024;
@@ -156,4 +156,4 @@ void write_request_head(LinkedBuffer& out, const Request& request, const Request
 void write_request(LinkedBuffer& out, const Request& request, std::string_view host,
                    std::string_view target_override = {});
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -10,7 +10,7 @@
 #include <span>
 #include <ctime>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 namespace {
 
 bool is_framing_header(std::string_view name) {
@@ -175,4 +175,4 @@ void write_error(LinkedBuffer& out, int status, std::string_view server) {
   write_response(out, r, {Version::http11, false, false, false, server});
 }
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

@@ -10,7 +10,7 @@
 
 #include "../common/http_date.h"
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 // The Date value the heads carry (shared with HTTP/2: common/http_date.h).
 using protocol::http_date;
@@ -37,4 +37,4 @@ void write_last_chunk(LinkedBuffer& out, const HeaderMap& trailers);
 // A complete minimal error response (status, "Connection: close", short text body).
 void write_error(LinkedBuffer& out, int status, std::string_view server);
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

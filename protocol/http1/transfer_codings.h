@@ -13,7 +13,7 @@
 
 #include <string_view>
 
-namespace khz::http1 {
+namespace khz::protocol::http1 {
 
 struct TransferCodings {
   bool present = false;        // a Transfer-Encoding field at all
@@ -58,4 +58,4 @@ struct TransferCodings {
   }
 };
 
-}  // namespace khz::http1
+}  // namespace khz::protocol::http1

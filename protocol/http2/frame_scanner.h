@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 
 class FrameScanner {
  public:
@@ -80,4 +80,4 @@ class FrameScanner {
   bool stopped_ = false;
 };
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

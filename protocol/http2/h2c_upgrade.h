@@ -11,7 +11,7 @@
 
 #include <memory>
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 
 // Answers 101 Switching Protocols, then serves the connection as HTTP/2 with `request` (owning
 // copies of its bytes, body complete) as stream 1. Bytes already in conn.input() are the
@@ -19,4 +19,4 @@ namespace khz::http2 {
 Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options,
                           Request request);
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

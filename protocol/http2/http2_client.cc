@@ -35,8 +35,8 @@ namespace khz {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-using http2::make_nv;
-using http2::sv;
+using protocol::http2::make_nv;
+using protocol::http2::sv;
 
 // Fields not copied from a request into HTTP/2: the connection-specific ones (RFC 9113 §8.2.2;
 // "te: trailers" goes through), Host (it becomes :authority) and Content-Length (ours to set).
@@ -106,9 +106,9 @@ struct Http2ClientConnection::Session {
   using State = Http2Stream::State;
 
   Session(std::unique_ptr<transport::Connection> c, Http2ClientOptions o) : conn(std::move(c)), opt(o) {
-    if (http2::OptionPtr option = http2::new_option()) {
+    if (protocol::http2::OptionPtr option = protocol::http2::new_option()) {
       nghttp2_option_set_no_auto_window_update(option.get(), 1);  // windows open as callers read
-      ng = http2::new_session(http2::Role::client,
+      ng = protocol::http2::new_session(protocol::http2::Role::client,
                               {.send = &on_send,
                                .begin_headers = &on_begin_headers,
                                .header = &on_header,
@@ -134,7 +134,7 @@ struct Http2ClientConnection::Session {
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<std::uint32_t>(opt.max_header_list_size)},
     };
     nghttp2_submit_settings(ng.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings));
-    http2::raise_connection_window(ng.get(), opt.connection_window_size);
+    protocol::http2::raise_connection_window(ng.get(), opt.connection_window_size);
   }
 
   ~Session() {
@@ -546,7 +546,7 @@ struct Http2ClientConnection::Session {
       while (!in.empty()) {
         std::string_view seg = in.segment(0);
         s.in_codec = true;
-        ssize_t n = nghttp2_session_mem_recv(s.ng.get(), http2::bytes_of(seg), seg.size());
+        ssize_t n = nghttp2_session_mem_recv(s.ng.get(), protocol::http2::bytes_of(seg), seg.size());
         s.in_codec = false;
         if (n < 0) {
           KHZ_LOG(info, "http2 client: " << nghttp2_strerror(static_cast<int>(n)) << "; closing");
@@ -602,7 +602,7 @@ struct Http2ClientConnection::Session {
 
   std::unique_ptr<transport::Connection> conn;
   Http2ClientOptions opt;
-  http2::SessionPtr ng;  // null only when it could not be made (the connection is then closed)
+  protocol::http2::SessionPtr ng;  // null only when it could not be made (the connection is then closed)
   transport::LoopTimer ticker;  // while waits with a deadline are pending
   EventLoop* loop = EventLoop::current();  // the loop it runs on
   int refs = 1;

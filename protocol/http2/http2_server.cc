@@ -34,8 +34,8 @@ namespace khz {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using http2::ServerSession;
-using http2::ServerStream;
+using protocol::http2::ServerSession;
+using protocol::http2::ServerStream;
 
 class ConnectionDriver;
 
@@ -423,7 +423,7 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
   co_await driver.run(nullptr, {});
 }
 
-namespace http2 {
+namespace protocol::http2 {
 namespace {
 
 // RFC 4648 §5 (base64url), padding optional; false on a bad character.
@@ -470,5 +470,5 @@ Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::sh
   co_await driver.run(&request, settings);
 }
 
-}  // namespace http2
+}  // namespace protocol::http2
 }  // namespace khz

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <string>
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 namespace {
 
 class Nghttp2Category final : public std::error_category {
@@ -62,4 +62,4 @@ const std::error_category& nghttp2_category() noexcept {
   return category;
 }
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

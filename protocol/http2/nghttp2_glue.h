@@ -21,7 +21,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 
 // The deleter of an nghttp2 handle: calls Fn (as transport/tls/tls_context.h does for OpenSSL's).
 template <auto Fn>
@@ -76,4 +76,4 @@ inline nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcep
 const std::error_category& nghttp2_category() noexcept;
 inline std::error_code nghttp2_error(int lib_error) noexcept { return {lib_error, nghttp2_category()}; }
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

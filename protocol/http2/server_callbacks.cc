@@ -13,7 +13,7 @@
 
 #include "server_session.h"
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 
 // ---- requests
 
@@ -267,4 +267,4 @@ int ServerSession::on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* 
   return 0;
 }
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

@@ -14,7 +14,7 @@
 
 #include "../common/header_rules.h"
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 namespace {
 
 // Fields not copied from a Response into HTTP/2: the connection-specific ones (RFC 9113
@@ -516,4 +516,4 @@ ServerSession::BodyRead ServerSession::read_body(ServerStream& s) {
   return {{}, {}, true};
 }
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

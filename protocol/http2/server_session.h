@@ -42,7 +42,7 @@
 #include "frame_scanner.h"
 #include "nghttp2_glue.h"
 
-namespace khz::http2 {
+namespace khz::protocol::http2 {
 
 class ServerSession;
 
@@ -284,4 +284,4 @@ class ServerSession {
   SessionPtr ng_;
 };
 
-}  // namespace khz::http2
+}  // namespace khz::protocol::http2

@@ -25,7 +25,7 @@ struct Outcome {
 };
 
 Outcome run(const std::uint8_t* data, std::size_t size, const std::string& message, bool stream) {
-  khz::http1::RequestParser parser({1024, 4096, 4096});
+  khz::protocol::http1::RequestParser parser({1024, 4096, 4096});
   khz::Request request;
   parser.start(request);
   std::string_view rest(message);

@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto first = std::make_unique<std::string>(all.substr(0, cut));
   auto second = std::make_unique<std::string>(all.substr(cut));
 
-  khz::http1::ResponseParser parser({.max_header_bytes = 4096, .max_body_bytes = 8192});
+  khz::protocol::http1::ResponseParser parser({.max_header_bytes = 4096, .max_body_bytes = 8192});
   khz::Response response;
   std::string_view pieces[2] = {*first, *second};
   for (int messages = 0; messages < 64; ++messages) {

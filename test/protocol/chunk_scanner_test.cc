@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-using khz::http1::ChunkScanner;
+using khz::protocol::http1::ChunkScanner;
 using Fault = ChunkScanner::Fault;
 
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-using khz::http2::FrameScanner;
+using khz::protocol::http2::FrameScanner;
 
 namespace {
 

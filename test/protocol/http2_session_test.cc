@@ -34,8 +34,8 @@ using khz::Http2Options;
 using khz::LinkedBuffer;
 using khz::Result;
 using khz::Task;
-using khz::http2::ServerSession;
-using khz::http2::ServerStream;
+using khz::protocol::http2::ServerSession;
+using khz::protocol::http2::ServerStream;
 
 namespace {
 
@@ -144,7 +144,7 @@ class Client {
   };
 
   Client() {
-    ng_ = khz::http2::new_session(khz::http2::Role::client,
+    ng_ = khz::protocol::http2::new_session(khz::protocol::http2::Role::client,
                                   {.header = &on_header, .frame_recv = &on_frame_recv, .data_chunk_recv = &on_data,
                                    .stream_close = &on_close},
                                   this, nullptr);
@@ -155,9 +155,9 @@ class Client {
   // Submits a request (END_STREAM on its HEADERS without a body and trailers); returns its id.
   std::int32_t request(std::string_view method, std::string_view path, const Fields& fields = {},
                        std::optional<std::string> body = {}, Fields trailers = {}) {
-    std::vector<nghttp2_nv> nva = {khz::http2::make_nv(":method", method), khz::http2::make_nv(":scheme", "http"),
-                                   khz::http2::make_nv(":authority", "example.com"), khz::http2::make_nv(":path", path)};
-    for (const auto& [n, v] : fields) nva.push_back(khz::http2::make_nv(n, v));
+    std::vector<nghttp2_nv> nva = {khz::protocol::http2::make_nv(":method", method), khz::protocol::http2::make_nv(":scheme", "http"),
+                                   khz::protocol::http2::make_nv(":authority", "example.com"), khz::protocol::http2::make_nv(":path", path)};
+    for (const auto& [n, v] : fields) nva.push_back(khz::protocol::http2::make_nv(n, v));
     nghttp2_data_provider provider{};
     if (body) {
       uploads_.push_back({std::move(*body), 0, std::move(trailers)});
@@ -177,13 +177,13 @@ class Client {
       ssize_t n = nghttp2_session_mem_send(ng_.get(), &data);
       REQUIRE(n >= 0);
       if (n == 0) return bytes;
-      bytes.append(khz::http2::sv(data, static_cast<std::size_t>(n)));
+      bytes.append(khz::protocol::http2::sv(data, static_cast<std::size_t>(n)));
     }
   }
 
   // Decodes what the server sent (a protocol error of the server's fails the test).
   void receive(std::string_view bytes) {
-    ssize_t n = nghttp2_session_mem_recv(ng_.get(), khz::http2::bytes_of(bytes), bytes.size());
+    ssize_t n = nghttp2_session_mem_recv(ng_.get(), khz::protocol::http2::bytes_of(bytes), bytes.size());
     INFO(nghttp2_strerror(static_cast<int>(n < 0 ? n : 0)));
     REQUIRE(n == static_cast<ssize_t>(bytes.size()));
   }
@@ -232,7 +232,7 @@ class Client {
       if (!u.trailers.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         std::vector<nghttp2_nv> nva;
-        for (const auto& [name, value] : u.trailers) nva.push_back(khz::http2::make_nv(name, value));
+        for (const auto& [name, value] : u.trailers) nva.push_back(khz::protocol::http2::make_nv(name, value));
         nghttp2_submit_trailer(ng, id, nva.data(), nva.size());
       }
     }
@@ -260,11 +260,11 @@ class Client {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
                        const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
     Stream& s = self(user).streams[frame->hd.stream_id];
-    (s.head_done ? s.trailers : s.headers).emplace_back(khz::http2::sv(name, namelen), khz::http2::sv(value, valuelen));
+    (s.head_done ? s.trailers : s.headers).emplace_back(khz::protocol::http2::sv(name, namelen), khz::protocol::http2::sv(value, valuelen));
     return 0;
   }
   static int on_data(nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len, void* user) {
-    self(user).streams[id].body.append(khz::http2::sv(data, len));
+    self(user).streams[id].body.append(khz::protocol::http2::sv(data, len));
     return 0;
   }
   static int on_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void* user) {
@@ -275,7 +275,7 @@ class Client {
   }
 
   std::list<Upload> uploads_;  // stable addresses for the data providers
-  khz::http2::SessionPtr ng_;
+  khz::protocol::http2::SessionPtr ng_;
 };
 
 // ---- running an exchange whole and split

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-using khz::http1::ParserLimits;
-using khz::http1::RequestParser;
+using khz::protocol::http1::ParserLimits;
+using khz::protocol::http1::RequestParser;
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-using khz::http1::ResponseLimits;
-using khz::http1::ResponseParser;
+using khz::protocol::http1::ResponseLimits;
+using khz::protocol::http1::ResponseParser;
 namespace perr = khz::protocol;
 
 namespace {
@@ -332,7 +332,7 @@ TEST_CASE("request writer") {
   req.headers().set("X-Id", "7");
   req.set_body("data");
   khz::LinkedBuffer out;
-  khz::http1::write_request(out, req, "example.com:8080");
+  khz::protocol::http1::write_request(out, req, "example.com:8080");
   std::string wire(out.peek(out.size()));
   REQUIRE(wire == "POST /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\nX-Id: 7\r\nContent-Length: 4\r\n\r\ndata");
 
@@ -340,11 +340,11 @@ TEST_CASE("request writer") {
   get.set_target("/");
   get.headers().set("Host", "h");
   khz::LinkedBuffer out2;
-  khz::http1::write_request_head(out2, get, {.host = "ignored", .content_length = 0,
+  khz::protocol::http1::write_request_head(out2, get, {.host = "ignored", .content_length = 0,
                                              .target_override = "http://h/"});
   REQUIRE(std::string(out2.peek(out2.size())) == "GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n");
 
   khz::LinkedBuffer out3;
-  khz::http1::write_request_head(out3, req, {.host = "x", .content_length = -1, .target_override = {}});
+  khz::protocol::http1::write_request_head(out3, req, {.host = "x", .content_length = -1, .target_override = {}});
   REQUIRE(std::string(out3.peek(out3.size())).find("Transfer-Encoding: chunked\r\n\r\n") != std::string::npos);
 }

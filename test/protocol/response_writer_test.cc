@@ -8,7 +8,7 @@
 #include <string>
 #include <thread>
 
-using namespace khz::http1;
+using namespace khz::protocol::http1;
 
 namespace {
 std::string drain(khz::LinkedBuffer& b) {
