@@ -13,6 +13,8 @@
 // Threading: nghttp2's rule: one session is used by one thread at a time.
 #pragma once
 
+#include <khz/common/c_handle.h>
+
 #include <nghttp2/nghttp2.h>
 
 #include <cstddef>
@@ -23,15 +25,10 @@
 
 namespace khz::protocol::http2 {
 
-// The deleter of an nghttp2 handle: calls Fn (as transport/tls/tls_context.h does for OpenSSL's).
-template <auto Fn>
-struct Free {
-  template <class T>
-  void operator()(T* p) const noexcept { Fn(p); }
-};
-using SessionPtr = std::unique_ptr<nghttp2_session, Free<nghttp2_session_del>>;
-using CallbacksPtr = std::unique_ptr<nghttp2_session_callbacks, Free<nghttp2_session_callbacks_del>>;
-using OptionPtr = std::unique_ptr<nghttp2_option, Free<nghttp2_option_del>>;
+// The owners of nghttp2's handles (<khz/common/c_handle.h>).
+using SessionPtr = CHandle<nghttp2_session, nghttp2_session_del>;
+using CallbacksPtr = CHandle<nghttp2_session_callbacks, nghttp2_session_callbacks_del>;
+using OptionPtr = CHandle<nghttp2_option, nghttp2_option_del>;
 
 // Each: null when nghttp2 could not allocate.
 CallbacksPtr new_callbacks() noexcept;

@@ -7,6 +7,7 @@
 // Threading: built once, then only read (OpenSSL's SSL_CTX is safe to share across threads).
 #pragma once
 
+#include <khz/common/c_handle.h>
 #include <khz/transport/tls.h>
 
 #include <openssl/ssl.h>
@@ -20,13 +21,8 @@
 
 namespace khz::transport {
 
-template <auto Fn>
-struct OpenSslFree {
-  template <class T>
-  void operator()(T* p) const noexcept { Fn(p); }
-};
-using SslCtxPtr = std::unique_ptr<SSL_CTX, OpenSslFree<SSL_CTX_free>>;
-using SslPtr = std::unique_ptr<SSL, OpenSslFree<SSL_free>>;
+using SslCtxPtr = CHandle<SSL_CTX, SSL_CTX_free>;
+using SslPtr = CHandle<SSL, SSL_free>;
 
 // What OpenSSL's error queue says (reasons joined by "; "), and clears it. "" when empty.
 std::string openssl_errors();
