@@ -15,7 +15,7 @@
 //
 // Events: nghttp2 callbacks never run handler code. A request ready for its handler is handed
 // to Driver::start (to queue: the driver starts it after the whole input batch, with
-// begin_handler, so a stream opened and reset in one batch never starts one); a handler side
+// begin_handler, so a stream reset in the batch that opened it never starts one); a handler side
 // waiting for body bytes or for its chunk to be sent (ServerStream::waiting) is handed to
 // Driver::wake. Both come from inside receive(), send(), check_deadlines() and the stream calls.
 // Lifetime of a stream: released (kept for reuse) once nghttp2 closed it and its handler is
