@@ -333,6 +333,7 @@ Task<void> Engine::serve(Exchange& exchange) {
     auto ctx = std::make_unique<RequestContext>();
     ctx->params_.reserve(max_params_);
     ctx->pool_ = &offload_pool_;
+    ctx->bind_error_handler_ = &bind_error_handler_;
     exchange.core_state = std::move(ctx);
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);

@@ -4,6 +4,8 @@
 // escape are appended in one piece, not byte by byte.
 #include <khz/app/json.h>
 
+#include <khz/app/bind.h>
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -110,6 +112,19 @@ void write(std::string& out, const Json& j) {
 }
 
 }  // namespace
+
+namespace detail {
+void write_json_string(std::string& out, std::string_view s) { write_string(out, s); }
+void write_json_number(std::string& out, std::int64_t v) { write_number(out, v); }
+void write_json_number(std::string& out, std::uint64_t v) { write_number(out, v); }
+void write_json_number(std::string& out, double v) {
+  if (std::isfinite(v)) {
+    write_number(out, v);
+  } else {
+    out.append("null");
+  }
+}
+}  // namespace detail
 
 void Json::dump_to(std::string& out) const { write(out, *this); }
 

@@ -171,13 +171,17 @@ void RequestContext::string(int status, std::string_view text) {
   data(status, "text/plain; charset=utf-8", text);
 }
 
-void RequestContext::json(int status, const Json& value) {
-  check_live("json");
+std::string& RequestContext::begin_json(int status) {
   Response& r = response();
   r.set_status(status);
   r.headers().set("Content-Type", "application/json; charset=utf-8");
   r.body_buffer().clear();
-  value.dump_to(r.body_buffer());
+  return r.body_buffer();
+}
+
+void RequestContext::json(int status, const Json& value) {
+  check_live("json");
+  value.dump_to(begin_json(status));
 }
 
 void RequestContext::data(int status, std::string_view content_type, std::string_view bytes) {

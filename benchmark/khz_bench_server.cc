@@ -3,11 +3,14 @@
 //   GET /plaintext   -> "Hello, World!" (text/plain)
 //   GET /json        -> {"message":"Hello, World!"} (serialised per request)
 //   GET|POST /echo   -> the request body
+//   POST /bind       -> binds and validates a JSON body (bind/bind_contract.h), renders it back
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
+#include "bind/bind_contract.h"
+
 #include <khz/app/server.h>
 #include <khz/common/log.h>
 
@@ -66,5 +69,10 @@ int main(int argc, char** argv) {
   auto echo = [](khz::RequestContext& c) { c.data(200, "application/octet-stream", c.body()); };
   server.get("/echo", echo);
   server.post("/echo", echo);
+  server.post("/bind", [](khz::RequestContext& c) {
+    auto req = c.bind_and_validate<khz_bench::BindRequest>();
+    if (!req) return c.reject(req.errors());
+    c.json(200, *req);
+  });
   server.spin();
 }

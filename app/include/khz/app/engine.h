@@ -210,6 +210,11 @@ class Engine : public RouteGroup, public ServerCore {
   template <class... H>
   void no_method(H&&... h) { no_method_user_ = HandlerChain{Handler(std::forward<H>(h))...}; rebuild_fallbacks(); }
 
+  // What RequestContext::reject answers with binding errors (a custom body, 422, ...); the
+  // default answers errors.status() with an RFC 9457 application/problem+json body. Set before
+  // serving.
+  void set_bind_error_handler(BindErrorHandler handler) { bind_error_handler_ = std::move(handler); }
+
   std::vector<RouteInfo> routes() const;
   const EngineOptions& engine_options() const noexcept { return options_; }
   // The pool RequestContext::offload uses (for metrics and tests: threads_started, pending).
@@ -257,6 +262,7 @@ class Engine : public RouteGroup, public ServerCore {
   HandlerChain no_method_chain_;
   std::size_t max_params_ = 0;
   bool has_body_settings_ = false;  // some route has RouteBodySettings other than the default
+  BindErrorHandler bind_error_handler_;
   WorkerPool offload_pool_;  // last: stopped (joined) before the routes its jobs' handlers use go
 };
 

@@ -1,14 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
-// khz::Json: a small JSON value for rendering responses; khz::H builds an object in place,
-// as Hertz's utils.H does.
+// khz::Json: a small owned JSON value, for rendering responses and for reading JSON whose shape
+// has no struct; khz::H builds an object in place, as Hertz's utils.H does.
 //
 //   ctx.json(200, khz::H{{"message", "pong"}, {"count", 3}, {"tags", khz::Json::Array{"a", "b"}}});
 //   std::string text = khz::Json(khz::H{{"ok", true}}).dump();   // {"ok":true}
 //
-// Keys keep their insertion order. Strings are UTF-8; dump() escapes as JSON requires.
+//   khz::JsonError err;
+//   std::optional<khz::Json> doc = khz::Json::parse(R"({"user":{"id":7}})", &err);
+//   if (const khz::Json* id = doc ? doc->find("user") : nullptr; id && (id = id->find("id"))) use(*id->int64());
+//
+// Keys keep their insertion order. Strings are UTF-8; dump() escapes as JSON requires. parse()
+// is the strict reader of <khz/app/json_view.h> (RFC 8259, UTF-8 checked, depth limit, numbers
+// that do not fit and duplicate keys are errors); a struct with a field list binds without
+// this tree (<khz/app/bind.h>).
 #pragma once
 
+#include <khz/app/json_view.h>
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +47,24 @@ class Json {
   Json(std::string_view v) : value_(std::string(v)) {}
   Json(Array v) : value_(std::move(v)) {}
   Json(Object v) : value_(std::move(v)) {}
+
+  // Parses `text`; nullopt (and the reason in *error when given) when it is not strict JSON.
+  static std::optional<Json> parse(std::string_view text, JsonError* error = nullptr, const JsonOptions& options = {});
+
+  // ---- reading: each returns null / nullopt when the value is of another kind
+  bool is_null() const noexcept { return std::holds_alternative<std::nullptr_t>(value_); }
+  const bool* boolean() const noexcept { return std::get_if<bool>(&value_); }
+  // Integers that fit an int64_t (a uint64_t above INT64_MAX does not).
+  std::optional<std::int64_t> int64() const noexcept;
+  // Any number, as a double.
+  std::optional<double> number() const noexcept;
+  const std::string* string() const noexcept { return std::get_if<std::string>(&value_); }
+  const Array* array() const noexcept { return std::get_if<Array>(&value_); }
+  const Object* object() const noexcept { return std::get_if<Object>(&value_); }
+  // An object's member by key (the first); null when absent or not an object.
+  const Json* find(std::string_view key) const noexcept;
+
+  bool operator==(const Json& other) const;
 
   // Serialises compactly (no spaces).
   std::string dump() const;

@@ -38,6 +38,7 @@
 //   });
 #pragma once
 
+#include <khz/app/bind.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/common/task.h>
@@ -48,6 +49,7 @@
 
 #include <any>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,9 +68,30 @@
 
 namespace khz {
 
+class RequestContext;
+
+// Turns binding errors into the response (Engine::set_bind_error_handler); the default answers
+// errors.status() with errors.problem_json() as application/problem+json.
+using BindErrorHandler = std::function<void(RequestContext& ctx, const BindErrors& errors)>;
+
 namespace detail {
 // Logs what was misused and aborts (the debug lifetime check).
 [[noreturn]] void request_context_used_after_handler(const char* accessor) noexcept;
+
+// What binding reads from a request: path parameters, the decoded query, headers, cookies, the
+// form and the body (app/bind/context_input.cc).
+class ContextBindInput final : public BindInput {
+ public:
+  explicit ContextBindInput(RequestContext& ctx) noexcept : ctx_(ctx) {}
+  std::size_t values(Source source, std::string_view name, Visit visit, void* state) override;
+  std::string_view content_type() override;
+  std::string_view body() override;
+  std::string_view keep(std::string_view text) override;
+  bool body_is_form() override;
+
+ private:
+  RequestContext& ctx_;
+};
 }  // namespace detail
 
 // An owned copy of a request, for work that outlives its handler (a spawned task, a job on
@@ -165,6 +188,33 @@ class RequestContext : public ExchangeState {
   // Costs a copy of every byte: take it only for such work.
   RequestSnapshot snapshot();
 
+  // ---- binding and validation (<khz/app/bind.h>, <khz/app/fields.h>)
+  // Binds path parameters, query, headers, cookies, form and JSON body to T through its field
+  // list. Synchronous: on a .stream_body() route, read the form first (the body is otherwise
+  // empty here). string_view members are valid until the handler's Task completes.
+  template <Reflected T>
+  Bound<T> bind() {
+    check_live("bind");
+    detail::ContextBindInput input(*this);
+    return khz::bind<T>(input);
+  }
+  // T's rules; every failing field is in the result.
+  template <Reflected T>
+  BindErrors validate(const T& value) const {
+    check_live("validate");
+    return khz::validate(value);
+  }
+  template <Reflected T>
+  Bound<T> bind_and_validate() {
+    check_live("bind_and_validate");
+    detail::ContextBindInput input(*this);
+    return khz::bind_and_validate<T>(input);
+  }
+  // Answers with the errors through the Engine's bind error handler (by default errors.status()
+  // and an RFC 9457 application/problem+json body naming every failing field) and aborts the
+  // chain. Logs one info line with the route and the summary.
+  void reject(const BindErrors& errors);
+
   // ---- response
   void set_status(int status) noexcept { check_live("set_status"), exchange_->response.set_status(status); }
   int status() const noexcept { return check_live("status"), exchange_->response.status(); }
@@ -176,6 +226,14 @@ class RequestContext : public ExchangeState {
   void string(int status, std::string_view text);
   // application/json; charset=utf-8
   void json(int status, const Json& value);
+  // A struct with a field list, rendered through it (<khz/app/bind.h>, to_json).
+  template <class T>
+    requires Reflected<T>
+  void json(int status, const T& value) {
+    check_live("json");
+    std::string& body = begin_json(status);
+    khz::to_json(value, body);
+  }
   void data(int status, std::string_view content_type, std::string_view bytes);
   // Location: `location`; status 301, 302, 303, 307 or 308.
   void redirect(int status, std::string_view location);
@@ -246,7 +304,14 @@ class RequestContext : public ExchangeState {
 
  private:
   friend class Engine;
+  friend class detail::ContextBindInput;
   void reset(Exchange& exchange) noexcept;
+  // Sets the status and JSON Content-Type, clears the body and returns it to be written.
+  std::string& begin_json(int status);
+  // Binding's view of the cookies and the form: visit each value of `name`; how many there were.
+  std::size_t visit_cookies(std::string_view name, BindInput::Visit visit, void* state);
+  std::size_t visit_form(std::string_view name, BindInput::Visit visit, void* state);
+  bool body_is_form();
   void parse_query();
   // The debug lifetime check: `accessor` names what was called. Nothing in Release builds.
   void check_live(const char* accessor) const noexcept {
@@ -259,6 +324,7 @@ class RequestContext : public ExchangeState {
 
   Exchange* exchange_ = nullptr;
   WorkerPool* pool_ = nullptr;  // the Engine's (set once, when the Engine makes the context)
+  const BindErrorHandler* bind_error_handler_ = nullptr;  // the Engine's; null: the default
   const HandlerChain* chain_ = nullptr;
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;

@@ -1,0 +1,728 @@
+// SPDX-License-Identifier: Apache-2.0
+// Binding and validation: a request's path parameters, query, headers, cookies, form and JSON
+// body bound to a struct through its field list (<khz/app/fields.h>), its rules checked, every
+// failing field reported; and the struct rendered back to JSON through the same list.
+//
+//   server.post("/users/:id", [](khz::RequestContext& ctx) {
+//     auto user = ctx.bind_and_validate<CreateUser>();
+//     if (!user) return ctx.reject(user.errors());   // 400/413/415 application/problem+json
+//     ctx.json(201, *user);                             // rendered through the field list
+//   });
+//
+// Outside a request (tests, a client decoding a response): khz::from_json<T>(text),
+// khz::validate(value), khz::to_json(value).
+//
+// Types a field may have: bool; every integer type (range-checked: 300 into a uint8_t is an
+// error, never a wrap); float, double; std::string; std::string_view (a view of the request
+// where the value is stored as sent, else a copy kept until the handler's Task completes);
+// enums with names (khz_enum_names); std::optional<X>; std::vector<X> (repeated query keys,
+// JSON arrays); std::map/std::unordered_map<std::string, X> (JSON objects); a nested struct with
+// a field list (JSON objects); khz::Json (any JSON value); std::chrono::duration (JSON: a number
+// in the duration's own unit; text: Go's syntax, "1h30m", "250ms", "1.5s");
+// std::chrono::system_clock::time_point (RFC 3339, "2026-12-05T07:00:00.5+01:00"; rendered in UTC).
+//
+// What binding reports (BindErrors::status()): 415 when the body has a Content-Type the struct
+// does not bind from; 400 for malformed JSON, a wrong type, a number that does not fit, or a
+// broken rule. Unknown JSON keys are ignored; a known key given twice is an error.
+#pragma once
+
+#include <khz/app/fields.h>
+#include <khz/app/json.h>
+#include <khz/app/json_view.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <forward_list>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace khz {
+
+struct FieldError {
+  std::string field;    // external name with its path: "address.zip", "tags[3]"; "" for the body
+  std::string message;  // "is required", "must be at most 150", "malformed JSON: ..."
+};
+
+// Every error one bind or validation found. Empty when all is well.
+class BindErrors {
+ public:
+  bool empty() const noexcept { return errors_.empty(); }
+  // 0 when empty; else the response status they call for: 415 unsupported body type, 413 a body
+  // or form over its limit, 400 otherwise.
+  int status() const noexcept { return status_; }
+  const std::vector<FieldError>& fields() const noexcept { return errors_; }
+  void add(std::string field, std::string message, int status = 400);
+  void append(const BindErrors& other);
+  // "name is required; age must be at most 150"
+  std::string summary() const;
+  // RFC 9457 application/problem+json:
+  // {"type":"about:blank","title":"Bad Request","status":400,"detail":"...",
+  //  "errors":[{"field":"name","message":"is required"}]}
+  std::string problem_json() const;
+
+ private:
+  int status_ = 0;
+  std::vector<FieldError> errors_;
+};
+
+// A bound value, or the errors that kept it from binding (the value then holds what did bind).
+template <class T>
+class [[nodiscard]] Bound {
+ public:
+  explicit operator bool() const noexcept { return errors_.empty(); }
+  T& operator*() & noexcept { return value_; }
+  const T& operator*() const& noexcept { return value_; }
+  T&& operator*() && noexcept { return std::move(value_); }
+  T* operator->() noexcept { return &value_; }
+  const T* operator->() const noexcept { return &value_; }
+  T& value() & noexcept { return value_; }
+  const BindErrors& errors() const noexcept { return errors_; }
+  BindErrors& errors() noexcept { return errors_; }
+  // Strings kept for string_view members that had no other home (from_json only).
+  std::forward_list<std::string>& kept() noexcept { return kept_; }
+
+ private:
+  T value_{};
+  BindErrors errors_;
+  std::forward_list<std::string> kept_;  // nodes never move: views into them stay valid
+};
+
+// What binding reads from a request (RequestContext provides one; tests may write their own).
+class BindInput {
+ public:
+  using Visit = void (*)(void* state, std::string_view value);
+  // Calls visit(state, value) for each value `name` has in `source` (path, form, query, cookie,
+  // header; not json), in request order; returns how many there were.
+  virtual std::size_t values(Source source, std::string_view name, Visit visit, void* state) = 0;
+  virtual std::string_view content_type() = 0;
+  virtual std::string_view body() = 0;
+  // A copy of `text` that lives as long as the bound value may view it.
+  virtual std::string_view keep(std::string_view text) = 0;
+  // Whether the body is a form this input can read (urlencoded or multipart).
+  virtual bool body_is_form() { return false; }
+
+ protected:
+  ~BindInput() = default;
+};
+
+namespace detail {
+
+// ---- non-template pieces (app/bind/*.cc)
+bool parse_signed(std::string_view text, std::int64_t& out) noexcept;
+bool parse_unsigned(std::string_view text, std::uint64_t& out) noexcept;
+bool parse_double(std::string_view text, double& out) noexcept;  // finite only
+bool parse_bool(std::string_view text, bool& out) noexcept;      // true/false/1/0/t/f/TRUE/...
+bool parse_duration(std::string_view text, std::chrono::nanoseconds& out) noexcept;  // Go syntax
+bool parse_timestamp(std::string_view text, std::chrono::sys_time<std::chrono::nanoseconds>& out) noexcept;
+void write_timestamp(std::string& out, std::chrono::sys_time<std::chrono::nanoseconds> t);
+void write_json_string(std::string& out, std::string_view s);
+void write_json_number(std::string& out, std::int64_t v);
+void write_json_number(std::string& out, std::uint64_t v);
+void write_json_number(std::string& out, double v);
+std::size_t utf8_length(std::string_view s) noexcept;
+bool matches_pattern(std::string_view pattern, std::string_view value);  // compiled once per thread
+bool matches_format(Format format, std::string_view value) noexcept;
+bool in_bar_list(std::string_view list, std::string_view value) noexcept;
+bool in_bar_list(std::string_view list, long double value) noexcept;
+std::string format_number(long double v);
+std::string_view format_message(Format format) noexcept;
+Json json_from_view(JsonView v);
+bool is_json_content_type(std::string_view content_type) noexcept;
+
+// Where a value sits while it binds or validates: errors get its path only when one occurs.
+class BindPath {
+ public:
+  struct Part {
+    std::string_view name;
+    std::size_t index;
+    bool is_index;
+  };
+  void push(std::string_view name) noexcept { parts_[depth_ < kMax ? depth_ : kMax - 1] = {name, 0, false}, ++depth_; }
+  void push(std::size_t index) noexcept { parts_[depth_ < kMax ? depth_ : kMax - 1] = {{}, index, true}, ++depth_; }
+  void pop() noexcept { --depth_; }
+  std::string str() const;
+
+ private:
+  static constexpr std::size_t kMax = 32;
+  std::array<Part, kMax> parts_{};
+  std::size_t depth_ = 0;
+};
+
+struct BindState {
+  BindErrors& errors;
+  BindInput* input;                    // null: strings are kept in `kept`
+  std::forward_list<std::string>* kept;
+  BindPath path;
+
+  void fail(std::string message, int status = 400) { errors.add(path.str(), std::move(message), status); }
+  std::string_view keep(std::string_view s) {
+    if (input != nullptr) return input->keep(s);
+    kept->emplace_front(s);
+    return kept->front();
+  }
+};
+
+template <class X>
+struct IsOptional : std::false_type {};
+template <class X>
+struct IsOptional<std::optional<X>> : std::true_type {};
+template <class X>
+struct IsVector : std::false_type {};
+template <class X, class A>
+struct IsVector<std::vector<X, A>> : std::true_type {};
+template <class X>
+struct IsMap : std::false_type {};
+template <class X, class C, class A>
+struct IsMap<std::map<std::string, X, C, A>> : std::true_type {};
+template <class X, class H, class E, class A>
+struct IsMap<std::unordered_map<std::string, X, H, E, A>> : std::true_type {};
+template <class X>
+struct IsDuration : std::false_type {};
+template <class R, class P>
+struct IsDuration<std::chrono::duration<R, P>> : std::true_type {};
+template <class X>
+struct IsTimePoint : std::false_type {};
+template <class D>
+struct IsTimePoint<std::chrono::time_point<std::chrono::system_clock, D>> : std::true_type {};
+template <class X>
+inline constexpr bool is_integer_v = std::is_integral_v<X> && !std::is_same_v<X, bool>;
+
+template <class M>
+std::string_view type_name() {
+  if constexpr (std::is_same_v<M, bool>) return "a boolean";
+  else if constexpr (is_integer_v<M>) return "an integer";
+  else if constexpr (std::is_floating_point_v<M>) return "a number";
+  else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) return "a string";
+  else if constexpr (std::is_enum_v<M>) return "a string";
+  else if constexpr (IsVector<M>::value) return "an array";
+  else if constexpr (IsMap<M>::value || Reflected<M>) return "an object";
+  else if constexpr (IsDuration<M>::value) return "a duration";
+  else if constexpr (IsTimePoint<M>::value) return "an RFC 3339 timestamp";
+  else return "a value";
+}
+
+template <class M>
+std::string range_message() {
+  return "must be an integer from " + format_number(static_cast<long double>(std::numeric_limits<M>::min())) +
+         " to " + format_number(static_cast<long double>(std::numeric_limits<M>::max()));
+}
+
+template <class M>
+bool integer_in_range(std::int64_t v, M& out) {
+  if constexpr (std::is_signed_v<M>) {
+    if (v < static_cast<std::int64_t>(std::numeric_limits<M>::min()) ||
+        v > static_cast<std::int64_t>(std::numeric_limits<M>::max())) return false;
+  } else {
+    if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<M>::max())) return false;
+  }
+  out = static_cast<M>(v);
+  return true;
+}
+template <class M>
+bool integer_in_range(std::uint64_t v, M& out) {
+  if (v > static_cast<std::uint64_t>(std::numeric_limits<M>::max())) return false;
+  out = static_cast<M>(v);
+  return true;
+}
+
+template <class M>
+bool bind_text(std::string_view text, M& out, BindState& s);
+template <class M>
+void bind_json(JsonView v, M& out, BindState& s);
+template <Reflected T>
+void bind_object(JsonView v, T& out, BindState& s);
+template <class M>
+void write_json(std::string& out, const M& v);
+template <Reflected T>
+void validate_into(const T& v, BindState& s);
+
+// ---- text (path, query, form, cookie, header, defaults) into one value
+template <class M>
+bool bind_text(std::string_view text, M& out, BindState& s) {
+  if constexpr (std::is_same_v<M, std::string>) {
+    out.assign(text);
+  } else if constexpr (std::is_same_v<M, std::string_view>) {
+    out = text;  // request text lives until the handler's Task completes
+  } else if constexpr (std::is_same_v<M, bool>) {
+    if (!parse_bool(text, out)) return s.fail("must be a boolean (true or false)"), false;
+  } else if constexpr (is_integer_v<M>) {
+    bool ok;
+    if constexpr (std::is_signed_v<M>) {
+      std::int64_t v;
+      ok = parse_signed(text, v) && integer_in_range(v, out);
+    } else {
+      std::uint64_t v;
+      ok = parse_unsigned(text, v) && integer_in_range(v, out);
+    }
+    if (!ok) return s.fail(range_message<M>()), false;
+  } else if constexpr (std::is_floating_point_v<M>) {
+    double v;
+    if (!parse_double(text, v) || (std::is_same_v<M, float> && std::abs(v) > std::numeric_limits<float>::max())) {
+      return s.fail("must be a number"), false;
+    }
+    out = static_cast<M>(v);
+  } else if constexpr (NamedEnum<M>) {
+    if (!enum_from_name(text, out)) return s.fail("is not one of the allowed names"), false;
+  } else if constexpr (IsOptional<M>::value) {
+    typename M::value_type v{};
+    if (!bind_text(text, v, s)) return false;
+    out = std::move(v);
+  } else if constexpr (IsDuration<M>::value) {
+    std::chrono::nanoseconds d;
+    if (!parse_duration(text, d)) return s.fail("must be a duration such as 1h30m, 250ms or 1.5s"), false;
+    out = std::chrono::duration_cast<M>(d);
+  } else if constexpr (IsTimePoint<M>::value) {
+    std::chrono::sys_time<std::chrono::nanoseconds> t;
+    if (!parse_timestamp(text, t)) return s.fail("must be an RFC 3339 timestamp"), false;
+    out = std::chrono::time_point_cast<typename M::duration>(t);
+  } else {
+    s.fail(std::string("must be ") + std::string(type_name<M>()) + ", which this source cannot give");
+    return false;
+  }
+  return true;
+}
+
+// ---- one JSON value into one value
+template <class M>
+void bind_json(JsonView v, M& out, BindState& s) {
+  JsonKind k = v.kind();
+  auto wrong = [&] {
+    s.fail(std::string("must be ") + std::string(type_name<M>()) + ", not " + std::string(describe(k)));
+  };
+  if constexpr (IsOptional<M>::value) {
+    if (k == JsonKind::null) {
+      out.reset();
+    } else {
+      typename M::value_type x{};
+      bind_json(v, x, s);
+      out = std::move(x);
+    }
+  } else if constexpr (std::is_same_v<M, Json>) {
+    out = json_from_view(v);
+  } else if constexpr (std::is_same_v<M, std::string>) {
+    if (k != JsonKind::string) return wrong();
+    out.assign(v.string());
+  } else if constexpr (std::is_same_v<M, std::string_view>) {
+    if (k != JsonKind::string) return wrong();
+    out = s.keep(v.string());
+  } else if constexpr (std::is_same_v<M, bool>) {
+    if (k != JsonKind::boolean) return wrong();
+    out = v.boolean();
+  } else if constexpr (is_integer_v<M>) {
+    bool ok;
+    if (k == JsonKind::int64) ok = integer_in_range(v.int64(), out);
+    else if (k == JsonKind::uint64) ok = integer_in_range(v.uint64(), out);
+    else return wrong();
+    if (!ok) s.fail(range_message<M>());
+  } else if constexpr (std::is_floating_point_v<M>) {
+    if (!v.is_number()) return wrong();
+    double d = v.number();
+    if (std::is_same_v<M, float> && std::abs(d) > std::numeric_limits<float>::max()) return s.fail("must be a number that fits a float");
+    out = static_cast<M>(d);
+  } else if constexpr (NamedEnum<M>) {
+    if (k != JsonKind::string) return wrong();
+    if (!enum_from_name(v.string(), out)) s.fail("is not one of the allowed names");
+  } else if constexpr (IsDuration<M>::value) {
+    if (k == JsonKind::string) {
+      bind_text(v.string(), out, s);
+    } else if (k == JsonKind::int64) {
+      out = M(static_cast<typename M::rep>(v.int64()));
+    } else {
+      wrong();
+    }
+  } else if constexpr (IsTimePoint<M>::value) {
+    if (k != JsonKind::string) return wrong();
+    bind_text(v.string(), out, s);
+  } else if constexpr (IsVector<M>::value) {
+    if (k != JsonKind::array) return wrong();
+    out.clear();
+    out.reserve(v.size());
+    std::size_t i = 0;
+    for (JsonView e : v.elements()) {
+      s.path.push(i++);
+      bind_json(e, out.emplace_back(), s);
+      s.path.pop();
+    }
+  } else if constexpr (IsMap<M>::value) {
+    if (k != JsonKind::object) return wrong();
+    out.clear();
+    for (auto [key, e] : v.members()) {
+      s.path.push(key);
+      bind_json(e, out[std::string(key)], s);
+      s.path.pop();
+    }
+  } else if constexpr (Reflected<M>) {
+    if (k != JsonKind::object) return wrong();
+    bind_object(v, out, s);
+  } else {
+    static_assert(sizeof(M) == 0, "khz: this member type cannot bind (see <khz/app/bind.h> for the types)");
+  }
+}
+
+// A field list's Field elements as a tuple of indexes, for matching keys without a loop per key.
+template <Reflected T, class Fn>
+void for_each_field_indexed(Fn&& fn) {
+  std::size_t i = 0;
+  for_each_field<T>([&](const auto& f) { fn(f, i++); });
+}
+
+template <Reflected T>
+constexpr std::size_t field_count() {
+  std::size_t n = 0;
+  for_each_field<T>([&](const auto&) { ++n; });
+  return n;
+}
+
+// Binds the JSON members of an object to T's fields that bind from JSON, then applies defaults
+// to the fields nothing set (nested structs; the top level applies them after every source).
+// `request_level`: the top level of a request, where a field binds from the JSON body only when
+// it names json among its sources (or names none). Nested objects, and from_json, bind every
+// field by its JSON name.
+template <Reflected T>
+void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, bool request_level) {
+  static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
+  for (auto [key, value] : v.members()) {
+    for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+      if ((request_level && !f.names.binds_from(Source::json)) || f.names.json_name() != key) return;
+      s.path.push(f.names.json_name());
+      if (seen & (std::uint64_t{1} << i)) {
+        s.fail("is given twice");
+      } else {
+        seen |= std::uint64_t{1} << i;
+        bind_json(value, out.*(f.member), s);
+      }
+      s.path.pop();
+    });
+  }
+}
+
+template <Reflected T>
+void apply_defaults(T& out, BindState& s, std::uint64_t seen) {
+  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+    if (!f.names.has_default || (seen & (std::uint64_t{1} << i))) return;
+    s.path.push(f.names.name);
+    bind_text(f.names.default_text, out.*(f.member), s);
+    s.path.pop();
+  });
+}
+
+template <Reflected T>
+void bind_object(JsonView v, T& out, BindState& s) {
+  std::uint64_t seen = 0;
+  bind_object_members(v, out, s, seen, false);
+  apply_defaults(out, s, seen);
+}
+
+// ---- rendering
+template <class M>
+bool renders(const M& v) {
+  if constexpr (IsOptional<M>::value) return v.has_value();
+  else return true;
+}
+
+template <class M>
+void write_json(std::string& out, const M& v) {
+  if constexpr (IsOptional<M>::value) {
+    if (v) write_json(out, *v);
+    else out.append("null");
+  } else if constexpr (std::is_same_v<M, Json>) {
+    v.dump_to(out);
+  } else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
+    write_json_string(out, v);
+  } else if constexpr (std::is_same_v<M, bool>) {
+    out.append(v ? "true" : "false");
+  } else if constexpr (is_integer_v<M>) {
+    if constexpr (std::is_signed_v<M>) write_json_number(out, static_cast<std::int64_t>(v));
+    else write_json_number(out, static_cast<std::uint64_t>(v));
+  } else if constexpr (std::is_floating_point_v<M>) {
+    write_json_number(out, static_cast<double>(v));
+  } else if constexpr (NamedEnum<M>) {
+    write_json_string(out, enum_name(v));
+  } else if constexpr (IsDuration<M>::value) {
+    write_json_number(out, static_cast<std::int64_t>(v.count()));
+  } else if constexpr (IsTimePoint<M>::value) {
+    write_timestamp(out, std::chrono::time_point_cast<std::chrono::nanoseconds>(v));
+  } else if constexpr (IsVector<M>::value) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_json(out, e);
+    }
+    out.push_back(']');
+  } else if constexpr (IsMap<M>::value) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [key, e] : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_json_string(out, key);
+      out.push_back(':');
+      write_json(out, e);
+    }
+    out.push_back('}');
+  } else if constexpr (Reflected<M>) {
+    out.push_back('{');
+    bool first = true;
+    for_each_field<M>([&](const auto& f) {
+      if (!f.names.rendered || !renders(v.*(f.member))) return;
+      if (!first) out.push_back(',');
+      first = false;
+      write_json_string(out, f.names.json_name());
+      out.push_back(':');
+      write_json(out, v.*(f.member));
+    });
+    out.push_back('}');
+  } else {
+    static_assert(sizeof(M) == 0, "khz: this member type cannot render as JSON");
+  }
+}
+
+// ---- validation
+template <class M>
+bool has_value(const M& v) {
+  if constexpr (IsOptional<M>::value) return v.has_value();
+  else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view> || IsVector<M>::value ||
+                     IsMap<M>::value)
+    return !v.empty();
+  else if constexpr (std::is_same_v<M, Json>) return !std::holds_alternative<std::nullptr_t>(v.variant());
+  else return true;
+}
+
+// The rules that apply to one scalar (a string, a number, an enum), or to each element.
+template <class M>
+void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
+  auto fail = [&](std::string message) { s.fail(r.message.empty() ? std::move(message) : std::string(r.message)); };
+  if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
+    std::string_view text = v;
+    if (text.empty()) return;  // absent: only required() speaks of it
+    if (r.min_length != 0 || r.max_length != std::numeric_limits<std::size_t>::max()) {
+      std::size_t n = utf8_length(text);
+      if (n < r.min_length || n > r.max_length) {
+        if (r.max_length == std::numeric_limits<std::size_t>::max())
+          fail("must be at least " + std::to_string(r.min_length) + " characters long");
+        else if (r.min_length == 0)
+          fail("must be at most " + std::to_string(r.max_length) + " characters long");
+        else
+          fail("must be " + std::to_string(r.min_length) + " to " + std::to_string(r.max_length) + " characters long");
+      }
+    }
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, text)) fail("must be one of " + std::string(r.one_of));
+    if (!r.pattern.empty() && !matches_pattern(r.pattern, text)) fail("must match " + std::string(r.pattern));
+    if (r.format != Format::none && !matches_format(r.format, text)) fail(std::string(format_message(r.format)));
+  } else if constexpr (std::is_arithmetic_v<M> && !std::is_same_v<M, bool>) {
+    auto x = static_cast<long double>(v);
+    if (r.has_min && x < r.min) fail("must be at least " + format_number(r.min));
+    if (r.has_max && x > r.max) fail("must be at most " + format_number(r.max));
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, x)) fail("must be one of " + std::string(r.one_of));
+  } else if constexpr (NamedEnum<M>) {
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) fail("must be one of " + std::string(r.one_of));
+  } else if constexpr (Reflected<M>) {
+    validate_into(v, s);
+  } else if constexpr (IsOptional<M>::value) {
+    if (v) validate_scalar(*v, r, s);
+  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
+    // nested containers: elements' rules only
+    std::size_t i = 0;
+    for (const auto& e : v) {
+      if constexpr (IsMap<M>::value) s.path.push(e.first), validate_scalar(e.second, r, s);
+      else s.path.push(i++), validate_scalar(e, r, s);
+      s.path.pop();
+    }
+  }
+}
+
+template <class M>
+void validate_value(const M& v, const FieldRules& r, BindState& s) {
+  if (r.required && !has_value(v)) {
+    s.fail(r.message.empty() ? std::string("is required") : std::string(r.message));
+    return;
+  }
+  if constexpr (IsOptional<M>::value) {
+    if (v) {
+      FieldRules inner = r;
+      inner.required = false;
+      validate_value(*v, inner, s);
+    }
+  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
+    if (v.size() < r.min_length || v.size() > r.max_length) {
+      std::string m = r.max_length == std::numeric_limits<std::size_t>::max()
+                          ? "must have at least " + std::to_string(r.min_length) + " items"
+                          : r.min_length == 0 ? "must have at most " + std::to_string(r.max_length) + " items"
+                                              : "must have " + std::to_string(r.min_length) + " to " +
+                                                    std::to_string(r.max_length) + " items";
+      s.fail(r.message.empty() ? m : std::string(r.message));
+    }
+    FieldRules each = r;
+    each.required = false;
+    each.min_length = 0;
+    each.max_length = std::numeric_limits<std::size_t>::max();
+    validate_scalar(v, each, s);
+  } else {
+    validate_scalar(v, r, s);
+  }
+}
+
+template <Reflected T>
+void validate_into(const T& v, BindState& s) {
+  std::apply(
+      [&](const auto&... item) {
+        (
+            [&](const auto& f) {
+              using Item = std::decay_t<decltype(f)>;
+              if constexpr (IsField<Item>::value) {
+                s.path.push(f.names.json_name());
+                const auto& member = v.*(f.member);
+                std::size_t before = s.errors.fields().size();
+                validate_value(member, f.rules, s);
+                if (f.predicate != nullptr && s.errors.fields().size() == before && !f.predicate(member)) {
+                  s.fail(std::string(f.predicate_message));
+                }
+                s.path.pop();
+              } else {
+                if (!f.predicate(v)) {
+                  s.path.push(f.field);
+                  s.fail(std::string(f.message));
+                  s.path.pop();
+                }
+              }
+            }(item),
+            ...);
+      },
+      field_list<T>);
+}
+
+// Binds the text sources of T's top-level fields, in priority order, and the JSON body.
+template <Reflected T>
+void bind_request(BindInput& in, T& out, BindState& s) {
+  std::uint64_t seen = 0;
+  std::string_view body = in.body();
+  bool wants_json = false, wants_form = false;
+  for_each_field<T>([&](const auto& f) {
+    wants_json |= f.names.binds_from(Source::json);
+    wants_form |= f.names.binds_from(Source::form);
+  });
+  if (!body.empty()) {
+    std::string_view type = in.content_type();
+    if (is_json_content_type(type) && wants_json) {
+      thread_local JsonDocument doc;  // bind is synchronous: one parse at a time per thread
+      JsonOptions options;
+      options.duplicate_keys = JsonOptions::DuplicateKeys::keep;  // known keys are checked below
+      if (JsonError err = doc.parse(body, options)) {
+        s.fail(std::move(err.message));
+        return;
+      }
+      JsonView root = doc.root();
+      if (root.kind() != JsonKind::object) {
+        s.fail("the JSON body must be an object, not " + std::string(describe(root.kind())));
+        return;
+      }
+      bind_object_members(root, out, s, seen, true);
+    } else if (!(wants_form && in.body_is_form())) {
+      std::string accepted = wants_json ? "application/json" : "";
+      if (wants_form) accepted += accepted.empty() ? "a form" : " or a form";
+      s.fail("Content-Type " + std::string(type.empty() ? "(none)" : type) + " is not supported" +
+                 (accepted.empty() ? std::string() : ": send " + accepted),
+             415);
+      return;
+    }
+  }
+  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+    using M = std::remove_cvref_t<decltype(out.*(f.member))>;
+    for (Source src : {Source::path, Source::form, Source::query, Source::cookie, Source::header}) {
+      if (!f.names.binds_from(src)) continue;
+      struct Visit {
+        M* member;
+        BindState* state;
+        bool first;
+      } visit{&(out.*(f.member)), &s, true};
+      s.path.push(f.names.name_in(src));
+      std::size_t found = in.values(src, f.names.name_in(src), [](void* p, std::string_view text) {
+        auto& v = *static_cast<Visit*>(p);
+        if constexpr (IsVector<M>::value) {
+          if (v.first) v.member->clear();
+          bind_text(text, v.member->emplace_back(), *v.state);
+        } else {
+          if (v.first) bind_text(text, *v.member, *v.state);  // the first value of a repeated key
+        }
+        v.first = false;
+      }, &visit);
+      s.path.pop();
+      if (found != 0) {
+        seen |= std::uint64_t{1} << i;
+        break;
+      }
+    }
+  });
+  apply_defaults(out, s, seen);
+}
+
+}  // namespace detail
+
+// Binds a request's values to T (no rules; see validate).
+template <Reflected T>
+Bound<T> bind(BindInput& input) {
+  Bound<T> b;
+  detail::BindState s{b.errors(), &input, &b.kept(), {}};
+  detail::bind_request(input, *b, s);
+  return b;
+}
+
+// Checks T's rules; every failing field is in the result.
+template <Reflected T>
+BindErrors validate(const T& value) {
+  BindErrors errors;
+  std::forward_list<std::string> none;
+  detail::BindState s{errors, nullptr, &none, {}};
+  detail::validate_into(value, s);
+  return errors;
+}
+
+// bind, then validate when binding found nothing wrong.
+template <Reflected T>
+Bound<T> bind_and_validate(BindInput& input) {
+  Bound<T> b = bind<T>(input);
+  if (b) b.errors() = validate(*b);
+  return b;
+}
+
+// Binds a JSON text (a response body, a file) to T; string_view members view strings the
+// result keeps (Bound::kept()). No rules: validate() checks them.
+template <Reflected T>
+Bound<T> from_json(std::string_view text, const JsonOptions& options = {}) {
+  Bound<T> b;
+  detail::BindState s{b.errors(), nullptr, &b.kept(), {}};
+  JsonDocument doc;
+  if (JsonError err = doc.parse(text, options)) {
+    s.fail(std::move(err.message));
+    return b;
+  }
+  detail::bind_json(doc.root(), *b, s);
+  return b;
+}
+
+// Renders T through its field list (unset optionals and skip_json() fields are left out).
+template <class T>
+  requires Reflected<T>
+void to_json(const T& value, std::string& out) {
+  detail::write_json(out, value);
+}
+template <class T>
+  requires Reflected<T>
+std::string to_json(const T& value) {
+  std::string out;
+  detail::write_json(out, value);
+  return out;
+}
+
+}  // namespace khz

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: Apache-2.0
+// JsonDocument on simdjson's DOM parser. Views read simdjson's tape directly (its documented
+// format, doc/tape.md): one 64-bit word per value, the type in the top byte; numbers take a
+// second word; a string's payload is an offset into the string buffer (a 32-bit length, then
+// the bytes); '[' and '{' carry the index just past their matching close in the low 32 bits.
+// Reading the tape keeps simdjson's types out of the public header and costs no copies.
+#include <khz/app/json_view.h>
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace khz {
+namespace {
+
+constexpr std::uint64_t kPayloadMask = 0x00FFFFFFFFFFFFFFull;
+
+const simdjson::dom::document& document_of(const void* doc) noexcept {
+  return *static_cast<const simdjson::dom::document*>(doc);
+}
+std::uint64_t word(const void* doc, std::size_t index) noexcept { return document_of(doc).tape[index]; }
+char type_at(const void* doc, std::size_t index) noexcept { return static_cast<char>(word(doc, index) >> 56); }
+
+// The tape index just past the value at `index`.
+std::size_t after(const void* doc, std::size_t index) noexcept {
+  std::uint64_t w = word(doc, index);
+  switch (static_cast<char>(w >> 56)) {
+    case '[':
+    case '{':
+      return static_cast<std::uint32_t>(w & kPayloadMask);
+    case 'l':
+    case 'u':
+    case 'd':
+      return index + 2;
+    default:
+      return index + 1;
+  }
+}
+
+std::string_view string_at(const void* doc, std::size_t index) noexcept {
+  const auto& d = document_of(doc);
+  std::uint64_t offset = word(doc, index) & kPayloadMask;
+  std::uint32_t length;
+  std::memcpy(&length, d.string_buf.get() + offset, sizeof length);
+  return {reinterpret_cast<const char*>(d.string_buf.get() + offset + sizeof length), length};
+}
+
+// Whether any object in the document has two members with one key. `keys` is scratch space
+// (a stack of the keys of the objects being walked). Pairwise for small objects, sorted for large
+// ones, so a body with a million keys costs n log n, not n squared.
+bool has_duplicate_keys(const void* doc, std::size_t index, std::vector<std::string_view>& keys) {
+  char type = type_at(doc, index);
+  if (type != '[' && type != '{') return false;
+  std::size_t end = after(doc, index) - 1;  // the matching close
+  if (type == '{') {
+    std::size_t first = keys.size();
+    for (std::size_t i = index + 1; i < end; i = after(doc, i + 1)) keys.push_back(string_at(doc, i));
+    auto begin = keys.begin() + static_cast<std::ptrdiff_t>(first);
+    bool duplicate = false;
+    if (keys.size() - first <= 16) {
+      for (auto a = begin; a != keys.end() && !duplicate; ++a) duplicate = std::find(a + 1, keys.end(), *a) != keys.end();
+    } else {
+      std::sort(begin, keys.end());
+      duplicate = std::adjacent_find(begin, keys.end()) != keys.end();
+    }
+    keys.resize(first);
+    if (duplicate) return true;
+    for (std::size_t i = index + 1; i < end; i = after(doc, i + 1)) {
+      if (has_duplicate_keys(doc, i + 1, keys)) return true;
+    }
+    return false;
+  }
+  for (std::size_t i = index + 1; i < end; i = after(doc, i)) {
+    if (has_duplicate_keys(doc, i, keys)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view describe(JsonKind kind) noexcept {
+  switch (kind) {
+    case JsonKind::null: return "null";
+    case JsonKind::boolean: return "a boolean";
+    case JsonKind::int64:
+    case JsonKind::uint64: return "an integer";
+    case JsonKind::number: return "a number";
+    case JsonKind::string: return "a string";
+    case JsonKind::array: return "an array";
+    case JsonKind::object: return "an object";
+  }
+  return "a value";
+}
+
+// ---- JsonView
+
+JsonKind JsonView::kind() const noexcept {
+  if (doc_ == nullptr) return JsonKind::null;
+  switch (type_at(doc_, index_)) {
+    case 't':
+    case 'f': return JsonKind::boolean;
+    case 'l': return JsonKind::int64;
+    case 'u': return JsonKind::uint64;
+    case 'd': return JsonKind::number;
+    case '"': return JsonKind::string;
+    case '[': return JsonKind::array;
+    case '{': return JsonKind::object;
+    default: return JsonKind::null;
+  }
+}
+
+bool JsonView::boolean() const noexcept { return doc_ != nullptr && type_at(doc_, index_) == 't'; }
+
+std::int64_t JsonView::int64() const noexcept {
+  return kind() == JsonKind::int64 ? static_cast<std::int64_t>(word(doc_, index_ + 1)) : 0;
+}
+
+std::uint64_t JsonView::uint64() const noexcept {
+  JsonKind k = kind();
+  if (k == JsonKind::uint64) return word(doc_, index_ + 1);
+  if (k == JsonKind::int64 && static_cast<std::int64_t>(word(doc_, index_ + 1)) >= 0) return word(doc_, index_ + 1);
+  return 0;
+}
+
+double JsonView::number() const noexcept {
+  switch (kind()) {
+    case JsonKind::int64: return static_cast<double>(static_cast<std::int64_t>(word(doc_, index_ + 1)));
+    case JsonKind::uint64: return static_cast<double>(word(doc_, index_ + 1));
+    case JsonKind::number: {
+      std::uint64_t bits = word(doc_, index_ + 1);
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return d;
+    }
+    default: return 0;
+  }
+}
+
+std::string_view JsonView::string() const noexcept {
+  return kind() == JsonKind::string ? string_at(doc_, index_) : std::string_view{};
+}
+
+std::size_t JsonView::size() const noexcept {
+  JsonKind k = kind();
+  if (k != JsonKind::array && k != JsonKind::object) return 0;
+  // bits 32..55 hold the count, saturated at 0xFFFFFF; count by walking past that
+  std::size_t count = (word(doc_, index_) >> 32) & 0xFFFFFF;
+  if (count < 0xFFFFFF) return count;
+  count = 0;
+  for (auto it = elements().begin(); !(it == elements().end()); ++it) ++count;
+  return k == JsonKind::object ? count / 2 : count;
+}
+
+JsonView JsonView::find(std::string_view key) const noexcept {
+  for (auto [k, v] : members()) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+JsonView::ElementRange JsonView::elements() const noexcept {
+  // For an object this walks keys and values alike; members() is the object's range.
+  if (kind() != JsonKind::array && kind() != JsonKind::object) return {};
+  std::size_t end = after(doc_, index_) - 1;
+  return {JsonIterator(doc_, index_ + 1, false), JsonIterator(doc_, end, false)};
+}
+
+JsonView::MemberRange JsonView::members() const noexcept {
+  if (kind() != JsonKind::object) return {};
+  std::size_t end = after(doc_, index_) - 1;
+  return {JsonIterator(doc_, index_ + 1, true), JsonIterator(doc_, end, true)};
+}
+
+std::pair<std::string_view, JsonView> JsonView::MemberRange::Iterator::operator*() const noexcept {
+  return {at.key(), at.value()};
+}
+
+// ---- JsonIterator
+
+JsonView JsonIterator::value() const noexcept { return JsonView(doc_, object_ ? index_ + 1 : index_); }
+
+std::string_view JsonIterator::key() const noexcept { return object_ ? string_at(doc_, index_) : std::string_view{}; }
+
+JsonIterator& JsonIterator::operator++() noexcept {
+  index_ = after(doc_, object_ ? index_ + 1 : index_);
+  return *this;
+}
+
+// ---- JsonDocument
+
+struct JsonDocument::State {
+  simdjson::dom::parser parser;
+  std::string buffer;                   // the text plus simdjson's padding, reused
+  std::size_t max_depth = 0;
+  bool parsed = false;
+};
+
+JsonDocument::JsonDocument() noexcept = default;
+JsonDocument::~JsonDocument() = default;
+JsonDocument::JsonDocument(JsonDocument&&) noexcept = default;
+JsonDocument& JsonDocument::operator=(JsonDocument&&) noexcept = default;
+
+JsonError JsonDocument::parse(std::string_view text, const JsonOptions& options) {
+  if (!state_) state_ = std::make_unique<State>();
+  State& s = *state_;
+  s.parsed = false;
+  std::size_t depth = std::max<std::size_t>(options.max_depth, 1);
+  // The capacity grows to the largest text seen; the depth is fixed per allocation.
+  if (s.max_depth != depth || s.parser.capacity() < text.size()) {
+    std::size_t capacity = std::max<std::size_t>({text.size(), s.parser.capacity(), 4096});
+    // simdjson counts the document itself as a level: depth + 1 allows `depth` nested levels
+    if (auto err = s.parser.allocate(capacity, depth + 1); err) {
+      return {std::string("JSON parser: ") + simdjson::error_message(err)};
+    }
+    s.max_depth = depth;
+  }
+  if (s.buffer.size() < text.size() + simdjson::SIMDJSON_PADDING) {
+    s.buffer.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  }
+  if (!text.empty()) std::memcpy(s.buffer.data(), text.data(), text.size());
+  std::memset(s.buffer.data() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+  simdjson::dom::element root;
+  auto err = s.parser.parse(s.buffer.data(), text.size(), false).get(root);
+  if (err) {
+    switch (err) {
+      case simdjson::DEPTH_ERROR:
+        return {"malformed JSON: nested deeper than " + std::to_string(depth) + " levels"};
+      case simdjson::NUMBER_OUT_OF_RANGE:
+      case simdjson::NUMBER_ERROR:
+        return {"malformed JSON: a number does not fit (integers must fit in 64 bits, others in a double)"};
+      case simdjson::UTF8_ERROR:
+        return {"malformed JSON: not valid UTF-8"};
+      case simdjson::EMPTY:
+        return {"malformed JSON: empty body"};
+      default:
+        return {std::string("malformed JSON: ") + simdjson::error_message(err)};
+    }
+  }
+  s.parsed = true;
+  if (options.duplicate_keys == JsonOptions::DuplicateKeys::reject) {
+    thread_local std::vector<std::string_view> keys;  // scratch, warm after the first parse
+    keys.clear();
+    if (has_duplicate_keys(&s.parser.doc, 1, keys)) {
+      s.parsed = false;
+      return {"malformed JSON: an object has a duplicate key"};
+    }
+  }
+  return {};
+}
+
+JsonView JsonDocument::root() const noexcept {
+  if (!state_ || !state_->parsed) return {};
+  return JsonView(&state_->parser.doc, 1);
+}
+
+}  // namespace khz
