@@ -16,48 +16,19 @@
 namespace khz {
 namespace {
 
-constexpr std::uint64_t kPayloadMask = 0x00FFFFFFFFFFFFFFull;
-
-const simdjson::dom::document& document_of(const void* doc) noexcept {
-  return *static_cast<const simdjson::dom::document*>(doc);
-}
-std::uint64_t word(const void* doc, std::size_t index) noexcept { return document_of(doc).tape[index]; }
-char type_at(const void* doc, std::size_t index) noexcept { return static_cast<char>(word(doc, index) >> 56); }
-
-// The tape index just past the value at `index`.
-std::size_t after(const void* doc, std::size_t index) noexcept {
-  std::uint64_t w = word(doc, index);
-  switch (static_cast<char>(w >> 56)) {
-    case '[':
-    case '{':
-      return static_cast<std::uint32_t>(w & kPayloadMask);
-    case 'l':
-    case 'u':
-    case 'd':
-      return index + 2;
-    default:
-      return index + 1;
-  }
-}
-
-std::string_view string_at(const void* doc, std::size_t index) noexcept {
-  const auto& d = document_of(doc);
-  std::uint64_t offset = word(doc, index) & kPayloadMask;
-  std::uint32_t length;
-  std::memcpy(&length, d.string_buf.get() + offset, sizeof length);
-  return {reinterpret_cast<const char*>(d.string_buf.get() + offset + sizeof length), length};
-}
+// The document's tape, as views read it.
+detail::JsonTape tape_of(const simdjson::dom::document& d) noexcept { return {d.tape.get(), d.string_buf.get()}; }
 
 // Whether any object in the document has two members with one key. `keys` is scratch space
 // (a stack of the keys of the objects being walked). Pairwise for small objects, sorted for large
 // ones, so a body with a million keys costs n log n, not n squared.
-bool has_duplicate_keys(const void* doc, std::size_t index, std::vector<std::string_view>& keys) {
-  char type = type_at(doc, index);
+bool has_duplicate_keys(const detail::JsonTape& doc, std::size_t index, std::vector<std::string_view>& keys) {
+  char type = doc.type(index);
   if (type != '[' && type != '{') return false;
-  std::size_t end = after(doc, index) - 1;  // the matching close
+  std::size_t end = doc.after(index) - 1;  // the matching close
   if (type == '{') {
     std::size_t first = keys.size();
-    for (std::size_t i = index + 1; i < end; i = after(doc, i + 1)) keys.push_back(string_at(doc, i));
+    for (std::size_t i = index + 1; i < end; i = doc.after(i + 1)) keys.push_back(doc.string(i));
     auto begin = keys.begin() + static_cast<std::ptrdiff_t>(first);
     bool duplicate = false;
     if (keys.size() - first <= 16) {
@@ -68,12 +39,12 @@ bool has_duplicate_keys(const void* doc, std::size_t index, std::vector<std::str
     }
     keys.resize(first);
     if (duplicate) return true;
-    for (std::size_t i = index + 1; i < end; i = after(doc, i + 1)) {
+    for (std::size_t i = index + 1; i < end; i = doc.after(i + 1)) {
       if (has_duplicate_keys(doc, i + 1, keys)) return true;
     }
     return false;
   }
-  for (std::size_t i = index + 1; i < end; i = after(doc, i)) {
+  for (std::size_t i = index + 1; i < end; i = doc.after(i)) {
     if (has_duplicate_keys(doc, i, keys)) return true;
   }
   return false;
@@ -97,40 +68,12 @@ std::string_view describe(JsonKind kind) noexcept {
 
 // ---- JsonView
 
-JsonKind JsonView::kind() const noexcept {
-  if (doc_ == nullptr) return JsonKind::null;
-  switch (type_at(doc_, index_)) {
-    case 't':
-    case 'f': return JsonKind::boolean;
-    case 'l': return JsonKind::int64;
-    case 'u': return JsonKind::uint64;
-    case 'd': return JsonKind::number;
-    case '"': return JsonKind::string;
-    case '[': return JsonKind::array;
-    case '{': return JsonKind::object;
-    default: return JsonKind::null;
-  }
-}
-
-bool JsonView::boolean() const noexcept { return doc_ != nullptr && type_at(doc_, index_) == 't'; }
-
-std::int64_t JsonView::int64() const noexcept {
-  return kind() == JsonKind::int64 ? static_cast<std::int64_t>(word(doc_, index_ + 1)) : 0;
-}
-
-std::uint64_t JsonView::uint64() const noexcept {
-  JsonKind k = kind();
-  if (k == JsonKind::uint64) return word(doc_, index_ + 1);
-  if (k == JsonKind::int64 && static_cast<std::int64_t>(word(doc_, index_ + 1)) >= 0) return word(doc_, index_ + 1);
-  return 0;
-}
-
 double JsonView::number() const noexcept {
   switch (kind()) {
-    case JsonKind::int64: return static_cast<double>(static_cast<std::int64_t>(word(doc_, index_ + 1)));
-    case JsonKind::uint64: return static_cast<double>(word(doc_, index_ + 1));
+    case JsonKind::int64: return static_cast<double>(static_cast<std::int64_t>(tape_.words[index_ + 1]));
+    case JsonKind::uint64: return static_cast<double>(tape_.words[index_ + 1]);
     case JsonKind::number: {
-      std::uint64_t bits = word(doc_, index_ + 1);
+      std::uint64_t bits = tape_.words[index_ + 1];
       double d;
       std::memcpy(&d, &bits, sizeof d);
       return d;
@@ -139,19 +82,16 @@ double JsonView::number() const noexcept {
   }
 }
 
-std::string_view JsonView::string() const noexcept {
-  return kind() == JsonKind::string ? string_at(doc_, index_) : std::string_view{};
-}
-
 std::size_t JsonView::size() const noexcept {
   JsonKind k = kind();
   if (k != JsonKind::array && k != JsonKind::object) return 0;
   // bits 32..55 hold the count, saturated at 0xFFFFFF; count by walking past that
-  std::size_t count = (word(doc_, index_) >> 32) & 0xFFFFFF;
+  std::size_t count = (tape_.words[index_] >> 32) & 0xFFFFFF;
   if (count < 0xFFFFFF) return count;
-  count = 0;
-  for (auto it = elements().begin(); !(it == elements().end()); ++it) ++count;
-  return k == JsonKind::object ? count / 2 : count;
+  count = 0;  // saturated: count by walking
+  std::size_t end = tape_.after(index_) - 1;
+  for (std::size_t i = index_ + 1; i < end; i = tape_.after(k == JsonKind::object ? i + 1 : i)) ++count;
+  return count;
 }
 
 JsonView JsonView::find(std::string_view key) const noexcept {
@@ -159,34 +99,6 @@ JsonView JsonView::find(std::string_view key) const noexcept {
     if (k == key) return v;
   }
   return {};
-}
-
-JsonView::ElementRange JsonView::elements() const noexcept {
-  // For an object this walks keys and values alike; members() is the object's range.
-  if (kind() != JsonKind::array && kind() != JsonKind::object) return {};
-  std::size_t end = after(doc_, index_) - 1;
-  return {JsonIterator(doc_, index_ + 1, false), JsonIterator(doc_, end, false)};
-}
-
-JsonView::MemberRange JsonView::members() const noexcept {
-  if (kind() != JsonKind::object) return {};
-  std::size_t end = after(doc_, index_) - 1;
-  return {JsonIterator(doc_, index_ + 1, true), JsonIterator(doc_, end, true)};
-}
-
-std::pair<std::string_view, JsonView> JsonView::MemberRange::Iterator::operator*() const noexcept {
-  return {at.key(), at.value()};
-}
-
-// ---- JsonIterator
-
-JsonView JsonIterator::value() const noexcept { return JsonView(doc_, object_ ? index_ + 1 : index_); }
-
-std::string_view JsonIterator::key() const noexcept { return object_ ? string_at(doc_, index_) : std::string_view{}; }
-
-JsonIterator& JsonIterator::operator++() noexcept {
-  index_ = after(doc_, object_ ? index_ + 1 : index_);
-  return *this;
 }
 
 // ---- JsonDocument
@@ -243,7 +155,7 @@ JsonError JsonDocument::parse(std::string_view text, const JsonOptions& options)
   if (options.duplicate_keys == JsonOptions::DuplicateKeys::reject) {
     thread_local std::vector<std::string_view> keys;  // scratch, warm after the first parse
     keys.clear();
-    if (has_duplicate_keys(&s.parser.doc, 1, keys)) {
+    if (has_duplicate_keys(tape_of(s.parser.doc), 1, keys)) {
       s.parsed = false;
       return {"malformed JSON: an object has a duplicate key"};
     }
@@ -253,7 +165,7 @@ JsonError JsonDocument::parse(std::string_view text, const JsonOptions& options)
 
 JsonView JsonDocument::root() const noexcept {
   if (!state_ || !state_->parsed) return {};
-  return JsonView(&state_->parser.doc, 1);
+  return JsonView(tape_of(state_->parser.doc), 1);
 }
 
 }  // namespace khz

@@ -62,7 +62,7 @@ std::string BindPath::str() const {
       out.push_back(']');
     } else {
       if (!out.empty()) out.push_back('.');
-      out.append(p.name);
+      out.append(p.name, p.size);
     }
   }
   return out;

@@ -141,19 +141,24 @@ bool is_json_content_type(std::string_view content_type) noexcept;
 // Where a value sits while it binds or validates: errors get its path only when one occurs.
 class BindPath {
  public:
-  struct Part {
-    std::string_view name;
-    std::size_t index;
-    bool is_index;
-  };
-  void push(std::string_view name) noexcept { parts_[depth_ < kMax ? depth_ : kMax - 1] = {name, 0, false}, ++depth_; }
-  void push(std::size_t index) noexcept { parts_[depth_ < kMax ? depth_ : kMax - 1] = {{}, index, true}, ++depth_; }
+  // User-provided on purpose: value-initialising a BindPath then does not zero its 1 KiB of parts.
+  BindPath() noexcept {}
+  void push(std::string_view name) noexcept { at() = {name.data(), name.size(), 0, false}, ++depth_; }
+  void push(std::size_t index) noexcept { at() = {nullptr, 0, index, true}, ++depth_; }
   void pop() noexcept { --depth_; }
   std::string str() const;
 
  private:
-  static constexpr std::size_t kMax = 32;
-  std::array<Part, kMax> parts_{};
+  // Plain data, left uninitialised: a BindPath is made per bind and must cost nothing until used.
+  struct Part {
+    const char* name;
+    std::size_t size;
+    std::size_t index;
+    bool is_index;
+  };
+  static constexpr std::size_t kMax = 32;  // deeper paths keep their last part in the last slot
+  Part& at() noexcept { return parts_[depth_ < kMax ? depth_ : kMax - 1]; }
+  Part parts_[kMax];
   std::size_t depth_ = 0;
 };
 
