@@ -232,7 +232,8 @@ rss_kib() {  # VmRSS of the server and its child processes, KiB
 }
 
 # check_routes PORT: what this server gets wrong, one word per failed check (plaintext, json,
-# echo1k, echo16k); empty when every route answers exactly as specified.
+# echo1k, echo16k, bind); empty when every route answers exactly as specified. Only khz serves
+# POST /bind (binding and validation; benchmark/bind/bind_contract.h): the peers' bind rows are n/a.
 ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k"
 check_routes() {
   local port=$1 bad="" got
@@ -247,6 +248,14 @@ check_routes() {
   curl -sf --max-time 5 --data-binary "@$ECHO_16K" -H 'Content-Type: application/octet-stream' \
     "http://127.0.0.1:$port/echo" -o "$OUT/echo-got" && cmp -s "$OUT/echo-got" "$ECHO_16K" ||
     bad+=" echo16k"
+  local bind_body='{"name":"Ada Lovelace","age":36,"email":"ada@example.org","tags":["math","engines","poetry"],"address":{"city":"London","zip":"12345"}}'
+  got=$(curl -sf --max-time 5 -H 'Content-Type: application/json' -H 'X-Request-Id: wrk-1' --data "$bind_body" \
+    "http://127.0.0.1:$port/bind?verbose=true" || true)
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(not (d["name"] == "Ada Lovelace" and d["address"]["zip"] == "12345" and d["verbose"] is True and d["request_id"] == "wrk-1"))' \
+    "$got" 2>/dev/null || bad+=" bind"
+  got=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data '{"age":151,"address":{}}' "http://127.0.0.1:$port/bind" || true)
+  [ "$got" = 400 ] || [[ "$bad" == *bind* ]] || bad+=" bind"
   echo "$bad"
 }
 
@@ -262,6 +271,7 @@ SCENARIOS=(
   "json c50|50|/json||json|yes"
   "echo 1 KiB c50|50|/echo|echo_1k.lua|echo1k|yes"
   "echo 16 KiB c50|50|/echo|echo_16k.lua|echo16k|yes"
+  "bind c50|50|/bind?verbose=true|bind.lua|bind|yes"
 )
 
 wrk_args() {  # CONNECTIONS PATH SCRIPT PORT SECONDS -> sets ARGS

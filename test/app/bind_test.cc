@@ -430,3 +430,17 @@ TEST_CASE("The problem+json body names every failing field") {
   REQUIRE(parsed);
   CHECK(parsed->find("errors")->array()->size() == 3);
 }
+
+TEST_CASE("A struct bound only from text leaves the body alone") {
+  struct QueryOnly {
+    std::string name;
+    static constexpr auto khz_fields() { return std::tuple{khz::field("name", &QueryOnly::name).query()}; }
+  };
+  FakeInput in;
+  in.content_type_ = "application/octet-stream";
+  in.body_ = "raw upload bytes";
+  in.add(khz::Source::query, "name", "file.bin");
+  auto b = khz::bind<QueryOnly>(in);
+  REQUIRE(b);
+  CHECK(b->name == "file.bin");
+}

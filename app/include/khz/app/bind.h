@@ -22,8 +22,9 @@
 // std::chrono::system_clock::time_point (RFC 3339, "2026-12-05T07:00:00.5+01:00"; rendered in UTC).
 //
 // What binding reports (BindErrors::status()): 415 when the body has a Content-Type the struct
-// does not bind from; 400 for malformed JSON, a wrong type, a number that does not fit, or a
-// broken rule. Unknown JSON keys are ignored; a known key given twice is an error.
+// does not bind from (a struct with no json or form field leaves the body alone); 400 for
+// malformed JSON, a wrong type, a number that does not fit, or a broken rule. Unknown JSON keys
+// are ignored; a known key given twice is an error.
 #pragma once
 
 #include <khz/app/fields.h>
@@ -617,7 +618,7 @@ void bind_request(BindInput& in, T& out, BindState& s) {
     wants_json |= f.names.binds_from(Source::json);
     wants_form |= f.names.binds_from(Source::form);
   });
-  if (!body.empty()) {
+  if (!body.empty() && (wants_json || wants_form)) {  // a struct bound only from text ignores the body
     std::string_view type = in.content_type();
     if (is_json_content_type(type) && wants_json) {
       thread_local JsonDocument doc;  // bind is synchronous: one parse at a time per thread
