@@ -82,7 +82,7 @@ bool parse_duration(std::string_view s, std::chrono::nanoseconds& out) noexcept 
 
 // RFC 3339 §5.6: full-date "T" full-time, time-offset "Z" or +hh:mm; 't'/'z' and a space for
 // the 'T' accepted (§5.6 note); leap second 60 not accepted.
-bool parse_timestamp(std::string_view s, std::chrono::sys_time<std::chrono::nanoseconds>& out) noexcept {
+bool parse_timestamp(std::string_view s, std::chrono::sys_seconds& out, std::int64_t& nanos) noexcept {
   using namespace std::chrono;
   int y, mo, d, h, mi, sec;
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
@@ -119,23 +119,24 @@ bool parse_timestamp(std::string_view s, std::chrono::sys_time<std::chrono::nano
     return false;
   }
   if (at != s.size()) return false;
-  out = sys_days(date) + hours(h) + minutes(mi) + seconds(sec) + nanoseconds(fraction) - minutes(offset_minutes);
+  out = sys_days(date) + hours(h) + minutes(mi) + seconds(sec) - minutes(offset_minutes);
+  nanos = fraction;
   return true;
 }
 
-void write_timestamp(std::string& out, std::chrono::sys_time<std::chrono::nanoseconds> t) {
+void write_timestamp(std::string& out, std::chrono::sys_seconds t, std::int64_t nanos) {
   using namespace std::chrono;
   auto day_start = floor<days>(t);
   year_month_day date{day_start};
-  hh_mm_ss<nanoseconds> time{t - day_start};
+  hh_mm_ss<seconds> time{t - day_start};
   char buf[48];
   int n = std::snprintf(buf, sizeof buf, "\"%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(date.year()),
                         static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                         static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
                         static_cast<int>(time.seconds().count()));
   out.append(buf, static_cast<std::size_t>(n));
-  if (auto ns = time.subseconds().count(); ns != 0) {
-    n = std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(ns));
+  if (nanos != 0) {
+    n = std::snprintf(buf, sizeof buf, ".%09lld", static_cast<long long>(nanos));
     while (n > 1 && buf[n - 1] == '0') --n;  // shortest: .5, not .500000000
     out.append(buf, static_cast<std::size_t>(n));
   }

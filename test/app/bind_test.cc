@@ -216,6 +216,7 @@ TEST_CASE("Wrong types, numbers that do not fit and bad text are each reported w
       {R"({"counts":{"a":"1"}})", "counts.a must be an integer, not a string"},
       {R"({"at":"yesterday"})", "at must be an RFC 3339 timestamp"},
       {R"({"at":"2026-02-30T00:00:00Z"})", "at must be an RFC 3339 timestamp"},
+      {R"({"at":"9999-01-01T00:00:00Z"})", "at is a timestamp out of the supported range"},  // past 2262 in ns
       {R"({"timeout":"soon"})", "timeout must be a duration such as 1h30m, 250ms or 1.5s"},
       {R"({"weight":1e300})", "weight must be a number that fits a float"},
       {R"({"name":"a","name":"b"})", "name is given twice"},

@@ -131,3 +131,14 @@ TEST_CASE("Json::parse builds an owned tree that dumps back to the same text") {
   CHECK_FALSE(khz::Json::parse("[1,]", &error));
   CHECK(error.message.find("malformed JSON") != std::string::npos);
 }
+
+TEST_CASE("Doubles beyond the 64-bit integers dump in a form the reader takes back") {
+  for (double v : {-92233720368547758080.5, 1e19, 1.8446744073709552e19, 1e300, -1e22}) {
+    std::string text = khz::Json(v).dump();
+    INFO(text);
+    auto back = khz::Json::parse(text);
+    REQUIRE(back);
+    CHECK(back->number() == v);
+  }
+  CHECK(khz::Json(1e15).dump() == "1000000000000000");  // small integral doubles keep their digits
+}

@@ -123,8 +123,9 @@ bool parse_unsigned(std::string_view text, std::uint64_t& out) noexcept;
 bool parse_double(std::string_view text, double& out) noexcept;  // finite only
 bool parse_bool(std::string_view text, bool& out) noexcept;      // true/false/1/0/t/f/TRUE/...
 bool parse_duration(std::string_view text, std::chrono::nanoseconds& out) noexcept;  // Go syntax
-bool parse_timestamp(std::string_view text, std::chrono::sys_time<std::chrono::nanoseconds>& out) noexcept;
-void write_timestamp(std::string& out, std::chrono::sys_time<std::chrono::nanoseconds> t);
+// RFC 3339 into whole seconds since the epoch (UTC) and the nanoseconds past them.
+bool parse_timestamp(std::string_view text, std::chrono::sys_seconds& seconds, std::int64_t& nanos) noexcept;
+void write_timestamp(std::string& out, std::chrono::sys_seconds seconds, std::int64_t nanos);
 void write_json_string(std::string& out, std::string_view s);
 void write_json_number(std::string& out, std::int64_t v);
 void write_json_number(std::string& out, std::uint64_t v);
@@ -287,9 +288,17 @@ bool bind_text(std::string_view text, M& out, BindState& s) {
     if (!parse_duration(text, d)) return s.fail("must be a duration such as 1h30m, 250ms or 1.5s"), false;
     out = std::chrono::duration_cast<M>(d);
   } else if constexpr (IsTimePoint<M>::value) {
-    std::chrono::sys_time<std::chrono::nanoseconds> t;
-    if (!parse_timestamp(text, t)) return s.fail("must be an RFC 3339 timestamp"), false;
-    out = std::chrono::time_point_cast<typename M::duration>(t);
+    using D = typename M::duration;
+    std::chrono::sys_seconds seconds;
+    std::int64_t nanos;
+    if (!parse_timestamp(text, seconds, nanos)) return s.fail("must be an RFC 3339 timestamp"), false;
+    // the point must fit the member's duration (nanoseconds since 1970 end in 2262)
+    constexpr auto lo = std::chrono::duration_cast<std::chrono::seconds>(D::min()).count() + 1;
+    constexpr auto hi = std::chrono::duration_cast<std::chrono::seconds>(D::max()).count() - 1;
+    auto count = seconds.time_since_epoch().count();
+    if (count < lo || count > hi) return s.fail("is a timestamp out of the supported range"), false;
+    out = M(std::chrono::duration_cast<D>(seconds.time_since_epoch()) +
+            std::chrono::duration_cast<D>(std::chrono::nanoseconds(nanos)));
   } else {
     s.fail(std::string("must be ") + std::string(type_name<M>()) + ", which this source cannot give");
     return false;
@@ -396,7 +405,9 @@ constexpr std::size_t field_count() {
 template <Reflected T>
 void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, bool request_level) {
   static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
-  for (auto [key, value] : v.members()) {
+  for (auto member : v.members()) {
+    std::string_view key = member.first;  // not a structured binding: clang 14 cannot capture one
+    JsonView value = member.second;
     for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
       if ((request_level && !f.names.binds_from(Source::json)) || f.names.json_name() != key) return;
       s.path.push(f.names.json_name());
@@ -456,7 +467,9 @@ void write_json(std::string& out, const M& v) {
   } else if constexpr (IsDuration<M>::value) {
     write_json_number(out, static_cast<std::int64_t>(v.count()));
   } else if constexpr (IsTimePoint<M>::value) {
-    write_timestamp(out, std::chrono::time_point_cast<std::chrono::nanoseconds>(v));
+    auto seconds = std::chrono::floor<std::chrono::seconds>(v);
+    write_timestamp(out, std::chrono::sys_seconds(seconds.time_since_epoch()),
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(v - seconds).count());
   } else if constexpr (IsVector<M>::value) {
     out.push_back('[');
     bool first = true;
