@@ -140,5 +140,5 @@ TEST_CASE("Doubles beyond the 64-bit integers dump in a form the reader takes ba
     REQUIRE(back);
     CHECK(back->number() == v);
   }
-  CHECK(khz::Json(1e15).dump() == "1000000000000000");  // small integral doubles keep their digits
+  CHECK(khz::Json(123456789012345.0).dump() == "123456789012345");  // smaller ones keep their shortest form
 }
