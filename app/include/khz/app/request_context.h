@@ -42,6 +42,7 @@
 #include <khz/app/json.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
+#include <khz/protocol/cookie.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
@@ -194,6 +195,26 @@ class RequestContext : public ExchangeState {
   // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
   void upgrade(std::string_view protocol, HijackHandler handler);
 
+  // ---- cookies (RFC 6265bis; the codec is <khz/protocol/cookie.h>)
+  // The request's cookies, from its Cookie header(s) (HTTP/2 cookie fields arrive joined),
+  // parsed on the first call; views valid until the handler's Task completes. Values come as
+  // sent, with one pair of surrounding DQUOTEs removed; no percent-decoding.
+  //   std::string_view sid = ctx.cookie("sid");        // "" when absent
+  std::string_view cookie(std::string_view name);  // the first of that name; "" when absent
+  bool has_cookie(std::string_view name);
+  const std::vector<CookiePair>& cookies();        // every pair, in request order
+  // Adds a Set-Cookie header to the response (one per call; the header is copied, `cookie` may
+  // go). A cookie that breaks a rule (Cookie::validate: bad name or value, SameSite=None or
+  // Partitioned without Secure, __Secure-/__Host- prefixes...) is not sent: logged (warn) and
+  // false returned.
+  //   ctx.set_cookie({.name = "sid", .value = token, .path = "/", .max_age = std::chrono::hours(8),
+  //                   .secure = true, .http_only = true, .same_site = khz::SameSite::lax});
+  bool set_cookie(const Cookie& cookie);
+  // Tells the client to drop a cookie: "name=; Path=path[; Domain=domain]; Expires=<1970>;
+  // Max-Age=0" (Secure added for a __Secure-/__Host- name). Path and domain must be those
+  // it was set with.
+  bool delete_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = {});
+
   // ---- blocking work
   // co_await ctx.offload(fn): runs fn() on the Server's worker pool (ServerOptions::offload:
   // `threads` threads, started on first use, and `max_queue` jobs waiting) and resumes this
@@ -273,6 +294,10 @@ class RequestContext : public ExchangeState {
   mutable std::string peer_;  // peer_address(), once asked for
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
+  // ---- cookies
+  void parse_cookies();
+  bool cookies_parsed_ = false;
+  std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
 };
 
 }  // namespace khz
