@@ -67,6 +67,8 @@
 
 namespace khz {
 
+class Engine;
+
 namespace detail {
 // Logs what was misused and aborts (the debug lifetime check).
 [[noreturn]] void request_context_used_after_handler(const char* accessor) noexcept;
@@ -215,6 +217,15 @@ class RequestContext : public ExchangeState {
   // it was set with.
   bool delete_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = {});
 
+  // ---- HTML templates (<khz/app/templates.h>; loaded with Engine/Server::load_templates)
+  // Renders template `name` with `data` as the body, text/html; charset=utf-8. An unknown
+  // template or a render error logs the reason (error) and answers 500 instead; never throws
+  // for those.
+  //   ctx.html(200, "users/list", khz::H{{"users", khz::Json::Array{khz::H{{"name", "ann"}}}}});
+  void html(int status, std::string_view name, const Json& data);
+  // A ready HTML text as the body (text/html; charset=utf-8).
+  void html_raw(int status, std::string_view html);
+
   // ---- blocking work
   // co_await ctx.offload(fn): runs fn() on the Server's worker pool (ServerOptions::offload:
   // `threads` threads, started on first use, and `max_queue` jobs waiting) and resumes this
@@ -294,8 +305,9 @@ class RequestContext : public ExchangeState {
   mutable std::string peer_;  // peer_address(), once asked for
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
-  // ---- cookies
+  // ---- cookies and templates
   void parse_cookies();
+  const Engine* engine_ = nullptr;  // the Engine that made the context (its templates)
   bool cookies_parsed_ = false;
   std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
 };
