@@ -30,7 +30,9 @@
 // Errors: loading throws std::invalid_argument (a directory that cannot be read, a template
 // that does not parse, with its name and the parser's message; two files for one name).
 // Rendering never throws for a template error: render_to returns false with a message (an
-// unknown name, partials nested too deeply — a partial that includes itself for ever).
+// unknown name, partials nested too deeply — a partial that includes itself for ever: the
+// render stops once its partials used 1 MiB of stack, so render on threads with more than
+// that, as loop and worker threads (8 MiB) have).
 // Threading: after construction every member is safe to call from any number of threads at
 // once. Reloading (TemplateOptions::reload) swaps the whole set under a mutex; a render holds
 // the set it started with. A set that fails to load on reload is logged and the old one kept.
