@@ -328,12 +328,16 @@ void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr&
   response.set_body(*answer.body, answer.content_type);
 }
 
+void Engine::load_templates(std::string directory, TemplateOptions options) {
+  templates_ = std::make_shared<const Templates>(std::move(directory), options);
+}
+
 Task<void> Engine::serve(Exchange& exchange) {
   if (!exchange.core_state) {
     auto ctx = std::make_unique<RequestContext>();
     ctx->params_.reserve(max_params_);
     ctx->pool_ = &offload_pool_;
-    ctx->bind_error_handler_ = &bind_error_handler_;
+    ctx->engine_ = this;
     exchange.core_state = std::move(ctx);
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);

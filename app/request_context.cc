@@ -65,6 +65,8 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   aborted_ = false;
   query_parsed_ = false;
   body_handed_out_ = false;
+  cookies_parsed_ = false;
+  cookies_.clear();
   peer_.clear();
   full_path_ = {};
   params_.clear();

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libboost-dev libnghttp2-dev node-llhttp libssl-dev rapidjson-dev
+  libboost-dev libnghttp2-dev node-llhttp libssl-dev rapidjson-dev libkainjow-mustache-dev
   libsimdjson-dev libre2-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest

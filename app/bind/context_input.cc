@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // RequestContext as binding's input, and reject(): binding errors into the response.
+#include <khz/app/engine.h>
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
 #include <khz/protocol/header_map.h>
@@ -49,8 +50,8 @@ void RequestContext::reject(const BindErrors& errors) {
   check_live("reject");
   KHZ_LOG(info, "bind " << method() << " " << (full_path_.empty() ? path() : full_path_) << " from "
                         << peer_address() << ": " << errors.status() << " " << errors.summary());
-  if (bind_error_handler_ != nullptr && *bind_error_handler_) {
-    (*bind_error_handler_)(*this, errors);
+  if (engine_ != nullptr && engine_->bind_error_handler()) {
+    engine_->bind_error_handler()(*this, errors);
   } else {
     data(errors.status() == 0 ? 400 : errors.status(), "application/problem+json", errors.problem_json());
   }
@@ -63,14 +64,8 @@ namespace khz {
 
 std::size_t RequestContext::visit_cookies(std::string_view name, BindInput::Visit visit, void* state) {
   std::size_t found = 0;
-  std::string_view header = this->header("Cookie");
-  while (!header.empty()) {
-    std::size_t semi = header.find(';');
-    std::string_view pair = header.substr(0, semi);
-    header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
-    while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
-    std::size_t eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == name) ++found, visit(state, pair.substr(eq + 1));
+  for (const CookiePair& c : cookies()) {
+    if (c.name == name) ++found, visit(state, c.value);
   }
   return found;
 }

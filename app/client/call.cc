@@ -2,6 +2,7 @@
 // run_call: the URL (parsed through a per-thread cache), redirects, the caller's cancel signal.
 #include "call.h"
 
+#include <khz/app/client/cookie_jar.h>
 #include <khz/app/client/errors.h>
 #include <khz/app/client/url.h>
 #include <khz/common/cancel.h>
@@ -59,9 +60,16 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
   if (auto ec = parse_url_cached(original.url, url)) co_return ec;
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
+  CookieJar* jar = call.options.cookie_jar.get();
+  std::string jar_cookies;
   for (int redirects = 0;; ++redirects) {
     if (url.scheme != "http" && url.scheme != "https") co_return client::errc::unsupported_scheme;
+    if (jar != nullptr) {
+      jar_cookies = jar->cookie_header(url);
+      call.jar_cookies = jar_cookies;
+    }
     if (auto ec = co_await with_retries(call, *req, url, resp)) co_return ec;
+    if (jar != nullptr) jar->store(url, resp.headers());  // before a redirect is followed
     if (call.options.max_redirects <= 0 || !is_redirect(resp.status())) co_return std::error_code();
     std::string_view location = resp.header("Location");
     if (location.empty()) co_return std::error_code();

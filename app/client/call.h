@@ -25,6 +25,9 @@ struct CallState {
   const ClientOptions& options;
   Clock::time_point deadline;  // of the whole call (total_timeout or ClientRequest::timeout)
   StreamState* stream_out;     // non-null: hand the connection over after the head (stream())
+  // The cookie jar's Cookie value for this hop's URL ("" when none or no jar); the exchanges
+  // add it after the request's own Cookie header.
+  std::string_view jar_cookies{};
 };
 
 // Sends `original` (and, after a 3xx, the request it turns into), retrying as the policy says,

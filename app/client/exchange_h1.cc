@@ -53,7 +53,21 @@ Task<Attempt> exchange_h1(CallState& call, const ClientRequest& req, const Url& 
     r.clear();
     r.set_method(req.method);
     r.set_target(url.target);
-    for (const auto& f : req.headers) r.headers().add(f.name, f.value);
+    if (call.jar_cookies.empty()) {
+      for (const auto& f : req.headers) r.headers().add(f.name, f.value);
+    } else {
+      // One Cookie field (RFC 6265bis §5.8.3): the request's own cookies, then the jar's.
+      std::string cookies;
+      for (const auto& f : req.headers) {
+        if (!iequals(f.name, "Cookie")) {
+          r.headers().add(f.name, f.value);
+        } else if (!f.value.empty()) {
+          cookies.append(cookies.empty() ? "" : "; ").append(f.value);
+        }
+      }
+      cookies.append(cookies.empty() ? "" : "; ").append(call.jar_cookies);
+      r.headers().add("Cookie", cookies);
+    }
     if (!req.headers.contains("User-Agent") && !call.options.user_agent.empty()) {
       r.headers().add("User-Agent", call.options.user_agent);
     }

@@ -40,8 +40,14 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
   Result<Http2Stream> opened = std::error_code();
   {
     // The head goes straight from the ClientRequest into the codec (no Request built).
-    Http2ClientConnection::ExtraField agent{"user-agent", call.options.user_agent};
-    const bool add_agent = !call.options.user_agent.empty() && !req.headers.contains("User-Agent");
+    // The user agent, and the jar's cookies as a cookie field of their own (HTTP/2 allows
+    // several, RFC 9113 §8.2.3), after the request's own.
+    Http2ClientConnection::ExtraField extra[2];
+    std::size_t extras = 0;
+    if (!call.options.user_agent.empty() && !req.headers.contains("User-Agent")) {
+      extra[extras++] = {"user-agent", call.options.user_agent};
+    }
+    if (!call.jar_cookies.empty()) extra[extras++] = {"cookie", call.jar_cookies};
     std::string authority = url.authority();
     Http2RequestInfo info{.scheme = url.scheme,
                           .authority = authority,
@@ -49,7 +55,7 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
                           .streamed_body = streamed,
                           .content_length = streamed ? body.length() : -1};
     opened = conn->open(req.method, url.target, req.headers,
-                        add_agent ? std::span(&agent, 1) : std::span<const Http2ClientConnection::ExtraField>(),
+                        std::span<const Http2ClientConnection::ExtraField>(extra, extras),
                         resp, info);
   }
   if (!opened) {

@@ -33,7 +33,7 @@ check() {
       while IFS= read -r hit; do
         echo "third-party include in a public header: $hit"
         bad=1
-      done < <(grep -rnE '#include[[:space:]]*[<"](boost/|llhttp|nghttp2/|openssl/|rapidjson/)' "$root/$layer/include" || true)
+      done < <(grep -rnE '#include[[:space:]]*[<"](boost/|llhttp|nghttp2/|openssl/|rapidjson/|kainjow/)' "$root/$layer/include" || true)
     fi
   done
   # Sibling rooms never include each other: protocol versions (what both need lives in

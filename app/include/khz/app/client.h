@@ -20,6 +20,7 @@
 //   <khz/app/client/request.h>          ClientRequest, BodySource, CancellationToken
 //   <khz/app/client/discovery.h>        Endpoint, Resolver, StaticResolver, Balancer and balancers
 //   <khz/app/client/options.h>          ClientOptions, RetryPolicy (timeouts, pools, TLS, HTTP/2)
+//   <khz/app/client/cookie_jar.h>       CookieJar: cookies kept and sent (ClientOptions::cookie_jar)
 //   <khz/app/client/response_stream.h>  ResponseStream: a body read as it arrives
 //   <khz/app/client/client.h>           Client, ClientContext, ClientMiddleware; lifetimes
 //   <khz/app/client/blocking_client.h>  BlockingClient: a Client on a thread of its own
@@ -28,6 +29,7 @@
 
 #include <khz/app/client/blocking_client.h>
 #include <khz/app/client/client.h>
+#include <khz/app/client/cookie_jar.h>
 #include <khz/app/client/discovery.h>
 #include <khz/app/client/errors.h>
 #include <khz/app/client/options.h>

@@ -19,6 +19,7 @@
 
 #include <khz/app/handler.h>
 #include <khz/app/request_context.h>
+#include <khz/app/templates.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
 
@@ -214,11 +215,22 @@ class Engine : public RouteGroup, public ServerCore {
   // default answers errors.status() with an RFC 9457 application/problem+json body. Set before
   // serving.
   void set_bind_error_handler(BindErrorHandler handler) { bind_error_handler_ = std::move(handler); }
+  const BindErrorHandler& bind_error_handler() const noexcept { return bind_error_handler_; }
 
   std::vector<RouteInfo> routes() const;
   const EngineOptions& engine_options() const noexcept { return options_; }
   // The pool RequestContext::offload uses (for metrics and tests: threads_started, pending).
   WorkerPool& offload_pool() noexcept { return offload_pool_; }
+
+  // ---- HTML templates (RequestContext::html). Set before serving.
+  // Loads every template under `directory` (<khz/app/templates.h>); throws
+  // std::invalid_argument naming the file when one cannot be read or does not parse.
+  //   server.load_templates("templates", {.reload = true});   // development: picks up edits
+  void load_templates(std::string directory, TemplateOptions options = {});
+  // Or a set made elsewhere (several engines may share one); nullptr: none.
+  void set_templates(std::shared_ptr<const Templates> templates) noexcept { templates_ = std::move(templates); }
+  // nullptr when none were loaded.
+  const Templates* templates() const noexcept { return templates_.get(); }
 
   Task<void> serve(Exchange& exchange) override;
   BodyPolicy body_policy(Exchange& exchange) override;
@@ -263,6 +275,7 @@ class Engine : public RouteGroup, public ServerCore {
   std::size_t max_params_ = 0;
   bool has_body_settings_ = false;  // some route has RouteBodySettings other than the default
   BindErrorHandler bind_error_handler_;
+  std::shared_ptr<const Templates> templates_;  // ctx.html's
   WorkerPool offload_pool_;  // last: stopped (joined) before the routes its jobs' handlers use go
 };
 

@@ -43,6 +43,7 @@
 #include <khz/app/json.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
+#include <khz/protocol/cookie.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
@@ -69,6 +70,7 @@
 namespace khz {
 
 class RequestContext;
+class Engine;
 
 // Turns binding errors into the response (Engine::set_bind_error_handler); the default answers
 // errors.status() with errors.problem_json() as application/problem+json.
@@ -252,6 +254,35 @@ class RequestContext : public ExchangeState {
   // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
   void upgrade(std::string_view protocol, HijackHandler handler);
 
+  // ---- cookies (RFC 6265bis; the codec is <khz/protocol/cookie.h>)
+  // The request's cookies, from its Cookie header(s) (HTTP/2 cookie fields arrive joined),
+  // parsed on the first call; views valid until the handler's Task completes. Values come as
+  // sent, with one pair of surrounding DQUOTEs removed; no percent-decoding.
+  //   std::string_view sid = ctx.cookie("sid");        // "" when absent
+  std::string_view cookie(std::string_view name);  // the first of that name; "" when absent
+  bool has_cookie(std::string_view name);
+  const std::vector<CookiePair>& cookies();        // every pair, in request order
+  // Adds a Set-Cookie header to the response (one per call; the header is copied, `cookie` may
+  // go). A cookie that breaks a rule (Cookie::validate: bad name or value, SameSite=None or
+  // Partitioned without Secure, __Secure-/__Host- prefixes...) is not sent: logged (warn) and
+  // false returned.
+  //   ctx.set_cookie({.name = "sid", .value = token, .path = "/", .max_age = std::chrono::hours(8),
+  //                   .secure = true, .http_only = true, .same_site = khz::SameSite::lax});
+  bool set_cookie(const Cookie& cookie);
+  // Tells the client to drop a cookie: "name=; Path=path[; Domain=domain]; Expires=<1970>;
+  // Max-Age=0" (Secure added for a __Secure-/__Host- name). Path and domain must be those
+  // it was set with.
+  bool delete_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = {});
+
+  // ---- HTML templates (<khz/app/templates.h>; loaded with Engine/Server::load_templates)
+  // Renders template `name` with `data` as the body, text/html; charset=utf-8. An unknown
+  // template or a render error logs the reason (error) and answers 500 instead; never throws
+  // for those.
+  //   ctx.html(200, "users/list", khz::H{{"users", khz::Json::Array{khz::H{{"name", "ann"}}}}});
+  void html(int status, std::string_view name, const Json& data);
+  // A ready HTML text as the body (text/html; charset=utf-8).
+  void html_raw(int status, std::string_view html);
+
   // ---- blocking work
   // co_await ctx.offload(fn): runs fn() on the Server's worker pool (ServerOptions::offload:
   // `threads` threads, started on first use, and `max_queue` jobs waiting) and resumes this
@@ -324,7 +355,6 @@ class RequestContext : public ExchangeState {
 
   Exchange* exchange_ = nullptr;
   WorkerPool* pool_ = nullptr;  // the Engine's (set once, when the Engine makes the context)
-  const BindErrorHandler* bind_error_handler_ = nullptr;  // the Engine's; null: the default
   const HandlerChain* chain_ = nullptr;
   std::ptrdiff_t index_ = -1;
   bool aborted_ = false;
@@ -339,6 +369,11 @@ class RequestContext : public ExchangeState {
   mutable std::string peer_;  // peer_address(), once asked for
   std::vector<std::pair<std::string_view, std::string_view>> query_;
   std::vector<std::pair<std::string, std::any>> values_;
+  // ---- cookies and templates
+  void parse_cookies();
+  const Engine* engine_ = nullptr;  // the Engine that made the context (its templates, its bind error handler)
+  bool cookies_parsed_ = false;
+  std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
 };
 
 }  // namespace khz

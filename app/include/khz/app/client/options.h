@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz/app/client/options.h: ClientOptions, everything a Client is configured with (timeouts,
-// pools, retries, redirects, proxy, TLS, HTTP/2, discovery), and RetryPolicy. A plain struct,
+// pools, retries, redirects, proxy, TLS, HTTP/2, discovery, cookies), and RetryPolicy. A plain struct,
 // set with designated initializers; read once, when the Client is made.
 //
 //   khz::Client client({.total_timeout = std::chrono::seconds(3),
@@ -38,6 +38,8 @@
 #include <vector>
 
 namespace khz {
+
+class CookieJar;  // <khz/app/client/cookie_jar.h>
 
 struct RetryPolicy {
   int max_attempts = 1;  // 1: no retries
@@ -93,6 +95,12 @@ struct ClientOptions {
   std::shared_ptr<Resolver> resolver{};  // default: none (hosts are dialled as named)
   std::shared_ptr<Balancer> balancer{};  // default: round robin
   std::string transport{};             // BlockingClient's loop backend ("" = default)
+  // Cookies: with a jar the client stores every response's Set-Cookie fields (each redirect
+  // hop's too) and sends the matching cookies with every request, after the request's own
+  // Cookie header (<khz/app/client/cookie_jar.h> has the rules). Share one jar between
+  // clients to share their cookies. Default: none (Set-Cookie is ignored).
+  //   khz::Client client({.cookie_jar = std::make_shared<khz::CookieJar>()});
+  std::shared_ptr<CookieJar> cookie_jar{};
 };
 
 }  // namespace khz
