@@ -85,11 +85,13 @@ TEST_CASE("forms with curl: -F and --data-urlencode, HTTP/1.1 and HTTP/2, buffer
       khz::test::TestServer ts(transport, {.read_timeout = 2s,
                                            .form = {.memory_threshold = 64 << 10, .temp_dir = spool.path, .max_parts = 8}});
       ts.server.post("/buffered", [&](khz::RequestContext& c) { c.string(200, describe(c, expected, seen)); });
-      ts.server.post("/streamed", [&](khz::RequestContext& c) -> khz::Task<> {
+      auto read_and_describe = [&](khz::RequestContext& c) -> khz::Task<> {
         auto form = co_await c.read_form();
         if (!form) co_return;  // answered
         c.string(200, describe(c, expected, seen));
-      }).stream_body();
+      };
+      ts.server.post("/streamed", read_and_describe).stream_body();
+      ts.server.post("/read", read_and_describe);  // read_form on a buffered body
       ts.start();
 
       SECTION("fields and files, in memory and spooled; --data-urlencode") {
@@ -121,18 +123,26 @@ TEST_CASE("forms with curl: -F and --data-urlencode, HTTP/1.1 and HTTP/2, buffer
       }
 
       SECTION("bad forms: 413 over a limit, 415 not a form, 400 truncated; with the reason") {
+        // Over HTTP/2 an answer given before the request body ended is followed by RST_STREAM
+        // NO_ERROR (RFC 9113 §8.1), which curl may report as an error while it still sends:
+        // there the early answers are checked on the route whose body is buffered first.
         for (std::string version : {"", "--http2-prior-knowledge "}) {
           CAPTURE(version);
           const std::string curl = "curl -sS --max-time 10 -w ' %{http_code}' " + version;
+          std::vector<std::string> routes{"/read"};
+          if (version.empty()) routes.emplace_back("/streamed");
           std::string many;
           for (int i = 0; i < 9; ++i) many += "-F 'f" + std::to_string(i) + "=v' ";
-          auto r = run_command(curl + many + ts.url("/streamed"));
-          REQUIRE(r.output == "413 content too large: multipart form: more parts than the limit 413");
-          r = run_command(curl + many + ts.url("/buffered"));  // lazily parsed: no fields, no error answer
+          for (const auto& route : routes) {
+            CAPTURE(route);
+            auto r = run_command(curl + many + ts.url(route));
+            REQUIRE(r.output == "413 content too large: multipart form: more parts than the limit 413");
+            r = run_command(curl + "-H 'Content-Type: application/json' -d '{}' " + ts.url(route));
+            REQUIRE(r.output.rfind("415 unsupported media type: not a form", 0) == 0);
+            REQUIRE(r.output.substr(r.output.size() - 4) == " 415");
+          }
+          auto r = run_command(curl + many + ts.url("/buffered"));  // lazily parsed: no fields, no error answer
           REQUIRE(r.output == "name=;msg= 200");
-          r = run_command(curl + "-H 'Content-Type: application/json' -d '{}' " + ts.url("/streamed"));
-          REQUIRE(r.output.rfind("415 unsupported media type: not a form", 0) == 0);
-          REQUIRE(r.output.substr(r.output.size() - 4) == " 415");
         }
         RawClient c(ts.port());
         const std::string body = "--b\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"x\"\r\n\r\nno end";
