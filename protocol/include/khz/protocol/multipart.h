@@ -138,7 +138,6 @@ class MultipartParser {
   std::size_t parts_ = 0;
   std::size_t part_bytes_ = 0;
   std::size_t body_bytes_ = 0;
-  std::size_t header_scanned_ = 0;
   std::string header_block_;  // CRLF + the header block so far (see take_headers)
   std::string filename_;      // a decoded filename*
   std::vector<HeaderMap::Field> fields_;
