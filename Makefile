@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # make demo   install what is missing, build, run the hello service on 127.0.0.1:8888
-# make test   install what is missing; fuzz the HTTP/1.1 parser; build Release and ASan+UBSan and run
+# make test   install what is missing; fuzz the codecs; build Release and ASan+UBSan and run
 #             every test in both
 # make build  Release build into build/ (executables in build/bin/)
 # make bench  Release build, then the load benchmark against the peers (benchmark/README.md)
@@ -9,7 +9,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 CMAKE_GEN  := -G Ninja
 
@@ -49,7 +49,8 @@ test-asan: build-asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
-# libFuzzer targets (request parser, chunked decoder) for FUZZ_SECONDS each, under ASan+UBSan.
+# libFuzzer targets (request and response parsers, chunked decoder, multipart and urlencoded
+# form codecs) for FUZZ_SECONDS each, under ASan+UBSan.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure
 

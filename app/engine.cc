@@ -338,6 +338,7 @@ Task<void> Engine::serve(Exchange& exchange) {
     ctx->params_.reserve(max_params_);
     ctx->pool_ = &offload_pool_;
     ctx->engine_ = this;
+    ctx->form_options_ = &options_.form;
     exchange.core_state = std::move(ctx);
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
@@ -346,7 +347,10 @@ Task<void> Engine::serve(Exchange& exchange) {
   // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).
   struct EndOfRequest {
     RequestContext& ctx;
-    ~EndOfRequest() { ctx.serving_ = false; }
+    ~EndOfRequest() {
+      ctx.serving_ = false;
+      ctx.end_form();  // uploads' temp files go now, however the handler ended
+    }
   } end_of_request{ctx};
   std::exception_ptr thrown;
   std::string error;

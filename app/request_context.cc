@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
-#include <khz/route/path.h>
+
+#include "form_state.h"
 
 #include <cxxabi.h>
 
@@ -28,32 +29,6 @@ void request_context_used_after_handler(const char* accessor) noexcept {
 
 }  // namespace detail
 
-namespace {
-
-using route::hex_digit_value;
-
-// Decodes a query component ('+' is a space, %XX a byte) into `arena`; text without escapes is
-// returned as is. A malformed escape is kept literally.
-std::string_view decode_component(std::string_view in, Arena& arena) {
-  if (in.find_first_of("%+") == std::string_view::npos) return in;
-  char* out = arena.allocate(in.size());
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    char c = in[i];
-    if (c == '+') {
-      out[n++] = ' ';
-    } else if (c == '%' && i + 2 < in.size() && hex_digit_value(in[i + 1]) >= 0 && hex_digit_value(in[i + 2]) >= 0) {
-      out[n++] = static_cast<char>(hex_digit_value(in[i + 1]) * 16 + hex_digit_value(in[i + 2]));
-      i += 2;
-    } else {
-      out[n++] = c;
-    }
-  }
-  return {out, n};
-}
-
-}  // namespace
-
 RequestContext::RequestContext() = default;
 RequestContext::~RequestContext() = default;
 
@@ -72,6 +47,7 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   params_.clear();
   query_.clear();
   values_.clear();
+  end_form();
 }
 
 std::string_view RequestSnapshot::param(std::string_view key) const noexcept {
@@ -123,21 +99,15 @@ Task<Result<std::string_view>> RequestContext::read_body_chunk() {
   co_return std::string_view{};
 }
 
+// The query string, decoded by the form codec's rules (<khz/protocol/urlencoded.h>: '+' is a
+// space, a bad '%' escape is kept as it is) and without its limits: max_uri_bytes bounds it.
 void RequestContext::parse_query() {
   if (query_parsed_) return;
   query_parsed_ = true;
-  std::string_view q = request().query();
-  Arena& arena = request().arena();
-  while (!q.empty()) {
-    std::size_t amp = q.find('&');
-    std::string_view item = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
-    if (item.empty()) continue;
-    std::size_t eq = item.find('=');
-    std::string_view key = item.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view{} : item.substr(eq + 1);
-    query_.emplace_back(decode_component(key, arena), decode_component(value, arena));
-  }
+  protocol::UrlencodedLimits no_limits{.max_fields = protocol::UrlencodedLimits::unlimited,
+                                       .max_key_bytes = protocol::UrlencodedLimits::unlimited,
+                                       .max_value_bytes = protocol::UrlencodedLimits::unlimited};
+  (void)protocol::parse_urlencoded(request().query(), query_, request().arena(), no_limits);
 }
 
 std::string_view RequestContext::query(std::string_view key) {
@@ -152,8 +122,8 @@ std::string_view RequestContext::query(std::string_view key) {
 bool RequestContext::has_query(std::string_view key) {
   check_live("has_query");
   parse_query();
-  for (const auto& kv : query_) {
-    if (kv.first == key) return true;
+  for (const auto& field : query_) {
+    if (field.name == key) return true;
   }
   return false;
 }

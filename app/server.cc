@@ -27,6 +27,7 @@ Server::Server(ServerOptions options)
           .redirect_forwarded_prefix = options.redirect_forwarded_prefix,
           .handler_error = options.handler_error,
           .offload = options.offload,
+          .form = options.form,
       }),
       options_(std::move(options)) {
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {

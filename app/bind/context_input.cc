@@ -3,6 +3,7 @@
 #include <khz/app/engine.h>
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
+#include <khz/protocol/form_error.h>
 #include <khz/protocol/header_map.h>
 
 namespace khz {
@@ -43,6 +44,13 @@ std::string_view ContextBindInput::content_type() { return ctx_.header("Content-
 std::string_view ContextBindInput::body() { return ctx_.body(); }
 std::string_view ContextBindInput::keep(std::string_view text) { return ctx_.request().arena().copy(text); }
 bool ContextBindInput::body_is_form() { return ctx_.body_is_form(); }
+bool ContextBindInput::form_failed(std::string& message, int& status) {
+  std::error_code ec = ctx_.form_parse_error();
+  if (!ec) return false;
+  message = "malformed form: " + ec.message();
+  status = protocol::form_error_status(ec);
+  return true;
+}
 
 }  // namespace detail
 
@@ -70,7 +78,5 @@ std::size_t RequestContext::visit_cookies(std::string_view name, BindInput::Visi
   return found;
 }
 
-std::size_t RequestContext::visit_form(std::string_view, BindInput::Visit, void*) { return 0; }
-bool RequestContext::body_is_form() { return false; }
 
 }  // namespace khz

@@ -35,7 +35,25 @@ struct Lookup {
   }
 };
 
+struct Signup {
+  std::string name;
+  std::uint8_t age = 0;
+  std::vector<std::string> tags;
+  static constexpr auto khz_fields() {
+    return std::tuple{
+        khz::field("name", &Signup::name).form().required(),
+        khz::field("age", &Signup::age).form().range(18, 120),
+        khz::field("tags", &Signup::tags).form("tag"),
+    };
+  }
+};
+
 void register_routes(khz::Server& server) {
+  server.post("/signup", [](khz::RequestContext& c) {
+    auto req = c.bind_and_validate<Signup>();
+    if (!req) return c.reject(req.errors());
+    c.json(200, *req);
+  });
   server.post("/bind", [](khz::RequestContext& c) {
     auto req = c.bind_and_validate<khz_bench::BindRequest>();
     if (!req) return c.reject(req.errors());
@@ -56,6 +74,13 @@ std::string curl(const std::string& args) {
 
 std::string body_of(const std::string& out) { return out.substr(0, out.rfind('\n')); }
 std::string status_line(const std::string& out) { return out.substr(out.rfind('\n') + 1); }
+
+void write_file(const std::string& path, const std::string& bytes) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+}
 
 // The "field" of each error in a problem+json body, in order.
 std::vector<std::string> failing_fields(const std::string& body) {
@@ -118,11 +143,7 @@ TEST_CASE("bind: the POST /bind contract over HTTP/1.1 and HTTP/2 with curl") {
       for (const auto& b : bad) {
         INFO(b.body);
         std::string file = "/tmp/khz-bind-test-body";
-        {
-          FILE* f = std::fopen(file.c_str(), "wb");
-          std::fwrite(b.body.data(), 1, b.body.size(), f);
-          std::fclose(f);
-        }
+        write_file(file, b.body);
         out = curl(version + json + "--data-binary @" + file + " " + url);
         CHECK(status_line(out) == "400 application/problem+json");
         auto fields = failing_fields(body_of(out));
@@ -165,4 +186,37 @@ TEST_CASE("bind: a custom error handler shapes the answer") {
   auto out = curl("-H 'Content-Type: application/json' --data '{\"age\":-1}' " + ts.url("/bind"));
   CHECK(status_line(out) == "422 application/json; charset=utf-8");
   CHECK(body_of(out) == R"({"code":"invalid","first":"name","count":3})");
+}
+
+TEST_CASE("bind: urlencoded and multipart forms, and a form that does not parse") {
+  khz::test::TestServer ts(khz::test::transports().front());
+  register_routes(ts.server);
+  ts.start();
+  const std::string url = ts.url("/signup");
+  for (const std::string version : {"--http1.1", "--http2-prior-knowledge"}) {
+    DYNAMIC_SECTION(version) {
+      auto out = curl(version + " --data-urlencode 'name=Ann Lee' --data-urlencode age=30 --data-urlencode tag=a "
+                                "--data-urlencode 'tag=b&c' " + url);
+      CHECK(status_line(out) == "200 application/json; charset=utf-8");
+      CHECK(body_of(out) == R"({"name":"Ann Lee","age":30,"tags":["a","b&c"]})");
+
+      out = curl(version + " -F name=Bo -F age=40 -F tag=x " + url);
+      CHECK(status_line(out) == "200 application/json; charset=utf-8");
+      CHECK(body_of(out) == R"({"name":"Bo","age":40,"tags":["x"]})");
+
+      out = curl(version + " -F age=300 " + url);
+      CHECK(status_line(out) == "400 application/problem+json");
+      CHECK(failing_fields(body_of(out)) == std::vector<std::string>{"age"});  // binding: 300 does not fit
+      out = curl(version + " -F age=12 " + url);
+      CHECK(failing_fields(body_of(out)) == std::vector<std::string>{"name", "age"});
+
+      // a multipart body that ends before its close delimiter
+      write_file("/tmp/khz-bind-test-form", "--XyZ\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAnn");
+      out = curl(version + " -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary @/tmp/khz-bind-test-form " + url);
+      CHECK(status_line(out) == "400 application/problem+json");
+      CHECK(body_of(out).find("malformed form") != std::string::npos);
+      out = curl(version + " -H 'Content-Type: application/json' --data '{\"name\":\"x\"}' " + url);
+      CHECK(status_line(out) == "415 application/problem+json");
+    }
+  }
 }

@@ -110,6 +110,11 @@ class BindInput {
   virtual std::string_view keep(std::string_view text) = 0;
   // Whether the body is a form this input can read (urlencoded or multipart).
   virtual bool body_is_form() { return false; }
+  // When the form body failed to parse: why, and the status it calls for (400, 413).
+  virtual bool form_failed(std::string& message, int& status) {
+    (void)message, (void)status;
+    return false;
+  }
 
  protected:
   ~BindInput() = default;
@@ -647,7 +652,14 @@ void bind_request(BindInput& in, T& out, BindState& s) {
         return;
       }
       bind_object_members(root, out, s, seen, true);
-    } else if (!(wants_form && in.body_is_form())) {
+    } else if (wants_form && in.body_is_form()) {
+      std::string message;
+      int status = 400;
+      if (in.form_failed(message, status)) {
+        s.fail(std::move(message), status);
+        return;
+      }
+    } else {
       std::string accepted = wants_json ? "application/json" : "";
       if (wants_form) accepted += accepted.empty() ? "a form" : " or a form";
       s.fail("Content-Type " + std::string(type.empty() ? "(none)" : type) + " is not supported" +

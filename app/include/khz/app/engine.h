@@ -123,6 +123,8 @@ struct EngineOptions {
   // The worker pool behind RequestContext::offload: at most `threads` threads (none until the
   // first offload) and `max_queue` jobs waiting for one; beyond that offload fails (503).
   WorkerPoolOptions offload{};
+  // Request forms (RequestContext::form, file, read_form): limits and where uploads are spooled.
+  FormOptions form{};
 };
 
 class RouteGroup {

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <khz/app/bind.h>
+#include <khz/app/form.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/common/task.h>
@@ -46,11 +47,13 @@
 #include <khz/protocol/cookie.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/server_core.h>
+#include <khz/protocol/urlencoded.h>
 #include <khz/route/radix_tree.h>
 
 #include <any>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -90,6 +93,7 @@ class ContextBindInput final : public BindInput {
   std::string_view body() override;
   std::string_view keep(std::string_view text) override;
   bool body_is_form() override;
+  bool form_failed(std::string& message, int& status) override;
 
  private:
   RequestContext& ctx_;
@@ -309,6 +313,34 @@ class RequestContext : public ExchangeState {
     return pool_->offload(std::forward<F>(fn));
   }
 
+  // ---- forms: application/x-www-form-urlencoded and multipart/form-data bodies (<khz/app/form.h>)
+  // The body's fields (not the query string's), decoded, and its uploaded files. Views and
+  // files live until the handler's Task completes; temp files are removed then. On a buffered
+  // route the body is parsed on the first call; on a .stream_body() route call read_form()
+  // first (until then these find nothing). A body that is not a form, or that failed to parse
+  // (read_form() says why), has no fields and no files.
+  //
+  //   std::string_view title = ctx.form("title");                    // first value; "" when absent
+  //   for (std::string_view tag : ctx.form_all("tag")) tags.emplace_back(tag);
+  //   if (const khz::FormFile* f = ctx.file("upload")) save(f->filename(), f->bytes());
+  std::string_view form(std::string_view key);
+  std::vector<std::string_view> form_all(std::string_view key);
+  bool has_form(std::string_view key);
+  // The first file sent in field `key`, or nullptr; every file of that field, in body order.
+  const FormFile* file(std::string_view key);
+  std::vector<const FormFile*> files(std::string_view key);
+  // Reads the form body (through read_body_chunk() on a .stream_body() route, spooling big files
+  // as they arrive; at once from body() elsewhere) and parses it, once per request. On an error
+  // it answers for the handler (the status of protocol::form_error_status: 400 malformed, 413 a
+  // limit of ServerOptions::form, 415 a Content-Type that is not a form; the reason in a text
+  // body), logs one line, and returns the error (protocol::form_errc, or the body reader's).
+  //
+  //   auto form = co_await ctx.read_form();
+  //   if (!form) co_return;          // answered; or set another response here
+  Task<Result<void>> read_form();
+  // A query parameter, decoded, or `fallback` when the query has no such key (Hertz's DefaultQuery).
+  std::string_view query_or(std::string_view key, std::string_view fallback);
+
   // ---- per-request values (gone after the request)
   void set(std::string_view key, std::any value);
   // nullptr when absent.
@@ -343,7 +375,15 @@ class RequestContext : public ExchangeState {
   std::size_t visit_cookies(std::string_view name, BindInput::Visit visit, void* state);
   std::size_t visit_form(std::string_view name, BindInput::Visit visit, void* state);
   bool body_is_form();
+  // Why the buffered body did not parse as a form; {} when it did (or is not a form).
+  std::error_code form_parse_error();
   void parse_query();
+  // ---- forms (app/form.cc)
+  detail::FormState& form_state();
+  // Parses a buffered body into form_ (lazily, from the getters, and by read_form).
+  void parse_buffered_form();
+  // The request is over: forgets the form and removes its temp files (Engine::serve).
+  void end_form() noexcept;
   // The debug lifetime check: `accessor` names what was called. Nothing in Release builds.
   void check_live(const char* accessor) const noexcept {
     if constexpr (lifetime_checks) {
@@ -367,13 +407,16 @@ class RequestContext : public ExchangeState {
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's
   mutable std::string peer_;  // peer_address(), once asked for
-  std::vector<std::pair<std::string_view, std::string_view>> query_;
+  std::vector<protocol::FormField> query_;
   std::vector<std::pair<std::string, std::any>> values_;
   // ---- cookies and templates
   void parse_cookies();
   const Engine* engine_ = nullptr;  // the Engine that made the context (its templates, its bind error handler)
   bool cookies_parsed_ = false;
   std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
+  // ---- forms
+  std::unique_ptr<detail::FormState> form_;  // made on first use, kept with the context
+  const FormOptions* form_options_ = nullptr;  // the Engine's (set once, when it makes the context)
 };
 
 }  // namespace khz

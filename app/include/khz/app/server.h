@@ -106,6 +106,10 @@ struct ServerOptions {
   // first offload (a server that never offloads starts none), and up to `max_queue` jobs
   // (default 1024) waiting for one; an offload beyond that fails fast with a 503.
   WorkerPoolOptions offload{};
+  // Request forms (RequestContext::form, file, read_form; <khz/app/form.h>): the limits of
+  // urlencoded and multipart bodies (each 413 when crossed), the size above which an uploaded
+  // file goes to a temp file, and the directory for those.
+  FormOptions form{};
 };
 
 // A new connection, as an on_accept hook sees it. The views live for the hook's call.
