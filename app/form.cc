@@ -260,6 +260,26 @@ std::error_code parse_form_body(detail::FormState& state, std::string_view conte
 
 }  // namespace
 
+namespace {
+
+// One piece of a streamed body into a parser (the urlencoded parser copies what it keeps).
+std::error_code feed_piece(protocol::UrlencodedParser& p, std::string_view piece) { return p.feed(piece, false); }
+std::error_code feed_piece(protocol::MultipartParser& p, std::string_view piece) { return p.feed(piece); }
+
+// Feeds `parser` the request body as it arrives, then finishes it; the first error. The caller
+// awaits it at once, so the references outlive the frame.
+template <class Parser>
+Task<std::error_code> feed_body(RequestContext& ctx, Parser& parser) {
+  for (;;) {
+    auto piece = co_await ctx.read_body_chunk();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) co_return parser.finish();
+    if (std::error_code ec = feed_piece(parser, *piece)) co_return ec;
+  }
+}
+
+}  // namespace
+
 void RequestContext::parse_buffered_form() {
   detail::FormState& state = form_state();
   if (state.parsed || body_streamed()) return;  // a streamed body is read by read_form()
@@ -283,18 +303,7 @@ Task<Result<void>> RequestContext::read_form() {
     std::error_code ec;
     if (encoding == protocol::FormEncoding::urlencoded) {
       protocol::UrlencodedParser parser(state.fields, request().arena(), urlencoded_limits(options));
-      for (;;) {
-        auto piece = co_await read_body_chunk();
-        if (!piece) {
-          ec = piece.error();
-          break;
-        }
-        if (piece->empty()) {
-          ec = parser.finish();
-          break;
-        }
-        if ((ec = parser.feed(*piece, false))) break;
-      }
+      ec = co_await feed_body(*this, parser);
     } else if (encoding == protocol::FormEncoding::multipart) {
       auto boundary = protocol::multipart_boundary(content_type);
       if (!boundary) {
@@ -302,18 +311,7 @@ Task<Result<void>> RequestContext::read_form() {
       } else {
         detail::FormSink sink(state, request().arena(), options, false);
         protocol::MultipartParser parser(*boundary, sink, multipart_limits(options));
-        for (;;) {
-          auto piece = co_await read_body_chunk();
-          if (!piece) {
-            ec = piece.error();
-            break;
-          }
-          if (piece->empty()) {
-            ec = parser.finish();
-            break;
-          }
-          if ((ec = parser.feed(*piece))) break;
-        }
+        ec = co_await feed_body(*this, parser);
       }
     } else {
       ec = protocol::form_errc::not_a_form;

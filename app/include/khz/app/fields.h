@@ -154,40 +154,16 @@ struct Field {
 
   // ---- rules
   constexpr Field required() const { return with([](FieldRules& r) { r.required = true; }); }
-  constexpr Field min(long double v) const {
-    Field f = *this;
-    f.rules.has_min = true;
-    f.rules.min = v;
-    return f;
-  }
-  constexpr Field max(long double v) const {
-    Field f = *this;
-    f.rules.has_max = true;
-    f.rules.max = v;
-    return f;
-  }
+  constexpr Field min(long double v) const { return with([v](FieldRules& r) { r.has_min = true, r.min = v; }); }
+  constexpr Field max(long double v) const { return with([v](FieldRules& r) { r.has_max = true, r.max = v; }); }
   constexpr Field range(long double lo, long double hi) const { return min(lo).max(hi); }
-  constexpr Field min_length(std::size_t n) const {
-    Field f = *this;
-    f.rules.min_length = n;
-    return f;
-  }
-  constexpr Field max_length(std::size_t n) const {
-    Field f = *this;
-    f.rules.max_length = n;
-    return f;
-  }
+  constexpr Field min_length(std::size_t n) const { return with([n](FieldRules& r) { r.min_length = n; }); }
+  constexpr Field max_length(std::size_t n) const { return with([n](FieldRules& r) { r.max_length = n; }); }
   constexpr Field length(std::size_t lo, std::size_t hi) const { return min_length(lo).max_length(hi); }
   constexpr Field one_of(std::string_view bar_separated) const {
-    Field f = *this;
-    f.rules.one_of = bar_separated;
-    return f;
+    return with([bar_separated](FieldRules& r) { r.one_of = bar_separated; });
   }
-  constexpr Field pattern(std::string_view regex) const {
-    Field f = *this;
-    f.rules.pattern = regex;
-    return f;
-  }
+  constexpr Field pattern(std::string_view regex) const { return with([regex](FieldRules& r) { r.pattern = regex; }); }
   constexpr Field email() const { return format(Format::email); }
   constexpr Field url() const { return format(Format::url); }
   constexpr Field uuid() const { return format(Format::uuid); }
@@ -200,11 +176,7 @@ struct Field {
     f.predicate_message = failure_message;
     return f;
   }
-  constexpr Field message(std::string_view text) const {
-    Field f = *this;
-    f.rules.message = text;
-    return f;
-  }
+  constexpr Field message(std::string_view text) const { return with([text](FieldRules& r) { r.message = text; }); }
 
  private:
   constexpr Field from(Source s, std::string_view n) const {
@@ -220,11 +192,7 @@ struct Field {
     }
     return f;
   }
-  constexpr Field format(Format fmt) const {
-    Field f = *this;
-    f.rules.format = fmt;
-    return f;
-  }
+  constexpr Field format(Format fmt) const { return with([fmt](FieldRules& r) { r.format = fmt; }); }
   template <class Fn>
   constexpr Field with(Fn fn) const {
     Field f = *this;
