@@ -70,6 +70,10 @@ void write_number(std::string& out, Number v) {
   char digits[32];
   auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);  // shortest round trip
   if constexpr (std::is_floating_point_v<Number>) {
+    if (v == 0 && std::signbit(v)) {  // "-0" would read back as the integer 0
+      out.append("-0.0");
+      return;
+    }
     // A double past the 64-bit integers written as digits alone ("92233720368547760000") reads
     // back as an integer that does not fit: write it with an exponent so it reads as a double.
     if (std::fabs(v) >= 9.2e18 && std::memchr(digits, 'e', static_cast<std::size_t>(end - digits)) == nullptr &&

@@ -140,5 +140,7 @@ TEST_CASE("Doubles beyond the 64-bit integers dump in a form the reader takes ba
     REQUIRE(back);
     CHECK(back->number() == v);
   }
+  CHECK(khz::Json(-0.0).dump() == "-0.0");  // "-0" would read back as the integer 0
+  CHECK(khz::Json::parse("-0.0")->dump() == "-0.0");
   CHECK(khz::Json(123456789012345.0).dump() == "123456789012345");  // smaller ones keep their shortest form
 }
