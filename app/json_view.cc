@@ -68,6 +68,13 @@ std::string_view describe(JsonKind kind) noexcept {
 
 // ---- JsonView
 
+bool JsonView::has_duplicate_keys() const {
+  if (tape_.words == nullptr) return false;
+  thread_local std::vector<std::string_view> keys;  // scratch, warm after the first use
+  keys.clear();
+  return khz::has_duplicate_keys(tape_, index_, keys);
+}
+
 double JsonView::number() const noexcept {
   switch (kind()) {
     case JsonKind::int64: return static_cast<double>(static_cast<std::int64_t>(tape_.words[index_ + 1]));

@@ -220,6 +220,9 @@ TEST_CASE("Wrong types, numbers that do not fit and bad text are each reported w
       {R"({"timeout":"soon"})", "timeout must be a duration such as 1h30m, 250ms or 1.5s"},
       {R"({"weight":1e300})", "weight must be a number that fits a float"},
       {R"({"name":"a","name":"b"})", "name is given twice"},
+      {R"({"counts":{"a":1,"a":2}})", "counts.a is given twice"},
+      {R"({"extra":[{"k":1,"k":2}]})", "extra has an object with a duplicate key"},
+      {R"({"address":{"city":"x","city":"y"}})", "address.city is given twice"},
       {R"([1,2])", "the JSON body must be an object, not an array"},
       {R"({"name":)", "malformed JSON"},
   };

@@ -327,6 +327,9 @@ void bind_json(JsonView v, M& out, BindState& s) {
       out = std::move(x);
     }
   } else if constexpr (std::is_same_v<M, Json>) {
+    // binding parses with duplicate keys kept (known keys are checked field by field): a value
+    // taken whole is checked here
+    if (v.has_duplicate_keys()) return s.fail("has an object with a duplicate key");
     out = json_from_view(v);
   } else if constexpr (std::is_same_v<M, std::string>) {
     if (k != JsonKind::string) return wrong();
@@ -377,7 +380,9 @@ void bind_json(JsonView v, M& out, BindState& s) {
     out.clear();
     for (auto [key, e] : v.members()) {
       s.path.push(key);
-      bind_json(e, out[std::string(key)], s);
+      auto [at, inserted] = out.try_emplace(std::string(key));
+      if (inserted) bind_json(e, at->second, s);
+      else s.fail("is given twice");
       s.path.pop();
     }
   } else if constexpr (Reflected<M>) {

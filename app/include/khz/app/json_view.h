@@ -147,6 +147,9 @@ class JsonView {
   // absent or not an object.
   JsonView find(std::string_view key) const noexcept;
   bool found() const noexcept { return tape_.words != nullptr; }
+  // Whether an object in this value (itself or nested) has a key twice (for documents parsed
+  // with DuplicateKeys::keep).
+  bool has_duplicate_keys() const;
 
   struct MemberRange {
     JsonIterator first, last;
