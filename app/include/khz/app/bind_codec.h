@@ -1,0 +1,668 @@
+// SPDX-License-Identifier: Apache-2.0
+// The per-type machinery under <khz/app/bind.h>: text and JSON values into members, members into
+// JSON, the rules checked on each, and a request's sources bound to a struct. Everything here is
+// khz::detail; use bind.h. BindErrors (what a bind found) and BindInput (what it reads) come
+// first, as bind.h's users meet them:
+//
+//   khz::BindErrors errors = khz::validate(order);           // <khz/app/bind.h>
+//   if (!errors.empty()) KHZ_LOG(info, errors.summary());
+#pragma once
+
+#include <khz/app/fields.h>
+#include <khz/app/json.h>
+#include <khz/app/json_view.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <forward_list>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace khz {
+
+
+struct FieldError {
+  std::string field;    // external name with its path: "address.zip", "tags[3]"; "" for the body
+  std::string message;  // "is required", "must be at most 150", "malformed JSON: ..."
+};
+
+// Every error one bind or validation found. Empty when all is well.
+class BindErrors {
+ public:
+  bool empty() const noexcept { return errors_.empty(); }
+  // 0 when empty; else the response status they call for: 415 unsupported body type, 413 a body
+  // or form over its limit, 400 otherwise.
+  int status() const noexcept { return status_; }
+  const std::vector<FieldError>& fields() const noexcept { return errors_; }
+  void add(std::string field, std::string message, int status = 400);
+  void append(const BindErrors& other);
+  // "name is required; age must be at most 150"
+  std::string summary() const;
+  // RFC 9457 application/problem+json:
+  // {"type":"about:blank","title":"Bad Request","status":400,"detail":"...",
+  //  "errors":[{"field":"name","message":"is required"}]}
+  std::string problem_json() const;
+
+ private:
+  int status_ = 0;
+  std::vector<FieldError> errors_;
+};
+
+// What binding reads from a request (RequestContext provides one; tests may write their own).
+class BindInput {
+ public:
+  using Visit = void (*)(void* state, std::string_view value);
+  // Calls visit(state, value) for each value `name` has in `source` (path, form, query, cookie,
+  // header; not json), in request order; returns how many there were.
+  virtual std::size_t values(Source source, std::string_view name, Visit visit, void* state) = 0;
+  virtual std::string_view content_type() = 0;
+  virtual std::string_view body() = 0;
+  // A copy of `text` that lives as long as the bound value may view it.
+  virtual std::string_view keep(std::string_view text) = 0;
+  // Whether the body is a form this input can read (urlencoded or multipart).
+  virtual bool body_is_form() { return false; }
+  // When the form body failed to parse: why, and the status it calls for (400, 413).
+  virtual bool form_failed(std::string& message, int& status) {
+    (void)message, (void)status;
+    return false;
+  }
+
+ protected:
+  ~BindInput() = default;
+};
+
+namespace detail {
+
+// ---- non-template pieces (app/bind/*.cc)
+bool parse_signed(std::string_view text, std::int64_t& out) noexcept;
+bool parse_unsigned(std::string_view text, std::uint64_t& out) noexcept;
+bool parse_double(std::string_view text, double& out) noexcept;  // finite only
+bool parse_bool(std::string_view text, bool& out) noexcept;      // true/false/1/0/t/f/TRUE/...
+bool parse_duration(std::string_view text, std::chrono::nanoseconds& out) noexcept;  // Go syntax
+// RFC 3339 into whole seconds since the epoch (UTC) and the nanoseconds past them.
+bool parse_timestamp(std::string_view text, std::chrono::sys_seconds& seconds, std::int64_t& nanos) noexcept;
+void write_timestamp(std::string& out, std::chrono::sys_seconds seconds, std::int64_t nanos);
+void write_json_string(std::string& out, std::string_view s);
+void write_json_number(std::string& out, std::int64_t v);
+void write_json_number(std::string& out, std::uint64_t v);
+void write_json_number(std::string& out, double v);
+std::size_t utf8_length(std::string_view s) noexcept;
+bool matches_pattern(std::string_view pattern, std::string_view value);  // compiled once per thread
+bool matches_format(Format format, std::string_view value) noexcept;
+bool in_bar_list(std::string_view list, std::string_view value) noexcept;
+bool in_bar_list(std::string_view list, long double value) noexcept;
+std::string format_number(long double v);
+std::string_view format_message(Format format) noexcept;
+Json json_from_view(JsonView v);
+bool is_json_content_type(std::string_view content_type) noexcept;
+
+// Where a value sits while it binds or validates: errors get its path only when one occurs.
+class BindPath {
+ public:
+  // User-provided on purpose: value-initialising a BindPath then does not zero its 1 KiB of parts.
+  BindPath() noexcept {}
+  void push(std::string_view name) noexcept { at() = {name.data(), name.size(), 0, false}, ++depth_; }
+  void push(std::size_t index) noexcept { at() = {nullptr, 0, index, true}, ++depth_; }
+  void pop() noexcept { --depth_; }
+  std::string str() const;
+
+ private:
+  // Plain data, left uninitialised: a BindPath is made per bind and must cost nothing until used.
+  struct Part {
+    const char* name;
+    std::size_t size;
+    std::size_t index;
+    bool is_index;
+  };
+  static constexpr std::size_t kMax = 32;  // deeper paths keep their last part in the last slot
+  Part& at() noexcept { return parts_[depth_ < kMax ? depth_ : kMax - 1]; }
+  Part parts_[kMax];
+  std::size_t depth_ = 0;
+};
+
+struct BindState {
+  BindErrors& errors;
+  BindInput* input;                    // null: strings are kept in `kept`
+  std::forward_list<std::string>* kept;
+  BindPath path;
+
+  void fail(std::string message, int status = 400) { errors.add(path.str(), std::move(message), status); }
+  std::string_view keep(std::string_view s) {
+    if (input != nullptr) return input->keep(s);
+    kept->emplace_front(s);
+    return kept->front();
+  }
+};
+
+template <class X>
+struct IsOptional : std::false_type {};
+template <class X>
+struct IsOptional<std::optional<X>> : std::true_type {};
+template <class X>
+struct IsVector : std::false_type {};
+template <class X, class A>
+struct IsVector<std::vector<X, A>> : std::true_type {};
+template <class X>
+struct IsMap : std::false_type {};
+template <class X, class C, class A>
+struct IsMap<std::map<std::string, X, C, A>> : std::true_type {};
+template <class X, class H, class E, class A>
+struct IsMap<std::unordered_map<std::string, X, H, E, A>> : std::true_type {};
+template <class X>
+struct IsDuration : std::false_type {};
+template <class R, class P>
+struct IsDuration<std::chrono::duration<R, P>> : std::true_type {};
+template <class X>
+struct IsTimePoint : std::false_type {};
+template <class D>
+struct IsTimePoint<std::chrono::time_point<std::chrono::system_clock, D>> : std::true_type {};
+template <class X>
+inline constexpr bool is_integer_v = std::is_integral_v<X> && !std::is_same_v<X, bool>;
+
+template <class M>
+std::string_view type_name() {
+  if constexpr (std::is_same_v<M, bool>) return "a boolean";
+  else if constexpr (is_integer_v<M>) return "an integer";
+  else if constexpr (std::is_floating_point_v<M>) return "a number";
+  else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) return "a string";
+  else if constexpr (std::is_enum_v<M>) return "a string";
+  else if constexpr (IsVector<M>::value) return "an array";
+  else if constexpr (IsMap<M>::value || Reflected<M>) return "an object";
+  else if constexpr (IsDuration<M>::value) return "a duration";
+  else if constexpr (IsTimePoint<M>::value) return "an RFC 3339 timestamp";
+  else return "a value";
+}
+
+template <class M>
+std::string range_message() {
+  return "must be an integer from " + format_number(static_cast<long double>(std::numeric_limits<M>::min())) +
+         " to " + format_number(static_cast<long double>(std::numeric_limits<M>::max()));
+}
+
+template <class M>
+bool integer_in_range(std::int64_t v, M& out) {
+  if constexpr (std::is_signed_v<M>) {
+    if (v < static_cast<std::int64_t>(std::numeric_limits<M>::min()) ||
+        v > static_cast<std::int64_t>(std::numeric_limits<M>::max())) return false;
+  } else {
+    if (v < 0 || static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<M>::max())) return false;
+  }
+  out = static_cast<M>(v);
+  return true;
+}
+template <class M>
+bool integer_in_range(std::uint64_t v, M& out) {
+  if (v > static_cast<std::uint64_t>(std::numeric_limits<M>::max())) return false;
+  out = static_cast<M>(v);
+  return true;
+}
+
+template <class M>
+bool bind_text(std::string_view text, M& out, BindState& s);
+template <class M>
+void bind_json(JsonView v, M& out, BindState& s);
+template <Reflected T>
+void bind_object(JsonView v, T& out, BindState& s);
+template <class M>
+void write_json(std::string& out, const M& v);
+template <Reflected T>
+void validate_into(const T& v, BindState& s);
+
+// ---- text (path, query, form, cookie, header, defaults) into one value
+template <class M>
+bool bind_text(std::string_view text, M& out, BindState& s) {
+  if constexpr (std::is_same_v<M, std::string>) {
+    out.assign(text);
+  } else if constexpr (std::is_same_v<M, std::string_view>) {
+    out = text;  // request text lives until the handler's Task completes
+  } else if constexpr (std::is_same_v<M, bool>) {
+    if (!parse_bool(text, out)) return s.fail("must be a boolean (true or false)"), false;
+  } else if constexpr (is_integer_v<M>) {
+    bool ok;
+    if constexpr (std::is_signed_v<M>) {
+      std::int64_t v;
+      ok = parse_signed(text, v) && integer_in_range(v, out);
+    } else {
+      std::uint64_t v;
+      ok = parse_unsigned(text, v) && integer_in_range(v, out);
+    }
+    if (!ok) return s.fail(range_message<M>()), false;
+  } else if constexpr (std::is_floating_point_v<M>) {
+    double v;
+    if (!parse_double(text, v) || (std::is_same_v<M, float> && std::abs(v) > std::numeric_limits<float>::max())) {
+      return s.fail("must be a number"), false;
+    }
+    out = static_cast<M>(v);
+  } else if constexpr (NamedEnum<M>) {
+    if (!enum_from_name(text, out)) return s.fail("is not one of the allowed names"), false;
+  } else if constexpr (IsOptional<M>::value) {
+    typename M::value_type v{};
+    if (!bind_text(text, v, s)) return false;
+    out = std::move(v);
+  } else if constexpr (IsDuration<M>::value) {
+    std::chrono::nanoseconds d;
+    if (!parse_duration(text, d)) return s.fail("must be a duration such as 1h30m, 250ms or 1.5s"), false;
+    out = std::chrono::duration_cast<M>(d);
+  } else if constexpr (IsTimePoint<M>::value) {
+    using D = typename M::duration;
+    std::chrono::sys_seconds seconds;
+    std::int64_t nanos;
+    if (!parse_timestamp(text, seconds, nanos)) return s.fail("must be an RFC 3339 timestamp"), false;
+    // the point must fit the member's duration (nanoseconds since 1970 end in 2262)
+    constexpr auto lo = std::chrono::duration_cast<std::chrono::seconds>(D::min()).count() + 1;
+    constexpr auto hi = std::chrono::duration_cast<std::chrono::seconds>(D::max()).count() - 1;
+    auto count = seconds.time_since_epoch().count();
+    if (count < lo || count > hi) return s.fail("is a timestamp out of the supported range"), false;
+    out = M(std::chrono::duration_cast<D>(seconds.time_since_epoch()) +
+            std::chrono::duration_cast<D>(std::chrono::nanoseconds(nanos)));
+  } else {
+    s.fail(std::string("must be ") + std::string(type_name<M>()) + ", which this source cannot give");
+    return false;
+  }
+  return true;
+}
+
+// ---- one JSON value into one value
+template <class M>
+void bind_json(JsonView v, M& out, BindState& s) {
+  JsonKind k = v.kind();
+  auto wrong = [&] {
+    s.fail(std::string("must be ") + std::string(type_name<M>()) + ", not " + std::string(describe(k)));
+  };
+  if constexpr (IsOptional<M>::value) {
+    if (k == JsonKind::null) {
+      out.reset();
+    } else {
+      typename M::value_type x{};
+      bind_json(v, x, s);
+      out = std::move(x);
+    }
+  } else if constexpr (std::is_same_v<M, Json>) {
+    // binding parses with duplicate keys kept (known keys are checked field by field): a value
+    // taken whole is checked here
+    if (v.has_duplicate_keys()) return s.fail("has an object with a duplicate key");
+    out = json_from_view(v);
+  } else if constexpr (std::is_same_v<M, std::string>) {
+    if (k != JsonKind::string) return wrong();
+    out.assign(v.string());
+  } else if constexpr (std::is_same_v<M, std::string_view>) {
+    if (k != JsonKind::string) return wrong();
+    out = s.keep(v.string());
+  } else if constexpr (std::is_same_v<M, bool>) {
+    if (k != JsonKind::boolean) return wrong();
+    out = v.boolean();
+  } else if constexpr (is_integer_v<M>) {
+    bool ok;
+    if (k == JsonKind::int64) ok = integer_in_range(v.int64(), out);
+    else if (k == JsonKind::uint64) ok = integer_in_range(v.uint64(), out);
+    else return wrong();
+    if (!ok) s.fail(range_message<M>());
+  } else if constexpr (std::is_floating_point_v<M>) {
+    if (!v.is_number()) return wrong();
+    double d = v.number();
+    if (std::is_same_v<M, float> && std::abs(d) > std::numeric_limits<float>::max()) return s.fail("must be a number that fits a float");
+    out = static_cast<M>(d);
+  } else if constexpr (NamedEnum<M>) {
+    if (k != JsonKind::string) return wrong();
+    if (!enum_from_name(v.string(), out)) s.fail("is not one of the allowed names");
+  } else if constexpr (IsDuration<M>::value) {
+    if (k == JsonKind::string) {
+      bind_text(v.string(), out, s);
+    } else if (k == JsonKind::int64) {
+      out = M(static_cast<typename M::rep>(v.int64()));
+    } else {
+      wrong();
+    }
+  } else if constexpr (IsTimePoint<M>::value) {
+    if (k != JsonKind::string) return wrong();
+    bind_text(v.string(), out, s);
+  } else if constexpr (IsVector<M>::value) {
+    if (k != JsonKind::array) return wrong();
+    out.clear();
+    out.reserve(v.size());
+    std::size_t i = 0;
+    for (JsonView e : v.elements()) {
+      s.path.push(i++);
+      bind_json(e, out.emplace_back(), s);
+      s.path.pop();
+    }
+  } else if constexpr (IsMap<M>::value) {
+    if (k != JsonKind::object) return wrong();
+    out.clear();
+    for (auto [key, e] : v.members()) {
+      s.path.push(key);
+      auto [at, inserted] = out.try_emplace(std::string(key));
+      if (inserted) bind_json(e, at->second, s);
+      else s.fail("is given twice");
+      s.path.pop();
+    }
+  } else if constexpr (Reflected<M>) {
+    if (k != JsonKind::object) return wrong();
+    bind_object(v, out, s);
+  } else {
+    static_assert(sizeof(M) == 0, "khz: this member type cannot bind (see <khz/app/bind.h> for the types)");
+  }
+}
+
+// A field list's Field elements as a tuple of indexes, for matching keys without a loop per key.
+template <Reflected T, class Fn>
+void for_each_field_indexed(Fn&& fn) {
+  std::size_t i = 0;
+  for_each_field<T>([&](const auto& f) { fn(f, i++); });
+}
+
+template <Reflected T>
+constexpr std::size_t field_count() {
+  std::size_t n = 0;
+  for_each_field<T>([&](const auto&) { ++n; });
+  return n;
+}
+
+// Binds the JSON members of an object to T's fields that bind from JSON, then applies defaults
+// to the fields nothing set (nested structs; the top level applies them after every source).
+// `request_level`: the top level of a request, where a field binds from the JSON body only when
+// it names json among its sources (or names none). Nested objects, and from_json, bind every
+// field by its JSON name.
+template <Reflected T>
+void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, bool request_level) {
+  static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
+  for (auto member : v.members()) {
+    std::string_view key = member.first;  // not a structured binding: clang 14 cannot capture one
+    JsonView value = member.second;
+    for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+      if ((request_level && !f.names.binds_from(Source::json)) || f.names.json_name() != key) return;
+      s.path.push(f.names.json_name());
+      if (seen & (std::uint64_t{1} << i)) {
+        s.fail("is given twice");
+      } else {
+        seen |= std::uint64_t{1} << i;
+        bind_json(value, out.*(f.member), s);
+      }
+      s.path.pop();
+    });
+  }
+}
+
+template <Reflected T>
+void apply_defaults(T& out, BindState& s, std::uint64_t seen) {
+  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+    if (!f.names.has_default || (seen & (std::uint64_t{1} << i))) return;
+    s.path.push(f.names.name);
+    bind_text(f.names.default_text, out.*(f.member), s);
+    s.path.pop();
+  });
+}
+
+template <Reflected T>
+void bind_object(JsonView v, T& out, BindState& s) {
+  std::uint64_t seen = 0;
+  bind_object_members(v, out, s, seen, false);
+  apply_defaults(out, s, seen);
+}
+
+// ---- rendering
+template <class M>
+bool renders(const M& v) {
+  if constexpr (IsOptional<M>::value) return v.has_value();
+  else return true;
+}
+
+template <class M>
+void write_json(std::string& out, const M& v) {
+  if constexpr (IsOptional<M>::value) {
+    if (v) write_json(out, *v);
+    else out.append("null");
+  } else if constexpr (std::is_same_v<M, Json>) {
+    v.dump_to(out);
+  } else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
+    write_json_string(out, v);
+  } else if constexpr (std::is_same_v<M, bool>) {
+    out.append(v ? "true" : "false");
+  } else if constexpr (is_integer_v<M>) {
+    if constexpr (std::is_signed_v<M>) write_json_number(out, static_cast<std::int64_t>(v));
+    else write_json_number(out, static_cast<std::uint64_t>(v));
+  } else if constexpr (std::is_floating_point_v<M>) {
+    write_json_number(out, static_cast<double>(v));
+  } else if constexpr (NamedEnum<M>) {
+    write_json_string(out, enum_name(v));
+  } else if constexpr (IsDuration<M>::value) {
+    write_json_number(out, static_cast<std::int64_t>(v.count()));
+  } else if constexpr (IsTimePoint<M>::value) {
+    auto seconds = std::chrono::floor<std::chrono::seconds>(v);
+    write_timestamp(out, std::chrono::sys_seconds(seconds.time_since_epoch()),
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(v - seconds).count());
+  } else if constexpr (IsVector<M>::value) {
+    out.push_back('[');
+    bool first = true;
+    for (const auto& e : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_json(out, e);
+    }
+    out.push_back(']');
+  } else if constexpr (IsMap<M>::value) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [key, e] : v) {
+      if (!first) out.push_back(',');
+      first = false;
+      write_json_string(out, key);
+      out.push_back(':');
+      write_json(out, e);
+    }
+    out.push_back('}');
+  } else if constexpr (Reflected<M>) {
+    out.push_back('{');
+    bool first = true;
+    for_each_field<M>([&](const auto& f) {
+      if (!f.names.rendered || !renders(v.*(f.member))) return;
+      if (!first) out.push_back(',');
+      first = false;
+      write_json_string(out, f.names.json_name());
+      out.push_back(':');
+      write_json(out, v.*(f.member));
+    });
+    out.push_back('}');
+  } else {
+    static_assert(sizeof(M) == 0, "khz: this member type cannot render as JSON");
+  }
+}
+
+// ---- validation
+template <class M>
+bool has_value(const M& v) {
+  if constexpr (IsOptional<M>::value) return v.has_value();
+  else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view> || IsVector<M>::value ||
+                     IsMap<M>::value)
+    return !v.empty();
+  else if constexpr (std::is_same_v<M, Json>) return !std::holds_alternative<std::nullptr_t>(v.variant());
+  else return true;
+}
+
+// The rules that apply to one scalar (a string, a number, an enum), or to each element.
+template <class M>
+void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
+  auto fail = [&](std::string message) { s.fail(r.message.empty() ? std::move(message) : std::string(r.message)); };
+  if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
+    std::string_view text = v;
+    if (text.empty()) return;  // absent: only required() speaks of it
+    if (r.min_length != 0 || r.max_length != std::numeric_limits<std::size_t>::max()) {
+      std::size_t n = utf8_length(text);
+      if (n < r.min_length || n > r.max_length) {
+        if (r.max_length == std::numeric_limits<std::size_t>::max())
+          fail("must be at least " + std::to_string(r.min_length) + " characters long");
+        else if (r.min_length == 0)
+          fail("must be at most " + std::to_string(r.max_length) + " characters long");
+        else
+          fail("must be " + std::to_string(r.min_length) + " to " + std::to_string(r.max_length) + " characters long");
+      }
+    }
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, text)) fail("must be one of " + std::string(r.one_of));
+    if (!r.pattern.empty() && !matches_pattern(r.pattern, text)) fail("must match " + std::string(r.pattern));
+    if (r.format != Format::none && !matches_format(r.format, text)) fail(std::string(format_message(r.format)));
+  } else if constexpr (std::is_arithmetic_v<M> && !std::is_same_v<M, bool>) {
+    auto x = static_cast<long double>(v);
+    if (r.has_min && x < r.min) fail("must be at least " + format_number(r.min));
+    if (r.has_max && x > r.max) fail("must be at most " + format_number(r.max));
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, x)) fail("must be one of " + std::string(r.one_of));
+  } else if constexpr (NamedEnum<M>) {
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) fail("must be one of " + std::string(r.one_of));
+  } else if constexpr (Reflected<M>) {
+    validate_into(v, s);
+  } else if constexpr (IsOptional<M>::value) {
+    if (v) validate_scalar(*v, r, s);
+  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
+    // nested containers: elements' rules only
+    std::size_t i = 0;
+    for (const auto& e : v) {
+      if constexpr (IsMap<M>::value) s.path.push(e.first), validate_scalar(e.second, r, s);
+      else s.path.push(i++), validate_scalar(e, r, s);
+      s.path.pop();
+    }
+  }
+}
+
+template <class M>
+void validate_value(const M& v, const FieldRules& r, BindState& s) {
+  if (r.required && !has_value(v)) {
+    s.fail(r.message.empty() ? std::string("is required") : std::string(r.message));
+    return;
+  }
+  if constexpr (IsOptional<M>::value) {
+    if (v) {
+      FieldRules inner = r;
+      inner.required = false;
+      validate_value(*v, inner, s);
+    }
+  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
+    if (v.size() < r.min_length || v.size() > r.max_length) {
+      std::string m = r.max_length == std::numeric_limits<std::size_t>::max()
+                          ? "must have at least " + std::to_string(r.min_length) + " items"
+                          : r.min_length == 0 ? "must have at most " + std::to_string(r.max_length) + " items"
+                                              : "must have " + std::to_string(r.min_length) + " to " +
+                                                    std::to_string(r.max_length) + " items";
+      s.fail(r.message.empty() ? m : std::string(r.message));
+    }
+    FieldRules each = r;
+    each.required = false;
+    each.min_length = 0;
+    each.max_length = std::numeric_limits<std::size_t>::max();
+    validate_scalar(v, each, s);
+  } else {
+    validate_scalar(v, r, s);
+  }
+}
+
+template <Reflected T>
+void validate_into(const T& v, BindState& s) {
+  std::apply(
+      [&](const auto&... item) {
+        (
+            [&](const auto& f) {
+              using Item = std::decay_t<decltype(f)>;
+              if constexpr (IsField<Item>::value) {
+                s.path.push(f.names.json_name());
+                const auto& member = v.*(f.member);
+                std::size_t before = s.errors.fields().size();
+                validate_value(member, f.rules, s);
+                if (f.predicate != nullptr && s.errors.fields().size() == before && !f.predicate(member)) {
+                  s.fail(std::string(f.predicate_message));
+                }
+                s.path.pop();
+              } else {
+                if (!f.predicate(v)) {
+                  s.path.push(f.field);
+                  s.fail(std::string(f.message));
+                  s.path.pop();
+                }
+              }
+            }(item),
+            ...);
+      },
+      field_list<T>);
+}
+
+// Binds the text sources of T's top-level fields, in priority order, and the JSON body.
+template <Reflected T>
+void bind_request(BindInput& in, T& out, BindState& s) {
+  std::uint64_t seen = 0;
+  std::string_view body = in.body();
+  bool wants_json = false, wants_form = false;
+  for_each_field<T>([&](const auto& f) {
+    wants_json |= f.names.binds_from(Source::json);
+    wants_form |= f.names.binds_from(Source::form);
+  });
+  if (!body.empty() && (wants_json || wants_form)) {  // a struct bound only from text ignores the body
+    std::string_view type = in.content_type();
+    if (is_json_content_type(type) && wants_json) {
+      thread_local JsonDocument doc;  // bind is synchronous: one parse at a time per thread
+      JsonOptions options;
+      options.duplicate_keys = JsonOptions::DuplicateKeys::keep;  // known keys are checked below
+      if (JsonError err = doc.parse(body, options)) {
+        s.fail(std::move(err.message));
+        return;
+      }
+      JsonView root = doc.root();
+      if (root.kind() != JsonKind::object) {
+        s.fail("the JSON body must be an object, not " + std::string(describe(root.kind())));
+        return;
+      }
+      bind_object_members(root, out, s, seen, true);
+    } else if (wants_form && in.body_is_form()) {
+      std::string message;
+      int status = 400;
+      if (in.form_failed(message, status)) {
+        s.fail(std::move(message), status);
+        return;
+      }
+    } else {
+      std::string accepted = wants_json ? "application/json" : "";
+      if (wants_form) accepted += accepted.empty() ? "a form" : " or a form";
+      s.fail("Content-Type " + std::string(type.empty() ? "(none)" : type) + " is not supported" +
+                 (accepted.empty() ? std::string() : ": send " + accepted),
+             415);
+      return;
+    }
+  }
+  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
+    using M = std::remove_cvref_t<decltype(out.*(f.member))>;
+    for (Source src : {Source::path, Source::form, Source::query, Source::cookie, Source::header}) {
+      if (!f.names.binds_from(src)) continue;
+      struct Visit {
+        M* member;
+        BindState* state;
+        bool first;
+      } visit{&(out.*(f.member)), &s, true};
+      s.path.push(f.names.name_in(src));
+      std::size_t found = in.values(src, f.names.name_in(src), [](void* p, std::string_view text) {
+        auto& v = *static_cast<Visit*>(p);
+        if constexpr (IsVector<M>::value) {
+          if (v.first) v.member->clear();
+          bind_text(text, v.member->emplace_back(), *v.state);
+        } else {
+          if (v.first) bind_text(text, *v.member, *v.state);  // the first value of a repeated key
+        }
+        v.first = false;
+      }, &visit);
+      s.path.pop();
+      if (found != 0) {
+        seen |= std::uint64_t{1} << i;
+        break;
+      }
+    }
+  });
+  apply_defaults(out, s, seen);
+}
+
+}  // namespace detail
+
+}  // namespace khz
