@@ -208,8 +208,9 @@ def print_ws(rows, meta):
     """The WebSocket echo table: messages per server CPU-second, khz over each peer, and how much
     CPU khz-wsload itself used (the load generator must not be the limit)."""
     print()
-    print(f"## WebSocket echo (khz-wsload, 50 connections, one message in flight each, on CPU "
-          f"{meta['client_cpu']}; servers on CPU {meta['server_cpu']})\n")
+    threads = meta.get("ws_client_threads", "1")
+    print(f"## WebSocket echo (khz-wsload, 50 connections, one message in flight each, {threads} "
+          f"thread(s) on CPU {meta['client_cpu']}; servers on CPU {meta['server_cpu']})\n")
     medians = median_rounds(rows)
     by_key = {key: row for key, (row, _) in medians.items()}
     per_round = round_rates(rows)
@@ -239,7 +240,7 @@ def print_ws(rows, meta):
             note = "; ".join(filter(None, [spread(medians[(server, scenario)][1]), notes(row[10])]))
             if wall > 0 and cpu / wall < SATURATED:
                 note = "; ".join(filter(None, ["server not saturated", note]))
-            if wall > 0 and client_cpu / wall >= SATURATED:
+            if wall > 0 and client_cpu / wall >= SATURATED * float(threads):
                 note = "; ".join(filter(None, ["khz-wsload near its core's limit", note]))
             if server.startswith("khz-"):
                 pairs = [paired(per_round, server, p, scenario) for p in WS_PEERS]
@@ -255,8 +256,8 @@ def print_ws(rows, meta):
     print("msg per CPU-s: messages echoed / server CPU-seconds (utime+stime from /proc over the run).  "
           "vs beast-ws, vs node-ws: that figure over the peer's in the same scenario; the targets for khz are "
           + " and ".join(f">= {t}x {p}" for p, t in WS_TARGETS.items()) + ".  ")
-    print("khz-wsload CPU: the load generator's own CPU-seconds (getrusage) / wall seconds; "
-          "khz-wsload / server CPU: its CPU-seconds over the server's. Near 1.00 of its core the "
+    print("khz-wsload CPU: the load generator's own CPU-seconds (getrusage, all its threads) / wall seconds; "
+          "khz-wsload / server CPU: its CPU-seconds over the server's. Near 1.00 per thread the "
           "generator, not the server, would be the limit, and the row says so.  ")
     print("Echoes are checked byte for byte and by type; any error makes khz-wsload exit 1 and shows in the notes.")
 

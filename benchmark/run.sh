@@ -26,6 +26,8 @@
 #   BENCH_WS_SERVERS="khz beast-ws node-ws"  WebSocket echo (64 B and 16 KiB messages, 50
 #                                     connections, khz-wsload) against each ("": skip it); khz
 #                                     once per transport, at its /ws route
+#   BENCH_WS_CLIENT_THREADS=1         khz-wsload's threads (-t); more only with as many CPUs in
+#                                     BENCH_CLIENT_CPU (e.g. BENCH_CLIENT_CPU=1-2)
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
@@ -46,6 +48,7 @@ BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_WS_SERVERS=${BENCH_WS_SERVERS-"khz beast-ws node-ws"}
+BENCH_WS_CLIENT_THREADS=${BENCH_WS_CLIENT_THREADS:-1}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
@@ -520,12 +523,13 @@ ws_scenarios() {
         fi
         if [ "$BENCH_WARMUP" != 0 ]; then
           run_on_client_cpu "$OUT/warmup.txt" "$BUILD/bin/khz-wsload" -c "$connections" -s "$bytes" \
-            -d "$BENCH_WARMUP" "$url" || true
+            -t "$BENCH_WS_CLIENT_THREADS" -d "$BENCH_WARMUP" "$url" || true
         fi
         local file="$OUT/wsload-$name-${sname// /_}.txt" t0 t1 c0 c1
         c0=$(cpu_ticks "$SERVER_PID")
         t0=$(date +%s.%N)
-        run_on_client_cpu "$file" "$BUILD/bin/khz-wsload" -c "$connections" -s "$bytes" -d "$BENCH_SECONDS" "$url" ||
+        run_on_client_cpu "$file" "$BUILD/bin/khz-wsload" -c "$connections" -s "$bytes" \
+          -t "$BENCH_WS_CLIENT_THREADS" -d "$BENCH_SECONDS" "$url" ||
           log "ws $name / $sname: khz-wsload reported errors (see $file)"
         t1=$(date +%s.%N)
         c1=$(cpu_ticks "$SERVER_PID")
@@ -801,7 +805,7 @@ main() {
 
   local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
   for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
-           BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS; do
+           BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS BENCH_WS_CLIENT_THREADS; do
     # Only the settings that were given on the command line, in the order above.
     if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi
   done
@@ -830,6 +834,7 @@ main() {
     echo "h2o=$(h2o --version 2>/dev/null | head -1)"
     echo "node=$(node --version 2>/dev/null)"
     echo "node_ws=$(dpkg-query -W -f='${Version}' node-ws 2>/dev/null)"
+    echo "ws_client_threads=$BENCH_WS_CLIENT_THREADS"
   } >"$OUT/meta.txt"
   : >"$OUT/client.md"
   client_scenarios

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz-wsload: a closed-loop WebSocket echo load generator for benchmark/run.sh.
 //
-//   khz-wsload [-c CONNECTIONS] [-d SECONDS] [-s BYTES] [-m DEPTH] [--text] [-n MESSAGES] ws://HOST:PORT/PATH
+//   khz-wsload [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-s BYTES] [-m DEPTH] [--text] [-n MESSAGES]
+//              ws://HOST:PORT/PATH
 //
 // Opens CONNECTIONS (default 50) connections, makes the opening handshake on each (checking the
 // 101, Sec-WebSocket-Accept, and that no extension was chosen: none is offered), then on each
@@ -17,8 +18,9 @@
 // so run.sh can show that the generator was not the bottleneck. Exit status 1 on any error:
 // a failed connect or handshake, a protocol violation, a wrong echo, a close before the end.
 //
-// One thread, one level-triggered epoll loop, no allocation per message once warm: the cheapest
-// client this side of the kernel, so the server is what the measurement sees.
+// One level-triggered epoll loop per thread (default one thread), no allocation per message
+// once warm: the cheapest client this side of the kernel, so the server is what the measurement
+// sees. -t spreads the connections over more loops, for a machine with cores to spare for it.
 #include "ws_codec.h"
 
 #include <fcntl.h>
@@ -38,9 +40,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -51,9 +55,10 @@ using namespace khz_wsload;
   std::FILE* out = why.empty() ? stdout : stderr;
   if (!why.empty()) std::fprintf(stderr, "khz-wsload: %s\n", why.c_str());
   std::fprintf(out,
-               "usage: khz-wsload [-c CONNECTIONS] [-d SECONDS] [-s BYTES] [-m DEPTH] [--text] [-n MESSAGES] "
+               "usage: khz-wsload [-c CONNECTIONS] [-t THREADS] [-d SECONDS] [-s BYTES] [-m DEPTH] [--text] [-n MESSAGES] "
                "ws://HOST:PORT/PATH\n"
                "  -c N        connections (default 50)\n"
+               "  -t N        threads, each an epoll loop with its share of the connections (default 1)\n"
                "  -d SECONDS  how long to run (default 10; fractions allowed)\n"
                "  -s BYTES    message size (default 64)\n"
                "  -m DEPTH    messages in flight per connection (default 1)\n"
@@ -70,6 +75,7 @@ std::int64_t now_ns() {
 
 struct Options {
   int connections = 50;
+  int threads = 1;
   double seconds = 10;
   std::size_t size = 64;
   std::uint64_t depth = 1;
@@ -122,6 +128,7 @@ Options parse_args(int argc, char** argv) {
     };
     if (a == "-h" || a == "--help") usage("");
     else if (a == "-c") o.connections = static_cast<int>(parse_number("-c", value(), 1, 100000));
+    else if (a == "-t") o.threads = static_cast<int>(parse_number("-t", value(), 1, 256));
     else if (a == "-s") o.size = parse_number("-s", value(), 0, std::uint64_t{1} << 30);
     else if (a == "-m") o.depth = parse_number("-m", value(), 1, 1024);
     else if (a == "-n") o.messages = parse_number("-n", value(), 1, ~std::uint64_t{0});
@@ -136,6 +143,7 @@ Options parse_args(int argc, char** argv) {
     else usage("more than one URL");
   }
   if (url.empty()) usage("no URL");
+  if (o.threads > o.connections) usage("more threads than connections");
   parse_url(url, o);
   return o;
 }
@@ -168,7 +176,10 @@ struct Connection {
 
 class Load {
  public:
-  explicit Load(Options options) : o_(std::move(options)), rng_(std::random_device{}()) {
+  // The connections first .. first + count - 1 (numbers for the error messages).
+  Load(const Options& options, std::size_t first, std::size_t count)
+      : o_(options), first_(first), rng_(std::random_device{}()) {
+    conns_.resize(count);
     base_.resize(o_.size);
     static constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     // A period of 62: an echo that moves a block by a power of two comes back different.
@@ -176,21 +187,23 @@ class Load {
     latencies_.reserve(1 << 20);
   }
 
-  int run() {
-    std::signal(SIGPIPE, SIG_IGN);
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epoll_ < 0) return fatal("epoll_create1");
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* address = nullptr;
-    if (int rc = getaddrinfo(o_.host.c_str(), o_.port.c_str(), &hints, &address); rc != 0) {
-      std::fprintf(stderr, "khz-wsload: %s:%s: %s\n", o_.host.c_str(), o_.port.c_str(), gai_strerror(rc));
-      return 1;
+  ~Load() {
+    for (Connection& c : conns_) {
+      if (c.fd >= 0) close(c.fd);
     }
-    conns_.resize(static_cast<std::size_t>(o_.connections));
-    for (std::size_t i = 0; i < conns_.size(); ++i) start_connect(i, *address);
-    freeaddrinfo(address);
+    if (epoll_ >= 0) close(epoll_);
+  }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  // Runs this share of the load to its end; the results are then in the getters below.
+  void run(const addrinfo& address) {
+    epoll_ = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_ < 0) {
+      fail_all_unfinished(std::string("epoll_create1: ") + std::strerror(errno));
+      return;
+    }
+    for (std::size_t i = 0; i < conns_.size(); ++i) start_connect(i, address);
 
     std::int64_t setup_deadline = now_ns() + 10'000'000'000;
     std::int64_t drain_deadline = 0;
@@ -227,20 +240,26 @@ class Load {
       int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), timeout_ms);
       if (n < 0) {
         if (errno == EINTR) continue;
-        return fatal("epoll_wait");
+        fail_all_unfinished(std::string("epoll_wait: ") + std::strerror(errno));
+        break;
       }
       for (int k = 0; k < n; ++k) on_event(events[k].data.u32, events[k].events);
     }
     if (end_ == 0) end_ = now_ns();
-    report();
-    return errors_ == 0 ? 0 : 1;
   }
 
- private:
-  int fatal(const char* what) {
-    std::fprintf(stderr, "khz-wsload: %s: %s\n", what, std::strerror(errno));
-    return 1;
+  std::uint64_t counted() const { return counted_; }  // echoed within the measured window
+  std::uint64_t total() const { return total_; }      // echoed at all
+  std::uint64_t errors() const { return errors_; }
+  const std::vector<std::string>& error_messages() const { return messages_; }  // the first ten
+  std::vector<std::uint32_t>& latencies() { return latencies_; }
+  double seconds() const { return start_ != 0 ? static_cast<double>(end_ - start_) / 1e9 : 0; }
+  std::size_t upgraded() const {
+    return static_cast<std::size_t>(std::count_if(conns_.begin(), conns_.end(), [](const Connection& c) { return c.upgraded; }));
   }
+  std::size_t closed_cleanly() const { return count(Connection::State::done); }
+
+ private:
 
   std::size_t count(Connection::State s) const {
     return static_cast<std::size_t>(std::count_if(conns_.begin(), conns_.end(), [s](const Connection& c) { return c.state == s; }));
@@ -281,7 +300,7 @@ class Load {
     Connection& c = conns_[i];
     if (c.state == Connection::State::failed || c.state == Connection::State::done) return;
     ++errors_;
-    if (messages_.size() < 10) messages_.push_back("connection " + std::to_string(i) + ": " + why);
+    if (messages_.size() < 10) messages_.push_back("connection " + std::to_string(first_ + i) + ": " + why);
     if (c.fd >= 0) close(c.fd);
     c.fd = -1;
     c.state = Connection::State::failed;
@@ -562,36 +581,8 @@ class Load {
     }
   }
 
-  double percentile_us(double p) {
-    if (latencies_.empty()) return 0;
-    std::size_t k = static_cast<std::size_t>(p * static_cast<double>(latencies_.size() - 1));
-    std::nth_element(latencies_.begin(), latencies_.begin() + static_cast<std::ptrdiff_t>(k), latencies_.end());
-    return latencies_[k] / 1000.0;
-  }
-
-  void report() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    double user = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;
-    double sys = static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6;
-    double seconds = start_ != 0 ? static_cast<double>(end_ - start_) / 1e9 : 0;
-    std::size_t upgraded = static_cast<std::size_t>(
-        std::count_if(conns_.begin(), conns_.end(), [](const Connection& c) { return c.upgraded; }));
-    std::printf("khz-wsload: %d connections to ws://%s%s, %zu-byte %s messages, depth %llu\n", o_.connections,
-                o_.authority.c_str(), o_.path.c_str(), o_.size, o_.text ? "text" : "binary",
-                static_cast<unsigned long long>(o_.depth));
-    std::printf("connections: %zu upgraded, %zu closed cleanly\n", upgraded, count(Connection::State::done));
-    std::printf("messages: %llu in %.3f s\n", static_cast<unsigned long long>(counted_), seconds);
-    std::printf("latency p50: %.1f us, p99: %.1f us\n", percentile_us(0.50), percentile_us(0.99));
-    std::printf("total messages: %llu\n", static_cast<unsigned long long>(total_));
-    std::printf("errors: %llu\n", static_cast<unsigned long long>(errors_));
-    for (const std::string& m : messages_) std::printf("error: %s\n", m.c_str());
-    if (errors_ > messages_.size()) std::printf("error: ... and %llu more\n", static_cast<unsigned long long>(errors_ - messages_.size()));
-    std::printf("client CPU seconds: %.3f (user %.3f, sys %.3f)\n", user + sys, user, sys);
-    std::printf("messages/s: %.1f\n", seconds > 0 ? static_cast<double>(counted_) / seconds : 0.0);
-  }
-
-  Options o_;
+  const Options& o_;
+  std::size_t first_;
   std::mt19937 rng_;
   std::vector<std::uint8_t> base_;  // every message's bytes, but for the sequence stamp
   std::vector<Connection> conns_;
@@ -603,9 +594,80 @@ class Load {
   std::vector<std::uint32_t> latencies_;  // ns, of the counted messages
 };
 
+double percentile_us(std::vector<std::uint32_t>& ns, double p) {
+  if (ns.empty()) return 0;
+  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(ns.size() - 1));
+  std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(k), ns.end());
+  return ns[k] / 1000.0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Load load(parse_args(argc, argv));
-  return load.run();
+  Options o = parse_args(argc, argv);
+  std::signal(SIGPIPE, SIG_IGN);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* address = nullptr;
+  if (int rc = getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &address); rc != 0) {
+    std::fprintf(stderr, "khz-wsload: %s:%s: %s\n", o.host.c_str(), o.port.c_str(), gai_strerror(rc));
+    return 1;
+  }
+
+  // Thread k runs connections [first, first + count): an even share, the remainder to the first.
+  std::vector<std::unique_ptr<Load>> loads;
+  std::size_t total_connections = static_cast<std::size_t>(o.connections), threads = static_cast<std::size_t>(o.threads);
+  for (std::size_t k = 0, first = 0; k < threads; ++k) {
+    std::size_t count = total_connections / threads + (k < total_connections % threads ? 1 : 0);
+    loads.push_back(std::make_unique<Load>(o, first, count));
+    first += count;
+  }
+  if (loads.size() == 1) {
+    loads[0]->run(*address);
+  } else {
+    std::vector<std::thread> workers;
+    for (auto& load : loads) workers.emplace_back([&load, address] { load->run(*address); });
+    for (std::thread& t : workers) t.join();
+  }
+  freeaddrinfo(address);
+
+  // Each thread measured its own window (they start within milliseconds of each other): the
+  // rate is the sum of theirs.
+  std::uint64_t counted = 0, total = 0, errors = 0;
+  std::size_t upgraded = 0, closed = 0;
+  double rate = 0, seconds = 0;
+  std::vector<std::string> messages;
+  std::vector<std::uint32_t> latencies;
+  for (auto& load : loads) {
+    counted += load->counted();
+    total += load->total();
+    errors += load->errors();
+    upgraded += load->upgraded();
+    closed += load->closed_cleanly();
+    if (load->seconds() > 0) rate += static_cast<double>(load->counted()) / load->seconds();
+    seconds = std::max(seconds, load->seconds());
+    for (const std::string& m : load->error_messages()) {
+      if (messages.size() < 10) messages.push_back(m);
+    }
+    latencies.insert(latencies.end(), load->latencies().begin(), load->latencies().end());
+  }
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);  // every thread's
+  double user = static_cast<double>(usage.ru_utime.tv_sec) + usage.ru_utime.tv_usec / 1e6;
+  double sys = static_cast<double>(usage.ru_stime.tv_sec) + usage.ru_stime.tv_usec / 1e6;
+  std::printf("khz-wsload: %d connections to ws://%s%s, %zu-byte %s messages, depth %llu, %d thread%s\n", o.connections,
+              o.authority.c_str(), o.path.c_str(), o.size, o.text ? "text" : "binary",
+              static_cast<unsigned long long>(o.depth), o.threads, o.threads == 1 ? "" : "s");
+  std::printf("connections: %zu upgraded, %zu closed cleanly\n", upgraded, closed);
+  std::printf("messages: %llu in %.3f s\n", static_cast<unsigned long long>(counted), seconds);
+  double p50 = percentile_us(latencies, 0.50), p99 = percentile_us(latencies, 0.99);
+  std::printf("latency p50: %.1f us, p99: %.1f us\n", p50, p99);
+  std::printf("total messages: %llu\n", static_cast<unsigned long long>(total));
+  std::printf("errors: %llu\n", static_cast<unsigned long long>(errors));
+  for (const std::string& m : messages) std::printf("error: %s\n", m.c_str());
+  if (errors > messages.size()) std::printf("error: ... and %llu more\n", static_cast<unsigned long long>(errors - messages.size()));
+  std::printf("client CPU seconds: %.3f (user %.3f, sys %.3f)\n", user + sys, user, sys);
+  std::printf("messages/s: %.1f\n", rate);
+  return errors == 0 ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # khz-wsload against python3-websockets (test/benchmark/wsload_peer.py), a third-party peer:
 # plain echoes and echoes fragmented with a ping before each must pass, 64 B and 16 KiB, binary
-# and text, one and eight messages in flight; a changed byte, the wrong type, a short echo, a
+# and text, one and eight messages in flight, one and three threads; a changed byte, the wrong type, a short echo, a
 # Close in the middle and an extension nobody offered must each fail (exit 1) with its own
 # message. Also a refused connection and a server with no WebSocket route.
 #
@@ -72,6 +72,7 @@ for mode in echo fragment; do
   expect_pass "$mode: 100 KiB (64-bit lengths), 3 in flight" -c 2 -n 5 -m 3 -s 102400 "$url"
   expect_pass "$mode: empty messages" -c 2 -n 10 -s 0 "$url"
   expect_pass "$mode: by time" -c 3 -d 0.3 -s 200 "$url"
+  expect_pass "$mode: 7 connections on 3 threads" -c 7 -t 3 -n 20 -s 1000 "$url"
   stop_peer
 done
 
