@@ -8,8 +8,10 @@
 # Each server runs pinned to CPU 0, wrk (one thread) pinned to CPU 1. For every scenario the
 # script records wrk's req/s and latency percentiles and the server's CPU time over the run
 # (utime+stime of the server's processes, from /proc), then prints one table and writes it to
-# build/bench/results.md. Then an idle check: N keep-alive connections per server, RSS before
-# and after. Every figure in the table comes from this one run. See benchmark/README.md.
+# build/bench/results.md. WebSocket echo rows (khz-wsload against khz's /ws, Beast and node ws)
+# get a table of their own, in messages per server CPU-second. Then an idle check: N keep-alive
+# connections per server, RSS before and after. Every figure in the report comes from this one
+# run. See benchmark/README.md.
 #
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
