@@ -10,7 +10,7 @@ packages=(
   libsimdjson-dev libre2-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest
-  nghttp2-client python3-h2 nghttp2-server h2o
+  nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
 )
 
 missing=()
