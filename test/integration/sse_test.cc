@@ -50,6 +50,9 @@ struct Feed {
   std::atomic<int> forever_ended{0};
   std::atomic<long> failed_after_ms{-1};  // from the client leaving (approx.: the last good send) to send() failing
   std::atomic<int> failed_closed{0};      // closed() was true once send() failed
+  std::atomic<int> quiet_running{0};
+  std::atomic<int> quiet_ended{0};
+  std::atomic<int> quiet_saw_closed{-1};
 
   void add_routes(khz::Server& server) {
     server.get("/events", [this](khz::RequestContext& ctx) -> khz::Task<> {
@@ -104,9 +107,12 @@ struct Feed {
       }
       ++forever_ended;
     });
-    server.get("/quiet", [](khz::RequestContext& ctx) -> khz::Task<> {
+    server.get("/quiet", [this](khz::RequestContext& ctx) -> khz::Task<> {
       auto sse = co_await ctx.sse({.heartbeat = 0ms});
+      ++quiet_running;
       for (int i = 0; i < 50 && !sse.closed(); ++i) co_await khz::sleep_for(100ms);
+      quiet_saw_closed = sse.closed() ? 1 : 0;
+      ++quiet_ended;
     });
     server.get("/nocontent", [](khz::RequestContext& ctx) { ctx.set_status(204); });
     server.get("/wrongtype", [](khz::RequestContext& ctx) { ctx.string(200, "data: not an event stream\n\n"); });
@@ -367,6 +373,63 @@ TEST_CASE("sse client: 204 and a wrong Content-Type stop it; cancellation stops 
         CHECK(error == khz::client::errc::cancelled);
         CHECK(took < 2s);
       }
+    }
+  }
+}
+
+TEST_CASE("sse server: closed() turns true when the client leaves a quiet stream (no write needed)") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Feed feed;
+      TestServer s(transport);
+      feed.add_routes(s.server);
+      s.start();
+      auto t0 = std::chrono::steady_clock::now();
+      SECTION("HTTP/1.1") {
+        khz::test::RawClient c(s.port());
+        c.send("GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n");
+        REQUIRE(eventually([&] { return feed.quiet_running.load() == 1; }));
+      }
+      SECTION("HTTP/2") {
+        auto r = run_command("curl -sS -N --max-time 0.3 --http2-prior-knowledge '" + s.url("/quiet") + "' > /dev/null 2>&1");
+        (void)r;
+      }
+      // The handler would poll for 5 s if nobody told it; the hang-up ends it well before.
+      REQUIRE(eventually([&] { return feed.quiet_ended.load() == 1; }, 4s));
+      CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+      CHECK(feed.quiet_saw_closed.load() == 1);
+    }
+  }
+}
+
+TEST_CASE("sse client in a handler: the downstream client leaving cancels the reader (ambient signal)") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      struct Front {
+        Feed feed;
+        TestServer server;
+        khz::Client client;  // after the server: destroyed first
+        std::atomic<int> outcome{0};  // 1 cancelled, 2 another error, 3 an event
+        explicit Front(const std::string& t) : server(t), client(client_options(t)) {}
+      } f(transport);
+      f.feed.add_routes(f.server.server);
+      f.server.server.get("/relay", [&f](khz::RequestContext& ctx) -> khz::Task<> {
+        khz::SseReader upstream = f.client.sse(f.server.url("/quiet"), {.retry = 10ms});
+        auto ev = co_await upstream.next();
+        f.outcome = ev ? 3 : ev.error() == khz::client::errc::cancelled ? 1 : 2;
+        ctx.string(200, "over");
+      });
+      f.server.start();
+      {
+        khz::test::RawClient c(f.server.port());
+        c.send("GET /relay HTTP/1.1\r\nHost: x\r\n\r\n");
+        REQUIRE(eventually([&] { return f.feed.quiet_running.load() == 1; }));  // the upstream stream is open
+      }
+      REQUIRE(eventually([&] { return f.outcome.load() != 0; }, 3s));
+      CHECK(f.outcome.load() == 1);
+      // And the upstream stream was closed with it: its handler sees closed().
+      REQUIRE(eventually([&] { return f.feed.quiet_ended.load() == 1; }, 3s));
+      CHECK(f.feed.quiet_saw_closed.load() == 1);
     }
   }
 }
