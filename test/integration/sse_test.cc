@@ -82,6 +82,9 @@ struct Feed {
       if (ec != khz::protocol::event_stream_errc::bad_field) co_return;
       khz::SseEvent empty{.data = ""};
       ec = co_await sse.send(empty);
+      if (ec) co_return;
+      khz::SseEvent named{.id = "b1", .data = std::string(40, 'y')};  // named: GCC 12, PR 99576 (sse.h)
+      ec = co_await sse.send(named);
     });
     server.get("/idle", [](khz::RequestContext& ctx) -> khz::Task<> {
       auto sse = co_await ctx.sse({.heartbeat = std::chrono::milliseconds(to_int(ctx.query("hb"), 50))});
@@ -207,7 +210,8 @@ TEST_CASE("sse server: curl reads the head and the events over HTTP/1.1 and HTTP
               "retry: 1500\n\n"
               "id: a1\nevent: update\ndata: line one\ndata: line two\ndata: \ndata: last\n\n"
               ": a note\n"
-              "data: \n\n");
+              "data: \n\n"
+              "id: b1\ndata: " + std::string(40, 'y') + "\n\n");
 
         // Heartbeats while the handler sleeps (every 50 ms for 300 ms: a few of them).
         auto idle = run_command("curl -sS -N --max-time 5 " + proto + " '" + s.url("/idle?hb=50") + "'");

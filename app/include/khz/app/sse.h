@@ -27,6 +27,8 @@
 // the HTTP/1.1 server then watches the socket for a hang-up, HTTP/2 sees RST_STREAM). From
 // then on, and after any failed write, closed() is true and send() fails at once with
 // transport::errc::cancelled (or the write's own error), so a loop like the one above ends.
+// GCC 12: name the event (`SseEvent ev{...}; co_await sse.send(ev);`), never
+// `co_await sse.send({...})`: a braced temporary in a co_await is destroyed twice (PR 99576).
 // Lifetimes and threading: an SseWriter is a handle into its request's context: use it inside
 // the handler (and what it awaits) only, on the request's loop. One send() at a time.
 #pragma once
