@@ -117,6 +117,18 @@ struct Feed {
       quiet_saw_closed = sse.closed() ? 1 : 0;
       ++quiet_ended;
     });
+    // Heartbeats every millisecond between events a millisecond apart: sends meet heartbeats
+    // in flight (HTTP/2 writes wait for the connection's writer) and must wait their turn.
+    server.get("/busy", [](khz::RequestContext& ctx) -> khz::Task<> {
+      const int n = to_int(ctx.query("n"), 100);
+      auto sse = co_await ctx.sse({.heartbeat = 1ms});
+      for (int id = 1; id <= n; ++id) {
+        khz::SseEvent ev{.id = std::to_string(id), .data = "busy " + std::to_string(id)};
+        if (co_await sse.send(ev)) co_return;
+        if (id % 2 == 0) co_await khz::sleep_for(2ms);
+      }
+      co_await khz::sleep_for(5ms);  // ends with a heartbeat likely in flight: the server waits for it
+    });
     server.get("/nocontent", [](khz::RequestContext& ctx) { ctx.set_status(204); });
     server.get("/wrongtype", [](khz::RequestContext& ctx) { ctx.string(200, "data: not an event stream\n\n"); });
   }
@@ -434,6 +446,48 @@ TEST_CASE("sse client in a handler: the downstream client leaving cancels the re
       // And the upstream stream was closed with it: its handler sees closed().
       REQUIRE(eventually([&] { return f.feed.quiet_ended.load() == 1; }, 3s));
       CHECK(f.feed.quiet_saw_closed.load() == 1);
+    }
+  }
+}
+
+TEST_CASE("sse server: heartbeats and sends interleave without tearing an event") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Feed feed;
+      TestServer s(transport);
+      feed.add_routes(s.server);
+      s.start();
+      for (bool h2 : {false, true}) {
+        INFO((h2 ? "h2c" : "http/1.1"));
+        khz::ClientOptions o = client_options(transport);
+        o.http2_prior_knowledge = h2;
+        khz::BlockingClient c(o);
+        Read r = read_events(c, s.url("/busy?n=100"), 100, {.max_reconnects = 0});
+        REQUIRE(!r.error);
+        REQUIRE(r.events.size() == 100);
+        bool in_order = true;
+        for (int i = 0; i < 100; ++i) {
+          in_order = in_order && r.events[i].id == std::to_string(i + 1) && r.events[i].data == "busy " + std::to_string(i + 1);
+        }
+        CHECK(in_order);
+        CHECK(r.connections == 1);
+
+        auto raw = run_command(std::string("curl -sS -N --max-time 5 ") + (h2 ? "--http2-prior-knowledge " : "") + "'" +
+                               s.url("/busy?n=60") + "'");
+        std::string stripped;  // the body without its heartbeat lines
+        std::size_t beats = 0;
+        for (std::size_t at = 0; at < raw.output.size();) {
+          std::size_t end = raw.output.find('\n', at);
+          if (end == std::string::npos) end = raw.output.size() - 1;
+          std::string_view line(raw.output.data() + at, end - at + 1);
+          if (line == ": keep-alive\n") ++beats; else stripped += line;
+          at = end + 1;
+        }
+        std::string want;
+        for (int i = 1; i <= 60; ++i) want += "id: " + std::to_string(i) + "\ndata: busy " + std::to_string(i) + "\n\n";
+        CHECK(stripped == want);
+        CHECK(beats > 0);
+      }
     }
   }
 }
