@@ -62,7 +62,9 @@ struct SseReader::State {
     auto& s = *static_cast<State*>(self);
     s.cancelled = true;
     s.token.cancel();  // closes the connection in use (or resets the HTTP/2 stream)
-    wake(&s);
+    // A wait is cut short from the loop, not from inside the signal's trigger(): the resumed
+    // caller may end and destroy the signal while trigger() still walks its watches.
+    if (s.sleeper && !s.timer.start(std::chrono::milliseconds(0), &wake, &s)) wake(&s);
   }
 
   static void wake(void* self) noexcept {

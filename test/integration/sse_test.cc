@@ -186,9 +186,10 @@ std::string ids(const std::vector<khz::SseEvent>& events) {
   return s;
 }
 
-khz::Task<void> trigger_after(khz::CancelSignal* signal, std::chrono::milliseconds delay) {
+khz::Task<void> trigger_after(khz::CancelSignal* signal, std::chrono::milliseconds delay, bool* done) {
   co_await khz::sleep_for(delay);
   signal->trigger();
+  *done = true;
 }
 
 }  // namespace
@@ -367,9 +368,11 @@ TEST_CASE("sse client: 204 and a wrong Content-Type stop it; cancellation stops 
         std::error_code error;
         c.run([&]() -> khz::Task<void> {
           khz::SseReader reader = c.client().sse(s.url("/quiet"), {.cancel = &signal});
-          khz::spawn(trigger_after(&signal, 200ms));
+          bool triggered = false;
+          khz::spawn(trigger_after(&signal, 200ms, &triggered));
           auto ev = co_await reader.next();
           error = ev ? std::error_code() : ev.error();
+          while (!triggered) co_await khz::sleep_for(1ms);  // the signal outlives its trigger()
         });
         auto took = std::chrono::steady_clock::now() - t0;
         CHECK(error == khz::client::errc::cancelled);
@@ -381,9 +384,11 @@ TEST_CASE("sse client: 204 and a wrong Content-Type stop it; cancellation stops 
         std::error_code error;
         c.run([&]() -> khz::Task<void> {
           khz::SseReader reader = c.client().sse(dead, {.retry = 10s, .cancel = &signal});
-          khz::spawn(trigger_after(&signal, 200ms));
+          bool triggered = false;
+          khz::spawn(trigger_after(&signal, 200ms, &triggered));
           auto ev = co_await reader.next();
           error = ev ? std::error_code() : ev.error();
+          while (!triggered) co_await khz::sleep_for(1ms);  // the signal outlives its trigger()
         });
         auto took = std::chrono::steady_clock::now() - t0;
         CHECK(error == khz::client::errc::cancelled);
