@@ -371,6 +371,7 @@ Task<void> Engine::serve(Exchange& exchange) {
     thrown = std::current_exception();
     error = "non-standard exception";
   }
+  if (ctx.sse_) co_await ctx.end_sse();  // a heartbeat may still be writing
   if (fallback_status != 0 && !thrown && exchange.response.status() == fallback_status &&
       exchange.response.body().empty() && !ctx.is_streaming()) {
     exchange.response.set_body(fallback_body(fallback_status), "text/plain; charset=utf-8");

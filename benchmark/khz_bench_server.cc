@@ -4,6 +4,8 @@
 //   GET /json        -> {"message":"Hello, World!"} (serialised per request)
 //   GET|POST /echo   -> the request body
 //   POST /bind       -> binds and validates a JSON body (bind/bind_contract.h), renders it back
+//   GET /sse?n=N&interval_ms=M -> text/event-stream: events with ids 1..N (data: the id), M ms
+//                       apart, then the end of the stream; with Last-Event-ID: K, ids K+1..N
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
@@ -12,7 +14,13 @@
 #include "bind/bind_contract.h"
 
 #include <khz/app/server.h>
+#include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +44,32 @@ std::size_t number(const char* flag, const char* value) {
   unsigned long long v = std::strtoull(value, &end, 10);
   if (end == value || *end != '\0') usage((std::string("bad number for ") + flag).c_str());
   return static_cast<std::size_t>(v);
+}
+
+// A whole decimal number in [0, max], or nothing ("" gives `fallback`).
+std::optional<std::uint64_t> query_number(std::string_view text, std::uint64_t fallback, std::uint64_t max) {
+  if (text.empty()) return fallback;
+  std::uint64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v > max) return std::nullopt;
+  return v;
+}
+
+// GET /sse?n=N&interval_ms=M (N up to 10^9, default 10; M up to 60000, default 0).
+khz::Task<> sse_feed(khz::RequestContext& c) {
+  auto n = query_number(c.query("n"), 10, 1'000'000'000);
+  auto interval = query_number(c.query("interval_ms"), 0, 60'000);
+  auto resume = query_number(c.header("Last-Event-ID"), 0, UINT64_MAX);
+  if (!n || !interval || !resume) {
+    c.string(400, "want /sse?n=N&interval_ms=M (whole numbers; N <= 1e9, M <= 60000) and a numeric Last-Event-ID");
+    co_return;
+  }
+  auto sse = co_await c.sse();
+  for (std::uint64_t id = *resume + 1; id <= *n; ++id) {
+    if (id != *resume + 1 && *interval > 0) co_await khz::sleep_for(std::chrono::milliseconds(*interval));
+    khz::SseEvent ev{.id = std::to_string(id), .data = std::to_string(id)};
+    if (co_await sse.send(ev)) co_return;  // the client left
+  }
 }
 
 }  // namespace
@@ -74,5 +108,6 @@ int main(int argc, char** argv) {
     if (!req) return c.reject(req.errors());
     c.json(200, *req);
   });
+  server.get("/sse", sse_feed);
   server.spin();
 }

@@ -11,6 +11,7 @@ packages=(
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
+  chromium
 )
 
 missing=()

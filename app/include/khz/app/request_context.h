@@ -42,6 +42,7 @@
 #include <khz/app/form.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
+#include <khz/app/sse.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
 #include <khz/protocol/cookie.h>
@@ -247,6 +248,12 @@ class RequestContext : public ExchangeState {
   // out with the first write, so set them before. Returns false once the peer is gone.
   Task<bool> write(std::string_view chunk);
   bool is_streaming() const noexcept;
+  // Server-Sent Events (<khz/app/sse.h>): sends the text/event-stream head and returns the
+  // writer. Call once per request.
+  //   auto sse = co_await ctx.sse();
+  //   SseEvent ev{.id = "1", .data = "hello"};
+  //   co_await sse.send(ev);
+  Task<SseWriter> sse(SseOptions options = {});
 
   // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
@@ -416,6 +423,10 @@ class RequestContext : public ExchangeState {
   std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
   // ---- forms
   std::unique_ptr<detail::FormState> form_;  // made on first use, kept with the context
+  // ---- Server-Sent Events (app/sse.cc): made by sse(), gone when Engine::serve ends
+  std::unique_ptr<detail::SseState> sse_;
+  // Waits for a heartbeat still being written, then drops the SSE state (Engine::serve).
+  Task<void> end_sse();
   const FormOptions* form_options_ = nullptr;  // the Engine's (set once, when it makes the context)
 };
 
