@@ -83,6 +83,10 @@ void ServerSession::on_request_end(ServerStream& s) {
 // ---- nghttp2 callbacks
 
 ssize_t ServerSession::on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data) {
+  // Backpressure: past kMaxBufferedOutput the frames wait in nghttp2 (a file body is then not
+  // read further) until the writer has flushed; else a client with a large window would have
+  // a whole file buffered here.
+  if (self(user_data).output_.size() >= kMaxBufferedOutput) return NGHTTP2_ERR_WOULDBLOCK;
   self(user_data).output_.append(sv(data, length));
   return static_cast<ssize_t>(length);
 }

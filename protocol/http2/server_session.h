@@ -242,6 +242,9 @@ class ServerSession {
   bool look_at_frame(const FrameScanner::Header& h);
   void check_stream_id(std::int32_t id);
 
+  // What one send() leaves in the output at most (plus one frame) before the writer flushes.
+  static constexpr std::size_t kMaxBufferedOutput = 256 * 1024;
+
   // ---- nghttp2 callbacks (user_data: the session)
   static ServerSession& self(void* user_data) { return *static_cast<ServerSession*>(user_data); }
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data);
