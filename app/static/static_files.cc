@@ -230,25 +230,30 @@ void StaticFs::serve(RequestContext& ctx) const {
 }
 
 void StaticFs::serve_regular(RequestContext& ctx, const std::string& full, std::shared_ptr<const OpenFile> file) const {
-  if (options_.precompressed) {
+  answer_with_best_file(ctx, thread_file_cache(cache_id_), full, std::move(file), settings(), options_);
+}
+
+void answer_with_best_file(RequestContext& ctx, OpenFileCache& cache, const std::string& full,
+                           std::shared_ptr<const OpenFile> file, CacheSettings settings, const StaticOptions& options) {
+  if (options.precompressed) {
     std::string_view accept = ctx.header("Accept-Encoding");
     if (!accept.empty()) {
       static constexpr std::pair<std::string_view, std::string_view> kSiblings[] = {
           {"br", ".br"}, {"zstd", ".zst"}, {"gzip", ".gz"}};
-      OpenFileCache& cache = thread_file_cache(cache_id_);
       for (const auto& [coding, ext] : kSiblings) {
         if (!protocol::accepts_coding(accept, coding)) continue;
         std::string sibling = full;
         sibling += ext;
-        OpenFileCache::Lookup s = cache.open(sibling, settings(coding));
+        settings.etag_suffix = coding;
+        OpenFileCache::Lookup s = cache.open(sibling, settings);
         if (s.kind == PathKind::file) {
-          answer_with_file(ctx, std::move(s.file), full, coding, options_);
+          answer_with_file(ctx, std::move(s.file), full, coding, options);
           return;
         }
       }
     }
   }
-  answer_with_file(ctx, std::move(file), full, {}, options_);
+  answer_with_file(ctx, std::move(file), full, {}, options);
 }
 
 }  // namespace detail
@@ -273,11 +278,12 @@ void RequestContext::serve_file(std::string_view path, const StaticOptions& opti
     detail::method_not_allowed(*this);
     return;
   }
-  detail::CacheSettings settings{options.fd_cache_size, options.fd_cache_ttl, {}, {}};
+  const detail::CacheSettings settings{options.fd_cache_size, options.fd_cache_ttl, {}, {}};
   const std::string full(path);
-  detail::OpenFileCache::Lookup found = detail::thread_file_cache(0).open(full, settings);
+  detail::OpenFileCache& cache = detail::thread_file_cache(0);
+  detail::OpenFileCache::Lookup found = cache.open(full, settings);
   if (found.kind == detail::PathKind::file) {
-    detail::answer_with_file(*this, std::move(found.file), full, {}, options);
+    detail::answer_with_best_file(*this, cache, full, std::move(found.file), settings, options);
     return;
   }
   detail::answer_status(*this, found.kind == detail::PathKind::refused ? 403 : 404);

@@ -21,6 +21,11 @@ namespace khz::detail {
 void answer_with_file(RequestContext& ctx, std::shared_ptr<const OpenFile> file, std::string_view name,
                       std::string_view encoding, const StaticOptions& options);
 
+// Answers with the precompressed sibling of `full` that Accept-Encoding prefers and that exists
+// (when options.precompressed), else with `file` itself.
+void answer_with_best_file(RequestContext& ctx, OpenFileCache& cache, const std::string& full,
+                           std::shared_ptr<const OpenFile> file, CacheSettings settings, const StaticOptions& options);
+
 // The HTML listing of directory `dir` (its entries, hidden ones left out, sorted; names
 // escaped), shown as `url_path`. False when the directory cannot be read.
 bool directory_listing(const std::string& dir, std::string_view url_path, std::string& html);

@@ -71,6 +71,13 @@ TEST_CASE("static_fs in process: statuses and headers") {
   CHECK(r.status() == 200);
   CHECK(r.body() == "0123456789");
   CHECK(perform_request(engine, "POST", "/one").status() == 404);  // only GET registered here
+  // Precompressed siblings for serve_file too.
+  write_file(dir.path + "/a.txt.gz", "GZ");
+  r = perform_request(engine, "GET", "/one", {{"Accept-Encoding", "gzip"}});
+  CHECK(r.body() == "GZ");
+  CHECK(r.header("Content-Encoding") == "gzip");
+  CHECK(r.header("Content-Type") == "text/plain; charset=utf-8");
+  CHECK(perform_request(engine, "GET", "/one").body() == "0123456789");
 
   CHECK_THROWS_AS(engine.static_fs("/x", dir.path + "/a.txt"), std::invalid_argument);
   CHECK_THROWS_AS(engine.static_fs("/y", dir.path + "/nope"), std::invalid_argument);
