@@ -53,7 +53,7 @@ test-asan: build-asan
 # form codecs, the event-stream parser and encoder, JSON binding) for FUZZ_SECONDS each, under
 # ASan+UBSan.
 test-fuzz: build-fuzz
-	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 
 test: test-fuzz test-release test-asan
 

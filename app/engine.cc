@@ -298,6 +298,7 @@ constexpr std::string_view kBodyFields[] = {
 void clear_for_answer(Response& response, int status) {
   response.set_status(status);
   response.body_buffer().clear();
+  response.clear_file_body();
   response.trailers().clear();
   for (std::string_view name : kBodyFields) response.headers().remove(name);
 }

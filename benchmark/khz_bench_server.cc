@@ -6,9 +6,11 @@
 //   POST /bind       -> binds and validates a JSON body (bind/bind_contract.h), renders it back
 //   GET /sse?n=N&interval_ms=M -> text/event-stream: events with ids 1..N (data: the id), M ms
 //                       apart, then the end of the stream; with Last-Event-ID: K, ids K+1..N
+//   GET /static/...  -> the files under DIR (with --static DIR; static_fs with default options)
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
+//                    [--static DIR]
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include "bind/bind_contract.h"
@@ -34,7 +36,7 @@ namespace {
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
                "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n"
-               "                        [--tls-cert FILE --tls-key FILE]\n",
+               "                        [--tls-cert FILE --tls-key FILE] [--static DIR]\n",
                why);
   std::exit(2);
 }
@@ -76,6 +78,7 @@ khz::Task<> sse_feed(khz::RequestContext& c) {
 
 int main(int argc, char** argv) {
   khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1, .h2c = false};
+  std::string static_dir;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("help");
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
     else if (flag == "--max-body-bytes") options.max_body_bytes = number("--max-body-bytes", value);
     else if (flag == "--tls-cert") options.tls_cert_file = value;
     else if (flag == "--tls-key") options.tls_key_file = value;
+    else if (flag == "--static") static_dir = value;
     else usage(("unknown flag " + std::string(flag)).c_str());
   }
 
@@ -109,5 +113,6 @@ int main(int argc, char** argv) {
     c.json(200, *req);
   });
   server.get("/sse", sse_feed);
+  if (!static_dir.empty()) server.static_fs("/static", static_dir);
   server.spin();
 }

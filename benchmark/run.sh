@@ -19,6 +19,8 @@
 #                             and runs each scenario against all of them back to back; the
 #                             report gives each figure's median round
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
+#   BENCH_SCENARIOS=""        only the HTTP/1.1 load scenarios whose name contains this text
+#                             ("static": the two static file rows); "": all of them
 #   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
@@ -45,6 +47,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
@@ -159,7 +162,7 @@ build_servers() {
 server_command() {
   local name=$1 port=$2
   case "$name" in
-    khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}") ;;
+    khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}" --static "$STATIC_DIR") ;;
     h2-khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2-khz-}" --h2c) ;;
     h2tls-khz-*)  # h2 and http/1.1 by ALPN
       CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2tls-khz-}"
@@ -188,7 +191,7 @@ server_command() {
     nginx)
       local prefix="$OUT/nginx-$port"
       rm -rf "$prefix" && mkdir -p "$prefix/empty"
-      sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" \
+      sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" -e "s|@STATIC@|$STATIC_DIR|g" \
         "$BENCH_DIR/peers/nginx/nginx.conf.in" >"$prefix/nginx.conf"
       CMD=(nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" -g 'daemon off;')
       ;;
@@ -245,11 +248,17 @@ rss_kib() {  # VmRSS of the server and its child processes, KiB
 }
 
 # check_routes PORT: what this server gets wrong, one word per failed check (plaintext, json,
-# echo1k, echo16k, bind); empty when every route answers exactly as specified. Only khz serves
-# POST /bind (binding and validation; benchmark/bind/bind_contract.h): the peers' bind rows are n/a.
-ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k"
+# echo1k, echo16k, bind, static4k, static1m); empty when every route answers exactly as
+# specified. Only khz serves POST /bind (binding and validation; benchmark/bind/bind_contract.h):
+# the peers' bind rows are n/a. khz (--static) and nginx serve $STATIC_DIR under /static/;
+# beast and go do not, so their static rows are n/a.
+ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k" STATIC_DIR="$OUT/static"
 check_routes() {
   local port=$1 bad="" got
+  curl -sf --max-time 5 "http://127.0.0.1:$port/static/4k.bin" -o "$OUT/static-got" &&
+    cmp -s "$OUT/static-got" "$STATIC_DIR/4k.bin" || bad+=" static4k"
+  curl -sf --max-time 5 "http://127.0.0.1:$port/static/1m.bin" -o "$OUT/static-got" &&
+    cmp -s "$OUT/static-got" "$STATIC_DIR/1m.bin" || bad+=" static1m"
   got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/plaintext" || true)
   [ "$got" = "Hello, World!" ] || bad+=" plaintext"
   got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/json" || true)
@@ -285,6 +294,8 @@ SCENARIOS=(
   "echo 1 KiB c50|50|/echo|echo_1k.lua|echo1k|yes"
   "echo 16 KiB c50|50|/echo|echo_16k.lua|echo16k|yes"
   "bind c50|50|/bind?verbose=true|bind.lua|bind|yes"
+  "static 4 KiB c50|50|/static/4k.bin||static4k|yes"
+  "static 1 MiB c50|50|/static/1m.bin||static1m|yes"
 )
 
 wrk_args() {  # CONNECTIONS PATH SCRIPT PORT SECONDS -> sets ARGS
@@ -650,6 +661,10 @@ main() {
   rm -f "$OUT/client-h2.tsv" "$OUT/client.md"  # a skipped client scenario reports nothing stale
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 64 >"$ECHO_1K"
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 1024 >"$ECHO_16K"
+  # The static files: incompressible bytes, the same for khz and nginx.
+  mkdir -p "$STATIC_DIR"
+  head -c 4096 /dev/urandom >"$STATIC_DIR/4k.bin"
+  head -c 1048576 /dev/urandom >"$STATIC_DIR/1m.bin"
 
   # Raise the descriptor limit for the servers and the idle client (inherited by both).
   local want=$((BENCH_IDLE_CONNECTIONS + 1024))
@@ -713,6 +728,7 @@ main() {
     local sname connections path script check latency
     for scenario in "${SCENARIOS[@]}"; do
       IFS='|' read -r sname connections path script check latency <<<"$scenario"
+      [[ "$sname" == *"$BENCH_SCENARIOS"* ]] || continue
       for name in "${order[@]}"; do
         [ -n "${pid_of[$name]:-}" ] || continue
         SERVER_PID=${pid_of[$name]}
@@ -806,7 +822,7 @@ main() {
   fi
 
   local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
-  for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
+  for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SCENARIOS BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
            BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS BENCH_WS_CLIENT_THREADS; do
     # Only the settings that were given on the command line, in the order above.
     if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi

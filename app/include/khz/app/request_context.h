@@ -43,6 +43,7 @@
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 #include <khz/app/sse.h>
+#include <khz/app/static_fs.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
 #include <khz/protocol/cookie.h>
@@ -254,6 +255,14 @@ class RequestContext : public ExchangeState {
   //   SseEvent ev{.id = "1", .data = "hello"};
   //   co_await sse.send(ev);
   Task<SseWriter> sse(SseOptions options = {});
+
+  // Answers with the file at `path` (<khz/app/static_fs.h>: type, validators, conditional and
+  // Range requests, HEAD, precompressed siblings, Cache-Control; sendfile(2) where it can).
+  // GET and HEAD; another method gets 405 (Allow: GET, HEAD). A missing file or a directory
+  // is 404, one the server may not read 403. `path` is used as given (symlinks followed):
+  // never build it from request input without a check of your own (static_fs does that).
+  void serve_file(std::string_view path);
+  void serve_file(std::string_view path, const StaticOptions& options);
 
   // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
