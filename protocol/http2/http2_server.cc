@@ -54,7 +54,7 @@ struct Stream final : ServerStream {
   ConnectionDriver& driver;
   std::coroutine_handle<> waiter;  // the stream's coroutine, waiting for body data or window
   std::error_code wait_error;      // why the wait ended early
-  TunnelConnection* tunnel = nullptr;  // while a hijack handler runs on the stream (RFC 8441)
+  TunnelConnection* tunnel_conn = nullptr;  // while a hijack handler runs on the stream (RFC 8441)
 };
 
 class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
@@ -120,8 +120,8 @@ class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
   void start(ServerStream& s) override { ready_.push_back({&static_cast<Stream&>(s), {}}); }
   void wake(ServerStream& stream, std::error_code ec) override {
     auto& s = static_cast<Stream&>(stream);
-    if (s.tunnel != nullptr) {
-      s.tunnel->on_stream_event(ec);
+    if (s.tunnel_conn != nullptr) {
+      s.tunnel_conn->on_stream_event(ec);
       return;
     }
     if (!s.waiter) return;
@@ -251,7 +251,7 @@ class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
     KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": stream " << s.id << ": tunnel (" << s.exchange.request.connect_protocol()
                             << ") open after " << s.exchange.response.status());
     HijackHandler takeover = std::move(s.exchange.hijack);
-    s.tunnel = &tunnel;
+    s.tunnel_conn = &tunnel;
     tunnels_.push_back(&tunnel);
     if (conn_.is_draining()) tunnel.start_draining();
     co_await YieldToWriter{*this};  // the response head goes out now
@@ -263,7 +263,7 @@ class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
       KHZ_LOG(error, "http2 " << conn_.peer_address() << ": stream " << s.id << ": tunnel handler threw: " << e.what());
     }
     tunnel.close();
-    s.tunnel = nullptr;
+    s.tunnel_conn = nullptr;
     tunnels_.erase(std::find(tunnels_.begin(), tunnels_.end(), &tunnel));
   }
 
