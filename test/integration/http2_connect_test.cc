@@ -3,6 +3,7 @@
 // as a tunnel, against python3-h2 (h2_tunnel.py) over h2c and over TLS (ALPN h2), on every
 // transport; and HTTP/1.1, where connect_protocol() is always "".
 #include <khz/app/server.h>
+#include <khz/transport/error.h>
 
 #include <catch2/catch.hpp>
 
