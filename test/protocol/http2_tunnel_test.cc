@@ -94,6 +94,17 @@ Task<void> idle(Connection& c, Record* rec) {
   ++rec->finished;
 }
 
+// With a 100 ms read timeout: waits for bytes that do not come; then, with a 100 ms write
+// timeout, sends more than the client's window lets out.
+Task<void> timeouts(Connection& c, Record* rec) {
+  c.set_read_timeout(100ms);
+  rec->fill_error = co_await c.fill(1);
+  c.set_write_timeout(100ms);
+  c.output().append(std::string(256 * 1024, 't'));
+  rec->flush_error = co_await c.flush();
+  ++rec->finished;
+}
+
 class TunnelCore final : public khz::ServerCore {
  public:
   Task<void> serve(Exchange& ex) override {
@@ -115,6 +126,7 @@ class TunnelCore final : public khz::ServerCore {
     if (path == "/echo") ex.hijack = [this](Connection& c) { return echo(c, &rec); };
     if (path == "/source") ex.hijack = [this](Connection& c) { return source(c, &rec); };
     if (path == "/idle") ex.hijack = [this](Connection& c) { return idle(c, &rec); };
+    if (path == "/timeouts") ex.hijack = [this](Connection& c) { return timeouts(c, &rec); };
   }
   Record rec;
 };
@@ -199,6 +211,7 @@ class Client {
   }
   // With manual_window: opens the stream's window by `n` bytes read.
   void consume(std::int32_t id, std::size_t n) { REQUIRE(nghttp2_session_consume(ng_.get(), id, n) == 0); }
+  void consume_connection(std::size_t n) { REQUIRE(nghttp2_session_consume_connection(ng_.get(), n) == 0); }
 
   // Runs the loop until `done` holds (or 20 s pass: the caller's REQUIRE fails then).
   bool run_until(const std::function<bool()>& done) {
@@ -506,4 +519,25 @@ TEST_CASE("http2 tunnel: the connection dying ends the tunnel's handler") {
   }());
   CHECK(served.core.rec.finished == 1);
   CHECK(served.core.rec.fill_error == khz::transport::errc::cancelled);
+}
+
+TEST_CASE("http2 tunnel: the tunnel's read and write timeouts") {
+  ManualLoop loop;
+  MemoryPair pair(loop);
+  Served served(loop, pair);
+  Client c(loop, pair.client, /*manual_window=*/true);  // never opens its window
+  std::int32_t id = c.open("/timeouts");
+  Client::Stream& s = c.streams[id];
+  REQUIRE(c.run_until([&] { return served.core.rec.finished == 1; }));
+  CHECK(served.core.rec.fill_error == khz::transport::errc::timed_out);
+  CHECK(served.core.rec.flush_error == khz::transport::errc::timed_out);
+  // The flush that timed out broke the stream: it is reset, with what fitted the window sent.
+  REQUIRE(c.run_until([&] { return s.closed; }));
+  CHECK(s.close_code == NGHTTP2_CANCEL);
+  CHECK(s.body.size() == 65535);
+  // The connection goes on (once the client gives its connection window back).
+  c.consume_connection(s.body.size());
+  std::int32_t get = c.get("/plain");
+  REQUIRE(c.run_until([&] { return c.streams[get].closed; }));
+  CHECK(c.streams[get].body == "plain /plain");
 }
