@@ -10,7 +10,7 @@
 # with :protocol "websocket" -> 200 with x-protocol: <:protocol>, then echoes the tunnel's
 # bytes until the client ends its half; CONNECT "/echo" with another :protocol -> 400;
 # GET "/plain" -> 200 "plain"; GET "/last" -> how the last tunnel's handler ended
-# ("eof", "reset", "none yet").
+# ("eof", "reset", "none yet"); CONNECT "/upgrade" -> ctx.upgrade("websocket", echo).
 import socket
 import ssl
 import sys
@@ -176,7 +176,19 @@ def case_refused():
     check(c.heads.get(sid, {}).get(":status") == "400", "400 for another protocol: %r" % c.heads.get(sid))
 
 
-CASES = {"settings": case_settings, "echo": case_echo, "big": case_big, "reset": case_reset, "refused": case_refused}
+def case_upgrade():
+    c = Client()
+    sid = c.connect("/upgrade")
+    c.until(lambda: sid in c.heads, "the tunnel's response")
+    check(c.heads[sid].get(":status") == "200", "upgrade() answers 200: %r" % c.heads[sid])
+    check("upgrade" not in c.heads[sid], "no Upgrade field on HTTP/2")
+    c.send(sid, b"hi there", end=True)
+    c.until(lambda: sid in c.ended, "the server's END_STREAM")
+    check(c.bodies.get(sid) == b"hi there", "echo through upgrade(): %r" % c.bodies.get(sid))
+
+
+CASES = {"settings": case_settings, "echo": case_echo, "big": case_big, "reset": case_reset, "refused": case_refused,
+         "upgrade": case_upgrade}
 
 
 def main():

@@ -65,6 +65,10 @@ void add_routes(khz::Server& server, LastTunnel& last) {
     c.set_status(200);
     c.hijack([&last](khz::transport::Connection& conn) { return echo(conn, &last); });
   });
+  // upgrade() answers 200 to an extended CONNECT (101 on HTTP/1.1).
+  server.handle("CONNECT", "/upgrade", [&last](khz::RequestContext& c) {
+    c.upgrade("websocket", [&last](khz::transport::Connection& conn) { return echo(conn, &last); });
+  });
   server.get("/plain", [](khz::RequestContext& c) { c.string(200, "plain"); });
   server.get("/last", [&last](khz::RequestContext& c) { c.string(200, last.get()); });
   server.get("/proto", [](khz::RequestContext& c) { c.string(200, "[" + std::string(c.connect_protocol()) + "]"); });
@@ -92,7 +96,7 @@ TEST_CASE("http2 extended CONNECT: tunnels with python3-h2 over h2c and over TLS
         auto r = run_command(command + " 2>&1");
         INFO(r.output);
         REQUIRE(r.status == 0);
-        REQUIRE(r.output == "ok   settings\nok   echo\nok   big\nok   reset\nok   refused\n");
+        REQUIRE(r.output == "ok   settings\nok   echo\nok   big\nok   reset\nok   refused\nok   upgrade\n");
       }
     }
   }

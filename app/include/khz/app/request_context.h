@@ -263,7 +263,9 @@ class RequestContext : public ExchangeState {
     check_live("hijack");
     exchange_->hijack = std::move(handler);
   }
-  // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
+  // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection;
+  // on an HTTP/2 extended CONNECT (connect_protocol() not empty) answers 200 and hijacks the
+  // stream (RFC 8441 §5), so one handler serves both.
   void upgrade(std::string_view protocol, HijackHandler handler);
 
   // ---- cookies (RFC 6265bis; the codec is <khz/protocol/cookie.h>)
