@@ -68,6 +68,7 @@ struct Http2Stream::State {
   bool ended = false;          // END_STREAM received
   bool began = false;          // any response frame
   bool closed = false;         // nghttp2 closed the stream
+  bool tunnel = false;         // an extended CONNECT (RFC 8441): no read gap, no body limit
   std::size_t header_bytes = 0;
   std::uint64_t body_bytes = 0;  // DATA payload received
   std::uint64_t delivered = 0;   // of which the caller was told (read_body returned)
@@ -81,14 +82,15 @@ struct Http2Stream::State {
   bool deferred = false;
   bool eof_sent = false;
   // waiting
-  Waiting wait;
+  Waiting wait;        // read_head, read_body
+  Waiting write_wait;  // write: a tunnel (RFC 8441) reads and writes at once
 
   void reset(Http2ClientConnection::Session* s, Response* r) {
     session = s;
     id = 0;
     response = r;
     handle_alive = true;
-    interim = head_done = ended = began = closed = false;
+    interim = head_done = ended = began = closed = tunnel = false;
     header_bytes = 0;
     body_bytes = delivered = consumed = 0;
     error.clear();
@@ -99,6 +101,9 @@ struct Http2Stream::State {
     wait.handle = {};
     wait.deadline = Clock::time_point::max();
     wait.timed_out = false;
+    write_wait.handle = {};
+    write_wait.deadline = Clock::time_point::max();
+    write_wait.timed_out = false;
   }
 };
 
@@ -153,7 +158,10 @@ struct Http2ClientConnection::Session {
     if (!w.handle) return;
     ready.push_back(std::exchange(w.handle, {}));
   }
-  void wake(State& s) { wake(s.wait); }
+  void wake(State& s) {
+    wake(s.wait);
+    wake(s.write_wait);
+  }
 
   void run_ready() {
     if (in_dispatch) return;
@@ -191,7 +199,10 @@ struct Http2ClientConnection::Session {
         pending = true;
       }
     };
-    for (auto& st : self.live) check(st->wait);
+    for (auto& st : self.live) {
+      check(st->wait);
+      check(st->write_wait);
+    }
     for (Waiting* w : self.slot_waiters) check(*w);
     self.run_ready();
     self.kick();
@@ -401,7 +412,10 @@ struct Http2ClientConnection::Session {
         return 0;
       }
       case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !s.settings_received) {
+          s.settings_received = true;
+          s.wake_all_slot_waiters();  // wait_for_settings waits there too
+        } else if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
           for (std::size_t i = s.open_streams; i < s.limit() && !s.slot_waiters.empty(); ++i) s.wake_slot_waiter();
         }
         return 0;
@@ -418,7 +432,7 @@ struct Http2ClientConnection::Session {
       nghttp2_session_consume(ng, id, len);  // nobody reads it: keep the connection window open
       return 0;
     }
-    if (st->body_bytes + len > s.opt.max_body_bytes) {
+    if (st->body_bytes + len > s.opt.max_body_bytes && !st->tunnel) {
       KHZ_LOG(debug, "http2 client: stream " << id << ": response body over " << s.opt.max_body_bytes
                                              << " bytes; RST_STREAM CANCEL");
       nghttp2_session_consume(ng, id, len);
@@ -618,6 +632,7 @@ struct Http2ClientConnection::Session {
   std::size_t open_streams = 0;
   bool in_dispatch = false;
   bool in_codec = false;
+  bool settings_received = false;  // the server's first SETTINGS frame
   std::coroutine_handle<> writer;
   bool writer_waiting = false;
   bool writer_alive = false;
@@ -678,6 +693,34 @@ std::size_t Http2ClientConnection::active_streams() const noexcept { return s_->
 std::size_t Http2ClientConnection::stream_limit() const noexcept { return s_->limit(); }
 bool Http2ClientConnection::closed() const noexcept { return s_->closing; }
 bool Http2ClientConnection::goaway_received() const noexcept { return s_->goaway; }
+bool Http2ClientConnection::settings_received() const noexcept { return s_->settings_received; }
+bool Http2ClientConnection::connect_protocol_enabled() const noexcept {
+  return s_->settings_received && s_->ng &&
+         nghttp2_session_get_remote_settings(s_->ng.get(), NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+}
+
+Task<std::error_code> Http2ClientConnection::wait_for_settings(Clock::time_point deadline) {
+  Session& s = *s_;
+  s.ref();
+  std::error_code out;
+  Waiting w;
+  while (!s.settings_received) {
+    if (s.closing) {
+      out = protocol::errc::connection_closed;
+      break;
+    }
+    s.slot_waiters.push_back(&w);  // woken by the first SETTINGS (and by the close)
+    co_await Session::Wait{s, w, deadline};
+    auto it = std::find(s.slot_waiters.begin(), s.slot_waiters.end(), &w);
+    if (it != s.slot_waiters.end()) s.slot_waiters.erase(it);
+    if (w.timed_out && !s.settings_received) {
+      out = s.closing ? std::error_code(protocol::errc::connection_closed) : std::error_code(transport::errc::timed_out);
+      break;
+    }
+  }
+  s.unref();
+  co_return out;
+}
 
 Task<std::error_code> Http2ClientConnection::wait_for_slot(Clock::time_point deadline) {
   Session& s = *s_;
@@ -710,6 +753,7 @@ Result<Http2Stream> Http2ClientConnection::open(const Request& request, Response
                                                 const Http2RequestInfo& info) {
   Http2RequestInfo with_host = info;
   if (with_host.authority.empty()) with_host.authority = request.header("Host");
+  if (with_host.connect_protocol.empty()) with_host.connect_protocol = request.connect_protocol();
   return open(request.method(), request.target(), request.headers(), {}, response, with_host);
 }
 
@@ -719,6 +763,12 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   Session& s = *s_;
   if (!s.usable()) return std::error_code(protocol::errc::connection_closed);
   if (!s.can_open()) return std::make_error_code(std::errc::resource_unavailable_try_again);
+  const bool tunnel = !info.connect_protocol.empty();
+  if (tunnel) {
+    // RFC 8441 §3: only once the server said so in its SETTINGS.
+    if (!s.settings_received) return std::make_error_code(std::errc::resource_unavailable_try_again);
+    if (!connect_protocol_enabled()) return std::error_code(protocol::errc::connect_protocol_disabled);
+  }
   response.clear();
   std::string_view authority = info.authority;
   std::string_view path = target.empty() ? std::string_view("/") : target;
@@ -740,6 +790,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   s.nva.push_back(make_nv(":scheme", info.scheme));
   s.nva.push_back(make_nv(":authority", authority));
   s.nva.push_back(make_nv(":path", path));
+  if (tunnel) s.nva.push_back(make_nv(":protocol", info.connect_protocol));
   if (!length.empty()) s.nva.push_back(make_nv("content-length", length));
   auto add = [&](std::string_view name, std::string_view value) {
     if (dropped_from_request(name, value)) return;
@@ -755,6 +806,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   for (const auto& f : headers) add(f.name, f.value);
   for (const auto& [n, v] : extra) add(n, v);
   Http2Stream::State& st = s.new_state(&response);
+  st.tunnel = tunnel;
   nghttp2_data_provider provider{};
   const bool has_body = info.streamed_body || !info.body.empty();
   if (has_body) {
@@ -837,8 +889,8 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
   Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, Clock::now() + s.opt.write_timeout)
                                                             : deadline;
   while (st.out_off < st.out.size() && !st.error && !st.closed) {
-    co_await Http2ClientConnection::Session::Wait{s, st.wait, until};
-    if (st.wait.timed_out && st.out_off < st.out.size()) {
+    co_await Http2ClientConnection::Session::Wait{s, st.write_wait, until};
+    if (st.write_wait.timed_out && st.out_off < st.out.size()) {
       s.reset_stream(st, NGHTTP2_CANCEL);
       s.fail(st, transport::errc::timed_out);
       s.kick();
@@ -887,7 +939,7 @@ Task<std::error_code> Http2Stream::read_body(Clock::time_point deadline) {
   auto& s = *st.session;
   while (st.body_bytes == st.delivered && !st.ended && !st.error) {
     s.give_back(st);
-    co_await Http2ClientConnection::Session::Wait{s, st.wait, s.read_deadline(deadline)};
+    co_await Http2ClientConnection::Session::Wait{s, st.wait, st.tunnel ? deadline : s.read_deadline(deadline)};
     if (st.wait.timed_out && st.body_bytes == st.delivered && !st.ended) read_timed_out(s, st);
   }
   if (st.error) co_return st.error;
