@@ -769,3 +769,72 @@ TEST_CASE("http2 client: an extended CONNECT tunnel (RFC 8441), sent only when t
     }
   }
 }
+
+TEST_CASE("http2 client: open_tunnel gives an extended CONNECT stream as a transport::Connection") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer server(transport);
+      server.server.handle("CONNECT", "/echo", [](khz::RequestContext& c) {
+        if (c.connect_protocol() != "websocket") return c.string(400, "websocket only");
+        c.upgrade("websocket", &echo_tunnel);  // 200 on HTTP/2
+      });
+      server.start();
+      auto loop = khz::transport::ClientLoop::make(transport);
+      loop->run([&]() -> Task<void> {
+        auto c = co_await connect(server.port());
+        Request r;
+        r.set_method("CONNECT");
+        r.set_target("/echo");
+        r.headers().add("Host", "127.0.0.1");
+        Response refused;
+        {
+          auto none = co_await c->open_tunnel(r, refused, {.connect_protocol = "chat"}, in(5s));
+          INFO((none ? std::string("ok") : none.error().message()));
+          REQUIRE(none);
+          CHECK(*none == nullptr);
+          CHECK(refused.status() == 400);
+          CHECK(refused.body() == "websocket only");
+        }
+        r.set_connect_protocol("websocket");
+        Response head;
+        auto opened = co_await c->open_tunnel(r, head, {}, in(5s));
+        REQUIRE(opened);
+        REQUIRE(*opened != nullptr);
+        CHECK(head.status() == 200);
+        khz::transport::Connection& t = **opened;
+        CHECK(t.negotiated_protocol() == "websocket");
+        // 1 MiB out in pieces, read back as it comes.
+        std::string sent, got;
+        for (int i = 0; i < 64; ++i) {
+          std::string piece(16 * 1024, static_cast<char>('a' + i % 26));
+          sent += piece;
+          t.output().append(piece);
+          {
+            auto ec_ = co_await t.flush();
+            REQUIRE_FALSE(ec_);
+          }
+          while (got.size() < sent.size()) {
+            auto ec_ = co_await t.fill(1);
+            REQUIRE_FALSE(ec_);
+            t.input().for_each_segment([&](std::string_view s) { got += s; });
+            t.input().skip(t.input().size());
+            t.input().release();
+          }
+        }
+        CHECK(got == sent);
+        // close(): END_STREAM; the server's handler sees eof and ends its half.
+        t.close();
+        t.output().append("late");
+        {
+          auto ec_ = co_await t.flush();
+          CHECK(ec_ == khz::transport::errc::cancelled);
+        }
+        opened->reset();
+        co_await khz::sleep_for(20ms);
+        CHECK(c->active_streams() == 0);
+        c.reset();
+        co_await khz::sleep_for(5ms);
+      });
+    }
+  }
+}

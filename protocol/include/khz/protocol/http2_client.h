@@ -14,6 +14,7 @@
 //     consume(resp.body()); resp.body_buffer().clear();
 //   }
 //
+// Extended CONNECT (RFC 8441): open_tunnel() gives a stream as a transport::Connection.
 // A request body is either sent whole with the head (Http2RequestInfo::body) or streamed with Http2Stream::write() pieces (flow control: write() returns once
 // the piece was handed to the codec within the peer's windows) and write_end().
 // Response bodies: a stream's receive window opens only as the caller reads (read_body /
@@ -151,6 +152,20 @@ class Http2ClientConnection {
   bool settings_received() const noexcept;
   // The server's SETTINGS_ENABLE_CONNECT_PROTOCOL is 1 (RFC 8441 §3): extended CONNECT may be sent.
   bool connect_protocol_enabled() const noexcept;
+  // RFC 8441: opens an extended CONNECT stream for `request` (method CONNECT, its
+  // connect_protocol() the :protocol, its target the :path; info.connect_protocol may give the
+  // protocol instead) once the server's SETTINGS allow it and a slot is free, and waits for the
+  // response head, all before `deadline`. A 2xx gives the stream as a transport::Connection:
+  // fill() takes the DATA received (the window opens as it does; errc::eof at the server's
+  // END_STREAM, std::errc::connection_reset at its RST_STREAM; read_timeout() applies, none by
+  // default), output() + flush() sends DATA within the windows, close() sends END_STREAM (or
+  // RST_STREAM CANCEL while an operation is pending), and destroying it resets a stream that
+  // is still open. It must outlive its pending operations, not this connection. Any other
+  // status gives null, with the whole response in `response`. `response` gets the head either
+  // way and must outlive the call. Errors: those of wait_for_settings, wait_for_slot, open and
+  // read_head.
+  Task<Result<std::unique_ptr<transport::Connection>>> open_tunnel(Request request, Response& response,
+                                                                   Http2RequestInfo info, Clock::time_point deadline);
   // Not closed, no GOAWAY, and a stream slot free now.
   bool can_open_stream() const noexcept;
   // Not closed and no GOAWAY (a new stream may wait for a slot).
