@@ -182,10 +182,15 @@ Task<bool> RequestContext::write(std::string_view chunk) {
 void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
   check_live("upgrade");
   Response& r = response();
-  r.set_status(101);
-  r.headers().set("Connection", "Upgrade");
-  r.headers().set("Upgrade", protocol);
   r.body_buffer().clear();
+  if (!exchange_->request.connect_protocol().empty()) {
+    // An HTTP/2 extended CONNECT (RFC 8441 §5): no 101 and no Upgrade field; a 200 opens the tunnel.
+    r.set_status(200);
+  } else {
+    r.set_status(101);
+    r.headers().set("Connection", "Upgrade");
+    r.headers().set("Upgrade", protocol);
+  }
   hijack(std::move(handler));
 }
 

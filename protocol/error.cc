@@ -23,6 +23,7 @@ class ProtocolCategory final : public std::error_category {
       case errc::connection_closed: return "HTTP/2 connection closed or going away";
       case errc::cancelled: return "HTTP/2 stream cancelled";
       case errc::unsupported_transfer_coding: return "response transfer coding not supported";
+      case errc::connect_protocol_disabled: return "the server does not accept extended CONNECT (RFC 8441)";
     }
     return "unknown protocol error";
   }

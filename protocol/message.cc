@@ -17,6 +17,7 @@ Request::Request(const Request& other)
     : version_(other.version_), headers_(other.headers_), trailers_(other.trailers_), body_(other.body_) {
   set_method(other.method_);
   set_target(other.target_);
+  if (!other.connect_protocol_.empty()) set_connect_protocol(other.connect_protocol_);
 }
 
 Request& Request::operator=(const Request& other) {
@@ -47,6 +48,7 @@ void Request::set_target_ref(std::string_view t) noexcept {
 void Request::own() {
   method_ = arena_.copy(method_);
   set_target_ref(arena_.copy(target_));
+  if (!connect_protocol_.empty()) connect_protocol_ = arena_.copy(connect_protocol_);
   headers_.own();
   trailers_.own();
 }
@@ -55,7 +57,7 @@ void Request::clear() noexcept {
   arena_.reset();
   method_ = "GET";
   target_ = path_ = "/";
-  query_ = target_host_ = {};
+  query_ = target_host_ = connect_protocol_ = {};
   version_ = Version::http11;
   headers_.clear();
   trailers_.clear();

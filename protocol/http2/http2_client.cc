@@ -68,6 +68,7 @@ struct Http2Stream::State {
   bool ended = false;          // END_STREAM received
   bool began = false;          // any response frame
   bool closed = false;         // nghttp2 closed the stream
+  bool tunnel = false;         // an extended CONNECT (RFC 8441): no read gap, no body limit
   std::size_t header_bytes = 0;
   std::uint64_t body_bytes = 0;  // DATA payload received
   std::uint64_t delivered = 0;   // of which the caller was told (read_body returned)
@@ -81,14 +82,15 @@ struct Http2Stream::State {
   bool deferred = false;
   bool eof_sent = false;
   // waiting
-  Waiting wait;
+  Waiting wait;        // read_head, read_body
+  Waiting write_wait;  // write: a tunnel (RFC 8441) reads and writes at once
 
   void reset(Http2ClientConnection::Session* s, Response* r) {
     session = s;
     id = 0;
     response = r;
     handle_alive = true;
-    interim = head_done = ended = began = closed = false;
+    interim = head_done = ended = began = closed = tunnel = false;
     header_bytes = 0;
     body_bytes = delivered = consumed = 0;
     error.clear();
@@ -99,6 +101,9 @@ struct Http2Stream::State {
     wait.handle = {};
     wait.deadline = Clock::time_point::max();
     wait.timed_out = false;
+    write_wait.handle = {};
+    write_wait.deadline = Clock::time_point::max();
+    write_wait.timed_out = false;
   }
 };
 
@@ -153,7 +158,10 @@ struct Http2ClientConnection::Session {
     if (!w.handle) return;
     ready.push_back(std::exchange(w.handle, {}));
   }
-  void wake(State& s) { wake(s.wait); }
+  void wake(State& s) {
+    wake(s.wait);
+    wake(s.write_wait);
+  }
 
   void run_ready() {
     if (in_dispatch) return;
@@ -191,7 +199,10 @@ struct Http2ClientConnection::Session {
         pending = true;
       }
     };
-    for (auto& st : self.live) check(st->wait);
+    for (auto& st : self.live) {
+      check(st->wait);
+      check(st->write_wait);
+    }
     for (Waiting* w : self.slot_waiters) check(*w);
     self.run_ready();
     self.kick();
@@ -386,6 +397,9 @@ struct Http2ClientConnection::Session {
         if (st == nullptr) return 0;
         std::uint32_t code = frame->rst_stream.error_code;
         KHZ_LOG(debug, "http2 client: stream " << st->id << " reset by the server: " << nghttp2_http2_strerror(code));
+        // RFC 9113 §8.1: NO_ERROR after a complete response only asks us to stop sending; the
+        // response stands (a server answering before the request, or a tunnel it refused, ended).
+        if (code == NGHTTP2_NO_ERROR && st->ended) return 0;
         s.fail(*st, code == NGHTTP2_REFUSED_STREAM ? protocol::errc::stream_refused : protocol::errc::stream_reset);
         return 0;
       }
@@ -401,7 +415,10 @@ struct Http2ClientConnection::Session {
         return 0;
       }
       case NGHTTP2_SETTINGS:
-        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK) && !s.settings_received) {
+          s.settings_received = true;
+          s.wake_all_slot_waiters();  // wait_for_settings waits there too
+        } else if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
           for (std::size_t i = s.open_streams; i < s.limit() && !s.slot_waiters.empty(); ++i) s.wake_slot_waiter();
         }
         return 0;
@@ -418,7 +435,7 @@ struct Http2ClientConnection::Session {
       nghttp2_session_consume(ng, id, len);  // nobody reads it: keep the connection window open
       return 0;
     }
-    if (st->body_bytes + len > s.opt.max_body_bytes) {
+    if (st->body_bytes + len > s.opt.max_body_bytes && !st->tunnel) {
       KHZ_LOG(debug, "http2 client: stream " << id << ": response body over " << s.opt.max_body_bytes
                                              << " bytes; RST_STREAM CANCEL");
       nghttp2_session_consume(ng, id, len);
@@ -618,6 +635,7 @@ struct Http2ClientConnection::Session {
   std::size_t open_streams = 0;
   bool in_dispatch = false;
   bool in_codec = false;
+  bool settings_received = false;  // the server's first SETTINGS frame
   std::coroutine_handle<> writer;
   bool writer_waiting = false;
   bool writer_alive = false;
@@ -678,6 +696,34 @@ std::size_t Http2ClientConnection::active_streams() const noexcept { return s_->
 std::size_t Http2ClientConnection::stream_limit() const noexcept { return s_->limit(); }
 bool Http2ClientConnection::closed() const noexcept { return s_->closing; }
 bool Http2ClientConnection::goaway_received() const noexcept { return s_->goaway; }
+bool Http2ClientConnection::settings_received() const noexcept { return s_->settings_received; }
+bool Http2ClientConnection::connect_protocol_enabled() const noexcept {
+  return s_->settings_received && s_->ng &&
+         nghttp2_session_get_remote_settings(s_->ng.get(), NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
+}
+
+Task<std::error_code> Http2ClientConnection::wait_for_settings(Clock::time_point deadline) {
+  Session& s = *s_;
+  s.ref();
+  std::error_code out;
+  Waiting w;
+  while (!s.settings_received) {
+    if (s.closing) {
+      out = protocol::errc::connection_closed;
+      break;
+    }
+    s.slot_waiters.push_back(&w);  // woken by the first SETTINGS (and by the close)
+    co_await Session::Wait{s, w, deadline};
+    auto it = std::find(s.slot_waiters.begin(), s.slot_waiters.end(), &w);
+    if (it != s.slot_waiters.end()) s.slot_waiters.erase(it);
+    if (w.timed_out && !s.settings_received) {
+      out = s.closing ? std::error_code(protocol::errc::connection_closed) : std::error_code(transport::errc::timed_out);
+      break;
+    }
+  }
+  s.unref();
+  co_return out;
+}
 
 Task<std::error_code> Http2ClientConnection::wait_for_slot(Clock::time_point deadline) {
   Session& s = *s_;
@@ -710,6 +756,7 @@ Result<Http2Stream> Http2ClientConnection::open(const Request& request, Response
                                                 const Http2RequestInfo& info) {
   Http2RequestInfo with_host = info;
   if (with_host.authority.empty()) with_host.authority = request.header("Host");
+  if (with_host.connect_protocol.empty()) with_host.connect_protocol = request.connect_protocol();
   return open(request.method(), request.target(), request.headers(), {}, response, with_host);
 }
 
@@ -719,6 +766,12 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   Session& s = *s_;
   if (!s.usable()) return std::error_code(protocol::errc::connection_closed);
   if (!s.can_open()) return std::make_error_code(std::errc::resource_unavailable_try_again);
+  const bool tunnel = !info.connect_protocol.empty();
+  if (tunnel) {
+    // RFC 8441 §3: only once the server said so in its SETTINGS.
+    if (!s.settings_received) return std::make_error_code(std::errc::resource_unavailable_try_again);
+    if (!connect_protocol_enabled()) return std::error_code(protocol::errc::connect_protocol_disabled);
+  }
   response.clear();
   std::string_view authority = info.authority;
   std::string_view path = target.empty() ? std::string_view("/") : target;
@@ -740,6 +793,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   s.nva.push_back(make_nv(":scheme", info.scheme));
   s.nva.push_back(make_nv(":authority", authority));
   s.nva.push_back(make_nv(":path", path));
+  if (tunnel) s.nva.push_back(make_nv(":protocol", info.connect_protocol));
   if (!length.empty()) s.nva.push_back(make_nv("content-length", length));
   auto add = [&](std::string_view name, std::string_view value) {
     if (dropped_from_request(name, value)) return;
@@ -755,6 +809,7 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   for (const auto& f : headers) add(f.name, f.value);
   for (const auto& [n, v] : extra) add(n, v);
   Http2Stream::State& st = s.new_state(&response);
+  st.tunnel = tunnel;
   nghttp2_data_provider provider{};
   const bool has_body = info.streamed_body || !info.body.empty();
   if (has_body) {
@@ -837,8 +892,8 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
   Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, Clock::now() + s.opt.write_timeout)
                                                             : deadline;
   while (st.out_off < st.out.size() && !st.error && !st.closed) {
-    co_await Http2ClientConnection::Session::Wait{s, st.wait, until};
-    if (st.wait.timed_out && st.out_off < st.out.size()) {
+    co_await Http2ClientConnection::Session::Wait{s, st.write_wait, until};
+    if (st.write_wait.timed_out && st.out_off < st.out.size()) {
       s.reset_stream(st, NGHTTP2_CANCEL);
       s.fail(st, transport::errc::timed_out);
       s.kick();
@@ -887,7 +942,7 @@ Task<std::error_code> Http2Stream::read_body(Clock::time_point deadline) {
   auto& s = *st.session;
   while (st.body_bytes == st.delivered && !st.ended && !st.error) {
     s.give_back(st);
-    co_await Http2ClientConnection::Session::Wait{s, st.wait, s.read_deadline(deadline)};
+    co_await Http2ClientConnection::Session::Wait{s, st.wait, st.tunnel ? deadline : s.read_deadline(deadline)};
     if (st.wait.timed_out && st.body_bytes == st.delivered && !st.ended) read_timed_out(s, st);
   }
   if (st.error) co_return st.error;
@@ -911,5 +966,167 @@ void read_timed_out(Http2ClientConnection::Session& s, Http2Stream::State& st) {
   s.kick();
 }
 }  // namespace
+
+// ---- RFC 8441 tunnels: an extended CONNECT stream as a transport::Connection
+
+namespace {
+
+// What the tunnel's pending operations share with it, so that they may finish after it went.
+struct TunnelCore {
+  Response inbox;  // the stream's DATA lands in inbox.body_buffer() (declared before the stream)
+  Http2Stream stream;
+  transport::Connection* owner = nullptr;  // null once the tunnel is gone
+};
+
+std::error_code tunnel_error(std::error_code ec) {
+  if (ec == protocol::errc::stream_reset || ec == protocol::errc::truncated_response ||
+      ec == protocol::errc::malformed_response) {
+    return std::make_error_code(std::errc::connection_reset);
+  }
+  return ec;
+}
+
+// Resumes `h` on a later turn of the loop (never inline).
+void resume_later(std::coroutine_handle<> h) {
+  EventLoop::current()->post([h] { h.resume(); });
+}
+
+class ClientTunnel final : public transport::Connection {
+ public:
+  ClientTunnel(std::shared_ptr<TunnelCore> core, std::string peer, std::string local, std::string protocol)
+      : core_(std::move(core)), peer_(std::move(peer)), local_(std::move(local)), protocol_(std::move(protocol)) {
+    core_->owner = this;
+  }
+  ~ClientTunnel() override {
+    close();
+    core_->owner = nullptr;
+  }
+
+  void close() noexcept override {
+    if (closed_) return;
+    closed_ = true;
+    if (pending_ != 0) {
+      core_->stream.cancel();  // the pending operations end (cancelled)
+    } else {
+      spawn(end_stream(core_));
+    }
+  }
+  std::string peer_address() const override { return peer_; }
+  std::string local_address() const override { return local_; }
+  std::string_view negotiated_protocol() const noexcept override { return protocol_; }
+
+ private:
+  static Task<void> end_stream(std::shared_ptr<TunnelCore> core) {
+    (void)co_await core->stream.write_end(Clock::time_point::max());
+  }
+
+  void start_fill(std::size_t n, std::coroutine_handle<> h) override {
+    ++pending_;
+    spawn(fill_some(core_, n, h));
+  }
+  bool start_flush(std::coroutine_handle<> h) override {
+    if (closed_) {
+      flush_error_ = transport::errc::cancelled;
+      return false;
+    }
+    ++pending_;
+    spawn(flush_all(core_, h));
+    return true;
+  }
+  void on_idle_while_draining() noexcept override {}
+
+  static Task<void> fill_some(std::shared_ptr<TunnelCore> core, std::size_t want, std::coroutine_handle<> h) {
+    std::error_code ec;
+    for (;;) {
+      auto* self = static_cast<ClientTunnel*>(core->owner);
+      if (self == nullptr) co_return;  // gone: nobody waits
+      std::string& got = core->inbox.body_buffer();
+      if (!got.empty()) {
+        self->input_.append(got);
+        got.clear();
+      }
+      if (self->input_.size() >= want) break;
+      if (self->closed_) {
+        ec = transport::errc::cancelled;
+        break;
+      }
+      if (core->stream.body_done()) {
+        ec = transport::errc::eof;
+        break;
+      }
+      const auto timeout = self->read_timeout_;
+      ec = co_await core->stream.read_body(timeout > Duration::zero() ? Clock::now() + timeout : Clock::time_point::max());
+      if (ec) {
+        ec = tunnel_error(ec);
+        break;
+      }
+    }
+    auto* self = static_cast<ClientTunnel*>(core->owner);
+    if (self == nullptr) co_return;
+    --self->pending_;
+    self->fill_error_ = self->closed_ && ec ? std::error_code(transport::errc::cancelled) : ec;
+    resume_later(h);
+  }
+
+  static Task<void> flush_all(std::shared_ptr<TunnelCore> core, std::coroutine_handle<> h) {
+    std::error_code ec;
+    for (;;) {
+      auto* self = static_cast<ClientTunnel*>(core->owner);
+      if (self == nullptr) co_return;
+      if (self->output_.empty()) break;
+      std::string_view piece = self->output_.segment(0);
+      const auto timeout = self->write_timeout_;
+      ec = co_await core->stream.write(piece, timeout > Duration::zero() ? Clock::now() + timeout : Clock::time_point::max());
+      if (ec) {
+        ec = tunnel_error(ec);
+        break;
+      }
+      if (core->owner == nullptr) co_return;
+      self->output_.skip(piece.size());
+    }
+    auto* self = static_cast<ClientTunnel*>(core->owner);
+    if (self == nullptr) co_return;
+    self->output_.release();
+    --self->pending_;
+    self->flush_error_ = self->closed_ && ec ? std::error_code(transport::errc::cancelled) : ec;
+    resume_later(h);
+  }
+
+  std::shared_ptr<TunnelCore> core_;
+  std::string peer_;
+  std::string local_;
+  std::string protocol_;
+  int pending_ = 0;  // fills and flushes not completed
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Task<Result<std::unique_ptr<transport::Connection>>> Http2ClientConnection::open_tunnel(Request request, Response& response,
+                                                                                     Http2RequestInfo info,
+                                                                                     Clock::time_point deadline) {
+  if (auto ec = co_await wait_for_settings(deadline)) co_return ec;
+  if (auto ec = co_await wait_for_slot(deadline)) co_return ec;
+  info.streamed_body = true;
+  info.content_length = -1;
+  if (info.connect_protocol.empty()) info.connect_protocol = request.connect_protocol();
+  std::string protocol(info.connect_protocol);
+  auto core = std::make_shared<TunnelCore>();
+  Result<Http2Stream> opened = open(request, core->inbox, info);
+  if (!opened) co_return opened.error();
+  core->stream = std::move(*opened);
+  std::error_code ec = co_await core->stream.read_head(deadline);
+  response.clear();
+  if (ec) co_return ec;
+  response.set_status(core->inbox.status());
+  for (const auto& f : core->inbox.headers()) response.headers().add(f.name, f.value);
+  if (core->inbox.status() < 200 || core->inbox.status() > 299) {
+    if (auto ec2 = co_await core->stream.read_all(deadline)) co_return ec2;
+    response.set_body(core->inbox.body());
+    co_return std::unique_ptr<transport::Connection>{};
+  }
+  co_return std::unique_ptr<transport::Connection>(
+      new ClientTunnel(std::move(core), s_->conn->peer_address(), s_->conn->local_address(), std::move(protocol)));
+}
 
 }  // namespace khz

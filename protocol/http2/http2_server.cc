@@ -29,6 +29,7 @@
 #include "../common/http_date.h"
 #include "h2c_upgrade.h"
 #include "server_session.h"
+#include "tunnel_connection.h"
 
 namespace khz {
 namespace {
@@ -36,6 +37,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using protocol::http2::ServerSession;
 using protocol::http2::ServerStream;
+using protocol::http2::TunnelConnection;
 
 class ConnectionDriver;
 
@@ -52,9 +54,10 @@ struct Stream final : ServerStream {
   ConnectionDriver& driver;
   std::coroutine_handle<> waiter;  // the stream's coroutine, waiting for body data or window
   std::error_code wait_error;      // why the wait ended early
+  TunnelConnection* tunnel_conn = nullptr;  // while a hijack handler runs on the stream (RFC 8441)
 };
 
-class ConnectionDriver final : ServerSession::Driver {
+class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
  public:
   ConnectionDriver(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options)
       : conn_(conn), core_(core), options_(std::move(options)), opt_(*options_), session_(*this, conn_.output(), opt_) {
@@ -117,6 +120,10 @@ class ConnectionDriver final : ServerSession::Driver {
   void start(ServerStream& s) override { ready_.push_back({&static_cast<Stream&>(s), {}}); }
   void wake(ServerStream& stream, std::error_code ec) override {
     auto& s = static_cast<Stream&>(stream);
+    if (s.tunnel_conn != nullptr) {
+      s.tunnel_conn->on_stream_event(ec);
+      return;
+    }
     if (!s.waiter) return;
     s.waiting = ServerStream::WaitKind::none;
     s.wait_error = ec;
@@ -125,6 +132,27 @@ class ConnectionDriver final : ServerSession::Driver {
   BodyPolicy body_policy(Exchange& exchange) override { return core_.body_policy(exchange); }
   std::string_view date() override { return protocol::http_date(); }
   std::string peer_address() const override { return conn_.peer_address(); }
+
+  // ---- the tunnels' host
+  ServerSession& session() noexcept override { return session_; }
+  const transport::Connection& connection() const noexcept override { return conn_; }
+  void resume_later(std::coroutine_handle<> h) override {
+    ready_.push_back({nullptr, h});
+    kick();
+  }
+  // Inside run_ready (or a batch, after which it runs) the queue and the writer are looked at
+  // anyway; from anywhere else (a tunnel's handler resumed by a timer, say) a pump is posted.
+  void kick() override {
+    if (in_dispatch_ || parsing_ || kick_posted_) return;
+    kick_posted_ = true;
+    ++posted_;
+    EventLoop::current()->post([this] {
+      kick_posted_ = false;
+      --posted_;
+      pump();
+      notify_done();
+    });
+  }
 
   // ---- scheduling
   bool closing() const noexcept { return session_.ended(); }
@@ -177,7 +205,7 @@ class ConnectionDriver final : ServerSession::Driver {
     }
   }
 
-  bool all_done() const noexcept { return handlers_ == 0 && !writer_alive_ && !ticker_alive_; }
+  bool all_done() const noexcept { return handlers_ == 0 && !writer_alive_ && !ticker_alive_ && posted_ == 0; }
 
   void notify_done() {
     if (closing() && main_waiter_ && all_done()) {
@@ -200,12 +228,43 @@ class ConnectionDriver final : ServerSession::Driver {
       co_await serving;
     }
     ServerSession& session = self->session_;
-    session.finish_handler(*s);
+    if (s->tunnel && s->exchange.hijack) {
+      co_await self->run_tunnel(*s);
+    } else {
+      session.finish_handler(*s);
+    }
     if (self->conn_.is_draining() && !session.goaway_sent() && !self->closing()) session.send_graceful_goaway();
     co_await YieldToWriter{*self};
     --self->handlers_;
     session.handler_done(*s);
     self->notify_done();
+  }
+
+  // An extended CONNECT whose handler returned with hijack set: a 2xx opens the tunnel and the
+  // hijack handler runs on it; anything else is an ordinary response.
+  Task<void> run_tunnel(Stream& s) {
+    TunnelConnection tunnel(*this, s, opt_.write_timeout);
+    if (!session_.begin_tunnel(s, tunnel.output())) {
+      session_.finish_handler(s);
+      co_return;
+    }
+    KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": stream " << s.id << ": tunnel (" << s.exchange.request.connect_protocol()
+                            << ") open after " << s.exchange.response.status());
+    HijackHandler takeover = std::move(s.exchange.hijack);
+    s.tunnel_conn = &tunnel;
+    tunnels_.push_back(&tunnel);
+    if (conn_.is_draining()) tunnel.start_draining();
+    co_await YieldToWriter{*this};  // the response head goes out now
+    try {
+      Task<void> running = takeover(tunnel);
+      running.set_cancel_signal(&s.cancel);
+      co_await running;
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "http2 " << conn_.peer_address() << ": stream " << s.id << ": tunnel handler threw: " << e.what());
+    }
+    tunnel.close();
+    s.tunnel_conn = nullptr;
+    tunnels_.erase(std::find(tunnels_.begin(), tunnels_.end(), &tunnel));
   }
 
   // ---- the stream's side (called from its coroutine)
@@ -262,6 +321,9 @@ class ConnectionDriver final : ServerSession::Driver {
   int handlers_ = 0;
   std::coroutine_handle<> main_waiter_;
   Clock::duration tick_{};
+  bool kick_posted_ = false;
+  int posted_ = 0;  // pumps posted by kick(), not run yet
+  std::vector<TunnelConnection*> tunnels_;  // open tunnels (their handlers run)
   // Last: destroyed first (nghttp2, then the streams), while the members above still exist.
   ServerSession session_;
 };
@@ -319,7 +381,12 @@ void ConnectionDriver::tick() {
     KHZ_LOG(debug, "http2 " << conn_.peer_address() << ": shutting down; GOAWAY after stream " << session_.last_stream_id());
     session_.send_graceful_goaway();
   }
-  session_.check_deadlines(Clock::now());
+  const auto now = Clock::now();
+  for (TunnelConnection* t : tunnels_) {
+    if (conn_.is_draining() && !t->is_draining()) t->start_draining();
+    t->check_deadlines(now);
+  }
+  session_.check_deadlines(now);
 }
 
 Task<void> ConnectionDriver::run(Request* upgraded, std::string_view upgrade_settings) {

@@ -42,6 +42,17 @@ void ServerSession::on_request_headers(ServerStream& s, bool end_stream) {
     req.headers().remove("Cookie");
     req.headers().add_ref("Cookie", req.arena().copy(joined));
   }
+  if (!req.connect_protocol().empty()) {
+    // RFC 8441 §4: an extended CONNECT (nghttp2 has checked :method CONNECT, :scheme, :path and
+    // :authority, and that we sent SETTINGS_ENABLE_CONNECT_PROTOCOL). The handler runs now; the
+    // DATA that follows is the tunnel's, kept up to the stream's window until the tunnel reads it.
+    s.tunnel = true;
+    s.streaming_body = true;
+    s.body_limit = BodyPolicy::unlimited;
+    s.request_complete = end_stream;
+    queue_start(s);
+    return;
+  }
   if (end_stream) {
     s.request_complete = true;
     s.body_read_done = true;
@@ -95,6 +106,27 @@ ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::u
                                           std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
   ServerSession& session = self(user_data);
   ServerStream& s = *static_cast<ServerStream*>(source->ptr);
+  if (s.tunnel_out != nullptr) {  // an open tunnel: DATA from the front of its output
+    LinkedBuffer& out = *s.tunnel_out;
+    std::size_t n = 0;
+    while (n < length && !out.empty()) {
+      std::string_view seg = out.segment(0);
+      std::size_t k = std::min(seg.size(), length - n);
+      std::memcpy(buf + n, seg.data(), k);
+      out.skip(k);
+      n += k;
+    }
+    s.stall_since = {};
+    if (n == 0) {
+      s.deferred = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    if (out.empty()) {
+      out.release();
+      session.wake(s);  // its flush is done
+    }
+    return static_cast<ssize_t>(n);
+  }
   std::size_t n = std::min(length, s.out.size() - s.out_off);
   if (n != 0) std::memcpy(buf, s.out.data() + s.out_off, n);
   s.out_off += n;
@@ -215,8 +247,10 @@ int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const
       req.set_target_ref(value);
     } else if (name == ":authority") {
       s->authority = value;
+    } else if (name == ":protocol") {  // RFC 8441 §4; nghttp2 accepts it only when we enabled it
+      req.set_connect_protocol_ref(value);
     }
-    return 0;  // :scheme, :protocol: nothing to keep
+    return 0;  // :scheme: nothing to keep
   }
   req.headers().add_ref(req.arena().copy(name), value);
   return 0;
@@ -259,7 +293,7 @@ int ServerSession::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32
   ServerSession& session = self(user_data);
   nghttp2_session* ng = session.ng_.get();
   ServerStream* s = session.stream_of(stream_id);
-  const bool keep = s != nullptr && !s->refused && !s->body_too_large && !session.ended_ &&
+  const bool keep = s != nullptr && !s->refused && !s->body_too_large && !session.ended_ && !s->tunnel_ended &&
                     (!s->streaming_body || s->handler == ServerStream::HandlerState::running ||
                      s->handler == ServerStream::HandlerState::queued);
   if (!keep) {
@@ -317,7 +351,13 @@ int ServerSession::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, v
     // RFC 9113 §8.1: the response is complete but the request is not; ask the client to stop.
     ServerStream* s = session.stream_of(frame->hd.stream_id);
     if (s != nullptr && !s->request_complete) {
-      nghttp2_submit_rst_stream(session.ng_.get(), NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+      if (s->tunnel_open) {
+        // RFC 8441 §4: END_STREAM is the tunnel's FIN; the client may still send and then end
+        // its half. It gets tunnel_close_grace (check_deadlines).
+        s->linger_since = Clock::now();
+      } else {
+        nghttp2_submit_rst_stream(session.ng_.get(), NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+      }
     }
   }
   return 0;

@@ -52,6 +52,11 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
   out = {};
   out_off = 0;
   file_sent = 0;
+  tunnel = false;
+  tunnel_out = nullptr;
+  tunnel_open = false;
+  tunnel_ended = false;
+  linger_since = {};
   handler = HandlerState::none;
   closed = false;
   waiting = WaitKind::none;
@@ -96,8 +101,10 @@ std::error_code ServerSession::start() {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, opt_.initial_window_size},
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, opt_.max_frame_size},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, opt_.max_header_list_size},
+      {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // RFC 8441 §3; left out when disabled
   };
-  if (int rv = nghttp2_submit_settings(ng_.get(), NGHTTP2_FLAG_NONE, settings, std::size(settings)); rv != 0) {
+  const std::size_t count = std::size(settings) - (opt_.enable_connect_protocol ? 0 : 1);
+  if (int rv = nghttp2_submit_settings(ng_.get(), NGHTTP2_FLAG_NONE, settings, count); rv != 0) {
     return nghttp2_error(rv);
   }
   raise_connection_window(ng_.get(), opt_.connection_window_size);
@@ -262,6 +269,12 @@ void ServerSession::check_deadlines(Clock::time_point now) {
   for (std::size_t i = 0; i < live_.size(); ++i) {
     ServerStream& s = *live_[i];
     if (s.closed) continue;
+    if (s.linger_since != Clock::time_point{} && !s.request_complete && now - s.linger_since >= opt_.tunnel_close_grace) {
+      KHZ_LOG(debug, "http2 " << driver_.peer_address() << ": stream " << s.id << ": tunnel closed, the client's half still open; RST_STREAM CANCEL");
+      s.linger_since = {};
+      submit_rst(s, NGHTTP2_CANCEL);
+      continue;
+    }
     const bool collecting = s.handler == ServerStream::HandlerState::none && !s.refused && !s.request_complete;
     if (collecting && now - s.wait_since >= opt_.read_timeout) {
       KHZ_LOG(info, "http2 " << driver_.peer_address() << ": stream " << s.id << ": request body stalled; RST_STREAM CANCEL");
@@ -275,7 +288,8 @@ void ServerSession::check_deadlines(Clock::time_point now) {
       continue;
     }
     // A response with bytes to send and no window to send them in (RFC 9113 §6.9).
-    const bool pending = s.response_submitted && !s.eof_sent && (s.out_off < s.out.size() || s.body_done);
+    const bool unsent = s.out_off < s.out.size() || (s.tunnel_out != nullptr && !s.tunnel_out->empty());
+    const bool pending = s.response_submitted && !s.eof_sent && (unsent || s.body_done);
     const bool blocked = pending && (nghttp2_session_get_stream_remote_window_size(ng_.get(), s.id) <= 0 ||
                                      nghttp2_session_get_remote_window_size(ng_.get()) <= 0);
     if (!blocked) {
@@ -363,6 +377,12 @@ bool ServerSession::begin_handler(ServerStream& s) {
 void ServerSession::finish_handler(ServerStream& s) {
   if (ended_ || s.closed) return;
   Exchange& ex = s.exchange;
+  if (ex.hijack && s.tunnel) {
+    // An extended CONNECT refused (non-2xx): an ordinary response, the tunnel never opens.
+    KHZ_LOG(debug, "http2 " << driver_.peer_address() << ": stream " << s.id << ": tunnel answered " << ex.response.status()
+                            << "; not opened");
+    ex.hijack = nullptr;
+  }
   if (ex.hijack) {
     KHZ_LOG(warn, "http2 " << driver_.peer_address() << ": stream " << s.id << ": hijack is not available on HTTP/2; ignored");
     ex.hijack = nullptr;
@@ -443,7 +463,9 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   const bool head = ex.request.method() == "HEAD";
   const bool body_allowed = status_allows_body(status);
   const FileBody* file = streamed ? nullptr : r.file_body();
-  if (body_allowed && !streamed) {
+  // RFC 9110 §8.6: no Content-Length in a 2xx answer to CONNECT (nghttp2 clients reject one).
+  const bool connect_2xx = ex.request.method() == "CONNECT" && status / 100 == 2;
+  if (body_allowed && !streamed && !connect_2xx) {
     auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text, r.content_length());
     nva_.push_back(make_nv("content-length", std::string_view(s.length_text, static_cast<std::size_t>(end - s.length_text))));
   }
@@ -518,6 +540,62 @@ ServerSession::BodyRead ServerSession::read_body(ServerStream& s) {
   }
   if (s.closed || ended_) return {protocol::errc::malformed_body, {}};
   return {{}, {}, true};
+}
+
+// ---- a tunnel's side (RFC 8441)
+
+bool ServerSession::begin_tunnel(ServerStream& s, LinkedBuffer& out) {
+  const int status = s.exchange.response.status();
+  if (!s.tunnel || !s.exchange.hijack || ended_ || s.closed || s.writer_started || status < 200 || status > 299) return false;
+  s.tunnel_out = &out;
+  s.tunnel_open = true;
+  s.writer_started = true;
+  submit_response(s, true);
+  return !s.eof_sent;
+}
+
+std::size_t ServerSession::tunnel_receive(ServerStream& s, LinkedBuffer& in) {
+  const std::size_t n = s.body_pending.size();
+  if (n == 0) return 0;
+  in.append(s.body_pending);
+  s.body_pending.clear();
+  if (!ended_ && !s.closed) {
+    nghttp2_session_consume(ng_.get(), s.id, n);
+    request_write();
+  } else if (!ended_) {
+    nghttp2_session_consume_connection(ng_.get(), n);
+    request_write();
+  }
+  return n;
+}
+
+std::error_code ServerSession::tunnel_send(ServerStream& s) {
+  if (ended_ || s.closed || s.tunnel_ended) return transport::errc::cancelled;
+  resume_data(s);
+  return {};
+}
+
+void ServerSession::end_tunnel(ServerStream& s, bool reset) {
+  if (s.tunnel_ended) return;
+  s.tunnel_ended = true;
+  if (s.tunnel_out != nullptr) {
+    s.tunnel_out->skip(s.tunnel_out->size());
+    s.tunnel_out->release();
+    s.tunnel_out = nullptr;
+  }
+  if (!s.body_pending.empty() && !ended_) {
+    // Received, never read: back to the connection window (the stream's no longer matters).
+    nghttp2_session_consume_connection(ng_.get(), s.body_pending.size());
+    s.body_pending.clear();
+    request_write();
+  }
+  if (ended_ || s.closed) return;
+  if (reset) {
+    submit_rst(s, NGHTTP2_CANCEL);
+    return;
+  }
+  s.body_done = true;  // the data provider sends END_STREAM
+  resume_data(s);
 }
 
 }  // namespace khz::protocol::http2

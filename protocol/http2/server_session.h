@@ -98,6 +98,14 @@ struct ServerStream : BodyWriter, BodyReader {
   std::uint64_t file_sent = 0;  // bytes of a file body handed to nghttp2
   char status_text[4] = {};
   char length_text[24] = {};
+  // ---- tunnel (RFC 8441 extended CONNECT)
+  bool tunnel = false;  // an extended CONNECT: the handler starts at the headers, DATA is kept for it
+  // While the tunnel is open (begin_tunnel .. end_tunnel): the bytes to send, which the data
+  // provider takes from the front; owned by the driver's tunnel connection.
+  LinkedBuffer* tunnel_out = nullptr;
+  bool tunnel_open = false;        // begin_tunnel said yes
+  bool tunnel_ended = false;       // end_tunnel ran: DATA from the client is dropped
+  Clock::time_point linger_since{};  // END_STREAM of the tunnel went out, the client's half still open
   // ---- lifecycle
   HandlerState handler = HandlerState::none;
   bool closed = false;  // nghttp2 closed the stream
@@ -214,6 +222,26 @@ class ServerSession {
     bool wait = false;
   };
   BodyRead read_body(ServerStream& s);
+
+  // ---- a tunnel's side (RFC 8441), after the handler returned with Exchange::hijack set
+  // Whether stream `s` becomes a tunnel: an extended CONNECT answered 2xx, still open. If so,
+  // the response head is submitted without END_STREAM (no content-length), and DATA frames take
+  // their payload from the front of `out` as it is sent (tunnel_send); then end_tunnel(s) must
+  // follow before `out` goes; the driver runs the hijack handler. If not, finish_handler(s) as
+  // for any stream.
+  bool begin_tunnel(ServerStream& s, LinkedBuffer& out);
+  // Moves the DATA received into `in` and opens the stream's and the connection's windows by as
+  // much; returns how many bytes.
+  std::size_t tunnel_receive(ServerStream& s, LinkedBuffer& in);
+  // The client ended its half (END_STREAM) and every byte of it was taken by tunnel_receive.
+  bool tunnel_at_eof(const ServerStream& s) const noexcept { return s.request_complete && s.body_pending.empty(); }
+  // The bytes in `out` are to be sent; the driver is woken (Driver::wake) as nghttp2 takes
+  // them. Errors: transport::errc::cancelled (the stream or the connection is over).
+  std::error_code tunnel_send(ServerStream& s);
+  // The tunnel's handler is done (or closed it): what it had not sent is dropped, END_STREAM
+  // goes out; the client has tunnel_close_grace to end its half, then RST_STREAM CANCEL.
+  // `reset`: RST_STREAM CANCEL now instead. Idempotent.
+  void end_tunnel(ServerStream& s, bool reset);
 
  private:
   static constexpr std::size_t kSmallestAckedFrame = 9;  // SETTINGS with no entries: a frame header

@@ -660,3 +660,181 @@ TEST_CASE("http2 client: hostile and failing servers") {
     CHECK(Clock::now() - t0 < 2s);
   }
 }
+
+namespace {
+
+// Echoes a tunnel's bytes until the client ends its half.
+Task<void> echo_tunnel(khz::transport::Connection& c) {
+  while (!co_await c.fill(1)) {
+    c.input().for_each_segment([&](std::string_view s) { c.output().append(s); });
+    c.input().skip(c.input().size());
+    c.input().release();
+    if (co_await c.flush()) break;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("http2 client: an extended CONNECT tunnel (RFC 8441), sent only when the server's SETTINGS allow it") {
+  for (const auto& transport : khz::test::transports()) {
+    for (bool enabled : {true, false}) {
+      DYNAMIC_SECTION("transport " << transport << (enabled ? "" : ", server without extended CONNECT")) {
+        khz::ServerOptions so;
+        so.http2.enable_connect_protocol = enabled;
+        khz::test::TestServer server(transport, so);
+        server.server.handle("CONNECT", "/echo", [](khz::RequestContext& c) {
+          if (c.connect_protocol() != "websocket") return c.string(400, "websocket only");
+          c.set_status(200);
+          c.hijack(&echo_tunnel);
+        });
+        server.start();
+        auto loop = khz::transport::ClientLoop::make(transport);
+        loop->run([&]() -> Task<void> {
+          auto c = co_await connect(server.port());
+          Request r;
+          r.set_method("CONNECT");
+          r.set_target("/echo");
+          r.set_connect_protocol("websocket");
+          Response resp;
+          // Before the server's SETTINGS, no extended CONNECT goes out.
+          if (!c->settings_received()) {
+            auto early = c->open(r, resp, {.scheme = "http", .authority = "127.0.0.1", .streamed_body = true});
+            CHECK(!early);
+            if (!early) CHECK(early.error() == std::errc::resource_unavailable_try_again);
+          }
+          {
+            auto ec_ = co_await c->wait_for_settings(in(5s));
+            REQUIRE_FALSE(ec_);
+          }
+          CHECK(c->connect_protocol_enabled() == enabled);
+          auto s = c->open(r, resp, {.scheme = "http", .authority = "127.0.0.1", .streamed_body = true});
+          if (!enabled) {
+            REQUIRE_FALSE(s);
+            CHECK(s.error() == khz::protocol::errc::connect_protocol_disabled);
+            co_return;
+          }
+          REQUIRE(s);
+          {
+            auto ec_ = co_await s->read_head(in(5s));
+            REQUIRE_FALSE(ec_);
+          }
+          CHECK(resp.status() == 200);
+          CHECK_FALSE(s->body_done());
+          // Messages both ways, then 2 MiB through the windows.
+          std::string echoed;
+          for (int i = 0; i < 20; ++i) {
+            std::string msg = "message " + std::to_string(i);
+            {
+              auto ec_ = co_await s->write(msg, in(5s));
+              REQUIRE_FALSE(ec_);
+            }
+            while (resp.body().size() < msg.size()) {
+              auto ec_ = co_await s->read_body(in(5s));
+              REQUIRE_FALSE(ec_);
+            }
+            echoed += resp.body();
+            resp.body_buffer().clear();
+            CHECK(echoed.substr(echoed.size() - msg.size()) == msg);
+          }
+          std::string big(2 << 20, 'b');
+          std::size_t back = 0;
+          std::atomic<int> left{1};
+          spawn([](Http2Stream* st, const std::string* data, std::atomic<int>* done) -> Task<void> {
+            auto ec = co_await st->write(*data, in(10s));
+            CHECK_FALSE(ec);
+            --*done;
+          }(&*s, &big, &left));
+          while (back < big.size()) {
+            auto ec_ = co_await s->read_body(in(10s));
+            REQUIRE_FALSE(ec_);
+            back += resp.body().size();
+            resp.body_buffer().clear();
+          }
+          co_await until_zero(left);
+          CHECK(back == big.size());
+          // END_STREAM: the server's handler sees eof and ends the stream.
+          {
+            auto ec_ = co_await s->write_end(in(5s));
+            REQUIRE_FALSE(ec_);
+          }
+          {
+            auto ec_ = co_await s->read_all(in(5s));
+            REQUIRE_FALSE(ec_);
+          }
+          CHECK(s->body_done());
+          c.reset();
+          co_await khz::sleep_for(5ms);
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("http2 client: open_tunnel gives an extended CONNECT stream as a transport::Connection") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer server(transport);
+      server.server.handle("CONNECT", "/echo", [](khz::RequestContext& c) {
+        if (c.connect_protocol() != "websocket") return c.string(400, "websocket only");
+        c.upgrade("websocket", &echo_tunnel);  // 200 on HTTP/2
+      });
+      server.start();
+      auto loop = khz::transport::ClientLoop::make(transport);
+      loop->run([&]() -> Task<void> {
+        auto c = co_await connect(server.port());
+        Request r;
+        r.set_method("CONNECT");
+        r.set_target("/echo");
+        r.headers().add("Host", "127.0.0.1");
+        Response refused;
+        {
+          auto none = co_await c->open_tunnel(r, refused, {.connect_protocol = "chat"}, in(5s));
+          INFO((none ? std::string("ok") : none.error().message()));
+          REQUIRE(none);
+          CHECK(*none == nullptr);
+          CHECK(refused.status() == 400);
+          CHECK(refused.body() == "websocket only");
+        }
+        r.set_connect_protocol("websocket");
+        Response head;
+        auto opened = co_await c->open_tunnel(r, head, {}, in(5s));
+        REQUIRE(opened);
+        REQUIRE(*opened != nullptr);
+        CHECK(head.status() == 200);
+        khz::transport::Connection& t = **opened;
+        CHECK(t.negotiated_protocol() == "websocket");
+        // 1 MiB out in pieces, read back as it comes.
+        std::string sent, got;
+        for (int i = 0; i < 64; ++i) {
+          std::string piece(16 * 1024, static_cast<char>('a' + i % 26));
+          sent += piece;
+          t.output().append(piece);
+          {
+            auto ec_ = co_await t.flush();
+            REQUIRE_FALSE(ec_);
+          }
+          while (got.size() < sent.size()) {
+            auto ec_ = co_await t.fill(1);
+            REQUIRE_FALSE(ec_);
+            t.input().for_each_segment([&](std::string_view s) { got += s; });
+            t.input().skip(t.input().size());
+            t.input().release();
+          }
+        }
+        CHECK(got == sent);
+        // close(): END_STREAM; the server's handler sees eof and ends its half.
+        t.close();
+        t.output().append("late");
+        {
+          auto ec_ = co_await t.flush();
+          CHECK(ec_ == khz::transport::errc::cancelled);
+        }
+        opened->reset();
+        co_await khz::sleep_for(20ms);
+        CHECK(c->active_streams() == 0);
+        c.reset();
+        co_await khz::sleep_for(5ms);
+      });
+    }
+  }
+}

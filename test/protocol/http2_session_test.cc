@@ -169,9 +169,29 @@ class Client {
     return id;
   }
 
+  // Opens a stream with exactly `fields` (pseudo-fields included, in order): an extended CONNECT,
+  // or a malformed request. END_STREAM on the HEADERS when `end_stream`.
+  std::int32_t open(const Fields& fields, bool end_stream = false) {
+    std::vector<nghttp2_nv> nva;
+    for (const auto& [n, v] : fields) nva.push_back(khz::protocol::http2::make_nv(n, v));
+    std::int32_t id = nghttp2_submit_headers(ng_.get(), end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, -1, nullptr,
+                                             nva.data(), nva.size(), nullptr);
+    REQUIRE(id > 0);
+    held_ += output();  // the stream exists once its HEADERS is out: DATA may follow
+    return id;
+  }
+  // DATA on stream `id`; END_STREAM after it when `end_stream`.
+  void send(std::int32_t id, std::string bytes, bool end_stream) {
+    uploads_.push_back({std::move(bytes), 0, {}, end_stream});
+    nghttp2_data_provider provider{};
+    provider.source.ptr = &uploads_.back();
+    provider.read_callback = &read_upload;
+    REQUIRE(nghttp2_submit_data(ng_.get(), end_stream ? NGHTTP2_FLAG_END_STREAM : NGHTTP2_FLAG_NONE, id, &provider) == 0);
+  }
+
   // The bytes the client has to send now.
   std::string output() {
-    std::string bytes;
+    std::string bytes = std::exchange(held_, {});
     for (;;) {
       const std::uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(ng_.get(), &data);
@@ -217,6 +237,7 @@ class Client {
     std::string body;
     std::size_t sent;
     Fields trailers;
+    bool end_stream = true;
   };
 
   static Client& self(void* p) { return *static_cast<Client*>(p); }
@@ -229,6 +250,7 @@ class Client {
     u.sent += n;
     if (u.sent == u.body.size()) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!u.end_stream) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
       if (!u.trailers.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         std::vector<nghttp2_nv> nva;
@@ -275,6 +297,7 @@ class Client {
   }
 
   std::list<Upload> uploads_;  // stable addresses for the data providers
+  std::string held_;           // serialized by open(), not yet taken by output()
   khz::protocol::http2::SessionPtr ng_;
 };
 
@@ -741,4 +764,189 @@ TEST_CASE("http2 session: nghttp2 allocations failing one by one end the session
   INFO("runs " << runs << ", failed runs " << failures);
   CHECK(runs > 20);        // nghttp2 allocated that often: each allocation failed once
   CHECK(failures > 0);     // and some of them ended the session with an error
+}
+
+// ---- RFC 8441: extended CONNECT
+
+namespace {
+
+Fields extended_connect(std::string_view protocol = "websocket") {
+  return {{":method", "CONNECT"}, {":protocol", std::string(protocol)}, {":scheme", "https"}, {":path", "/chat?room=1"},
+          {":authority", "example.com"}, {"sec-websocket-version", "13"}};
+}
+
+}  // namespace
+
+TEST_CASE("http2 session: SETTINGS_ENABLE_CONNECT_PROTOCOL is sent unless disabled") {
+  for (bool enabled : {true, false}) {
+    CAPTURE(enabled);
+    Http2Options options;
+    options.enable_connect_protocol = enabled;
+    Server server(options);
+    REQUIRE_FALSE(server.session.start());
+    Client client;
+    client.receive(server.output());
+    const Client::Frame* settings = client.find(NGHTTP2_SETTINGS, 0);
+    REQUIRE(settings != nullptr);
+    CHECK(settings->settings.count(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == (enabled ? 1u : 0u));
+    if (enabled) CHECK(settings->settings.at(NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1);
+    CHECK(nghttp2_session_get_remote_settings(client.ng(), NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == (enabled ? 1u : 0u));
+  }
+}
+
+TEST_CASE("http2 session: an extended CONNECT starts its handler at once and becomes a tunnel") {
+  Server server;
+  REQUIRE_FALSE(server.session.start());
+  Client client;
+  client.receive(server.output());
+  std::int32_t id = client.open(extended_connect());
+  client.send(id, "hello", false);
+  REQUIRE_FALSE(server.feed(client.output()));
+  // No END_STREAM yet, no body policy asked: the handler starts with the headers.
+  REQUIRE(server.events.started.size() == 1);
+  ServerStream& s = *server.events.started[0];
+  Exchange& ex = s.exchange;
+  CHECK(ex.request.method() == "CONNECT");
+  CHECK(ex.request.path() == "/chat");
+  CHECK(ex.request.query() == "room=1");
+  CHECK(ex.request.connect_protocol() == "websocket");
+  CHECK(ex.request.header("Host") == "example.com");
+  CHECK(ex.request.header("Sec-WebSocket-Version") == "13");
+  CHECK(ex.body_reader == nullptr);
+  REQUIRE(server.session.begin_handler(s));
+  ex.response.set_status(200);
+  ex.hijack = [](khz::transport::Connection&) -> Task<void> { co_return; };
+
+  LinkedBuffer in, out;
+  REQUIRE(server.session.begin_tunnel(s, out));
+  client.receive(server.output());
+  Client::Stream& cs = client.streams[id];
+  CHECK(cs.field(":status") == "200");
+  CHECK(cs.field("content-length") == "<none>");  // RFC 9110 §8.6
+  CHECK_FALSE(cs.closed);
+  CHECK(client.count(NGHTTP2_HEADERS, id) == 1);
+  CHECK((client.find(NGHTTP2_HEADERS, id)->flags & NGHTTP2_FLAG_END_STREAM) == 0);
+
+  // Bytes both ways.
+  CHECK(server.session.tunnel_receive(s, in) == 5);
+  CHECK(std::string(in.peek(in.size())) == "hello");
+  out.append("world");
+  REQUIRE_FALSE(server.session.tunnel_send(s));
+  client.receive(server.output());
+  CHECK(cs.body == "world");
+  CHECK(out.empty());
+  CHECK_FALSE(cs.closed);
+
+  // The client ends its half: the tunnel reads to the end; the server ends its own.
+  client.send(id, "!", true);
+  REQUIRE_FALSE(server.feed(client.output()));
+  CHECK_FALSE(server.session.tunnel_at_eof(s));
+  CHECK(server.session.tunnel_receive(s, in) == 1);
+  CHECK(server.session.tunnel_at_eof(s));
+  server.session.end_tunnel(s, false);
+  client.receive(server.output());
+  CHECK(cs.closed);
+  CHECK(cs.close_code == NGHTTP2_NO_ERROR);
+  CHECK(client.count(NGHTTP2_RST_STREAM, id) == 0);
+  server.session.handler_done(s);
+  CHECK(server.session.stream_count() == 0);
+}
+
+TEST_CASE("http2 session: a tunnel the server closes first waits tunnel_close_grace for the client's half") {
+  Http2Options options;
+  options.tunnel_close_grace = std::chrono::milliseconds(50);
+  Server server(options);
+  REQUIRE_FALSE(server.session.start());
+  Client client;
+  std::int32_t id = client.open(extended_connect());
+  REQUIRE_FALSE(server.feed(client.output()));
+  REQUIRE(server.events.started.size() == 1);
+  ServerStream& s = *server.events.started[0];
+  REQUIRE(server.session.begin_handler(s));
+  s.exchange.response.set_status(200);
+  s.exchange.hijack = [](khz::transport::Connection&) -> Task<void> { co_return; };
+  LinkedBuffer out;
+  REQUIRE(server.session.begin_tunnel(s, out));
+  server.session.end_tunnel(s, false);
+  server.session.handler_done(s);
+  client.receive(server.output());
+  CHECK(client.count(NGHTTP2_RST_STREAM, id) == 0);  // not at once: END_STREAM is a FIN
+  CHECK(server.session.stream_count() == 1);
+  // DATA after the server's END_STREAM is dropped (its window given back).
+  client.send(id, std::string(1000, 'x'), false);
+  REQUIRE_FALSE(server.feed(client.output()));
+  server.session.check_deadlines(std::chrono::steady_clock::now());
+  client.receive(server.output());
+  CHECK(client.count(NGHTTP2_RST_STREAM, id) == 0);
+  server.session.check_deadlines(std::chrono::steady_clock::now() + std::chrono::milliseconds(60));
+  client.receive(server.output());
+  const Client::Frame* rst = client.find(NGHTTP2_RST_STREAM, id);
+  REQUIRE(rst != nullptr);
+  CHECK(rst->error_code == NGHTTP2_CANCEL);
+  CHECK(server.session.stream_count() == 0);
+}
+
+TEST_CASE("http2 session: an extended CONNECT answered non-2xx is an ordinary response; hijack is ignored") {
+  Server server;
+  REQUIRE_FALSE(server.session.start());
+  Client client;
+  std::int32_t id = client.open(extended_connect("nope"));
+  REQUIRE_FALSE(server.feed(client.output()));
+  REQUIRE(server.events.started.size() == 1);
+  ServerStream& s = *server.events.started[0];
+  REQUIRE(server.session.begin_handler(s));
+  s.exchange.response.set_status(403);
+  s.exchange.response.set_body("no");
+  s.exchange.hijack = [](khz::transport::Connection&) -> Task<void> { co_return; };
+  LinkedBuffer out;
+  REQUIRE_FALSE(server.session.begin_tunnel(s, out));
+  server.session.finish_handler(s);
+  server.session.handler_done(s);
+  client.receive(server.output());
+  Client::Stream& cs = client.streams[id];
+  CHECK(cs.field(":status") == "403");
+  CHECK(cs.body == "no");
+  const Client::Frame* rst = client.find(NGHTTP2_RST_STREAM, id);  // RFC 9113 §8.1: the request never ended
+  REQUIRE(rst != nullptr);
+  CHECK(rst->error_code == NGHTTP2_NO_ERROR);
+}
+
+TEST_CASE("http2 session: :protocol without the setting, and malformed extended CONNECTs, are stream errors") {
+  struct Case {
+    const char* name;
+    bool enabled;
+    Fields fields;
+  };
+  Fields no_path = {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"}, {":authority", "example.com"}};
+  Fields no_scheme = {{":method", "CONNECT"}, {":protocol", "websocket"}, {":path", "/chat"}, {":authority", "example.com"}};
+  Fields no_authority = {{":method", "CONNECT"}, {":protocol", "websocket"}, {":scheme", "https"}, {":path", "/chat"}};
+  Fields not_connect = {{":method", "GET"}, {":protocol", "websocket"}, {":scheme", "https"}, {":path", "/chat"},
+                        {":authority", "example.com"}};
+  const Case cases[] = {
+      {"the setting off", false, extended_connect()},
+      {"no :path", true, no_path},
+      {"no :scheme", true, no_scheme},
+      {"no :authority", true, no_authority},
+      {":protocol on a GET", true, not_connect},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Http2Options options;
+    options.enable_connect_protocol = c.enabled;
+    Server server(options);
+    REQUIRE_FALSE(server.session.start());
+    Client client;
+    std::int32_t bad = client.open(c.fields);
+    std::int32_t good = client.request("GET", "/after");  // the connection lives on
+    REQUIRE_FALSE(server.feed(client.output()));
+    REQUIRE(server.events.started.size() == 1);
+    CHECK(server.events.started[0]->id == good);
+    server.serve(respond_hello);
+    client.receive(server.output());
+    const Client::Frame* rst = client.find(NGHTTP2_RST_STREAM, bad);
+    REQUIRE(rst != nullptr);
+    CHECK(rst->error_code == NGHTTP2_PROTOCOL_ERROR);
+    CHECK(client.streams[good].field(":status") == "200");
+    CHECK(client.find(NGHTTP2_GOAWAY) == nullptr);
+  }
 }

@@ -146,6 +146,11 @@ class RequestContext : public ExchangeState {
   // ---- request
   std::string_view method() const noexcept { return check_live("method"), exchange_->request.method(); }
   std::string_view path() const noexcept { return check_live("path"), exchange_->request.path(); }
+  // The :protocol of an HTTP/2 extended CONNECT (RFC 8441; "websocket"), whose route is
+  // handle("CONNECT", path); "" for every other request, HTTP/1.1 included. See hijack().
+  std::string_view connect_protocol() const noexcept {
+    return check_live("connect_protocol"), exchange_->request.connect_protocol();
+  }
   // The route pattern that matched ("/users/:id"); "" when none did.
   std::string_view full_path() const noexcept { return check_live("full_path"), full_path_; }
   // A path parameter by name; "" when absent.
@@ -264,14 +269,19 @@ class RequestContext : public ExchangeState {
   void serve_file(std::string_view path);
   void serve_file(std::string_view path, const StaticOptions& options);
 
-  // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
+  // Takes the connection over once this response has been sent: on HTTP/1.1 `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
-  // connection closes when the handler's Task completes. Not available on HTTP/2.
+  // connection closes when the handler's Task completes. On HTTP/2, only for an extended
+  // CONNECT (connect_protocol() not empty) answered 2xx: `handler` gets the stream as a
+  // connection (its DATA frames; flow-controlled both ways), and the stream ends (END_STREAM)
+  // when the Task completes. Ignored (logged) on any other HTTP/2 request.
   void hijack(HijackHandler handler) {
     check_live("hijack");
     exchange_->hijack = std::move(handler);
   }
-  // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection.
+  // Answers 101 Switching Protocols to `protocol` (RFC 9110 §7.8) and hijacks the connection;
+  // on an HTTP/2 extended CONNECT (connect_protocol() not empty) answers 200 and hijacks the
+  // stream (RFC 8441 §5), so one handler serves both.
   void upgrade(std::string_view protocol, HijackHandler handler);
 
   // ---- cookies (RFC 6265bis; the codec is <khz/protocol/cookie.h>)

@@ -25,6 +25,7 @@ enum class errc {
   cancelled,           // the stream was cancelled by its caller (RST_STREAM CANCEL sent)
   // Client side, again (appended: the values above stay as they are):
   unsupported_transfer_coding,  // a response transfer coding other than chunked (gzip, ...)
+  connect_protocol_disabled,    // HTTP/2: the server did not enable extended CONNECT (RFC 8441)
 };
 
 const std::error_category& protocol_category() noexcept;

@@ -12,8 +12,19 @@
 // are collected into Request::body() (over max_body_bytes: 413), or streamed through
 // Exchange::body_reader when the core's body_policy() says so; then the stream's flow-control
 // window only opens as the handler reads. :authority becomes the Host header. A graceful
-// shutdown sends GOAWAY and lets the streams in hand finish. Exchange::hijack has no meaning on
-// HTTP/2 and is ignored (logged). Protections and their defaults: protocol/DESIGN.md.
+// shutdown sends GOAWAY and lets the streams in hand finish. Protections and their defaults:
+// protocol/DESIGN.md.
+//
+// Tunnels (RFC 8441, extended CONNECT; WebSocket over HTTP/2): with enable_connect_protocol the
+// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts `:method CONNECT` with
+// `:protocol` (Request::connect_protocol()), routed by `:path`. Its handler runs at once (the
+// stream stays open); a 2xx response with Exchange::hijack set goes out without END_STREAM and
+// the hijack handler gets the stream as a transport::Connection: input() receives the DATA
+// payloads (the stream's window opens as fill() takes them), output() + flush() sends DATA
+// (flush completes once nghttp2 has taken the bytes, within the peer's window), fill() ends with
+// errc::eof at the peer's END_STREAM and std::errc::connection_reset at its RST_STREAM, close()
+// or the handler's return sends END_STREAM. A non-2xx answer ends the stream as usual. On any
+// other stream hijack has no meaning and is ignored (logged).
 #pragma once
 
 #include <khz/common/task.h>
@@ -36,6 +47,8 @@ struct Http2Options {
   std::uint32_t max_header_list_size = 64 * 1024;  // decoded header section; over it: 431
   // Receive window of the whole connection (raised from 65535 with a WINDOW_UPDATE).
   std::uint32_t connection_window_size = 1024 * 1024;
+  // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): extended CONNECT tunnels (WebSocket over h2).
+  bool enable_connect_protocol = true;
   std::size_t max_body_bytes = 4 * 1024 * 1024;  // collected request body; over it: 413
   // ---- timeouts
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};   // no stream open
@@ -43,6 +56,9 @@ struct Http2Options {
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};  // each socket write
   // A response blocked this long by a zero flow-control window is reset (RST_STREAM CANCEL).
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
+  // A tunnel whose handler is done (END_STREAM sent) waits this long for the client's END_STREAM,
+  // then resets the stream (RST_STREAM CANCEL).
+  std::chrono::milliseconds tunnel_close_grace{std::chrono::seconds(1)};
   // ---- protections (see protocol/DESIGN.md)
   // Over each: GOAWAY ENHANCE_YOUR_CALM, one log line, and the connection closes.
   std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client (rapid reset)

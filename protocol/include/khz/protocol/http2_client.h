@@ -14,6 +14,7 @@
 //     consume(resp.body()); resp.body_buffer().clear();
 //   }
 //
+// Extended CONNECT (RFC 8441): open_tunnel() gives a stream as a transport::Connection.
 // A request body is either sent whole with the head (Http2RequestInfo::body) or streamed with Http2Stream::write() pieces (flow control: write() returns once
 // the piece was handed to the codec within the peer's windows) and write_end().
 // Response bodies: a stream's receive window opens only as the caller reads (read_body /
@@ -67,6 +68,11 @@ struct Http2RequestInfo {
   std::string_view body{};           // a whole body, sent with the head (copied); ignored when streamed
   bool streamed_body = false;        // the body follows with Http2Stream::write() / write_end()
   std::int64_t content_length = -1;  // of a streamed body, when known: sent as content-length
+  // RFC 8441 extended CONNECT: the :protocol ("websocket"), with method CONNECT and a streamed
+  // body. Sent only once the server's SETTINGS enabled it (wait_for_settings first). The stream
+  // is a tunnel then: DATA both ways through write() and read_body(), without read_gap or
+  // max_body_bytes. Request::connect_protocol() fills it for open(request, ...).
+  std::string_view connect_protocol{};
 };
 
 class Http2ClientConnection;
@@ -130,7 +136,9 @@ class Http2ClientConnection {
   // connection-specific ones dropped, RFC 9113 §8.2.2) and info.body (copied) unless the body
   // is streamed. `response` is cleared and filled as the response arrives; it must outlive the
   // stream. Fails with connection_closed (closed, GOAWAY) or std::errc::resource_unavailable_try_again
-  // (no slot free: wait_for_slot first).
+  // (no slot free: wait_for_slot first). With info.connect_protocol: protocol::errc::
+  // connect_protocol_disabled (the server's SETTINGS do not allow it), or
+  // std::errc::resource_unavailable_try_again before its SETTINGS came.
   Result<Http2Stream> open(const Request& request, Response& response, const Http2RequestInfo& info);
   // The same from parts (no Request to build): `extra` fields follow `headers`; :authority is
   // info.authority.
@@ -138,6 +146,26 @@ class Http2ClientConnection {
   Result<Http2Stream> open(std::string_view method, std::string_view target, const HeaderMap& headers,
                            std::span<const ExtraField> extra, Response& response, const Http2RequestInfo& info);
 
+  // Waits until the server's first SETTINGS frame came (at most until `deadline`):
+  // transport::errc::timed_out, or protocol::errc::connection_closed.
+  Task<std::error_code> wait_for_settings(Clock::time_point deadline);
+  bool settings_received() const noexcept;
+  // The server's SETTINGS_ENABLE_CONNECT_PROTOCOL is 1 (RFC 8441 §3): extended CONNECT may be sent.
+  bool connect_protocol_enabled() const noexcept;
+  // RFC 8441: opens an extended CONNECT stream for `request` (method CONNECT, its
+  // connect_protocol() the :protocol, its target the :path; info.connect_protocol may give the
+  // protocol instead) once the server's SETTINGS allow it and a slot is free, and waits for the
+  // response head, all before `deadline`. A 2xx gives the stream as a transport::Connection:
+  // fill() takes the DATA received (the window opens as it does; errc::eof at the server's
+  // END_STREAM, std::errc::connection_reset at its RST_STREAM; read_timeout() applies, none by
+  // default), output() + flush() sends DATA within the windows, close() sends END_STREAM (or
+  // RST_STREAM CANCEL while an operation is pending), and destroying it resets a stream that
+  // is still open. It must outlive its pending operations, not this connection. Any other
+  // status gives null, with the whole response in `response`. `response` gets the head either
+  // way and must outlive the call. Errors: those of wait_for_settings, wait_for_slot, open and
+  // read_head.
+  Task<Result<std::unique_ptr<transport::Connection>>> open_tunnel(Request request, Response& response,
+                                                                   Http2RequestInfo info, Clock::time_point deadline);
   // Not closed, no GOAWAY, and a stream slot free now.
   bool can_open_stream() const noexcept;
   // Not closed and no GOAWAY (a new stream may wait for a slot).

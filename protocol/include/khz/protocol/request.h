@@ -47,6 +47,13 @@ class Request {
   // Host from an absolute-form target ("" otherwise).
   std::string_view target_host() const noexcept { return target_host_; }
 
+  // The :protocol of an HTTP/2 extended CONNECT (RFC 8441), e.g. "websocket": the request
+  // opens a tunnel (method CONNECT, routed by path). "" for every other request, and always
+  // on HTTP/1.1.
+  std::string_view connect_protocol() const noexcept { return connect_protocol_; }
+  void set_connect_protocol(std::string_view p) { connect_protocol_ = arena_.copy(p); }
+  void set_connect_protocol_ref(std::string_view p) noexcept { connect_protocol_ = p; }
+
   Version version() const noexcept { return version_; }
   void set_version(Version v) noexcept { version_ = v; }
 
@@ -82,6 +89,7 @@ class Request {
   std::string_view path_ = "/";
   std::string_view query_;
   std::string_view target_host_;
+  std::string_view connect_protocol_;
   Version version_ = Version::http11;
   HeaderMap headers_;
   HeaderMap trailers_;
