@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The opening handshake's keys (RFC 6455 §4.1, §4.2.2) through OpenSSL, and header tokens.
+#include <khz/protocol/websocket.h>
 #include <khz/protocol/websocket_handshake.h>
 
 #include <openssl/evp.h>
@@ -68,6 +69,10 @@ std::string make_key() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("websocket: RAND_bytes failed");
   return base64(bytes, sizeof bytes);
+}
+
+void make_mask_key(std::uint8_t key[4]) {
+  if (RAND_bytes(key, 4) != 1) throw std::runtime_error("websocket: RAND_bytes failed");
 }
 
 std::vector<std::string_view> split_tokens(std::string_view value) {

@@ -156,6 +156,9 @@ void apply_mask(char* bytes, std::size_t n, const std::uint8_t key[4], std::uint
 
 // ---- writing frames
 
+// A fresh masking key for a client frame, from OpenSSL's CSPRNG (§10.3: unpredictable).
+void make_mask_key(std::uint8_t key[4]);
+
 inline constexpr std::size_t kMaxHeaderBytes = 14;
 
 // Writes a frame header to `out` (room for kMaxHeaderBytes) and returns its length. With a
