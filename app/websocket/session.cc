@@ -208,7 +208,8 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
         peer_close_reason.assign(c.reason);
         if (!close_sent) {
           // §5.5.1: echo the status code.
-          (void)co_await send_control(Opcode::close, ws::close_payload(c.code, {}));
+          const std::string echo = ws::close_payload(c.code, {});
+          (void)co_await send_control(Opcode::close, echo);
         }
         final_error = ws::errc::closed;
         // §7.1.1: the server closes the TCP connection first; a client waits for that a while.
@@ -273,7 +274,8 @@ Task<void> WebSocket::Session::fail(std::error_code error) {
   KHZ_LOG(info, "websocket " << conn->peer_address() << ": " << error.message() << "; closing with " << code);
   if (!close_sent && !broken) {
     // The reason says which rule; the peer may log it.
-    (void)co_await send_control(Opcode::close, ws::close_payload(code, error.message()));
+    const std::string payload = ws::close_payload(code, error.message());
+    (void)co_await send_control(Opcode::close, payload);
   }
   broken = true;
   conn->close();
@@ -282,7 +284,8 @@ Task<void> WebSocket::Session::fail(std::error_code error) {
 Task<std::error_code> WebSocket::Session::close(std::uint16_t code, std::string_view reason) {
   if (close_sent || broken) co_return std::error_code();
   if (!ws::is_sendable_close_code(code)) code = ws::close_code::normal;
-  if (auto ec = co_await send_control(Opcode::close, ws::close_payload(code, reason))) {
+  const std::string payload = ws::close_payload(code, reason);
+  if (auto ec = co_await send_control(Opcode::close, payload)) {
     broken = true;
     conn->close();
     co_return ec;
@@ -359,7 +362,7 @@ void WebSocket::Session::on_keepalive(void* self) noexcept {
 }
 
 Task<void> WebSocket::Session::send_keepalive_ping(std::shared_ptr<Session> self) {
-  (void)co_await self->send_control(Opcode::ping, {});
+  (void)co_await self->send_control(Opcode::ping, std::string_view());
   self->pinging = false;
   if (--self->tasks == 0 && self->tasks_done) std::exchange(self->tasks_done, {}).resume();
 }
