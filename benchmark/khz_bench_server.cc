@@ -4,6 +4,7 @@
 //   GET /json        -> {"message":"Hello, World!"} (serialised per request)
 //   GET|POST /echo   -> the request body
 //   POST /bind       -> binds and validates a JSON body (bind/bind_contract.h), renders it back
+//   GET /ws          -> WebSocket: echoes each message as the same type (permessage-deflate offered)
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
@@ -20,6 +21,16 @@
 #include <string_view>
 
 namespace {
+
+// /ws: each message back as it came (text or binary) until the peer closes.
+khz::Task<> ws_echo(khz::WebSocket& socket) {
+  for (;;) {
+    auto message = co_await socket.receive();
+    if (!message) co_return;
+    auto sent = co_await socket.send(*message);
+    if (!sent) co_return;
+  }
+}
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
@@ -74,5 +85,8 @@ int main(int argc, char** argv) {
     if (!req) return c.reject(req.errors());
     c.json(200, *req);
   });
+  // permessage-deflate is accepted when the client offers it (the default options); no
+  // keepalive pings, so a load run measures echo alone.
+  server.websocket("/ws", &ws_echo, {.ping_interval = std::chrono::milliseconds(0)});
   server.spin();
 }

@@ -35,7 +35,7 @@ namespace {
 
 const std::string kDir = std::string(KHZ_TEST_DIR) + "/integration/";
 const std::string kPython = "/usr/bin/python3 " + kDir + "ws_peer.py";
-const std::string kNode = "NODE_PATH=/usr/share/nodejs node " + kDir + "ws_peer.js";
+const std::string kNode = "env NODE_PATH=/usr/share/nodejs node " + kDir + "ws_peer.js";
 
 // The two echo servers of one peer (deflate and plain ports), for the whole binary.
 struct PeerServer {
@@ -167,6 +167,7 @@ TEST_CASE("websocket interop: khz's client against python3-websockets and node w
             const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
             const WebSocketOptions options{.subprotocols = {"chat"}};
             auto opened = co_await client.websocket(url, options);
+            INFO(url << ": " << (opened ? "open" : opened.error().message()));
             REQUIRE(opened);
             WebSocket socket = std::move(*opened);
             REQUIRE(socket.subprotocol() == "chat");

@@ -31,9 +31,12 @@ async def serve(port_deflate, port_plain):
         await asyncio.Future()
 
 
+class Failure(Exception):
+    pass
+
+
 def fail(why):
-    print(why)
-    sys.exit(1)
+    raise Failure(why)
 
 
 async def client(url, mode):
@@ -66,9 +69,14 @@ def main():
     if len(sys.argv) == 4 and sys.argv[1] == "server":
         asyncio.run(serve(int(sys.argv[2]), int(sys.argv[3])))
     elif len(sys.argv) == 4 and sys.argv[1] == "client":
-        asyncio.run(asyncio.wait_for(client(sys.argv[2], sys.argv[3]), 20))
+        try:
+            asyncio.run(asyncio.wait_for(client(sys.argv[2], sys.argv[3]), 20))
+        except (Failure, Exception) as e:  # one line for the test's log
+            print("%s: %s" % (type(e).__name__, e))
+            sys.exit(1)
     else:
-        fail("usage: ws_peer.py server PORT_DEFLATE PORT_PLAIN | client URL deflate|plain")
+        print("usage: ws_peer.py server PORT_DEFLATE PORT_PLAIN | client URL deflate|plain")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
