@@ -5,6 +5,7 @@
 #include "session.h"
 
 #include <khz/common/log.h>
+#include <khz/transport/error.h>
 
 #include <algorithm>
 #include <cstring>
@@ -249,7 +250,22 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
       co_return m;
     }
     in.release();
+    // Between messages the connection is idle: a graceful shutdown of the server ends this wait
+    // (transport::errc::shutting_down) instead of waiting for its drain deadline.
+    const bool between_messages = in.empty() && data.empty() && role == Role::server && !close_sent;
+    if (between_messages) conn->set_idle(true);
     std::error_code ec = co_await conn->fill(in.size() + 1);
+    if (between_messages) conn->set_idle(false);
+    if (ec == transport::errc::shutting_down && !broken) {
+      // RFC 6455 §7.4.1: 1001, the server is going away.
+      KHZ_LOG(debug, "websocket " << conn->peer_address() << ": server shutting down; closing with 1001");
+      final_error = ws::errc::closed;
+      const std::string payload = ws::close_payload(ws::close_code::going_away, "server shutting down");
+      (void)co_await send_control(Opcode::close, payload);
+      broken = true;
+      conn->close();
+      co_return final_error;
+    }
     if (ec) {
       if (!final_error) {
         final_error = keepalive_failed ? std::error_code(ws::errc::keepalive_timeout)

@@ -620,3 +620,25 @@ TEST_CASE("websocket client: handshake timeout and cancellation") {
     }
   }
 }
+
+TEST_CASE("websocket: a graceful server shutdown closes open sessions with 1001") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::ServerOptions options;
+      options.exit_wait_timeout = 10s;
+      auto ts = std::make_unique<TestServer>(transport, options);
+      ts->server.websocket("/echo", &echo);
+      ts->start();
+      RawClient raw(ts->port());
+      raw.send(handshake_request("/echo"));
+      REQUIRE(khz::test::status_of(raw.read_response(true)) == 101);
+      const auto t0 = std::chrono::steady_clock::now();
+      std::thread stopper([&] { ts.reset(); });   // shutdown: drains, then stops
+      auto frames = server_frames(raw.read_until_close());
+      stopper.join();
+      REQUIRE(std::chrono::steady_clock::now() - t0 < 5s);  // not the 10 s drain deadline
+      REQUIRE(!frames.empty());
+      REQUIRE(close_code_of(frames.back()) == ws::close_code::going_away);
+    }
+  }
+}
