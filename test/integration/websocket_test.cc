@@ -555,7 +555,10 @@ TEST_CASE("websocket: wss, and through an HTTP proxy (CONNECT) for ws and wss") 
       TestServer plain(transport);
       plain.server.websocket("/echo", &echo);
       plain.start();
-      TestServer secure(transport, {.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key});
+      khz::ServerOptions tls;
+      tls.tls_cert_file = pki.alpha_cert;
+      tls.tls_key_file = pki.alpha_key;
+      TestServer secure(transport, tls);
       secure.server.websocket("/echo", &echo);
       secure.start();
       khz::test::ConnectProxy proxy;
