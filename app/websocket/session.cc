@@ -256,6 +256,7 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
     if (between_messages) conn->set_idle(true);
     std::error_code ec = co_await conn->fill(in.size() + 1);
     if (between_messages) conn->set_idle(false);
+    if (!ec) awaiting_pong = false;  // bytes arrived: the peer is alive (a long message counts too)
     if (ec == transport::errc::shutting_down && !broken) {
       // RFC 6455 §7.4.1: 1001, the server is going away.
       KHZ_LOG(debug, "websocket " << conn->peer_address() << ": server shutting down; closing with 1001");
