@@ -645,3 +645,20 @@ TEST_CASE("websocket: a graceful server shutdown closes open sessions with 1001"
     }
   }
 }
+
+TEST_CASE("websocket: a GET over HTTP/2 is refused with 400 (RFC 8441 opens with CONNECT)") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer ts(transport);
+      ts.server.websocket("/ws", &echo);
+      ts.start();
+      auto o = client_options(transport);
+      o.http2_prior_knowledge = true;
+      khz::BlockingClient c(o);
+      auto r = c.get("http://127.0.0.1:" + std::to_string(ts.port()) + "/ws");
+      REQUIRE(r);
+      REQUIRE(r->status() == 400);
+      REQUIRE(r->body() == "a WebSocket over HTTP/2 is opened with CONNECT\n");
+    }
+  }
+}
