@@ -72,7 +72,8 @@ struct WebSocketOptions {
   // pick must be one of them.
   std::vector<std::string> subprotocols{};
   // Server: the Origin values accepted (ASCII case-insensitive, e.g. "https://app.example");
-  // empty and no check_origin: any. check_origin, when set, decides instead. Refused: 403.
+  // empty and no check_origin: any (with a list, a request without Origin is refused: browsers
+  // always send one). check_origin, when set, decides instead (it gets "" for none). Refused: 403.
   std::vector<std::string> allowed_origins{};
   std::function<bool(std::string_view origin)> check_origin{};
   // permessage-deflate: offered (client) or accepted (server) when on.
