@@ -17,6 +17,7 @@
 
 #include "support/connect_proxy.h"
 #include "support/raw_client.h"
+#include "support/script_server.h"
 #include "support/test_server.h"
 #include "support/tls_support.h"
 
@@ -659,6 +660,44 @@ TEST_CASE("websocket: a GET over HTTP/2 is refused with 400 (RFC 8441 opens with
       REQUIRE(r);
       REQUIRE(r->status() == 400);
       REQUIRE(r->body() == "a WebSocket over HTTP/2 is opened with CONNECT\n");
+    }
+  }
+}
+
+TEST_CASE("websocket client: refuses a server answer it cannot trust") {
+  struct Case {
+    const char* name;
+    std::string answer;  // after the status line; "{accept}" is replaced with the right key
+  };
+  std::vector<Case> cases{
+      {"not 101", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+      {"wrong Sec-WebSocket-Accept", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
+      {"no Upgrade", "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"},
+      {"a subprotocol not offered", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                    "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: other\r\n\r\n"},
+      {"an extension not offered", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: x-unknown\r\n\r\n"},
+  };
+  const auto transport = khz::test::transports().front();
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      khz::test::ScriptServer server([&](khz::test::ScriptServer::Peer& p) {
+        std::string head = p.read_head();
+        const std::string key = khz::test::header_of(head, "Sec-WebSocket-Key");
+        std::string answer = c.answer;
+        if (auto at = answer.find("{accept}"); at != std::string::npos) answer.replace(at, 8, ws::accept_key(key));
+        p.send(answer);
+        p.hold(1s);
+      });
+      khz::Client client(client_options(transport));
+      run_on(transport, [&]() -> khz::Task<> {
+        const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+        const WebSocketOptions options{.subprotocols = {"chat"}, .permessage_deflate = false};
+        auto s = co_await client.websocket(url, options);
+        REQUIRE(!s);
+        REQUIRE(s.error() == ws::errc::handshake_failed);
+      });
     }
   }
 }
