@@ -50,15 +50,17 @@ test-asan: build-asan
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j 2
 
 # libFuzzer targets (request and response parsers, chunked decoder, multipart and urlencoded
-# form codecs) for FUZZ_SECONDS each, under ASan+UBSan.
+# form codecs, the event-stream parser and encoder, JSON binding) for FUZZ_SECONDS each, under
+# ASan+UBSan.
 test-fuzz: build-fuzz
-	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 
 test: test-fuzz test-release test-asan
 
 # Builds only what the benchmark runs; run.sh builds the Go peer and configures nginx itself.
 bench: deps $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target khz-bench-server beast-bench-server
+	cmake --build $(BUILD) -j $(JOBS) --target khz-bench-server beast-bench-server \
+	  beast-ws-bench-server khz-wsload
 	BUILD=$(BUILD) BENCH_INVOKED_AS="make bench" bash benchmark/run.sh
 
 clean:

@@ -298,6 +298,7 @@ constexpr std::string_view kBodyFields[] = {
 void clear_for_answer(Response& response, int status) {
   response.set_status(status);
   response.body_buffer().clear();
+  response.clear_file_body();
   response.trailers().clear();
   for (std::string_view name : kBodyFields) response.headers().remove(name);
 }
@@ -371,6 +372,7 @@ Task<void> Engine::serve(Exchange& exchange) {
     thrown = std::current_exception();
     error = "non-standard exception";
   }
+  if (ctx.sse_) co_await ctx.end_sse();  // a heartbeat may still be writing
   if (fallback_status != 0 && !thrown && exchange.response.status() == fallback_status &&
       exchange.response.body().empty() && !ctx.is_streaming()) {
     exchange.response.set_body(fallback_body(fallback_status), "text/plain; charset=utf-8");

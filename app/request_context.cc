@@ -3,6 +3,7 @@
 #include <khz/common/log.h>
 
 #include "form_state.h"
+#include "sse_state.h"
 
 #include <cxxabi.h>
 
@@ -48,6 +49,7 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   query_.clear();
   values_.clear();
   end_form();
+  sse_.reset();  // normally gone already (Engine::serve)
 }
 
 std::string_view RequestSnapshot::param(std::string_view key) const noexcept {

@@ -4,6 +4,8 @@
 #include <khz/common/log.h>
 #include <khz/transport/dial.h>
 
+#include <unistd.h>
+
 #include <memory>
 
 namespace khz::testing {
@@ -30,6 +32,30 @@ class CollectingWriter final : public BodyWriter {
 
 Task<void> serve_one(Engine* engine, Exchange* exchange) { co_await engine->serve(*exchange); }
 
+// A file body (static files) read into body(), as the peer would receive it; none for HEAD.
+void read_file_body(Response& response, bool head) {
+  const FileBody* file = response.file_body();
+  if (file == nullptr) return;
+  std::string body;
+  if (!head && status_allows_body(response.status())) {
+    for (const FileBody::Piece& p : file->pieces) {
+      body += p.head;
+      std::string bytes(p.length, '\0');
+      std::size_t done = 0;
+      while (done < p.length) {
+        ssize_t n = ::pread(file->fd, bytes.data() + done, p.length - done, static_cast<off_t>(p.offset + done));
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+      }
+      bytes.resize(done);
+      body += bytes;
+    }
+    body += file->tail;
+  }
+  response.clear_file_body();
+  response.set_body(body);
+}
+
 // This thread's loop: made on the first call, kept until the thread exits, so what handlers
 // leave on it (a Client's pooled connections) stays valid between calls.
 transport::ClientLoop& thread_loop() {
@@ -47,6 +73,7 @@ Response perform_request(Engine& engine, const Request& request) {
   CollectingWriter writer(exchange.response);
   exchange.body_writer = &writer;
   thread_loop().run([&engine, &exchange] { return serve_one(&engine, &exchange); });
+  read_file_body(exchange.response, exchange.request.method() == "HEAD");
   return std::move(exchange.response);
 }
 

@@ -4,16 +4,26 @@
 //   GET /json        -> {"message":"Hello, World!"} (serialised per request)
 //   GET|POST /echo   -> the request body
 //   POST /bind       -> binds and validates a JSON body (bind/bind_contract.h), renders it back
+//   GET /sse?n=N&interval_ms=M -> text/event-stream: events with ids 1..N (data: the id), M ms
+//                       apart, then the end of the stream; with Last-Event-ID: K, ids K+1..N
+//   GET /static/...  -> the files under DIR (with --static DIR; static_fs with default options)
 //   GET /ws          -> WebSocket: echoes each message as the same type (permessage-deflate offered)
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
+//                    [--static DIR]
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include "bind/bind_contract.h"
 
 #include <khz/app/server.h>
+#include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 
 #include <cstdio>
 #include <cstdlib>
@@ -37,7 +47,7 @@ khz::Task<> ws_echo(khz::WebSocket& socket) {
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
                "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n"
-               "                        [--tls-cert FILE --tls-key FILE]\n",
+               "                        [--tls-cert FILE --tls-key FILE] [--static DIR]\n",
                why);
   std::exit(2);
 }
@@ -49,10 +59,37 @@ std::size_t number(const char* flag, const char* value) {
   return static_cast<std::size_t>(v);
 }
 
+// A whole decimal number in [0, max], or nothing ("" gives `fallback`).
+std::optional<std::uint64_t> query_number(std::string_view text, std::uint64_t fallback, std::uint64_t max) {
+  if (text.empty()) return fallback;
+  std::uint64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || v > max) return std::nullopt;
+  return v;
+}
+
+// GET /sse?n=N&interval_ms=M (N up to 10^9, default 10; M up to 60000, default 0).
+khz::Task<> sse_feed(khz::RequestContext& c) {
+  auto n = query_number(c.query("n"), 10, 1'000'000'000);
+  auto interval = query_number(c.query("interval_ms"), 0, 60'000);
+  auto resume = query_number(c.header("Last-Event-ID"), 0, UINT64_MAX);
+  if (!n || !interval || !resume) {
+    c.string(400, "want /sse?n=N&interval_ms=M (whole numbers; N <= 1e9, M <= 60000) and a numeric Last-Event-ID");
+    co_return;
+  }
+  auto sse = co_await c.sse();
+  for (std::uint64_t id = *resume + 1; id <= *n; ++id) {
+    if (id != *resume + 1 && *interval > 0) co_await khz::sleep_for(std::chrono::milliseconds(*interval));
+    khz::SseEvent ev{.id = std::to_string(id), .data = std::to_string(id)};
+    if (co_await sse.send(ev)) co_return;  // the client left
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1, .h2c = false};
+  std::string static_dir;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("help");
@@ -70,6 +107,7 @@ int main(int argc, char** argv) {
     else if (flag == "--max-body-bytes") options.max_body_bytes = number("--max-body-bytes", value);
     else if (flag == "--tls-cert") options.tls_cert_file = value;
     else if (flag == "--tls-key") options.tls_key_file = value;
+    else if (flag == "--static") static_dir = value;
     else usage(("unknown flag " + std::string(flag)).c_str());
   }
 
@@ -85,6 +123,8 @@ int main(int argc, char** argv) {
     if (!req) return c.reject(req.errors());
     c.json(200, *req);
   });
+  server.get("/sse", sse_feed);
+  if (!static_dir.empty()) server.static_fs("/static", static_dir);
   // permessage-deflate is accepted when the client offers it (the default options); no
   // keepalive pings, so a load run measures echo alone.
   server.websocket("/ws", &ws_echo, {.ping_interval = std::chrono::milliseconds(0)});

@@ -13,6 +13,9 @@ idle.tsv, one line per server:
   server, ok|n/a, connections, RSS before KiB, RSS after KiB, notes
 client-h2.tsv, one line per load generator (h2load, khz-load) over h2c -c50 -m16:
   tool, req/s, client CPU seconds, wall seconds, errors
+ws.tsv, one line per server, WebSocket scenario and round (khz-wsload's closed-loop echo):
+  server, scenario, ok|n/a, messages, wall seconds, messages/s, p50 ms, p99 ms,
+  server CPU seconds, khz-wsload CPU seconds, notes
 """
 import os
 import sys
@@ -188,9 +191,75 @@ def main():
         print("Each connection sent one GET /plaintext and read the response, then stayed open; "
               "RSS is VmRSS of the server's processes (nginx: master + worker).")
 
+    ws = read_tsv(os.path.join(out, "ws.tsv"), 11)
+    if ws:
+        print_ws(ws, meta)
+
     client_h2 = {row[0]: row for row in read_tsv(os.path.join(out, "client-h2.tsv"), 5)}
     if client_h2:
         print_client_h2(client_h2, meta)
+
+
+WS_PEERS = ("beast-ws", "node-ws")
+WS_TARGETS = {"beast-ws": 1.3, "node-ws": 1.5}  # khz's figure over the peer's, per server CPU-second
+
+
+def print_ws(rows, meta):
+    """The WebSocket echo table: messages per server CPU-second, khz over each peer, and how much
+    CPU khz-wsload itself used (the load generator must not be the limit)."""
+    print()
+    threads = meta.get("ws_client_threads", "1")
+    print(f"## WebSocket echo (khz-wsload, 50 connections, one message in flight each, {threads} "
+          f"thread(s) on CPU {meta['client_cpu']}; servers on CPU {meta['server_cpu']})\n")
+    medians = median_rounds(rows)
+    by_key = {key: row for key, (row, _) in medians.items()}
+    per_round = round_rates(rows)
+    print("| server | scenario | msg/s | p50 ms | p99 ms | server CPU | msg per CPU-s | vs beast-ws | vs node-ws "
+          "| khz-wsload CPU | khz-wsload / server CPU | notes |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+    scenarios = list(dict.fromkeys(row[1] for row in rows))
+    servers = list(dict.fromkeys(row[0] for row in rows))
+    for scenario in scenarios:
+        peer_rate = {}
+        for peer in WS_PEERS:
+            row = by_key.get((peer, scenario))
+            peer_rate[peer] = per_cpu_second(row) if row else None
+        for server in servers:
+            row = by_key.get((server, scenario))
+            if row is None:
+                continue
+            if row[2] != "ok":
+                print(f"| {server} | {scenario} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | {row[10]} |")
+                continue
+            rate = per_cpu_second(row)
+            wall, cpu, client_cpu = float(row[4]), float(row[8]), float(row[9])
+            share = f"{cpu / wall:.2f}" if wall > 0 else "n/a"
+            client_share = f"{client_cpu / wall:.2f}" if wall > 0 else "n/a"
+            client_ratio = f"{client_cpu / cpu:.2f}" if cpu > 0 else "n/a"
+            ratios = [f"{rate / peer_rate[p]:.2f}" if rate and peer_rate[p] else "n/a" for p in WS_PEERS]
+            note = "; ".join(filter(None, [spread(medians[(server, scenario)][1]), notes(row[10])]))
+            if wall > 0 and cpu / wall < SATURATED:
+                note = "; ".join(filter(None, ["server not saturated", note]))
+            if wall > 0 and client_cpu / wall >= SATURATED * float(threads):
+                note = "; ".join(filter(None, ["khz-wsload near its core's limit", note]))
+            if server.startswith("khz-"):
+                pairs = [paired(per_round, server, p, scenario) for p in WS_PEERS]
+                note = "; ".join(filter(None, pairs + [note]))
+            rate_text = f"{rate:,.0f}" if rate else "n/a"
+            p50, p99 = float(row[6]), float(row[7])
+            p50_text = f"{p50:.2f}" if p50 >= 0 else "n/a"
+            p99_text = f"{p99:.2f}" if p99 >= 0 else "n/a"
+            print(f"| {server} | {scenario} | {float(row[5]):,.0f} | {p50_text} | {p99_text} | {share} | {rate_text} | "
+                  f"{ratios[0]} | {ratios[1]} | {client_share} | {client_ratio} | {note} |")
+    print()
+    print(f"Versions: node {meta.get('node', '?')}, node-ws {meta.get('node_ws', '?')}, Boost {meta['boost']}.  ")
+    print("msg per CPU-s: messages echoed / server CPU-seconds (utime+stime from /proc over the run).  "
+          "vs beast-ws, vs node-ws: that figure over the peer's in the same scenario; the targets for khz are "
+          + " and ".join(f">= {t}x {p}" for p, t in WS_TARGETS.items()) + ".  ")
+    print("khz-wsload CPU: the load generator's own CPU-seconds (getrusage, all its threads) / wall seconds; "
+          "khz-wsload / server CPU: its CPU-seconds over the server's. Near 1.00 per thread the "
+          "generator, not the server, would be the limit, and the row says so.  ")
+    print("Echoes are checked byte for byte and by type; any error makes khz-wsload exit 1 and shows in the notes.")
 
 
 def print_client_h2(rows, meta):

@@ -8,8 +8,10 @@
 # Each server runs pinned to CPU 0, wrk (one thread) pinned to CPU 1. For every scenario the
 # script records wrk's req/s and latency percentiles and the server's CPU time over the run
 # (utime+stime of the server's processes, from /proc), then prints one table and writes it to
-# build/bench/results.md. Then an idle check: N keep-alive connections per server, RSS before
-# and after. Every figure in the table comes from this one run. See benchmark/README.md.
+# build/bench/results.md. WebSocket echo rows (khz-wsload against khz's /ws, Beast and node ws)
+# get a table of their own, in messages per server CPU-second. Then an idle check: N keep-alive
+# connections per server, RSS before and after. Every figure in the report comes from this one
+# run. See benchmark/README.md.
 #
 # Settings (environment):
 #   BENCH_SECONDS=10          measured seconds per scenario
@@ -17,12 +19,19 @@
 #                             and runs each scenario against all of them back to back; the
 #                             report gives each figure's median round
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
+#   BENCH_SCENARIOS=""        only the HTTP/1.1 load scenarios whose name contains this text
+#                             ("static": the two static file rows); "": all of them
 #   BENCH_SERVERS="khz beast go nginx"  HTTP/1.1 servers ("": none, e.g. to run only HTTP/2)
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
 #   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 scenarios, h2c (prior knowledge) and h2 over TLS:
 #                                     h2load -c50 -m16
 #                                     against each ("": skip it); khz once per transport
+#   BENCH_WS_SERVERS="khz beast-ws node-ws"  WebSocket echo (64 B and 16 KiB messages, 50
+#                                     connections, khz-wsload) against each ("": skip it); khz
+#                                     once per transport, at its /ws route
+#   BENCH_WS_CLIENT_THREADS=1         khz-wsload's threads (-t); more only with as many CPUs in
+#                                     BENCH_CLIENT_CPU (e.g. BENCH_CLIENT_CPU=1-2)
 #   BENCH_IDLE_CONNECTIONS=10000      connections for the idle check (0: skip it)
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
@@ -38,10 +47,13 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_SERVERS=${BENCH_SERVERS-"khz beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
+BENCH_WS_SERVERS=${BENCH_WS_SERVERS-"khz beast-ws node-ws"}
+BENCH_WS_CLIENT_THREADS=${BENCH_WS_CLIENT_THREADS:-1}
 BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
@@ -102,7 +114,8 @@ trap 'exit 143' TERM HUP
 # --- dependencies (idempotent: nothing runs when everything is installed) ---
 install_deps() {
   bash "$ROOT/scripts/install-deps.sh"
-  local packages=(wrk nginx golang-go util-linux curl python3 procps nghttp2-client nghttp2-server h2o time)
+  local packages=(wrk nginx golang-go util-linux curl python3 procps nghttp2-client nghttp2-server h2o time
+    nodejs node-ws)
   local missing=() p
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -135,7 +148,8 @@ build_servers() {
   local type
   type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
   [ "$type" = Release ] || die "$BUILD is a '$type' build; benchmarks need Release"
-  cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server khz-load
+  cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server khz-load \
+    beast-ws-bench-server khz-wsload
   mkdir -p "$BUILD/go/cache" "$BUILD/go/path"
   (cd "$BENCH_DIR/peers/go" &&
     GOCACHE="$BUILD/go/cache" GOPATH="$BUILD/go/path" GOFLAGS= GO111MODULE=on GOPROXY=off \
@@ -148,7 +162,7 @@ build_servers() {
 server_command() {
   local name=$1 port=$2
   case "$name" in
-    khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}") ;;
+    khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}" --static "$STATIC_DIR") ;;
     h2-khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2-khz-}" --h2c) ;;
     h2tls-khz-*)  # h2 and http/1.1 by ALPN
       CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2tls-khz-}"
@@ -171,11 +185,13 @@ server_command() {
       CMD=(h2o -c "$conf")
       ;;
     beast) CMD=("$BUILD/bin/beast-bench-server" --port "$port") ;;
+    beast-ws) CMD=("$BUILD/bin/beast-ws-bench-server" --port "$port") ;;  # WebSocket echo at /ws
+    node-ws) CMD=(env NODE_PATH=/usr/share/nodejs node "$BENCH_DIR/peers/node-ws/echo.js" --port "$port") ;;
     go) CMD=(env GOMAXPROCS=1 "$BUILD/bin/go-bench-server" -port "$port") ;;
     nginx)
       local prefix="$OUT/nginx-$port"
       rm -rf "$prefix" && mkdir -p "$prefix/empty"
-      sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" \
+      sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" -e "s|@STATIC@|$STATIC_DIR|g" \
         "$BENCH_DIR/peers/nginx/nginx.conf.in" >"$prefix/nginx.conf"
       CMD=(nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" -g 'daemon off;')
       ;;
@@ -232,11 +248,17 @@ rss_kib() {  # VmRSS of the server and its child processes, KiB
 }
 
 # check_routes PORT: what this server gets wrong, one word per failed check (plaintext, json,
-# echo1k, echo16k, bind); empty when every route answers exactly as specified. Only khz serves
-# POST /bind (binding and validation; benchmark/bind/bind_contract.h): the peers' bind rows are n/a.
-ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k"
+# echo1k, echo16k, bind, static4k, static1m); empty when every route answers exactly as
+# specified. Only khz serves POST /bind (binding and validation; benchmark/bind/bind_contract.h):
+# the peers' bind rows are n/a. khz (--static) and nginx serve $STATIC_DIR under /static/;
+# beast and go do not, so their static rows are n/a.
+ECHO_1K="$OUT/body-1k" ECHO_16K="$OUT/body-16k" STATIC_DIR="$OUT/static"
 check_routes() {
   local port=$1 bad="" got
+  curl -sf --max-time 5 "http://127.0.0.1:$port/static/4k.bin" -o "$OUT/static-got" &&
+    cmp -s "$OUT/static-got" "$STATIC_DIR/4k.bin" || bad+=" static4k"
+  curl -sf --max-time 5 "http://127.0.0.1:$port/static/1m.bin" -o "$OUT/static-got" &&
+    cmp -s "$OUT/static-got" "$STATIC_DIR/1m.bin" || bad+=" static1m"
   got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/plaintext" || true)
   [ "$got" = "Hello, World!" ] || bad+=" plaintext"
   got=$(curl -sf --max-time 5 "http://127.0.0.1:$port/json" || true)
@@ -272,6 +294,8 @@ SCENARIOS=(
   "echo 1 KiB c50|50|/echo|echo_1k.lua|echo1k|yes"
   "echo 16 KiB c50|50|/echo|echo_16k.lua|echo16k|yes"
   "bind c50|50|/bind?verbose=true|bind.lua|bind|yes"
+  "static 4 KiB c50|50|/static/4k.bin||static4k|yes"
+  "static 1 MiB c50|50|/static/1m.bin||static1m|yes"
 )
 
 wrk_args() {  # CONNECTIONS PATH SCRIPT PORT SECONDS -> sets ARGS
@@ -410,6 +434,142 @@ h2_scenarios() {
 
 run_h2load() { local out=$1; shift; run_on_client_cpu "$out" h2load -t 1 "$@"; }  # one thread
 
+# --- WebSocket echo: khz-wsload against khz (GET /ws), Boost.Beast and node ws ---
+# Closed-loop echo, 50 connections, one message in flight on each: messages per server
+# CPU-second, as the HTTP rows count requests. khz-wsload (benchmark/wsload/) checks every echo
+# byte for byte and reports its own CPU time, so each row also says how busy the load generator
+# was next to the server. Rows go to ws.tsv (report.py prints them as a table of their own):
+#   server, scenario, ok|n/a, messages, wall s, messages/s, p50 ms, p99 ms, server CPU s,
+#   khz-wsload CPU s, notes
+# name | connections | message bytes
+WS_SCENARIOS=(
+  "ws echo 64 B c50|50|64"
+  "ws echo 16 KiB c50|50|16384"
+)
+
+# ws_check PORT BYTES: "" when a short exchange (one connection, 3 echoes of BYTES) with
+# ws://127.0.0.1:PORT/ws passes every check, else khz-wsload's first error.
+ws_check() {
+  local port=$1 bytes=$2 out
+  out=$("$BUILD/bin/khz-wsload" -c 1 -n 3 -s "$bytes" "ws://127.0.0.1:$port/ws" 2>&1) && return 0
+  local first
+  first=$(printf '%s\n' "$out" | sed -n 's/^error: connection [0-9]*: //p' | head -1)
+  [ -n "$first" ] ||  # a usage or address error: khz-wsload's own line
+    first=$(printf '%s\n' "$out" | grep -v 'connections to ws://' | sed -n 's/^khz-wsload: //p' | head -1)
+  printf '%s' "${first:-khz-wsload failed with no message}"
+}
+
+# ws_parse FILE -> "messages messages/s p50_ms p99_ms client_cpu_s errors"
+ws_parse() {
+  awk '
+    /^total messages: / { messages = $3 }
+    /^messages\/s: / { rate = $2 }
+    /^latency p50: / { p50 = $3 / 1000; p99 = $6 / 1000 }
+    /^client CPU seconds: / { cpu = $4 }
+    /^errors: / { errors = $2 }
+    /^error: / && first == "" { first = substr($0, 8); gsub(/[ \t]+/, "_", first) }
+    END {
+      text = errors > 0 ? "errors:" errors ";" first : "-"
+      printf "%s %s %s %s %s %s\n", messages == "" ? 0 : messages, rate == "" ? 0 : rate,
+        p50 == "" ? -1 : p50, p99 == "" ? -1 : p99, cpu == "" ? 0 : cpu, text
+    }' "$1"
+}
+
+ws_scenarios() {
+  [ -n "$BENCH_WS_SERVERS" ] || return 0
+  local names=() s t
+  for s in $BENCH_WS_SERVERS; do
+    if [ "$s" = khz ]; then
+      for t in $BENCH_TRANSPORTS; do names+=("khz-$t"); done
+    else
+      names+=("$s")
+    fi
+  done
+  local tick round index name port scenario sname connections bytes
+  tick=$(getconf CLK_TCK)
+  local -A pid_of=() port_of=() bad_of=()
+  for round in $(seq "$BENCH_ROUNDS"); do
+    # Every server afresh, each on its own port, all pinned to the server CPU; then each
+    # scenario against all of them back to back (reverse order in even rounds), as the HTTP rows.
+    index=0
+    pid_of=()
+    bad_of=()
+    for name in "${names[@]}"; do
+      port=$((BENCH_PORT + 150 + index))
+      index=$((index + 1))
+      log "ws $name: starting on port $port (CPU $BENCH_SERVER_CPU)"
+      if ! start_server "$name" "$port"; then
+        local why
+        why=$(head -c 300 "$OUT/$name.log" | tr '\n' ' ')
+        log "ws $name: not available (${why:-no output})"
+        printf 'ws %s: not available (%s)\n' "$name" "${why:-exited at once, no output}" >>"$OUT/unavailable.txt"
+        continue
+      fi
+      pid_of[$name]=$SERVER_PID
+      port_of[$name]=$port
+      for scenario in "${WS_SCENARIOS[@]}"; do
+        IFS='|' read -r sname connections bytes <<<"$scenario"
+        local problem
+        problem=$(ws_check "$port" "$bytes")
+        if [ -n "$problem" ]; then
+          bad_of["$name|$sname"]=$problem
+          log "ws $name: $sname: check failed: $problem (its row is n/a)"
+        fi
+      done
+    done
+    local order=("${names[@]}")
+    if [ $((round % 2)) = 0 ]; then
+      order=()
+      for ((index = ${#names[@]} - 1; index >= 0; index--)); do order+=("${names[index]}"); done
+    fi
+    for scenario in "${WS_SCENARIOS[@]}"; do
+      IFS='|' read -r sname connections bytes <<<"$scenario"
+      for name in "${order[@]}"; do
+        [ -n "${pid_of[$name]:-}" ] || continue
+        SERVER_PID=${pid_of[$name]}
+        port=${port_of[$name]}
+        local url="ws://127.0.0.1:$port/ws"
+        if [ -n "${bad_of["$name|$sname"]:-}" ]; then
+          printf '%s\t%s\tn/a\t0\t0\t0\t0\t0\t0\t0\t%s\n' "$name" "$sname" \
+            "no WebSocket echo at /ws: ${bad_of["$name|$sname"]}" >>"$OUT/ws.tsv"
+          continue
+        fi
+        if [ "$BENCH_WARMUP" != 0 ]; then
+          run_on_client_cpu "$OUT/warmup.txt" "$BUILD/bin/khz-wsload" -c "$connections" -s "$bytes" \
+            -t "$BENCH_WS_CLIENT_THREADS" -d "$BENCH_WARMUP" "$url" || true
+        fi
+        local file="$OUT/wsload-$name-${sname// /_}.txt" t0 t1 c0 c1
+        c0=$(cpu_ticks "$SERVER_PID")
+        t0=$(date +%s.%N)
+        run_on_client_cpu "$file" "$BUILD/bin/khz-wsload" -c "$connections" -s "$bytes" \
+          -t "$BENCH_WS_CLIENT_THREADS" -d "$BENCH_SECONDS" "$url" ||
+          log "ws $name / $sname: khz-wsload reported errors (see $file)"
+        t1=$(date +%s.%N)
+        c1=$(cpu_ticks "$SERVER_PID")
+        local messages rate p50 p99 client_cpu errors wall cpu
+        read -r messages rate p50 p99 client_cpu errors <<<"$(ws_parse "$file")"
+        errors=${errors//_/ }
+        alive "$SERVER_PID" || errors="server died during the run; $errors"
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+        cpu=$(awk -v c=$((c1 - c0)) -v t="$tick" 'BEGIN { printf "%.3f", c / t }')
+        printf '%s\t%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$sname" "$messages" "$wall" "$rate" \
+          "$p50" "$p99" "$cpu" "$client_cpu" "$errors" >>"$OUT/ws.tsv"
+        log "ws $name / $sname: $rate msg/s, server CPU ${cpu} s, khz-wsload CPU ${client_cpu} s over ${wall} s"
+        if ! alive "$SERVER_PID"; then
+          log "ws $name: server died; skipping its remaining scenarios"
+          stop_server
+          unset "pid_of[$name]"
+        fi
+      done
+    done
+    for name in "${names[@]}"; do
+      [ -n "${pid_of[$name]:-}" ] || continue
+      SERVER_PID=${pid_of[$name]}
+      stop_server
+    done
+  done
+}
+
 # --- main ---
 # --- client scenarios ---
 # khz's client as a load generator: khz-load (one loop, 50 keep-alive connections, pinned to the
@@ -497,9 +657,14 @@ main() {
   : >"$OUT/load.tsv"
   : >"$OUT/idle.tsv"
   : >"$OUT/unavailable.txt"
+  : >"$OUT/ws.tsv"
   rm -f "$OUT/client-h2.tsv" "$OUT/client.md"  # a skipped client scenario reports nothing stale
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 64 >"$ECHO_1K"
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 1024 >"$ECHO_16K"
+  # The static files: incompressible bytes, the same for khz and nginx.
+  mkdir -p "$STATIC_DIR"
+  head -c 4096 /dev/urandom >"$STATIC_DIR/4k.bin"
+  head -c 1048576 /dev/urandom >"$STATIC_DIR/1m.bin"
 
   # Raise the descriptor limit for the servers and the idle client (inherited by both).
   local want=$((BENCH_IDLE_CONNECTIONS + 1024))
@@ -563,6 +728,7 @@ main() {
     local sname connections path script check latency
     for scenario in "${SCENARIOS[@]}"; do
       IFS='|' read -r sname connections path script check latency <<<"$scenario"
+      [[ "$sname" == *"$BENCH_SCENARIOS"* ]] || continue
       for name in "${order[@]}"; do
         [ -n "${pid_of[$name]:-}" ] || continue
         SERVER_PID=${pid_of[$name]}
@@ -610,6 +776,8 @@ main() {
   local h2round
   for h2round in $(seq "$BENCH_ROUNDS"); do h2_scenarios; done
 
+  ws_scenarios
+
   # Idle check: a fresh server process each, N keep-alive connections that each made one request.
   if [ "$BENCH_IDLE_CONNECTIONS" -gt 0 ]; then
     index=0
@@ -654,8 +822,8 @@ main() {
   fi
 
   local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
-  for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
-           BENCH_IDLE_SOURCES BENCH_PORT; do
+  for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SCENARIOS BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
+           BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS BENCH_WS_CLIENT_THREADS; do
     # Only the settings that were given on the command line, in the order above.
     if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi
   done
@@ -682,6 +850,9 @@ main() {
     echo "boost=$(dpkg-query -W -f='${Version}' libboost-dev 2>/dev/null)"
     echo "h2load=$(h2load --version 2>/dev/null | head -1)"
     echo "h2o=$(h2o --version 2>/dev/null | head -1)"
+    echo "node=$(node --version 2>/dev/null)"
+    echo "node_ws=$(dpkg-query -W -f='${Version}' node-ws 2>/dev/null)"
+    echo "ws_client_threads=$BENCH_WS_CLIENT_THREADS"
   } >"$OUT/meta.txt"
   : >"$OUT/client.md"
   client_scenarios

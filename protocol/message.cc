@@ -73,6 +73,7 @@ void Response::clear() noexcept {
   headers_.clear();
   trailers_.clear();
   body_.clear();
+  clear_file_body();
 }
 
 std::string_view reason_phrase(int status) noexcept {

@@ -10,8 +10,8 @@ packages=(
   libsimdjson-dev libre2-dev zlib1g-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest
-  nghttp2-client python3-h2 nghttp2-server h2o
-  python3-websockets node-ws nodejs
+  nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
+  chromium node-ws nodejs
 )
 
 missing=()

@@ -27,6 +27,7 @@ class TransportCategory final : public std::error_category {
       case errc::buffer_limit: return "buffer limit exceeded";
       case errc::tls_handshake_failed: return "TLS handshake failed";
       case errc::tls_error: return "TLS protocol error";
+      case errc::file_truncated: return "file shorter than the range being sent";
     }
     return "unknown transport error";
   }

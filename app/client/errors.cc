@@ -20,6 +20,9 @@ class ClientCategory final : public std::error_category {
       case errc::body_not_replayable: return "streamed request body cannot be sent again";
       case errc::proxy_refused: return "proxy refused the CONNECT tunnel";
       case errc::certificate_verify_failed: return "TLS: the server's certificate could not be verified";
+      case errc::no_content: return "event stream: the server answered 204 No Content (stop)";
+      case errc::not_event_stream:
+        return "event stream: the server answered a status other than 200 or a Content-Type other than text/event-stream";
     }
     return "unknown client error";
   }

@@ -249,6 +249,19 @@ void release_and_park(transport::Connection& conn, const Http1Options& opt, tran
   park_idle(conn, opt, owner);
 }
 
+// A file body after its head (already in output()): each piece's text, then its range by
+// send_file (sendfile(2) on plaintext netpoll), one flush per piece; then the tail, left in
+// output() for the usual flush. An error leaves part of the body sent: close.
+Task<std::error_code> send_file_body(transport::Connection& conn, const FileBody& body) {
+  for (const FileBody::Piece& p : body.pieces) {
+    conn.output().append(p.head);
+    conn.send_file(body.fd, p.offset, p.length);
+    if (auto ec = co_await conn.flush()) co_return ec;
+  }
+  conn.output().append(body.tail);
+  co_return std::error_code{};
+}
+
 }  // namespace
 
 namespace protocol::http1 {
@@ -419,6 +432,13 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
       protocol::http1::write_response(out, exchange.response, head);
+      const FileBody* file = exchange.response.file_body();
+      if (file != nullptr && !head.head_request && status_allows_body(exchange.response.status())) {
+        if (auto ec = co_await send_file_body(conn, *file)) {
+          KHZ_LOG(info, "http1 " << conn.peer_address() << ": file response broke off: " << ec.message());
+          co_return;
+        }
+      }
     }
     in.skip(parsed);  // the request's views end here
     parsed = 0;

@@ -115,7 +115,7 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
       if (options.version != Version::http10) b.field("Transfer-Encoding", "chunked");
     } else {
       b.add("Content-Length: ");
-      b.add_number(response.body().size());
+      b.add_number(response.content_length());
       b.add("\r\n");
     }
   }
@@ -129,6 +129,10 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
 }
 
 void write_response(LinkedBuffer& out, const Response& response, const HeadOptions& options) {
+  if (response.file_body() != nullptr) {  // the server sends the file after the head; no trailers
+    write_head(out, response, options);
+    return;
+  }
   if (!response.trailers().empty() && options.version != Version::http10 && !options.chunked) {
     // Trailers need chunked framing.
     HeadOptions chunked = options;

@@ -26,7 +26,8 @@ struct HeadOptions {
 // Writes status line and headers, with Date, Server, framing and Connection as needed.
 void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& options);
 
-// Writes a whole response: head plus body (none for HEAD, 1xx, 204, 304).
+// Writes a whole response: head plus body (none for HEAD, 1xx, 204, 304). A file body
+// (Response::file_body) is not written: only its head (the server sends the file itself).
 void write_response(LinkedBuffer& out, const Response& response, const HeadOptions& options);
 
 // Writes one chunk ("<hex>\r\n<data>\r\n"); empty `data` writes nothing.

@@ -7,7 +7,10 @@
 #include <khz/protocol/error.h>
 #include <khz/transport/error.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -80,6 +83,10 @@ void ServerSession::on_request_end(ServerStream& s) {
 // ---- nghttp2 callbacks
 
 ssize_t ServerSession::on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data) {
+  // Backpressure: past kMaxBufferedOutput the frames wait in nghttp2 (a file body is then not
+  // read further) until the writer has flushed; else a client with a large window would have
+  // a whole file buffered here.
+  if (self(user_data).output_.size() >= kMaxBufferedOutput) return NGHTTP2_ERR_WOULDBLOCK;
   self(user_data).output_.append(sv(data, length));
   return static_cast<ssize_t>(length);
 }
@@ -108,6 +115,66 @@ ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::u
     }
   }
   return static_cast<ssize_t>(n);
+}
+
+namespace {
+
+// Copies up to `length` bytes of `body` from position `pos` (heads, file ranges and tail seen
+// as one sequence) into `buf`; -1 with errno on a read error, 0 past the end or when the file
+// is shorter than its range.
+ssize_t read_file_body(const FileBody& body, std::uint64_t pos, std::uint8_t* buf, std::size_t length) {
+  std::size_t done = 0;
+  auto copy_text = [&](const std::string& text) {
+    if (pos < text.size()) {
+      std::size_t n = std::min<std::uint64_t>(length - done, text.size() - pos);
+      std::memcpy(buf + done, text.data() + pos, n);
+      done += n;
+      pos += n;
+    }
+    pos -= text.size();
+  };
+  for (const FileBody::Piece& p : body.pieces) {
+    if (done == length) return static_cast<ssize_t>(done);
+    copy_text(p.head);
+    if (done == length) return static_cast<ssize_t>(done);
+    if (pos < p.length) {
+      std::size_t want = std::min<std::uint64_t>(length - done, p.length - pos);
+      ssize_t n;
+      do {
+        n = ::pread(body.fd, buf + done, want, static_cast<off_t>(p.offset + pos));
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) return -1;
+      if (n == 0) return 0;
+      // A short read is passed on as it is: nghttp2 asks again for the rest.
+      return static_cast<ssize_t>(done + static_cast<std::size_t>(n));
+    }
+    pos -= p.length;
+  }
+  if (done < length) copy_text(body.tail);
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
+
+ssize_t ServerSession::read_response_file(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                          std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
+  ServerSession& session = self(user_data);
+  ServerStream& s = *static_cast<ServerStream*>(source->ptr);
+  const FileBody& body = *s.exchange.response.file_body();
+  const std::uint64_t total = body.size();
+  ssize_t n = read_file_body(body, s.file_sent, buf, static_cast<std::size_t>(std::min<std::uint64_t>(length, total - s.file_sent)));
+  if (n <= 0 && s.file_sent < total) {
+    KHZ_LOG(info, "http2 " << session.driver_.peer_address() << ": stream " << s.id << ": file body broke off: "
+                           << (n < 0 ? std::strerror(errno) : "the file is shorter than its range") << "; RST_STREAM");
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  s.file_sent += static_cast<std::uint64_t>(n);
+  s.stall_since = {};
+  if (s.file_sent == total) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    s.eof_sent = true;
+  }
+  return n;
 }
 
 int ServerSession::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {

@@ -51,6 +51,7 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
   eof_sent = false;
   out = {};
   out_off = 0;
+  file_sent = 0;
   handler = HandlerState::none;
   closed = false;
   waiting = WaitKind::none;
@@ -441,11 +442,13 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   }
   const bool head = ex.request.method() == "HEAD";
   const bool body_allowed = status_allows_body(status);
+  const FileBody* file = streamed ? nullptr : r.file_body();
   if (body_allowed && !streamed) {
-    auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text, r.body().size());
+    auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text, r.content_length());
     nva_.push_back(make_nv("content-length", std::string_view(s.length_text, static_cast<std::size_t>(end - s.length_text))));
   }
-  const bool provide = body_allowed && !head && (streamed || !r.body().empty() || !r.trailers().empty());
+  const bool provide = body_allowed && !head &&
+                       (file != nullptr ? file->size() != 0 : streamed || !r.body().empty() || !r.trailers().empty());
   if (!streamed) {
     s.out = r.body();
     s.out_off = 0;
@@ -453,7 +456,8 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;
-  provider.read_callback = &ServerSession::read_response_body;
+  provider.read_callback = file != nullptr ? &ServerSession::read_response_file : &ServerSession::read_response_body;
+  s.file_sent = 0;
   s.response_submitted = true;
   if (!provide) s.eof_sent = true;
   int rv = nghttp2_submit_response(ng_.get(), s.id, nva_.data(), nva_.size(), provide ? &provider : nullptr);

@@ -95,6 +95,7 @@ struct ServerStream : BodyWriter, BodyReader {
   bool eof_sent = false;
   std::string_view out;  // body bytes being sent; nghttp2 reads them from out_off
   std::size_t out_off = 0;
+  std::uint64_t file_sent = 0;  // bytes of a file body handed to nghttp2
   char status_text[4] = {};
   char length_text[24] = {};
   // ---- lifecycle
@@ -241,10 +242,16 @@ class ServerSession {
   bool look_at_frame(const FrameScanner::Header& h);
   void check_stream_id(std::int32_t id);
 
+  // What one send() leaves in the output at most (plus one frame) before the writer flushes.
+  static constexpr std::size_t kMaxBufferedOutput = 256 * 1024;
+
   // ---- nghttp2 callbacks (user_data: the session)
   static ServerSession& self(void* user_data) { return *static_cast<ServerSession*>(user_data); }
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data);
   static ssize_t read_response_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                                    std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
+  // A file body (Response::file_body): read from the file as nghttp2 asks, one frame's worth.
+  static ssize_t read_response_file(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                     std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name_p, std::size_t name_len,

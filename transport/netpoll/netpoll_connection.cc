@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -274,6 +275,26 @@ NetpollConnection::Progress NetpollConnection::write_available() {
     flush_error_ = last_error();
     return Progress::failed;
   }
+  // Then the file send_file queued, straight from the page cache to the socket.
+  while (file_.length != 0) {
+    off_t offset = static_cast<off_t>(file_.offset);
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_.length, kSendfileMax));
+    ssize_t n = ::sendfile(fd_, file_.fd, &offset, want);
+    if (n > 0) {
+      file_.offset += static_cast<std::uint64_t>(n);
+      file_.length -= static_cast<std::uint64_t>(n);
+      if (static_cast<std::size_t>(n) < want) return Progress::would_block;  // the socket is full
+      continue;
+    }
+    if (n == 0) {
+      flush_error_ = errc::file_truncated;
+      return Progress::failed;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Progress::would_block;
+    flush_error_ = last_error();
+    return Progress::failed;
+  }
   return Progress::done;
 }
 
@@ -286,6 +307,7 @@ Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {
 std::coroutine_handle<> NetpollConnection::take_flush(std::error_code ec) noexcept {
   loop_.cancel(write_deadline_);
   flush_error_ = ec;
+  file_ = {};  // sent, or given up with the flush
   if (interest_ & EPOLLOUT) (void)set_interest(interest_ & ~std::uint32_t{EPOLLOUT});
   return std::exchange(flush_waiter_, {});
 }

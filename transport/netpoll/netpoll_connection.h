@@ -8,7 +8,8 @@
 // Writes: a flush tries one send (sendmsg for several segments) of all of output() at once;
 // when the socket takes it whole the flush is over before start_flush returns and the
 // coroutine goes on inline (within the loop's per-turn budget). Only when the socket is full
-// does it arm EPOLLOUT (dropped again when the flush completes).
+// does it arm EPOLLOUT (dropped again when the flush completes). A file queued by send_file
+// goes after output() by sendfile(2), on the same readiness and under the same write deadline.
 // A hang-up watch (Connection::watch_hangup) adds EPOLLRDHUP, left registered afterwards until
 // it fires (so a handler that watches request after request costs no epoll_ctl).
 // Readiness the connection cannot use (EPOLLHUP/EPOLLERR with nothing pending) takes the
@@ -54,6 +55,7 @@ class NetpollConnection final : public Connection, public IoHandler {
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
   bool start_flush(std::coroutine_handle<> h) override;
+  bool sends_files() const noexcept override { return true; }
   // The parked wait with no coroutine: the lifecycle's callback is the fill's waiter.
   void start_input_wait(void (*fn)(void*), void* arg) override { begin_fill(1, Waiter(fn, arg)); }
   void on_idle_while_draining() noexcept override;
@@ -62,6 +64,8 @@ class NetpollConnection final : public Connection, public IoHandler {
 
  private:
   enum class Progress { done, would_block, failed };
+  // Largest sendfile(2) call: the kernel stops near 2 GiB anyway; a socket takes far less.
+  static constexpr std::uint64_t kSendfileMax = std::uint64_t{1} << 30;
   bool input_waiting();
 
   void begin_fill(std::size_t n, Waiter w);

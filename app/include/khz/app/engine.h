@@ -19,6 +19,7 @@
 
 #include <khz/app/handler.h>
 #include <khz/app/request_context.h>
+#include <khz/app/static_fs.h>
 #include <khz/app/templates.h>
 #include <khz/protocol/server_core.h>
 #include <khz/route/radix_tree.h>
@@ -173,6 +174,12 @@ class RouteGroup {
     add_route(method, join(p), chain_with(std::forward<H>(h)...), settings);
     return RouteHandle(engine_, std::move(settings));
   }
+
+  // Serves the files under the folder `root` at `prefix` (<khz/app/static_fs.h>): GET and
+  // HEAD on "prefix/*filepath", and 405 (Allow: GET, HEAD) for POST, PUT, PATCH and DELETE
+  // there. Throws std::invalid_argument when `root` is not a directory.
+  //   server.static_fs("/assets", "/srv/www", {.cache_control = "public, max-age=3600"});
+  void static_fs(std::string_view prefix, std::string_view root, StaticOptions options = {});
 
   std::string_view base_path() const noexcept { return prefix_; }
 

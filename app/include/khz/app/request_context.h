@@ -42,6 +42,8 @@
 #include <khz/app/form.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
+#include <khz/app/sse.h>
+#include <khz/app/static_fs.h>
 #include <khz/app/websocket.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
@@ -248,6 +250,20 @@ class RequestContext : public ExchangeState {
   // out with the first write, so set them before. Returns false once the peer is gone.
   Task<bool> write(std::string_view chunk);
   bool is_streaming() const noexcept;
+  // Server-Sent Events (<khz/app/sse.h>): sends the text/event-stream head and returns the
+  // writer. Call once per request.
+  //   auto sse = co_await ctx.sse();
+  //   SseEvent ev{.id = "1", .data = "hello"};
+  //   co_await sse.send(ev);
+  Task<SseWriter> sse(SseOptions options = {});
+
+  // Answers with the file at `path` (<khz/app/static_fs.h>: type, validators, conditional and
+  // Range requests, HEAD, precompressed siblings, Cache-Control; sendfile(2) where it can).
+  // GET and HEAD; another method gets 405 (Allow: GET, HEAD). A missing file or a directory
+  // is 404, one the server may not read 403. `path` is used as given (symlinks followed):
+  // never build it from request input without a check of your own (static_fs does that).
+  void serve_file(std::string_view path);
+  void serve_file(std::string_view path, const StaticOptions& options);
 
   // Takes the connection over once this response has been sent (HTTP/1.1): `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
@@ -423,6 +439,10 @@ class RequestContext : public ExchangeState {
   std::vector<CookiePair> cookies_;  // views into the request's Cookie headers
   // ---- forms
   std::unique_ptr<detail::FormState> form_;  // made on first use, kept with the context
+  // ---- Server-Sent Events (app/sse.cc): made by sse(), gone when Engine::serve ends
+  std::unique_ptr<detail::SseState> sse_;
+  // Waits for a heartbeat still being written, then drops the SSE state (Engine::serve).
+  Task<void> end_sse();
   const FormOptions* form_options_ = nullptr;  // the Engine's (set once, when it makes the context)
 };
 

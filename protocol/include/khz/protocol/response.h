@@ -13,10 +13,40 @@
 #include <khz/protocol/header_map.h>
 #include <khz/protocol/request.h>  // Version
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace khz {
+
+// A response body read from an open file (static files): pieces of the file, each after a
+// little text of its own (the part headers of multipart/byteranges; empty for a plain body),
+// then `tail`. The protocol writer sends it without holding the file in memory: HTTP/1.1 by
+// Connection::send_file (sendfile(2) on a plaintext netpoll connection), HTTP/2 in DATA frames
+// read from `fd` as the flow-control window opens. `fd` must stay open while `owner` lives; the
+// response holds `owner` until the body is out. The file must not shrink meanwhile (a
+// truncated file ends the exchange as a broken-off response).
+struct FileBody {
+  struct Piece {
+    std::string head;  // sent before the file bytes
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+  int fd = -1;
+  std::shared_ptr<const void> owner;
+  std::vector<Piece> pieces;
+  std::string tail;
+
+  // Bytes on the wire: every head, file range and the tail.
+  std::uint64_t size() const noexcept {
+    std::uint64_t n = tail.size();
+    for (const Piece& p : pieces) n += p.head.size() + p.length;
+    return n;
+  }
+};
 
 class Response {
  public:
@@ -41,6 +71,30 @@ class Response {
   // Sets the body and its Content-Type together.
   void set_body(std::string_view body, std::string_view content_type);
 
+  // A body from a file instead of body() (see FileBody); the Content-Type is the caller's.
+  // Starts one for `fd` (kept open by `owner`) with no pieces, and returns it to fill in; its
+  // vectors keep their capacity from one response to the next. Gone after clear() or
+  // clear_file_body(); set_body does not clear it.
+  FileBody& set_file_body(int fd, std::shared_ptr<const void> owner) {
+    has_file_ = true;
+    file_.fd = fd;
+    file_.owner = std::move(owner);
+    file_.pieces.clear();
+    file_.tail.clear();
+    return file_;
+  }
+  const FileBody* file_body() const noexcept { return has_file_ ? &file_ : nullptr; }
+  void clear_file_body() noexcept {
+    if (!has_file_) return;
+    has_file_ = false;
+    file_.fd = -1;
+    file_.owner.reset();
+    file_.pieces.clear();
+    file_.tail.clear();
+  }
+  // The length of the content: the file body's, else body()'s.
+  std::uint64_t content_length() const noexcept { return has_file_ ? file_.size() : body_.size(); }
+
   // Back to an empty 200; keeps capacity.
   void clear() noexcept;
 
@@ -50,6 +104,8 @@ class Response {
   HeaderMap headers_;
   HeaderMap trailers_;
   std::string body_;
+  FileBody file_;
+  bool has_file_ = false;
 };
 
 // The reason phrase of `status` ("OK", "Not Found"); "Unknown" for codes it does not know.

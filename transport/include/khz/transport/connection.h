@@ -16,6 +16,13 @@
 // fill(n) completes when input().size() >= n, or with an error (errc::eof, timed_out, cancelled,
 // shutting_down, or the OS error). flush() writes everything in output() (one writev where the
 // OS allows) and completes when output() is empty, or with an error.
+// send_file(fd, offset, length) queues a range of an open file behind what output() holds; the
+// next flush() sends it after those bytes: sendfile(2) on a plaintext netpoll socket (no copy
+// through user space), else a bounded copy (pread into output() one 64 KiB piece at a time,
+// each flushed before the next is read: TLS encrypts it, asio writes it). One file at a time:
+// until that flush completes, append nothing more to output() and queue no other file; the
+// caller keeps `fd` open until then. A file shorter than offset + length ends the flush with
+// errc::file_truncated (the peer then has part of a body: close the connection).
 // Deadlines: the read timeout bounds each fill, the write timeout each flush; zero disables.
 // Threading: used from its loop's thread only; not thread-safe. At most one fill and one flush
 // may be outstanding at a time.
@@ -27,6 +34,7 @@
 #include <chrono>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -65,11 +73,11 @@ class Connection {
     bool is_fill;
     std::size_t want;
     bool await_ready() const noexcept {
-      return is_fill ? conn.input_.size() >= want : conn.output_.empty();
+      return is_fill ? conn.input_.size() >= want : conn.output_.empty() && conn.file_.length == 0;
     }
     // false: the flush finished at once and the coroutine goes on without suspending.
     bool await_suspend(std::coroutine_handle<> h) {
-      if (!is_fill) return conn.start_flush(h);
+      if (!is_fill) return conn.file_.length != 0 && !conn.sends_files() ? conn.start_file_copy(h) : conn.start_flush(h);
       conn.start_fill(want, h);
       return true;
     }
@@ -77,6 +85,11 @@ class Connection {
   };
   IoAwaiter fill(std::size_t n) noexcept { fill_error_.clear(); return {*this, true, n}; }
   IoAwaiter flush() noexcept { flush_error_.clear(); return {*this, false, 0}; }
+
+  // See the top of this file. A zero length queues nothing.
+  void send_file(int fd, std::uint64_t offset, std::uint64_t length) noexcept {
+    file_ = FileRange{fd, offset, length};
+  }
 
   void set_read_timeout(Duration d) noexcept { read_timeout_ = d; }
   void set_write_timeout(Duration d) noexcept { write_timeout_ = d; }
@@ -174,6 +187,10 @@ class Connection {
   // (so what it frees, it frees before the loop serves the next connection).
   virtual void start_fill(std::size_t n, std::coroutine_handle<> h) = 0;
   virtual bool start_flush(std::coroutine_handle<> h) = 0;
+  // A backend that sends a queued file itself (file_, after output()) says so; its start_flush
+  // then writes output() and the file, and clears file_ once the flush is over (either way).
+  // Otherwise the flush copies the file through output() (start_file_copy).
+  virtual bool sends_files() const noexcept { return false; }
   // wait_input's wait. The default runs a small coroutine that awaits fill(1); backends that
   // can wait with a plain callback (netpoll) override it so a parked connection holds no frame.
   virtual void start_input_wait(void (*fn)(void*), void* arg);
@@ -193,8 +210,16 @@ class Connection {
 
   void mark_draining() noexcept { draining_ = true; if (idle_) on_idle_while_draining(); }
 
+  // A file range queued by send_file; length 0: none.
+  struct FileRange {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+
   LinkedBuffer input_;
   LinkedBuffer output_;
+  FileRange file_;
   std::error_code fill_error_;
   std::error_code flush_error_;
   Duration read_timeout_{};
@@ -206,6 +231,12 @@ class Connection {
 
  private:
   static void forward_hangup(void* self) noexcept { static_cast<Connection*>(self)->hangup_detected(); }
+  // The bounded copy of a queued file (connection.cc): flushes output(), then the file in pieces.
+  bool start_file_copy(std::coroutine_handle<> h);
+  Detached copy_file(FileRange file, std::coroutine_handle<> h);
+
+  bool copy_started_ = false;    // start_file_copy is on the stack
+  bool copy_done_early_ = false;  // and the copy finished before it returned
 
   Connection* inner_ = nullptr;  // a decorator's wrapped connection; null for a socket
   Resumable* resume_with_ = nullptr;  // park(next)

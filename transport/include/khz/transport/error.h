@@ -17,6 +17,7 @@ enum class errc {
   buffer_limit,     // fill(n) asked for more than the connection may buffer
   tls_handshake_failed,  // the TLS handshake failed (reason logged)
   tls_error,             // a TLS record could not be read or written (reason logged)
+  file_truncated,        // a file queued by send_file ended before its range did
 };
 
 const std::error_category& transport_category() noexcept;

@@ -34,6 +34,7 @@
 #include <khz/app/client/options.h>
 #include <khz/app/client/request.h>
 #include <khz/app/client/response_stream.h>
+#include <khz/app/client/sse.h>
 #include <khz/app/websocket.h>
 #include <khz/common/result.h>
 #include <khz/common/task.h>
@@ -79,6 +80,9 @@ class Client {
   // Sends and returns once the response head is in; the body is read from the stream.
   // Redirects are followed and retries made until a head is in.
   Task<Result<ResponseStream>> stream(ClientRequest request);
+
+  // An event-stream reader for `url` (<khz/app/client/sse.h>); it connects on its first next().
+  SseReader sse(std::string url, SseReaderOptions options = {});
 
   // Opens a WebSocket (<khz/app/websocket.h>) to a ws:// or wss:// URL (http:// and https://
   // too): dial (through the HTTP proxy the options name, always as a CONNECT tunnel), TLS for

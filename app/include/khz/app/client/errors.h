@@ -26,6 +26,9 @@ enum class errc {
   proxy_refused,           // the proxy answered CONNECT with a non-2xx status (https through a proxy)
   certificate_verify_failed,  // https: the server's certificate could not be verified (untrusted
                               // CA, name mismatch, expired, ...; the reason is logged at debug)
+  no_content,        // an event stream's server answered 204 No Content: stop, do not reconnect
+  not_event_stream,  // an event stream's server answered a status other than 200, or a
+                     // Content-Type other than text/event-stream (no reconnection either)
 };
 const std::error_category& client_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), client_category()}; }

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+// Connection::send_file on every backend: the file goes out after what output() held and
+// before what follows the flush, whole, across partial writes to a slow reader (sendfile on
+// netpoll, the bounded copy on asio); a file shorter than its range ends the flush with
+// file_truncated; the write timeout bounds a file flush as any other. The TLS decorator's copy
+// is checked end to end in integration/static_test.cc.
+#include <khz/transport/error.h>
+#include <khz/transport/transporter.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/raw_client.h"
+#include "support/test_server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kFileBytes = 8 * 1024 * 1024;  // more than the socket buffers hold
+char file_byte(std::size_t i) { return static_cast<char>('A' + (i / 13 + i) % 26); }
+
+std::string file_path;              // the test file (kFileBytes of file_byte)
+std::atomic<int> file_error{-1};    // 0 ok, 1 file_truncated, 2 timed_out, 3 other
+std::uint64_t extra_length = 0;     // asked for past the end of the file
+std::chrono::milliseconds write_timeout{0};
+
+int error_kind(std::error_code ec) {
+  if (!ec) return 0;
+  if (ec == khz::transport::errc::file_truncated) return 1;
+  if (ec == khz::transport::errc::timed_out) return 2;
+  return 3;
+}
+
+// "<head>" + file[1000 .. end - 1000) + "<tail>", in two flushes.
+khz::Task<> send_a_file(khz::transport::Connection& conn) {
+  int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  conn.set_write_timeout(write_timeout);
+  conn.output().append("<head>");
+  conn.send_file(fd, 1000, kFileBytes - 2000 + extra_length);
+  auto ec = co_await conn.flush();
+  if (!ec) {
+    conn.output().append("<tail>");
+    ec = co_await conn.flush();
+  }
+  ::close(fd);
+  file_error = error_kind(ec);
+}
+
+int connect_small_window(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  int rcvbuf = 64 * 1024;
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+std::string read_all(int fd) {
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+struct TestFile {
+  khz::test::TempDir dir;
+  TestFile() {
+    file_path = dir.path + "/file.bin";
+    std::string bytes(kFileBytes, '\0');
+    for (std::size_t i = 0; i < kFileBytes; ++i) bytes[i] = file_byte(i);
+    std::ofstream(file_path, std::ios::binary) << bytes;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("transport: send_file sends a file range in order, across partial writes to a slow reader") {
+  TestFile file;
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      file_error = -1;
+      extra_length = 0;
+      write_timeout = 0ms;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&send_a_file);
+      REQUIRE(port.ok());
+      int fd = connect_small_window(*port);
+      std::this_thread::sleep_for(200ms);  // the socket fills: the flush waits for room
+      REQUIRE(file_error == -1);
+      std::string got = read_all(fd);
+      ::close(fd);
+      REQUIRE(got.size() == kFileBytes - 2000 + 12);
+      CHECK(got.substr(0, 6) == "<head>");
+      CHECK(got.substr(got.size() - 6) == "<tail>");
+      std::size_t first_bad = std::string::npos;
+      for (std::size_t i = 0; i < kFileBytes - 2000; ++i) {
+        if (got[6 + i] != file_byte(1000 + i)) {
+          first_bad = i;
+          break;
+        }
+      }
+      CHECK(first_bad == std::string::npos);
+      REQUIRE(khz::test::eventually([] { return file_error != -1; }));
+      CHECK(file_error == 0);
+      t->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("transport: send_file past the end of the file ends the flush with file_truncated") {
+  TestFile file;
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      file_error = -1;
+      extra_length = 5000;
+      write_timeout = 0ms;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&send_a_file);
+      REQUIRE(port.ok());
+      khz::test::RawClient c(*port, 10s);
+      std::string got = c.read_until_close();
+      CHECK(got.size() == 6 + kFileBytes - 1000);  // the head and what the file had
+      REQUIRE(khz::test::eventually([] { return file_error != -1; }));
+      CHECK(file_error == 1);
+      t->shutdown(1s);
+    }
+  }
+}
+
+TEST_CASE("transport: the write timeout ends a send_file flush to a peer that never reads") {
+  TestFile file;
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      file_error = -1;
+      extra_length = 0;
+      write_timeout = 200ms;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&send_a_file);
+      REQUIRE(port.ok());
+      int fd = connect_small_window(*port);
+      REQUIRE(khz::test::eventually([] { return file_error != -1; }, 3s));
+      CHECK(file_error == 2);
+      ::close(fd);
+      t->shutdown(1s);
+      CHECK(t->active_connections() == 0);
+    }
+  }
+}
