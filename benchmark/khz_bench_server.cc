@@ -7,6 +7,7 @@
 //   GET /sse?n=N&interval_ms=M -> text/event-stream: events with ids 1..N (data: the id), M ms
 //                       apart, then the end of the stream; with Last-Event-ID: K, ids K+1..N
 //   GET /static/...  -> the files under DIR (with --static DIR; static_fs with default options)
+//   GET /ws          -> WebSocket: echoes each message as the same type (permessage-deflate offered)
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
@@ -30,6 +31,16 @@
 #include <string_view>
 
 namespace {
+
+// /ws: each message back as it came (text or binary) until the peer closes.
+khz::Task<> ws_echo(khz::WebSocket& socket) {
+  for (;;) {
+    auto message = co_await socket.receive();
+    if (!message) co_return;
+    auto sent = co_await socket.send(*message);
+    if (!sent) co_return;
+  }
+}
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
@@ -114,5 +125,8 @@ int main(int argc, char** argv) {
   });
   server.get("/sse", sse_feed);
   if (!static_dir.empty()) server.static_fs("/static", static_dir);
+  // permessage-deflate is accepted when the client offers it (the default options); no
+  // keepalive pings, so a load run measures echo alone.
+  server.websocket("/ws", &ws_echo, {.ping_interval = std::chrono::milliseconds(0)});
   server.spin();
 }

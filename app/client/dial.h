@@ -36,18 +36,25 @@ class Dialer {
   Task<Result<std::unique_ptr<transport::Connection>>> open(const HostPool& pool, Clock::time_point now,
                                                             Clock::time_point deadline);
 
+  // A connection for a protocol that takes the socket over after an HTTP/1.1 handshake
+  // (WebSocket): through a proxy it is always a CONNECT tunnel (pool.tunnel set, plain or TLS),
+  // and TLS offers only "http/1.1" by ALPN. Errors as open()'s.
+  Task<Result<std::unique_ptr<transport::Connection>>> open_stream(const HostPool& pool, Clock::time_point now,
+                                                                   Clock::time_point deadline);
+
   const Http1ClientOptions& http1() const noexcept { return http1_; }
   const Http2ClientOptions& http2() const noexcept { return http2_; }
 
  private:
   Task<Result<std::unique_ptr<transport::Connection>>> secure(const HostPool& pool,
                                                               std::unique_ptr<transport::Connection> raw,
-                                                              Clock::time_point deadline);
+                                                              Clock::time_point deadline, bool http1_only = false);
 
   const ClientOptions& options_;
   Http1ClientOptions http1_;
   Http2ClientOptions http2_;
   std::shared_ptr<const transport::TlsClientContext> tls_;
+  std::shared_ptr<const transport::TlsClientContext> tls_http1_;  // open_stream: ALPN "http/1.1" only
 };
 
 }  // namespace khz::client

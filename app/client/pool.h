@@ -126,6 +126,9 @@ class Pools {
   // another request's dial. A pool known to be HTTP/1.1 answers an empty choice.
   Task<Result<H2Choice>> acquire_h2(HostPool& pool, Clock::time_point deadline);
 
+  // Opens connections (WebSocket dials with it directly: such connections are never pooled).
+  Dialer& dialer() noexcept { return dialer_; }
+
   // Closes the calling loop's idle connections (HTTP/2 ones without a stream included).
   void close_idle();
   // The calling loop's open connections to `key` (HostPool::key): idle + busy + dialling,

@@ -29,6 +29,11 @@ constexpr std::chrono::milliseconds kDeadlineTick{100};
 class AsioLoop final : public EventLoop, public Dialer {
  public:
   AsioLoop() : io_(1), guard_(asio::make_work_guard(io_)), sweep_(io_) {}
+  // LoopTimers cancelled (or armed) when the loop stopped: their handlers never ran to free
+  // them. Freed here, before the io_context, which then drops their pending operations.
+  ~AsioLoop() override {
+    for (HeapTimer* t : timers_) delete t;
+  }
 
   void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
 
@@ -54,8 +59,10 @@ class AsioLoop final : public EventLoop, public Dialer {
   };
   void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override {
     auto* t = new HeapTimer(io_, owner);
+    timers_.insert(t);
     t->timer.expires_after(delay);
-    t->timer.async_wait([t](const error_code&) {
+    t->timer.async_wait([this, t](const error_code&) {
+      timers_.erase(t);
       std::unique_ptr<HeapTimer> own(t);
       if (!t->cancelled) Dialer::fire(t->owner);
     });
@@ -125,6 +132,7 @@ class AsioLoop final : public EventLoop, public Dialer {
   bool sweeping_ = false;                           // a caller-driven loop armed its sweep
   std::list<Sleeper> sleepers_;                     // loop thread only
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
+  std::unordered_set<HeapTimer*> timers_;            // LoopTimers whose handler has not run; loop thread only
 };
 
 }  // namespace khz::transport

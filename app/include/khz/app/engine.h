@@ -153,6 +153,10 @@ class RouteGroup {
   template <class... H> RouteHandle patch(std::string_view p, H&&... h) { return handle("PATCH", p, std::forward<H>(h)...); }
   template <class... H> RouteHandle head(std::string_view p, H&&... h) { return handle("HEAD", p, std::forward<H>(h)...); }
   template <class... H> RouteHandle options(std::string_view p, H&&... h) { return handle("OPTIONS", p, std::forward<H>(h)...); }
+  // A WebSocket endpoint (<khz/app/websocket.h>): a GET route that accepts the opening
+  // handshake (ctx.websocket) and runs `handler` on the connection; the group's middleware runs
+  // before the handshake (authentication, logging) as for any route.
+  RouteHandle websocket(std::string_view p, WebSocketHandler handler, WebSocketOptions options = {});
   // Every common method: GET POST PUT PATCH HEAD OPTIONS DELETE CONNECT TRACE.
   template <class... H>
   RouteHandle any(std::string_view p, H&&... h) {

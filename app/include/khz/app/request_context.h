@@ -44,6 +44,7 @@
 #include <khz/app/json.h>
 #include <khz/app/sse.h>
 #include <khz/app/static_fs.h>
+#include <khz/app/websocket.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
 #include <khz/protocol/cookie.h>
@@ -283,6 +284,12 @@ class RequestContext : public ExchangeState {
   // on an HTTP/2 extended CONNECT (connect_protocol() not empty) answers 200 and hijacks the
   // stream (RFC 8441 §5), so one handler serves both.
   void upgrade(std::string_view protocol, HijackHandler handler);
+  // Accepts a WebSocket opening handshake (RFC 6455 §4.2; <khz/app/websocket.h>) and runs
+  // `handler` on the connection once the answer is sent. A request that is no acceptable
+  // handshake is answered here instead, and false returned: 426 with Upgrade: websocket when it
+  // asks for no WebSocket upgrade; 426 with Sec-WebSocket-Version: 13 for another version; 400
+  // (the reason in the body) for a malformed one; 403 for an Origin the options refuse.
+  bool websocket(WebSocketHandler handler, WebSocketOptions options = {});
 
   // ---- cookies (RFC 6265bis; the codec is <khz/protocol/cookie.h>)
   // The request's cookies, from its Cookie header(s) (HTTP/2 cookie fields arrive joined),

@@ -35,6 +35,7 @@
 #include <khz/app/client/request.h>
 #include <khz/app/client/response_stream.h>
 #include <khz/app/client/sse.h>
+#include <khz/app/websocket.h>
 #include <khz/common/result.h>
 #include <khz/common/task.h>
 #include <khz/protocol/response.h>
@@ -82,6 +83,19 @@ class Client {
 
   // An event-stream reader for `url` (<khz/app/client/sse.h>); it connects on its first next().
   SseReader sse(std::string url, SseReaderOptions options = {});
+
+  // Opens a WebSocket (<khz/app/websocket.h>) to a ws:// or wss:// URL (http:// and https://
+  // too): dial (through the HTTP proxy the options name, always as a CONNECT tunnel), TLS for
+  // wss (the Client's TLS settings; ALPN http/1.1), and the opening handshake, all within
+  // options.handshake_timeout (and total_timeout). Sec-WebSocket-Accept, the subprotocol and
+  // the extension the server picked are checked. The caller's ambient cancel signal (a
+  // handler's: its client went away) cancels the attempt. The connection is the WebSocket's
+  // own (never pooled); destroy it on this loop.
+  // Errors: client::errc::bad_url / unsupported_scheme / cancelled / proxy_refused /
+  // certificate_verify_failed, the dial's, transport::errc::timed_out, and
+  // protocol::websocket::errc::handshake_failed (a status other than 101 or a bad answer; the
+  // reason logged at info).
+  Task<Result<WebSocket>> websocket(std::string url, WebSocketOptions options = {});
 
   const ClientOptions& options() const noexcept { return options_; }
 
