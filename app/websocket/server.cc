@@ -102,7 +102,9 @@ bool accept_websocket(RequestContext& ctx, std::shared_ptr<const WebSocketRoute>
   const bool extended_connect = req.version() == Version::http2;
   std::string key;
   if (extended_connect) {
-    if (ctx.method() != "CONNECT") return refuse(ctx, 400, "a WebSocket over HTTP/2 is opened with CONNECT");
+    if (ctx.method() != "CONNECT" || ctx.connect_protocol() != "websocket") {
+      return refuse(ctx, 400, "a WebSocket over HTTP/2 is opened with an extended CONNECT (:protocol websocket)");
+    }
   } else {
     // HTTP/1.1 (RFC 6455 §4.2.1): GET, Upgrade: websocket, Connection: Upgrade, a key.
     if (!ws::has_token(joined(req, "Upgrade"), "websocket")) {
@@ -181,6 +183,8 @@ RouteHandle RouteGroup::websocket(std::string_view p, WebSocketHandler handler, 
   auto route = std::make_shared<WebSocketRoute>();
   route->handler = std::move(handler);
   route->options = std::make_shared<const WebSocketOptions>(std::move(options));
+  // HTTP/2 opens with an extended CONNECT to the same path (RFC 8441 §4), HTTP/1.1 with a GET.
+  handle("CONNECT", p, Endpoint{route});
   return get(p, Endpoint{std::move(route)});
 }
 

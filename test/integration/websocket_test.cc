@@ -659,7 +659,7 @@ TEST_CASE("websocket: a GET over HTTP/2 is refused with 400 (RFC 8441 opens with
       auto r = c.get("http://127.0.0.1:" + std::to_string(ts.port()) + "/ws");
       REQUIRE(r);
       REQUIRE(r->status() == 400);
-      REQUIRE(r->body() == "a WebSocket over HTTP/2 is opened with CONNECT\n");
+      REQUIRE(r->body() == "a WebSocket over HTTP/2 is opened with an extended CONNECT (:protocol websocket)\n");
     }
   }
 }

@@ -153,9 +153,10 @@ class RouteGroup {
   template <class... H> RouteHandle patch(std::string_view p, H&&... h) { return handle("PATCH", p, std::forward<H>(h)...); }
   template <class... H> RouteHandle head(std::string_view p, H&&... h) { return handle("HEAD", p, std::forward<H>(h)...); }
   template <class... H> RouteHandle options(std::string_view p, H&&... h) { return handle("OPTIONS", p, std::forward<H>(h)...); }
-  // A WebSocket endpoint (<khz/app/websocket.h>): a GET route that accepts the opening
-  // handshake (ctx.websocket) and runs `handler` on the connection; the group's middleware runs
-  // before the handshake (authentication, logging) as for any route.
+  // A WebSocket endpoint (<khz/app/websocket.h>): a GET route (HTTP/1.1) and an extended
+  // CONNECT route (HTTP/2, RFC 8441) that accept the opening handshake (ctx.websocket) and run
+  // `handler` on the connection or the stream; the group's middleware runs before the
+  // handshake (authentication, logging) as for any route. The handle is the GET route's.
   RouteHandle websocket(std::string_view p, WebSocketHandler handler, WebSocketOptions options = {});
   // Every common method: GET POST PUT PATCH HEAD OPTIONS DELETE CONNECT TRACE.
   template <class... H>
