@@ -363,7 +363,7 @@ bool RequestContext::has_form(std::string_view key) {
   return std::any_of(form_->fields.begin(), form_->fields.end(), [&](const auto& f) { return f.name == key; });
 }
 
-const FormFile* RequestContext::file(std::string_view key) {
+const FormFile* RequestContext::form_file(std::string_view key) {
   check_live("file");
   parse_buffered_form();
   for (const auto& f : form_->files) {
@@ -372,7 +372,7 @@ const FormFile* RequestContext::file(std::string_view key) {
   return nullptr;
 }
 
-std::vector<const FormFile*> RequestContext::files(std::string_view key) {
+std::vector<const FormFile*> RequestContext::form_files(std::string_view key) {
   check_live("files");
   parse_buffered_form();
   std::vector<const FormFile*> out;

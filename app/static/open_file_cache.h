@@ -73,7 +73,7 @@ class OpenFileCache {
   std::unordered_map<std::string, List::iterator, Hash, std::equal_to<>> map_;
 };
 
-// The thread's cache for cache id `id` (one per static_fs; 0 for serve_file).
+// The thread's cache for cache id `id` (one per static_fs; 0 for ctx.file).
 OpenFileCache& thread_file_cache(std::uint64_t id);
 
 }  // namespace khz::detail

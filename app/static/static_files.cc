@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Static files: static_fs's mount (StaticFs), RequestContext::serve_file, and the answer for one
+// Static files: static_fs's mount (StaticFs), RequestContext::file, and the answer for one
 // file (RFC 9110 §13 conditional requests, §14 ranges) with its body left to the protocol
 // writer as a FileBody (sendfile on plaintext HTTP/1.1).
 #include "static_files.h"
@@ -26,7 +26,7 @@ namespace khz {
 namespace detail {
 namespace {
 
-std::atomic<std::uint64_t> next_cache_id{1};  // 0: serve_file's
+std::atomic<std::uint64_t> next_cache_id{1};  // 0: ctx.file's
 
 void answer_status(RequestContext& ctx, int status) {
   Response& r = ctx.response();
@@ -269,10 +269,10 @@ void RouteGroup::static_fs(std::string_view prefix, std::string_view root, Stati
   for (std::string_view m : {"POST", "PUT", "PATCH", "DELETE"}) handle(m, pattern, &detail::method_not_allowed);
 }
 
-void RequestContext::serve_file(std::string_view path) { serve_file(path, StaticOptions{}); }
+void RequestContext::file(std::string_view path) { file(path, StaticOptions{}); }
 
-void RequestContext::serve_file(std::string_view path, const StaticOptions& options) {
-  check_live("serve_file");
+void RequestContext::file(std::string_view path, const StaticOptions& options) {
+  check_live("file");
   const std::string_view method = request().method();
   if (method != "GET" && method != "HEAD") {
     detail::method_not_allowed(*this);

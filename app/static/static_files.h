@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Private to app/: static_fs's handler (StaticFs) and the answer both it and
-// RequestContext::serve_file give for one file.
+// RequestContext::file give for one file.
 #pragma once
 
 #include <khz/app/request_context.h>

@@ -222,7 +222,7 @@ int main(int argc, char** argv) {
   server.post("/me/avatar", [&store](khz::RequestContext& ctx) {
     auto u = current_user(ctx, store);
     if (!u) return;
-    const khz::FormFile* avatar = ctx.file("avatar");
+    const khz::FormFile* avatar = ctx.form_file("avatar");
     if (avatar == nullptr) return ctx.json(400, khz::H{{"error", "send the image as the form field avatar"}});
     store.set_avatar(u->id, avatar->size());
     ctx.json(200, khz::H{{"bytes", avatar->size()}, {"type", avatar->content_type()}, {"spooled", !avatar->in_memory()}});

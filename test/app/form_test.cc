@@ -57,7 +57,7 @@ TEST_CASE("forms: urlencoded fields, lazily parsed from a buffered body; the que
   e.post("/f", [](khz::RequestContext& c) {
     c.string(200, std::string(c.form("a")) + "|" + join(c.form_all("a")) + "|" + std::string(c.form("b")) + "|" +
                       (c.has_form("flag") ? "flag" : "-") + "|" + (c.has_form("q") ? "q" : "-") + "|" +
-                      std::string(c.query("q")) + "|" + (c.file("a") == nullptr ? "nofile" : "file"));
+                      std::string(c.query("q")) + "|" + (c.form_file("a") == nullptr ? "nofile" : "file"));
   });
   auto r = perform_request(e, "POST", "/f?q=1", {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
                            "a=1&b=x+y%21&a=2&flag");
@@ -86,7 +86,7 @@ TEST_CASE("forms: multipart fields and files; small files are views into the bod
   std::string spooled_path;
   e.post("/up", [&](khz::RequestContext& c) {
     std::string out = std::string(c.form("title")) + "|" + join(c.form_all("tag")) + "|";
-    const khz::FormFile* small = c.file("small");
+    const khz::FormFile* small = c.form_file("small");
     REQUIRE(small != nullptr);
     REQUIRE(small->in_memory());
     REQUIRE(small->path().empty());
@@ -94,7 +94,7 @@ TEST_CASE("forms: multipart fields and files; small files are views into the bod
     REQUIRE((small->bytes().data() >= body.data() && small->bytes().data() < body.data() + body.size()));
     out += std::string(small->filename()) + "," + std::string(small->content_type()) + "," +
            std::to_string(small->size()) + "," + std::string(small->bytes()) + "|";
-    auto docs = c.files("doc");
+    auto docs = c.form_files("doc");
     REQUIRE(docs.size() == 2);
     const khz::FormFile* big = docs[1];
     REQUIRE(!big->in_memory());
@@ -140,7 +140,7 @@ TEST_CASE("forms: temp files are removed when the handler throws") {
   khz::Engine e({.form = {.memory_threshold = 0, .temp_dir = dir.path}});
   bool spooled = false;
   e.post("/throw", [&](khz::RequestContext& c) {
-    const khz::FormFile* f = c.file("f");
+    const khz::FormFile* f = c.form_file("f");
     REQUIRE(f != nullptr);
     spooled = !f->in_memory() && std::filesystem::exists(f->path());
     throw std::runtime_error("boom");
@@ -160,12 +160,12 @@ TEST_CASE("forms: read_form answers bad input with 400 or 413 and the reason; no
     if (!form) {
       // The form is empty after an error, and a second call gives the same error.
       REQUIRE(!c.has_form("a"));
-      REQUIRE(c.file("f") == nullptr);
+      REQUIRE(c.form_file("f") == nullptr);
       auto again = co_await c.read_form();
       REQUIRE(again.error() == form.error());
       co_return;
     }
-    c.string(200, std::string(c.form("a")) + "," + std::to_string(c.files("f").size()));
+    c.string(200, std::string(c.form("a")) + "," + std::to_string(c.form_files("f").size()));
   });
   const std::vector<khz::testing::Header> multipart{{"Content-Type", kMultipart}};
   auto ok = perform_request(e, "POST", "/read", multipart, part(R"(name="a")", "1") + part(R"(name="f"; filename="x")", "y") + kEnd);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// static_fs and serve_file in process (khz::testing::perform_request, no sockets), and the
+// static_fs and ctx.file in process (khz::testing::perform_request, no sockets), and the
 // open-file cache on its own: its bound, its revalidation, its TTL, containment.
 #include <khz/app/server.h>
 #include <khz/app/testing.h>
@@ -35,7 +35,7 @@ TEST_CASE("static_fs in process: statuses and headers") {
   ::mkdir((dir.path + "/d").c_str(), 0755);
   khz::Engine engine;
   engine.static_fs("/s", dir.path, {.cache_control = "no-cache"});
-  engine.get("/one", [&dir](khz::RequestContext& c) { c.serve_file(dir.path + "/a.txt"); });
+  engine.get("/one", [&dir](khz::RequestContext& c) { c.file(dir.path + "/a.txt"); });
 
   khz::Response r = perform_request(engine, "GET", "/s/a.txt");
   CHECK(r.status() == 200);
@@ -71,7 +71,7 @@ TEST_CASE("static_fs in process: statuses and headers") {
   CHECK(r.status() == 200);
   CHECK(r.body() == "0123456789");
   CHECK(perform_request(engine, "POST", "/one").status() == 404);  // only GET registered here
-  // Precompressed siblings for serve_file too.
+  // Precompressed siblings for ctx.file too.
   write_file(dir.path + "/a.txt.gz", "GZ");
   r = perform_request(engine, "GET", "/one", {{"Accept-Encoding", "gzip"}});
   CHECK(r.body() == "GZ");

@@ -52,7 +52,7 @@ struct Seen {
 // it is kept, and whether its content is `expected`).
 std::string describe(khz::RequestContext& c, const std::string& expected, Seen& seen) {
   std::string out = "name=" + std::string(c.form("name")) + ";msg=" + std::string(c.form("msg"));
-  for (const khz::FormFile* f : c.files("upload")) {
+  for (const khz::FormFile* f : c.form_files("upload")) {
     auto content = f->read_all();
     out += ";file=" + std::string(f->filename()) + "," + std::string(f->content_type()) + "," +
            std::to_string(f->size()) + "," + (f->in_memory() ? "memory" : "spooled") + "," +

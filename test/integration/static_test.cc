@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Static files end to end (static_fs, serve_file) on every transport: curl (-r, -z,
+// Static files end to end (static_fs, ctx.file) on every transport: curl (-r, -z,
 // --compressed, --http2-prior-knowledge, https with h2 and http/1.1) and raw requests; the
 // bytes served are compared with the file's. Conditional and Range requests (RFC 9110 §13-14),
 // HEAD, directories, precompressed siblings, the open-file cache seeing replaced files, and
@@ -108,8 +108,8 @@ void mount(khz::Server& s, const Tree& t) {
   s.static_fs("/nolist", t.www, {.listing = false});
   s.static_fs("/follow", t.www, {.follow_symlinks_outside_root = true});
   s.static_fs("/few", t.www, {.max_ranges = 2});
-  s.get("/one", [&t](khz::RequestContext& c) { c.serve_file(t.www + "/hello.txt"); });
-  s.get("/missing", [&t](khz::RequestContext& c) { c.serve_file(t.www + "/nope.txt"); });
+  s.get("/one", [&t](khz::RequestContext& c) { c.file(t.www + "/hello.txt"); });
+  s.get("/missing", [&t](khz::RequestContext& c) { c.file(t.www + "/nope.txt"); });
 }
 
 }  // namespace
@@ -160,7 +160,7 @@ TEST_CASE("static: GET and HEAD, validators and types; the bytes match over HTTP
       CHECK(status_of(c.read_response(true)) == 200);
       CHECK(body_of(c.read_response()) == "a");
 
-      // serve_file
+      // ctx.file
       r = get(s.port(), "/one");
       CHECK(status_of(r) == 200);
       CHECK(body_of(r) == "hello, static\n");

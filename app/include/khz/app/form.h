@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Forms and uploads for handlers: FormOptions (limits, where uploads go) and FormFile (one
-// uploaded file). RequestContext reads forms with form(), form_all(), has_form(), file(),
-// files() and read_form() (request_context.h, "forms").
+// uploaded file). RequestContext reads forms with form(), form_all(), has_form(), form_file(),
+// form_files() and read_form() (request_context.h, "forms").
 //
 //   khz::Server server({.form = {.memory_threshold = 256 << 10, .max_parts = 32}});
 //
 //   server.post("/profile", [](khz::RequestContext& ctx) {          // a buffered body
 //     std::string_view name = ctx.form("name");                       // "" when absent
-//     if (const khz::FormFile* avatar = ctx.file("avatar")) {
+//     if (const khz::FormFile* avatar = ctx.form_file("avatar")) {
 //       auto saved = avatar->save_as("/srv/avatars/" + std::string(ctx.param("user")));
 //       if (!saved) { ctx.string(500, saved.error().message()); return; }
 //     }
@@ -17,7 +17,7 @@
 //   server.post("/upload", [](khz::RequestContext& ctx) -> khz::Task<> {   // a streamed body
 //     auto form = co_await ctx.read_form();     // reads the body, spools big files to disk
 //     if (!form) co_return;                     // already answered: 400, 413, 415 + the reason
-//     for (const khz::FormFile* f : ctx.files("docs")) store(f->path(), f->filename());
+//     for (const khz::FormFile* f : ctx.form_files("docs")) store(f->path(), f->filename());
 //     ctx.string(201, "stored");
 //   }).stream_body();
 //

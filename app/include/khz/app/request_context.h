@@ -262,13 +262,14 @@ class RequestContext : public ExchangeState {
   //   co_await sse.send(ev);
   Task<SseWriter> sse(SseOptions options = {});
 
-  // Answers with the file at `path` (<khz/app/static_fs.h>: type, validators, conditional and
-  // Range requests, HEAD, precompressed siblings, Cache-Control; sendfile(2) where it can).
+  // Answers with the file at `path`, as Hertz's c.File (an uploaded file is form_file(), below):
+  // type, validators, conditional and Range requests, HEAD, precompressed siblings,
+  // Cache-Control (<khz/app/static_fs.h>); sendfile(2) where it can.
   // GET and HEAD; another method gets 405 (Allow: GET, HEAD). A missing file or a directory
   // is 404, one the server may not read 403. `path` is used as given (symlinks followed):
   // never build it from request input without a check of your own (static_fs does that).
-  void serve_file(std::string_view path);
-  void serve_file(std::string_view path, const StaticOptions& options);
+  void file(std::string_view path);
+  void file(std::string_view path, const StaticOptions& options);
 
   // Takes the connection over once this response has been sent: on HTTP/1.1 `handler` gets the
   // raw connection, with any bytes that followed the request already in its input; the
@@ -355,13 +356,13 @@ class RequestContext : public ExchangeState {
   //
   //   std::string_view title = ctx.form("title");                    // first value; "" when absent
   //   for (std::string_view tag : ctx.form_all("tag")) tags.emplace_back(tag);
-  //   if (const khz::FormFile* f = ctx.file("upload")) save(f->filename(), f->bytes());
+  //   if (const khz::FormFile* f = ctx.form_file("upload")) save(f->filename(), f->bytes());
   std::string_view form(std::string_view key);
   std::vector<std::string_view> form_all(std::string_view key);
   bool has_form(std::string_view key);
   // The first file sent in field `key`, or nullptr; every file of that field, in body order.
-  const FormFile* file(std::string_view key);
-  std::vector<const FormFile*> files(std::string_view key);
+  const FormFile* form_file(std::string_view key);
+  std::vector<const FormFile*> form_files(std::string_view key);
   // Reads the form body (through read_body_chunk() on a .stream_body() route, spooling big files
   // as they arrive; at once from body() elsewhere) and parses it, once per request. On an error
   // it answers for the handler (the status of protocol::form_error_status: 400 malformed, 413 a

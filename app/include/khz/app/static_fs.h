@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Static files: StaticOptions, for Server/RouteGroup::static_fs (a folder under a URL prefix)
-// and RequestContext::serve_file (one file).
+// and RequestContext::file (one file).
 //
 //   khz::Server server;
 //   server.static_fs("/assets", "/srv/www", {.cache_control = "public, max-age=3600"});
 //   //   GET /assets/css/site.css   -> /srv/www/css/site.css
 //   server.static_fs("/files", "/srv/files", {.listing = true, .precompressed = false});
-//   server.get("/report", [](khz::RequestContext& ctx) { ctx.serve_file("/srv/reports/latest.pdf"); });
+//   server.get("/report", [](khz::RequestContext& ctx) { ctx.file("/srv/reports/latest.pdf"); });
 //
 // What a request gets (RFC 9110): GET and HEAD; Content-Type from the extension
 // (<khz/protocol/mime.h>); a strong ETag (mtime and size) and Last-Modified; If-Match,
@@ -46,7 +46,7 @@ struct StaticOptions {
   // Accept-Encoding allows it, with Content-Encoding set and Vary: Accept-Encoding (sent with
   // every file while on). The sibling gets its own ETag; Content-Type is the original name's.
   bool precompressed = true;
-  // Serve a symlink whose target lies outside the root (static_fs only; serve_file always
+  // Serve a symlink whose target lies outside the root (static_fs only; ctx.file always
   // follows links).
   bool follow_symlinks_outside_root = false;
   // Open files kept per event loop, most recently used first; 0: open and close per request.

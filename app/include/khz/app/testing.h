@@ -26,7 +26,7 @@
 // run_blocking).
 // The request: a `Host: localhost` header is added unless given; peer_address() is
 // "in-process"; cancel_signal() is null; a streamed body is collected into the returned
-// Response, and a file body (static_fs, serve_file) is read into its body().
+// Response, and a file body (static_fs, ctx.file) is read into its body().
 #pragma once
 
 #include <khz/app/engine.h>
