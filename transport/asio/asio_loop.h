@@ -32,7 +32,11 @@ class AsioLoop final : public EventLoop, public Dialer {
   // LoopTimers cancelled (or armed) when the loop stopped: their handlers never ran to free
   // them. Freed here, before the io_context, which then drops their pending operations.
   ~AsioLoop() override {
-    for (HeapTimer* t : timers_) delete t;
+    while (timers_ != nullptr) {
+      HeapTimer* t = timers_;
+      unlink(t);
+      delete t;
+    }
   }
 
   void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
@@ -56,13 +60,25 @@ class AsioLoop final : public EventLoop, public Dialer {
     asio::steady_timer timer;
     LoopTimer* owner;
     bool cancelled = false;
+    HeapTimer* prev = nullptr;  // in timers_ (intrusive: arming a timer allocates only the timer)
+    HeapTimer* next = nullptr;
   };
+  void link(HeapTimer* t) noexcept {
+    t->next = timers_;
+    if (timers_ != nullptr) timers_->prev = t;
+    timers_ = t;
+  }
+  void unlink(HeapTimer* t) noexcept {
+    (t->prev != nullptr ? t->prev->next : timers_) = t->next;
+    if (t->next != nullptr) t->next->prev = t->prev;
+    t->prev = t->next = nullptr;
+  }
   void* start_timer(std::chrono::milliseconds delay, LoopTimer* owner) override {
     auto* t = new HeapTimer(io_, owner);
-    timers_.insert(t);
+    link(t);
     t->timer.expires_after(delay);
     t->timer.async_wait([this, t](const error_code&) {
-      timers_.erase(t);
+      unlink(t);
       std::unique_ptr<HeapTimer> own(t);
       if (!t->cancelled) Dialer::fire(t->owner);
     });
@@ -132,7 +148,7 @@ class AsioLoop final : public EventLoop, public Dialer {
   bool sweeping_ = false;                           // a caller-driven loop armed its sweep
   std::list<Sleeper> sleepers_;                     // loop thread only
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
-  std::unordered_set<HeapTimer*> timers_;            // LoopTimers whose handler has not run; loop thread only
+  HeapTimer* timers_ = nullptr;  // LoopTimers whose handler has not run (a list); loop thread only
 };
 
 }  // namespace khz::transport
