@@ -4,7 +4,8 @@
 # every line in order, their own included; a member sending more than 4096 bytes is closed
 # with 1009 and leaves; a bad name gets 400; two viewers (curl, HTTP/1.1 and HTTP/2) read the
 # same lines from /events with ids, and a viewer coming back with Last-Event-ID gets only what
-# came after; the page watches with an EventSource and joins with a WebSocket.
+# came after; a member over HTTP/2 (RFC 8441, python3-h2 through h2_websocket.py) talks too;
+# the page watches with an EventSource and joins with a WebSocket.
 #   chat_example_test.sh <path-to-chat>
 set -euo pipefail
 app=$1
@@ -92,14 +93,36 @@ asyncio.run(main())
 PY
 out=$(/usr/bin/python3 "$dir/members.py" "ws://127.0.0.1:$port/chat" 2>&1) || fail "members: $out"
 [ "$out" = ok ] || fail "members: $out"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$(/usr/bin/python3 - "$here" "$port" <<'PY' 2>&1
+import struct
+import sys
+
+sys.path.insert(0, sys.argv[1])
+import h2_tunnel
+import h2_websocket
+
+h2_tunnel.PORT = int(sys.argv[2])
+c = h2_tunnel.Client()
+s = h2_websocket.Socket(c, path="/chat?name=cat")
+assert s.head.get(":status") == "200", s.head
+assert s.message() == (1, b"* cat joined")
+s.send(1, b"over h2")
+assert s.message() == (1, b"cat: over h2")
+s.send(8, struct.pack("!H", 1000))
+assert s.frame()[2] == 8
+print("ok")
+PY
+) || fail "the HTTP/2 member: $out"
+[ "$out" = ok ] || fail "the HTTP/2 member: $out"
 wait "${subs[@]}" 2>/dev/null || true
 subs=()
 
-want=$'retry: 1000\n\nid: 1\ndata: * ann joined\n\nid: 2\ndata: * bob joined\n\nid: 3\ndata: ann: hello\n\nid: 4\ndata: bob: hi ann\n\nid: 5\ndata: * bob left\n\nid: 6\ndata: * ann left\n\n'
+want=$'retry: 1000\n\nid: 1\ndata: * ann joined\n\nid: 2\ndata: * bob joined\n\nid: 3\ndata: ann: hello\n\nid: 4\ndata: bob: hi ann\n\nid: 5\ndata: * bob left\n\nid: 6\ndata: * ann left\n\nid: 7\ndata: * cat joined\n\nid: 8\ndata: cat: over h2\n\nid: 9\ndata: * cat left\n\n'
 for f in h1 h2; do
   [ "$(cat "$dir/$f"; echo x)" = "${want}x" ] || fail "$f viewer got: $(cat "$dir/$f")"
 done
 
-got=$(curl -sS -N --max-time 1 -H 'Last-Event-ID: 4' "$base/events" 2>/dev/null || true)
-[ "$got" = $'retry: 1000\n\nid: 5\ndata: * bob left\n\nid: 6\ndata: * ann left' ] || fail "resume after 4: $got"
+got=$(curl -sS -N --max-time 1 -H 'Last-Event-ID: 7' "$base/events" 2>/dev/null || true)
+[ "$got" = $'retry: 1000\n\nid: 8\ndata: cat: over h2\n\nid: 9\ndata: * cat left' ] || fail "resume after 7: $got"
 echo "chat_example_test: ok"
