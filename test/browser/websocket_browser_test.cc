@@ -8,6 +8,7 @@
 // Chromium opens the WebSocket as an RFC 8441 extended CONNECT on that same connection.
 #include <khz/app/server.h>
 #include <khz/app/websocket.h>
+#include <khz/common/event_loop.h>
 
 #include <catch2/catch.hpp>
 
@@ -16,6 +17,7 @@
 #include "support/test_server.h"
 #include "support/tls_support.h"
 
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -30,6 +32,9 @@ constexpr std::string_view kPage = R"(<!doctype html>
 <script>
 const out = document.getElementById('result');
 const log = [];
+// A WebSocket does not hold Chromium's virtual time (a fetch does): /hold stays pending until
+// the verdict is in the DOM and /done releases it.
+fetch('/hold');
 const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
 const socket = new WebSocket(url, ['chat']);
 socket.binaryType = 'arraybuffer';
@@ -56,6 +61,7 @@ socket.onerror = () => { log.push('error'); };
 socket.onclose = (e) => {
   log.push('closed ' + e.code + ' ' + e.wasClean);
   out.textContent = log.join('; ');
+  fetch('/done');
 };
 </script></body></html>
 )";
@@ -65,6 +71,7 @@ struct Echo {
   std::vector<std::string> seen;  // per WebSocket: "<HTTP version> <close code> <close reason>"
   std::string page_peer;          // the page's connection ("host:port" of the client)
   std::string socket_peer;        // the WebSocket's
+  bool done = false;              // the page has written its verdict
 
   void add_routes(khz::Server& server) {
     server.get("/", [this](khz::RequestContext& ctx) {
@@ -73,6 +80,23 @@ struct Echo {
         page_peer = ctx.peer_address();
       }
       ctx.html_raw(200, kPage);
+    });
+    server.get("/hold", [this](khz::RequestContext& ctx) -> khz::Task<> {
+      for (int i = 0; i < 3000; ++i) {  // 30 s at most
+        {
+          std::lock_guard lock(mutex);
+          if (done) break;
+        }
+        co_await khz::sleep_for(std::chrono::milliseconds(10));
+      }
+      ctx.string(200, "released");
+    });
+    server.get("/done", [this](khz::RequestContext& ctx) {
+      {
+        std::lock_guard lock(mutex);
+        done = true;
+      }
+      ctx.string(200, "ok");
     });
     server.websocket("/ws", [this](khz::WebSocket& socket) -> khz::Task<> {
       for (;;) {
