@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // RFC 8441 (extended CONNECT) end to end: a khz::Server whose CONNECT route hijacks the stream
 // as a tunnel, against python3-h2 (h2_tunnel.py) over h2c and over TLS (ALPN h2), on every
-// transport; and HTTP/1.1, where connect_protocol() is always "".
+// transport; WebSocket over HTTP/2 (server.websocket(), h2_websocket.py) the same ways; and
+// HTTP/1.1, where connect_protocol() is always "".
 #include <khz/app/server.h>
+#include <khz/app/websocket.h>
 #include <khz/transport/error.h>
 
 #include <catch2/catch.hpp>
@@ -22,6 +24,7 @@ using khz::test::TestServer;
 namespace {
 
 const std::string kTunnel = std::string("/usr/bin/python3 ") + KHZ_TEST_DIR + "/integration/h2_tunnel.py ";
+const std::string kWebSocket = std::string("/usr/bin/python3 ") + KHZ_TEST_DIR + "/integration/h2_websocket.py ";
 
 // How the last tunnel's handler ended (handlers run on the server's loops).
 struct LastTunnel {
@@ -74,6 +77,30 @@ void add_routes(khz::Server& server, LastTunnel& last) {
   server.get("/proto", [](khz::RequestContext& c) { c.string(200, "[" + std::string(c.connect_protocol()) + "]"); });
 }
 
+// server.websocket("/ws"): echoes, answers "version?" with the version the WebSocket came on;
+// GET /last: "<code> <reason>" of the last close it saw.
+void add_websocket_routes(khz::Server& server, LastTunnel& last) {
+  server.websocket("/ws", [&last](khz::WebSocket& socket) -> khz::Task<> {
+    for (;;) {
+      auto m = co_await socket.receive();
+      if (!m) {
+        last.set(std::to_string(socket.close_code()) + " " + std::string(socket.close_reason()));
+        co_return;
+      }
+      if (m->is_text() && m->data == "version?") {
+        const bool h2 = socket.request().request.version() == khz::Version::http2;
+        auto sent = co_await socket.send_text(h2 ? "HTTP/2" : "HTTP/1.1");
+        if (!sent) co_return;
+        continue;
+      }
+      auto sent = co_await socket.send(*m);
+      if (!sent) co_return;
+    }
+  }, {.subprotocols = {"chat"}, .allowed_origins = {"http://good.test"}});
+  server.get("/plain", [](khz::RequestContext& c) { c.string(200, "plain"); });
+  server.get("/last", [&last](khz::RequestContext& c) { c.string(200, last.get()); });
+}
+
 khz::ServerOptions tls_options() {
   khz::ServerOptions o;
   o.tls_cert_file = khz::test::TestPki::get().alpha_cert;  // alpha.test, localhost, 127.0.0.1
@@ -97,6 +124,25 @@ TEST_CASE("http2 extended CONNECT: tunnels with python3-h2 over h2c and over TLS
         INFO(r.output);
         REQUIRE(r.status == 0);
         REQUIRE(r.output == "ok   settings\nok   echo\nok   big\nok   reset\nok   refused\nok   upgrade\n");
+      }
+    }
+  }
+}
+
+TEST_CASE("http2 extended CONNECT: WebSocket over HTTP/2 with python3-h2, h2c and TLS, on every transport") {
+  for (const auto& transport : khz::test::transports()) {
+    for (bool tls : {false, true}) {
+      DYNAMIC_SECTION("transport " << transport << (tls ? ", TLS (ALPN h2)" : ", h2c")) {
+        LastTunnel last;
+        TestServer s(transport, tls ? tls_options() : khz::ServerOptions{});
+        add_websocket_routes(s.server, last);
+        s.start();
+        std::string command = kWebSocket + std::to_string(s.port());
+        if (tls) command += " --tls " + khz::test::TestPki::get().ca_cert;
+        auto r = run_command(command + " 2>&1");
+        INFO(r.output);
+        REQUIRE(r.status == 0);
+        REQUIRE(r.output == "ok   echo\nok   deflate\nok   beside\nok   wrong_protocol\nok   bad_origin\nok   no_version\n");
       }
     }
   }
