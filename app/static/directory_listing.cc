@@ -25,7 +25,13 @@ void append_html_escaped(std::string& out, std::string_view s) {
   }
 }
 
-// A path segment for an href: unreserved bytes as they are, the rest %XX.
+
+struct DirCloser {
+  void operator()(DIR* d) const noexcept { ::closedir(d); }
+};
+
+}  // namespace
+
 void append_url_escaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (char ch : s) {
@@ -40,12 +46,6 @@ void append_url_escaped(std::string& out, std::string_view s) {
     }
   }
 }
-
-struct DirCloser {
-  void operator()(DIR* d) const noexcept { ::closedir(d); }
-};
-
-}  // namespace
 
 bool directory_listing(const std::string& dir, std::string_view url_path, std::string& html) {
   std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));

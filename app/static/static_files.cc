@@ -63,21 +63,9 @@ std::string_view content_type_for(std::string_view name, const StaticOptions& op
 
 // The last segment of a relative path, escaped for a relative redirect ("dir" -> "dir/").
 std::string relative_location(std::string_view rel) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   const std::size_t slash = rel.rfind('/');
-  std::string_view last = slash == std::string_view::npos ? rel : rel.substr(slash + 1);
   std::string out;
-  for (char ch : last) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
+  append_url_escaped(out, slash == std::string_view::npos ? rel : rel.substr(slash + 1));
   out += '/';
   return out;
 }

@@ -26,6 +26,10 @@ void answer_with_file(RequestContext& ctx, std::shared_ptr<const OpenFile> file,
 void answer_with_best_file(RequestContext& ctx, OpenFileCache& cache, const std::string& full,
                            std::shared_ptr<const OpenFile> file, CacheSettings settings, const StaticOptions& options);
 
+// Appends `s` percent-encoded for a URL path segment: unreserved bytes (RFC 3986 §2.3) as they
+// are, every other byte as %XX.
+void append_url_escaped(std::string& out, std::string_view s);
+
 // The HTML listing of directory `dir` (its entries, hidden ones left out, sorted; names
 // escaped), shown as `url_path`. False when the directory cannot be read.
 bool directory_listing(const std::string& dir, std::string_view url_path, std::string& html);

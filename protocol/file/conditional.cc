@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/protocol/conditional.h>
+#include <khz/protocol/header_map.h>
+
+#include "../common/ows.h"
 
 #include <array>
 #include <charconv>
@@ -12,23 +15,6 @@ namespace {
 constexpr std::array<std::string_view, 12> kMonths = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::array<std::string_view, 7> kDays = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-
-bool iequal(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Exactly `n` digits.
 bool number(std::string_view s, std::size_t n, int& out) noexcept {
@@ -98,7 +84,7 @@ std::string file_etag(std::int64_t mtime_ns, std::uint64_t size, std::string_vie
 }
 
 std::optional<std::int64_t> parse_http_date(std::string_view v) {
-  v = trim(v);
+  v = trim_ows(v);
   int day = 0, year = 0, h = 0, m = 0, s = 0;
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   if (v.size() == 29 && v[3] == ',' && v[4] == ' ' && v[7] == ' ' && v[11] == ' ' && v[16] == ' ' &&
@@ -153,7 +139,7 @@ bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) 
   bool etag_weak = false;
   std::string_view mine = opaque(etag, etag_weak);
   if (mine.empty()) return false;
-  list = trim(list);
+  list = trim_ows(list);
   if (list == "*") return true;
   // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc excludes '"', so a comma inside one is data.
   std::size_t i = 0;
@@ -177,15 +163,15 @@ Precondition evaluate_preconditions(std::string_view method, const HeaderMap& he
   bool has_if_match = false, if_match = false, has_if_none_match = false, if_none_match_hit = false;
   std::string_view if_unmodified_since, if_modified_since;
   for (const auto& f : headers) {
-    if (iequal(f.name, "If-Match")) {
+    if (iequals(f.name, "If-Match")) {
       has_if_match = true;
       if_match = if_match || etag_list_matches(f.value, v.etag, false);
-    } else if (iequal(f.name, "If-None-Match")) {
+    } else if (iequals(f.name, "If-None-Match")) {
       has_if_none_match = true;
       if_none_match_hit = if_none_match_hit || etag_list_matches(f.value, v.etag, true);
-    } else if (iequal(f.name, "If-Unmodified-Since")) {
+    } else if (iequals(f.name, "If-Unmodified-Since")) {
       if_unmodified_since = f.value;
-    } else if (iequal(f.name, "If-Modified-Since")) {
+    } else if (iequals(f.name, "If-Modified-Since")) {
       if_modified_since = f.value;
     }
   }
@@ -206,7 +192,7 @@ Precondition evaluate_preconditions(std::string_view method, const HeaderMap& he
 }
 
 bool range_applies(std::string_view if_range, const Validators& v) {
-  if_range = trim(if_range);
+  if_range = trim_ows(if_range);
   if (if_range.empty()) return true;
   if (if_range.front() == '"' || if_range.rfind("W/", 0) == 0) {
     bool weak = false;

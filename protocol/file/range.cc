@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/protocol/range.h>
+#include <khz/protocol/header_map.h>
+
+#include "../common/ows.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,14 +10,6 @@
 
 namespace khz::protocol {
 namespace {
-
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // 1*DIGIT, at most 2^63 - 1 (larger is a syntax error: no file is that big).
 std::optional<std::uint64_t> digits(std::string_view s) noexcept {
@@ -28,31 +23,20 @@ std::optional<std::uint64_t> digits(std::string_view s) noexcept {
   return v;
 }
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 RangeSet parse_range(std::string_view value, std::uint64_t size, std::size_t max_ranges) {
   RangeSet out;
-  value = trim(value);
+  value = trim_ows(value);
   const std::size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !iequals(trim(value.substr(0, eq)), "bytes")) return out;
+  if (eq == std::string_view::npos || !iequals(trim_ows(value.substr(0, eq)), "bytes")) return out;
   std::string_view specs = value.substr(eq + 1);
   bool any = false;             // a range-spec was read
   std::size_t listed = 0;       // range-specs read (a bound on the work before merging)
   std::vector<ByteRange> ranges;
   while (true) {
     const std::size_t comma = specs.find(',');
-    std::string_view spec = trim(specs.substr(0, comma));
+    std::string_view spec = trim_ows(specs.substr(0, comma));
     if (!spec.empty()) {
       any = true;
       // Far more specs than the limit could ever merge into: ignore the field at once.

@@ -3,6 +3,7 @@
 #include <khz/protocol/form_error.h>
 #include <khz/protocol/multipart.h>
 
+#include "../common/ows.h"
 #include "parameters.h"
 
 #include <algorithm>
@@ -25,12 +26,6 @@ bool is_boundary_char(char c) noexcept {
     default:
       return false;
   }
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool valid_field_value(std::string_view v) noexcept {

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The opening handshake's keys (RFC 6455 §4.1, §4.2.2) through OpenSSL, and header tokens.
+#include <khz/protocol/header_map.h>
 #include <khz/protocol/websocket.h>
 #include <khz/protocol/websocket_handshake.h>
+
+#include "../common/ows.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -25,21 +28,6 @@ std::string base64(const unsigned char* bytes, int n) {
   return out;
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -79,7 +67,7 @@ std::vector<std::string_view> split_tokens(std::string_view value) {
   std::vector<std::string_view> out;
   while (!value.empty()) {
     const std::size_t comma = value.find(',');
-    std::string_view item = trim(value.substr(0, comma));
+    std::string_view item = trim_ows(value.substr(0, comma));
     if (!item.empty()) out.push_back(item);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
@@ -90,7 +78,7 @@ std::vector<std::string_view> split_tokens(std::string_view value) {
 bool has_token(std::string_view value, std::string_view token) noexcept {
   while (!value.empty()) {
     const std::size_t comma = value.find(',');
-    if (iequals(trim(value.substr(0, comma)), token)) return true;
+    if (iequals(trim_ows(value.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
