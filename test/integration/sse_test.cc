@@ -423,6 +423,26 @@ TEST_CASE("sse server: closed() turns true when the client leaves a quiet stream
   }
 }
 
+TEST_CASE("sse server: a stream still open at the drain deadline learns it is closed (HTTP/1.1)") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Feed feed;
+      TestServer s(transport, {.exit_wait_timeout = 200ms});
+      feed.add_routes(s.server);
+      s.start();
+      khz::test::RawClient c(s.port());
+      c.send("GET /quiet HTTP/1.1\r\nHost: x\r\n\r\n");
+      REQUIRE(eventually([&] { return feed.quiet_running.load() == 1; }));
+      // The handler polls closed() for 5 s; the connection closed at the deadline tells it.
+      auto t0 = std::chrono::steady_clock::now();
+      s.server.shutdown();
+      CHECK(std::chrono::steady_clock::now() - t0 < 3s);
+      CHECK(feed.quiet_ended.load() == 1);
+      CHECK(feed.quiet_saw_closed.load() == 1);
+    }
+  }
+}
+
 TEST_CASE("sse client in a handler: the downstream client leaving cancels the reader (ambient signal)") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

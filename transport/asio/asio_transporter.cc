@@ -93,7 +93,11 @@ class AsioTransporter final : public Transporter, private Lifecycle::Host {
       KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
       lock.unlock();
       for_each_loop([](AsioLoop& loop) {
-        for (auto* c : loop.connections()) c->close();
+        std::vector<AsioConnection*> watched;
+        for (auto* c : loop.connections()) {
+          if (c->close_for_shutdown()) watched.push_back(c);
+        }
+        for (auto* c : watched) c->report_hangup();
         loop.wake_sleepers();
       });
       lock.lock();

@@ -49,6 +49,16 @@ class NetpollConnection final : public Connection, public IoHandler {
   std::string local_address() const override;
 
   void drain() noexcept { mark_draining(); }
+  // The drain deadline's close: close(), and true when a hang-up watch was on. The transporter
+  // then calls report_hangup() (after closing every connection of the loop), so a handler
+  // waiting on the watch (an event stream between events, a call it was making) learns that
+  // its connection is gone instead of running on until its next write.
+  bool close_for_shutdown() noexcept {
+    const bool watched = watching_hangup_;
+    close();
+    return watched;
+  }
+  void report_hangup() noexcept { hangup_detected(); }
 
   void on_io(std::uint32_t events) override;
 

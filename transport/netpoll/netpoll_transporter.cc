@@ -134,7 +134,11 @@ class NetpollTransporter final : public Transporter {
       KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
       lock.unlock();
       for_each_worker([](Worker& w) {
-        for (auto* c : w.connections) c->close();
+        std::vector<NetpollConnection*> watched;
+        for (auto* c : w.connections) {
+          if (c->close_for_shutdown()) watched.push_back(c);
+        }
+        for (auto* c : watched) c->report_hangup();
         w.loop.wake_sleepers();
       });
       lock.lock();
