@@ -283,36 +283,15 @@ int Engine::dispatch(RequestContext& ctx) {
   return is_standard_method(req.method()) ? 404 : 501;
 }
 
-namespace {
-
-// Fields that describe a response's body or its framing, wrong once that body is replaced:
-// representation metadata and validators (RFC 9110 §8), Content-Disposition (RFC 6266),
-// framing (RFC 9112 §6) and the Trailer field (RFC 9110 §6.6.2).
-constexpr std::string_view kBodyFields[] = {
-    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Location",
-    "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
-};
-
-// Clears what describes the body the chain left, keeping the other headers (see
-// HandlerErrorOptions), and sets `status`.
-void clear_for_answer(Response& response, int status) {
-  response.set_status(status);
-  response.body_buffer().clear();
-  response.trailers().clear();
-  for (std::string_view name : kBodyFields) response.headers().remove(name);
-}
-
-}  // namespace
-
 void Engine::answer_unavailable(RequestContext& ctx) {
-  clear_for_answer(ctx.response(), 503);
+  ctx.discard_response(503);
   ctx.response().set_body("503 service unavailable", "text/plain; charset=utf-8");
 }
 
 void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const {
   const HandlerErrorOptions& answer = options_.handler_error;
   Response& response = ctx.response();
-  auto reset = [&] { clear_for_answer(response, answer.status); };
+  auto reset = [&] { ctx.discard_response(answer.status); };
   reset();
   if (answer.render) {
     try {
@@ -359,7 +338,9 @@ Task<void> Engine::serve(Exchange& exchange) {
   try {
     fallback_status = dispatch(ctx);
     if (fallback_status != 0) ctx.set_status(fallback_status);
-    co_await ctx.next();
+    Task<void> chain = ctx.next();
+    chain.set_outbound_fields(&ctx.outbound_);  // the client's ambient header fields
+    co_await chain;
   } catch (const OffloadError& e) {
     thrown = std::current_exception();
     error = e.what();
@@ -396,6 +377,7 @@ Task<void> Engine::serve(Exchange& exchange) {
       answer_handler_error(ctx, thrown);
     }
   }
+  ctx.run_after_response(thrown != nullptr);
 }
 
 }  // namespace khz
