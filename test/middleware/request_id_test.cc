@@ -68,7 +68,7 @@ TEST_CASE("request_id: options") {
     khz::Engine e;
     int n = 0;
     e.use(khz::middleware::request_id({.header = "X-Trace", .accept_incoming = false,
-                                       .generate = [&n] { return "t" + std::to_string(++n); }}));
+                                       .generate = [&n] { return std::string("t").append(std::to_string(++n)); }}));
     e.get("/", [](khz::RequestContext& c) { c.string(200, c.response().header("X-Trace")); });
     auto r = perform_request(e, "GET", "/", {{"X-Trace", "client-chosen"}});
     REQUIRE(r.header("X-Trace") == "t1");
@@ -116,7 +116,7 @@ TEST_CASE("request_id: carried to the client calls made in the handler") {
       khz::test::TestServer upstream(transport);
       upstream.server.get("/seen", [](khz::RequestContext& c) {
         std::string out(c.header("X-Request-ID"));
-        out += "|" + std::to_string(c.request().headers().count("X-Request-ID"));
+        out.append("|").append(std::to_string(c.request().headers().count("X-Request-ID")));
         c.string(200, out);
       });
       upstream.start();
