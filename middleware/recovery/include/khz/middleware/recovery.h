@@ -30,7 +30,9 @@
 //   content_type "text/plain; charset=utf-8"
 //   render       none; writes the answer instead (the response is cleared and its status set);
 //                runs on the loop: must not block
-//   stack_trace  true; log the stack (backtrace(3), symbolised by the dynamic symbol table)
+//   stack_trace  true; log the stack (backtrace(3); frames are named from the dynamic symbol
+//                table, so a program linked without -rdynamic shows "binary(+0x12e9dd)":
+//                `addr2line -Cfe binary 0x12e9dd` names it)
 #pragma once
 
 #include <khz/app/handler.h>
