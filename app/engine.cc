@@ -41,6 +41,10 @@ std::string RouteGroup::join(std::string_view relative) const {
 
 void RouteGroup::add_route(std::string_view method, std::string path, HandlerChain chain,
                            std::shared_ptr<RouteBodySettings> settings) {
+  if (max_body_bytes_ != 0 && settings->max_bytes == 0) {
+    settings->max_bytes = max_body_bytes_;
+    engine_->has_body_settings_ = true;
+  }
   engine_->register_route(method, std::move(path), std::move(chain), std::move(settings));
 }
 
