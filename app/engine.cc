@@ -41,6 +41,10 @@ std::string RouteGroup::join(std::string_view relative) const {
 
 void RouteGroup::add_route(std::string_view method, std::string path, HandlerChain chain,
                            std::shared_ptr<RouteBodySettings> settings) {
+  if (max_body_bytes_ != 0 && settings->max_bytes == 0) {
+    settings->max_bytes = max_body_bytes_;
+    engine_->has_body_settings_ = true;
+  }
   engine_->register_route(method, std::move(path), std::move(chain), std::move(settings));
 }
 
@@ -283,37 +287,15 @@ int Engine::dispatch(RequestContext& ctx) {
   return is_standard_method(req.method()) ? 404 : 501;
 }
 
-namespace {
-
-// Fields that describe a response's body or its framing, wrong once that body is replaced:
-// representation metadata and validators (RFC 9110 §8), Content-Disposition (RFC 6266),
-// framing (RFC 9112 §6) and the Trailer field (RFC 9110 §6.6.2).
-constexpr std::string_view kBodyFields[] = {
-    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Location",
-    "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
-};
-
-// Clears what describes the body the chain left, keeping the other headers (see
-// HandlerErrorOptions), and sets `status`.
-void clear_for_answer(Response& response, int status) {
-  response.set_status(status);
-  response.body_buffer().clear();
-  response.clear_file_body();
-  response.trailers().clear();
-  for (std::string_view name : kBodyFields) response.headers().remove(name);
-}
-
-}  // namespace
-
 void Engine::answer_unavailable(RequestContext& ctx) {
-  clear_for_answer(ctx.response(), 503);
+  ctx.discard_response(503);
   ctx.response().set_body("503 service unavailable", "text/plain; charset=utf-8");
 }
 
 void Engine::answer_handler_error(RequestContext& ctx, const std::exception_ptr& error) const {
   const HandlerErrorOptions& answer = options_.handler_error;
   Response& response = ctx.response();
-  auto reset = [&] { clear_for_answer(response, answer.status); };
+  auto reset = [&] { ctx.discard_response(answer.status); };
   reset();
   if (answer.render) {
     try {
@@ -360,7 +342,9 @@ Task<void> Engine::serve(Exchange& exchange) {
   try {
     fallback_status = dispatch(ctx);
     if (fallback_status != 0) ctx.set_status(fallback_status);
-    co_await ctx.next();
+    Task<void> chain = ctx.next();
+    chain.set_outbound_fields(&ctx.outbound_);  // the client's ambient header fields
+    co_await chain;
   } catch (const OffloadError& e) {
     thrown = std::current_exception();
     error = e.what();
@@ -397,6 +381,7 @@ Task<void> Engine::serve(Exchange& exchange) {
       answer_handler_error(ctx, thrown);
     }
   }
+  ctx.run_after_response(thrown != nullptr);
 }
 
 }  // namespace khz

@@ -41,6 +41,9 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   aborted_ = false;
   query_parsed_ = false;
   body_handed_out_ = false;
+  streamed_bytes_ = 0;
+  after_response_.clear();
+  outbound_.clear();
   cookies_parsed_ = false;
   cookies_.clear();
   peer_.clear();
@@ -140,6 +143,28 @@ std::vector<std::string_view> RequestContext::query_all(std::string_view key) {
   return out;
 }
 
+namespace {
+
+// Fields that describe a response's body or its framing, wrong once that body is replaced:
+// representation metadata and validators (RFC 9110 §8), Content-Disposition (RFC 6266),
+// framing (RFC 9112 §6) and the Trailer field (RFC 9110 §6.6.2).
+constexpr std::string_view kBodyFields[] = {
+    "Content-Type", "Content-Length", "Content-Encoding", "Content-Language", "Content-Location",
+    "Content-Range", "Content-Disposition", "Transfer-Encoding", "Trailer", "ETag", "Last-Modified",
+};
+
+}  // namespace
+
+void RequestContext::discard_response(int status) {
+  check_live("discard_response");
+  Response& r = exchange_->response;
+  r.set_status(status);
+  r.body_buffer().clear();
+  r.clear_file_body();
+  r.trailers().clear();
+  for (std::string_view name : kBodyFields) r.headers().remove(name);
+}
+
 void RequestContext::string(int status, std::string_view text) {
   check_live("string");
   data(status, "text/plain; charset=utf-8", text);
@@ -176,6 +201,7 @@ Task<bool> RequestContext::write(std::string_view chunk) {
   check_live("write");
   KHZ_ASSERT(exchange_->body_writer != nullptr);
   std::error_code ec = co_await exchange_->body_writer->write(chunk);
+  if (!ec) streamed_bytes_ += chunk.size();
   co_return !ec;
 }
 
@@ -192,6 +218,33 @@ void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
     r.headers().set("Upgrade", protocol);
   }
   hijack(std::move(handler));
+}
+
+void RequestContext::after_response(ResponseHook hook, void* data) {
+  check_live("after_response");
+  after_response_.push_back(AfterResponse{hook, data, std::chrono::steady_clock::now()});
+}
+
+void RequestContext::run_after_response(bool threw) noexcept {
+  if (after_response_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  const Response& r = exchange_->response;
+  CompletedResponse done;
+  done.status = r.status();
+  done.streamed = exchange_->body_writer != nullptr && exchange_->body_writer->started();
+  done.body_bytes = done.streamed ? streamed_bytes_ : r.body().size();
+  done.threw = threw;
+  done.failed = exchange_->failed;
+  for (auto it = after_response_.rbegin(); it != after_response_.rend(); ++it) {
+    done.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - it->added);
+    try {
+      it->hook(*this, done, it->data);
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "after-response hook for " << r.status() << " threw: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, "after-response hook threw a non-standard exception");
+    }
+  }
 }
 
 bool RequestContext::is_streaming() const noexcept {

@@ -23,8 +23,9 @@ void SseState::on_timer(void* self) {
 
 Task<void> SseState::beat(SseState* self) {
   SseState& s = *self;
-  std::error_code ec = co_await s.body->write(": keep-alive\n");
-  if (ec) s.failed(ec); else s.arm();
+  constexpr std::string_view keep_alive = ": keep-alive\n";
+  std::error_code ec = co_await s.body->write(keep_alive);
+  if (ec) s.failed(ec); else { *s.sent += keep_alive.size(); s.arm(); }
   s.release();  // last: a waiting end_sse() may destroy the state
 }
 
@@ -38,7 +39,7 @@ Task<std::error_code> sse_write(SseState* self, std::string chunk) {
   s.busy = true;
   s.timer.cancel();
   std::error_code ec = co_await s.body->write(chunk);
-  if (ec) s.failed(ec); else s.arm();
+  if (ec) s.failed(ec); else { *s.sent += chunk.size(); s.arm(); }
   s.busy = false;  // nobody waits: the handler was the one writing
   co_return ec;
 }
@@ -69,6 +70,7 @@ Task<SseWriter> RequestContext::sse(SseOptions options) {
   sse_ = std::make_unique<detail::SseState>();
   detail::SseState& s = *sse_;
   s.body = exchange_->body_writer;
+  s.sent = &streamed_bytes_;
   s.last_event_id = std::string(header("Last-Event-ID"));
   s.heartbeat = options.heartbeat;
   Response& r = response();
@@ -87,7 +89,7 @@ Task<SseWriter> RequestContext::sse(SseOptions options) {
   if (!s.gone) {
     s.busy = true;
     std::error_code ec = co_await s.body->write(first);  // the head (and the retry line)
-    if (ec) s.failed(ec); else s.arm();
+    if (ec) s.failed(ec); else { *s.sent += first.size(); s.arm(); }
     s.busy = false;
   }
   co_return writer;

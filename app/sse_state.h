@@ -10,6 +10,7 @@
 #include <khz/transport/error.h>
 
 #include <chrono>
+#include <cstdint>
 #include <coroutine>
 #include <string>
 #include <system_error>
@@ -24,6 +25,7 @@ namespace khz::detail {
 // Threading: the request's loop only.
 struct SseState {
   BodyWriter* body = nullptr;
+  std::uint64_t* sent = nullptr;  // the context's count of streamed bytes (CompletedResponse)
   std::string last_event_id;  // the request's Last-Event-ID, copied
   std::chrono::milliseconds heartbeat{};
   transport::LoopTimer timer;

@@ -24,3 +24,23 @@ function(khz_add_library name)
   install(TARGETS khz_${name} EXPORT khzTargets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 endfunction()
+
+# khz_add_middleware(<name> SOURCES ... [PRIVATE_DEPS ...])
+# One middleware (middleware/<name>/): target khz_mw_<name>, alias khz::mw_<name>, built on
+# the app layer's public API only (it links khz::app and nothing private). Its public header is
+# middleware/<name>/include/khz/middleware/<name>.h, included as <khz/middleware/<name>.h>.
+function(khz_add_middleware name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PRIVATE_DEPS" ${ARGN})
+  add_library(khz_mw_${name} STATIC ${ARG_SOURCES})
+  add_library(khz::mw_${name} ALIAS khz_mw_${name})
+  target_include_directories(khz_mw_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  target_link_libraries(khz_mw_${name} PUBLIC khz::app PRIVATE $<BUILD_INTERFACE:${ARG_PRIVATE_DEPS}>)
+  target_compile_features(khz_mw_${name} PUBLIC cxx_std_20)
+  set_target_properties(khz_mw_${name} PROPERTIES EXPORT_NAME mw_${name} OUTPUT_NAME khz_mw_${name})
+  install(TARGETS khz_mw_${name} EXPORT khzTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  # Every middleware is part of the umbrella target.
+  target_link_libraries(khz INTERFACE khz_mw_${name})
+endfunction()

@@ -6,6 +6,7 @@
 #include <khz/app/client/errors.h>
 #include <khz/app/client/url.h>
 #include <khz/common/cancel.h>
+#include <khz/common/outbound_fields.h>
 
 #include "retry.h"
 
@@ -60,6 +61,16 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
   if (auto ec = parse_url_cached(original.url, url)) co_return ec;
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
+  // Inside a server handler: its ambient header fields (RequestContext::set_outbound_header),
+  // each one the request does not set itself. A copy of the request only when one is missing.
+  if (const OutboundFields* ambient = co_await current_outbound_fields(); ambient != nullptr && !ambient->empty()) {
+    for (std::size_t i = 0; i < ambient->size(); ++i) {
+      if (original.headers.contains(ambient->name(i))) continue;
+      if (!changed) changed = std::make_unique<ClientRequest>(original);
+      changed->headers.add(ambient->name(i), ambient->value(i));
+    }
+    if (changed) req = changed.get();
+  }
   CookieJar* jar = call.options.cookie_jar.get();
   std::string jar_cookies;
   for (int redirects = 0;; ++redirects) {

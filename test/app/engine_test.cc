@@ -404,3 +404,38 @@ TEST_CASE("read_body_chunk without a stream hands out the buffered body once") {
   auto res = perform_request(e, req);
   REQUIRE(res.body() == "[abc][][]buffered");
 }
+
+TEST_CASE("body policy: a group's max_body_bytes applies to its routes and nested groups, a route's own wins") {
+  khz::Engine e;
+  e.post("/before", ok);
+  auto api = e.group("/api").max_body_bytes(1000);
+  api.post("/small", ok);
+  api.post("/own", ok).max_body_bytes(5000);
+  api.post("/streamed", ok).stream_body(7000);
+  auto nested = api.group("/v1");
+  nested.put("/item", ok);
+  auto wider = api.group("/uploads").max_body_bytes(1 << 20);
+  wider.post("/file", ok);
+  e.post("/after", ok);  // the engine's own routes are not the group's
+  struct Row {
+    const char* method;
+    const char* target;
+    bool stream;
+    std::size_t max;
+  };
+  const Row rows[] = {
+      {"POST", "/api/small", false, 1000},     {"POST", "/api/own", false, 5000},
+      {"POST", "/api/streamed", true, 7000},   {"PUT", "/api/v1/item", false, 1000},
+      {"POST", "/api/uploads/file", false, std::size_t{1} << 20},
+      {"POST", "/before", false, 0},           {"POST", "/after", false, 0},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.method, row.target);
+    khz::Exchange ex;
+    ex.request.set_method(row.method);
+    ex.request.set_target(row.target);
+    const auto policy = e.body_policy(ex);
+    REQUIRE(policy.stream == row.stream);
+    REQUIRE(policy.max_bytes == row.max);
+  }
+}

@@ -8,6 +8,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cmake --install "$build" --prefix "$scratch/prefix" > "$scratch/install.log"
 test -f "$scratch/prefix/include/khz/app/server.h"
+test -f "$scratch/prefix/include/khz/middleware/recovery.h"
 test -f "$scratch/prefix/lib/cmake/khz/khzConfig.cmake" || test -f "$scratch/prefix/lib/x86_64-linux-gnu/cmake/khz/khzConfig.cmake"
 cmake -S "$source/test/install" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$scratch/prefix" > "$scratch/configure.log"

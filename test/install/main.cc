@@ -5,10 +5,12 @@
 #include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/app/testing.h>
+#include <khz/middleware/recovery.h>
 #include <khz/transport/listen.h>
 #include <khz/transport/transporter.h>
 
 #include <cstdio>
+#include <stdexcept>
 
 int main() {
   khz::Server server({.address = "127.0.0.1:0", .loops = 1});
@@ -23,6 +25,8 @@ int main() {
   khz::transport::TransporterOptions transport{.address = "unix:@khz", .listen_fd = -1};
   (void)with_h2, (void)client, (void)retry, (void)engine, (void)on_unix, (void)inherited, (void)info, (void)socket,
       (void)transport;
+  server.use(khz::middleware::recovery({.stack_trace = false}));
+  server.get("/boom", [](khz::RequestContext&) { throw std::runtime_error("boom"); });
   server.get("/ping", [](khz::RequestContext& ctx) { ctx.json(200, khz::H{{"message", "pong"}}); });
   khz::Response r = khz::testing::perform_request(server, "GET", "/ping");
   std::printf("%d %s\n", r.status(), std::string(r.body()).c_str());
@@ -32,5 +36,7 @@ int main() {
   for (const auto& name : backends) std::printf(" %s", name.c_str());
   std::printf("\n");
   const bool registered = !backends.empty() && backends.front() == "netpoll";
-  return r.status() == 200 && r.body() == R"({"message":"pong"})" && registered ? 0 : 1;
+  // The middleware catalogue is in the package, each as its own target and in khz::khz.
+  const int boom = khz::testing::perform_request(server, "GET", "/boom").status();
+  return boom == 500 && r.status() == 200 && r.body() == R"({"message":"pong"})" && registered ? 0 : 1;
 }

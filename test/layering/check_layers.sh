@@ -48,6 +48,38 @@ check() {
       bad=1
     done < <(grep -rnE "#include[[:space:]]*[<\"](\.\./$other/|$other/|khz/$layer/$other[._])" "$root/$layer/$room" 2>/dev/null || true)
   done
+  # The middleware catalogue (middleware/<name>/) sits on top: a middleware includes public
+  # headers (<khz/...>) and its own files only: no other middleware, no layer's private header
+  # (a quoted path that leaves its folder). Nothing includes a middleware but the tests, the
+  # examples and the benchmarks.
+  if [ -d "$root/middleware" ]; then
+    local dir name
+    for dir in "$root"/middleware/*/; do
+      [ -d "$dir" ] || continue
+      name=$(basename "$dir")
+      while IFS= read -r hit; do
+        local used; used=$(printf '%s' "$hit" | sed -n 's/.*#include[[:space:]]*<khz\/middleware\/\([a-z_0-9]*\)\..*/\1/p')
+        if [ -n "$used" ] && [ "$used" != "$name" ]; then
+          echo "middleware including another middleware ($name -> $used): $hit"
+          bad=1
+        fi
+      done < <(grep -rn --include='*.h' --include='*.cc' '#include[[:space:]]*<khz/middleware/' "$dir" 2>/dev/null || true)
+      while IFS= read -r hit; do
+        echo "middleware reaching outside its folder ($name): $hit"
+        bad=1
+      done < <(grep -rnE --include='*.h' --include='*.cc' '#include[[:space:]]*"[^"]*\.\./' "$dir" 2>/dev/null || true)
+    done
+  fi
+  local top
+  for top in "$root"/*/; do
+    case "$(basename "$top")" in
+      middleware|test|examples|benchmark|third_party) continue ;;
+    esac
+    while IFS= read -r hit; do
+      echo "middleware included outside tests, examples and benchmarks: $hit"
+      bad=1
+    done < <(grep -rnE --include='*.h' --include='*.cc' '#include[[:space:]]*[<"](khz/middleware/|middleware/)' "$top" 2>/dev/null || true)
+  done
   return $bad
 }
 
@@ -69,6 +101,18 @@ if [ "${1:-}" = "--selftest" ]; then
   for inc in '"../http2/h2c_upgrade.h"' '<khz/protocol/http2.h>' '<khz/protocol/http2_client.h>'; do
     echo "#include $inc" > "$scratch/protocol/http1/bad.cc"
     if check "$scratch" >/dev/null; then echo "selftest: http1 including $inc was not caught"; exit 1; fi
+  done
+  rm "$scratch/protocol/http1/bad.cc"
+  mkdir -p "$scratch/middleware/cors/include/khz/middleware" "$scratch/middleware/recovery" "$scratch/tools" "$scratch/examples"
+  printf '#include <khz/app/engine.h>\n#include <khz/middleware/cors.h>\n#include "local.h"\n' > "$scratch/middleware/cors/cors.cc"
+  echo '#include <khz/middleware/cors.h>' > "$scratch/examples/ok.cc"
+  check "$scratch" >/dev/null || { echo "selftest: a clean middleware was flagged"; exit 1; }
+  for pair in 'middleware/recovery/bad.cc:<khz/middleware/cors.h>' 'middleware/cors/bad.cc:"../../app/form_state.h"' \
+              'app/bad.cc:<khz/middleware/cors.h>' 'tools/bad.cc:<khz/middleware/cors.h>'; do
+    file=${pair%%:*} inc=${pair#*:}
+    echo "#include $inc" > "$scratch/$file"
+    if check "$scratch" >/dev/null; then echo "selftest: $file including $inc was not caught"; exit 1; fi
+    rm "$scratch/$file"
   done
   echo "selftest: ok"
   exit 0

@@ -138,12 +138,24 @@ class RouteGroup {
     return *this;
   }
 
-  // A nested group: this group's prefix and middleware, plus its own.
+  // A nested group: this group's prefix, middleware and body limit, plus its own middleware.
   template <class... H>
   RouteGroup group(std::string_view relative_path, H&&... handlers) {
     RouteGroup g(engine_, join(relative_path), middleware_);
+    g.max_body_bytes_ = max_body_bytes_;
     (g.middleware_.emplace_back(std::forward<H>(handlers)), ...);
     return g;
+  }
+
+  // The largest request body the routes registered on this group afterwards (and on groups
+  // nested in it) accept, instead of the server's max_body_bytes: a longer announced body is
+  // refused with 413 before it is read (no 100 Continue), a longer chunked one when it passes
+  // the limit. A route's own .max_body_bytes(n) or .stream_body(n) takes precedence.
+  //   auto uploads = server.group("/uploads").max_body_bytes(64 << 20);
+  //   auto api = server.group("/api").max_body_bytes(64 << 10);
+  RouteGroup& max_body_bytes(std::size_t max_bytes) {
+    max_body_bytes_ = max_bytes;
+    return *this;
   }
 
   template <class... H> RouteHandle get(std::string_view p, H&&... h) { return handle("GET", p, std::forward<H>(h)...); }
@@ -203,6 +215,7 @@ class RouteGroup {
   Engine* engine_;
   std::string prefix_;
   HandlerChain middleware_;
+  std::size_t max_body_bytes_ = 0;  // 0: the server's
 };
 
 struct RouteInfo {

@@ -45,6 +45,7 @@
 #include <khz/app/sse.h>
 #include <khz/app/static_fs.h>
 #include <khz/app/websocket.h>
+#include <khz/common/outbound_fields.h>
 #include <khz/common/task.h>
 #include <khz/common/worker_pool.h>
 #include <khz/protocol/cookie.h>
@@ -54,6 +55,7 @@
 #include <khz/route/radix_tree.h>
 
 #include <any>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -131,6 +133,22 @@ struct RequestSnapshot {
   std::string_view query(std::string_view key) const noexcept;
 };
 
+// What an after-response hook learns of the finished exchange (RequestContext::after_response).
+struct CompletedResponse {
+  int status = 0;
+  // The body: the buffered body's size, or the bytes sent through RequestContext::write.
+  std::uint64_t body_bytes = 0;
+  bool streamed = false;  // the body went out through RequestContext::write (or SSE)
+  bool threw = false;     // the chain threw; the Engine's boundary answered (status is its answer)
+  bool failed = false;    // a streamed response broke off: the peer sees it incomplete
+  // From the call of after_response() that added this hook to the end of the chain.
+  std::chrono::nanoseconds elapsed{};
+};
+
+// An after-response hook: a plain function and the pointer it was registered with (a
+// middleware passes its own options, which live as long as its Handler).
+using ResponseHook = void (*)(RequestContext& ctx, const CompletedResponse& done, void* data);
+
 class RequestContext : public ExchangeState {
  public:
   RequestContext();
@@ -187,6 +205,11 @@ class RequestContext : public ExchangeState {
   Task<Result<std::string_view>> read_body_chunk();
   // True when the body arrives through read_body_chunk() rather than in body().
   bool body_streamed() const noexcept { return check_live("body_streamed"), exchange_->body_reader != nullptr; }
+  // True when the request came over TLS (https); false over plain TCP, a Unix socket, or in
+  // process (khz::testing). What a proxy in front says (X-Forwarded-Proto) is not looked at.
+  bool is_tls() const noexcept {
+    return check_live("is_tls"), exchange_->connection != nullptr && exchange_->connection->is_tls();
+  }
   // "host:port" of the peer ("[v6]:port"; over a Unix domain socket "unix:", or "unix:/path"
   // when the client bound its socket to one); formatted on the first call.
   std::string_view peer_address() const;
@@ -196,6 +219,19 @@ class RequestContext : public ExchangeState {
   // (client::errc::cancelled); a handler doing long work of its own can watch it too:
   //   CancelSignal::Watch w(ctx.cancel_signal(), [](void* job) { static_cast<Job*>(job)->stop(); }, &job);
   CancelSignal* cancel_signal() const noexcept { return check_live("cancel_signal"), exchange_->cancel_signal; }
+
+  // Adds a header field to every request the khz client makes from this handler's chain (the
+  // handler, the middleware, and the coroutines they await; not a task spawned on its own),
+  // unless that request sets the field itself: a request id, trace context. The set rides the
+  // chain's Tasks as the cancel signal does (<khz/common/outbound_fields.h>) and is cleared
+  // with the request.
+  //   ctx.set_outbound_header("X-Request-ID", id);
+  //   auto r = co_await client.get("http://inventory/items");   // sends X-Request-ID: id
+  void set_outbound_header(std::string_view name, std::string_view value) {
+    check_live("set_outbound_header");
+    outbound_.set(name, value);
+  }
+  const OutboundFields& outbound_fields() const noexcept { return check_live("outbound_fields"), outbound_; }
 
   // An owned copy of the request (method, target, headers, trailers, the buffered body, path and
   // decoded query parameters, route pattern, peer address) for work that outlives the handler.
@@ -236,6 +272,13 @@ class RequestContext : public ExchangeState {
     check_live("set_header");
     exchange_->response.headers().set(name, value);
   }
+  // Drops what the chain wrote so far, to answer afresh (an error, a redirect): sets `status`
+  // and clears the body, the trailers and the headers that describe the body or its framing
+  // (Content-Type, -Length, -Encoding, -Language, -Location, -Range, -Disposition,
+  // Transfer-Encoding, Trailer, ETag, Last-Modified). Every other header stays, so what
+  // middleware set (a request id, CORS, security headers) still reaches the client. Useless
+  // once a streamed response has begun (is_streaming()): its head is out.
+  void discard_response(int status);
   // text/plain; charset=utf-8
   void string(int status, std::string_view text);
   // application/json; charset=utf-8
@@ -385,6 +428,23 @@ class RequestContext : public ExchangeState {
     return v != nullptr ? std::any_cast<T>(v) : nullptr;
   }
 
+  // ---- after the response
+  // Runs `hook(ctx, done, data)` once the chain is over and the response final: after the
+  // Engine's exception boundary has answered for a throw, after the last write of a streamed
+  // response; before the protocol server writes a buffered response to the socket. The hook
+  // may read the request and the response (the context is still live) but must not change
+  // the response, block, or throw (a throw is logged and ignored). Hooks run in reverse order
+  // of registration (the innermost middleware's first, as the onion unwinds). Not run when the
+  // connection is torn down under a suspended handler (server shutdown past its deadline).
+  // Costs nothing when unused: no clock is read and nothing is allocated unless a hook is
+  // added (the list keeps its capacity with the pooled context).
+  //
+  //   void count(khz::RequestContext& ctx, const khz::CompletedResponse& done, void* data) {
+  //     static_cast<Metrics*>(data)->observe(ctx.full_path(), done.status, done.elapsed);
+  //   }
+  //   engine.use([&metrics](khz::RequestContext& ctx) { ctx.after_response(&count, &metrics); });
+  void after_response(ResponseHook hook, void* data);
+
   // ---- flow
   Task<void> next();
   void abort() noexcept {
@@ -437,6 +497,16 @@ class RequestContext : public ExchangeState {
   bool serving_ = false;
   bool query_parsed_ = false;
   bool body_handed_out_ = false;  // read_body_chunk gave the buffered body
+  std::uint64_t streamed_bytes_ = 0;  // through write()
+  struct AfterResponse {
+    ResponseHook hook;
+    void* data;
+    std::chrono::steady_clock::time_point added;
+  };
+  std::vector<AfterResponse> after_response_;  // cleared per request, capacity kept
+  OutboundFields outbound_;  // set_outbound_header; the chain's ambient fields (Engine::serve)
+  // Runs the after-response hooks (Engine::serve).
+  void run_after_response(bool threw) noexcept;
   std::string_view full_path_;
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's

@@ -11,7 +11,9 @@
 // Cancellation: a Task carries an ambient CancelSignal* (<khz/common/cancel.h>), inherited from
 // the Task that awaits it unless set on it before (set_cancel_signal); a coroutine reads its
 // own with `co_await khz::current_cancel_signal()`. Nothing is cancelled by itself: code that
-// can stop early (the HTTP client) watches the signal.
+// can stop early (the HTTP client) watches the signal. The same way a Task carries ambient
+// outbound header fields (<khz/common/outbound_fields.h>; set_outbound_fields,
+// current_outbound_fields()), which the HTTP client adds to the requests made along the chain.
 // Threading: a Task is used from one thread; it resumes on whatever thread completes what it awaits.
 #pragma once
 
@@ -26,6 +28,7 @@
 namespace khz {
 
 class CancelSignal;
+class OutboundFields;
 template <class T = void>
 class Task;
 
@@ -43,6 +46,7 @@ struct TaskPromiseBase : FramePooled {
   std::coroutine_handle<> continuation;
   std::exception_ptr exception;
   CancelSignal* cancel_signal = nullptr;  // ambient: inherited from the awaiting Task
+  const OutboundFields* outbound_fields = nullptr;  // ambient, likewise
 
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
@@ -110,6 +114,7 @@ class [[nodiscard]] Task {
     p.continuation = awaiting;
     if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Awaiting>) {
       if (p.cancel_signal == nullptr) p.cancel_signal = awaiting.promise().cancel_signal;
+      if (p.outbound_fields == nullptr) p.outbound_fields = awaiting.promise().outbound_fields;
     }
     return handle_;
   }
@@ -124,6 +129,8 @@ class [[nodiscard]] Task {
 
   // Gives this Task (and what it awaits) an ambient cancel signal; before it is awaited.
   void set_cancel_signal(CancelSignal* signal) noexcept { handle_.promise().cancel_signal = signal; }
+  // Gives this Task (and what it awaits) ambient outbound header fields; before it is awaited.
+  void set_outbound_fields(const OutboundFields* fields) noexcept { handle_.promise().outbound_fields = fields; }
 
   // For drivers (spawn, run_blocking): start without an awaiter, or with one.
   Handle handle() const noexcept { return handle_; }
@@ -153,6 +160,19 @@ struct current_cancel_signal {
     return false;  // never suspends
   }
   CancelSignal* await_resume() const noexcept { return signal; }
+};
+
+// The ambient outbound header fields of the calling coroutine (a Task), or null:
+//   const OutboundFields* f = co_await khz::current_outbound_fields();
+struct current_outbound_fields {
+  const OutboundFields* fields = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Promise>) fields = h.promise().outbound_fields;
+    return false;  // never suspends
+  }
+  const OutboundFields* await_resume() const noexcept { return fields; }
 };
 
 // The return type of a coroutine that starts at once, runs on its own and frees its frame when

@@ -149,6 +149,9 @@ class Connection {
   // The application protocol a layer negotiated for this connection (TLS ALPN: "h2",
   // "http/1.1"); "" when none. View valid while the connection lives.
   virtual std::string_view negotiated_protocol() const noexcept { return {}; }
+  // True when this connection is TLS (the TLS decorator, or one wrapping it): a server's
+  // request came over https.
+  virtual bool is_tls() const noexcept { return false; }
 
   // Hang-up watch, for a server whose handler is busy and not reading: calls fn(arg) once, on
   // this connection's loop, when the peer closes (FIN) or resets the connection; then the watch

@@ -141,6 +141,7 @@ class TlsConnection final : public Connection {
   // After a successful handshake (views valid while the connection lives):
   std::string_view alpn() const noexcept;         // negotiated protocol; "" when none
   std::string_view negotiated_protocol() const noexcept override { return alpn(); }
+  bool is_tls() const noexcept override { return true; }
   std::string_view server_name() const noexcept;  // SNI the client sent (server role); "" when none
   std::string_view version() const noexcept;      // "TLSv1.3", "TLSv1.2"
   std::string_view cipher() const noexcept;
