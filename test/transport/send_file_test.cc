@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/default_sigpipe.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
@@ -162,6 +163,62 @@ TEST_CASE("transport: the write timeout ends a send_file flush to a peer that ne
       ::close(fd);
       t->shutdown(1s);
       CHECK(t->active_connections() == 0);
+    }
+  }
+}
+
+namespace {
+
+// Sends the file until a flush fails, then once more: the second send to a reset socket is the
+// one that gets EPIPE (the first reports the reset), which raises SIGPIPE unless the backend
+// keeps it away from the process.
+std::atomic<int> sends_after_failure{0};
+int retries_after_failure = 3;
+khz::Task<> send_until_the_peer_is_gone(khz::transport::Connection& conn) {
+  int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  std::error_code ec;
+  for (int i = 0; i < 100 && !ec; ++i) {
+    conn.send_file(fd, 0, kFileBytes);
+    ec = co_await conn.flush();
+  }
+  int failed_again = 0;
+  for (int i = 0; i < retries_after_failure; ++i) {
+    conn.send_file(fd, 0, kFileBytes);
+    auto again = co_await conn.flush();
+    if (again) ++failed_again;
+  }
+  ::close(fd);
+  file_error = error_kind(ec);
+  sends_after_failure = failed_again;
+}
+
+}  // namespace
+
+TEST_CASE("transport: send_file to a peer that reset the connection fails the flush, no SIGPIPE") {
+  TestFile file;
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      file_error = -1;
+      sends_after_failure = 0;
+      write_timeout = 0ms;
+      // sendfile(2) is netpoll's; asio copies through its MSG_NOSIGNAL writes, and a write
+      // retried on its reset socket is not answered until the connection closes (the HTTP
+      // layers close after a failed flush, so they never retry).
+      retries_after_failure = name == "netpoll" ? 3 : 0;
+      khz::test::DefaultSigpipe sigpipe_kills;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&send_until_the_peer_is_gone);
+      REQUIRE(port.ok());
+      int fd = connect_small_window(*port);
+      char buf[4096];
+      REQUIRE(::recv(fd, buf, sizeof buf, 0) > 0);  // the file has begun
+      linger hard{.l_onoff = 1, .l_linger = 0};      // close() sends RST
+      REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+      ::close(fd);
+      REQUIRE(khz::test::eventually([] { return file_error != -1; }, 5s));
+      CHECK(file_error == 3);              // the reset
+      CHECK(sends_after_failure == retries_after_failure);  // EPIPE, and the process is still here
+      t->shutdown(1s);
     }
   }
 }

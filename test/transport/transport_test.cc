@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/default_sigpipe.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
@@ -431,6 +432,7 @@ TEST_CASE("transport: many connections spread over the loops and stay on theirs"
 TEST_CASE("transport: a peer reset while nothing waits neither spins the loop nor raises SIGPIPE") {
   for (const auto& name : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << name) {
+      khz::test::DefaultSigpipe sigpipe_kills;
       reset_sleeping = false;
       reset_fill_error = -1;
       reset_flush_error = -1;
