@@ -45,9 +45,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <utility>
+#include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace khz {
 
@@ -180,6 +181,9 @@ class Http2ClientConnection {
   // Sends GOAWAY(NO_ERROR) and lets the open streams finish; no new streams.
   void shutdown() noexcept;
   Clock::time_point created() const noexcept { return created_; }
+  // The transport's addresses ("ip:port").
+  std::string peer_address() const;
+  std::string local_address() const;
 
   struct Session;
 
