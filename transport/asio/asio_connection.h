@@ -117,6 +117,13 @@ class AsioConnection final : public Connection {
       finish_flush(errc::cancelled, true);
       return true;
     }
+    if (write_error_) {
+      // Asio's epoll reactor would queue this write for an EPOLLOUT edge that a failed socket
+      // never raises again (edge-triggered), and it would wait until close: the socket's error
+      // is final, so the flush fails with it now.
+      finish_flush(write_error_, true);
+      return true;
+    }
     iov_.clear();
     output_.for_each_segment([this](std::string_view s) { iov_.emplace_back(s.data(), s.size()); });
     write_deadline_ = write_timeout_ > Duration::zero() ? Clock::now() + write_timeout_ : kNever;
@@ -125,6 +132,7 @@ class AsioConnection final : public Connection {
       if (!*alive) return;
       self->output_.skip(n);
       self->output_.release();
+      if (ec && !self->write_timed_out_ && ec != asio::error::operation_aborted) self->write_error_ = to_std(ec);
       if (ec) return self->finish_flush(self->write_timed_out_ ? std::error_code(errc::timed_out) : to_std(ec));
       self->finish_flush({});
     }));
@@ -271,6 +279,7 @@ class AsioConnection final : public Connection {
   Clock::time_point write_deadline_ = kNever;
   bool read_timed_out_ = false;
   bool write_timed_out_ = false;
+  std::error_code write_error_;  // the socket's write failed (EPIPE, reset): every later flush fails
   bool shutting_down_ = false;
   bool closed_ = false;
   std::string peer_;
