@@ -89,7 +89,11 @@ class DeadlineQueue {
       unlink(d);
       d.fired = true;
       d.watched_when_fired = d.signal->watched();
-      d.signal->trigger();  // callbacks may arm or disarm other deadlines
+      // Callbacks may arm or disarm other deadlines. The signal lives in the frame of the
+      // next_with_deadline that armed it: a callback must not resume that handler inline (the
+      // client's and the SSE writer's finish their waits on a later turn, as Watch callbacks
+      // should), or the signal could go while trigger() runs.
+      d.signal->trigger();
     }
   }
 
