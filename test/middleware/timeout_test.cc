@@ -43,7 +43,7 @@ struct Seen {
 
 struct Front {
   Front(const std::string& transport, const std::string& upstream_url, bool h2, Seen& seen)
-      : s(transport), client({.http2_prior_knowledge = h2}) {
+      : s(transport, {.loops = 1}), client({.http2_prior_knowledge = h2}) {
     auto limited = s.server.group("/t", khz::middleware::timeout({.after = 300ms}));
     limited.get("/upstream", [this, upstream_url, &seen](khz::RequestContext& c) -> khz::Task<> {
       auto r = co_await client.get(upstream_url + "/slow");
@@ -57,6 +57,11 @@ struct Front {
       ++seen.completed;
     });
     limited.get("/fast", [](khz::RequestContext& c) { c.string(200, "fast"); });
+    // The client's pooled connections live on the (one) loop: closed there before the end.
+    s.server.get("/close-idle", [this](khz::RequestContext& c) {
+      client.close_idle();
+      c.string(200, "closed");
+    });
     limited.get("/throws", [this, upstream_url, &seen](khz::RequestContext& c) -> khz::Task<> {
       auto r = co_await client.get(upstream_url + "/slow");
       ++seen.completed;
@@ -74,7 +79,10 @@ struct Front {
     });
     s.start();
   }
-  ~Front() { s.server.shutdown(); }  // before the client goes (see khz::Client)
+  ~Front() {
+    run_command("curl -sS --max-time 10 " + s.url("/close-idle"));
+    s.server.shutdown();  // before the client goes (see khz::Client)
+  }
 
   khz::test::TestServer s;
   khz::Client client;
