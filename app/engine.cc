@@ -340,11 +340,24 @@ Task<void> Engine::serve(Exchange& exchange) {
   int fallback_status = 0;
   bool unavailable = false;  // an OffloadError: 503
   try {
-    fallback_status = dispatch(ctx);
-    if (fallback_status != 0) ctx.set_status(fallback_status);
-    Task<void> chain = ctx.next();
-    chain.set_outbound_fields(&ctx.outbound_);  // the client's ambient header fields
-    co_await chain;
+    bool routed = true;
+    if (!pre_chain_.empty()) {  // pre(): before routing; may rewrite the method or the target
+      ctx.chain_ = &pre_chain_;
+      Task<void> pre = ctx.next();
+      pre.set_outbound_fields(&ctx.outbound_);
+      co_await pre;
+      ctx.index_ = -1;
+      ctx.query_parsed_ = false;  // the target may have changed
+      routed = !ctx.aborted_;
+      if (!routed) ctx.chain_ = nullptr;  // answered before routing
+    }
+    if (routed) {
+      fallback_status = dispatch(ctx);
+      if (fallback_status != 0) ctx.set_status(fallback_status);
+      Task<void> chain = ctx.next();
+      chain.set_outbound_fields(&ctx.outbound_);  // the client's ambient header fields
+      co_await chain;
+    }
   } catch (const OffloadError& e) {
     thrown = std::current_exception();
     error = e.what();

@@ -43,6 +43,7 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   body_handed_out_ = false;
   streamed_bytes_ = 0;
   after_response_.clear();
+  cancel_scope_ = nullptr;
   outbound_.clear();
   cookies_parsed_ = false;
   cookies_.clear();

@@ -238,6 +238,22 @@ class Engine : public RouteGroup, public ServerCore {
   template <class... H>
   void no_method(H&&... h) { no_method_user_ = HandlerChain{Handler(std::forward<H>(h))...}; rebuild_fallbacks(); }
 
+  // Handlers that run for every request BEFORE routing, in order, ahead of all use()
+  // middleware: they may rewrite what the router sees, the method
+  // (ctx.request().set_method("PUT")) or the target (ctx.request().set_target("/v2/users")),
+  // or answer at once (ctx.abort_with_status(...), or ctx.abort() after setting the response:
+  // then nothing is routed and no use() middleware runs). `co_await ctx.next()` in a pre
+  // handler runs the pre handlers after it, not the route. full_path() and param() are empty
+  // there; ctx.query() reads the target as it is then (it is read afresh after the rewrite).
+  // The protocol server chooses the body's handling (.stream_body(), a route's
+  // max_body_bytes) from the request as received, before pre handlers run. A throw is the
+  // Engine's 500 as elsewhere; after_response hooks added here run as usual. Set before serving.
+  //   server.pre(khz::middleware::method_override());
+  template <class... H>
+  void pre(H&&... handlers) {
+    (pre_chain_.emplace_back(std::forward<H>(handlers)), ...);
+  }
+
   // What RequestContext::reject answers with binding errors (a custom body, 422, ...); the
   // default answers errors.status() with an RFC 9457 application/problem+json body. Set before
   // serving.
@@ -295,6 +311,7 @@ class Engine : public RouteGroup, public ServerCore {
   EngineOptions options_;
   std::vector<MethodTree> trees_;
   std::vector<RouteInfo> route_list_;
+  HandlerChain pre_chain_;  // pre()
   HandlerChain no_route_user_;
   HandlerChain no_method_user_;
   HandlerChain no_route_chain_;

@@ -57,6 +57,7 @@
 #include <any>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -145,6 +146,15 @@ struct CompletedResponse {
   std::chrono::nanoseconds elapsed{};
 };
 
+// What RequestContext::next_with_deadline saw.
+struct DeadlineOutcome {
+  bool expired = false;           // the deadline passed before the inner layers returned
+  bool interrupted_wait = false;  // when it passed, something watched the signal (an outbound
+                                  // call of the khz client, usually, or the handler's own Watch)
+  std::exception_ptr exception{};  // what the inner layers threw, if they did: rethrow it to
+                                   // hand it to the Engine's boundary (or answer for it)
+};
+
 // An after-response hook: a plain function and the pointer it was registered with (a
 // middleware passes its own options, which live as long as its Handler).
 using ResponseHook = void (*)(RequestContext& ctx, const CompletedResponse& done, void* data);
@@ -218,7 +228,10 @@ class RequestContext : public ExchangeState {
   // The HTTP client called from the handler watches it by itself and cancels its outbound call
   // (client::errc::cancelled); a handler doing long work of its own can watch it too:
   //   CancelSignal::Watch w(ctx.cancel_signal(), [](void* job) { static_cast<Job*>(job)->stop(); }, &job);
-  CancelSignal* cancel_signal() const noexcept { return check_live("cancel_signal"), exchange_->cancel_signal; }
+  // Inside next_with_deadline(), the deadline's signal (it also fires with the request's).
+  CancelSignal* cancel_signal() const noexcept {
+    return check_live("cancel_signal"), cancel_scope_ != nullptr ? cancel_scope_ : exchange_->cancel_signal;
+  }
 
   // Adds a header field to every request the khz client makes from this handler's chain (the
   // handler, the middleware, and the coroutines they await; not a task spawned on its own),
@@ -447,6 +460,18 @@ class RequestContext : public ExchangeState {
 
   // ---- flow
   Task<void> next();
+  // Runs the rest of the chain as next() does, under a deadline: a cancel signal of its own
+  // fires when `timeout` passes, or with the request's (the client left), whichever is first.
+  // While the inner layers run it is their cancel_signal() and their Tasks' ambient signal, so
+  // the khz client cancels their outbound calls (client::errc::cancelled), an event stream
+  // ends, and their own Watches run. It cancels; it does not cut the inner layers off: the
+  // call returns when they do (a handler busy with work nothing watches finishes it first), and
+  // then the response is theirs to read and replace. What they throw is caught into the
+  // outcome (a cancelled wait often ends in an exception). Nested deadlines compose (the inner one
+  // fires with the outer). One timer queue per loop serves every deadline (app/request_deadline.cc).
+  //   auto outcome = co_await ctx.next_with_deadline(std::chrono::seconds(2));
+  //   if (outcome.expired && !ctx.is_streaming()) ctx.discard_response(outcome.interrupted_wait ? 504 : 503);
+  Task<DeadlineOutcome> next_with_deadline(std::chrono::steady_clock::duration timeout);
   void abort() noexcept {
     check_live("abort");
     aborted_ = true;
@@ -504,6 +529,7 @@ class RequestContext : public ExchangeState {
     std::chrono::steady_clock::time_point added;
   };
   std::vector<AfterResponse> after_response_;  // cleared per request, capacity kept
+  CancelSignal* cancel_scope_ = nullptr;  // next_with_deadline's signal while it runs
   OutboundFields outbound_;  // set_outbound_header; the chain's ambient fields (Engine::serve)
   // Runs the after-response hooks (Engine::serve).
   void run_after_response(bool threw) noexcept;

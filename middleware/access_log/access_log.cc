@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <khz/middleware/access_log.h>
+
+#include <khz/app/request_context.h>
+#include <khz/app/server.h>
+
+#include "format.h"
+#include "writer.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace khz::middleware {
+namespace {
+
+// The after-response hook: formats the line into a per-thread scratch string (its capacity
+// kept), then hands it to this thread's buffer.
+void log_line(RequestContext& ctx, const CompletedResponse& done, void* data) {
+  auto* writer = static_cast<detail::AccessLogWriter*>(data);
+  thread_local std::string line;
+  line.clear();
+  detail::format_access_line(line, writer->options(), ctx, done, std::chrono::system_clock::now());
+  writer->append(line);
+}
+
+struct AccessLogMiddleware {
+  std::shared_ptr<detail::AccessLogWriter> writer;
+  void operator()(RequestContext& ctx) const { ctx.after_response(&log_line, writer.get()); }
+};
+
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+AccessLogOptions checked(AccessLogOptions o) {
+  if (o.sink.kind == AccessLogSink::Kind::file && o.sink.path.empty()) {
+    throw std::invalid_argument("AccessLogSink::file: empty path");
+  }
+  if (o.sink.kind == AccessLogSink::Kind::callback && !o.sink.write) {
+    throw std::invalid_argument("AccessLogSink::callback: no function");
+  }
+  if (o.flush_interval <= std::chrono::milliseconds::zero()) {
+    throw std::invalid_argument("AccessLogOptions::flush_interval: must be positive");
+  }
+  if (o.flush_bytes == 0 || o.max_buffer_bytes < o.flush_bytes) {
+    throw std::invalid_argument("AccessLogOptions: flush_bytes must be positive and at most max_buffer_bytes");
+  }
+  // Header names: tokens (RFC 9110 §5.1), kept in lower case for the keys of the line.
+  for (auto* list : {&o.request_headers, &o.response_headers}) {
+    for (std::string& name : *list) {
+      if (name.empty()) throw std::invalid_argument("AccessLogOptions: an empty header name");
+      for (char& c : name) {
+        if (!is_token_char(c)) throw std::invalid_argument("AccessLogOptions: header name \"" + name + "\" is not a token");
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      }
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+AccessLog::AccessLog(AccessLogOptions options)
+    : writer_(std::make_shared<detail::AccessLogWriter>(checked(std::move(options)))) {}
+
+AccessLog::AccessLog(Server& server, AccessLogOptions options) : AccessLog(std::move(options)) {
+  server.on_shutdown([writer = writer_] { writer->flush(); });
+}
+
+Handler AccessLog::middleware() const { return Handler("khz::middleware::access_log", AccessLogMiddleware{writer_}); }
+
+void AccessLog::flush() { writer_->flush(); }
+void AccessLog::reopen() { writer_->reopen(); }
+std::uint64_t AccessLog::dropped() const { return writer_->dropped(); }
+std::uint64_t AccessLog::written() const { return writer_->written(); }
+
+}  // namespace khz::middleware
