@@ -98,10 +98,12 @@ std::error_code ContentDecoder::feed(std::string_view in, std::string& out) {
       dst_size = room;
     }
     const Step s = step(p, n, dst, dst_size);
-    if (room > 0) out.resize(old + s.produced);
+    if (room > 0) {
+      out.resize(old + s.produced);
+      produced_ += s.produced;  // bytes decoded before an error stay counted in `out`
+    }
     if (s.error) return error_ = s.error;
     if (room == 0 && s.produced > 0) return error_ = coding_errc::too_large;
-    produced_ += s.produced;
     p += s.consumed;
     n -= s.consumed;
     if (s.ended) ended_ = true;

@@ -57,6 +57,37 @@ class ZstdDecoder final : public ContentDecoder {
  protected:
   Step step(const unsigned char* in, std::size_t in_size, unsigned char* out, std::size_t out_size) override {
     Step s;
+    if (at_frame_start_) {
+      // RFC 9659 is RFC 8878's format only: a frame starts with its magic number or a
+      // skippable frame's. libzstd would also take its legacy (pre-1.0) formats: refused here.
+      if (held_ + in_size < 4) {
+        std::copy(in, in + in_size, magic_ + held_);
+        held_ += in_size;
+        s.consumed = in_size;
+        return s;
+      }
+      unsigned char m[4];
+      std::copy(magic_, magic_ + held_, m);
+      std::copy(in, in + (4 - held_), m + held_);
+      const bool frame = m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
+      const bool skippable = (m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18;
+      if (!frame && !skippable) {
+        s.error = coding_errc::corrupt;
+        return s;
+      }
+      at_frame_start_ = false;
+      if (held_ > 0) {
+        // A frame header in pieces: zstd keeps the bytes until the header is whole.
+        ZSTD_inBuffer head{magic_, held_, 0};
+        ZSTD_outBuffer none{out, 0, 0};
+        const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &head);
+        held_ = 0;
+        if (ZSTD_isError(hint) || head.pos != head.size) {
+          s.error = coding_errc::corrupt;
+          return s;
+        }
+      }
+    }
     ZSTD_inBuffer input{in, in_size, 0};
     ZSTD_outBuffer output{out, out_size, 0};
     const std::size_t hint = ZSTD_decompressStream(dctx_, &output, &input);
@@ -67,6 +98,7 @@ class ZstdDecoder final : public ContentDecoder {
     } else if (hint == 0) {
       // A frame ended and is flushed; more input starts the next frame (RFC 8878 §3.1).
       s.ended = true;
+      at_frame_start_ = true;
     }
     return s;
   }
@@ -75,6 +107,9 @@ class ZstdDecoder final : public ContentDecoder {
 
  private:
   ZSTD_DCtx* dctx_;
+  bool at_frame_start_ = true;
+  unsigned char magic_[4] = {};  // the first bytes of a frame, until its magic number is whole
+  std::size_t held_ = 0;
 };
 
 }  // namespace

@@ -260,6 +260,22 @@ TEST_CASE("zstd frames asking for a window above 8 MiB are refused (RFC 9659)") 
   CHECK(d.error == coding_errc::corrupt);
 }
 
+TEST_CASE("zstd takes RFC 8878 frames only: no legacy format, skippable frames pass") {
+  // libzstd's pre-1.0 v0.5 magic (0xFD2FB525): not the HTTP coding, whole or a byte at a time.
+  const std::string legacy = {'\x25', '\xb5', '\x2f', '\xfd', '\x04', '\x68', '\x4c', '\x00', '\x00', '\x08'};
+  CHECK(decode(ContentCoding::zstd, legacy, 1 << 10).error == coding_errc::corrupt);
+  CHECK(decode(ContentCoding::zstd, legacy, 1 << 10, 1).error == coding_errc::corrupt);
+  // A skippable frame (magic 0x184D2A50, 3 bytes of user data) then a real one, in any split.
+  const std::string skippable = std::string{'\x50', '\x2a', '\x4d', '\x18', '\x03', '\x00', '\x00', '\x00', 'a', 'b', 'c'};
+  const std::string wire = skippable + encode(ContentCoding::zstd, "payload");
+  for (std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) {
+    Decoded ok = decode(ContentCoding::zstd, wire, 1 << 10, piece);
+    REQUIRE_FALSE(ok.error);
+    CHECK(ok.body == "payload");
+  }
+  CHECK(decode(ContentCoding::zstd, encode(ContentCoding::zstd, "a") + "\x28\xb5", 1 << 10).error == coding_errc::truncated);
+}
+
 TEST_CASE("the system tools read what the encoders write, and the decoders read theirs") {
   const std::string json = sample_json(50000);
   for (ContentCoding c : {ContentCoding::gzip, ContentCoding::br, ContentCoding::zstd}) {
