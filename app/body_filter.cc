@@ -124,13 +124,14 @@ Task<Result<std::string_view>> RequestContext::read_filtered_body_chunk() {
   }
 }
 
+bool RequestContext::has_response_filters() const noexcept { return filters_ && !filters_->response.empty(); }
+
 void RequestContext::end_filters() noexcept {
   if (filters_) filters_->clear();
 }
 
 Task<void> RequestContext::end_response_filters() {
   detail::FilterState& s = *filters_;
-  if (s.response.empty()) co_return;
   if (s.inner != nullptr && s.inner->started()) {
     // A stream: the filters' last bytes, unless it broke off.
     if (s.accepted.empty() || exchange_->failed) co_return;

@@ -382,7 +382,7 @@ Task<void> Engine::serve(Exchange& exchange) {
       answer_handler_error(ctx, thrown);
     }
   }
-  if (ctx.filters_) co_await ctx.end_response_filters();
+  if (ctx.has_response_filters()) co_await ctx.end_response_filters();
   ctx.run_after_response(thrown != nullptr);
 }
 

@@ -546,6 +546,7 @@ class RequestContext : public ExchangeState {
   // The end of the chain: a buffered body goes through the filters, a stream gets their last
   // bytes (Engine::serve); then end_filters() forgets them (however the request ended).
   Task<void> end_response_filters();
+  bool has_response_filters() const noexcept;
   void end_filters() noexcept;
 };
 
