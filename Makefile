@@ -57,6 +57,8 @@ test-asan: build-asan
 # the Range parser and static-file paths, JSON binding) under ASan+UBSan, two at a time, sharing
 # a fixed budget of FUZZ_BUDGET seconds (test/fuzz/CMakeLists.txt); FUZZ_SECONDS=N gives each
 # target N seconds instead.
+# the Range parser and static-file paths, JSON binding, the gzip/deflate/br/zstd content-coding
+# decoders) for FUZZ_SECONDS each, two at a time, under ASan+UBSan.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 

@@ -331,6 +331,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   struct EndOfRequest {
     RequestContext& ctx;
     ~EndOfRequest() {
+      ctx.end_filters();  // the exchange gets its own body writer back
       ctx.serving_ = false;
       ctx.end_form();  // uploads' temp files go now, however the handler ended
     }
@@ -394,6 +395,7 @@ Task<void> Engine::serve(Exchange& exchange) {
       answer_handler_error(ctx, thrown);
     }
   }
+  if (ctx.has_response_filters()) co_await ctx.end_response_filters();
   ctx.run_after_response(thrown != nullptr);
 }
 

@@ -3,6 +3,7 @@
 #include <khz/common/log.h>
 
 #include "form_state.h"
+#include "body_filter_state.h"
 #include "sse_state.h"
 
 #include <cxxabi.h>
@@ -97,6 +98,7 @@ std::string_view RequestContext::peer_address() const {
 
 Task<Result<std::string_view>> RequestContext::read_body_chunk() {
   check_live("read_body_chunk");
+  if (filters_ && filters_->request && exchange_->body_reader != nullptr) co_return co_await read_filtered_body_chunk();
   if (exchange_->body_reader != nullptr) co_return co_await exchange_->body_reader->read();
   if (!body_handed_out_) {
     body_handed_out_ = true;

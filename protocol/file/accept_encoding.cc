@@ -8,28 +8,32 @@ namespace khz::protocol {
 namespace {
 
 // weight = OWS ";" OWS "q=" qvalue; qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
-// Only whether it is above zero matters; a malformed one counts as 1 (lenient, as browsers are).
-bool q_above_zero(std::string_view params) noexcept {
+// In thousandths; no q parameter is 1000, and a malformed one counts as 1000 (lenient, as
+// browsers are).
+int q_thousandths(std::string_view params) noexcept {
   while (!params.empty()) {
     std::size_t semi = params.find(';');
     std::string_view p = trim_ows(params.substr(0, semi));
     params = semi == std::string_view::npos ? std::string_view{} : params.substr(semi + 1);
     if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
       std::string_view v = trim_ows(p.substr(2));
-      if (v.empty() || v[0] != '0') return true;
-      for (char c : v.substr(1)) {
-        if (c >= '1' && c <= '9') return true;
+      if (v.empty() || v[0] != '0') return 1000;
+      int q = 0, scale = 100;
+      for (char c : v.size() > 2 && v[1] == '.' ? v.substr(2, 3) : std::string_view{}) {
+        if (c < '0' || c > '9') return 1000;
+        q += (c - '0') * scale;
+        scale /= 10;
       }
-      return false;
+      return q;
     }
   }
-  return true;
+  return 1000;
 }
 
 }  // namespace
 
-bool accepts_coding(std::string_view accept_encoding, std::string_view coding) noexcept {
-  bool star = false;
+int coding_quality(std::string_view accept_encoding, std::string_view coding) noexcept {
+  int star = -1;
   while (!accept_encoding.empty()) {
     std::size_t comma = accept_encoding.find(',');
     std::string_view item = accept_encoding.substr(0, comma);
@@ -37,10 +41,27 @@ bool accepts_coding(std::string_view accept_encoding, std::string_view coding) n
     std::size_t semi = item.find(';');
     std::string_view name = trim_ows(item.substr(0, semi));
     std::string_view params = semi == std::string_view::npos ? std::string_view{} : item.substr(semi + 1);
-    if (iequals(name, coding) || (iequals(coding, "gzip") && iequals(name, "x-gzip"))) return q_above_zero(params);
-    if (name == "*") star = q_above_zero(params);
+    if (iequals(name, coding) || (iequals(coding, "gzip") && iequals(name, "x-gzip"))) return q_thousandths(params);
+    if (name == "*") star = q_thousandths(params);
   }
-  return star;
+  return star < 0 ? 0 : star;
+}
+
+bool accepts_coding(std::string_view accept_encoding, std::string_view coding) noexcept {
+  return coding_quality(accept_encoding, coding) > 0;
+}
+
+std::size_t choose_coding(std::string_view accept_encoding, std::span<const std::string_view> preference) noexcept {
+  std::size_t best = preference.size();
+  int best_q = 0;
+  for (std::size_t i = 0; i < preference.size(); ++i) {
+    const int q = coding_quality(accept_encoding, preference[i]);
+    if (q > best_q) {  // strictly higher: on a tie the server's earlier choice stays
+      best = i;
+      best_q = q;
+    }
+  }
+  return best;
 }
 
 }  // namespace khz::protocol

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <khz/app/bind.h>
+#include <khz/app/body_filter.h>
 #include <khz/app/form.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
@@ -80,6 +81,9 @@ namespace khz {
 
 class RequestContext;
 class Engine;
+namespace detail {
+struct FilterState;
+}
 
 // Turns binding errors into the response (Engine::set_bind_error_handler); the default answers
 // errors.status() with errors.problem_json() as application/problem+json.
@@ -458,6 +462,16 @@ class RequestContext : public ExchangeState {
   //   engine.use([&metrics](khz::RequestContext& ctx) { ctx.after_response(&count, &metrics); });
   void after_response(ResponseHook hook, void* data);
 
+  // ---- body filters (<khz/app/body_filter.h>): what a middleware uses to rewrite bodies
+  // Registers a filter for this response's body: it sees the head once (start: may change
+  // headers, or decline) and then every piece of the body, the buffered body at the end of the
+  // chain or each streamed write (ctx.write, SSE), on HTTP/1.1 and HTTP/2. File bodies are not
+  // filtered. Register before the response begins (a middleware, before next()).
+  void filter_response(std::unique_ptr<ResponseFilter> filter);
+  // Decodes the request body through `filter`: a buffered body at once (replaced; the filter's
+  // error returned), a streamed one as read_body_chunk() reads it (its errors returned there).
+  std::error_code filter_request_body(std::unique_ptr<RequestBodyFilter> filter);
+
   // ---- flow
   Task<void> next();
   // Runs the rest of the chain as next() does, under a deadline: a cancel signal of its own
@@ -551,6 +565,15 @@ class RequestContext : public ExchangeState {
   // Waits for a heartbeat still being written, then drops the SSE state (Engine::serve).
   Task<void> end_sse();
   const FormOptions* form_options_ = nullptr;  // the Engine's (set once, when it makes the context)
+  // ---- body filters (app/body_filter.cc): made on the first filter, kept with the context
+  std::unique_ptr<detail::FilterState> filters_;
+  detail::FilterState& filter_state();
+  Task<Result<std::string_view>> read_filtered_body_chunk();
+  // The end of the chain: a buffered body goes through the filters, a stream gets their last
+  // bytes (Engine::serve); then end_filters() forgets them (however the request ended).
+  Task<void> end_response_filters();
+  bool has_response_filters() const noexcept;
+  void end_filters() noexcept;
 };
 
 }  // namespace khz

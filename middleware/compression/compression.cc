@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+// Response compression: a ResponseFilter per request that picks a coding at the head and then
+// encodes the body (flushing at every streamed write).
+#include <khz/middleware/compression.h>
+
+#include <khz/app/body_filter.h>
+#include <khz/app/request_context.h>
+#include <khz/protocol/accept_encoding.h>
+#include <khz/protocol/content_coding.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "media_types.h"
+
+namespace khz::middleware {
+namespace {
+
+using compression_detail::media_type_matches;
+using compression_detail::media_type_of;
+
+struct State {
+  std::vector<protocol::ContentCoding> codings;
+  std::vector<std::string_view> names;  // coding_name() of each, for choose_coding
+  std::vector<std::string> types;       // lower-case patterns
+  std::size_t min_bytes = 0;
+  int levels[4] = {};                   // by ContentCoding
+};
+
+// Whether a comma-separated field value lists `token` (lower-case), case-insensitively.
+bool has_token(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    item = item.substr(0, item.find_first_of(" \t=;"));
+    if (item.size() == token.size()) {
+      bool same = true;
+      for (std::size_t i = 0; i < item.size() && same; ++i) {
+        char c = item[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+        same = c == token[i];
+      }
+      if (same) return true;
+    }
+  }
+  return false;
+}
+
+void add_vary(Response& r) {
+  const std::string_view vary = r.header("Vary");
+  if (vary.empty()) {
+    r.headers().set("Vary", "Accept-Encoding");
+  } else if (!has_token(vary, "accept-encoding") && !has_token(vary, "*")) {
+    r.headers().set("Vary", std::string(vary) + ", Accept-Encoding");
+  }
+}
+
+class CompressFilter final : public ResponseFilter {
+ public:
+  explicit CompressFilter(const State& state) noexcept : state_(state) {}
+
+  bool start(RequestContext& ctx, Response& r, bool streamed) override {
+    // What rules compression out whatever the client accepts (no Vary either).
+    if (!status_allows_body(r.status()) || r.status() == 206 || !r.header("Content-Range").empty()) return false;
+    const std::string_view coding = r.header("Content-Encoding");
+    if (!coding.empty() && !has_token(coding, "identity")) return false;
+    if (has_token(r.header("Cache-Control"), "no-transform")) return false;
+    const std::string type = media_type_of(r.header("Content-Type"));
+    bool listed = false;
+    for (const std::string& pattern : state_.types) {
+      if (media_type_matches(type, pattern)) {
+        listed = true;
+        break;
+      }
+    }
+    if (!listed) return false;
+    // From here the answer depends on Accept-Encoding.
+    add_vary(r);
+    if (ctx.method() == "HEAD") return false;
+    if (!streamed && r.body().size() < state_.min_bytes) return false;
+    const std::size_t pick = protocol::choose_coding(ctx.header("Accept-Encoding"), state_.names);
+    if (pick >= state_.codings.size()) return false;
+    const protocol::ContentCoding chosen = state_.codings[pick];
+    encoder_ = protocol::ContentEncoder::create(chosen, state_.levels[static_cast<int>(chosen)]);
+    r.headers().set("Content-Encoding", protocol::coding_name(chosen));
+    r.headers().remove("Content-Length");
+    r.headers().remove("Accept-Ranges");
+    const std::string_view etag = r.header("ETag");
+    if (!etag.empty() && !etag.starts_with("W/")) r.headers().set("ETag", "W/" + std::string(etag));
+    return true;
+  }
+
+  void filter(std::string_view piece, bool last, std::string& out) override {
+    encoder_->feed(piece, out);
+    if (last) {
+      encoder_->finish(out);
+    } else {
+      encoder_->flush(out);  // a streamed write reaches the client whole, at once
+    }
+  }
+
+ private:
+  const State& state_;
+  std::unique_ptr<protocol::ContentEncoder> encoder_;
+};
+
+struct Compress {
+  std::shared_ptr<const State> state;
+  void operator()(RequestContext& ctx) const { ctx.filter_response(std::make_unique<CompressFilter>(*state)); }
+};
+
+}  // namespace
+
+Handler compression(CompressionOptions o) {
+  if (o.codings.empty()) throw std::invalid_argument("CompressionOptions::codings: empty");
+  auto s = std::make_shared<State>();
+  for (const std::string& name : o.codings) {
+    const auto coding = protocol::parse_coding(name);
+    if (!coding) throw std::invalid_argument("CompressionOptions::codings: unknown coding \"" + name + "\"");
+    for (protocol::ContentCoding c : s->codings) {
+      if (c == *coding) throw std::invalid_argument("CompressionOptions::codings: \"" + name + "\" twice");
+    }
+    s->codings.push_back(*coding);
+    s->names.push_back(protocol::coding_name(*coding));
+  }
+  for (const std::string& t : o.types) {
+    if (t.find('/') == std::string::npos) throw std::invalid_argument("CompressionOptions::types: \"" + t + "\" has no '/'");
+    s->types.push_back(media_type_of(t));
+  }
+  s->min_bytes = o.min_bytes;
+  s->levels[static_cast<int>(protocol::ContentCoding::gzip)] = o.gzip_level;
+  s->levels[static_cast<int>(protocol::ContentCoding::deflate)] = o.deflate_level;
+  s->levels[static_cast<int>(protocol::ContentCoding::br)] = o.br_level;
+  s->levels[static_cast<int>(protocol::ContentCoding::zstd)] = o.zstd_level;
+  return Compress{std::move(s)};
+}
+
+}  // namespace khz::middleware

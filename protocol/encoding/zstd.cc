@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: Apache-2.0
+// zstd (RFC 8878) as an HTTP content coding (RFC 9659) on libzstd.
+#include <zstd.h>
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+
+#include "codecs.h"
+
+namespace khz::protocol::encoding {
+namespace {
+
+// RFC 9659 §3: windows above 8 MiB are not to be sent, and a decoder may refuse them.
+constexpr int kMaxWindowLog = 23;
+
+class ZstdEncoder final : public ContentEncoder {
+ public:
+  explicit ZstdEncoder(int level) : ContentEncoder(ContentCoding::zstd), cctx_(ZSTD_createCCtx()) {
+    if (cctx_ == nullptr) throw std::bad_alloc();
+    if (level <= 0) level = 3;
+    ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, std::min(level, 19));
+    // Levels 1-19 pick windows up to 8 MiB for large inputs; capped to be sure (RFC 9659).
+    if (level >= 17) ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, kMaxWindowLog);
+  }
+  ~ZstdEncoder() override { ZSTD_freeCCtx(cctx_); }
+
+  void feed(std::string_view in, std::string& out) override { run(in, ZSTD_e_continue, out); }
+  void flush(std::string& out) override { run({}, ZSTD_e_flush, out); }
+  void finish(std::string& out) override { run({}, ZSTD_e_end, out); }
+
+ private:
+  void run(std::string_view in, ZSTD_EndDirective mode, std::string& out) {
+    ZSTD_inBuffer input{in.data(), in.size(), 0};
+    for (;;) {
+      const std::size_t old = out.size();
+      out.resize(old + kOutputChunk);
+      ZSTD_outBuffer output{out.data() + old, kOutputChunk, 0};
+      const std::size_t left = ZSTD_compressStream2(cctx_, &output, &input, mode);
+      out.resize(old + output.pos);
+      if (ZSTD_isError(left)) throw std::runtime_error(std::string("content coding: zstd: ") + ZSTD_getErrorName(left));
+      if (mode == ZSTD_e_continue ? input.pos == input.size : left == 0) return;
+    }
+  }
+
+  ZSTD_CCtx* cctx_;
+};
+
+class ZstdDecoder final : public ContentDecoder {
+ public:
+  explicit ZstdDecoder(std::size_t max_bytes) : ContentDecoder(ContentCoding::zstd, max_bytes), dctx_(ZSTD_createDCtx()) {
+    if (dctx_ == nullptr) throw std::bad_alloc();
+    ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, kMaxWindowLog);
+  }
+  ~ZstdDecoder() override { ZSTD_freeDCtx(dctx_); }
+
+ protected:
+  Step step(const unsigned char* in, std::size_t in_size, unsigned char* out, std::size_t out_size) override {
+    Step s;
+    if (at_frame_start_) {
+      // RFC 9659 is RFC 8878's format only: a frame starts with its magic number or a
+      // skippable frame's. libzstd would also take its legacy (pre-1.0) formats: refused here.
+      if (held_ + in_size < 4) {
+        std::copy(in, in + in_size, magic_ + held_);
+        held_ += in_size;
+        s.consumed = in_size;
+        return s;
+      }
+      unsigned char m[4];
+      std::copy(magic_, magic_ + held_, m);
+      std::copy(in, in + (4 - held_), m + held_);
+      const bool frame = m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
+      const bool skippable = (m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18;
+      if (!frame && !skippable) {
+        s.error = coding_errc::corrupt;
+        return s;
+      }
+      at_frame_start_ = false;
+      if (held_ > 0) {
+        // A frame header in pieces: zstd keeps the bytes until the header is whole.
+        ZSTD_inBuffer head{magic_, held_, 0};
+        ZSTD_outBuffer none{out, 0, 0};
+        const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &head);
+        held_ = 0;
+        if (ZSTD_isError(hint) || head.pos != head.size) {
+          s.error = coding_errc::corrupt;
+          return s;
+        }
+      }
+    }
+    ZSTD_inBuffer input{in, in_size, 0};
+    ZSTD_outBuffer output{out, out_size, 0};
+    const std::size_t hint = ZSTD_decompressStream(dctx_, &output, &input);
+    s.consumed = input.pos;
+    s.produced = output.pos;
+    if (ZSTD_isError(hint)) {
+      s.error = coding_errc::corrupt;
+    } else if (hint == 0) {
+      // A frame ended and is flushed; more input starts the next frame (RFC 8878 §3.1).
+      s.ended = true;
+      at_frame_start_ = true;
+    }
+    return s;
+  }
+
+  std::error_code restart() override { return {}; }
+
+ private:
+  ZSTD_DCtx* dctx_;
+  bool at_frame_start_ = true;
+  unsigned char magic_[4] = {};  // the first bytes of a frame, until its magic number is whole
+  std::size_t held_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<ContentEncoder> make_zstd_encoder(int level) { return std::make_unique<ZstdEncoder>(level); }
+
+std::unique_ptr<ContentDecoder> make_zstd_decoder(std::size_t max_bytes) { return std::make_unique<ZstdDecoder>(max_bytes); }
+
+}  // namespace khz::protocol::encoding
