@@ -5,6 +5,7 @@
 
 #include <khz/app/client.h>
 #include <khz/app/request_context.h>
+#include <khz/common/event_loop.h>
 #include <khz/common/log.h>
 
 #include "jwt_verify.h"
@@ -20,6 +21,9 @@ namespace {
 
 using jwt_detail::KeySet;
 using jwt_detail::Verdict;
+
+// How long a request waits for a first JWKS fetch another request started: 20 ms polls.
+constexpr int kFirstFetchPolls = 500;  // 10 s
 
 std::int64_t steady_seconds() noexcept {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -181,6 +185,12 @@ Task<void> authenticate(std::shared_ptr<const State> state, RequestContext& ctx)
     const bool stale = !s.jwks->fetched.load() || steady_seconds() - s.jwks->fetched_at.load() >= s.refresh;
     if (stale && claim_fetch(s)) {
       co_await fetch_jwks(state, s.jwks->fetched.load() ? "refresh" : "first fetch");
+    } else if (!s.jwks->fetched.load()) {
+      // The first fetch is running for another request: wait for it (briefly, bounded) rather
+      // than refuse a valid token for want of keys.
+      for (int i = 0; i < kFirstFetchPolls && s.jwks->fetching.load() && !s.jwks->fetched.load(); ++i) {
+        co_await sleep_for(std::chrono::milliseconds(20));
+      }
     }
   }
   std::shared_ptr<const KeySet> keys = s.jwks ? s.jwks->keys.load() : s.static_keys;

@@ -414,3 +414,32 @@ TEST_CASE("jwt: unknown kids refetch the JWKS at most once per min_refetch; a fa
     }
   }
 }
+
+TEST_CASE("jwt: requests that come during the first JWKS fetch wait for it") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      JwksEndpoint endpoint;
+      endpoint.set(jwks_of({ed().jwk("d1")}));
+      khz::test::TestServer keys_server(transport);
+      keys_server.server.get("/jwks", [&](khz::RequestContext& c) -> khz::Task<> {
+        khz::RequestContext& ctx = c;
+        co_await khz::sleep_for(std::chrono::milliseconds(300));  // a slow identity provider
+        endpoint.serve(ctx);
+      });
+      keys_server.start();
+      khz::test::TestServer s(transport);
+      khz::Client client;
+      s.server.use(khz::middleware::jwt({.jwks = {.url = keys_server.url("/jwks"), .client = &client}}));
+      s.server.get("/me", whoami);
+      s.start();
+      const std::string token = ed().sign("EdDSA", R"({"alg":"EdDSA","kid":"d1"})", claims());
+      std::string urls;
+      for (int i = 0; i < 6; ++i) urls += " " + s.url("/me");
+      const std::string codes = khz::test::run_command(
+          "curl -s --parallel --parallel-immediate --parallel-max 6 -o /dev/null -o /dev/null -o /dev/null -o /dev/null"
+          " -o /dev/null -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer " + token + "'" + urls + " 2>/dev/null").output;
+      REQUIRE(codes == "200\n200\n200\n200\n200\n200\n");
+      REQUIRE(endpoint.fetches == 1);
+    }
+  }
+}

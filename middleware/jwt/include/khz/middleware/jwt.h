@@ -34,9 +34,10 @@
 // SubjectPublicKeyInfo), and a JWKS (RFC 7517) fetched with a khz::Client the caller owns.
 // The JWKS is fetched by the first request, again when `jwks.refresh` has passed, and when a
 // token names a kid it lacks (at most once per `jwks.min_refetch`); a request that finds the
-// set stale fetches it while others use the old set. JWKs of kty RSA, EC (P-256) and OKP
-// (Ed25519) are used; "use": "enc" keys, "oct" keys and others are skipped; a JWK's "alg",
-// when present, narrows `jwks.algorithms` to itself. A fetch that fails keeps the old set (and
+// set stale fetches it while others use the old set; requests that come while the first fetch
+// runs wait for it (up to 10 s). JWKs of kty RSA, EC (P-256) and OKP (Ed25519) are used;
+// "use": "enc" keys, "oct" keys and others are skipped; a JWK's "alg", when present, narrows
+// `jwks.algorithms` to itself. A fetch that fails keeps the old set (and
 // is logged at warning level). The key set is immutable and swapped atomically: loops share it
 // without locks.
 //
