@@ -12,6 +12,7 @@
 #include "middleware/log_capture.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
+#include "support/tls_support.h"
 
 #include <atomic>
 #include <chrono>
@@ -439,6 +440,38 @@ TEST_CASE("jwt: requests that come during the first JWKS fetch wait for it") {
           "curl -s --parallel --parallel-immediate --parallel-max 6 -o /dev/null -o /dev/null -o /dev/null -o /dev/null"
           " -o /dev/null -o /dev/null -w '%{http_code}\\n' -H 'Authorization: Bearer " + token + "'" + urls + " 2>/dev/null").output;
       REQUIRE(codes == "200\n200\n200\n200\n200\n200\n");
+      REQUIRE(endpoint.fetches == 1);
+    }
+  }
+}
+
+TEST_CASE("jwt over TLS: the JWKS from an https endpoint, tokens over h2 and http/1.1") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      const auto& pki = khz::test::TestPki::get();
+      JwksEndpoint endpoint;
+      endpoint.set(jwks_of({rsa().jwk("r1", R"("alg":"PS256")")}));
+      khz::test::TestServer keys_server(transport, {.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key});
+      keys_server.server.get("/jwks", [&](khz::RequestContext& c) { endpoint.serve(c); });
+      keys_server.start();
+      khz::test::TestServer s(transport, {.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key});
+      khz::Client client({.tls_ca_file = pki.ca_cert});
+      const std::string jwks_url = "https://127.0.0.1:" + std::to_string(keys_server.port()) + "/jwks";
+      s.server.use(khz::middleware::jwt({.jwks = {.url = jwks_url, .client = &client}}));
+      s.server.get("/me", whoami);
+      s.start();
+      const std::string token = rsa().sign("PS256", R"({"alg":"PS256","kid":"r1"})", claims());
+      const std::string url = "https://127.0.0.1:" + std::to_string(s.port()) + "/me";
+      for (const std::string version : {"--http1.1", "--http2"}) {
+        CAPTURE(version);
+        const auto run = [&](const std::string& t) {
+          return khz::test::run_command("curl -s --max-time 10 --cacert " + pki.ca_cert + " " + version +
+                                        " -w ' %{http_code} %{http_version}' -H 'Authorization: Bearer " + t + "' " + url)
+              .output;
+        };
+        REQUIRE(run(token) == (version == "--http2" ? "ann 200 2" : "ann 200 1.1"));
+        REQUIRE(run(token.substr(0, token.size() - 2) + "AA").find("401") != std::string::npos);  // another signature
+      }
       REQUIRE(endpoint.fetches == 1);
     }
   }
