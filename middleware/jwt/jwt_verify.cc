@@ -347,6 +347,9 @@ void add_static_key(KeySet& set, const JwtKey& key) {
     if (!pkey) throw std::invalid_argument("JwtOptions::keys: " + name + ": public_key_pem is not a PEM public key");
     const std::uint32_t usable = algorithms_for(pkey.get());
     if (usable == 0) throw std::invalid_argument("JwtOptions::keys: " + name + ": not an RSA, P-256 or Ed25519 key");
+    if (usable == kRsaBits && EVP_PKEY_get_bits(pkey.get()) < 2048) {
+      throw std::invalid_argument("JwtOptions::keys: " + name + ": an RSA key under 2048 bits (RFC 7518 §3.3)");
+    }
     if ((k.algorithms & ~usable) != 0) {
       throw std::invalid_argument("JwtOptions::keys: " + name + ": an algorithm this key's type cannot verify");
     }

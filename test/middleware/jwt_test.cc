@@ -273,6 +273,15 @@ TEST_CASE("jwt: bad setups throw") {
   throws(O{.keys = {{.algorithms = {JwtAlg::hs256}, .public_key_pem = rsa().public_pem()}}});  // HS256 on a PEM
   throws(O{.keys = {{.algorithms = {JwtAlg::es256}, .public_key_pem = rsa().public_pem()}}});  // wrong key type
   throws(O{.keys = {{.algorithms = {JwtAlg::rs256}, .public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n"}}});
+  {
+    EVP_PKEY* small = EVP_RSA_gen(1024);
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+    PEM_write_bio_PUBKEY(bio.get(), small);
+    EVP_PKEY_free(small);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    throws(O{.keys = {{.algorithms = {JwtAlg::rs256}, .public_key_pem = std::string(data, static_cast<std::size_t>(n))}}});
+  }
   throws(O{.keys = {{.algorithms = {JwtAlg::hs256}, .secret = "short"}}});
   throws(O{.keys = {{.algorithms = {JwtAlg::hs512}, .secret = std::string(32, 'k')}}});  // HS512 needs 64
   throws(O{.keys = {{.kid = "a", .algorithms = {JwtAlg::hs256}, .secret = kSecret},

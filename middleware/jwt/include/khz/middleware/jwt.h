@@ -121,8 +121,9 @@ struct JwtOptions {
 
 // Throws std::invalid_argument for a bad setup: no keys and no JWKS, a key with no algorithms,
 // with both or neither of secret and public_key_pem, an HMAC algorithm on a public key or an
-// asymmetric one on a secret, a PEM that is not a public key of the algorithms' type, an HMAC
-// secret shorter than its hash (RFC 7518 §3.2: 32 bytes for HS256), a JWKS url without a client, two static keys with one kid.
+// asymmetric one on a secret, a PEM that is not a public key of the algorithms' type (or an RSA
+// key under 2048 bits), an HMAC secret shorter than its hash (RFC 7518 §3.2: 32 bytes for
+// HS256), a JWKS url without a client, two static keys with one kid.
 Handler jwt(JwtOptions options);
 
 // The verified payload of the request's token (a JSON object); nullptr when the jwt middleware
