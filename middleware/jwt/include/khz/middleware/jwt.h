@@ -7,7 +7,7 @@
 //       .keys = {{.kid = "hs-1", .algorithms = {khz::middleware::JwtAlg::hs256}, .secret = secret}},
 //       .jwks = {.url = "https://login.example/.well-known/jwks.json", .client = &client},
 //       .audiences = {"orders-api"}, .issuers = {"https://login.example/"}}));
-//   api->get("/me", [](khz::RequestContext& ctx) {
+//   api.get("/me", [](khz::RequestContext& ctx) {
 //     const khz::Json* claims = khz::middleware::jwt_claims(ctx);   // the verified payload
 //     ctx.string(200, *claims->find("sub")->string());
 //   });
@@ -37,9 +37,8 @@
 // set stale fetches it while others use the old set; requests that come while the first fetch
 // runs wait for it (up to 10 s). JWKs of kty RSA, EC (P-256) and OKP (Ed25519) are used;
 // "use": "enc" keys, "oct" keys and others are skipped; a JWK's "alg", when present, narrows
-// `jwks.algorithms` to itself. A fetch that fails keeps the old set (and
-// is logged at warning level). The key set is immutable and swapped atomically: loops share it
-// without locks.
+// `jwks.algorithms` to itself. A fetch that fails keeps the old set (and is logged at warning
+// level). The key set is immutable and swapped atomically: loops share it without locks.
 //
 // Put it after recovery, request_id and cors (a preflight carries no token), before the
 // handlers it protects.
