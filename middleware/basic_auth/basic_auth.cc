@@ -4,8 +4,9 @@
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
 
+#include "basic_parse.h"
+
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -26,45 +27,12 @@ Digest digest_of(std::string_view text) {
   return d;
 }
 
-constexpr std::size_t kMaxCredentials = 4096;
-
 struct State {
   std::vector<Digest> pairs;  // SHA-256("user:password")
   std::function<bool(std::string_view, std::string_view)> validate;
   std::string challenge;      // the WWW-Authenticate value
   std::string context_key;
 };
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-bool is_base64_char(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-// Strict base64 (RFC 4648 §4, padded): OpenSSL's decoder, after checking what it would skip
-// or accept loosely (whitespace, a missing or misplaced '=').
-bool decode_base64(std::string_view in, std::string& out) {
-  if (in.empty() || in.size() % 4 != 0) return false;
-  std::size_t pad = 0;
-  while (pad < 2 && in[in.size() - 1 - pad] == '=') ++pad;
-  for (std::size_t i = 0; i < in.size() - pad; ++i) {
-    if (!is_base64_char(in[i])) return false;
-  }
-  out.resize(in.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  if (n < 0 || static_cast<std::size_t>(n) < pad) return false;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  return true;
-}
 
 void refuse(const State& s, RequestContext& ctx, std::string_view why) {
   if (!why.empty()) KHZ_LOG(info, "basic_auth: " << ctx.method() << " " << ctx.path() << ": " << why << "; 401");
@@ -83,20 +51,10 @@ struct BasicAuth {
     const std::size_t fields = in.count("Authorization");
     if (fields == 0) return refuse(s, ctx, {});
     if (fields > 1) return refuse(s, ctx, "malformed Authorization (sent " + std::to_string(fields) + " times)");
-    std::string_view value = in.get("Authorization");
-    if (value.size() > kMaxCredentials) return refuse(s, ctx, "malformed Authorization (over 4 KiB)");
-    if (!iequals_prefix(value, "basic ")) return refuse(s, ctx, "malformed Authorization (not the Basic scheme)");
-    value.remove_prefix(6);
-    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     std::string plain;
-    if (!decode_base64(value, plain)) return refuse(s, ctx, "malformed Authorization (bad base64)");
-    const auto colon = plain.find(':');
-    if (colon == std::string::npos) return refuse(s, ctx, "malformed Authorization (no ':' in the credentials)");
-    const bool clean = std::all_of(plain.begin(), plain.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u >= 0x20 && u != 0x7f;
-    });
-    if (!clean) return refuse(s, ctx, "malformed Authorization (a control character in the credentials)");
+    std::size_t colon = 0;
+    const std::string why = basic_detail::parse_basic_authorization(in.get("Authorization"), plain, colon);
+    if (!why.empty()) return refuse(s, ctx, "malformed Authorization (" + why + ")");
     const Digest presented = digest_of(plain);
     int matched = 0;
     for (const Digest& d : s.pairs) matched |= CRYPTO_memcmp(d.data(), presented.data(), d.size()) == 0 ? 1 : 0;

@@ -3,14 +3,22 @@
 
 #include <khz/common/log.h>
 
+#include "origin_match.h"
+
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 namespace khz::middleware {
 namespace {
+
+using cors_detail::is_well_formed_origin;
+using cors_detail::matches_origin_pattern;
+using cors_detail::OriginPattern;
+using cors_detail::parse_origin_pattern;
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -24,26 +32,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-// An Origin as browsers serialise it (RFC 6454 §6.2): scheme "://" host [":" port], nothing
-// else; or "null". Anything else is refused before it is compared or logged.
-bool is_well_formed_origin(std::string_view o) noexcept {
-  if (o == "null") return true;
-  const auto sep = o.find("://");
-  if (sep == std::string_view::npos || sep == 0 || sep + 3 >= o.size() || o.size() > 2048) return false;
-  for (std::size_t i = 0; i < sep; ++i) {
-    const char c = lower(o[i]);
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) return false;
-  }
-  for (std::size_t i = sep + 3; i < o.size(); ++i) {
-    const char c = lower(o[i]);
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == ':' ||
-          c == '[' || c == ']')) {
-      return false;
-    }
   }
   return true;
 }
@@ -69,15 +57,10 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-struct Pattern {  // "https://*.example.com": prefix "https://", suffix ".example.com"
-  std::string prefix;
-  std::string suffix;
-};
-
 struct State {
   bool any_origin = false;
   std::vector<std::string> exact;  // lower case
-  std::vector<Pattern> patterns;   // lower case
+  std::vector<OriginPattern> patterns;  // lower case
   std::function<bool(std::string_view)> allow_origin;
   std::vector<std::string> methods;
   std::string methods_value;
@@ -93,32 +76,13 @@ struct State {
   bool vary_origin = true;  // the answer depends on the origin
 };
 
-bool matches_pattern(const Pattern& p, std::string_view origin) noexcept {
-  if (origin.size() <= p.prefix.size() + p.suffix.size()) return false;  // the '*' matches 1+ chars
-  for (std::size_t i = 0; i < p.prefix.size(); ++i) {
-    if (lower(origin[i]) != p.prefix[i]) return false;
-  }
-  const std::size_t tail = origin.size() - p.suffix.size();
-  for (std::size_t i = 0; i < p.suffix.size(); ++i) {
-    if (lower(origin[tail + i]) != p.suffix[i]) return false;
-  }
-  // What the '*' covers: DNS labels (letters, digits, '-', '.'), not starting or ending with
-  // '.', so no port, no path and no other host hides in it.
-  const std::string_view middle = origin.substr(p.prefix.size(), tail - p.prefix.size());
-  if (middle.front() == '.' || middle.back() == '.') return false;
-  return std::all_of(middle.begin(), middle.end(), [](char c) {
-    c = lower(c);
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-  });
-}
-
 bool origin_allowed(const State& s, std::string_view origin) {
   if (s.any_origin) return true;
   for (const auto& e : s.exact) {
     if (iequals(e, origin)) return true;
   }
   for (const auto& p : s.patterns) {
-    if (matches_pattern(p, origin)) return true;
+    if (matches_origin_pattern(p, origin)) return true;
   }
   return s.allow_origin && s.allow_origin(origin);
 }
@@ -228,17 +192,13 @@ struct Cors {
   }
 };
 
-Pattern parse_pattern(const std::string& text) {
-  const std::string p = lowered(text);
-  const auto star = p.find('*');
-  const auto sep = p.find("://");
-  // One '*', right after "scheme://", followed by '.' and at least one more label.
-  if (p.find('*', star + 1) != std::string::npos || sep == std::string::npos || star != sep + 3 ||
-      star + 2 >= p.size() || p[star + 1] != '.' || !is_well_formed_origin(p.substr(0, star) + "x" + p.substr(star + 1))) {
+OriginPattern parse_pattern(const std::string& text) {
+  std::optional<OriginPattern> p = parse_origin_pattern(text);
+  if (!p) {
     throw std::invalid_argument("CorsOptions::allow_origins: '" + text +
                                 "' is not an origin pattern (want \"https://*.example.com\")");
   }
-  return Pattern{p.substr(0, star), p.substr(star + 1)};
+  return std::move(*p);
 }
 
 }  // namespace
