@@ -58,6 +58,6 @@ struct AdaptiveLimitOptions {
 
 // Throws std::invalid_argument for a bad option (both triggers off, max_cpu outside [0, 1],
 // retry_after under 1 s, a probe_interval of 0).
-Handler adaptive_limit(AdaptiveLimitOptions options);
+Handler adaptive_limit(AdaptiveLimitOptions options = {});
 
 }  // namespace khz::middleware

@@ -107,6 +107,6 @@ struct RateLimitOptions {
 
 // Throws std::invalid_argument for a bad option (rate <= 0, burst 0, a bad CIDR, a missing
 // key_header or key, max_keys 0, a policy that is not a token, another forwarded_header).
-Handler rate_limit(RateLimitOptions options);
+Handler rate_limit(RateLimitOptions options = {});
 
 }  // namespace khz::middleware
