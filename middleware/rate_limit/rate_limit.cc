@@ -81,8 +81,9 @@ long long ceil_seconds(Clock::duration d) noexcept {
 
 std::string_view shorten(Shard& shard, std::string_view key) {
   if (key.size() <= kMaxKeyBytes) return key;
+  // "\x01#<hash>": no header value holds \x01, so a short key cannot pose as a hashed one.
   char buf[32];
-  const int n = std::snprintf(buf, sizeof buf, "#%016zx", std::hash<std::string_view>{}(key));
+  const int n = std::snprintf(buf, sizeof buf, "\x01#%016zx", std::hash<std::string_view>{}(key));
   shard.hashed.assign(buf, static_cast<std::size_t>(n));
   return shard.hashed;
 }
@@ -127,10 +128,8 @@ struct RateLimit {
       keyed = true;
     } else if (s.key_from == RateKeyFrom::header) {
       const HeaderMap& in = ctx.request().headers();
-      if (in.contains(s.key_header)) {
-        key = in.get(s.key_header);
-        keyed = true;
-      }
+      key = in.get(s.key_header);
+      keyed = !key.empty();
     }
     if (!keyed) {
       const auto ip = detail::client_ip(ctx.peer_address(), ctx.request().headers(), s.proxies, s.forwarded);

@@ -85,6 +85,7 @@ TEST_CASE("rate_limit: keys from a header (else the client address) and from a f
     REQUIRE(status_for(e, "bob") == 200);
     REQUIRE(status_for(e) == 200);  // no header: keyed by the peer ("in-process")
     REQUIRE(status_for(e) == 429);
+    REQUIRE(perform_request(e, "GET", "/x", {{"X-Client", ""}}).status() == 429);  // empty: the peer too
     khz::test::LogCapture log;
     REQUIRE(status_for(e, std::string(1000, 'k')) == 200);  // a long key is hashed, still counted
     REQUIRE(status_for(e, std::string(1000, 'k')) == 429);

@@ -32,7 +32,8 @@
 //              the last trusted hop is the key instead; that is logged (at most one line a
 //              second per loop, as below). Never trust a header you do not control: without
 //              `trusted_proxies` it is not read at all.
-//   header     the value of `key_header`; a request without it is keyed by client IP as above.
+//   header     the value of `key_header` (the first field of that name); a request without it,
+//              or with an empty one, is keyed by client IP as above.
 //   function   `key(ctx)`; "" exempts the request (it is not counted and gets no fields).
 // Keys over 256 bytes are hashed down to keep memory bounded per key.
 //
