@@ -11,7 +11,10 @@
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
-//                    [--static DIR]
+//                    [--static DIR] [--middleware]
+// --middleware: every route runs behind a realistic middleware stack (add_middleware_stack below):
+// recovery, request id, CORS (any origin), secure headers and a rate limiter set so it never
+// limits; run.sh's khz-mw-<transport> servers, compared with the bare khz-<transport>.
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include "bind/bind_contract.h"
@@ -19,6 +22,11 @@
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+#include <khz/middleware/cors.h>
+#include <khz/middleware/rate_limit.h>
+#include <khz/middleware/recovery.h>
+#include <khz/middleware/request_id.h>
+#include <khz/middleware/secure_headers.h>
 
 #include <charconv>
 #include <chrono>
@@ -47,7 +55,7 @@ khz::Task<> ws_echo(khz::WebSocket& socket) {
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
                "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n"
-               "                        [--tls-cert FILE --tls-key FILE] [--static DIR]\n",
+               "                        [--tls-cert FILE --tls-key FILE] [--static DIR] [--middleware]\n",
                why);
   std::exit(2);
 }
@@ -85,16 +93,35 @@ khz::Task<> sse_feed(khz::RequestContext& c) {
   }
 }
 
+// --middleware: the stack a production service puts on every route, in the recommended order.
+// Registered before the routes, so it wraps all of them.
+void add_middleware_stack(khz::Server& server) {
+  // ==== PLUG-IN POINT: the access log, then compression, go here, one server.use(...) each:
+  // outermost, so the log sees every answer (a 429 or a recovered 500 included) and compression
+  // applies to whatever the layers below produce.
+  server.use(khz::middleware::recovery({.stack_trace = false}),
+             khz::middleware::request_id(),
+             khz::middleware::cors({.allow_origins = {"*"}}),
+             khz::middleware::secure_headers(),
+             // Keyed by client IP (wrk is one key); a bucket this large never runs dry.
+             khz::middleware::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   khz::ServerOptions options{.address = "0.0.0.0:8080", .loops = 1, .h2c = false};
   std::string static_dir;
+  bool middleware = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("help");
     if (flag == "--h2c") {
       options.h2c = true;
+      continue;
+    }
+    if (flag == "--middleware") {
+      middleware = true;
       continue;
     }
     if (i + 1 >= argc) usage("missing value");
@@ -113,6 +140,7 @@ int main(int argc, char** argv) {
 
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) usage("--tls-cert and --tls-key go together");
   khz::Server server(options);
+  if (middleware) add_middleware_stack(server);
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
   server.get("/json", [](khz::RequestContext& c) { c.json(200, khz::H{{"message", "Hello, World!"}}); });
   auto echo = [](khz::RequestContext& c) { c.data(200, "application/octet-stream", c.body()); };

@@ -155,6 +155,13 @@ def main():
                 asio = server.replace("netpoll", "asio")
                 vs_asio = paired(per_round, server, asio, scenario) if asio != server else ""
                 note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, vs_asio, note]))
+            if server.startswith("khz-mw-"):
+                # The middleware stack's price: this figure over the bare route's (same transport).
+                bare = "khz-" + server[len("khz-mw-"):]
+                bare_row = by_key.get((bare, scenario))
+                bare_rate = per_cpu_second(bare_row) if bare_row and bare_row[2] == "ok" else None
+                vs_bare = f"{rate / bare_rate:.2f}x bare {bare}" if rate and bare_rate else ""
+                note = "; ".join(filter(None, [vs_bare, paired(per_round, server, bare, scenario), note]))
             if h2 and rate and h2o_rate and "-khz-" in server:
                 note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", note]))
             p50, p99 = float(row[6]), float(row[7])
