@@ -7,9 +7,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libnghttp2-dev node-llhttp libssl-dev rapidjson-dev libkainjow-mustache-dev
-  libsimdjson-dev libre2-dev zlib1g-dev
+  libsimdjson-dev libre2-dev zlib1g-dev libhiredis-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
-  curl openssl wrk python3 slowhttptest
+  curl openssl wrk python3 slowhttptest redis-server
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
   chromium node-ws nodejs
 )
