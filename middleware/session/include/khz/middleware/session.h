@@ -49,10 +49,13 @@
 // over a khz byte stream (khz::client::open_stream, the app layer's raw TCP client), so the
 // connection runs on the server's own event loop and never blocks it, on both transports;
 // hiredis's async API would instead need an fd-readiness adapter per backend, which khz does
-// not expose. One connection per event loop, made on first use, commands pipelined on it in
-// order; a broken connection (a Redis restart) is dropped and the next command dials again.
-// connect_timeout bounds a dial, command_timeout each command; a failure or timeout is the
-// store failing (see above).
+// not expose. One connection per event loop, made on first use; one command at a time on it,
+// the loop's other requests waiting their turn in order (no locks: a loop's connection is only
+// touched on that loop). A connection that fails (Redis restarted, a timeout) is dropped; a
+// command that failed on a connection that had worked before is sent once more on a new one
+// (GET, SET and DEL are idempotent), so a restart costs no request once Redis is back.
+// connect_timeout bounds a dial, command_timeout each write and each wait for a reply; a
+// failure is the store failing (see above).
 //
 // Where it goes: after recovery, request_id and cors, before the handlers and any middleware
 // that reads the session (auth checks).
