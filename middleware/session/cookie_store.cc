@@ -13,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "cookie_open.h"
 #include "record_codec.h"
 
 #include <array>
@@ -216,6 +217,18 @@ class CookieStore final : public SessionStore {
 };
 
 }  // namespace
+
+Result<SessionRecord> detail::open_cookie(const SessionStore& store, std::string_view value) {
+  const auto* cs = dynamic_cast<const CookieStore*>(&store);
+  KHZ_ASSERT(cs != nullptr);
+  return cs->open(value);
+}
+
+Result<std::string> detail::seal_cookie(const SessionStore& store, const SessionRecord& record) {
+  const auto* cs = dynamic_cast<const CookieStore*>(&store);
+  KHZ_ASSERT(cs != nullptr);
+  return cs->seal(record);
+}
 
 std::shared_ptr<SessionStore> cookie_store(CookieStoreOptions o) {
   if (o.keys.empty()) throw std::invalid_argument("CookieStoreOptions::keys: none");

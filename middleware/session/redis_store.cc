@@ -53,13 +53,35 @@ struct Command {
   }
 };
 
-// The connection of one loop and the queue of coroutines waiting to use it.
+// The connection of one loop and the queue of coroutines waiting to use it. Shared by the store
+// and the loop's keeper (below), so the connection is always destroyed on its own loop.
 struct LoopLink {
   std::unique_ptr<transport::Connection> conn;
   ReaderPtr reader;
   bool busy = false;
+  bool keeper = false;  // a keeper runs on this loop
   std::deque<std::coroutine_handle<>> waiting;
 };
+
+// Sleeps on the loop until the loop shuts down (sleep_for returns early then), and closes the
+// connection there: a connection must die on its loop, before the loop does. A command still
+// using it sees the close as an error and drops it itself.
+Task<void> keep_until_loop_stops(std::shared_ptr<LoopLink> link) {
+  constexpr auto kNap = std::chrono::minutes(10);
+  for (;;) {
+    const auto until = EventLoop::Clock::now() + kNap;
+    co_await sleep_for(kNap);
+    if (EventLoop::Clock::now() < until) break;
+  }
+  link->keeper = false;
+  if (!link->conn) co_return;
+  if (link->busy) {
+    link->conn->close();
+  } else {
+    link->conn.reset();
+    link->reader.reset();
+  }
+}
 
 // Takes the loop's link for one command (FIFO); the destructor hands it to the next waiter.
 class LinkTurn {
@@ -104,12 +126,9 @@ class RedisStore final : public SessionStore {
  public:
   explicit RedisStore(RedisStoreOptions o) : options_(std::move(o)) {}
 
-  ~RedisStore() override {
-    // As the client's pools: connections close on the destroying thread, once no request is
-    // in flight (the server has stopped).
-    std::lock_guard lock(mutex_);
-    links_.clear();
-  }
+  // Each loop's keeper holds its link, and closes its connection on the loop when the loop
+  // stops; the links outlive the store until then.
+  ~RedisStore() override = default;
 
   Task<Result<SessionRecord>> load(std::string value) override {
     if (!is_id(value)) co_return make_error_code(session_errc::malformed);
@@ -156,18 +175,18 @@ class RedisStore final : public SessionStore {
     return make_error_code(session_errc::unavailable);
   }
 
-  LoopLink& link() {
-    thread_local std::pair<const RedisStore*, LoopLink*> cache{nullptr, nullptr};
+  std::shared_ptr<LoopLink>& link() {
+    thread_local std::pair<const RedisStore*, std::shared_ptr<LoopLink>*> cache{nullptr, nullptr};
     // The cache holds this store's link only while the same store asks from the same thread
     // (a loop is one thread); a new store at the old one's address is told apart by generation.
     thread_local std::uint64_t cached_generation = 0;
     if (cache.first == this && cached_generation == generation_) return *cache.second;
     std::lock_guard lock(mutex_);
     auto& slot = links_[EventLoop::current()];
-    if (!slot) slot = std::make_unique<LoopLink>();
-    cache = {this, slot.get()};
+    if (!slot) slot = std::make_shared<LoopLink>();
+    cache = {this, &slot};
     cached_generation = generation_;
-    return *slot;
+    return slot;
   }
 
   // Runs one command on this loop's connection: dials when there is none (AUTH and SELECT
@@ -177,7 +196,12 @@ class RedisStore final : public SessionStore {
   Task<Result<ReplyPtr>> run(std::vector<std::string> args) {
     std::vector<std::string_view> views(args.begin(), args.end());
     const Command command = Command::of(std::move(views));
-    LoopLink& l = link();
+    std::shared_ptr<LoopLink> shared = link();
+    LoopLink& l = *shared;
+    if (!l.keeper) {
+      l.keeper = true;
+      spawn(keep_until_loop_stops(shared));
+    }
     co_await LinkTurn(l);
     TurnRelease release{l};
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -252,7 +276,7 @@ class RedisStore final : public SessionStore {
   static inline std::atomic<std::uint64_t> next_generation_{1};
   const std::uint64_t generation_ = next_generation_++;
   std::mutex mutex_;
-  std::unordered_map<EventLoop*, std::unique_ptr<LoopLink>> links_;
+  std::unordered_map<EventLoop*, std::shared_ptr<LoopLink>> links_;
 };
 
 }  // namespace

@@ -55,7 +55,8 @@
 // command that failed on a connection that had worked before is sent once more on a new one
 // (GET, SET and DEL are idempotent), so a restart costs no request once Redis is back.
 // connect_timeout bounds a dial, command_timeout each write and each wait for a reply; a
-// failure is the store failing (see above).
+// failure is the store failing (see above). Each loop's connection is closed on that loop when
+// the loop stops (a small keeper coroutine sleeps there until then).
 //
 // Where it goes: after recovery, request_id and cors, before the handlers and any middleware
 // that reads the session (auth checks).
