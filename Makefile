@@ -51,8 +51,8 @@ test-asan: build-asan
 
 # libFuzzer targets (request and response parsers, chunked decoder, multipart and urlencoded
 # form codecs, the event-stream parser and encoder, WebSocket frames and permessage-deflate,
-# the Range parser and static-file paths, JSON binding) for FUZZ_SECONDS each, two at a time,
-# under ASan+UBSan.
+# the Range parser and static-file paths, JSON binding, the session cookie's decoder) for
+# FUZZ_SECONDS each, two at a time, under ASan+UBSan.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 

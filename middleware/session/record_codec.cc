@@ -59,8 +59,9 @@ std::optional<SessionRecord> decode_record(std::string_view bytes) {
   SessionRecord rec;
   const std::uint64_t created = r.number(8);
   const std::uint64_t written = r.number(8);
-  // Years past 9999 are no time a session was made: refuse rather than overflow the clock.
-  constexpr std::uint64_t kMaxSeconds = 253402300799;
+  // A time past 2200-01-01 is no time a session was written: refuse it rather than overflow
+  // system_clock (nanoseconds: it ends in 2262) or the arithmetic on it (created + max_age).
+  constexpr std::uint64_t kMaxSeconds = 7258118400;
   if (!r.ok || created > kMaxSeconds || written > kMaxSeconds) return std::nullopt;
   rec.created = std::chrono::system_clock::time_point(std::chrono::seconds(created));
   rec.last_written = std::chrono::system_clock::time_point(std::chrono::seconds(written));

@@ -248,6 +248,9 @@ Handler session(SessionOptions o) {
   if (!o.store) throw std::invalid_argument("SessionOptions::store: none");
   if (o.max_age.count() <= 0) throw std::invalid_argument("SessionOptions::max_age: not positive");
   if (o.idle_timeout.count() <= 0) throw std::invalid_argument("SessionOptions::idle_timeout: not positive");
+  // Past a century the clock arithmetic (created + max_age, in nanoseconds) could overflow.
+  constexpr std::chrono::seconds kCentury{std::chrono::hours(24 * 366 * 100)};
+  if (o.max_age > kCentury || o.idle_timeout > kCentury) throw std::invalid_argument("SessionOptions: a timeout over 100 years");
   if (o.unavailable_status != 0 && (o.unavailable_status < 500 || o.unavailable_status > 599)) {
     throw std::invalid_argument("SessionOptions::unavailable_status: 0 or 5xx");
   }

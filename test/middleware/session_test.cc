@@ -165,6 +165,14 @@ TEST_CASE("session (cookie store): cookie attributes") {
   REQUIRE_THROWS_AS(khz::middleware::session({.store = khz::middleware::cookie_store({.keys = {kKeyA}}),
                                               .cookie = {.secure = false, .same_site = khz::SameSite::none}}),
                     std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::middleware::session({.store = khz::middleware::cookie_store({.keys = {kKeyA}}),
+                                              .max_age = std::chrono::hours(24 * 365 * 200)}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::middleware::session({.store = khz::middleware::cookie_store({.keys = {kKeyA}}), .idle_timeout = 0s}),
+                    std::invalid_argument);
+  REQUIRE_THROWS_AS(khz::middleware::session({.store = khz::middleware::cookie_store({.keys = {kKeyA}}),
+                                              .unavailable_status = 404}),
+                    std::invalid_argument);
   REQUIRE_THROWS_AS(khz::middleware::cookie_store({.keys = {"short"}}), std::invalid_argument);
   REQUIRE_THROWS_AS(khz::middleware::cookie_store({}), std::invalid_argument);
 }

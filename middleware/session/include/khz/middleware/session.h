@@ -209,7 +209,7 @@ class Session {
 };
 
 // Throws std::invalid_argument without a store, for a cookie whose attributes the cookie
-// rules refuse (e.g. SameSite=None without secure), zero timeouts, or an unavailable_status
+// rules refuse (e.g. SameSite=None without secure), timeouts not positive or over 100 years, or an unavailable_status
 // other than 0 or 5xx.
 Handler session(SessionOptions options);
 // The session of the request; throws std::logic_error when the session middleware is not in
