@@ -237,6 +237,9 @@ struct SessionMiddleware {
     if (session.needs_write() && !ctx.is_streaming()) {
       const bool saved = co_await session.save();
       (void)saved;  // logged by save()
+    } else if (session.changed() && ctx.is_streaming()) {
+      KHZ_LOG(warn, "session: " << ctx.method() << " " << ctx.path()
+                                << ": changed after the streamed response began, not saved (co_await save() before the first write)");
     }
     ctx.set(kContextKey, static_cast<Session*>(nullptr));
   }

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "middleware/log_capture.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 #include "support/tls_support.h"
@@ -45,6 +46,12 @@ void add_routes(khz::Server& s) {
     const bool b = a && co_await c.write("done");
     (void)b;
   });
+  // Changed after the head went out: not saved, and said so.
+  s.get("/late", [](khz::RequestContext& c) -> khz::Task<> {
+    const bool a = co_await c.write("late;");
+    (void)a;
+    khz::middleware::session(c).set("streamed", "late");
+  });
   s.get("/streamed", [](khz::RequestContext& c) {
     const std::string* v = khz::middleware::session(c).get("streamed");
     c.string(200, "streamed=" + (v != nullptr ? *v : std::string("no")));
@@ -65,6 +72,12 @@ void run_sequence(const std::string& base_cmd, const std::string& origin, const 
   REQUIRE(contains(login, "khz_session="));
   REQUIRE(contains(curl("GET", "/me"), "user=ann"));
   REQUIRE(contains(curl("GET", "/stream"), "saved;done"));
+  REQUIRE(contains(curl("GET", "/streamed"), "streamed=yes"));
+  {
+    khz::test::LogCapture log;
+    REQUIRE(contains(curl("GET", "/late"), "late;"));
+    REQUIRE(contains(log.text(), "session: GET /late: changed after the streamed response began, not saved"));
+  }
   REQUIRE(contains(curl("GET", "/streamed"), "streamed=yes"));
   REQUIRE(contains(curl("GET", "/me"), "user=ann"));
   REQUIRE(contains(curl("POST", "/logout"), "bye"));
