@@ -65,6 +65,8 @@ test-asan: build-asan
 # the Range parser and static-file paths, JSON binding, the client address behind proxies of
 # rate_limit) for FUZZ_SECONDS each, two at a time,
 # under ASan+UBSan.
+# the Range parser and static-file paths, JSON binding, the session cookie's decoder) for
+# FUZZ_SECONDS each, two at a time, under ASan+UBSan.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 

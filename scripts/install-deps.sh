@@ -11,6 +11,9 @@ packages=(
   libsimdjson-dev libre2-dev zlib1g-dev libbrotli-dev libzstd-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest gzip brotli zstd python3-brotli
+  libsimdjson-dev libre2-dev zlib1g-dev libhiredis-dev
+  catch2 libbenchmark-dev clang libclang-rt-14-dev
+  curl openssl wrk python3 slowhttptest redis-server
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
   chromium node-ws nodejs
 )
