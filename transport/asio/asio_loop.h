@@ -42,6 +42,10 @@ class AsioLoop final : public EventLoop, public Dialer {
   void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
 
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override {
+    if (waking_) {  // shutting down: a sleep ends at once (on a later turn)
+      asio::post(io_, [h] { h.resume(); });
+      return;
+    }
     sleepers_.emplace_front(io_, h);
     auto it = sleepers_.begin();
     it->timer.expires_after(delay);
@@ -119,6 +123,7 @@ class AsioLoop final : public EventLoop, public Dialer {
 
   // Called on the loop thread.
   void wake_sleepers() {
+    waking_ = true;
     for (auto& s : sleepers_) s.timer.cancel();
   }
 
@@ -147,6 +152,7 @@ class AsioLoop final : public EventLoop, public Dialer {
   std::thread thread_;
   bool sweeping_ = false;                           // a caller-driven loop armed its sweep
   std::list<Sleeper> sleepers_;                     // loop thread only
+  bool waking_ = false;                             // wake_sleepers ran: sleeps end at once
   std::unordered_set<AsioConnection*> connections_;  // loop thread only
   HeapTimer* timers_ = nullptr;  // LoopTimers whose handler has not run (a list); loop thread only
 };

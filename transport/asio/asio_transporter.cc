@@ -109,6 +109,10 @@ class AsioTransporter final : public Transporter, private Lifecycle::Host {
       }
     }
     lock.unlock();
+    // Coroutines still asleep on a loop that no connection owns (a middleware's background
+    // timer, a per-loop keeper) end now, as sleep_for promises at shutdown: the loops would
+    // otherwise stop with their frames suspended.
+    for_each_loop([](AsioLoop& loop) { loop.wake_sleepers(); });
     // Acceptor and any leftover handlers die on the loops' threads before they stop.
     for_each_loop([this](AsioLoop& loop) {
       if (&loop == loops_[0].get()) {

@@ -150,6 +150,10 @@ class NetpollTransporter final : public Transporter {
       }
     }
     lock.unlock();
+    // Coroutines still asleep on a loop that no connection owns (a middleware's background
+    // timer, a per-loop keeper) end now, as sleep_for promises at shutdown: the loops would
+    // otherwise stop with their frames suspended.
+    for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
     for (auto& w : workers_) w->loop.stop_and_join();
   }
 
