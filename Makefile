@@ -54,19 +54,11 @@ test-asan: build-asan
 
 # libFuzzer targets (request and response parsers, chunked decoder, multipart and urlencoded
 # form codecs, the event-stream parser and encoder, WebSocket frames and permessage-deflate,
-# the Range parser and static-file paths, JSON binding) under ASan+UBSan, two at a time, sharing
-# a fixed budget of FUZZ_BUDGET seconds (test/fuzz/CMakeLists.txt); FUZZ_SECONDS=N gives each
-# target N seconds instead.
-# the Range parser and static-file paths, JSON binding, the gzip/deflate/br/zstd content-coding
-# decoders) for FUZZ_SECONDS each, two at a time, under ASan+UBSan.
-# the Range parser and static-file paths, JSON binding, JWT verification and JWKS documents,
-# the CORS origin matcher, the Basic Authorization parser) for FUZZ_SECONDS each, two at a
-# time, under ASan+UBSan.
-# the Range parser and static-file paths, JSON binding, the client address behind proxies of
-# rate_limit) for FUZZ_SECONDS each, two at a time,
-# under ASan+UBSan.
-# the Range parser and static-file paths, JSON binding, the session cookie's decoder) for
-# FUZZ_SECONDS each, two at a time, under ASan+UBSan.
+# the Range parser and static-file paths, JSON binding, the gzip/deflate/br/zstd decoders, JWT
+# verification and JWKS documents, the CORS origin matcher, the Basic Authorization parser,
+# rate_limit's client address behind proxies, the session cookie's decoder) under ASan+UBSan,
+# two at a time, sharing a fixed budget of FUZZ_BUDGET seconds (test/fuzz/CMakeLists.txt);
+# FUZZ_SECONDS=N gives each target N seconds instead.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
 
