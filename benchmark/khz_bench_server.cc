@@ -13,8 +13,9 @@
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
 //                    [--static DIR] [--middleware]
 // --middleware: every route runs behind a realistic middleware stack (add_middleware_stack below):
-// recovery, request id, CORS (any origin), secure headers and a rate limiter set so it never
-// limits; run.sh's khz-mw-<transport> servers, compared with the bare khz-<transport>.
+// an access log (JSON lines, to a file in the temporary directory), recovery, request id, CORS
+// (any origin), secure headers, a rate limiter set so it never limits, and compression (by
+// Accept-Encoding); run.sh's khz-mw-<transport> servers, compared with the bare khz-<transport>.
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include "bind/bind_contract.h"
@@ -22,6 +23,8 @@
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+#include <khz/middleware/access_log.h>
+#include <khz/middleware/compression.h>
 #include <khz/middleware/cors.h>
 #include <khz/middleware/rate_limit.h>
 #include <khz/middleware/recovery.h>
@@ -35,8 +38,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include <unistd.h>
 
 namespace {
 
@@ -95,16 +102,28 @@ khz::Task<> sse_feed(khz::RequestContext& c) {
 
 // --middleware: the stack a production service puts on every route, in the recommended order.
 // Registered before the routes, so it wraps all of them.
-void add_middleware_stack(khz::Server& server) {
-  // ==== PLUG-IN POINT: the access log, then compression, go here, one server.use(...) each:
-  // outermost, so the log sees every answer (a 429 or a recovered 500 included) and compression
-  // applies to whatever the layers below produce.
-  server.use(khz::middleware::recovery({.stack_trace = false}),
+std::unique_ptr<khz::middleware::AccessLog> add_middleware_stack(khz::Server& server) {
+  // The access log outermost, so it sees every answer (a 429 or a recovered 500 included);
+  // compression innermost of these, so it applies to whatever the handlers produce.
+  const auto log_file = std::filesystem::temp_directory_path() /
+                        ("khz-bench-access-" + std::to_string(::getpid()) + ".log");
+  auto access = std::make_unique<khz::middleware::AccessLog>(server, khz::middleware::AccessLogOptions{
+      .format = khz::middleware::AccessLogFormat::json,
+      .fields = {khz::middleware::AccessLogField::time, khz::middleware::AccessLogField::remote_addr,
+                 khz::middleware::AccessLogField::method, khz::middleware::AccessLogField::route,
+                 khz::middleware::AccessLogField::status, khz::middleware::AccessLogField::bytes_out,
+                 khz::middleware::AccessLogField::latency, khz::middleware::AccessLogField::request_id},
+      .sink = khz::middleware::AccessLogSink::file(log_file.string())});
+  std::fprintf(stderr, "khz-bench-server: access log in %s\n", log_file.c_str());
+  server.use(access->middleware(),
+             khz::middleware::recovery({.stack_trace = false}),
              khz::middleware::request_id(),
              khz::middleware::cors({.allow_origins = {"*"}}),
              khz::middleware::secure_headers(),
              // Keyed by client IP (wrk is one key); a bucket this large never runs dry.
-             khz::middleware::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}));
+             khz::middleware::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}),
+             khz::middleware::compression());
+  return access;
 }
 
 }  // namespace
@@ -140,7 +159,8 @@ int main(int argc, char** argv) {
 
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) usage("--tls-cert and --tls-key go together");
   khz::Server server(options);
-  if (middleware) add_middleware_stack(server);
+  std::unique_ptr<khz::middleware::AccessLog> access_log;  // flushed when the server stops
+  if (middleware) access_log = add_middleware_stack(server);
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
   server.get("/json", [](khz::RequestContext& c) { c.json(200, khz::H{{"message", "Hello, World!"}}); });
   auto echo = [](khz::RequestContext& c) { c.data(200, "application/octet-stream", c.body()); };

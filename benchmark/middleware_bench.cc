@@ -18,17 +18,24 @@
 #include <khz/common/event_loop.h>
 #include <khz/middleware/adaptive_limit.h>
 #include <khz/middleware/basic_auth.h>
+#include <khz/middleware/compression.h>
 #include <khz/middleware/cors.h>
+#include <khz/middleware/csrf.h>
+#include <khz/middleware/etag.h>
 #include <khz/middleware/host_redirect.h>
+#include <khz/middleware/jwt.h>
 #include <khz/middleware/key_auth.h>
 #include <khz/middleware/rate_limit.h>
 #include <khz/middleware/recovery.h>
 #include <khz/middleware/request_id.h>
 #include <khz/middleware/secure_headers.h>
+#include <khz/middleware/session.h>
+#include <khz/middleware/timeout.h>
 #include <khz/middleware/trailing_slash.h>
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -67,6 +74,17 @@ const std::vector<Row> kRows = {
     {"host_redirect", [] { return mw::host_redirect({.host = "localhost"}); }, "GET", {}, 200},
     {"rate_limit", [] { return mw::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}); }, "GET", {}, 200},
     {"adaptive_limit", [] { return mw::adaptive_limit(); }, "GET", {}, 200},
+    {"compression declines", [] { return mw::compression(); }, "GET", {}, 200},
+    {"etag", [] { return mw::etag(); }, "GET", {}, 200},
+    {"timeout", [] { return mw::timeout({.after = std::chrono::seconds(5)}); }, "GET", {}, 200},
+    {"csrf safe GET", [] { return mw::csrf({.secret = std::string(32, 's')}); }, "GET", {}, 200},
+    {"session unchanged", [] { return mw::session({.store = mw::cookie_store({.keys = {std::string(32, 'k')}})}); },
+     "GET", {}, 200},
+    {"jwt HS256", [] {
+       return mw::jwt({.keys = {{.algorithms = {mw::JwtAlg::hs256}, .secret = "bench-secret-0123456789abcdef0123"}}});
+     }, "GET",
+     {{"Authorization", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9."
+                        "3wtdak15-mB-fOaeYnlBxS9xfHo6NOVhd-9cYWeYY1w"}}, 200},
 };
 
 void ok(khz::RequestContext& c) { c.string(200, "ok"); }
