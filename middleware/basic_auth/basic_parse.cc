@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "basic_parse.h"
 
-#include <openssl/evp.h>
+#include <khz/protocol/base64.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace khz::middleware::basic_detail {
 namespace {
@@ -18,24 +19,13 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept {
   return true;
 }
 
-bool is_base64_char(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
-}
-
-// Strict base64 (RFC 4648 §4, padded): OpenSSL's decoder, after checking what it would skip
-// or accept loosely (whitespace, a missing or misplaced '=').
+// Strict base64 (RFC 4648 §4, padded): no whitespace, '=' only as the padding. The unused bits
+// of the last character are not checked (§3.5 allows it; lenient clients send them).
 bool decode_base64(std::string_view in, std::string& out) {
-  if (in.empty() || in.size() % 4 != 0) return false;
-  std::size_t pad = 0;
-  while (pad < 2 && in[in.size() - 1 - pad] == '=') ++pad;
-  for (std::size_t i = 0; i < in.size() - pad; ++i) {
-    if (!is_base64_char(in[i])) return false;
-  }
-  out.resize(in.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  if (n < 0 || static_cast<std::size_t>(n) < pad) return false;
-  out.resize(static_cast<std::size_t>(n) - pad);
+  if (in.empty()) return false;
+  auto bytes = protocol::base64_decode(in, /*canonical=*/false);
+  if (!bytes) return false;
+  out = std::move(*bytes);
   return true;
 }
 

@@ -3,6 +3,7 @@
 
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
+#include <khz/protocol/base64.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -24,36 +25,15 @@ constexpr std::size_t kSaltBytes = 16;  // a signed token's salt
 constexpr std::size_t kMacBytes = 32;   // HMAC-SHA256
 
 std::string base64url(const unsigned char* bytes, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  const int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
+  return protocol::base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), n));
 }
 
-// Decodes unpadded base64url of exactly `n` bytes; false for anything else.
+// Decodes canonical unpadded base64url of exactly `n` bytes; false for anything else.
 bool decode_exact(std::string_view in, unsigned char* out, std::size_t n) {
-  if (in.size() != (4 * n + 2) / 3) return false;
-  std::string std64;
-  for (char c : in) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      std64.push_back(c);
-    } else if (c == '-') {
-      std64.push_back('+');
-    } else if (c == '_') {
-      std64.push_back('/');
-    } else {
-      return false;
-    }
-  }
-  while (std64.size() % 4 != 0) std64.push_back('=');
-  std::string buf(std64.size() / 4 * 3, '\0');
-  const int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(buf.data()),
-                                  reinterpret_cast<const unsigned char*>(std64.data()), static_cast<int>(std64.size()));
-  if (len < static_cast<int>(n)) return false;
-  std::copy_n(buf.data(), n, out);
-  return base64url(out, n) == in;  // canonical: no stray bits in the last character
+  auto bytes = protocol::base64url_decode(in, /*canonical=*/true);
+  if (!bytes || bytes->size() != n) return false;
+  std::copy_n(bytes->data(), n, out);
+  return true;
 }
 
 char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "jwt_verify.h"
 
+#include <khz/protocol/base64.h>
+
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -100,35 +102,11 @@ const EVP_MD* digest_of(JwtAlg a) noexcept {
 }
 
 // Strict base64url without padding (RFC 7515 §2): the alphabet only, no '=', no length that
-// cannot occur, no stray bits in the last character. OpenSSL's decoder does the work.
+// cannot occur, no stray bits in the last character.
 bool decode_base64url(std::string_view in, std::string& out) {
-  if (in.size() % 4 == 1) return false;
-  std::string std64;
-  std64.reserve(in.size() + 3);
-  for (char c : in) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      std64.push_back(c);
-    } else if (c == '-') {
-      std64.push_back('+');
-    } else if (c == '_') {
-      std64.push_back('/');
-    } else {
-      return false;
-    }
-  }
-  const std::size_t pad = (4 - in.size() % 4) % 4;
-  std64.append(pad, '=');
-  out.resize(std64.size() / 4 * 3);
-  if (std64.empty()) return true;
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(std64.data()), static_cast<int>(std64.size()));
-  if (n < 0 || static_cast<std::size_t>(n) < pad) return false;
-  out.resize(static_cast<std::size_t>(n) - pad);
-  // Canonical form: the unused low bits of the last character are zero.
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const auto last = kAlphabet.find(in.back());
-  if (pad == 1 && (last & 0x3) != 0) return false;
-  if (pad == 2 && (last & 0xf) != 0) return false;
+  auto bytes = protocol::base64url_decode(in, /*canonical=*/true);
+  if (!bytes) return false;
+  out = std::move(*bytes);
   return true;
 }
 

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // cookie_store: the session sealed into the cookie's value (OpenSSL 3: EVP_MAC HMAC-SHA256,
-// EVP AES-256-GCM, RAND_bytes; base64 by EVP_EncodeBlock/EVP_DecodeBlock behind a strict
-// base64url check).
+// EVP AES-256-GCM, RAND_bytes; strict canonical base64url by <khz/protocol/base64.h>).
 //   signed:    base64url('s' | payload | HMAC-SHA256(mac key, 's' | payload))
 //   encrypted: base64url('e' | nonce (12) | AES-256-GCM(enc key, payload; AAD 'e') | tag (16))
 #include <khz/common/log.h>
 #include <khz/middleware/session.h>
+#include <khz/protocol/base64.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -57,35 +57,13 @@ bool hmac(const EVP_MAC* mac, const unsigned char* key, std::size_t key_len, std
   return EVP_MAC_final(ctx.get(), out, &n, kMacLen) == 1 && n == kMacLen;
 }
 
-std::string base64url(std::string_view bytes) {
-  std::string b64(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  while (!b64.empty() && b64.back() == '=') b64.pop_back();
-  for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return b64;
-}
+std::string base64url(std::string_view bytes) { return protocol::base64url_encode(bytes); }
 
-// Strict: the base64url alphabet only, no padding, no length that no byte string encodes to.
+// Strict: the base64url alphabet only, no padding, no length that no byte string encodes to,
+// canonical (no stray bits in the last character), not empty.
 std::optional<std::string> from_base64url(std::string_view text) {
-  if (text.empty() || text.size() % 4 == 1) return std::nullopt;
-  std::string b64(text);
-  for (char& c : b64) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return std::nullopt;
-  }
-  const std::size_t pad = (4 - b64.size() % 4) % 4;
-  b64.append(pad, '=');
-  std::string out(b64.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
-  if (n < 0 || static_cast<std::size_t>(n) != out.size()) return std::nullopt;
-  out.resize(out.size() - pad);
-  // Canonical only: the bits a short final group leaves over must be zero.
-  if (base64url(out) != text) return std::nullopt;
-  return out;
+  if (text.empty()) return std::nullopt;
+  return protocol::base64url_decode(text, /*canonical=*/true);
 }
 
 struct KeyPair {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The opening handshake's keys (RFC 6455 §4.1, §4.2.2) through OpenSSL, and header tokens.
+#include <khz/protocol/base64.h>
 #include <khz/protocol/header_map.h>
 #include <khz/protocol/websocket.h>
 #include <khz/protocol/websocket_handshake.h>
@@ -22,10 +23,7 @@ bool is_base64_char(char c) noexcept {
 }
 
 std::string base64(const unsigned char* bytes, int n) {
-  std::string out(static_cast<std::size_t>(4 * ((n + 2) / 3)), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes, n);
-  out.resize(static_cast<std::size_t>(written));
-  return out;
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(n)));
 }
 
 
