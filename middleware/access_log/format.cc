@@ -128,15 +128,20 @@ void clf_time(std::string& out, std::chrono::system_clock::time_point now) {
   out.append(cached);
 }
 
-// 2026-12-05T13:55:36.123Z
+// 2026-12-05T13:55:36.123Z; the text up to the second is cached per thread for the second.
 void iso_time(std::string& out, std::chrono::system_clock::time_point now) {
+  thread_local std::time_t cached_second = -1;
+  thread_local char cached[32];
+  thread_local std::size_t cached_size = 0;
   const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char text[32];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (t != cached_second) {
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_second = t;
+  }
   out.push_back('"');
-  out.append(text, n);
+  out.append(cached, cached_size);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   out.push_back('.');
   out.push_back(static_cast<char>('0' + ms / 100));
