@@ -16,6 +16,7 @@
 // that fails instead of measuring the wrong path.
 #include <khz/app/testing.h>
 #include <khz/common/event_loop.h>
+#include <khz/middleware/access_log.h>
 #include <khz/middleware/adaptive_limit.h>
 #include <khz/middleware/basic_auth.h>
 #include <khz/middleware/compression.h>
@@ -50,7 +51,7 @@ namespace {
 
 struct Row {
   const char* name;
-  std::function<std::optional<khz::Handler>()> make;  // nullopt: the empty chain
+  std::function<std::vector<khz::Handler>()> make;  // empty: the empty chain
   const char* method;
   std::vector<Header> headers;
   int status;
@@ -58,33 +59,68 @@ struct Row {
 
 const Header kOrigin{"Origin", "https://app.example"};
 
+// The access log as khz-bench-server --middleware configures it, to a sink that drops the lines
+// on the writer thread: the row measures what the serving loop pays (formatting and hand-off).
+mw::AccessLog& access_log() {
+  static mw::AccessLog log({.format = mw::AccessLogFormat::json,
+                            .fields = {mw::AccessLogField::time, mw::AccessLogField::remote_addr, mw::AccessLogField::method,
+                                       mw::AccessLogField::route, mw::AccessLogField::status, mw::AccessLogField::bytes_out,
+                                       mw::AccessLogField::latency, mw::AccessLogField::request_id},
+                            .sink = mw::AccessLogSink::callback([](std::string_view) {})});
+  return log;
+}
+
+// khz-bench-server --middleware's stack (add_middleware_stack there), in its order.
+std::vector<khz::Handler> bench_server_stack() {
+  std::vector<khz::Handler> out;
+  out.push_back(access_log().middleware());
+  out.push_back(mw::recovery({.stack_trace = false}));
+  out.push_back(mw::request_id());
+  out.push_back(mw::cors({.allow_origins = {"*"}}));
+  out.push_back(mw::secure_headers());
+  out.push_back(mw::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}));
+  out.push_back(mw::compression());
+  return out;
+}
+
+template <class... H>
+std::vector<khz::Handler> chain(H... h) {
+  std::vector<khz::Handler> out;
+  (out.push_back(std::move(h)), ...);
+  return out;
+}
+
 // One line per middleware.
 const std::vector<Row> kRows = {
-    {"empty chain", [] { return std::nullopt; }, "GET", {}, 200},
-    {"recovery", [] { return mw::recovery(); }, "GET", {}, 200},
-    {"request_id", [] { return mw::request_id(); }, "GET", {}, 200},
-    {"cors simple", [] { return mw::cors({.allow_origins = {"https://app.example"}}); }, "GET", {kOrigin}, 200},
-    {"cors preflight", [] { return mw::cors({.allow_origins = {"https://app.example"}}); }, "OPTIONS",
+    {"empty chain", [] { return std::vector<khz::Handler>{}; }, "GET", {}, 200},
+    {"recovery", [] { return chain(mw::recovery()); }, "GET", {}, 200},
+    {"request_id", [] { return chain(mw::request_id()); }, "GET", {}, 200},
+    {"cors simple", [] { return chain(mw::cors({.allow_origins = {"https://app.example"}})); }, "GET", {kOrigin}, 200},
+    {"cors preflight", [] { return chain(mw::cors({.allow_origins = {"https://app.example"}})); }, "OPTIONS",
      {kOrigin, {"Access-Control-Request-Method", "PUT"}, {"Access-Control-Request-Headers", "content-type"}}, 204},
-    {"secure_headers", [] { return mw::secure_headers(); }, "GET", {}, 200},
-    {"basic_auth", [] { return mw::basic_auth({.users = {{"ann", "correct horse"}}}); }, "GET",
+    {"secure_headers", [] { return chain(mw::secure_headers()); }, "GET", {}, 200},
+    {"basic_auth", [] { return chain(mw::basic_auth({.users = {{"ann", "correct horse"}}})); }, "GET",
      {{"Authorization", "Basic YW5uOmNvcnJlY3QgaG9yc2U="}}, 200},
-    {"key_auth", [] { return mw::key_auth({.keys = {"k-2f9c5e1d", "k-77ab03f4"}}); }, "GET", {{"X-API-Key", "k-77ab03f4"}}, 200},
-    {"trailing_slash", [] { return mw::trailing_slash(); }, "GET", {}, 200},
-    {"host_redirect", [] { return mw::host_redirect({.host = "localhost"}); }, "GET", {}, 200},
-    {"rate_limit", [] { return mw::rate_limit({.rate = 1e12, .burst = 4'000'000'000u}); }, "GET", {}, 200},
-    {"adaptive_limit", [] { return mw::adaptive_limit(); }, "GET", {}, 200},
-    {"compression declines", [] { return mw::compression(); }, "GET", {}, 200},
-    {"etag", [] { return mw::etag(); }, "GET", {}, 200},
-    {"timeout", [] { return mw::timeout({.after = std::chrono::seconds(5)}); }, "GET", {}, 200},
-    {"csrf safe GET", [] { return mw::csrf({.secret = std::string(32, 's')}); }, "GET", {}, 200},
-    {"session unchanged", [] { return mw::session({.store = mw::cookie_store({.keys = {std::string(32, 'k')}})}); },
+    {"key_auth", [] { return chain(mw::key_auth({.keys = {"k-2f9c5e1d", "k-77ab03f4"}})); }, "GET", {{"X-API-Key", "k-77ab03f4"}}, 200},
+    {"trailing_slash", [] { return chain(mw::trailing_slash()); }, "GET", {}, 200},
+    {"host_redirect", [] { return chain(mw::host_redirect({.host = "localhost"})); }, "GET", {}, 200},
+    {"rate_limit", [] { return chain(mw::rate_limit({.rate = 1e12, .burst = 4'000'000'000u})); }, "GET", {}, 200},
+    {"adaptive_limit", [] { return chain(mw::adaptive_limit()); }, "GET", {}, 200},
+    {"compression declines", [] { return chain(mw::compression()); }, "GET", {}, 200},
+    {"etag", [] { return chain(mw::etag()); }, "GET", {}, 200},
+    {"timeout", [] { return chain(mw::timeout({.after = std::chrono::seconds(5)})); }, "GET", {}, 200},
+    {"csrf safe GET", [] { return chain(mw::csrf({.secret = std::string(32, 's')})); }, "GET", {}, 200},
+    {"session unchanged", [] { return chain(mw::session({.store = mw::cookie_store({.keys = {std::string(32, 'k')}})})); },
      "GET", {}, 200},
     {"jwt HS256", [] {
-       return mw::jwt({.keys = {{.algorithms = {mw::JwtAlg::hs256}, .secret = "bench-secret-0123456789abcdef0123"}}});
+       mw::JwtOptions options;
+       options.keys.push_back({.algorithms = {mw::JwtAlg::hs256}, .secret = "bench-secret-0123456789abcdef0123"});
+       return chain(mw::jwt(std::move(options)));
      }, "GET",
      {{"Authorization", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9."
                         "3wtdak15-mB-fOaeYnlBxS9xfHo6NOVhd-9cYWeYY1w"}}, 200},
+    {"access_log json", [] { return chain(access_log().middleware()); }, "GET", {}, 200},
+    {"bench server stack", bench_server_stack, "GET", {}, 200},
 };
 
 void ok(khz::RequestContext& c) { c.string(200, "ok"); }
@@ -108,7 +144,7 @@ khz::Task<void> drive(benchmark::State& state, khz::Engine& engine, khz::Exchang
 
 void run_row(benchmark::State& state, const Row* row) {
   khz::Engine engine;
-  if (auto m = row->make()) engine.use(std::move(*m));
+  for (khz::Handler& m : row->make()) engine.use(std::move(m));
   engine.get("/x", ok);
   engine.options("/x", ok);
   const auto first = khz::testing::perform_request(engine, row->method, "/x", row->headers);

@@ -54,6 +54,11 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
   add(name, value);
 }
 
+void HeaderMap::set_ref(std::string_view name, std::string_view value) {
+  if (!fields_.empty()) remove(name);
+  add_ref(name, value);
+}
+
 std::size_t HeaderMap::remove(std::string_view name) noexcept {
   auto it = std::remove_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
   std::size_t n = static_cast<std::size_t>(fields_.end() - it);

@@ -63,9 +63,19 @@ bool is_stale_socket(const SocketAddress& address) {
 std::string format_address(const sockaddr* addr, socklen_t len) {
   char host[INET6_ADDRSTRLEN] = {};
   if (addr->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
+    // By hand rather than inet_ntop, which formats each octet through sprintf: access logs and
+    // rate limiters ask for every request's peer.
     const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+    const auto* octet = reinterpret_cast<const unsigned char*>(&in->sin_addr);
+    std::string out;
+    out.reserve(sizeof "255.255.255.255:65535" - 1);
+    char digits[8];
+    for (int i = 0; i < 4; ++i) {
+      out.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(octet[i])).ptr);
+      out.push_back(i < 3 ? '.' : ':');
+    }
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(ntohs(in->sin_port))).ptr);
+    return out;
   }
   if (addr->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);

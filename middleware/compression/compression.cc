@@ -52,10 +52,34 @@ bool has_token(std::string_view list, std::string_view token) {
   return false;
 }
 
-void add_vary(Response& r) {
-  const std::string_view vary = r.header("Vary");
+// The fields start() reads, found in one pass over the response's head (the first of each).
+struct HeadFields {
+  std::string_view content_range, content_encoding, cache_control, content_type, vary;
+};
+
+HeadFields head_fields(const HeaderMap& headers) noexcept {
+  HeadFields out;
+  auto first = [](std::string_view& slot, const HeaderMap::Field& f, std::string_view name) {
+    if (slot.data() == nullptr && iequals(f.name, name)) slot = f.value.data() != nullptr ? f.value : std::string_view("");
+  };
+  for (const HeaderMap::Field& f : headers) {
+    switch (f.name.size()) {
+      case 4: first(out.vary, f, "Vary"); break;
+      case 12: first(out.content_type, f, "Content-Type"); break;
+      case 13:
+        first(out.cache_control, f, "Cache-Control");
+        first(out.content_range, f, "Content-Range");
+        break;
+      case 16: first(out.content_encoding, f, "Content-Encoding"); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+void add_vary(Response& r, std::string_view vary) {
   if (vary.empty()) {
-    r.headers().set("Vary", "Accept-Encoding");
+    r.headers().set_ref("Vary", "Accept-Encoding");
   } else if (!has_token(vary, "accept-encoding") && !has_token(vary, "*")) {
     r.headers().set("Vary", std::string(vary) + ", Accept-Encoding");
   }
@@ -67,11 +91,13 @@ class CompressFilter final : public ResponseFilter {
 
   bool start(RequestContext& ctx, Response& r, bool streamed) override {
     // What rules compression out whatever the client accepts (no Vary either).
-    if (!status_allows_body(r.status()) || r.status() == 206 || !r.header("Content-Range").empty()) return false;
-    const std::string_view coding = r.header("Content-Encoding");
-    if (!coding.empty() && !has_token(coding, "identity")) return false;
-    if (has_token(r.header("Cache-Control"), "no-transform")) return false;
-    const std::string type = media_type_of(r.header("Content-Type"));
+    if (!status_allows_body(r.status()) || r.status() == 206) return false;
+    const HeadFields head = head_fields(r.headers());
+    if (!head.content_range.empty()) return false;
+    if (!head.content_encoding.empty() && !has_token(head.content_encoding, "identity")) return false;
+    if (has_token(head.cache_control, "no-transform")) return false;
+    thread_local std::string type;  // capacity kept: no allocation per response
+    media_type_of(head.content_type, type);
     bool listed = false;
     for (const std::string& pattern : state_.types) {
       if (media_type_matches(type, pattern)) {
@@ -81,7 +107,7 @@ class CompressFilter final : public ResponseFilter {
     }
     if (!listed) return false;
     // From here the answer depends on Accept-Encoding.
-    add_vary(r);
+    add_vary(r, head.vary);
     if (ctx.method() == "HEAD") return false;
     if (!streamed && r.body().size() < state_.min_bytes) return false;
     const std::size_t pick = protocol::choose_coding(ctx.header("Accept-Encoding"), state_.names);
@@ -131,7 +157,9 @@ Handler compression(CompressionOptions o) {
   }
   for (const std::string& t : o.types) {
     if (t.find('/') == std::string::npos) throw std::invalid_argument("CompressionOptions::types: \"" + t + "\" has no '/'");
-    s->types.push_back(media_type_of(t));
+    std::string type;
+    media_type_of(t, type);
+    s->types.push_back(std::move(type));
   }
   s->min_bytes = o.min_bytes;
   s->levels[static_cast<int>(protocol::ContentCoding::gzip)] = o.gzip_level;

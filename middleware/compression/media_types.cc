@@ -3,15 +3,13 @@
 
 namespace khz::middleware::compression_detail {
 
-std::string media_type_of(std::string_view content_type) {
+void media_type_of(std::string_view content_type, std::string& out) {
   content_type = content_type.substr(0, content_type.find(';'));
-  std::string type;
-  type.reserve(content_type.size());
+  out.clear();
   for (char c : content_type) {
     if (c == ' ' || c == '\t') continue;
-    type.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
   }
-  return type;
 }
 
 bool media_type_matches(std::string_view type, std::string_view pattern) noexcept {

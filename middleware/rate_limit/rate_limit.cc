@@ -9,6 +9,7 @@
 #include "client_ip.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -66,6 +67,7 @@ struct State {
   std::function<std::string(RequestContext&)> key;
   detail::ForwardedKind forwarded = detail::ForwardedKind::x_forwarded_for;
   std::string policy_field;  // RateLimit-Policy, the same on every answer
+  std::string field_prefix;  // RateLimit's start: "<policy>";r=
   std::string policy;
   double rate = 0;   // the configured (whole) limit, for the log line
   unsigned burst = 0;
@@ -140,10 +142,14 @@ struct RateLimit {
     const auto v = shard.buckets.take(key, now);
     if (s.headers) {
       ctx.set_header("RateLimit-Policy", s.policy_field);
-      char buf[160];
-      const int n = std::snprintf(buf, sizeof buf, "\"%s\";r=%lld;t=%lld", s.policy.c_str(),
-                                  static_cast<long long>(std::floor(v.tokens)), ceil_seconds(v.full_in));
-      ctx.set_header("RateLimit", std::string_view(buf, static_cast<std::size_t>(n)));
+      // "<policy>";r=<remaining>;t=<seconds>, with to_chars: snprintf cost a third of the row.
+      thread_local std::string field;
+      field.assign(s.field_prefix);
+      char digits[24];
+      field.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<long long>(std::floor(v.tokens))).ptr);
+      field.append(";t=");
+      field.append(digits, std::to_chars(digits, digits + sizeof digits, ceil_seconds(v.full_in)).ptr);
+      ctx.set_header("RateLimit", field);
     }
     if (v.allowed) return;
     log_refusal(s, shard, ctx, key, now);
@@ -191,6 +197,7 @@ Handler rate_limit(RateLimitOptions o) {
   s->forwarded = forwarded;
   s->policy = std::move(o.policy);
   const auto window = static_cast<long long>(std::ceil(loop_burst / loop_rate - 1e-9));
+  s->field_prefix = "\"" + s->policy + "\";r=";
   s->policy_field = "\"" + s->policy + "\";q=" + std::to_string(static_cast<long long>(loop_burst)) +
                     ";w=" + std::to_string(std::max(1LL, window));
   s->rate = o.rate;

@@ -38,8 +38,9 @@ struct SecureHeaders {
   void operator()(RequestContext& ctx) const {
     const State& s = *state;
     HeaderMap& out = ctx.response().headers();
-    for (const auto& [name, value] : s.always) out.set(name, value);
-    if (!s.hsts.empty() && is_https(s, ctx)) out.set("Strict-Transport-Security", s.hsts);
+    // Linked, not copied: the strings live in the state, which the server keeps for its life.
+    for (const auto& [name, value] : s.always) out.set_ref(name, value);
+    if (!s.hsts.empty() && is_https(s, ctx)) out.set_ref("Strict-Transport-Security", s.hsts);
   }
 };
 

@@ -36,6 +36,22 @@ TEST_CASE("HeaderMap copies own their bytes") {
   REQUIRE(copy.get("x-ref") == "borrowed");
 }
 
+TEST_CASE("HeaderMap::set_ref replaces every field of the name and links, not copies") {
+  std::string value = "one";
+  khz::HeaderMap h;
+  h.add("X-Policy", "a");
+  h.add("Other", "b");
+  h.add("x-policy", "c");
+  h.set_ref("X-Policy", value);
+  REQUIRE(h.count("x-policy") == 1);
+  REQUIRE(h.size() == 2);
+  value[0] = 'O';  // linked: the map sees the caller's bytes
+  REQUIRE(h.get("X-POLICY") == "One");
+  khz::HeaderMap empty;
+  empty.set_ref("A", value);
+  REQUIRE(empty.get("a") == "One");
+}
+
 TEST_CASE("has_token reads comma-separated lists") {
   REQUIRE(khz::has_token("keep-alive, Upgrade", "upgrade"));
   REQUIRE(khz::has_token("close", "close"));

@@ -9,9 +9,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "listen_socket.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -407,4 +409,28 @@ TEST_CASE("systemd_listen_fds: absent, meant for another process, malformed; the
   REQUIRE(zero->empty());
   REQUIRE(std::getenv("LISTEN_FDS") != nullptr);  // kept when asked to
   set_activation_env(nullptr, nullptr, nullptr);
+}
+
+TEST_CASE("format_address writes IPv4, IPv6 and Unix peers as host:port", "[listen]") {
+  auto v4 = [](const char* ip, std::uint16_t port) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    REQUIRE(::inet_pton(AF_INET, ip, &in.sin_addr) == 1);
+    return khz::transport::format_address(reinterpret_cast<const sockaddr*>(&in), sizeof in);
+  };
+  CHECK(v4("127.0.0.1", 51234) == "127.0.0.1:51234");
+  CHECK(v4("0.0.0.0", 0) == "0.0.0.0:0");
+  CHECK(v4("255.255.255.255", 65535) == "255.255.255.255:65535");
+  CHECK(v4("10.0.100.9", 80) == "10.0.100.9:80");
+
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(443);
+  REQUIRE(::inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr) == 1);
+  CHECK(khz::transport::format_address(reinterpret_cast<const sockaddr*>(&in6), sizeof in6) == "[2001:db8::1]:443");
+
+  sockaddr_in short_v4{};
+  short_v4.sin_family = AF_INET;
+  CHECK(khz::transport::format_address(reinterpret_cast<const sockaddr*>(&short_v4), 4).empty());
 }

@@ -48,6 +48,9 @@ class HeaderMap {
   void add(std::string_view name, std::string_view value);
   void add_ref(std::string_view name, std::string_view value);
   void set(std::string_view name, std::string_view value);
+  // set() without the copy: name and value must outlive the map's use of them (constants, or
+  // a middleware's configuration, which lives as long as the server).
+  void set_ref(std::string_view name, std::string_view value);
   // Removes every field of that name; returns how many.
   std::size_t remove(std::string_view name) noexcept;
 
