@@ -60,26 +60,6 @@ struct State {
   std::unique_ptr<Jwks> jwks;
 };
 
-const char* source_name(TokenFrom from) noexcept {
-  switch (from) {
-    case TokenFrom::header: return "header";
-    case TokenFrom::query: return "query parameter";
-    case TokenFrom::cookie: return "cookie";
-  }
-  return "?";
-}
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char a = s[i], b = prefix[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
-
 void refuse(const State& s, RequestContext& ctx, std::string_view why) {
   if (!why.empty()) KHZ_LOG(info, "jwt: " << ctx.method() << " " << ctx.path() << ": " << why << "; 401");
   ctx.discard_response(401);
@@ -138,38 +118,15 @@ Task<void> authenticate(std::shared_ptr<const State> state, RequestContext& ctx)
   bool found = false;
   std::string where;
   for (const TokenLookup& l : s.lookups) {
-    switch (l.from) {
-      case TokenFrom::header: {
-        const HeaderMap& in = ctx.request().headers();
-        const std::size_t n = in.count(l.name);
-        if (n == 0) continue;
-        if (n > 1) {
-          refuse(s, ctx, "malformed token (header " + l.name + " sent " + std::to_string(n) + " times)");
-          co_return;
-        }
-        token = in.get(l.name);
-        if (!l.scheme.empty()) {
-          if (!iequals_prefix(token, l.scheme) || token.size() == l.scheme.size() || token[l.scheme.size()] != ' ') {
-            refuse(s, ctx, "malformed token (header " + l.name + " without the " + l.scheme + " scheme)");
-            co_return;
-          }
-          token.remove_prefix(l.scheme.size());
-          while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-        }
-        found = true;
-        break;
-      }
-      case TokenFrom::query:
-        found = ctx.has_query(l.name);
-        if (found) token = ctx.query(l.name);
-        break;
-      case TokenFrom::cookie:
-        found = ctx.has_cookie(l.name);
-        if (found) token = ctx.cookie(l.name);
-        break;
+    const FoundCredential c = find_credential(ctx, l.from, l.name, l.scheme);
+    if (!c.malformed.empty()) {
+      refuse(s, ctx, "malformed token (" + c.malformed + ")");
+      co_return;
     }
-    if (found) {
-      where = std::string(source_name(l.from)) + " " + l.name;
+    if (c.found) {
+      token = c.value;
+      found = true;
+      where = credential_source(l.from, l.name);
       break;
     }
   }

@@ -33,15 +33,6 @@ struct State {
   std::string challenge;
 };
 
-const char* source_name(KeyFrom from) noexcept {
-  switch (from) {
-    case KeyFrom::header: return "header";
-    case KeyFrom::query: return "query parameter";
-    case KeyFrom::cookie: return "cookie";
-  }
-  return "?";
-}
-
 void refuse(const State& s, RequestContext& ctx, std::string_view why) {
   if (!why.empty()) KHZ_LOG(info, "key_auth: " << ctx.method() << " " << ctx.path() << ": " << why << "; 401");
   ctx.discard_response(401);
@@ -50,53 +41,17 @@ void refuse(const State& s, RequestContext& ctx, std::string_view why) {
   ctx.abort();
 }
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char a = s[i], b = prefix[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
-
 struct KeyAuth {
   std::shared_ptr<const State> state;
 
   void operator()(RequestContext& ctx) const {
     const State& s = *state;
     for (const KeyLookup& l : s.lookups) {
-      std::string_view key;
-      bool found = false;
-      switch (l.from) {
-        case KeyFrom::header: {
-          const HeaderMap& in = ctx.request().headers();
-          const std::size_t n = in.count(l.name);
-          if (n == 0) continue;
-          if (n > 1) return refuse(s, ctx, "malformed key (header " + l.name + " sent " + std::to_string(n) + " times)");
-          key = in.get(l.name);
-          if (!l.scheme.empty()) {
-            if (!iequals_prefix(key, l.scheme) || key.size() == l.scheme.size() || key[l.scheme.size()] != ' ') {
-              return refuse(s, ctx, "malformed key (header " + l.name + " without the " + l.scheme + " scheme)");
-            }
-            key.remove_prefix(l.scheme.size());
-            while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
-          }
-          found = true;
-          break;
-        }
-        case KeyFrom::query:
-          found = ctx.has_query(l.name);
-          if (found) key = ctx.query(l.name);
-          break;
-        case KeyFrom::cookie:
-          found = ctx.has_cookie(l.name);
-          if (found) key = ctx.cookie(l.name);
-          break;
-      }
-      if (!found) continue;
-      const std::string where = std::string(source_name(l.from)) + " " + l.name;
+      const FoundCredential c = find_credential(ctx, l.from, l.name, l.scheme);
+      if (!c.malformed.empty()) return refuse(s, ctx, "malformed key (" + c.malformed + ")");
+      if (!c.found) continue;
+      const std::string_view key = c.value;
+      const std::string where = credential_source(l.from, l.name);
       if (key.empty()) return refuse(s, ctx, "malformed key (empty, in " + where + ")");
       if (key.size() > s.max_length) return refuse(s, ctx, "malformed key (over " + std::to_string(s.max_length) + " bytes, in " + where + ")");
       const bool clean = std::all_of(key.begin(), key.end(), [](char c) {

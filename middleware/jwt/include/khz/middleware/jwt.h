@@ -59,6 +59,7 @@
 //   realm            ""    when set, `realm="<realm>"` is added to the challenge
 #pragma once
 
+#include <khz/app/credential.h>
 #include <khz/app/handler.h>
 #include <khz/app/json.h>
 
@@ -80,7 +81,7 @@ enum class JwtAlg { hs256, hs384, hs512, rs256, rs384, rs512, ps256, es256, edds
 // "HS256", "EdDSA", ... (the JOSE names).
 std::string_view to_string(JwtAlg alg) noexcept;
 
-enum class TokenFrom { header, query, cookie };
+using TokenFrom = CredentialFrom;  // header, query, cookie (<khz/app/credential.h>)
 
 struct TokenLookup {
   TokenFrom from = TokenFrom::header;

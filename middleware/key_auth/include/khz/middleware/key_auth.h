@@ -31,6 +31,7 @@
 //               `ApiKey realm="Restricted"`
 #pragma once
 
+#include <khz/app/credential.h>
 #include <khz/app/handler.h>
 
 #include <cstddef>
@@ -41,7 +42,7 @@
 
 namespace khz::middleware {
 
-enum class KeyFrom { header, query, cookie };
+using KeyFrom = CredentialFrom;  // header, query, cookie (<khz/app/credential.h>)
 
 struct KeyLookup {
   KeyFrom from = KeyFrom::header;
