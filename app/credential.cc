@@ -2,22 +2,9 @@
 #include <khz/app/credential.h>
 
 #include <khz/app/request_context.h>
+#include <khz/protocol/header_map.h>
 
 namespace khz {
-namespace {
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char a = s[i], b = prefix[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (b >= 'A' && b <= 'Z') b = static_cast<char>(b - 'A' + 'a');
-    if (a != b) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 std::string credential_source(CredentialFrom from, std::string_view name) {
   std::string out;
@@ -42,7 +29,7 @@ FoundCredential find_credential(RequestContext& ctx, CredentialFrom from, std::s
       }
       std::string_view value = in.get(name);
       if (!scheme.empty()) {
-        if (!iequals_prefix(value, scheme) || value.size() == scheme.size() || value[scheme.size()] != ' ') {
+        if (!iequals(value.substr(0, scheme.size()), scheme) || value.size() == scheme.size() || value[scheme.size()] != ' ') {
           out.malformed = credential_source(from, name) + " without the " + std::string(scheme) + " scheme";
           return out;
         }
