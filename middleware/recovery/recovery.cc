@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/middleware/recovery.h>
 
+#include <khz/common/exception_text.h>
 #include <khz/common/log.h>
 #include <khz/common/worker_pool.h>
 #include <khz/protocol/response.h>
@@ -45,16 +46,6 @@ std::string stack_trace() {
   return out;
 }
 
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "non-standard exception";
-  }
-}
-
 struct State {
   RecoveryOptions options;
 };
@@ -89,7 +80,7 @@ Task<void> recover(const State* s, RequestContext& ctx) {
   if (ctx.is_streaming()) std::rethrow_exception(thrown);  // the Engine cuts the stream off
   const std::string_view route = ctx.full_path().empty() ? std::string_view("(no route)") : ctx.full_path();
   KHZ_LOG(error, "recovery: " << ctx.method() << " " << route << " (path " << ctx.path() << ") threw: "
-                              << describe(thrown) << (s->options.stack_trace ? stack_trace() : std::string()));
+                              << exception_text(thrown) << (s->options.stack_trace ? stack_trace() : std::string()));
   answer(*s, ctx, thrown);
 }
 

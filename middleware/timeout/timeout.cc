@@ -2,6 +2,7 @@
 #include <khz/middleware/timeout.h>
 
 #include <khz/app/request_context.h>
+#include <khz/common/exception_text.h>
 #include <khz/common/log.h>
 
 #include <exception>
@@ -10,16 +11,6 @@
 
 namespace khz::middleware {
 namespace {
-
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "a non-standard exception";
-  }
-}
 
 Task<void> limit(TimeoutOptions o, RequestContext& ctx) {
   DeadlineOutcome outcome = co_await ctx.next_with_deadline(o.after);
@@ -30,7 +21,7 @@ Task<void> limit(TimeoutOptions o, RequestContext& ctx) {
   const std::string_view route = ctx.full_path().empty() ? ctx.path() : ctx.full_path();
   if (outcome.exception) {
     KHZ_LOG(debug, "timeout: " << ctx.method() << " " << route << " threw after its deadline: "
-                               << describe(outcome.exception));
+                               << exception_text(outcome.exception));
   }
   if (ctx.is_streaming()) {
     KHZ_LOG(info, "timeout: " << ctx.method() << " " << route << " passed its " << o.after.count()
