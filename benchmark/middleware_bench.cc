@@ -31,6 +31,7 @@
 #include <khz/middleware/secure_headers.h>
 #include <khz/middleware/session.h>
 #include <khz/middleware/timeout.h>
+#include <khz/middleware/tracing.h>
 #include <khz/middleware/trailing_slash.h>
 
 #include <benchmark/benchmark.h>
@@ -57,6 +58,11 @@ struct Row {
 };
 
 const Header kOrigin{"Origin", "https://app.example"};
+
+// A span exporter that takes each finished span and frees it (the loop-side cost only).
+struct SinkExporter final : khz::tracing::SpanExporter {
+  void on_end(khz::tracing::SpanData&& span) noexcept override { benchmark::DoNotOptimize(span.name.data()); }
+};
 
 // One line per middleware.
 const std::vector<Row> kRows = {
@@ -85,6 +91,10 @@ const std::vector<Row> kRows = {
      }, "GET",
      {{"Authorization", "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbm4iLCJleHAiOjQxMDI0NDQ4MDB9."
                         "3wtdak15-mB-fOaeYnlBxS9xfHo6NOVhd-9cYWeYY1w"}}, 200},
+    {"tracing ratio 0", [] { return mw::tracing({.sampling_ratio = 0.0}); }, "GET", {}, 200},
+    {"tracing ratio 1, sink", [] { return mw::tracing({.exporter = std::make_shared<SinkExporter>()}); }, "GET", {}, 200},
+    {"tracing joins traceparent", [] { return mw::tracing({.exporter = std::make_shared<SinkExporter>()}); }, "GET",
+     {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}, 200},
 };
 
 void ok(khz::RequestContext& c) { c.string(200, "ok"); }
