@@ -306,3 +306,37 @@ TEST_CASE("tracing: the client outside a traced handler sends no trace context")
   });
   CHECK(perform_request(e, "GET", "/call").body() == "0");
 }
+
+namespace {
+
+// A plain program's call under a span of its own: the parent is set on the Task by hand.
+khz::Task<void> call_with_parent(khz::Client& client, std::string url, const tr::SpanContext* parent, std::string& out) {
+  khz::Task<std::string> call = call_upstream(client, std::move(url));
+  call.set_trace_span(parent);
+  out = co_await std::move(call);
+}
+
+}  // namespace
+
+TEST_CASE("tracing: a client call outside a handler, under an explicit parent span") {
+  khz::test::TestServer upstream(khz::test::transports().front());
+  upstream.server.get("/echo", [](khz::RequestContext& c) { c.string(200, std::string(c.header("traceparent"))); });
+  upstream.start();
+  auto collector = std::make_shared<Collector>();
+  tr::Tracer tracer({.exporter = collector});
+  khz::BlockingClient blocking;
+  std::string sent;
+  {
+    tr::Span job(tr::SpanStart{.name = "nightly job", .tracer = &tracer, .use_ambient = false});
+    blocking.run([&]() { return call_with_parent(blocking.client(), upstream.url("/echo"), &job.context(), sent); });
+  }
+  auto spans = collector->take();
+  REQUIRE(spans.size() == 2);
+  const auto& client_span = spans[0];
+  const auto& job = spans[1];
+  CHECK(job.name == "nightly job");
+  CHECK(khz::protocol::all_zero(job.parent_span_id));
+  CHECK(client_span.kind == tr::SpanKind::client);
+  CHECK(client_span.parent_span_id == job.span_id);
+  CHECK(sent == "00-" + hex(job.trace_id) + "-" + hex(client_span.span_id) + "-01");
+}
