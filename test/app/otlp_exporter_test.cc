@@ -12,6 +12,7 @@
 #include "support/test_server.h"
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -22,15 +23,17 @@ namespace pb = opentelemetry::proto;
 
 namespace {
 
-// An OTLP/HTTP receiver: answers `fail_first` POSTs with 503 (Retry-After: 0), then 200.
+// An OTLP/HTTP receiver: answers `fail_first` POSTs with 503 (Retry-After: `after` seconds),
+// then 200.
 struct Receiver {
-  explicit Receiver(int fail_first = 0) : server(khz::test::transports().front()), fail(fail_first) {
+  explicit Receiver(int fail_first = 0, std::string after = "0")
+      : server(khz::test::transports().front()), fail(fail_first), retry_after(std::move(after)) {
     server.server.post("/v1/traces", [this](khz::RequestContext& c) {
       std::lock_guard lock(mutex);
       ++posts;
       if (fail > 0) {
         --fail;
-        c.set_header("Retry-After", "0");
+        c.set_header("Retry-After", retry_after);
         c.string(503, "busy");
         return;
       }
@@ -45,6 +48,7 @@ struct Receiver {
   khz::test::TestServer server;
   std::mutex mutex;
   int fail = 0;
+  std::string retry_after;
   int posts = 0;
   std::vector<std::string> content_types;
   std::vector<std::string> bodies;
@@ -210,6 +214,16 @@ TEST_CASE("otlp exporter: 503 with Retry-After is retried; a refused connection 
     std::lock_guard lock(receiver.mutex);
     CHECK(receiver.posts == 3);
   }
+
+  // Retry-After: 1 is waited for, though the backoff would have been 5 ms.
+  Receiver slow(1, "1");
+  tr::OtlpExporter patient({.endpoint = slow.url(), .initial_backoff = std::chrono::milliseconds(5)});
+  auto started = std::chrono::steady_clock::now();
+  patient.on_end(sample_span(0));
+  REQUIRE(patient.force_flush());
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(950));
+  CHECK(patient.stats().exported == 1);
+  CHECK(patient.stats().retries == 1);
 
   std::string dead;
   {
