@@ -56,7 +56,8 @@ test-asan: build-asan
 # form codecs, the event-stream parser and encoder, WebSocket frames and permessage-deflate,
 # the Range parser and static-file paths, JSON binding, the gzip/deflate/br/zstd decoders, JWT
 # verification and JWKS documents, the CORS origin matcher, the Basic Authorization parser,
-# rate_limit's client address behind proxies, the session cookie's decoder) under ASan+UBSan,
+# rate_limit's client address behind proxies, the session cookie's decoder, W3C traceparent,
+# tracestate and baggage) under ASan+UBSan,
 # two at a time, sharing a fixed budget of FUZZ_BUDGET seconds (test/fuzz/CMakeLists.txt);
 # FUZZ_SECONDS=N gives each target N seconds instead.
 test-fuzz: build-fuzz

@@ -32,6 +32,7 @@
 #include <khz/middleware/secure_headers.h>
 #include <khz/middleware/session.h>
 #include <khz/middleware/timeout.h>
+#include <khz/middleware/tracing.h>
 #include <khz/middleware/trailing_slash.h>
 
 #include <benchmark/benchmark.h>
@@ -89,6 +90,10 @@ std::vector<khz::Handler> chain(H... h) {
   (out.push_back(std::move(h)), ...);
   return out;
 }
+// A span exporter that takes each finished span and frees it (the loop-side cost only).
+struct SinkExporter final : khz::tracing::SpanExporter {
+  void on_end(khz::tracing::SpanData&& span) noexcept override { benchmark::DoNotOptimize(span.name.data()); }
+};
 
 // One line per middleware.
 const std::vector<Row> kRows = {
@@ -121,6 +126,10 @@ const std::vector<Row> kRows = {
                         "3wtdak15-mB-fOaeYnlBxS9xfHo6NOVhd-9cYWeYY1w"}}, 200},
     {"access_log json", [] { return chain(access_log().middleware()); }, "GET", {}, 200},
     {"bench server stack", bench_server_stack, "GET", {}, 200},
+    {"tracing ratio 0", [] { return chain(mw::tracing({.sampling_ratio = 0.0})); }, "GET", {}, 200},
+    {"tracing ratio 1, sink", [] { return chain(mw::tracing({.exporter = std::make_shared<SinkExporter>()})); }, "GET", {}, 200},
+    {"tracing joins traceparent", [] { return chain(mw::tracing({.exporter = std::make_shared<SinkExporter>()})); }, "GET",
+     {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}, 200},
 };
 
 void ok(khz::RequestContext& c) { c.string(200, "ok"); }

@@ -11,7 +11,7 @@ packages=(
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest gzip brotli zstd python3-brotli redis-server
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
-  chromium node-ws nodejs
+  chromium node-ws nodejs protobuf-compiler libprotobuf-dev
 )
 
 missing=()
@@ -19,13 +19,20 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The OpenTelemetry JS SDK for the tracing interop test (test/node), from its lock file; only
+# when the lock changed since the last install.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/test/node"
+if [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+   [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in test/node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --silent)
+fi

@@ -9,6 +9,7 @@
 #include <khz/common/outbound_fields.h>
 
 #include "retry.h"
+#include "trace.h"
 
 #include <memory>
 #include <optional>
@@ -71,6 +72,14 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
     }
     if (changed) req = changed.get();
   }
+  // Under a traced handler: a CLIENT span around the whole call, its context sent along.
+  std::optional<tracing::Span> span;
+  std::error_code result;
+  ClientSpanEnd end_span{span, resp, &result};
+  if (const tracing::SpanContext* parent = co_await tracing::current_span(); parent != nullptr && parent->tracer != nullptr) {
+    open_client_span(span, *parent, *req, url, changed);
+    req = changed.get();
+  }
   CookieJar* jar = call.options.cookie_jar.get();
   std::string jar_cookies;
   for (int redirects = 0;; ++redirects) {
@@ -79,7 +88,10 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
       jar_cookies = jar->cookie_header(url);
       call.jar_cookies = jar_cookies;
     }
-    if (auto ec = co_await with_retries(call, *req, url, resp)) co_return ec;
+    if (auto ec = co_await with_retries(call, *req, url, resp)) {
+      result = ec;
+      co_return ec;
+    }
     if (jar != nullptr) jar->store(url, resp.headers());  // before a redirect is followed
     if (call.options.max_redirects <= 0 || !is_redirect(resp.status())) co_return std::error_code();
     std::string_view location = resp.header("Location");

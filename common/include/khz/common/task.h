@@ -13,11 +13,15 @@
 // own with `co_await khz::current_cancel_signal()`. Nothing is cancelled by itself: code that
 // can stop early (the HTTP client) watches the signal. The same way a Task carries ambient
 // outbound header fields (<khz/common/outbound_fields.h>; set_outbound_fields,
-// current_outbound_fields()), which the HTTP client adds to the requests made along the chain.
+// current_outbound_fields()), which the HTTP client adds to the requests made along the chain,
+// and the current trace span (<khz/common/trace_ambient.h>; set_trace_span, current_ambient_span()):
+// a Task marks its ambient span as this thread's running span while its body runs.
 // Threading: a Task is used from one thread; it resumes on whatever thread completes what it awaits.
 #pragma once
 
 #include <utility>  // before any coroutine header (GCC 12 + Boost 1.74)
+
+#include <khz/common/trace_ambient.h>
 
 #include <coroutine>
 #include <cstddef>
@@ -42,26 +46,82 @@ struct FramePooled {
   static void operator delete(void* frame, std::size_t size) noexcept { deallocate_frame(frame, size); }
 };
 
+template <class A>
+concept MemberCoAwait = requires(A&& a) { static_cast<A&&>(a).operator co_await(); };
+template <class A>
+concept FreeCoAwait = requires(A&& a) { operator co_await(static_cast<A&&>(a)); };
+
+// The awaiter a co_await expression would use: operator co_await's result, or the object.
+template <class A>
+decltype(auto) detail_awaiter(A&& a) noexcept(noexcept(static_cast<A&&>(a))) {
+  if constexpr (MemberCoAwait<A>) {
+    return static_cast<A&&>(a).operator co_await();
+  } else if constexpr (FreeCoAwait<A>) {
+    return operator co_await(static_cast<A&&>(a));
+  } else {
+    return static_cast<A&&>(a);
+  }
+}
+
+// Wraps an awaiter (a reference to it, or a value) to keep the running span right.
+template <class Awaiter>
+struct SpanKeepingAwaiter {
+  Awaiter inner;
+  const tracing::AmbientSpan* const* span;  // the promise's trace_span: read at resume, as it may change
+  bool await_ready() { return inner.await_ready(); }
+  template <class Promise>
+  decltype(auto) await_suspend(std::coroutine_handle<Promise> h) {
+    tracing::detail::leave_span();  // before: once suspended, the frame may resume elsewhere
+    return inner.await_suspend(h);
+  }
+  decltype(auto) await_resume() {
+    tracing::detail::enter_span(*span);
+    return inner.await_resume();
+  }
+};
+
 struct TaskPromiseBase : FramePooled {
   std::coroutine_handle<> continuation;
   std::exception_ptr exception;
   CancelSignal* cancel_signal = nullptr;  // ambient: inherited from the awaiting Task
   const OutboundFields* outbound_fields = nullptr;  // ambient, likewise
+  const tracing::AmbientSpan* trace_span = nullptr;  // ambient, likewise; the running span while the body runs
 
+  // Lazy start; when the body starts it marks its span as the running one.
+  struct InitialAwaiter {
+    const TaskPromiseBase* promise;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    void await_resume() const noexcept { tracing::detail::enter_span(promise->trace_span); }
+  };
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> done) noexcept {
+      tracing::detail::leave_span();  // the awaiter, if a Task, marks its own when it resumes
       auto next = done.promise().continuation;
       return next ? next : std::noop_coroutine();
     }
     void await_resume() const noexcept {}
   };
 
-  std::suspend_always initial_suspend() const noexcept { return {}; }
+  InitialAwaiter initial_suspend() const noexcept { return {this}; }
   FinalAwaiter final_suspend() const noexcept { return {}; }
   void unhandled_exception() noexcept { exception = std::current_exception(); }
+
+  // Every co_await in a Task's body: the running span is cleared while the body is suspended
+  // and set back to trace_span when it resumes (on whatever thread), so that plain code can
+  // read it (tracing::current_ids) and never sees another request's span.
+  template <class Awaitable>
+  auto await_transform(Awaitable&& awaitable) noexcept(noexcept(detail_awaiter(static_cast<Awaitable&&>(awaitable))));
 };
+
+template <class Awaitable>
+auto TaskPromiseBase::await_transform(Awaitable&& awaitable) noexcept(
+    noexcept(detail_awaiter(static_cast<Awaitable&&>(awaitable)))) {
+  using Inner = decltype(detail_awaiter(static_cast<Awaitable&&>(awaitable)));
+  return SpanKeepingAwaiter<Inner>{detail_awaiter(static_cast<Awaitable&&>(awaitable)), &trace_span};
+}
 
 template <class T>
 struct TaskPromise : TaskPromiseBase {
@@ -115,6 +175,7 @@ class [[nodiscard]] Task {
     if constexpr (std::is_base_of_v<detail::TaskPromiseBase, Awaiting>) {
       if (p.cancel_signal == nullptr) p.cancel_signal = awaiting.promise().cancel_signal;
       if (p.outbound_fields == nullptr) p.outbound_fields = awaiting.promise().outbound_fields;
+      if (p.trace_span == nullptr) p.trace_span = awaiting.promise().trace_span;
     }
     return handle_;
   }
@@ -131,6 +192,8 @@ class [[nodiscard]] Task {
   void set_cancel_signal(CancelSignal* signal) noexcept { handle_.promise().cancel_signal = signal; }
   // Gives this Task (and what it awaits) ambient outbound header fields; before it is awaited.
   void set_outbound_fields(const OutboundFields* fields) noexcept { handle_.promise().outbound_fields = fields; }
+  // Gives this Task (and what it awaits) an ambient trace span; before it is awaited.
+  void set_trace_span(const tracing::AmbientSpan* span) noexcept { handle_.promise().trace_span = span; }
 
   // For drivers (spawn, run_blocking): start without an awaiter, or with one.
   Handle handle() const noexcept { return handle_; }
@@ -174,6 +237,21 @@ struct current_outbound_fields {
   }
   const OutboundFields* await_resume() const noexcept { return fields; }
 };
+
+namespace tracing {
+// The ambient trace span of the calling coroutine (a Task), or null:
+//   const khz::tracing::AmbientSpan* s = co_await khz::tracing::current_ambient_span();
+struct current_ambient_span {
+  const AmbientSpan* span = nullptr;
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    if constexpr (std::is_base_of_v<khz::detail::TaskPromiseBase, Promise>) span = h.promise().trace_span;
+    return false;  // never suspends
+  }
+  const AmbientSpan* await_resume() const noexcept { return span; }
+};
+}  // namespace tracing
 
 // The return type of a coroutine that starts at once, runs on its own and frees its frame when
 // it ends; nothing awaits it. Its body must catch what it throws (an escaping exception

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// khz::tracing::AmbientSpan: the ids of the current span as a Task chain carries them (like its
+// cancel signal, <khz/common/task.h>), and the plain accessor for code that is not a coroutine.
+// The tracing API (<khz/app/tracing.h>) makes spans; this header only carries their ids.
+//
+//   // Anywhere on the thread running a traced coroutine (a logger stamping its lines):
+//   char trace_id[32], span_id[16];
+//   if (khz::tracing::current_ids(trace_id, span_id)) line.add("trace_id", {trace_id, 32});
+//
+//   // From a coroutine (a Task): the ambient span's ids, or null.
+//   const khz::tracing::AmbientSpan* s = co_await khz::tracing::current_ambient_span();
+//
+// How the plain accessor knows: each thread has one "running span" pointer. A Task sets it to
+// its ambient span whenever its body starts or resumes, and clears it when the body suspends
+// or ends; so it is the span of the coroutine now running on this thread, and null between
+// coroutines (in the event loop, in transport code). When no trace is in play it is never
+// written: each resume costs one thread-local read and a predictable branch.
+// Threading: the pointer is per thread; an AmbientSpan belongs to the loop of its request and
+// must outlive every Task that carries it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+namespace khz::tracing {
+
+// The current span's identity (W3C Trace Context): what a log line or an outbound request needs.
+struct AmbientSpan {
+  std::array<std::uint8_t, 16> trace_id{};
+  std::array<std::uint8_t, 8> span_id{};
+  std::uint8_t flags = 0;  // bit 0: sampled
+};
+
+namespace detail {
+extern constinit thread_local const AmbientSpan* running_span;
+
+// Called by Task on resume (enter) and suspend (leave); write only when something changes.
+inline void enter_span(const AmbientSpan* span) noexcept {
+  if (running_span != span) running_span = span;
+}
+inline void leave_span() noexcept {
+  if (running_span != nullptr) running_span = nullptr;
+}
+}  // namespace detail
+
+// The span of the coroutine running on this thread, or null (see above).
+inline const AmbientSpan* running_span() noexcept { return detail::running_span; }
+
+// Writes the running span's trace-id (32) and span-id (16) as lowercase hex, no terminators;
+// false, and nothing written, when no traced coroutine is running on this thread.
+bool current_ids(char trace_id_hex[32], char span_id_hex[16]) noexcept;
+
+}  // namespace khz::tracing

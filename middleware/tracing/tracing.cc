@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+// The SERVER span of each request (tracing.h).
+#include <khz/middleware/tracing.h>
+
+#include <khz/app/request_context.h>
+#include <khz/protocol/baggage.h>
+#include <khz/protocol/header_map.h>
+#include <khz/protocol/trace_context.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace khz::middleware {
+namespace {
+
+namespace tr = khz::tracing;
+
+// "host:port", "[v6]:port", "v6" or "host": the host part.
+std::string_view host_part(std::string_view authority) noexcept {
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    return close == std::string_view::npos ? authority : authority.substr(1, close - 1);
+  }
+  auto colon = authority.find(':');
+  if (colon != std::string_view::npos && authority.find(':', colon + 1) == std::string_view::npos) {
+    return authority.substr(0, colon);
+  }
+  return authority;
+}
+
+std::string_view protocol_version(khz::Version v) noexcept {
+  switch (v) {
+    case khz::Version::http10: return "1.0";
+    case khz::Version::http11: return "1.1";
+    case khz::Version::http2: return "2";
+  }
+  return "1.1";
+}
+
+void set_request_attributes(tr::Span& span, RequestContext& ctx) {
+  std::string_view method = ctx.method();
+  span.set_attribute("http.request.method", method);
+  span.set_attribute("url.path", ctx.path());
+  span.set_attribute("url.scheme", ctx.is_tls() ? "https" : "http");
+  std::string_view route = ctx.full_path();
+  if (!route.empty()) {
+    span.set_attribute("http.route", route);
+    std::string name(method);
+    name += ' ';
+    name += route;
+    span.update_name(name);
+  }
+  std::string_view host = ctx.header("Host");
+  if (host.empty()) host = ctx.header(":authority");
+  if (!host.empty()) span.set_attribute("server.address", host_part(host));
+  span.set_attribute("network.protocol.version", protocol_version(ctx.request().version()));
+  if (std::string_view ua = ctx.header("User-Agent"); !ua.empty()) span.set_attribute("user_agent.original", ua);
+  std::string_view peer = ctx.peer_address();
+  if (!peer.empty()) span.set_attribute("client.address", host_part(peer));
+}
+
+Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
+  // The caller's context (W3C Trace Context §3.2, §3.3; W3C Baggage).
+  std::optional<protocol::TraceParent> remote;
+  int traceparents = 0;
+  std::string tracestate_lines;
+  std::optional<protocol::TraceState> trace_state;
+  std::optional<protocol::Baggage> baggage;
+  for (const auto& field : ctx.request().headers()) {
+    if (iequals(field.name, "traceparent")) {
+      if (++traceparents == 1) remote = protocol::parse_traceparent(field.value);
+    } else if (iequals(field.name, "tracestate")) {
+      if (!tracestate_lines.empty()) tracestate_lines += ',';
+      tracestate_lines += field.value;
+    } else if (iequals(field.name, "baggage")) {
+      if (!baggage) baggage.emplace();
+      baggage->add_header(field.value);
+    }
+  }
+  if (traceparents != 1) remote.reset();  // two traceparent fields: neither is trusted
+  if (remote && !tracestate_lines.empty()) trace_state = protocol::TraceState::parse(tracestate_lines);
+
+  tr::Span span = co_await tr::start_span(tr::SpanStart{
+      .name = ctx.method(),
+      .kind = tr::SpanKind::server,
+      .tracer = tracer,
+      .remote = remote ? &*remote : nullptr,
+      .trace_state = trace_state && !trace_state->empty() ? &*trace_state : nullptr,
+      .baggage = baggage && !baggage->empty() ? &*baggage : nullptr,
+      .use_ambient = false});
+  std::exception_ptr thrown;
+  try {
+    co_await ctx.next();
+  } catch (...) {
+    thrown = std::current_exception();
+  }
+  if (span.recording()) {
+    set_request_attributes(span, ctx);
+    int status = thrown ? 500 : ctx.status();
+    span.set_attribute("http.response.status_code", static_cast<std::int64_t>(status));
+    if (thrown) span.record_exception(thrown);
+    if (status >= 500) span.set_status(tr::StatusCode::error);
+  }
+  span.end();
+  if (thrown) std::rethrow_exception(thrown);
+}
+
+struct Traced {
+  std::shared_ptr<const tr::Tracer> tracer;
+  Task<void> operator()(RequestContext& ctx) const { return serve_traced(tracer.get(), ctx); }
+};
+
+}  // namespace
+
+Handler tracing(khz::tracing::TracingOptions options) {
+  return tracing(std::make_shared<const tr::Tracer>(std::move(options)));
+}
+
+Handler tracing(std::shared_ptr<const khz::tracing::Tracer> tracer) {
+  if (!tracer) throw std::invalid_argument("middleware::tracing: null tracer");
+  return Handler("khz::middleware::tracing", Traced{std::move(tracer)});
+}
+
+}  // namespace khz::middleware
