@@ -18,6 +18,9 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm for test/node below: Debian's nodejs leaves it to its own package (Node.js builds that
+# bring npm with them need nothing more).
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -ne 0 ]; then
   echo "install-deps: installing ${missing[*]}"
