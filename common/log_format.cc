@@ -178,7 +178,7 @@ void format_text(std::string& out, const Record& record) {
     append_text_escaped(out, record.logger, false);
     out.append("] ");
   }
-  append_text_escaped(out, record.message, false);
+  out.append(record.message);  // as given: a multi-line message (a stack trace) stays readable
   for (const Field& field : record.fields) {
     out.push_back(' ');
     append_text_escaped(out, field.key, false);

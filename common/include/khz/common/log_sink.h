@@ -11,8 +11,9 @@
 //   2026-12-05T16:33:43.123Z INFO  [http2] stream reset stream=3 reason="peer reset"
 // time (UTC, ms), level (5 wide), [logger] when named, the message, then key=value per field;
 // a value is quoted when empty or holding a space, '"', '=', a backslash or a control byte,
-// with \", \\, \n, \r, \t and \xNN escapes. Control bytes in the message and the logger name
-// are escaped the same way: a record is always one line.
+// with \", \\, \n, \r, \t and \xNN escapes (control bytes in keys and the logger name are
+// escaped too). The message is written as given, as it always was: a multi-line message (a
+// stack trace) stays readable on a terminal. The JSON format escapes everything.
 //
 // FileSink writes JSON lines:
 //   {"time":"2026-12-05T16:33:43.123Z","level":"info","logger":"http2","msg":"stream reset","stream":3}
