@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace khz::log {
@@ -139,6 +140,11 @@ bool remove_sink(SinkId id) noexcept {
     r.update_effective(*list);
     r.sinks.store(std::move(list));
   }
+  // Lines being written hold the old list for a moment. Wait for them (bounded: a sink's own
+  // write may be what called this), so the removed sink is destroyed here rather than on a
+  // thread that happened to hold the list last, a file sink's own writer thread included.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (old.use_count() > 1 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
   return true;
 }
 
