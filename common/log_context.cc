@@ -18,10 +18,6 @@ void ContextFields::add(const Field& field) {
   spans_.push_back(text);
 }
 
-void ContextFields::add(std::string_view key, std::string_view value) { add(f(key, value)); }
-void ContextFields::add(std::string_view key, std::int64_t value) { add(f(key, value)); }
-void ContextFields::add(std::string_view key, double value) { add(f(key, value)); }
-void ContextFields::add(std::string_view key, bool value) { add(f(key, value)); }
 
 std::span<const Field> ContextFields::fields() noexcept {
   // The arena may have moved since each add(): the views are made now.

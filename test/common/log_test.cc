@@ -261,11 +261,11 @@ void test_provider(khz::log::ContextFields& out) noexcept {
   ++provider_calls;
   if (current_request == nullptr) return;
   out.add("trace_id", std::string_view("4bf92f3577b34da6a3ce929d0e0e4736"));
-  out.add("span_id", std::string_view(current_request));
+  out.add("span_id", current_request);
 }
 void logging_provider(khz::log::ContextFields& out) noexcept {
   KHZ_LOG(info, "from the provider");  // written, but without calling the provider again
-  out.add("depth", std::int64_t{1});
+  out.add("depth", 1);
 }
 }  // namespace
 

@@ -11,8 +11,8 @@
 //   khz::log::set_context_provider([](khz::log::ContextFields& out) noexcept {
 //     char trace[32], span[16];
 //     if (khz::tracing::current_ids(trace, span)) {
-//       out.add("trace_id", {trace, 32});
-//       out.add("span_id", {span, 16});
+//       out.add("trace_id", std::string_view(trace, 32));
+//       out.add("span_id", std::string_view(span, 16));
 //     }
 //   });
 //
@@ -35,10 +35,11 @@ namespace khz::log {
 // Fields gathered for one line; copies keys and strings (valid until the line is written).
 class ContextFields {
  public:
-  void add(std::string_view key, std::string_view value);
-  void add(std::string_view key, std::int64_t value);
-  void add(std::string_view key, double value);
-  void add(std::string_view key, bool value);
+  // Any value khz::log::f takes: out.add("tenant", name), out.add("shard", 3).
+  template <class T>
+  void add(std::string_view key, const T& value) {
+    add(f(key, value));
+  }
   void add(const Field& field);
 
   // The fields, with views into this object (valid until the next add() or clear()).
