@@ -163,6 +163,7 @@ void Server::shutdown() {
   offload_pool().stop();  // every handler has ended: queued jobs are dropped, running ones waited for
   for (auto& hook : shutdown_hooks_) hook();
   KHZ_LOG(info, "khz: stopped");
+  khz::log::flush();  // buffered sinks (a log file) hand their lines out before the process ends
 }
 
 void Server::spin() {

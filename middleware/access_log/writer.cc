@@ -3,228 +3,60 @@
 
 #include <khz/common/log.h>
 
-#include <cerrno>
-#include <cstring>
-#include <chrono>
 #include <exception>
-#include <stdexcept>
+#include <functional>
+#include <memory>
+#include <string>
 #include <system_error>
 #include <utility>
 
-#include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
 
 namespace khz::middleware::detail {
 namespace {
 
-std::atomic<std::uint64_t> next_writer_id{1};
-
-// SIGHUP: counted by the handler (a lock-free atomic is async-signal-safe); each writer compares
-// the count with the one it saw and reopens its file when it moved.
-std::atomic<std::uint64_t> sighup_count{0};
-struct sigaction previous_sighup {};
-
-void on_sighup(int signo, siginfo_t* info, void* context) {
-  sighup_count.fetch_add(1, std::memory_order_relaxed);
-  if ((previous_sighup.sa_flags & SA_SIGINFO) != 0) {
-    if (previous_sighup.sa_sigaction != nullptr) previous_sighup.sa_sigaction(signo, info, context);
-  } else if (previous_sighup.sa_handler != SIG_DFL && previous_sighup.sa_handler != SIG_IGN &&
-             previous_sighup.sa_handler != nullptr) {
-    previous_sighup.sa_handler(signo);
-  }
-}
-
-void install_sighup_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action {};
-    action.sa_sigaction = &on_sighup;
-    action.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&action.sa_mask);
-    if (::sigaction(SIGHUP, &action, &previous_sighup) != 0) {
-      KHZ_LOG(warn, "access_log: cannot install the SIGHUP handler: " << std::strerror(errno));
+class CallbackOutput : public LineOutput {
+ public:
+  explicit CallbackOutput(std::function<void(std::string_view)> fn) : fn_(std::move(fn)) {}
+  void write(std::string_view lines) override {
+    try {
+      fn_(lines);
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "access_log: the sink callback threw: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, "access_log: the sink callback threw a non-standard exception");
     }
-  });
+  }
+
+ private:
+  std::function<void(std::string_view)> fn_;
+};
+
+std::unique_ptr<LineOutput> make_output(const AccessLogSink& sink) {
+  switch (sink.kind) {
+    case AccessLogSink::Kind::callback: return std::make_unique<CallbackOutput>(sink.write);
+    case AccessLogSink::Kind::file:
+      try {
+        return std::make_unique<FileLineOutput>(FileOutputOptions{.path = sink.path});
+      } catch (const std::system_error& e) {
+        throw std::system_error(e.code(), "access_log: cannot open " + sink.path);
+      }
+    case AccessLogSink::Kind::standard_error: break;
+  }
+  return std::make_unique<FdLineOutput>(STDERR_FILENO);
 }
 
-struct CachedSlot {
-  std::uint64_t writer;
-  void* slot;
-};
+LineWriterOptions writer_options(const AccessLogOptions& o) {
+  return LineWriterOptions{.name = "access_log",
+                           .flush_interval = o.flush_interval,
+                           .flush_bytes = o.flush_bytes,
+                           .max_buffer_bytes = o.max_buffer_bytes,
+                           .reopen_on_sighup = o.sink.kind == AccessLogSink::Kind::file && o.reopen_on_sighup};
+}
 
 }  // namespace
 
 AccessLogWriter::AccessLogWriter(AccessLogOptions options)
-    : options_(std::move(options)), id_(next_writer_id.fetch_add(1, std::memory_order_relaxed)) {
-  if (options_.sink.kind == AccessLogSink::Kind::file) {
-    open_file();
-    if (options_.reopen_on_sighup) {
-      install_sighup_handler();
-      sighups_seen_ = sighup_count.load(std::memory_order_relaxed);
-    }
-  }
-  thread_ = std::thread([this] { run(); });
-}
-
-AccessLogWriter::~AccessLogWriter() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stop_ = true;
-  }
-  wake_cv_.notify_one();
-  thread_.join();  // the thread writes what is left before it ends
-  if (fd_ >= 0) ::close(fd_);
-}
-
-AccessLogWriter::Slot& AccessLogWriter::local_slot() {
-  thread_local std::vector<CachedSlot> cache;  // ids are never reused: stale entries never match
-  for (const CachedSlot& c : cache) {
-    if (c.writer == id_) return *static_cast<Slot*>(c.slot);
-  }
-  Slot* slot;
-  {
-    std::lock_guard lock(slots_mutex_);
-    slots_.push_back(std::make_unique<Slot>());
-    slot = slots_.back().get();
-    slot->text.reserve(options_.flush_bytes);
-  }
-  cache.push_back(CachedSlot{id_, slot});
-  return *slot;
-}
-
-void AccessLogWriter::append(std::string_view line) {
-  Slot& slot = local_slot();
-  bool wake_writer = false;
-  {
-    std::lock_guard lock(slot.mutex);
-    if (slot.text.size() + line.size() > options_.max_buffer_bytes) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);  // rare: only while the writer is behind
-      return;
-    }
-    slot.text.append(line);
-    ++slot.lines;
-    if (slot.text.size() >= options_.flush_bytes && !slot.woke) {
-      slot.woke = true;
-      wake_writer = true;
-    }
-  }
-  if (wake_writer) wake();
-}
-
-void AccessLogWriter::wake() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    wake_now_ = true;
-  }
-  wake_cv_.notify_one();
-}
-
-void AccessLogWriter::flush() {
-  std::unique_lock lock(wake_mutex_);
-  const std::uint64_t ticket = ++flush_requested_;
-  wake_cv_.notify_one();
-  flushed_cv_.wait(lock, [&] { return flush_completed_ >= ticket; });
-}
-
-void AccessLogWriter::run() {
-  std::unique_lock lock(wake_mutex_);
-  for (;;) {
-    wake_cv_.wait_for(lock, options_.flush_interval,
-                      [&] { return stop_ || wake_now_ || flush_requested_ > flush_completed_; });
-    const bool stopping = stop_;
-    const std::uint64_t target = flush_requested_;
-    wake_now_ = false;
-    lock.unlock();
-    collect_and_write();
-    lock.lock();
-    flush_completed_ = target;
-    flushed_cv_.notify_all();
-    if (stopping) return;
-  }
-}
-
-void AccessLogWriter::collect_and_write() {
-  if (options_.sink.kind == AccessLogSink::Kind::file) {
-    const std::uint64_t hups = sighup_count.load(std::memory_order_relaxed);
-    const bool hup = options_.reopen_on_sighup && hups != sighups_seen_;
-    sighups_seen_ = hups;
-    if (reopen_.exchange(false, std::memory_order_relaxed) || hup) reopen_file();
-  }
-  batch_.clear();
-  std::uint64_t lines = 0;
-  {
-    std::lock_guard lock(slots_mutex_);
-    for (auto& slot : slots_) {
-      {
-        std::lock_guard slot_lock(slot->mutex);
-        if (slot->text.empty()) continue;
-        taken_.swap(slot->text);  // the slot keeps taken_'s old capacity
-        lines += slot->lines;
-        slot->lines = 0;
-        slot->woke = false;
-      }
-      batch_.append(taken_);
-      taken_.clear();
-    }
-  }
-  const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
-  if (dropped != dropped_reported_) {
-    KHZ_LOG(warn, "access_log: " << (dropped - dropped_reported_) << " lines dropped since the last report ("
-                                 << dropped << " in all): the sink is slower than the traffic");
-    dropped_reported_ = dropped;
-  }
-  if (batch_.empty()) return;
-  write_out(batch_);
-  written_.fetch_add(lines, std::memory_order_relaxed);
-}
-
-void AccessLogWriter::write_out(std::string_view bytes) {
-  switch (options_.sink.kind) {
-    case AccessLogSink::Kind::callback:
-      try {
-        options_.sink.write(bytes);
-      } catch (const std::exception& e) {
-        KHZ_LOG(error, "access_log: the sink callback threw: " << e.what());
-      } catch (...) {
-        KHZ_LOG(error, "access_log: the sink callback threw a non-standard exception");
-      }
-      return;
-    case AccessLogSink::Kind::standard_error:
-    case AccessLogSink::Kind::file: {
-      const int fd = options_.sink.kind == AccessLogSink::Kind::file ? fd_ : STDERR_FILENO;
-      while (!bytes.empty()) {
-        const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          KHZ_LOG(error, "access_log: write failed (" << std::strerror(errno) << "); " << bytes.size()
-                                                      << " bytes lost");
-          return;
-        }
-        bytes.remove_prefix(static_cast<std::size_t>(n));
-      }
-      return;
-    }
-  }
-}
-
-void AccessLogWriter::open_file() {
-  fd_ = ::open(options_.sink.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    throw std::system_error(errno, std::generic_category(), "access_log: cannot open " + options_.sink.path);
-  }
-}
-
-void AccessLogWriter::reopen_file() noexcept {
-  const int fd = ::open(options_.sink.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    KHZ_LOG(error, "access_log: cannot reopen " << options_.sink.path << " (" << std::strerror(errno)
-                                                << "); writing on to the file open before");
-    return;
-  }
-  ::close(fd_);
-  fd_ = fd;
-  KHZ_LOG(info, "access_log: reopened " << options_.sink.path);
-}
+    : options_(std::move(options)), writer_(writer_options(options_), make_output(options_.sink)) {}
 
 }  // namespace khz::middleware::detail

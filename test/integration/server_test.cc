@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Server lifecycle on every transport: coroutine handlers sharing a loop, graceful shutdown,
-// spin(), the lifecycle hooks (on_run, on_accept, on_shutdown).
+// spin(), the lifecycle hooks (on_run, on_accept, on_shutdown), the log flushed on stop.
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
+#include <khz/common/log.h>
+#include <khz/common/log_sink.h>
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +17,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
@@ -444,6 +449,43 @@ TEST_CASE("on_accept: hooks run in order and the first refusal ends them; a hook
         REQUIRE(second_calls == 1);  // not asked after a refusal
       }
       server.shutdown();
+    }
+  }
+}
+
+// A stopping server flushes the log: a file sink's lines still in its buffer reach the file.
+TEST_CASE("shutdown: the log's buffered lines are written when the server stops") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      char dir[] = "/tmp/khz-server-log-XXXXXX";
+      REQUIRE(::mkdtemp(dir) != nullptr);
+      const std::string path = std::string(dir) + "/app.jsonl";
+      // The writer is woken neither by time nor by size: only a flush writes.
+      auto file = khz::log::FileSink::open({.path = path, .flush_interval = 3600s, .flush_bytes = 1 << 20});
+      const auto previous = khz::log::level();
+      khz::log::set_level(khz::log::Level::info);
+      const auto sink = khz::log::add_sink(file, khz::log::Level::info);
+      {
+        khz::test::TestServer ts(transport, {});
+        ts.server.get("/log", [](khz::RequestContext& c) {
+          KHZ_LOG(info, "served", khz::log::f("route", "/log"));
+          c.string(200, "ok");
+        });
+        ts.start();
+        RawClient client(ts.port());
+        client.send("GET /log HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(body_of(client.read_response()) == "ok");
+        REQUIRE(file->written() == 0);
+        ts.server.shutdown();
+        REQUIRE(file->written() > 0);
+      }
+      khz::log::remove_sink(sink);
+      khz::log::set_level(previous);
+      std::ifstream in(path);
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      REQUIRE(text.find("\"msg\":\"served\",\"route\":\"/log\"") != std::string::npos);
+      std::remove(path.c_str());
+      ::rmdir(dir);
     }
   }
 }
