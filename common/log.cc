@@ -3,6 +3,7 @@
 #include <khz/common/log.h>
 #include <khz/common/log_context.h>
 #include <khz/common/log_sink.h>
+#include <khz/common/trace_ambient.h>
 
 #include <unistd.h>
 
@@ -181,6 +182,12 @@ void write(Level l, std::string_view logger, std::string_view message, std::span
   try {
     s.extra.clear();
     ScopedFields::collect(s.extra);
+    // Under a traced request: its trace and span ids (<khz/common/trace_ambient.h>).
+    char trace_id[32], span_id[16];
+    if (tracing::current_ids(trace_id, span_id)) {
+      s.extra.add("trace_id", std::string_view(trace_id, sizeof trace_id));
+      s.extra.add("span_id", std::string_view(span_id, sizeof span_id));
+    }
     if (depth == 1) {
       if (ContextProvider provider = r.provider.load(std::memory_order_acquire)) provider(s.extra);
     }

@@ -7,6 +7,8 @@
 #include <khz/app/client.h>
 #include <khz/app/testing.h>
 #include <khz/app/tracing.h>
+#include <khz/common/log.h>
+#include <khz/common/log_sink.h>
 #include <khz/middleware/tracing.h>
 
 #include <catch2/catch.hpp>
@@ -339,4 +341,47 @@ TEST_CASE("tracing: a client call outside a handler, under an explicit parent sp
   CHECK(client_span.kind == tr::SpanKind::client);
   CHECK(client_span.parent_span_id == job.span_id);
   CHECK(sent == "00-" + hex(job.trace_id) + "-" + hex(client_span.span_id) + "-01");
+}
+
+TEST_CASE("tracing: log lines written under a traced request carry its trace_id and span_id") {
+  struct Line {
+    std::string message, trace_id, span_id;
+  };
+  std::mutex mutex;
+  std::vector<Line> lines;
+  const khz::log::SinkId sink = khz::log::add_sink(khz::log::callback_sink([&](const khz::log::Record& r) {
+    if (!r.message.starts_with("traced-log-test")) return;
+    Line line{std::string(r.message), "", ""};
+    for (const khz::log::Field& f : r.fields) {
+      if (f.key == "trace_id") line.trace_id = std::string(f.text);
+      if (f.key == "span_id") line.span_id = std::string(f.text);
+    }
+    std::lock_guard lock(mutex);
+    lines.push_back(std::move(line));
+  }), khz::log::Level::info);
+
+  auto collector = std::make_shared<Collector>();
+  khz::Engine e;
+  e.use(khz::middleware::tracing({.exporter = collector}));
+  e.get("/orders", [](khz::RequestContext& c) -> khz::Task<> {
+    KHZ_LOG(info, "traced-log-test in handler");
+    co_await ambient_in_child();
+    KHZ_LOG(info, "traced-log-test after a co_await");
+    c.string(200, "ok");
+  });
+  auto r = perform_request(e, "GET", "/orders", {{"traceparent", remote_traceparent}});
+  KHZ_LOG(info, "traced-log-test outside");
+  khz::log::remove_sink(sink);
+  REQUIRE(r.status() == 200);
+  auto spans = collector->take();
+  REQUIRE(spans.size() == 1);
+  std::lock_guard lock(mutex);
+  REQUIRE(lines.size() == 3);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(lines[i].trace_id == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(lines[i].span_id == hex(spans[0].span_id));
+  }
+  CHECK(lines[2].message == "traced-log-test outside");
+  CHECK(lines[2].trace_id.empty());
+  CHECK(lines[2].span_id.empty());
 }

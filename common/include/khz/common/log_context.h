@@ -7,19 +7,16 @@
 //     KHZ_LOG(info, "charged");   // ... msg="charged" request_id=5f0c tenant=acme
 //   }
 //
-//   // The tracing layer installs a provider; it runs on the thread that logs, for each line.
-//   khz::log::set_context_provider([](khz::log::ContextFields& out) noexcept {
-//     char trace[32], span[16];
-//     if (khz::tracing::current_ids(trace, span)) {
-//       out.add("trace_id", std::string_view(trace, 32));
-//       out.add("span_id", std::string_view(span, 16));
-//     }
-//   });
+//   // A provider adds what the process knows (a tenant, a shard); it runs on the thread that
+//   // logs, for each line.
+//   khz::log::set_context_provider([](khz::log::ContextFields& out) noexcept { out.add("shard", shard_id); });
 //
-// Order on a line: the call's fields, the scoped fields (outermost scope first), then the
-// provider's. ScopedFields copies its keys and strings; it belongs to one thread and must be
-// destroyed on it. In a coroutine, do not keep one alive across a co_await: the loop would run
-// other requests' code while it is in scope.
+// A line written while a traced request's coroutine runs (<khz/common/trace_ambient.h>, the
+// tracing middleware) carries trace_id and span_id without any provider.
+// Order on a line: the call's fields, the scoped fields (outermost scope first), trace_id and
+// span_id, then the provider's. ScopedFields copies its keys and strings; it belongs to one
+// thread and must be destroyed on it. In a coroutine, do not keep one alive across a co_await:
+// the loop would run other requests' code while it is in scope.
 #pragma once
 
 #include <khz/common/log.h>
