@@ -46,12 +46,12 @@ int main(int argc, char** argv) {
     (positional++ == 0 ? listen : upstream) = arg;
   }
   try {
-    khz::proxy::ReverseProxy api({
+    khz::Server server({.address = listen});
+    khz::proxy::ReverseProxy api({  // after the server: destroyed first, once it has stopped
         .upstreams = {{.url = "http://" + upstream}},
         .strip_prefix = "/api",
         .response_timeout = std::chrono::seconds(10),
     });
-    khz::Server server({.address = listen});
     server.get("/healthz", [](khz::RequestContext& ctx) { ctx.string(200, "ok\n"); });
     server.any("/api/*rest", api.handler()).stream_body();
     server.spin();

@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
     options.balance = balance == "least_request"          ? khz::proxy::Balance::least_request
                       : balance == "weighted_round_robin" ? khz::proxy::Balance::weighted_round_robin
                                                           : khz::proxy::Balance::round_robin;
-    khz::proxy::ReverseProxy proxy(std::move(options));
     khz::Server server({.address = listen});
+    khz::proxy::ReverseProxy proxy(std::move(options));  // after the server: destroyed first
     server.any("/*path", proxy.handler()).stream_body();
     server.any("/", proxy.handler()).stream_body();
     server.spin();

@@ -2,13 +2,15 @@
 // khz/proxy/reverse_proxy.h: ReverseProxy, a handler that forwards requests to upstream HTTP
 // servers and streams their answers back: the base of an API gateway.
 //
-//   khz::proxy::ReverseProxy api({
+//   khz::Server server({.address = "0.0.0.0:8080"});
+//   khz::proxy::ReverseProxy api({                      // after the server (see Threading)
 //       .upstreams = {{.url = "http://10.0.0.7:9000"}, {.url = "http://10.0.0.8:9000", .weight = 2}},
 //       .balance = khz::proxy::Balance::weighted_round_robin,
 //       .strip_prefix = "/api",                      // /api/users/7 -> /users/7 upstream
 //       .response_timeout = std::chrono::seconds(10),
 //   });
 //   server.any("/api/*rest", api.handler()).stream_body();   // .stream_body(): uploads stream
+//   server.spin();
 //
 // What is forwarded, and how:
 // - The method, and the request target byte for byte as the client sent it: never decoded or
@@ -50,8 +52,9 @@
 // before a response head.
 //
 // Threading: one ReverseProxy serves every loop of a server; its handler may run on all of
-// them at once. Construct it before the server starts and keep it alive until the server has
-// stopped. Bad options (no upstream, an unparsable URL or trusted range) throw
+// them at once. Like any khz::Client user (it holds one): declare it after the Server, so it
+// is destroyed first, once the server has stopped (spin() returned, or shutdown()); its idle
+// upstream connections are closed then and need their loops. Bad options (no upstream, an unparsable URL or trusted range) throw
 // std::invalid_argument from the constructor.
 #pragma once
 
