@@ -4,6 +4,7 @@
 #include <khz/proxy/reverse_proxy.h>
 
 #include "forwarding.h"
+#include "upgrade.h"
 #include "upstream_pool.h"
 
 #include <khz/app/client.h>
@@ -200,6 +201,27 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     std::from_chars(cl.data(), cl.data() + cl.size(), body_length);  // the server validated it
   }
   bool body_read = false;
+
+  if (detail::is_upgrade_request(in)) {  // WebSocket and other HTTP/1.1 upgrades: a tunnel
+    std::vector<bool> none(pool.size(), false);
+    const std::size_t i = pool.pick(none);
+    Target& t = pool.target(i);
+    std::string path = t.base_path + target;
+    if (options.rewrite) path = options.rewrite(path);
+    if (t.tls) {
+      KHZ_LOG(warn, "proxy: " << in.method() << " " << t.origin << path << " (upgrade): not supported to https upstreams; 502");
+      ctx.string(502, "bad gateway\n");
+      co_return;
+    }
+    detail::UpgradeCall call{.host = t.host, .port = t.port, .url = t.origin + path, .target = path,
+                             .fields = fields, .connect_timeout = options.connect_timeout,
+                             .response_timeout = options.response_timeout};
+    call.fields.set("Host", options.preserve_host && !in.host().empty() ? in.host() : std::string_view(t.authority));
+    InFlight counted(t);
+    const int status = co_await detail::forward_upgrade(ctx, std::move(call));
+    pool.report(i, status == 0 || status >= 500);
+    co_return;
+  }
 
   std::vector<bool> tried(pool.size(), false);
   std::optional<ResponseStream> stream;

@@ -40,6 +40,9 @@ UpstreamPool::UpstreamPool(const ReverseProxyOptions& options)
     t->base_path = url->target;
     while (!t->base_path.empty() && t->base_path.back() == '/') t->base_path.pop_back();
     t->weight = u.weight;
+    t->host = url->host;
+    t->port = url->port;
+    t->tls = url->scheme == "https";
     targets_.push_back(std::move(t));
   }
 }

@@ -21,6 +21,9 @@ struct Target {
   std::string origin;     // "http://host:port"
   std::string authority;  // "host:port" (the port left out when it is the scheme's default)
   std::string base_path;  // the upstream URL's path without its trailing '/', or ""
+  std::string host;       // for upgrades (a connection of their own)
+  std::uint16_t port = 0;
+  bool tls = false;
   int weight = 1;
   std::atomic<int> in_flight{0};
   std::atomic<int> consecutive_failures{0};

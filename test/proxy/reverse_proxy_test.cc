@@ -7,6 +7,7 @@
 #include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/app/sse.h>
+#include <khz/app/websocket.h>
 #include <khz/common/event_loop.h>
 #include <khz/proxy/reverse_proxy.h>
 
@@ -466,6 +467,45 @@ TEST_CASE("proxy: Expect: 100-continue, streamed uploads, SSE event by event") {
       REQUIRE(events.size() == 3);
       CHECK_FALSE(stalled.load());
       CHECK(events[2].find("data: event 3") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("proxy: WebSocket passes end to end (python3-websockets through the proxy to khz)") {
+  const std::string peer = std::string("/usr/bin/python3 ") + KHZ_TEST_DIR + "/integration/ws_peer.py";
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer up(transport);
+      std::atomic<int> closes{0};
+      up.server.websocket("/echo", [&closes](khz::WebSocket& socket) -> khz::Task<> {
+        for (;;) {
+          auto m = co_await socket.receive();
+          if (!m) {
+            if (socket.close_code() == 4000) ++closes;
+            co_return;
+          }
+          auto sent = co_await socket.send(*m);
+          if (!sent) co_return;
+        }
+      }, {.subprotocols = {"chat"}, .permessage_deflate = true});
+      up.server.get("/refuse", [](khz::RequestContext& c) { c.string(426, "no upgrade here"); });
+      up.start();
+      Front front(transport, {.upstreams = {{.url = upstream_url(up)}}, .strip_prefix = "/api"});
+      const std::string url = "ws://127.0.0.1:" + std::to_string(front.server.port()) + "/api/echo";
+      // Text, binary, empty, 1 MiB messages, fragments, ping, close code: python3-websockets'
+      // own checks (ws_peer.py), with permessage-deflate negotiated through the proxy.
+      auto py = run_command(peer + " client " + url + " deflate 2>&1");
+      INFO("python: " << py.output);
+      CHECK(py.output == "ok\n");
+      for (int i = 0; i < 100 && closes.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+      CHECK(closes.load() == 1);  // the client's close frame reached the upstream
+      // An upstream that refuses the upgrade: its answer comes back as it was.
+      RawClient c(front.server.port());
+      c.send("GET /api/refuse HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+             "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+      const std::string refused = c.read_response();
+      CHECK(khz::test::status_of(refused) == 426);
+      CHECK(khz::test::body_of(refused) == "no upgrade here");
     }
   }
 }
