@@ -53,8 +53,9 @@ bool is_tchar(char c) noexcept {
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name) noexcept {
+  // Trailer is not one (RFC 9110 §6.6.2: it announces the trailer fields end to end).
   for (std::string_view h : {"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-                             "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
+                             "Proxy-Authorization", "TE", "Transfer-Encoding", "Upgrade"}) {
     if (iequals(name, h)) return true;
   }
   return false;

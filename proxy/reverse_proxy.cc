@@ -97,6 +97,13 @@ Task<Result<std::string_view>> read_downstream(RequestContext* ctx, bool* read) 
   co_return co_await ctx->read_body_chunk();
 }
 
+// The upstream's trailer fields (they arrive with the end of its body), for the client.
+void copy_trailers(const Response& from, Response& to) {
+  for (const auto& f : from.trailers()) {
+    if (!detail::is_hop_by_hop(f.name) && !iequals(f.name, "Content-Length")) to.trailers().add(f.name, f.value);
+  }
+}
+
 // Counts a request in flight on its upstream (least-request balancing) for its whole life.
 struct InFlight {
   explicit InFlight(Target& t) noexcept : target(&t) { target->in_flight.fetch_add(1, std::memory_order_relaxed); }
@@ -305,6 +312,8 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   }
   if (stream->finished()) {  // the whole body came at once: answered with a Content-Length
     ctx.response().set_body(*first);
+    out.remove("Trailer");  // the server announces the trailers it sends with a whole body
+    copy_trailers(head, ctx.response());
     co_return;
   }
   if (!co_await ctx.write(*first)) co_return;  // the downstream client went away
@@ -320,7 +329,10 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
       ctx.fail_stream();
       co_return;
     }
-    if (piece->empty()) co_return;
+    if (piece->empty()) {
+      copy_trailers(head, ctx.response());  // sent after the last chunk (HTTP/2: a HEADERS frame)
+      co_return;
+    }
     if (!co_await ctx.write(*piece)) co_return;
   }
 }

@@ -245,6 +245,29 @@ TEST_CASE("proxy: close-delimited and Content-Length-with-chunked upstream bodie
   }
 }
 
+TEST_CASE("proxy: trailers pass") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      ScriptServer up([](ScriptServer::Peer& p) {
+        p.read_head();
+        p.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n5\r\nhello\r\n");
+        std::this_thread::sleep_for(50ms);
+        p.send("6\r\n world\r\n0\r\nX-Checksum: abc123\r\n\r\n");
+      });
+      Front front(transport, {.upstreams = {{.url = upstream_url(up)}}});
+      RawClient c(front.server.port());
+      c.send("GET /api/t HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: close\r\n\r\n");
+      const std::string reply = c.read_until_close();
+      INFO(reply);
+      CHECK(khz::test::header_of(reply, "Trailer") == "X-Checksum");
+      CHECK(reply.find("\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc123\r\n\r\n") != std::string::npos);
+      // HTTP/2: nghttp shows the trailer fields after the DATA.
+      auto h2 = run_command("nghttp -v " + front.url("/api/t") + " 2>&1 | grep -c 'x-checksum: abc123'");
+      CHECK(h2.output == "1\n");
+    }
+  }
+}
+
 TEST_CASE("proxy: refused 502, timeout 504, each logged naming the upstream") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

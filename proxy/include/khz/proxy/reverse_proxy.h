@@ -19,7 +19,7 @@
 //   ("http://h:9000/v2" + "/users" -> "/v2/users"); `rewrite`, when set, maps the resulting
 //   target to the one sent.
 // - Header fields, minus the hop-by-hop ones (RFC 9110 §7.6.1: Connection, Keep-Alive,
-//   Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Trailer, Transfer-Encoding,
+//   Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Transfer-Encoding,
 //   Upgrade, and every field the Connection field names), in both directions. Host is kept
 //   (`preserve_host`) or set to the upstream's authority. Expect is answered here (100 Continue
 //   when the body is first read), not forwarded.
@@ -32,7 +32,8 @@
 // - The body streams both ways, with backpressure and no full buffering: the request body (on
 //   a .stream_body() route) is read as the upstream takes it; the response goes back piece by
 //   piece as it arrives (chunked on HTTP/1.1 unless the whole body came at once), so
-//   Server-Sent Events pass event by event.
+//   Server-Sent Events pass event by event. The upstream's trailer fields follow the body
+//   (HTTP/1.1: after the last chunk; HTTP/2: a trailing HEADERS frame).
 //
 // Errors, each with one warning in the log naming the upstream:
 // - the upstream refuses, resets or closes before a whole response head: 502;
