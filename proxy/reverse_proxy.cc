@@ -52,6 +52,7 @@ struct ReverseProxy::State {
 
   Task<void> forward(RequestContext& ctx);
   std::string target_for(const Request& in) const;
+  std::string_view hash_key(RequestContext& ctx) const;
   void add_request_fields(RequestContext& ctx, HeaderMap& out) const;
 
   ReverseProxyOptions options;
@@ -145,6 +146,16 @@ std::string ReverseProxy::State::target_for(const Request& in) const {
   return target;
 }
 
+std::string_view ReverseProxy::State::hash_key(RequestContext& ctx) const {
+  switch (options.hash_key.source) {
+    case HashKey::Source::header: return ctx.header(options.hash_key.name);
+    case HashKey::Source::cookie: return ctx.cookie(options.hash_key.name);
+    case HashKey::Source::client_ip: return detail::peer_ip(ctx.peer_address());
+    case HashKey::Source::path: return ctx.request().path();
+  }
+  return {};
+}
+
 void ReverseProxy::State::add_request_fields(RequestContext& ctx, HeaderMap& out) const {
   const Request& in = ctx.request();
   const std::vector<std::string> named = detail::connection_tokens(in.headers());
@@ -211,7 +222,8 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
 
   if (detail::is_upgrade_request(in)) {  // WebSocket and other HTTP/1.1 upgrades: a tunnel
     std::vector<bool> none(pool.size(), false);
-    const std::size_t i = pool.pick(none);
+    const std::size_t i =
+        pool.pick(none, options.balance == Balance::consistent_hash ? detail::UpstreamPool::hash(hash_key(ctx)) : 0);
     Target& t = pool.target(i);
     std::string path = t.base_path + target;
     if (options.rewrite) path = options.rewrite(path);
@@ -230,12 +242,13 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     co_return;
   }
 
+  const std::uint64_t key_hash = options.balance == Balance::consistent_hash ? detail::UpstreamPool::hash(hash_key(ctx)) : 0;
   std::vector<bool> tried(pool.size(), false);
   std::optional<ResponseStream> stream;
   std::size_t chosen = 0;
   std::string upstream_url;
   for (int attempt = 1;; ++attempt) {
-    chosen = pool.pick(tried);
+    chosen = pool.pick(tried, key_hash);
     tried[chosen] = true;
     Target& t = pool.target(chosen);
     ClientRequest req;

@@ -4,6 +4,7 @@
 #include <khz/app/client/url.h>
 #include <khz/common/log.h>
 
+#include <algorithm>
 #include <random>
 #include <stdexcept>
 
@@ -45,15 +46,59 @@ UpstreamPool::UpstreamPool(const ReverseProxyOptions& options)
     t->tls = url->scheme == "https";
     targets_.push_back(std::move(t));
   }
+  if (balance_ == Balance::consistent_hash) {
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      const Target& t = *targets_[i];
+      for (int p = 0; p < 160 * t.weight; ++p) {
+        ring_.emplace_back(hash(t.origin + t.base_path + "#" + std::to_string(p)), i);
+      }
+    }
+    std::sort(ring_.begin(), ring_.end());
+  }
+}
+
+std::uint64_t UpstreamPool::hash(std::string_view key) noexcept {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : key) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  // splitmix64's finaliser: FNV alone clusters the points of similar names on the ring.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const {
+  auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key_hash, std::size_t{0}));
+  for (std::size_t n = 0; n < ring_.size(); ++n, ++it) {
+    if (it == ring_.end()) it = ring_.begin();
+    if (usable[it->second]) return it->second;
+  }
+  return targets_.size();
 }
 
 bool UpstreamPool::ejected(const Target& t, std::int64_t now) const noexcept {
   return t.ejected_until.load(std::memory_order_relaxed) > now;
 }
 
-std::size_t UpstreamPool::pick(const std::vector<bool>& tried) {
+std::size_t UpstreamPool::pick(const std::vector<bool>& tried, std::uint64_t key_hash) {
   if (targets_.size() == 1) return 0;
   const std::int64_t now = now_ticks();
+  if (balance_ == Balance::consistent_hash) {
+    // The key's upstream, else the next one on the ring that is untried and in, else untried.
+    std::vector<bool> usable(targets_.size());
+    for (std::size_t i = 0; i < targets_.size(); ++i) usable[i] = !tried[i] && !ejected(*targets_[i], now);
+    std::size_t i = on_ring(key_hash, usable);
+    if (i == targets_.size()) {
+      for (std::size_t k = 0; k < targets_.size(); ++k) usable[k] = !tried[k];
+      i = on_ring(key_hash, usable);
+    }
+    return i == targets_.size() ? on_ring(key_hash, std::vector<bool>(targets_.size(), true)) : i;
+  }
   std::vector<std::size_t> candidates;
   candidates.reserve(targets_.size());
   for (std::size_t i = 0; i < targets_.size(); ++i) {
@@ -95,6 +140,8 @@ std::size_t UpstreamPool::choose(const std::vector<std::size_t>& candidates) {
       best->current_weight -= total;
       return best_index;
     }
+    case Balance::consistent_hash:  // (picked in pick())
+      return candidates.front();
     case Balance::least_request: {
       // Power of two random choices: the one with fewer requests in flight of two at random.
       const std::size_t n = candidates.size();

@@ -13,6 +13,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace khz::proxy::detail {
@@ -41,13 +43,17 @@ class UpstreamPool {
   Target& target(std::size_t i) noexcept { return *targets_[i]; }
   // The upstream for the next try, avoiding those in `tried` and ejected ones while others
   // remain (when none remain, the least bad choice: untried first, ejected or not).
-  std::size_t pick(const std::vector<bool>& tried);
+  // `key_hash`: the request's key for Balance::consistent_hash (ignored by the others).
+  std::size_t pick(const std::vector<bool>& tried, std::uint64_t key_hash = 0);
+  // The hash consistent_hash uses (64-bit FNV-1a, then mixed).
+  static std::uint64_t hash(std::string_view key) noexcept;
   // What a try found: a failure (connect error, reset, 5xx) or a success.
   void report(std::size_t i, bool failure);
 
  private:
   bool ejected(const Target& t, std::int64_t now) const noexcept;
   std::size_t choose(const std::vector<std::size_t>& candidates);
+  std::size_t on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const;
 
   std::vector<std::unique_ptr<Target>> targets_;
   Balance balance_;
@@ -56,6 +62,7 @@ class UpstreamPool {
   std::chrono::milliseconds max_eject_time_;
   std::atomic<std::size_t> next_{0};  // round robin
   std::mutex weighted_mutex_;         // current_weight of every target
+  std::vector<std::pair<std::uint64_t, std::size_t>> ring_;  // consistent_hash: (point, target), sorted
 };
 
 }  // namespace khz::proxy::detail

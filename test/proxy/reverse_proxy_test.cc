@@ -404,6 +404,36 @@ TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
         slow.join();
         CHECK(seen == std::string(6, holder == 'a' ? 'b' : 'a'));
       }
+      SECTION("consistent hash on a header and a cookie: a key sticks to its upstream") {
+        for (auto key : {khz::proxy::HashKey{.source = khz::proxy::HashKey::Source::header, .name = "X-User"},
+                         khz::proxy::HashKey{.source = khz::proxy::HashKey::Source::cookie, .name = "sid"}}) {
+          Front front(transport, {.upstreams = {{.url = upstream_url(a)}, {.url = upstream_url(b)}, {.url = upstream_url(c)}},
+                                  .balance = khz::proxy::Balance::consistent_hash,
+                                  .hash_key = key});
+          const bool by_header = key.source == khz::proxy::HashKey::Source::header;
+          std::map<std::string, std::string> first;
+          std::string spread;
+          for (int round = 0; round < 3; ++round) {
+            for (int user = 0; user < 20; ++user) {
+              const std::string id = "user-" + std::to_string(user);
+              const std::string field = by_header ? "X-User: " + id : "Cookie: theme=dark; sid=" + id;
+              auto r = run_command("curl -sS -o /dev/null -D - -H '" + field + "' " + front.url("/api/x") +
+                                   " | tr -d '\\r' | sed -n 's/^X-Upstream: //p'");
+              if (round == 0) {
+                first[id] = r.output;
+                spread += r.output;
+              } else {
+                INFO(id);
+                CHECK(r.output == first[id]);
+              }
+            }
+          }
+          // 20 keys over three upstreams: all three get some.
+          CHECK(spread.find('a') != std::string::npos);
+          CHECK(spread.find('b') != std::string::npos);
+          CHECK(spread.find('c') != std::string::npos);
+        }
+      }
       SECTION("a refusing upstream: requests go to another, it is ejected") {
         const std::uint16_t closed = khz::test::unused_port();
         khz::test::LogCapture log;

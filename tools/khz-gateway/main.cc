@@ -33,9 +33,11 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout_seconds, "upstream response timeout in seconds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  app.add_option("--balance", balance, "round_robin, weighted_round_robin or least_request")
+  app.add_option("--balance", balance,
+                 "round_robin, least_request, or consistent_hash (on the client's address: a client "
+                 "sticks to one upstream)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"round_robin", "weighted_round_robin", "least_request"}));
+      ->check(CLI::IsMember({"round_robin", "least_request", "consistent_hash"}));
   app.set_version_flag("--version", std::string("khz-gateway (khz ") + std::string(khz::version()) + ")");
   CLI11_PARSE(app, argc, argv);
 
@@ -43,9 +45,9 @@ int main(int argc, char** argv) {
     khz::proxy::ReverseProxyOptions options;
     for (const std::string& u : upstreams) options.upstreams.push_back({.url = u});
     options.response_timeout = std::chrono::milliseconds(static_cast<long long>(timeout_seconds * 1000));
-    options.balance = balance == "least_request"          ? khz::proxy::Balance::least_request
-                      : balance == "weighted_round_robin" ? khz::proxy::Balance::weighted_round_robin
-                                                          : khz::proxy::Balance::round_robin;
+    options.balance = balance == "least_request"     ? khz::proxy::Balance::least_request
+                      : balance == "consistent_hash" ? khz::proxy::Balance::consistent_hash
+                                                     : khz::proxy::Balance::round_robin;
     khz::Server server({.address = listen});
     khz::proxy::ReverseProxy proxy(std::move(options));  // after the server: destroyed first
     server.any("/*path", proxy.handler()).stream_body();

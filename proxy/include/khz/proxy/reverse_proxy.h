@@ -43,8 +43,10 @@
 //   the last chunk; HTTP/2: the stream is reset), never ended as if complete.
 //
 // Upstream pools: with several upstreams, `balance` picks one per request: round robin, smooth
-// weighted round robin (nginx's), or least request (power of two random choices by requests in
-// flight). An upstream that fails `eject_after` times in a row (connect failures and 5xx
+// weighted round robin (nginx's), least request (power of two random choices by requests in
+// flight), or consistent hash (a ring of 160 points per unit of weight; `hash_key` says what
+// is hashed): the same key goes to the same upstream, and when one leaves (ejected) only its
+// keys move, to the next upstream on the ring. An upstream that fails `eject_after` times in a row (connect failures and 5xx
 // answers) is left out for `eject_time`, doubled at each ejection in a row (at most
 // `max_eject_time`); when every upstream is out, they are all tried anyway. A request whose
 // upstream could not be reached (refused, unreachable) is tried on another
@@ -78,7 +80,15 @@ struct Upstream {
   int weight = 1;     // for Balance::weighted_round_robin; >= 1
 };
 
-enum class Balance { round_robin, weighted_round_robin, least_request };
+enum class Balance { round_robin, weighted_round_robin, least_request, consistent_hash };
+
+// What Balance::consistent_hash hashes: a request field, a cookie, the client's address or the
+// path (the target without its query). A request without the field or cookie hashes "".
+struct HashKey {
+  enum class Source { header, cookie, client_ip, path };
+  Source source = Source::client_ip;
+  std::string name{};  // the header field's or the cookie's name
+};
 
 // Which forwarding fields the upstream gets.
 enum class ForwardedFields { x_forwarded, rfc7239, none };
@@ -86,6 +96,7 @@ enum class ForwardedFields { x_forwarded, rfc7239, none };
 struct ReverseProxyOptions {
   std::vector<Upstream> upstreams{};
   Balance balance = Balance::round_robin;
+  HashKey hash_key{};  // for Balance::consistent_hash
   std::string strip_prefix{};  // "/api": "/api/x" -> "/x", "/api" -> "/"; "/apix" unchanged
   // Maps the target about to be sent (prefixes applied) to the one sent; must return a target
   // starting with '/'. Called on the loop of the request.
