@@ -14,6 +14,7 @@
 #include <khz/transport/error.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -51,11 +52,18 @@ struct ReverseProxy::State {
   }
 
   Task<void> forward(RequestContext& ctx);
+  bool retry_allowed() const noexcept {
+    const int allowed = std::max(options.min_retries_in_flight,
+                                 static_cast<int>(options.retry_budget * requests_in_flight.load(std::memory_order_relaxed)));
+    return retries_in_flight.load(std::memory_order_relaxed) < allowed;
+  }
   std::string target_for(const Request& in) const;
   std::string_view hash_key(RequestContext& ctx) const;
   void add_request_fields(RequestContext& ctx, HeaderMap& out) const;
 
   ReverseProxyOptions options;
+  std::atomic<int> requests_in_flight{0};  // forward() calls running, on every loop
+  std::atomic<int> retries_in_flight{0};   // of which on a second or later try
   detail::UpstreamPool pool;
   detail::TrustedProxies trusted;
   Client client;
@@ -104,6 +112,15 @@ void copy_trailers(const Response& from, Response& to) {
     if (!detail::is_hop_by_hop(f.name) && !iequals(f.name, "Content-Length")) to.trailers().add(f.name, f.value);
   }
 }
+
+// One more in a counter for as long as it lives.
+struct Counted {
+  explicit Counted(std::atomic<int>& c) noexcept : counter(&c) { counter->fetch_add(1, std::memory_order_relaxed); }
+  ~Counted() { counter->fetch_sub(1, std::memory_order_relaxed); }
+  Counted(const Counted&) = delete;
+  Counted& operator=(const Counted&) = delete;
+  std::atomic<int>* counter;
+};
 
 // Counts a request in flight on its upstream (least-request balancing) for its whole life.
 struct InFlight {
@@ -243,6 +260,8 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   }
 
   const std::uint64_t key_hash = options.balance == Balance::consistent_hash ? detail::UpstreamPool::hash(hash_key(ctx)) : 0;
+  Counted request(requests_in_flight);
+  std::optional<Counted> retrying;
   std::vector<bool> tried(pool.size(), false);
   std::optional<ResponseStream> stream;
   std::size_t chosen = 0;
@@ -282,9 +301,18 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     const bool untried = std::find(tried.begin(), tried.end(), false) != tried.end();
     const bool another = attempt < options.max_attempts && untried && !body_read &&
                          (connect_failure(ec) || (idempotent(in.method()) && broke_before_head(ec)));
-    if (another) {
+    if (another && retry_allowed()) {
       KHZ_LOG(info, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message() << "; trying again");
+      if (!retrying) {
+        retrying.emplace(retries_in_flight);
+      }
       continue;
+    }
+    if (another) {
+      KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message()
+                              << "; retry budget spent; 502");
+      ctx.string(502, "bad gateway\n");
+      co_return;
     }
     const bool timeout = ec == transport::errc::timed_out;
     KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message() << "; "

@@ -371,7 +371,7 @@ TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
         std::string seen;
         for (int i = 0; i < n; ++i) {
           auto r = client.get(front.url("/api/x"));
-          seen += r ? std::string(r->header("X-Upstream")) : std::string("!");
+          seen += r && r->status() == 200 ? std::string(r->header("X-Upstream")) : std::string("!");
         }
         return seen;
       };
@@ -433,6 +433,17 @@ TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
           CHECK(spread.find('b') != std::string::npos);
           CHECK(spread.find('c') != std::string::npos);
         }
+      }
+      SECTION("no retry budget: a refusal is answered, not retried") {
+        const std::uint16_t closed = khz::test::unused_port();
+        khz::test::LogCapture log;
+        Front front(transport, {.upstreams = {{.url = "http://127.0.0.1:" + std::to_string(closed)}, {.url = upstream_url(b)}},
+                                .retry_budget = 0,
+                                .min_retries_in_flight = 0,
+                                .eject_after = 0});
+        // Round robin from the first: the refusing upstream, then b, in turn.
+        CHECK(pattern(front, 4) == "!b!b");
+        CHECK(log.text().find("retry budget spent; 502") != std::string::npos);
       }
       SECTION("a refusing upstream: requests go to another, it is ejected") {
         const std::uint16_t closed = khz::test::unused_port();

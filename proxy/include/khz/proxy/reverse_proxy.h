@@ -52,7 +52,8 @@
 // upstream could not be reached (refused, unreachable) is tried on another
 // upstream, up to `max_attempts` in all, as long as none of its body was read; an idempotent
 // method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) is also retried after the connection broke
-// before a response head.
+// before a response head. Retries draw on a budget (`retry_budget`): past it, the failure is
+// answered (502) instead of retried.
 //
 // Threading: one ReverseProxy serves every loop of a server; its handler may run on all of
 // them at once. Like any khz::Client user (it holds one): declare it after the Server, so it
@@ -109,6 +110,11 @@ struct ReverseProxyOptions {
   std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};  // request sent to head
   std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};  // longest gap within a body
   int max_attempts = 2;  // tries per request (on different upstreams when there are several)
+  // Retry budget (as Envoy's): retries in flight stay below this share of the requests in
+  // flight, or below min_retries_in_flight, whichever is larger, so retries cannot multiply
+  // the load on upstreams that are failing anyway.
+  double retry_budget = 0.2;
+  int min_retries_in_flight = 3;
   int eject_after = 5;   // consecutive failures that eject an upstream; 0: never
   std::chrono::milliseconds eject_time{std::chrono::seconds(10)};
   std::chrono::milliseconds max_eject_time{std::chrono::seconds(300)};
