@@ -23,6 +23,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -628,4 +629,65 @@ TEST_CASE("khz-gateway: --listen, --upstream (several), --timeout") {
   // Bad flags: a usage error, not a start.
   CHECK(run_command(std::string(KHZ_GATEWAY_PATH) + " --listen " + listen + " >/dev/null 2>&1").status != 0);
   CHECK(run_command(std::string(KHZ_GATEWAY_PATH) + " --upstream ftp://x --listen 127.0.0.1:0 >/dev/null 2>&1").status != 0);
+}
+
+namespace {
+
+// nginx as a third-party upstream, started once for this binary on a free port (a config of
+// its own under /tmp), stopped at exit. It answers every request with what it received.
+struct Nginx {
+  Nginx() {
+    port = khz::test::unused_port();
+    dir = "/tmp/khz_proxy_nginx_" + std::to_string(::getpid());
+    run_command("mkdir -p " + dir + "/logs");
+    std::FILE* conf = std::fopen((dir + "/nginx.conf").c_str(), "w");
+    std::fprintf(conf,
+                 "daemon off; master_process off; worker_processes 1; pid %s/nginx.pid; error_log %s/logs/error.log;\n"
+                 "events { worker_connections 256; }\n"
+                 "http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;\n"
+                 "  uwsgi_temp_path %s; scgi_temp_path %s;\n"
+                 "  server { listen 127.0.0.1:%u; location / {\n"
+                 "    add_header X-Request-Uri $request_uri; add_header X-Forwarded-For-Seen $http_x_forwarded_for;\n"
+                 "    add_header X-Host-Seen $http_host; return 200 \"nginx\\n\"; } } }\n",
+                 dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), dir.c_str(), port);
+    std::fclose(conf);
+    FILE* p = ::popen(("exec /usr/sbin/nginx -p " + dir + " -c " + dir + "/nginx.conf >" + dir + "/logs/out.log 2>&1 & echo $!").c_str(), "r");
+    char pid_text[32] = {};
+    if (std::fgets(pid_text, sizeof pid_text, p) != nullptr) pid = std::atoi(pid_text);
+    ::pclose(p);
+    for (int i = 0; i < 200; ++i) {
+      if (run_command("curl -s -o /dev/null http://127.0.0.1:" + std::to_string(port) + "/").status == 0) break;
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ~Nginx() {
+    if (pid > 0) ::kill(pid, SIGTERM);
+    run_command("sleep 0.2; rm -rf " + dir);
+  }
+  std::uint16_t port = 0;
+  int pid = 0;
+  std::string dir;
+};
+
+Nginx& nginx() {
+  static Nginx n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("proxy: nginx as the upstream sees the target as sent and the forwarding fields") {
+  const std::string up = "http://127.0.0.1:" + std::to_string(nginx().port);
+  REQUIRE(run_command("curl -s -o /dev/null -w '%{http_code}' " + up + "/").output == "200");
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Front front(transport, {.upstreams = {{.url = up}}, .preserve_host = false});
+      auto r = run_command("curl -sS --path-as-is -D - -H 'X-Forwarded-For: 6.6.6.6' '" +
+                           front.url("/api/a%2Fb/x%20y;p=1?q=a+b&e=%3D") + "' | tr -d '\\r'");
+      CHECK(r.output.find("X-Request-Uri: /api/a%2Fb/x%20y;p=1?q=a+b&e=%3D\n") != std::string::npos);
+      CHECK(r.output.find("X-Forwarded-For-Seen: 127.0.0.1\n") != std::string::npos);
+      CHECK(r.output.find("X-Host-Seen: 127.0.0.1:" + std::to_string(nginx().port) + "\n") != std::string::npos);
+      CHECK(r.output.find("\nnginx\n") != std::string::npos);
+    }
+  }
 }
