@@ -322,6 +322,29 @@ TEST_CASE("proxy: an upstream dying mid-body never looks complete to the client"
   }
 }
 
+TEST_CASE("proxy: an upstream that stalls mid-body past read_timeout is cut off") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      ScriptServer up([](ScriptServer::Peer& p) {
+        p.read_head();
+        p.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+        std::this_thread::sleep_for(50ms);
+        p.send("6\r\nsecond\r\n");
+        p.hold(2s);  // then nothing: the proxy's read_timeout passes
+      });
+      Front front(transport, {.upstreams = {{.url = upstream_url(up)}}, .read_timeout = 300ms});
+      khz::test::LogCapture log;
+      RawClient c(front.server.port());
+      c.send("GET /api/stall HTTP/1.1\r\nHost: a\r\n\r\n");
+      const std::string got = c.read_until_close();
+      CHECK(khz::test::status_of(got) == 200);
+      CHECK(got.find("second") != std::string::npos);
+      CHECK(got.find("\r\n0\r\n\r\n") == std::string::npos);
+      CHECK(log.text().find(upstream_url(up) + "/api/stall: upstream failed mid-body") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("proxy: hostile upstreams get 502 and a log line") {
   struct Case {
     const char* name;
