@@ -255,6 +255,11 @@ bool RequestContext::is_streaming() const noexcept {
   return exchange_->body_writer != nullptr && exchange_->body_writer->started();
 }
 
+void RequestContext::fail_stream() noexcept {
+  check_live("fail_stream");
+  if (exchange_->body_writer != nullptr && exchange_->body_writer->started()) exchange_->failed = true;
+}
+
 void RequestContext::set(std::string_view key, std::any value) {
   check_live("set");
   for (auto& [k, v] : values_) {

@@ -7,14 +7,14 @@ set -euo pipefail
 
 rank() {
   case "$1" in
-    common) echo 0 ;; transport) echo 1 ;; protocol|route) echo 2 ;; app) echo 3 ;; middleware) echo 4 ;;
+    common) echo 0 ;; transport) echo 1 ;; protocol|route) echo 2 ;; app) echo 3 ;; middleware|proxy) echo 4 ;;
     *) echo 9 ;;
   esac
 }
 
 check() {
   local root=$1 bad=0
-  for layer in common transport protocol route app middleware; do
+  for layer in common transport protocol route app middleware proxy; do
     [ -d "$root/$layer" ] || continue
     local r; r=$(rank "$layer")
     while IFS= read -r hit; do
@@ -108,7 +108,8 @@ if [ "${1:-}" = "--selftest" ]; then
   echo '#include <khz/middleware/cors.h>' > "$scratch/examples/ok.cc"
   check "$scratch" >/dev/null || { echo "selftest: a clean middleware was flagged"; exit 1; }
   for pair in 'middleware/recovery/bad.cc:<khz/middleware/cors.h>' 'middleware/cors/bad.cc:"../../app/form_state.h"' \
-              'app/bad.cc:<khz/middleware/cors.h>' 'tools/bad.cc:<khz/middleware/cors.h>'; do
+              'app/bad.cc:<khz/middleware/cors.h>' 'tools/bad.cc:<khz/middleware/cors.h>' \
+              'app/bad.cc:<khz/proxy/reverse_proxy.h>'; do
     file=${pair%%:*} inc=${pair#*:}
     echo "#include $inc" > "$scratch/$file"
     if check "$scratch" >/dev/null; then echo "selftest: $file including $inc was not caught"; exit 1; fi

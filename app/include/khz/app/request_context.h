@@ -315,6 +315,11 @@ class RequestContext : public ExchangeState {
   // out with the first write, so set them before. Returns false once the peer is gone.
   Task<bool> write(std::string_view chunk);
   bool is_streaming() const noexcept;
+  // Ends a streamed response as broken once the handler returns: the peer sees it incomplete
+  // (HTTP/1.1: the connection closes without the last chunk; HTTP/2: the stream is reset),
+  // never as a clean end. For a body whose source failed after write() began (a proxy's
+  // upstream dying mid-body). No effect before the first write().
+  void fail_stream() noexcept;
   // Server-Sent Events (<khz/app/sse.h>): sends the text/event-stream head and returns the
   // writer. Call once per request.
   //   auto sse = co_await ctx.sse();

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "upstream_pool.h"
+
+#include <khz/app/client/url.h>
+#include <khz/common/log.h>
+
+#include <algorithm>
+#include <random>
+#include <stdexcept>
+
+namespace khz::proxy::detail {
+namespace {
+
+std::int64_t now_ticks() noexcept { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
+std::uint64_t random_u64() noexcept {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+}  // namespace
+
+UpstreamPool::UpstreamPool(const ReverseProxyOptions& options)
+    : balance_(options.balance),
+      eject_after_(options.eject_after),
+      eject_time_(options.eject_time),
+      max_eject_time_(options.max_eject_time) {
+  if (options.upstreams.empty()) throw std::invalid_argument("proxy: no upstream");
+  for (const Upstream& u : options.upstreams) {
+    auto url = Url::parse(u.url);
+    if (!url || (url->scheme != "http" && url->scheme != "https")) {
+      throw std::invalid_argument("proxy: upstream '" + u.url + "' is no http(s) URL");
+    }
+    if (url->target.find('?') != std::string::npos) {
+      throw std::invalid_argument("proxy: upstream '" + u.url + "' has a query");
+    }
+    if (u.weight < 1) throw std::invalid_argument("proxy: upstream '" + u.url + "' has a weight below 1");
+    auto t = std::make_unique<Target>();
+    t->authority = url->authority();
+    t->origin = url->scheme + "://" + t->authority;
+    t->base_path = url->target;
+    while (!t->base_path.empty() && t->base_path.back() == '/') t->base_path.pop_back();
+    t->weight = u.weight;
+    t->host = url->host;
+    t->port = url->port;
+    t->tls = url->scheme == "https";
+    targets_.push_back(std::move(t));
+  }
+  if (balance_ == Balance::consistent_hash) {
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      const Target& t = *targets_[i];
+      for (int p = 0; p < 160 * t.weight; ++p) {
+        ring_.emplace_back(hash(t.origin + t.base_path + "#" + std::to_string(p)), i);
+      }
+    }
+    std::sort(ring_.begin(), ring_.end());
+  }
+}
+
+std::uint64_t UpstreamPool::hash(std::string_view key) noexcept {
+  std::uint64_t h = 14695981039346656037ull;
+  for (char c : key) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  // splitmix64's finaliser: FNV alone clusters the points of similar names on the ring.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const {
+  auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key_hash, std::size_t{0}));
+  for (std::size_t n = 0; n < ring_.size(); ++n, ++it) {
+    if (it == ring_.end()) it = ring_.begin();
+    if (usable[it->second]) return it->second;
+  }
+  return targets_.size();
+}
+
+bool UpstreamPool::ejected(const Target& t, std::int64_t now) const noexcept {
+  return t.ejected_until.load(std::memory_order_relaxed) > now;
+}
+
+std::size_t UpstreamPool::pick(const std::vector<bool>& tried, std::uint64_t key_hash) {
+  if (targets_.size() == 1) return 0;
+  const std::int64_t now = now_ticks();
+  if (balance_ == Balance::consistent_hash) {
+    // The key's upstream, else the next one on the ring that is untried and in, else untried.
+    std::vector<bool> usable(targets_.size());
+    for (std::size_t i = 0; i < targets_.size(); ++i) usable[i] = !tried[i] && !ejected(*targets_[i], now);
+    std::size_t i = on_ring(key_hash, usable);
+    if (i == targets_.size()) {
+      for (std::size_t k = 0; k < targets_.size(); ++k) usable[k] = !tried[k];
+      i = on_ring(key_hash, usable);
+    }
+    return i == targets_.size() ? on_ring(key_hash, std::vector<bool>(targets_.size(), true)) : i;
+  }
+  std::vector<std::size_t> candidates;
+  candidates.reserve(targets_.size());
+  for (std::size_t i = 0; i < targets_.size(); ++i) {
+    if (!tried[i] && !ejected(*targets_[i], now)) candidates.push_back(i);
+  }
+  if (candidates.empty()) {  // every healthy one tried: an ejected one beats none (panic mode)
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (!tried[i]) candidates.push_back(i);
+    }
+  }
+  if (candidates.empty()) {
+    for (std::size_t i = 0; i < targets_.size(); ++i) candidates.push_back(i);
+  }
+  return choose(candidates);
+}
+
+std::size_t UpstreamPool::choose(const std::vector<std::size_t>& candidates) {
+  if (candidates.size() == 1) return candidates.front();
+  switch (balance_) {
+    case Balance::round_robin:
+      return candidates[next_.fetch_add(1, std::memory_order_relaxed) % candidates.size()];
+    case Balance::weighted_round_robin: {
+      // nginx's smooth weighted round robin: each candidate gains its weight, the richest is
+      // picked and pays the total; over sum(weights) picks each gets exactly its weight,
+      // interleaved (5,1,1 -> a a b a c a a).
+      std::lock_guard lock(weighted_mutex_);
+      int total = 0;
+      Target* best = nullptr;
+      std::size_t best_index = candidates.front();
+      for (std::size_t i : candidates) {
+        Target& t = *targets_[i];
+        t.current_weight += t.weight;
+        total += t.weight;
+        if (best == nullptr || t.current_weight > best->current_weight) {
+          best = &t;
+          best_index = i;
+        }
+      }
+      best->current_weight -= total;
+      return best_index;
+    }
+    case Balance::consistent_hash:  // (picked in pick())
+      return candidates.front();
+    case Balance::least_request: {
+      // Power of two random choices: the one with fewer requests in flight of two at random.
+      const std::size_t n = candidates.size();
+      const std::size_t a = random_u64() % n;
+      std::size_t b = random_u64() % (n - 1);
+      if (b >= a) ++b;
+      const Target& ta = *targets_[candidates[a]];
+      const Target& tb = *targets_[candidates[b]];
+      return ta.in_flight.load(std::memory_order_relaxed) <= tb.in_flight.load(std::memory_order_relaxed)
+                 ? candidates[a]
+                 : candidates[b];
+    }
+  }
+  return candidates.front();
+}
+
+void UpstreamPool::report(std::size_t i, bool failure) {
+  Target& t = *targets_[i];
+  const std::int64_t now = now_ticks();
+  if (!failure) {
+    t.consecutive_failures.store(0, std::memory_order_relaxed);
+    // A success long after the last ejection ended forgives the earlier ones.
+    const std::int64_t until = t.ejected_until.load(std::memory_order_relaxed);
+    const auto quiet = std::chrono::duration_cast<std::chrono::steady_clock::duration>(max_eject_time_).count();
+    if (until != 0 && now > until + quiet) t.ejections.store(0, std::memory_order_relaxed);
+    return;
+  }
+  const int failures = t.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (eject_after_ <= 0 || failures < eject_after_ || targets_.size() == 1) return;
+  if (ejected(t, now)) return;  // another loop ejected it already
+  t.consecutive_failures.store(0, std::memory_order_relaxed);
+  const int n = t.ejections.fetch_add(1, std::memory_order_relaxed);
+  auto span = eject_time_;
+  for (int k = 0; k < n && span < max_eject_time_; ++k) span *= 2;
+  span = std::min(span, max_eject_time_);
+  t.ejected_until.store(now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(span).count(),
+                        std::memory_order_relaxed);
+  KHZ_LOG(warn, "proxy: upstream " << t.origin << t.base_path << " ejected for " << span.count() << " ms after "
+                                   << failures << " failures in a row");
+}
+
+}  // namespace khz::proxy::detail
