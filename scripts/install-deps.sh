@@ -10,10 +10,8 @@ packages=(
   libsimdjson-dev libre2-dev zlib1g-dev libxxhash-dev libbrotli-dev libzstd-dev libhiredis-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest gzip brotli zstd python3-brotli redis-server
-  nghttp2-client python3-h2 nghttp2-server h2o python3-websockets
-  chromium node-ws nodejs protobuf-compiler libprotobuf-dev
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets nginx
-  chromium node-ws nodejs libcli11-dev
+  chromium node-ws nodejs protobuf-compiler libprotobuf-dev libcli11-dev
 )
 
 missing=()
