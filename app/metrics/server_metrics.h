@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// What Server::enable_metrics sets up (<khz/app/metrics.h>): the registry, the connection
+// instruments, the per-loop lag timers, the exposition handler and, on request, a listener of
+// its own for it.
+// Threading: built and wired on the thread that starts the server; the accept hooks and lag
+// timers run on the loop threads, each counting in its own cells.
+#pragma once
+
+#include <khz/app/metrics.h>
+#include <khz/common/loop_local.h>
+#include <khz/common/metrics.h>
+#include <khz/common/task.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace khz {
+
+class Server;
+class RequestContext;
+
+class ServerMetrics {
+ public:
+  ServerMetrics(MetricsOptions options, std::string_view transport);
+  ~ServerMetrics();
+
+  metrics::Registry& registry() noexcept { return *registry_; }
+  const MetricsOptions& options() const noexcept { return options_; }
+
+  // On the loop thread that accepted a connection (first thing, before any hook refuses it).
+  void accepted();
+  // A connection refused: by an on_accept hook ("hook") or the connection limit ("limit").
+  void refused(bool by_limit) const { (by_limit ? refused_limit_ : refused_hook_).inc(); }
+
+  // Serves the exposition (GET `path`) for `ctx`.
+  void serve_exposition(RequestContext& ctx) const;
+
+  // Stops the lag timers (they end at their next tick, or when their loop shuts down).
+  void stop() noexcept { stopping_->store(true, std::memory_order_relaxed); }
+
+  std::unique_ptr<Server> listener;  // the separate listener, when options().address is set
+
+ private:
+  struct LoopState {
+    bool timer_started = false;
+  };
+  static Task<void> lag_timer(std::chrono::milliseconds interval, metrics::Histogram lag,
+                              std::shared_ptr<std::atomic<bool>> stopping);
+
+  MetricsOptions options_;
+  std::shared_ptr<metrics::Registry> registry_;
+  metrics::Counter accepted_;
+  metrics::Counter refused_hook_;
+  metrics::Counter refused_limit_;
+  metrics::Histogram lag_;
+  LoopLocal<LoopState> loops_;
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace khz

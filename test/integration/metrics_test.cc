@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+// Server metrics on the wire, on every transport: /metrics off by default, the request
+// instruments (route patterns, never raw paths; "unmatched"; status classes; HTTP/1.1 and h2c),
+// bytes, in-flight, connections accepted and refused, the exposition format by Accept, and the
+// metrics listener on a port of its own.
+#include <khz/app/server.h>
+#include <khz/common/metrics.h>
+
+#include <catch2/catch.hpp>
+
+#include "support/raw_client.h"
+#include "support/test_server.h"
+
+#include <string>
+
+using namespace std::chrono_literals;
+using khz::test::body_of;
+using khz::test::RawClient;
+using khz::test::run_command;
+using khz::test::status_of;
+
+namespace {
+
+std::string get(std::uint16_t port, std::string_view target, std::string_view extra = {}) {
+  RawClient c(port);
+  c.send("GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "Connection: close\r\n\r\n");
+  return c.read_response();
+}
+
+// The value of the sample line starting with `series ` in a Prometheus text exposition; -1 if none.
+double sample(const std::string& text, const std::string& series) {
+  const std::string key = series + " ";
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto eol = text.find('\n', pos);
+    std::string_view line(text.data() + pos, (eol == std::string::npos ? text.size() : eol) - pos);
+    if (line.starts_with(key)) return std::stod(std::string(line.substr(key.size())));
+    if (eol == std::string::npos) break;
+    pos = eol + 1;
+  }
+  return -1;
+}
+
+std::string requests(std::string_view method, std::string_view route, std::string_view cls, std::string_view proto) {
+  return "http_server_requests_total{http_request_method=\"" + std::string(method) + "\",http_route=\"" +
+         std::string(route) + "\",http_response_status_class=\"" + std::string(cls) +
+         "\",network_protocol_version=\"" + std::string(proto) + "\"}";
+}
+
+void add_routes(khz::Server& s) {
+  s.get("/users/:id", [](khz::RequestContext& c) { c.string(200, "user " + std::string(c.param("id"))); });
+  s.post("/upload", [](khz::RequestContext& c) { c.string(201, "got " + std::to_string(c.request().body().size())); });
+  s.get("/boom", [](khz::RequestContext&) { throw std::runtime_error("boom"); });
+}
+
+}  // namespace
+
+TEST_CASE("metrics: off by default") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport);
+      add_routes(s.server);
+      s.start();
+      REQUIRE(status_of(get(s.port(), "/metrics")) == 404);
+      REQUIRE(s.server.instruments() == nullptr);
+      REQUIRE_THROWS_AS(s.server.metrics_registry(), std::logic_error);
+    }
+  }
+}
+
+TEST_CASE("metrics: the request instruments, HTTP/1.1 and h2c") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport);
+      add_routes(s.server);
+      s.server.enable_metrics({});
+      auto custom = s.server.metrics_registry().counter("app_things", "Things.", {"kind"}).with({"x"});
+      s.server.get("/thing", [custom](khz::RequestContext& c) {
+        custom.inc();
+        c.string(200, "ok");
+      });
+      s.start();
+      for (int i = 0; i < 3; ++i) REQUIRE(status_of(get(s.port(), "/users/" + std::to_string(i))) == 200);
+      REQUIRE(status_of(get(s.port(), "/nope/1")) == 404);
+      REQUIRE(status_of(get(s.port(), "/nope/2")) == 404);
+      REQUIRE(status_of(get(s.port(), "/boom")) == 500);
+      REQUIRE(status_of(get(s.port(), "/thing")) == 200);
+      {
+        RawClient c(s.port());
+        c.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+        REQUIRE(status_of(c.read_response()) == 201);
+      }
+      auto h2 = run_command("curl -s --http2-prior-knowledge -o /dev/null -w '%{http_code} %{http_version}' " +
+                            s.url("/users/7"));
+      REQUIRE(h2.output == "200 2");
+
+      const auto response = get(s.port(), "/metrics");
+      REQUIRE(status_of(response) == 200);
+      REQUIRE(khz::test::header_of(response, "Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+      const auto text = body_of(response);
+      CAPTURE(text);
+      REQUIRE(sample(text, requests("GET", "/users/:id", "2xx", "1.1")) == 3);
+      REQUIRE(sample(text, requests("GET", "/users/:id", "2xx", "2")) == 1);
+      REQUIRE(sample(text, requests("GET", "unmatched", "4xx", "1.1")) == 2);
+      REQUIRE(sample(text, requests("GET", "/boom", "5xx", "1.1")) == 1);
+      REQUIRE(sample(text, requests("POST", "/upload", "2xx", "1.1")) == 1);
+      REQUIRE(text.find("/users/0") == std::string::npos);  // patterns, never raw paths
+      REQUIRE(text.find("/nope") == std::string::npos);
+      REQUIRE(sample(text, "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/"
+                           "users/:id\",http_response_status_class=\"2xx\",network_protocol_version=\"1.1\"}") == 3);
+      REQUIRE(sample(text, "http_server_request_body_bytes_total") == 5);
+      REQUIRE(sample(text, "http_server_response_body_bytes_total") > 0);
+      REQUIRE(sample(text, "http_server_active_requests") == 1);  // this scrape
+      REQUIRE(sample(text, "app_things_total{kind=\"x\"}") == 1);
+      // One connection per request above (9, curl's h2c one included) and this scrape's.
+      REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 10);
+      REQUIRE(sample(text, "khz_server_connections_open{transport=\"" + transport + "\"}") >= 1);
+
+      const auto om = get(s.port(), "/metrics", "Accept: application/openmetrics-text; version=1.0.0\r\n");
+      REQUIRE(khz::test::header_of(om, "Content-Type") == "application/openmetrics-text; version=1.0.0; charset=utf-8");
+      REQUIRE(body_of(om).ends_with("# EOF\n"));
+      REQUIRE(body_of(om).find("# TYPE http_server_requests counter\n") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("metrics: refused connections are counted by reason") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport, {.max_connections = 1});
+      s.server.enable_metrics({.address = "127.0.0.1:0"});
+      std::atomic<int> seen{0};
+      s.server.on_accept([&seen](const khz::ConnectionInfo&) { return seen.fetch_add(1) != 1; });  // the 2nd refused
+      s.server.get("/x", [](khz::RequestContext& c) { c.string(200, "x"); });
+      s.start();
+      REQUIRE(s.server.metrics_port() != 0);
+      REQUIRE(status_of(get(s.port(), "/x")) == 200);
+      {
+        RawClient refused(s.port());
+        REQUIRE(refused.closed_by_peer());
+      }
+      {
+        RawClient held(s.port());  // the one connection allowed
+        held.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(status_of(held.read_response()) == 200);
+        REQUIRE(status_of(get(s.port(), "/x")) == 503);  // over max_connections
+      }
+      REQUIRE(khz::test::eventually([&] { return s.server.active_connections() == 0; }));
+      REQUIRE(status_of(get(s.port(), "/metrics")) == 404);  // only on the metrics port
+      const auto text = body_of(get(s.server.metrics_port(), "/metrics"));
+      CAPTURE(text);
+      REQUIRE(sample(text, "khz_server_connections_refused_total{transport=\"" + transport + "\",reason=\"hook\"}") == 1);
+      REQUIRE(sample(text, "khz_server_connections_refused_total{transport=\"" + transport + "\",reason=\"limit\"}") ==
+              1);
+      REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 5);
+      REQUIRE(sample(text, requests("GET", "/metrics", "2xx", "1.1")) == -1);  // the listener's own are not here
+    }
+  }
+}
