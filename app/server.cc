@@ -53,7 +53,7 @@ Server::Server(ServerOptions options)
        .loops = options_.loops,
        .unix_socket_mode = options_.unix_socket_mode,
        .listen_fd = options_.listen_fd,
-       .layer = tls_ ? transport::tls_server_layer(tls_) : nullptr});
+       .layer = tls_ ? transport::tls_server_layer(tls_, tls_counters_) : nullptr});
   if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
     (void)transport::parse_host_port(options_.address);
   }
@@ -80,6 +80,12 @@ Result<std::uint16_t> Server::start() {
   if (tls_ ? options_.h2 : options_.h2c) {
     Http2Options h2 = options_.http2;
     h2.server_name = options_.server_name;
+    if (metrics_ && metrics_->options().server_instruments) {
+      auto& r = metrics_->registry();
+      h2.streams_opened = r.counter("khz_http2_streams_opened", "HTTP/2 request streams opened by clients.").with({});
+      h2.streams_reset = r.counter("khz_http2_streams_reset", "HTTP/2 streams closed with an error code (RST_STREAM).")
+                             .with({});
+    }
     http2 = std::make_shared<const Http2Options>(std::move(h2));
     if (!tls_) h1.h2c = http2;  // Upgrade: h2c
   }
@@ -189,6 +195,11 @@ void Server::enable_metrics(MetricsOptions options) {
   if (opts.server_instruments) {
     set_instruments(std::make_unique<ServerInstruments>(registry));
     const std::string transport(transporter_->name());
+    if (tls_) {
+      auto handshakes = registry.counter("khz_tls_handshakes", "TLS handshakes by result.", {"result"});
+      tls_counters_->completed = handshakes.with({"ok"});
+      tls_counters_->failed = handshakes.with({"failed"});
+    }
     registry.callback("khz_server_connections_open", "Connections open now.", metrics::Kind::gauge, {"transport"},
                       [this, transport](metrics::CallbackSink& sink) {
                         sink.value({transport}, static_cast<double>(transporter_->active_connections()));

@@ -215,6 +215,7 @@ int ServerSession::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame
   if (session.ended_) return 0;
   ServerStream& s = session.new_stream(frame->hd.stream_id);
   nghttp2_session_set_stream_user_data(session.ng_.get(), s.id, &s);
+  session.opt_.streams_opened.inc();
   return 0;
 }
 
@@ -330,6 +331,7 @@ int ServerSession::on_stream_close(nghttp2_session*, std::int32_t stream_id, std
   if (s == nullptr) return 0;
   s->closed = true;
   if (error_code != NGHTTP2_NO_ERROR) {
+    session.opt_.streams_reset.inc();
     KHZ_LOG(debug, "http2 " << session.driver_.peer_address() << ": stream " << stream_id << " closed: "
                             << nghttp2_http2_strerror(error_code));
   }

@@ -10,6 +10,7 @@
 
 #include "support/raw_client.h"
 #include "support/test_server.h"
+#include "support/tls_support.h"
 
 #include <string>
 
@@ -114,6 +115,9 @@ TEST_CASE("metrics: the request instruments, HTTP/1.1 and h2c") {
       // One connection per request above (9, curl's h2c one included) and this scrape's.
       REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 10);
       REQUIRE(sample(text, "khz_server_connections_open{transport=\"" + transport + "\"}") >= 1);
+      REQUIRE(sample(text, "khz_http2_streams_opened_total") == 1);
+      REQUIRE(sample(text, "khz_http2_streams_reset_total") == 0);
+      REQUIRE(sample(text, "khz_tls_handshakes_total{result=\"ok\"}") == -1);  // plaintext: no TLS series
 
       const auto om = get(s.port(), "/metrics", "Accept: application/openmetrics-text; version=1.0.0\r\n");
       REQUIRE(khz::test::header_of(om, "Content-Type") == "application/openmetrics-text; version=1.0.0; charset=utf-8");
@@ -153,6 +157,38 @@ TEST_CASE("metrics: refused connections are counted by reason") {
               1);
       REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 5);
       REQUIRE(sample(text, requests("GET", "/metrics", "2xx", "1.1")) == -1);  // the listener's own are not here
+    }
+  }
+}
+
+TEST_CASE("metrics: TLS handshakes and h2 streams over HTTPS") {
+  const auto& pki = khz::test::TestPki::get();
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport, {.tls_cert_file = pki.alpha_cert, .tls_key_file = pki.alpha_key});
+      s.server.enable_metrics({.address = "127.0.0.1:0"});
+      s.server.get("/x", [](khz::RequestContext& c) { c.string(200, "x"); });
+      s.start();
+      const std::string url = "https://localhost:" + std::to_string(s.port()) + "/x";
+      auto h2 = run_command("curl -s --cacert " + pki.ca_cert + " --http2 -o /dev/null -w '%{http_code} %{http_version}' " + url);
+      REQUIRE(h2.output == "200 2");
+      auto h1 = run_command("curl -s --cacert " + pki.ca_cert + " --http1.1 -o /dev/null -w '%{http_code}' " + url);
+      REQUIRE(h1.output == "200");
+      {
+        RawClient plain(s.port());  // not TLS: the handshake fails
+        plain.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(plain.closed_by_peer());
+      }
+      std::string text;
+      REQUIRE(khz::test::eventually([&] {
+        text = body_of(get(s.server.metrics_port(), "/metrics"));
+        return sample(text, "khz_tls_handshakes_total{result=\"failed\"}") == 1;
+      }));
+      CAPTURE(text);
+      REQUIRE(sample(text, "khz_tls_handshakes_total{result=\"ok\"}") == 2);
+      REQUIRE(sample(text, "khz_http2_streams_opened_total") == 1);
+      REQUIRE(sample(text, requests("GET", "/x", "2xx", "2")) == 1);
+      REQUIRE(sample(text, requests("GET", "/x", "2xx", "1.1")) == 1);
     }
   }
 }

@@ -186,6 +186,8 @@ class Server : public Engine {
   ServerOptions options_;
   std::unique_ptr<ServerMetrics> metrics_;  // null: metrics off; outlives the transporter
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
+  // The TLS layer's handshake counters: empty until enable_metrics fills them (before start).
+  std::shared_ptr<transport::TlsHandshakeCounters> tls_counters_ = std::make_shared<transport::TlsHandshakeCounters>();
   std::unique_ptr<protocol::FrontDoor> front_door_;  // from start(); destroyed after the transporter
   std::unique_ptr<transport::Transporter> transporter_;
   std::vector<std::function<void(std::string_view)>> run_hooks_;
