@@ -3,6 +3,7 @@
 // instruments (route patterns, never raw paths; "unmatched"; status classes; HTTP/1.1 and h2c),
 // bytes, in-flight, connections accepted and refused, the exposition format by Accept, and the
 // metrics listener on a port of its own.
+#include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/common/metrics.h>
 
@@ -191,4 +192,31 @@ TEST_CASE("metrics: TLS handshakes and h2 streams over HTTPS") {
       REQUIRE(sample(text, requests("GET", "/x", "2xx", "1.1")) == 1);
     }
   }
+}
+
+TEST_CASE("metrics: client calls by upstream and outcome, in a registry shared with the server") {
+  auto registry = std::make_shared<khz::metrics::Registry>();
+  khz::test::TestServer s(khz::test::transports().front());
+  s.server.enable_metrics({.registry = registry});
+  s.server.get("/ok", [](khz::RequestContext& c) { c.string(200, "ok"); });
+  s.start();
+  const auto unused = khz::test::unused_port();
+  {
+    khz::BlockingClient client({.dial_timeout = 2s, .proxy_from_environment = false, .metrics = registry});
+    REQUIRE(client.get(s.url("/ok"))->status() == 200);
+    REQUIRE(client.get(s.url("/ok"))->status() == 200);
+    REQUIRE(client.get(s.url("/missing"))->status() == 404);
+    REQUIRE_FALSE(client.get("http://127.0.0.1:" + std::to_string(unused) + "/"));  // refused
+  }
+  const auto text = body_of(get(s.port(), "/metrics"));
+  CAPTURE(text);
+  const std::string upstream = "127.0.0.1:" + std::to_string(s.port());
+  REQUIRE(sample(text, "http_client_requests_total{server_address=\"" + upstream + "\",outcome=\"2xx\"}") == 2);
+  REQUIRE(sample(text, "http_client_requests_total{server_address=\"" + upstream + "\",outcome=\"4xx\"}") == 1);
+  REQUIRE(sample(text, "http_client_requests_total{server_address=\"127.0.0.1:" + std::to_string(unused) +
+                           "\",outcome=\"error\"}") == 1);
+  REQUIRE(sample(text, "http_client_request_duration_seconds_count{server_address=\"" + upstream +
+                           "\",outcome=\"2xx\"}") == 2);
+  // The server saw the same calls.
+  REQUIRE(sample(text, requests("GET", "/ok", "2xx", "1.1")) == 2);
 }
