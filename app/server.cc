@@ -189,6 +189,9 @@ void Server::enable_metrics(MetricsOptions options) {
   if (options.path.empty() || options.path.front() != '/') {
     throw std::invalid_argument("khz::MetricsOptions::path '" + options.path + "': must begin with '/'");
   }
+  if (!options.debug_path.empty() && options.debug_path.front() != '/') {
+    throw std::invalid_argument("khz::MetricsOptions::debug_path '" + options.debug_path + "': must begin with '/'");
+  }
   metrics_ = std::make_unique<ServerMetrics>(std::move(options), transporter_->name());
   const auto& opts = metrics_->options();
   auto& registry = metrics_->registry();
@@ -213,6 +216,9 @@ void Server::enable_metrics(MetricsOptions options) {
     routes = metrics_->listener.get();
   }
   routes->get(opts.path, [m](RequestContext& ctx) { m->serve_exposition(ctx); });
+  if (!opts.debug_path.empty()) {
+    routes->get(opts.debug_path, [m, this](RequestContext& ctx) { m->serve_debug(ctx, *this); });
+  }
 }
 
 metrics::Registry& Server::metrics_registry() {

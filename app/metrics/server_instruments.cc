@@ -83,7 +83,10 @@ void ServerInstruments::end(Clock::time_point start, std::uint32_t route_id, std
   const std::size_t m = method_index(method);
   const std::size_t c = class_index(status);
   const std::size_t p = protocol_index(version);
-  auto& routes = cache_.get().routes;
+  auto& loop = cache_.get();
+  loop.requests.store(loop.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  auto& routes = loop.routes;
   if (routes.size() <= route_id) routes.resize(patterns_.size());
   auto& block = routes[route_id];
   if (!block) block = std::make_unique<std::array<Series, per_route>>();
@@ -93,6 +96,14 @@ void ServerInstruments::end(Clock::time_point start, std::uint32_t route_id, std
   s->duration.observe(std::chrono::duration<double>(elapsed).count());
   if (request_bytes != 0) request_bytes_.inc(request_bytes);
   if (response_bytes != 0) response_bytes_.inc(response_bytes);
+}
+
+std::vector<ServerInstruments::LoopSnapshot> ServerInstruments::per_loop() const {
+  std::vector<LoopSnapshot> out;
+  cache_.for_each([&out](const ThreadCache& c) {
+    out.push_back({c.thread, c.requests.load(std::memory_order_relaxed), c.in_flight.load(std::memory_order_relaxed)});
+  });
+  return out;
 }
 
 std::vector<std::uint64_t> ServerInstruments::requests_per_route() const {

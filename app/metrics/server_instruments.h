@@ -16,10 +16,12 @@
 #include <khz/protocol/request.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace khz {
@@ -39,12 +41,22 @@ class ServerInstruments {
   std::uint32_t route_count() const noexcept { return static_cast<std::uint32_t>(patterns_.size()); }
   const std::string& pattern(std::uint32_t id) const { return patterns_.at(id); }
 
-  Clock::time_point begin() const {
+  Clock::time_point begin() {
     active_.inc();
+    auto& loop = cache_.get();
+    loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return Clock::now();
   }
   void end(Clock::time_point start, std::uint32_t route_id, std::string_view method, int status, Version version,
            std::uint64_t request_bytes, std::uint64_t response_bytes);
+
+  // Each loop thread's requests served and in flight now (for the debug page).
+  struct LoopSnapshot {
+    std::thread::id thread;
+    std::uint64_t requests = 0;
+    std::int64_t in_flight = 0;
+  };
+  std::vector<LoopSnapshot> per_loop() const;
 
   // Requests served per route id (0: unmatched, all methods), merged over threads (for the
   // debug page).
@@ -57,6 +69,10 @@ class ServerInstruments {
   };
   struct ThreadCache {
     std::vector<std::unique_ptr<std::array<Series, per_route>>> routes;
+    // Written by the owner thread only (relaxed load + store), read by the debug page.
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::int64_t> in_flight{0};
+    std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
   };
   Series& resolve(Series& slot, std::uint32_t route_id, std::size_t method, std::size_t cls, std::size_t proto);
 

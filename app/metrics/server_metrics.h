@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace khz {
 
@@ -37,6 +38,8 @@ class ServerMetrics {
 
   // Serves the exposition (GET `path`) for `ctx`.
   void serve_exposition(RequestContext& ctx) const;
+  // Serves the debug page (GET `debug_path`): live statistics of `server` as JSON.
+  void serve_debug(RequestContext& ctx, const Server& server) const;
 
   // Stops the lag timers (they end at their next tick, or when their loop shuts down).
   void stop() noexcept { stopping_->store(true, std::memory_order_relaxed); }
@@ -46,11 +49,16 @@ class ServerMetrics {
  private:
   struct LoopState {
     bool timer_started = false;
+    // Written by the owner loop only (relaxed load + store), read by the debug page.
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::int64_t> lag_ns{-1};  // the last tick's; -1: none yet
+    std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
   };
-  static Task<void> lag_timer(std::chrono::milliseconds interval, metrics::Histogram lag,
+  static Task<void> lag_timer(std::chrono::milliseconds interval, metrics::Histogram lag, LoopState* state,
                               std::shared_ptr<std::atomic<bool>> stopping);
 
   MetricsOptions options_;
+  std::string transport_;
   std::shared_ptr<metrics::Registry> registry_;
   metrics::Counter accepted_;
   metrics::Counter refused_hook_;

@@ -4,6 +4,7 @@
 // bytes, in-flight, connections accepted and refused, the exposition format by Accept, and the
 // metrics listener on a port of its own.
 #include <khz/app/client.h>
+#include <khz/app/json.h>
 #include <khz/app/server.h>
 #include <khz/common/metrics.h>
 
@@ -14,6 +15,7 @@
 #include "support/tls_support.h"
 
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using khz::test::body_of;
@@ -219,4 +221,54 @@ TEST_CASE("metrics: client calls by upstream and outcome, in a registry shared w
                            "\",outcome=\"2xx\"}") == 2);
   // The server saw the same calls.
   REQUIRE(sample(text, requests("GET", "/ok", "2xx", "1.1")) == 2);
+}
+
+TEST_CASE("metrics: the /debug/khz page, by option") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport, {.loops = 2});
+      s.server.enable_metrics({.loop_lag_interval = 10ms, .debug_path = "/debug/khz"});
+      add_routes(s.server);
+      s.start();
+      for (int i = 0; i < 4; ++i) REQUIRE(status_of(get(s.port(), "/users/" + std::to_string(i))) == 200);
+      REQUIRE(status_of(get(s.port(), "/nope")) == 404);
+      RawClient held(s.port());  // an open connection the page counts
+      held.send("GET /users/9 HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(status_of(held.read_response()) == 200);
+      std::this_thread::sleep_for(50ms);  // a few lag ticks
+      const auto response = get(s.port(), "/debug/khz");
+      REQUIRE(status_of(response) == 200);
+      REQUIRE(khz::test::header_of(response, "Content-Type") == "application/json");
+      const auto page = khz::Json::parse(body_of(response));
+      REQUIRE(page);
+      CAPTURE(page->dump());
+      REQUIRE(*page->find("transport")->string() == transport);
+      REQUIRE(page->find("connections_open")->int64() >= 2);  // held, and this request's
+      REQUIRE(page->find("in_flight")->int64() == 1);         // this request
+      REQUIRE(page->find("unmatched_requests")->int64() == 1);
+      std::int64_t requests = 0, accepted = 0;
+      bool lag_seen = false;
+      for (const auto& loop : *page->find("event_loops")->array()) {
+        requests += *loop.find("requests")->int64();
+        accepted += *loop.find("connections_accepted")->int64();
+        lag_seen = lag_seen || loop.find("loop_lag_seconds")->number().has_value();
+      }
+      REQUIRE(requests == 6);  // 4 + 404 + held's; this one is still in flight
+      REQUIRE(accepted == 7);
+      REQUIRE(lag_seen);
+      bool found = false;
+      for (const auto& route : *page->find("routes")->array()) {
+        if (*route.find("path")->string() == "/users/:id") {
+          REQUIRE(*route.find("method")->string() == "GET");
+          REQUIRE(route.find("requests")->int64() == 5);
+          found = true;
+        }
+      }
+      REQUIRE(found);
+    }
+  }
+  khz::test::TestServer off(khz::test::transports().front());
+  off.server.enable_metrics({});
+  off.start();
+  REQUIRE(status_of(get(off.port(), "/debug/khz")) == 404);  // never on by default
 }
