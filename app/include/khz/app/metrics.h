@@ -7,7 +7,7 @@
 //   server.enable_metrics({.address = "127.0.0.1:9464"});        // or on a port of its own
 //   auto jobs = server.metrics_registry().counter("app_jobs", "Jobs run.", {"kind"});
 //   auto batch = jobs.with({"batch"});                            // resolve once, count often:
-//   server.post("/jobs", [batch](khz::RequestContext& ctx) { batch.inc(); ctx.status(202); });
+//   server.post("/jobs", [batch](khz::RequestContext& ctx) { batch.inc(); ctx.set_status(202); });
 //
 // The built-in instruments (names and labels follow OpenTelemetry's HTTP semantic conventions
 // as Prometheus spells them; docs/user-guide.md "Metrics" lists them all):
