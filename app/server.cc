@@ -83,7 +83,7 @@ Result<std::uint16_t> Server::start() {
     if (metrics_ && metrics_->options().server_instruments) {
       auto& r = metrics_->registry();
       h2.streams_opened = r.counter("khz_http2_streams_opened", "HTTP/2 request streams opened by clients.").with({});
-      h2.streams_reset = r.counter("khz_http2_streams_reset", "HTTP/2 streams closed with an error code (RST_STREAM).")
+      h2.streams_reset = r.counter("khz_http2_streams_reset", "HTTP/2 streams reset: RST_STREAM from the client, or sent with an error code.")
                              .with({});
     }
     http2 = std::make_shared<const Http2Options>(std::move(h2));
@@ -203,10 +203,10 @@ void Server::enable_metrics(MetricsOptions options) {
       tls_counters_->completed = handshakes.with({"ok"});
       tls_counters_->failed = handshakes.with({"failed"});
     }
-    registry.callback("khz_server_connections_open", "Connections open now.", metrics::Kind::gauge, {"transport"},
+    metrics_->callbacks.push_back(registry.callback("khz_server_connections_open", "Connections open now.", metrics::Kind::gauge, {"transport"},
                       [this, transport](metrics::CallbackSink& sink) {
                         sink.value({transport}, static_cast<double>(transporter_->active_connections()));
-                      });
+                      }));
   }
   ServerMetrics* m = metrics_.get();
   Engine* routes = this;

@@ -37,7 +37,10 @@ ServerMetrics::ServerMetrics(MetricsOptions options, std::string_view transport)
              .with({});
 }
 
-ServerMetrics::~ServerMetrics() { stop(); }
+ServerMetrics::~ServerMetrics() {
+  stop();
+  for (auto id : callbacks) registry_->remove_callback(id);
+}
 
 void ServerMetrics::accepted() {
   accepted_.inc();

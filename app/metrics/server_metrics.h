@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 #include <thread>
 
 namespace khz {
@@ -45,6 +46,8 @@ class ServerMetrics {
   void stop() noexcept { stopping_->store(true, std::memory_order_relaxed); }
 
   std::unique_ptr<Server> listener;  // the separate listener, when options().address is set
+  // Scrape-time callbacks that read the server: removed with it (a shared registry lives on).
+  std::vector<std::uint64_t> callbacks;
 
  private:
   struct LoopState {

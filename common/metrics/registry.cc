@@ -40,9 +40,10 @@ struct FamilyEntry {
   std::vector<double> bounds;
   std::vector<SeriesEntry> series;
   std::unordered_map<std::string, std::uint32_t> by_key;  // joined values -> series position
-  // A scrape-time family (Registry::callback): no cells.
-  std::uint64_t callback_id = 0;
-  std::function<void(CallbackSink&)> callback;
+  // A scrape-time family (Registry::callback): no cells; one callback per registration (two
+  // servers sharing a registry each report theirs under one family).
+  bool scrape_time = false;
+  std::vector<std::pair<std::uint64_t, std::function<void(CallbackSink&)>>> callbacks;
 };
 
 std::atomic<std::uint64_t> next_core_id{1};
@@ -218,7 +219,7 @@ std::uint32_t Registry::add_family(std::string_view name, std::string_view help,
   for (std::uint32_t f = 0; f < core_->families.size(); ++f) {
     auto& fam = *core_->families[f];
     if (fam.name != name) continue;
-    const bool same = fam.kind == kind && fam.label_names == label_names && !fam.callback &&
+    const bool same = fam.kind == kind && fam.label_names == label_names && !fam.scrape_time &&
                       std::equal(fam.bounds.begin(), fam.bounds.end(), bounds.begin(), bounds.end());
     if (!same) {
       throw std::invalid_argument("khz::metrics: '" + std::string(name) + "' registered twice, differently");
@@ -259,32 +260,32 @@ std::uint64_t Registry::callback(std::string_view name, std::string_view help, K
     }
   }
   std::lock_guard lock(core_->mutex);
-  for (const auto& fam : core_->families) {
-    if (fam->name == name) {
-      throw std::invalid_argument("khz::metrics: '" + std::string(name) + "' registered twice");
+  const auto id = core_->next_callback++;
+  for (auto& fam : core_->families) {
+    if (fam->name != name) continue;
+    if (!fam->scrape_time || fam->kind != kind || fam->label_names != label_names) {
+      throw std::invalid_argument("khz::metrics: '" + std::string(name) + "' registered twice, differently");
     }
+    fam->callbacks.emplace_back(id, std::move(fn));
+    return id;
   }
   auto fam = std::make_unique<FamilyEntry>();
   fam->name = name;
   fam->help = help;
   fam->kind = kind;
   fam->label_names = std::move(label_names);
-  fam->callback_id = core_->next_callback++;
-  fam->callback = std::move(fn);
-  const auto id = fam->callback_id;
+  fam->scrape_time = true;
+  fam->callbacks.emplace_back(id, std::move(fn));
   core_->families.push_back(std::move(fam));
   return id;
 }
 
 void Registry::remove_callback(std::uint64_t id) {
   std::lock_guard lock(core_->mutex);
-  // Families are addressed by position: keep the slot, drop its function and name.
+  // Families are addressed by position: a family whose last callback goes stays, empty, and
+  // is left out of scrapes.
   for (auto& fam : core_->families) {
-    if (fam->callback_id == id) {
-      fam->callback = nullptr;
-      fam->name.clear();
-      fam->callback_id = 0;
-    }
+    std::erase_if(fam->callbacks, [id](const auto& c) { return c.first == id; });
   }
 }
 
@@ -362,13 +363,13 @@ std::vector<FamilySnapshot> Registry::collect() const {
   std::vector<FamilySnapshot> out;
   out.reserve(core_->families.size());
   for (const auto& fam : core_->families) {
-    if (fam->name.empty()) continue;  // a removed callback
     FamilySnapshot snap{fam->name, fam->help, fam->kind, fam->label_names, fam->bounds, {}};
-    if (fam->callback) {
+    if (fam->scrape_time) {
+      if (fam->callbacks.empty()) continue;  // every callback removed
       CollectSink sink;
       sink.out = &snap;
       sink.labels = fam->label_names.size();
-      fam->callback(sink);
+      for (const auto& [id, fn] : fam->callbacks) fn(sink);
       out.push_back(std::move(snap));
       continue;
     }

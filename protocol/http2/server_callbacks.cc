@@ -277,6 +277,7 @@ int ServerSession::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, v
       }
       return 0;
     case NGHTTP2_RST_STREAM:
+      session.opt_.streams_reset.inc();
       session.count_reset();
       return 0;
     case NGHTTP2_PING:
@@ -331,7 +332,6 @@ int ServerSession::on_stream_close(nghttp2_session*, std::int32_t stream_id, std
   if (s == nullptr) return 0;
   s->closed = true;
   if (error_code != NGHTTP2_NO_ERROR) {
-    session.opt_.streams_reset.inc();
     KHZ_LOG(debug, "http2 " << session.driver_.peer_address() << ": stream " << stream_id << " closed: "
                             << nghttp2_http2_strerror(error_code));
   }
@@ -347,6 +347,9 @@ int ServerSession::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, v
   if ((frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS) &&
       (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && session.acks_owed_ != 0) {
     --session.acks_owed_;
+  }
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+    session.opt_.streams_reset.inc();  // the server gave up on a stream (not §8.1's NO_ERROR)
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {

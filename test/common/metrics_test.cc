@@ -143,7 +143,15 @@ TEST_CASE("metrics: callbacks report at scrape time") {
   REQUIRE(sample(f, {"idle"})->value == 3);
   pool = 4;
   REQUIRE(sample(family(r.collect(), "pool_connections"), {"idle"})->value == 4);
+  // A second registration (another server sharing the registry) reports in the same family.
+  auto id2 = r.callback("pool_connections", "Pool.", metrics::Kind::gauge, {"state"},
+                        [](metrics::CallbackSink& s) { s.value({"other"}, 7); });
+  REQUIRE(family(r.collect(), "pool_connections").samples.size() == 3);
+  REQUIRE_THROWS_AS(r.callback("pool_connections", "Pool.", metrics::Kind::counter, {"state"}, nullptr),
+                    std::invalid_argument);
   r.remove_callback(id);
+  REQUIRE(family(r.collect(), "pool_connections").samples.size() == 1);
+  r.remove_callback(id2);
   for (const auto& fam : r.collect()) REQUIRE(fam.name != "pool_connections");
 }
 

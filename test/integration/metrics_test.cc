@@ -6,6 +6,7 @@
 #include <khz/app/client.h>
 #include <khz/app/json.h>
 #include <khz/app/server.h>
+#include <khz/common/event_loop.h>
 #include <khz/common/metrics.h>
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include "support/test_server.h"
 #include "support/tls_support.h"
 
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -145,6 +147,7 @@ TEST_CASE("metrics: refused connections are counted by reason") {
         RawClient refused(s.port());
         REQUIRE(refused.closed_by_peer());
       }
+      REQUIRE(khz::test::eventually([&] { return s.server.active_connections() == 0; }));
       {
         RawClient held(s.port());  // the one connection allowed
         held.send("GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -271,4 +274,73 @@ TEST_CASE("metrics: the /debug/khz page, by option") {
   off.server.enable_metrics({});
   off.start();
   REQUIRE(status_of(get(off.port(), "/debug/khz")) == 404);  // never on by default
+}
+
+TEST_CASE("metrics: HTTP/2 streams reset by the client (python3-h2)") {
+  khz::test::TempDir dir;
+  const std::string script = dir.path + "/reset.py";
+  std::ofstream(script) << R"(import socket, sys
+import h2.config, h2.connection, h2.events
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+c.initiate_connection()
+hdrs = [(":method", "GET"), (":path", "/slow"), (":scheme", "http"), (":authority", "t")]
+c.send_headers(1, hdrs, end_stream=True)
+c.reset_stream(1)
+c.send_headers(3, hdrs, end_stream=True)
+s.sendall(c.data_to_send())
+done = False
+while not done:
+    data = s.recv(65535)
+    if not data:
+        break
+    for e in c.receive_data(data):
+        if isinstance(e, h2.events.StreamEnded) and e.stream_id == 3:
+            done = True
+    s.sendall(c.data_to_send())
+print("ok" if done else "no response")
+)";
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport);
+      s.server.enable_metrics({});
+      s.server.get("/slow", [](khz::RequestContext& c) -> khz::Task<> {
+        co_await khz::sleep_for(20ms);
+        c.string(200, "late");
+      });
+      s.start();
+      auto r = run_command("/usr/bin/python3 " + script + " " + std::to_string(s.port()));
+      REQUIRE(r.output == "ok\n");
+      std::string text;
+      const bool reset_seen = khz::test::eventually([&] {
+        text = body_of(get(s.port(), "/metrics"));
+        return sample(text, "khz_http2_streams_reset_total") == 1;
+      });
+      CAPTURE(text);
+      REQUIRE(reset_seen);
+      REQUIRE(sample(text, "khz_http2_streams_opened_total") == 2);
+    }
+  }
+}
+
+TEST_CASE("metrics: two servers share a registry; one going away leaves the other's series") {
+  auto registry = std::make_shared<khz::metrics::Registry>();
+  const auto transport = khz::test::transports().front();
+  khz::test::TestServer a(transport);
+  a.server.enable_metrics({.registry = registry});
+  a.server.get("/a", [](khz::RequestContext& c) { c.string(200, "a"); });
+  a.start();
+  {
+    khz::test::TestServer b(transport);
+    b.server.enable_metrics({.registry = registry});
+    b.server.get("/b", [](khz::RequestContext& c) { c.string(200, "b"); });
+    b.start();
+    REQUIRE(status_of(get(b.port(), "/b")) == 200);
+  }  // b's scrape-time callback goes with it
+  REQUIRE(status_of(get(a.port(), "/a")) == 200);
+  const auto text = body_of(get(a.port(), "/metrics"));
+  CAPTURE(text);
+  REQUIRE(sample(text, requests("GET", "/a", "2xx", "1.1")) == 1);
+  REQUIRE(sample(text, requests("GET", "/b", "2xx", "1.1")) == 1);  // counts outlive their server
+  REQUIRE(sample(text, "khz_server_connections_open{transport=\"" + transport + "\"}") >= 1);
 }

@@ -72,7 +72,7 @@ struct Http2Options {
   // ---- metrics (<khz/common/metrics.h>; Server::enable_metrics sets them): empty handles
   // count nothing.
   metrics::Counter streams_opened{};  // request streams the client opened
-  metrics::Counter streams_reset{};   // streams closed with an error code (RST_STREAM either way)
+  metrics::Counter streams_reset{};   // RST_STREAM received, or sent with an error code
 };
 
 // Serves `conn` as HTTP/2 (the client connection preface comes first) until the peer closes, an
