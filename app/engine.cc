@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "metrics/server_instruments.h"
+
 namespace khz {
 namespace {
 
@@ -108,19 +110,21 @@ void Engine::register_route(std::string_view method, std::string path, HandlerCh
     throw std::invalid_argument("route '" + path + "': path must begin with '/'");
   }
   std::string handler_name(chain.back().name());
+  const auto route_id = static_cast<std::uint32_t>(route_list_.size() + 1);
   MethodTree* t = tree_for(method);
   if (t == nullptr) {
     trees_.push_back(MethodTree{std::string(method), {}});
     t = &trees_.back();
     try {
-      t->tree.add(path, Route{std::move(chain), settings});
+      t->tree.add(path, Route{std::move(chain), settings, route_id});
     } catch (...) {
       trees_.pop_back();
       throw;
     }
   } else {
-    t->tree.add(path, Route{std::move(chain), settings});
+    t->tree.add(path, Route{std::move(chain), settings, route_id});
   }
+  if (instruments_) instruments_->add_route(route_id, std::string(method), path);
   max_params_ = std::max(max_params_, t->tree.max_params());
   route_list_.push_back(RouteInfo{std::string(method), std::move(path), std::move(handler_name)});
 }
@@ -247,6 +251,7 @@ int Engine::dispatch(RequestContext& ctx) {
       if (options_.use_raw_path && options_.unescape_path_values) unescape_params(ctx);
       ctx.chain_ = &match.value->chain;
       ctx.full_path_ = match.pattern;
+      ctx.route_id_ = match.value->id;
       return 0;
     }
     if (req.method() != "CONNECT" && path != "/") {
@@ -326,6 +331,10 @@ Task<void> Engine::serve(Exchange& exchange) {
   }
   auto& ctx = static_cast<RequestContext&>(*exchange.core_state);
   ctx.reset(exchange);
+  ctx.route_id_ = 0;
+  ServerInstruments* const instruments = instruments_.get();
+  ServerInstruments::Clock::time_point started{};
+  if (instruments != nullptr) [[unlikely]] started = instruments->begin();
   // The handler's Task is over when this frame ends (or is destroyed): from then on the
   // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).
   struct EndOfRequest {
@@ -396,7 +405,20 @@ Task<void> Engine::serve(Exchange& exchange) {
     }
   }
   if (ctx.has_response_filters()) co_await ctx.end_response_filters();
+  if (instruments != nullptr) [[unlikely]] {
+    instruments->end(started, ctx.route_id_, exchange.request.method(), exchange.response.status(),
+                     exchange.request.version(), exchange.request.body().size(),
+                     ctx.is_streaming() ? 0 : exchange.response.content_length());
+  }
   ctx.run_after_response(thrown != nullptr);
+}
+
+void Engine::set_instruments(std::unique_ptr<ServerInstruments> instruments) {
+  instruments_ = std::move(instruments);
+  if (!instruments_) return;
+  for (std::uint32_t id = 1; id <= route_list_.size(); ++id) {
+    instruments_->add_route(id, route_list_[id - 1].method, route_list_[id - 1].path);
+  }
 }
 
 }  // namespace khz

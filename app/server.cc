@@ -14,6 +14,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "metrics/server_instruments.h"
+#include "metrics/server_metrics.h"
+
 namespace khz {
 
 Server::Server(ServerOptions options)
@@ -50,7 +53,7 @@ Server::Server(ServerOptions options)
        .loops = options_.loops,
        .unix_socket_mode = options_.unix_socket_mode,
        .listen_fd = options_.listen_fd,
-       .layer = tls_ ? transport::tls_server_layer(tls_) : nullptr});
+       .layer = tls_ ? transport::tls_server_layer(tls_, tls_counters_) : nullptr});
   if (options_.listen_fd < 0 && transport::unix_socket_path(options_.address).empty()) {
     (void)transport::parse_host_port(options_.address);
   }
@@ -77,12 +80,28 @@ Result<std::uint16_t> Server::start() {
   if (tls_ ? options_.h2 : options_.h2c) {
     Http2Options h2 = options_.http2;
     h2.server_name = options_.server_name;
+    if (metrics_ && metrics_->options().server_instruments) {
+      auto& r = metrics_->registry();
+      h2.streams_opened = r.counter("khz_http2_streams_opened", "HTTP/2 request streams opened by clients.").with({});
+      h2.streams_reset = r.counter("khz_http2_streams_reset", "HTTP/2 streams reset: RST_STREAM from the client, or sent with an error code.")
+                             .with({});
+    }
     http2 = std::make_shared<const Http2Options>(std::move(h2));
     if (!tls_) h1.h2c = http2;  // Upgrade: h2c
   }
   auto http1 = std::make_shared<const Http1Options>(std::move(h1));
   transport::AcceptFilter accept;
   if (!accept_hooks_.empty()) accept = [this](transport::Connection& conn) { return admitted(conn); };
+  if (metrics_ && metrics_->options().server_instruments) {
+    accept = [this, hooks = !accept_hooks_.empty()](transport::Connection& conn) {
+      metrics_->accepted();
+      if (hooks && !admitted(conn)) {
+        metrics_->refused(false);
+        return false;
+      }
+      return true;
+    };
+  }
   std::function<bool(transport::Connection&)> refuse;
   if (options_.max_connections != 0) {
     refuse = [this](transport::Connection& conn) { return over_connection_limit(conn); };
@@ -102,6 +121,15 @@ Result<std::uint16_t> Server::start() {
   listen_address_ = transporter_->listen_address();
   running_ = true;
   lock.unlock();
+  if (metrics_ && metrics_->listener) {
+    auto metrics_port = metrics_->listener->start();
+    if (!metrics_port) {
+      KHZ_LOG(error, "khz: cannot listen for metrics on " << metrics_->options().address << ": "
+                                                          << metrics_port.error().message() << "; shutting down");
+      shutdown();
+      return metrics_port;
+    }
+  }
   try {
     for (auto& hook : run_hooks_) hook(listen_address_);
   } catch (...) {
@@ -147,6 +175,7 @@ bool Server::over_connection_limit(transport::Connection& conn) const {
   // active_connections() counts this one too. Asked once per connection (the front door's
   // admission): a keep-alive connection's later requests are never refused.
   if (transporter_->active_connections() <= options_.max_connections) return false;
+  if (metrics_) metrics_->refused(true);
   KHZ_LOG(warn, "khz: connection limit (" << options_.max_connections << ") reached; refusing "
                                           << conn.peer_address());
   return true;
@@ -154,12 +183,61 @@ bool Server::over_connection_limit(transport::Connection& conn) const {
 
 std::size_t Server::active_connections() const noexcept { return transporter_->active_connections(); }
 
+void Server::enable_metrics(MetricsOptions options) {
+  if (running_) throw std::logic_error("khz::Server::enable_metrics after start()");
+  if (metrics_) throw std::logic_error("khz::Server::enable_metrics called twice");
+  if (options.path.empty() || options.path.front() != '/') {
+    throw std::invalid_argument("khz::MetricsOptions::path '" + options.path + "': must begin with '/'");
+  }
+  if (!options.debug_path.empty() && options.debug_path.front() != '/') {
+    throw std::invalid_argument("khz::MetricsOptions::debug_path '" + options.debug_path + "': must begin with '/'");
+  }
+  metrics_ = std::make_unique<ServerMetrics>(std::move(options), transporter_->name());
+  const auto& opts = metrics_->options();
+  auto& registry = metrics_->registry();
+  if (opts.server_instruments) {
+    set_instruments(std::make_unique<ServerInstruments>(registry));
+    const std::string transport(transporter_->name());
+    if (tls_) {
+      auto handshakes = registry.counter("khz_tls_handshakes", "TLS handshakes by result.", {"result"});
+      tls_counters_->completed = handshakes.with({"ok"});
+      tls_counters_->failed = handshakes.with({"failed"});
+    }
+    metrics_->callbacks.push_back(registry.callback("khz_server_connections_open", "Connections open now.", metrics::Kind::gauge, {"transport"},
+                      [this, transport](metrics::CallbackSink& sink) {
+                        sink.value({transport}, static_cast<double>(transporter_->active_connections()));
+                      }));
+  }
+  ServerMetrics* m = metrics_.get();
+  Engine* routes = this;
+  if (!opts.address.empty()) {
+    metrics_->listener = std::make_unique<Server>(ServerOptions{
+        .address = opts.address, .transport = options_.transport, .loops = 1, .server_name = options_.server_name});
+    routes = metrics_->listener.get();
+  }
+  routes->get(opts.path, [m](RequestContext& ctx) { m->serve_exposition(ctx); });
+  if (!opts.debug_path.empty()) {
+    routes->get(opts.debug_path, [m, this](RequestContext& ctx) { m->serve_debug(ctx, *this); });
+  }
+}
+
+metrics::Registry& Server::metrics_registry() {
+  if (!metrics_) throw std::logic_error("khz::Server::metrics_registry before enable_metrics");
+  return metrics_->registry();
+}
+
+std::uint16_t Server::metrics_port() const noexcept {
+  return metrics_ && metrics_->listener ? metrics_->listener->port() : 0;
+}
+
 void Server::shutdown() {
   std::lock_guard lock(shutdown_mutex_);
   if (!running_) return;
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
+  if (metrics_) metrics_->stop();
   transporter_->shutdown(options_.exit_wait_timeout);
+  if (metrics_ && metrics_->listener) metrics_->listener->shutdown();
   offload_pool().stop();  // every handler has ended: queued jobs are dropped, running ones waited for
   for (auto& hook : shutdown_hooks_) hook();
   KHZ_LOG(info, "khz: stopped");

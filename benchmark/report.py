@@ -155,9 +155,10 @@ def main():
                 asio = server.replace("netpoll", "asio")
                 vs_asio = paired(per_round, server, asio, scenario) if asio != server else ""
                 note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, vs_asio, note]))
-            if server.startswith("khz-mw-"):
-                # The middleware stack's price: this figure over the bare route's (same transport).
-                bare = "khz-" + server[len("khz-mw-"):]
+            if server.startswith(("khz-mw-", "khz-metrics-")):
+                # The middleware stack's (or the metrics') price: this figure over the bare
+                # route's (same transport).
+                bare = "khz-" + server.split("-", 2)[2]
                 bare_row = by_key.get((bare, scenario))
                 bare_rate = per_cpu_second(bare_row) if bare_row and bare_row[2] == "ok" else None
                 vs_bare = f"{rate / bare_rate:.2f}x bare {bare}" if rate and bare_rate else ""

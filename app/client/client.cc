@@ -22,7 +22,9 @@ client::Clock::time_point call_deadline(const ClientRequest& request, const Clie
 
 }  // namespace
 
-Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {}
+Client::Client(ClientOptions options) : options_(std::move(options)), impl_(std::make_unique<Impl>(options_)) {
+  if (options_.metrics) impl_->instruments = std::make_unique<ClientInstruments>(*options_.metrics);
+}
 Client::~Client() = default;
 
 void Client::use(ClientMiddleware middleware) { impl_->middleware.push_back(std::move(middleware)); }
@@ -35,13 +37,22 @@ Task<void> ClientContext::next() {
   }
   client::CallState call{*client_.impl_, client_.options_, call_deadline(request_, client_.options_),
                          static_cast<client::StreamState*>(stream_out_)};
+  ClientInstruments* const instruments = client_.impl_->instruments.get();
+  ClientInstruments::Clock::time_point started{};
+  if (instruments != nullptr) started = instruments->begin();
   error_ = co_await client::run_call(call, request_, response_);
+  if (instruments != nullptr) instruments->end(started, request_.url, response_.status(), error_);
 }
 
 Task<std::error_code> Client::send_into(const ClientRequest& request, Response& response) {
   if (impl_->middleware.empty()) {
     client::CallState call{*impl_, options_, call_deadline(request, options_), nullptr};
-    co_return co_await client::run_call(call, request, response);
+    ClientInstruments* const instruments = impl_->instruments.get();
+    ClientInstruments::Clock::time_point started{};
+    if (instruments != nullptr) started = instruments->begin();
+    const auto error = co_await client::run_call(call, request, response);
+    if (instruments != nullptr) instruments->end(started, request.url, response.status(), error);
+    co_return error;
   }
   ClientRequest copy = request;
   ClientContext ctx(*this, copy, response);

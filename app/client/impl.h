@@ -7,6 +7,7 @@
 #include <khz/app/client/client.h>
 #include <khz/app/client/options.h>
 
+#include "instruments.h"
 #include "pool.h"
 #include "route.h"
 
@@ -20,6 +21,7 @@ struct Client::Impl {
   explicit Impl(const ClientOptions& options) : routing(options), pools(options) {}
 
   std::vector<ClientMiddleware> middleware;
+  std::unique_ptr<ClientInstruments> instruments;  // null: ClientOptions::metrics unset
   client::Routing routing;
   client::Pools pools;
 };

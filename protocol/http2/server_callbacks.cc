@@ -215,6 +215,7 @@ int ServerSession::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame
   if (session.ended_) return 0;
   ServerStream& s = session.new_stream(frame->hd.stream_id);
   nghttp2_session_set_stream_user_data(session.ng_.get(), s.id, &s);
+  session.opt_.streams_opened.inc();
   return 0;
 }
 
@@ -276,6 +277,7 @@ int ServerSession::on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, v
       }
       return 0;
     case NGHTTP2_RST_STREAM:
+      session.opt_.streams_reset.inc();
       session.count_reset();
       return 0;
     case NGHTTP2_PING:
@@ -345,6 +347,9 @@ int ServerSession::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, v
   if ((frame->hd.type == NGHTTP2_PING || frame->hd.type == NGHTTP2_SETTINGS) &&
       (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0 && session.acks_owed_ != 0) {
     --session.acks_owed_;
+  }
+  if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
+    session.opt_.streams_reset.inc();  // the server gave up on a stream (not §8.1's NO_ERROR)
   }
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {

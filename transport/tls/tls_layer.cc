@@ -8,11 +8,14 @@ namespace {
 
 class TlsServerLayer final : public ConnectionLayer {
  public:
-  explicit TlsServerLayer(std::shared_ptr<const TlsServerContext> context) : context_(std::move(context)) {}
+  TlsServerLayer(std::shared_ptr<const TlsServerContext> context, std::shared_ptr<const TlsHandshakeCounters> counters)
+      : context_(std::move(context)), counters_(std::move(counters)) {}
 
   Task<std::unique_ptr<Connection>> open(Connection& inner) const override {
     auto conn = std::make_unique<TlsConnection>(inner, context_);
-    if (co_await conn->handshake()) co_return nullptr;  // logged by the TLS layer
+    const auto failed = co_await conn->handshake();
+    if (counters_) (failed ? counters_->failed : counters_->completed).inc();
+    if (failed) co_return nullptr;  // logged by the TLS layer
     co_return std::unique_ptr<Connection>(std::move(conn));
   }
 
@@ -22,12 +25,18 @@ class TlsServerLayer final : public ConnectionLayer {
 
  private:
   std::shared_ptr<const TlsServerContext> context_;
+  std::shared_ptr<const TlsHandshakeCounters> counters_;  // null: not counted
 };
 
 }  // namespace
 
 std::shared_ptr<const ConnectionLayer> tls_server_layer(std::shared_ptr<const TlsServerContext> context) {
-  return std::make_shared<const TlsServerLayer>(std::move(context));
+  return std::make_shared<const TlsServerLayer>(std::move(context), nullptr);
+}
+
+std::shared_ptr<const ConnectionLayer> tls_server_layer(std::shared_ptr<const TlsServerContext> context,
+                                                        std::shared_ptr<const TlsHandshakeCounters> counters) {
+  return std::make_shared<const TlsServerLayer>(std::move(context), std::move(counters));
 }
 
 }  // namespace khz::transport

@@ -35,6 +35,7 @@
 namespace khz {
 
 class Engine;
+class ServerInstruments;  // app/metrics/server_instruments.h
 
 // How a route takes request bodies; set through the handle a registration returns:
 //   engine.post("/upload", upload).stream_body();          // read as it arrives (ctx.read_body_chunk)
@@ -278,12 +279,18 @@ class Engine : public RouteGroup, public ServerCore {
   Task<void> serve(Exchange& exchange) override;
   BodyPolicy body_policy(Exchange& exchange) override;
 
+  // The request instruments (<khz/app/metrics.h>; Server::enable_metrics turns them on):
+  // null until then, and then one branch per request. Set before serving.
+  void set_instruments(std::unique_ptr<ServerInstruments> instruments);
+  ServerInstruments* instruments() const noexcept { return instruments_.get(); }
+
  private:
   friend class RouteGroup;
   friend class RouteHandle;
   struct Route {
     HandlerChain chain;
     std::shared_ptr<RouteBodySettings> body;
+    std::uint32_t id = 0;  // 1-based, in registration order (route_list_[id - 1])
   };
   struct MethodTree {
     std::string method;
@@ -320,6 +327,7 @@ class Engine : public RouteGroup, public ServerCore {
   bool has_body_settings_ = false;  // some route has RouteBodySettings other than the default
   BindErrorHandler bind_error_handler_;
   std::shared_ptr<const Templates> templates_;  // ctx.html's
+  std::unique_ptr<ServerInstruments> instruments_;  // null: metrics off
   WorkerPool offload_pool_;  // last: stopped (joined) before the routes its jobs' handlers use go
 };
 

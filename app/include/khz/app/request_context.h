@@ -553,6 +553,7 @@ class RequestContext : public ExchangeState {
   // Runs the after-response hooks (Engine::serve).
   void run_after_response(bool threw) noexcept;
   std::string_view full_path_;
+  std::uint32_t route_id_ = 0;  // the matched route's (Engine::Route::id); 0: none
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's
   mutable std::string peer_;  // peer_address(), once asked for

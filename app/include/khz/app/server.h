@@ -24,6 +24,7 @@
 #pragma once
 
 #include <khz/app/engine.h>
+#include <khz/app/metrics.h>
 #include <khz/common/result.h>
 #include <khz/protocol/http2.h>
 #include <khz/protocol/serve.h>
@@ -43,6 +44,7 @@ namespace khz {
 namespace transport {
 class Transporter;
 }
+class ServerMetrics;  // app/metrics/server_metrics.h
 
 // HTTPS: set tls_cert_file and tls_key_file and the server speaks only TLS on its address.
 //   khz::Server server({.address = "0.0.0.0:8443", .tls_cert_file = "site.crt", .tls_key_file = "site.key"});
@@ -165,6 +167,16 @@ class Server : public Engine {
   std::size_t active_connections() const noexcept;
   const ServerOptions& server_options() const noexcept { return options_; }
 
+  // ---- Metrics (<khz/app/metrics.h>): off until enabled; call before start(). Serves
+  // GET options.path (Prometheus text or OpenMetrics, by Accept) on this server or on a
+  // listener of its own, and turns the built-in instruments on. Twice: std::logic_error.
+  void enable_metrics(MetricsOptions options = {});
+  // The registry behind /metrics, for the program's own instruments (std::logic_error before
+  // enable_metrics).
+  metrics::Registry& metrics_registry();
+  // The metrics listener's port (MetricsOptions::address set), once started; else 0.
+  std::uint16_t metrics_port() const noexcept;
+
  private:
   // on_accept hooks' verdict on `conn` (on its loop).
   bool admitted(transport::Connection& conn) const;
@@ -172,7 +184,10 @@ class Server : public Engine {
   bool over_connection_limit(transport::Connection& conn) const;
 
   ServerOptions options_;
+  std::unique_ptr<ServerMetrics> metrics_;  // null: metrics off; outlives the transporter
   std::shared_ptr<const transport::TlsServerContext> tls_;  // null: plaintext
+  // The TLS layer's handshake counters: empty until enable_metrics fills them (before start).
+  std::shared_ptr<transport::TlsHandshakeCounters> tls_counters_ = std::make_shared<transport::TlsHandshakeCounters>();
   std::unique_ptr<protocol::FrontDoor> front_door_;  // from start(); destroyed after the transporter
   std::unique_ptr<transport::Transporter> transporter_;
   std::vector<std::function<void(std::string_view)>> run_hooks_;

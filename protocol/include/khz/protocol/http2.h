@@ -27,6 +27,7 @@
 // other stream hijack has no meaning and is ignored (logged).
 #pragma once
 
+#include <khz/common/metrics.h>
 #include <khz/common/task.h>
 #include <khz/protocol/server_core.h>
 #include <khz/transport/connection.h>
@@ -68,6 +69,10 @@ struct Http2Options {
   std::size_t max_outbound_control_frames = 1000;
   std::size_t max_settings_entries = 32;        // per SETTINGS frame
   std::string server_name = "khz";              // server header; empty: none
+  // ---- metrics (<khz/common/metrics.h>; Server::enable_metrics sets them): empty handles
+  // count nothing.
+  metrics::Counter streams_opened{};  // request streams the client opened
+  metrics::Counter streams_reset{};   // RST_STREAM received, or sent with an error code
 };
 
 // Serves `conn` as HTTP/2 (the client connection preface comes first) until the peer closes, an

@@ -36,6 +36,7 @@
 // thread-safe.
 #pragma once
 
+#include <khz/common/metrics.h>
 #include <khz/common/task.h>
 #include <khz/transport/connection.h>
 #include <khz/transport/transporter.h>
@@ -110,6 +111,15 @@ std::shared_ptr<const TlsClientContext> make_tls_client_context(TlsClientOptions
 // logged, the connection closed) and close_notify goes out before the socket closes. The
 // handler sees the TlsConnection; negotiated_protocol() is its ALPN choice.
 std::shared_ptr<const ConnectionLayer> tls_server_layer(std::shared_ptr<const TlsServerContext> context);
+
+// Handshake counts for a server layer (<khz/common/metrics.h>; empty handles count nothing).
+// The layer reads them through the pointer on each handshake: fill them before serving.
+struct TlsHandshakeCounters {
+  metrics::Counter completed{};
+  metrics::Counter failed{};  // a bad handshake, a timeout, or a peer that left during it
+};
+std::shared_ptr<const ConnectionLayer> tls_server_layer(std::shared_ptr<const TlsServerContext> context,
+                                                        std::shared_ptr<const TlsHandshakeCounters> counters);
 
 // A TLS session over `inner` (server or client role, by constructor). See the file comment.
 class TlsConnection final : public Connection {

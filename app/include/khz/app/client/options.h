@@ -29,6 +29,7 @@
 #pragma once
 
 #include <khz/app/client/discovery.h>
+#include <khz/common/metrics.h>
 
 #include <chrono>
 #include <cstddef>
@@ -101,6 +102,11 @@ struct ClientOptions {
   // clients to share their cookies. Default: none (Set-Cookie is ignored).
   //   khz::Client client({.cookie_jar = std::make_shared<khz::CookieJar>()});
   std::shared_ptr<CookieJar> cookie_jar{};
+  // Metrics (<khz/common/metrics.h>; a server's: Server::metrics_registry()): each call (its
+  // redirects and retries included) counted and timed by upstream and outcome:
+  // http_client_requests_total and http_client_request_duration_seconds {server_address
+  // ("host:port" of the URL), outcome ("2xx".."5xx", or "error")}. Default: none.
+  std::shared_ptr<metrics::Registry> metrics{};
 };
 
 }  // namespace khz

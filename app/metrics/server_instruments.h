@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Engine's request instruments (see <khz/app/metrics.h>): requests and their duration by
+// method x route x status class x protocol, requests in flight, body bytes.
+//
+// The hot path: begin() reads the clock and bumps the in-flight gauge; end() finds the
+// request's series in the calling thread's cache, a flat table indexed by
+// ((route * methods + method) * classes + class) * protocols + protocol, each route's block
+// made the first time that thread sees the route, each entry resolved (once, under the
+// registry's lock) the first time the thread sees that combination. Then it is a few
+// owner-only stores into per-thread cells.
+// Threading: begin()/end() on any loop thread; routes are registered before serving.
+#pragma once
+
+#include <khz/common/loop_local.h>
+#include <khz/common/metrics.h>
+#include <khz/protocol/request.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace khz {
+
+class ServerInstruments {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t methods = 10;  // the standard nine, then "_OTHER"
+  static constexpr std::size_t classes = 5;   // 1xx .. 5xx
+  static constexpr std::size_t protocols = 3;  // 1.0, 1.1, 2
+  static constexpr std::size_t per_route = methods * classes * protocols;
+
+  explicit ServerInstruments(metrics::Registry& registry);
+
+  // Route ids are 1-based in registration order; 0 is "no route matched".
+  void add_route(std::uint32_t id, std::string method, std::string pattern);
+  std::uint32_t route_count() const noexcept { return static_cast<std::uint32_t>(patterns_.size()); }
+  const std::string& pattern(std::uint32_t id) const { return patterns_.at(id); }
+
+  Clock::time_point begin() {
+    active_.inc();
+    auto& loop = cache_.get();
+    loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return Clock::now();
+  }
+  void end(Clock::time_point start, std::uint32_t route_id, std::string_view method, int status, Version version,
+           std::uint64_t request_bytes, std::uint64_t response_bytes);
+
+  // Each loop thread's requests served and in flight now (for the debug page).
+  struct LoopSnapshot {
+    std::thread::id thread;
+    std::uint64_t requests = 0;
+    std::int64_t in_flight = 0;
+  };
+  std::vector<LoopSnapshot> per_loop() const;
+
+  // Requests served per route id (0: unmatched, all methods), merged over threads (for the
+  // debug page).
+  std::vector<std::uint64_t> requests_per_route() const;
+
+ private:
+  struct Series {
+    metrics::Counter requests;
+    metrics::Histogram duration;
+  };
+  struct ThreadCache {
+    std::vector<std::unique_ptr<std::array<Series, per_route>>> routes;
+    // Written by the owner thread only (relaxed load + store), read by the debug page.
+    std::atomic<std::uint64_t> requests{0};
+    std::atomic<std::int64_t> in_flight{0};
+    std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
+  };
+  Series& resolve(Series& slot, std::uint32_t route_id, std::size_t method, std::size_t cls, std::size_t proto);
+
+  metrics::Registry& registry_;
+  metrics::Family<metrics::Counter> requests_family_;
+  metrics::Family<metrics::Histogram> duration_family_;
+  metrics::Gauge active_;
+  metrics::Counter request_bytes_;
+  metrics::Counter response_bytes_;
+  std::vector<std::string> patterns_{"unmatched"};
+  std::vector<std::string> route_methods_{""};
+  LoopLocal<ThreadCache> cache_;
+};
+
+}  // namespace khz
