@@ -349,6 +349,8 @@ TEST_CASE("tracing: log lines written under a traced request carry its trace_id 
   };
   std::mutex mutex;
   std::vector<Line> lines;
+  const khz::log::Level was = khz::log::level();
+  khz::log::set_level(khz::log::Level::info);
   const khz::log::SinkId sink = khz::log::add_sink(khz::log::callback_sink([&](const khz::log::Record& r) {
     if (!r.message.starts_with("traced-log-test")) return;
     Line line{std::string(r.message), "", ""};
@@ -372,6 +374,7 @@ TEST_CASE("tracing: log lines written under a traced request carry its trace_id 
   auto r = perform_request(e, "GET", "/orders", {{"traceparent", remote_traceparent}});
   KHZ_LOG(info, "traced-log-test outside");
   khz::log::remove_sink(sink);
+  khz::log::set_level(was);
   REQUIRE(r.status() == 200);
   auto spans = collector->take();
   REQUIRE(spans.size() == 1);
