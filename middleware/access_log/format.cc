@@ -2,6 +2,7 @@
 #include "format.h"
 
 #include <khz/app/bind_codec.h>
+#include <khz/common/json_text.h>
 
 #include <algorithm>
 #include <charconv>
@@ -40,72 +41,6 @@ std::string_view remote_host(std::string_view peer) {
   const auto colon = peer.rfind(':');
   if (colon == std::string_view::npos || peer.find(':') != colon) return peer;
   return peer.substr(0, colon);
-}
-
-// The length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs, no surrogates).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  std::size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (std::size_t k = 2; k < n; ++k) {
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  }
-  return n;
-}
-
-// A JSON string through khz's JSON writer; bytes that are not UTF-8 become U+FFFD first.
-void json_string(std::string& out, std::string_view s) {
-  // The usual value (a method, a route, an address, an id) is printable ASCII with nothing to
-  // escape: one scan, one append.
-  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  });
-  if (plain) {
-    out.push_back('"');
-    out.append(s);
-    out.push_back('"');
-    return;
-  }
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::size_t n = utf8_sequence(s, i);
-    if (n == 0) break;
-    i += n;
-  }
-  if (i == s.size()) {
-    khz::detail::write_json_string(out, s);
-    return;
-  }
-  std::string clean(s.substr(0, i));
-  while (i < s.size()) {
-    const std::size_t n = utf8_sequence(s, i);
-    if (n == 0) {
-      clean.append("\xEF\xBF\xBD");
-      ++i;
-    } else {
-      clean.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  khz::detail::write_json_string(out, clean);
 }
 
 // A combined-format value: "-" when empty; '"', '\' and bytes outside printable ASCII as \xHH.
@@ -254,7 +189,7 @@ void json_text(std::string& out, std::string_view value) {
   if (value.empty()) {
     out.append("null");
   } else {
-    json_string(out, value);
+    append_json_string(out, value);
   }
 }
 
