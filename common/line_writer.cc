@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/common/line_writer.h>
 
+#include <khz/common/background_thread.h>
 #include <khz/common/log.h>
 
 #include <cerrno>
@@ -58,7 +59,7 @@ LineWriter::LineWriter(LineWriterOptions options, std::unique_ptr<LineOutput> ou
     install_sighup_handler();
     sighups_seen_ = sighup_count.load(std::memory_order_relaxed);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = background_thread([this] { run(); });
 }
 
 LineWriter::~LineWriter() {

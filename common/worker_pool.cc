@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/common/worker_pool.h>
 
+#include <khz/common/background_thread.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -43,7 +45,7 @@ std::error_code WorkerPool::submit(std::shared_ptr<detail::OffloadJob> job) {
   if (queue_.size() + running_ >= options_.threads + options_.max_queue) return offload::errc::queue_full;
   queue_.push_back(std::move(job));
   if (queue_.size() > idle_ && threads_.size() < options_.threads) {
-    threads_.emplace_back([this] { work(); });
+    threads_.push_back(background_thread([this] { work(); }));
     ++started_;
   } else {
     wake_.notify_one();

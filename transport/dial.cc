@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // dial(): resolution (numeric fast path, getaddrinfo off the loop), then the backend's connect.
+#include <khz/common/background_thread.h>
 #include <khz/common/log.h>
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
@@ -129,7 +130,7 @@ struct LookupAwaiter {
     lookup->waiter = h;
     lookup->loop = EventLoop::current();
     if (timeout.count() > 0) deadline.start(timeout, &lookup_deadline, lookup.get());
-    std::thread(resolve_on_thread, lookup).detach();
+    background_thread([l = lookup] { resolve_on_thread(l); }).detach();
   }
   void await_resume() noexcept { deadline.cancel(); }
 };

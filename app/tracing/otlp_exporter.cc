@@ -5,6 +5,7 @@
 
 #include <khz/app/client/blocking_client.h>
 #include <khz/app/client/url.h>
+#include <khz/common/background_thread.h>
 #include <khz/common/log.h>
 
 #include "otlp_encode.h"
@@ -149,7 +150,7 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options) {
     throw std::invalid_argument("OtlpExporterOptions: max_queue_size and max_batch_size must be positive");
   }
   state_ = std::make_unique<State>(std::move(options));
-  state_->thread = std::thread([s = state_.get()] { s->run(); });
+  state_->thread = background_thread([s = state_.get()] { s->run(); });
 }
 
 OtlpExporter::~OtlpExporter() { shutdown(); }

@@ -3,6 +3,7 @@
 // its own thread, or driven by a caller), and the dialer on it.
 #pragma once
 
+#include <khz/common/background_thread.h>
 #include <khz/common/event_loop.h>
 #include <khz/transport/dial.h>
 
@@ -96,7 +97,7 @@ class AsioLoop final : public EventLoop, public Dialer {
   }
 
   void run() {
-    thread_ = std::thread([this] {
+    thread_ = background_thread([this] {
       set_current(this);
       arm_sweep();
       io_.run();

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "netpoll/event_loop.h"
 
+#include <khz/common/background_thread.h>
 #include <khz/common/log.h>
 
 #include <sys/epoll.h>
@@ -211,13 +212,13 @@ void NetpollLoop::wake() noexcept {
 void NetpollLoop::start() {
   std::lock_guard lock(run_mutex_);
   KHZ_ASSERT(!thread_.joinable() && !on_caller_);
-  thread_ = std::thread([this] { run(); });
+  thread_ = background_thread([this] { run(); });
 }
 
 void NetpollLoop::ensure_running() {
   std::lock_guard lock(run_mutex_);
   if (!thread_.joinable() && !on_caller_ && !stop_.load(std::memory_order_acquire)) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = background_thread([this] { run(); });
   }
 }
 
