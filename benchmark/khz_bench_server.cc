@@ -11,13 +11,15 @@
 //
 //   khz-bench-server [--port N] [--loops N] [--transport asio|netpoll] [--max-uri-bytes N]
 //                    [--max-header-bytes N] [--max-body-bytes N] [--h2c] [--tls-cert FILE --tls-key FILE]
-//                    [--static DIR] [--middleware] [--metrics]
+//                    [--static DIR] [--middleware] [--metrics] [--tracing]
 // --middleware: every route runs behind a realistic middleware stack (add_middleware_stack below):
 // an access log (JSON lines, to a file in the temporary directory), recovery, request id, CORS
 // (any origin), secure headers, a rate limiter set so it never limits, and compression (by
 // Accept-Encoding); run.sh's khz-mw-<transport> servers, compared with the bare khz-<transport>.
 // --metrics: every built-in instrument on (<khz/app/metrics.h>) and GET /metrics on the port;
 // run.sh's khz-metrics-<transport> servers, compared with the bare khz-<transport>.
+// --tracing: the tracing middleware on every route at sampling ratio 0 (each request reads
+// traceparent and carries its context; no span is recorded); run.sh's khz-tracing-<transport>.
 // --h2c: also serve HTTP/2 on the port (prior knowledge and Upgrade); without it, HTTP/1.1 only.
 // With --tls-cert/--tls-key it serves HTTPS (TLS 1.2/1.3; h2 and http/1.1 by ALPN) instead of HTTP.
 #include "bind/bind_contract.h"
@@ -32,6 +34,7 @@
 #include <khz/middleware/recovery.h>
 #include <khz/middleware/request_id.h>
 #include <khz/middleware/secure_headers.h>
+#include <khz/middleware/tracing.h>
 
 #include <charconv>
 #include <chrono>
@@ -64,7 +67,7 @@ khz::Task<> ws_echo(khz::WebSocket& socket) {
                "khz-bench-server: %s\n"
                "usage: khz-bench-server [--port N] [--loops N] [--transport asio|netpoll]\n"
                "                        [--max-uri-bytes N] [--max-header-bytes N] [--max-body-bytes N] [--h2c]\n"
-               "                        [--tls-cert FILE --tls-key FILE] [--static DIR] [--middleware] [--metrics]\n",
+               "                        [--tls-cert FILE --tls-key FILE] [--static DIR] [--middleware] [--metrics] [--tracing]\n",
                why);
   std::exit(2);
 }
@@ -135,6 +138,7 @@ int main(int argc, char** argv) {
   std::string static_dir;
   bool middleware = false;
   bool metrics = false;
+  bool tracing = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") usage("help");
@@ -148,6 +152,10 @@ int main(int argc, char** argv) {
     }
     if (flag == "--metrics") {
       metrics = true;
+      continue;
+    }
+    if (flag == "--tracing") {
+      tracing = true;
       continue;
     }
     if (i + 1 >= argc) usage("missing value");
@@ -169,6 +177,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<khz::middleware::AccessLog> access_log;  // flushed when the server stops
   if (middleware) access_log = add_middleware_stack(server);
   if (metrics) server.enable_metrics({});
+  if (tracing) server.use(khz::middleware::tracing({.sampling_ratio = 0.0}));
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
   server.get("/json", [](khz::RequestContext& c) { c.json(200, khz::H{{"message", "Hello, World!"}}); });
   auto echo = [](khz::RequestContext& c) { c.data(200, "application/octet-stream", c.body()); };

@@ -155,7 +155,7 @@ def main():
                 asio = server.replace("netpoll", "asio")
                 vs_asio = paired(per_round, server, asio, scenario) if asio != server else ""
                 note = "; ".join(filter(None, [paired(per_round, server, baseline_name, scenario), beast, vs_asio, note]))
-            if server.startswith(("khz-mw-", "khz-metrics-")):
+            if server.startswith(("khz-mw-", "khz-metrics-", "khz-tracing-")):
                 # The middleware stack's (or the metrics') price: this figure over the bare
                 # route's (same transport).
                 bare = "khz-" + server.split("-", 2)[2]

@@ -21,11 +21,12 @@
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
 #   BENCH_SCENARIOS=""        only the HTTP/1.1 load scenarios whose name contains this text
 #                             ("static": the two static file rows); "": all of them
-#   BENCH_SERVERS="khz khz-mw khz-metrics beast go nginx"  HTTP/1.1 servers ("": none, e.g. to
-#                                     run only HTTP/2); khz-mw is khz-bench-server --middleware (every
-#                                     route behind the middleware stack), khz-metrics is it with
-#                                     --metrics (every built-in instrument on); both reported against
-#                                     bare khz
+#   BENCH_SERVERS="khz khz-mw khz-metrics khz-tracing beast go nginx"  HTTP/1.1 servers ("": none,
+#                                     e.g. to run only HTTP/2); khz-mw is khz-bench-server --middleware
+#                                     (every route behind the middleware stack), khz-metrics is it with
+#                                     --metrics (every built-in instrument on), khz-tracing with
+#                                     --tracing (the tracing middleware, sampling 0); each reported
+#                                     against bare khz
 #   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
 #                                     "not available" and skipped
 #   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 scenarios, h2c (prior knowledge) and h2 over TLS:
@@ -53,7 +54,7 @@ BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-BENCH_SERVERS=${BENCH_SERVERS-"khz khz-mw khz-metrics beast go nginx"}
+BENCH_SERVERS=${BENCH_SERVERS-"khz khz-mw khz-metrics khz-tracing beast go nginx"}
 BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_WS_SERVERS=${BENCH_WS_SERVERS-"khz beast-ws node-ws"}
@@ -161,7 +162,7 @@ build_servers() {
 }
 
 # --- servers ---
-# Server names: khz-<transport>, khz-mw-<transport>, khz-metrics-<transport>, beast, go, nginx. server_command NAME PORT prints nothing; it
+# Server names: khz-<transport>, khz-mw-<transport>, khz-metrics-<transport>, khz-tracing-<transport>, beast, go, nginx. server_command NAME PORT prints nothing; it
 # sets CMD (an array) for that server on that port.
 server_command() {
   local name=$1 port=$2
@@ -173,6 +174,10 @@ server_command() {
     khz-metrics-*)  # the same routes with every built-in instrument on
       CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-metrics-}" --static "$STATIC_DIR"
         --metrics)
+      ;;
+    khz-tracing-*)  # the same routes with the tracing middleware at sampling ratio 0
+      CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-tracing-}" --static "$STATIC_DIR"
+        --tracing)
       ;;
     khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#khz-}" --static "$STATIC_DIR") ;;
     h2-khz-*) CMD=("$BUILD/bin/khz-bench-server" --port "$port" --loops 1 --transport "${name#h2-khz-}" --h2c) ;;
@@ -689,7 +694,7 @@ main() {
 
   local servers=() s t
   for s in $BENCH_SERVERS; do
-    if [ "$s" = khz ] || [ "$s" = khz-mw ] || [ "$s" = khz-metrics ]; then
+    if [ "$s" = khz ] || [ "$s" = khz-mw ] || [ "$s" = khz-metrics ] || [ "$s" = khz-tracing ]; then
       for t in $BENCH_TRANSPORTS; do servers+=("$s-$t"); done
     else
       servers+=("$s")
