@@ -295,6 +295,43 @@ TEST_CASE("tracing: the client's CLIENT span, and traceparent, tracestate, bagga
   }
 }
 
+TEST_CASE("tracing: the SERVER span of a real server, over HTTP/1.1 and h2c, on every transport") {
+  for (const auto& transport : khz::test::transports()) {
+    for (bool h2 : {false, true}) {
+      DYNAMIC_SECTION(transport << (h2 ? ", h2c" : ", http/1.1")) {
+        auto collector = std::make_shared<Collector>();
+        khz::test::TestServer server(transport);
+        server.server.use(khz::middleware::tracing({.exporter = collector}));
+        std::string seen;
+        server.server.get("/items/:id", [&seen](khz::RequestContext& c) -> khz::Task<> {
+          seen = ids_now();  // plain code inside the handler, as a logger reads it
+          c.string(200, "ok");
+          co_return;
+        });
+        server.start();
+        khz::BlockingClient client({.http2_prior_knowledge = h2});
+        khz::ClientRequest request{.url = server.url("/items/9?full=1")};
+        request.headers.add("traceparent", remote_traceparent);
+        auto r = client.send(std::move(request));
+        REQUIRE(r);
+        REQUIRE(r->status() == 200);
+        auto spans = collector->take();
+        REQUIRE(spans.size() == 1);
+        const auto& s = spans[0];
+        CHECK(s.kind == tr::SpanKind::server);
+        CHECK(s.name == "GET /items/:id");
+        CHECK(hex(s.trace_id) == "4bf92f3577b34da6a3ce929d0e0e4736");
+        CHECK(hex(s.parent_span_id) == "00f067aa0ba902b7");
+        CHECK(text(s, "http.route") == "/items/:id");
+        CHECK(text(s, "url.path") == "/items/9");
+        CHECK(number(s, "http.response.status_code") == 200);
+        CHECK(text(s, "network.protocol.version") == (h2 ? "2" : "1.1"));
+        CHECK(seen == hex(s.trace_id) + "-" + hex(s.span_id));
+      }
+    }
+  }
+}
+
 TEST_CASE("tracing: the client outside a traced handler sends no trace context") {
   khz::test::TestServer upstream(khz::test::transports().front());
   upstream.server.get("/echo", [](khz::RequestContext& c) {
