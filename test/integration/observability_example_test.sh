@@ -29,7 +29,7 @@ start() {
   pid=$!
   port=""
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/log")
+    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/log" 2>/dev/null || true)
     [ -n "$port" ] && break
     sleep 0.05
   done

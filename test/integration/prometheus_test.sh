@@ -36,7 +36,7 @@ for t in "${transports[@]}"; do
   pids+=($!)
   port=""
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/$t.log")
+    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/$t.log" 2>/dev/null || true)
     [ -n "$port" ] && break
     sleep 0.05
   done

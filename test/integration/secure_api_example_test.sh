@@ -24,7 +24,7 @@ KHZ_TRANSPORT=netpoll "$app" --port 0 --key k-test --access-log "$dir/access.log
 pid=$!
 port=""
 for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/log")
+  port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$dir/log" 2>/dev/null || true)
   [ -n "$port" ] && break
   sleep 0.05
 done

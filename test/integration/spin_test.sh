@@ -23,7 +23,7 @@ for sig in TERM INT; do
   pid=$!
   port=""
   for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$log")
+    port=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$log" 2>/dev/null || true)
     [ -n "$port" ] && break
     sleep 0.05
   done
