@@ -452,10 +452,12 @@ TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
               }
             }
           }
-          // 20 keys over three upstreams: all three get some.
-          CHECK(spread.find('a') != std::string::npos);
-          CHECK(spread.find('b') != std::string::npos);
-          CHECK(spread.find('c') != std::string::npos);
+          // 20 keys over three upstreams whose ring points come from random ports: more than one
+          // upstream gets keys (all three is likely, not certain; proxy_unit_test checks the
+          // ring's balance on fixed names).
+          const int used = (spread.find('a') != std::string::npos) + (spread.find('b') != std::string::npos) +
+                           (spread.find('c') != std::string::npos);
+          CHECK(used >= 2);
         }
       }
       SECTION("no retry budget: a refusal is answered, not retried") {
