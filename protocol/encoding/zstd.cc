@@ -76,24 +76,34 @@ class ZstdDecoder final : public ContentDecoder {
         return s;
       }
       at_frame_start_ = false;
-      if (held_ > 0) {
-        // A frame header in pieces: zstd keeps the bytes until the header is whole.
-        ZSTD_inBuffer head{magic_, held_, 0};
-        ZSTD_outBuffer none{out, 0, 0};
-        const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &head);
-        held_ = 0;
-        if (ZSTD_isError(hint) || head.pos != head.size) {
-          s.error = coding_errc::corrupt;
-          return s;
-        }
-      }
+      header_size_ = 0;
+      content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;
+      frame_produced_ = 0;
+      // The magic number goes to libzstd on its own, so a frame is always decoded by its
+      // streaming path: handed a whole frame at once, libzstd takes a one-shot path that judges
+      // some frames (a declared size, an empty RLE block) differently, and a body must decode
+      // the same however it is sliced.
+      keep_header(m, 4);
+      ZSTD_inBuffer head{m, 4, 0};
+      ZSTD_outBuffer none{out, 0, 0};
+      const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &head);
+      s.consumed = 4 - held_;
+      held_ = 0;
+      if (ZSTD_isError(hint) || head.pos != head.size) s.error = coding_errc::corrupt;
+      return s;
     }
     ZSTD_inBuffer input{in, in_size, 0};
     ZSTD_outBuffer output{out, out_size, 0};
     const std::size_t hint = ZSTD_decompressStream(dctx_, &output, &input);
     s.consumed = input.pos;
     s.produced = output.pos;
+    keep_header(in, input.pos);
+    frame_produced_ += output.pos;
     if (ZSTD_isError(hint)) {
+      s.error = coding_errc::corrupt;
+    } else if (hint == 0 && content_size_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_produced_ != content_size_) {
+      // libzstd's streaming path does not check the size a frame header declares (its one-shot
+      // path does): a frame that ends short or long of it is corrupt either way.
       s.error = coding_errc::corrupt;
     } else if (hint == 0) {
       // A frame ended and is flushed; more input starts the next frame (RFC 8878 §3.1).
@@ -105,11 +115,34 @@ class ZstdDecoder final : public ContentDecoder {
 
   std::error_code restart() override { return {}; }
 
+  // Keeps the frame's first bytes until its header is whole, then reads the content size it
+  // declares (ZSTD_CONTENTSIZE_UNKNOWN when it declares none).
+  void keep_header(const unsigned char* bytes, std::size_t n) {
+    if (header_size_ == kHeaderDone) return;
+    const std::size_t take = std::min(n, sizeof header_ - header_size_);
+    std::copy(bytes, bytes + take, header_ + header_size_);
+    header_size_ += take;
+    // ZSTD_CONTENTSIZE_ERROR until the header is whole (or for one libzstd rejects, which
+    // decoding reports on its own).
+    const unsigned long long size = ZSTD_getFrameContentSize(header_, header_size_);
+    if (size == ZSTD_CONTENTSIZE_ERROR) {
+      if (header_size_ == sizeof header_) header_size_ = kHeaderDone;
+      return;
+    }
+    content_size_ = size;
+    header_size_ = kHeaderDone;
+  }
+
  private:
   ZSTD_DCtx* dctx_;
   bool at_frame_start_ = true;
   unsigned char magic_[4] = {};  // the first bytes of a frame, until its magic number is whole
   std::size_t held_ = 0;
+  static constexpr std::size_t kHeaderDone = ~std::size_t{0};
+  unsigned char header_[18] = {};  // the frame's header (at most 18 bytes, RFC 8878 §3.1.1.1)
+  std::size_t header_size_ = 0;    // bytes in header_, or kHeaderDone once read
+  unsigned long long content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;  // declared by the header
+  unsigned long long frame_produced_ = 0;                        // decoded from this frame
 };
 
 }  // namespace

@@ -331,3 +331,18 @@ TEST_CASE("Accept-Encoding q-values and the server's choice") {
   CHECK(choose_coding("*, zstd;q=0", mine) == 1);
   CHECK(choose_coding("br;q=0, zstd;q=0, gzip;q=0.1", mine) == 2);
 }
+
+TEST_CASE("zstd frames decode the same whole and in pieces, their declared size checked") {
+  using namespace std::string_view_literals;
+  // A frame declaring 44 bytes of content that ends after none; a frame declaring 0 whose last
+  // block is an empty RLE block (libzstd's one-shot path refuses it, its streaming path not).
+  const std::string_view short_of_size = "\x28\xb5\x2f\xfd\x30\x2c\x01\x00\x00"sv;
+  const std::string_view empty_rle = "\x28\xb5\x2f\xfd\x30\x00\x05\x00\x00"sv;
+  for (std::size_t piece : {0, 1, 3, 6}) {
+    INFO("piece " << piece);
+    CHECK(decode(ContentCoding::zstd, short_of_size, 1024, piece).error == khz::protocol::coding_errc::corrupt);
+    const Decoded rle = decode(ContentCoding::zstd, empty_rle, 1024, piece);
+    CHECK(rle.body.empty());
+    CHECK(rle.error == decode(ContentCoding::zstd, empty_rle, 1024, 0).error);
+  }
+}
