@@ -76,6 +76,7 @@ void Response::clear() noexcept {
   trailers_.clear();
   body_.clear();
   clear_file_body();
+  head_length_ = -1;
 }
 
 std::string_view reason_phrase(int status) noexcept {

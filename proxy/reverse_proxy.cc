@@ -353,6 +353,13 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   }
   if (stream->finished()) {  // the whole body came at once: answered with a Content-Length
     ctx.response().set_body(*first);
+    if (in.method() == "HEAD") {  // no body, but the length a GET would have (RFC 9110 §9.3.2)
+      const std::string_view cl = head.headers().get("Content-Length");
+      std::int64_t n = -1;
+      if (std::from_chars(cl.data(), cl.data() + cl.size(), n).ptr == cl.data() + cl.size() && n >= 0) {
+        ctx.response().set_head_content_length(n);
+      }
+    }
     out.remove("Trailer");  // the server announces the trailers it sends with a whole body
     copy_trailers(head, ctx.response());
     co_return;

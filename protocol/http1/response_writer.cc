@@ -115,7 +115,7 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
       if (options.version != Version::http10) b.field("Transfer-Encoding", "chunked");
     } else {
       b.add("Content-Length: ");
-      b.add_number(response.content_length());
+      b.add_number(options.head_request ? response.head_content_length() : response.content_length());
       b.add("\r\n");
     }
   }

@@ -466,7 +466,8 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   // RFC 9110 §8.6: no Content-Length in a 2xx answer to CONNECT (nghttp2 clients reject one).
   const bool connect_2xx = ex.request.method() == "CONNECT" && status / 100 == 2;
   if (body_allowed && !streamed && !connect_2xx) {
-    auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text, r.content_length());
+    auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text,
+                                  head ? r.head_content_length() : r.content_length());
     nva_.push_back(make_nv("content-length", std::string_view(s.length_text, static_cast<std::size_t>(end - s.length_text))));
   }
   const bool provide = body_allowed && !head &&

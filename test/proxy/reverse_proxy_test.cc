@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -90,6 +91,11 @@ std::string target_seen(const Front& front, const std::string& path) {
   std::string out = r.output;
   while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 bool has_line(const std::string& text, const std::string& line) {
@@ -242,6 +248,31 @@ TEST_CASE("proxy: close-delimited and Content-Length-with-chunked upstream bodie
       CHECK(khz::test::status_of(both) == 200);
       CHECK(khz::test::body_of(both) == "chunky");
       CHECK(khz::test::header_of(both, "Content-Length") == "6");
+    }
+  }
+}
+
+TEST_CASE("proxy: HEAD answers carry the upstream's Content-Length and no body, HTTP/1.1 and HTTP/2") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer up(transport);
+      up.server.any("/api/doc", [](khz::RequestContext& c) { c.string(200, std::string(1234, 'x')); });
+      up.start();
+      Front front(transport, {.upstreams = {{.url = upstream_url(up)}}});
+      for (const std::string version : {"--http1.1", "--http2-prior-knowledge"}) {
+        CAPTURE(version);
+        // -I: HEAD; curl reads no body after the head, so the Content-Length is only announced.
+        auto r = run_command("curl -sS -I " + version + " " + front.url("/api/doc") + " | tr -d '\r'");
+        CAPTURE(r.output);
+        CHECK(lower(r.output).find("content-length: 1234\n") != std::string::npos);
+        // And the connection is still in step: a GET after a HEAD on the same connection
+        // (HTTP/1.1: curl 7.88's --next does not reuse a prior-knowledge h2c connection).
+        if (version != "--http1.1") continue;
+        const std::string w = " -o /dev/null -w '%{http_code} %{size_download}\\n' ";
+        r = run_command("curl -sS " + version + w + "-I " + front.url("/api/doc") + " --next " + version + w +
+                        front.url("/api/doc") + " 2>&1");
+        CHECK(r.output == "200 0\n200 1234\n");
+      }
     }
   }
 }

@@ -94,6 +94,13 @@ class Response {
   }
   // The length of the content: the file body's, else body()'s.
   std::uint64_t content_length() const noexcept { return has_file_ ? file_.size() : body_.size(); }
+  // The Content-Length of an answer to HEAD, which has no content of its own: what a GET would
+  // carry (RFC 9110 §9.3.2; a proxy sets the upstream's). Used only when the request is HEAD
+  // and there is no body or file; -1: none set (content_length() then).
+  void set_head_content_length(std::int64_t n) noexcept { head_length_ = n; }
+  std::uint64_t head_content_length() const noexcept {
+    return head_length_ >= 0 && !has_file_ && body_.empty() ? static_cast<std::uint64_t>(head_length_) : content_length();
+  }
 
   // Back to an empty 200; keeps capacity.
   void clear() noexcept;
@@ -106,6 +113,7 @@ class Response {
   std::string body_;
   FileBody file_;
   bool has_file_ = false;
+  std::int64_t head_length_ = -1;
 };
 
 // The reason phrase of `status` ("OK", "Not Found"); "Unknown" for codes it does not know.
