@@ -157,7 +157,7 @@ void generate_routers(const idl::Program& program, const Layout& layout, Writer&
     std::set<std::string> handler_headers;
     mu::data services{mu::data::type::list};
     // Middleware functions, in order: the file's, each service's, each method's.
-    std::vector<std::pair<std::string, std::string>> mw = {{file_id(f) + "_mw", "every route of " + f.path}};
+    std::vector<std::pair<std::string, std::string>> mw = {{file_id(f) + "_idl_mw", "every route of " + f.path}};
     for (const idl::Service& s : program.services) {
       if (s.file != f.path) continue;
       mu::data sd;

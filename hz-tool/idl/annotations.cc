@@ -318,6 +318,9 @@ void check_routes(const Program& program) {
           try {
             tree.add(r.path, owner);
           } catch (const std::invalid_argument& e) {
+            if (std::string(e.what()).find("conflicts") == std::string::npos) {
+              throw std::runtime_error("bad route path: " + owner + ": " + e.what());
+            }
             khz::route::Params params;
             auto hit = tree.find(r.path, params);
             std::string other = hit.value != nullptr ? *hit.value : std::string("another route");

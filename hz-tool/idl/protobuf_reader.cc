@@ -306,13 +306,15 @@ Program read_protobuf(const std::vector<std::string>& idls, const std::vector<st
     std::fwrite(api.data(), 1, api.size(), out);
     std::fclose(out);
   }
-  std::vector<std::string> paths = include_paths;
-  std::vector<std::string> main_files;
+  // protoc wants each file under an include path spelled the same way: everything canonical.
+  std::vector<std::string> paths;
+  for (const std::string& inc : include_paths) paths.push_back(fs::weakly_canonical(fs::absolute(inc)).string());
+  std::vector<std::string> main_files, files;
   for (const std::string& idl : idls) {
     fs::path p = fs::weakly_canonical(fs::absolute(idl));
     std::string name;
     for (const std::string& inc : paths) {
-      fs::path rel = p.lexically_relative(fs::weakly_canonical(fs::absolute(inc)));
+      fs::path rel = p.lexically_relative(inc);
       if (!rel.empty() && *rel.begin() != "..") {
         name = rel.generic_string();
         break;
@@ -323,12 +325,13 @@ Program read_protobuf(const std::vector<std::string>& idls, const std::vector<st
       name = p.filename().string();
     }
     main_files.push_back(name);
+    files.push_back(p.string());
   }
   std::string set_file = scratch.path() + "/set.pb";
   std::vector<std::string> argv = {"protoc", "--include_imports", "--include_source_info", "--descriptor_set_out=" + set_file};
   for (const std::string& inc : paths) argv.push_back("-I" + inc);
   argv.push_back("-I" + hz_include);
-  for (const std::string& idl : idls) argv.push_back(idl);
+  for (const std::string& f : files) argv.push_back(f);
   run_compiler(argv);
   return read_descriptor_set(read_file(set_file), main_files);
 }
