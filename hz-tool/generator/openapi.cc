@@ -30,7 +30,7 @@ void number(JsonWriter& w, long double v) {
 }
 
 // "#/components/schemas/" names cannot hold '/'; ours are "file.Name" / "pkg.Name".
-std::string ref(const std::string& schema) { return "#/components/schemas/" + schema; }
+std::string schema_ref(const std::string& schema) { return "#/components/schemas/" + schema; }
 
 void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, bool element);
 
@@ -91,7 +91,7 @@ void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, b
     case Kind::string: kv(w, "type", "string"); break;
     case Kind::binary: kv(w, "type", "string"), kv(w, "contentMediaType", "application/octet-stream"); break;
     case Kind::timestamp: kv(w, "type", "string"), kv(w, "format", "date-time"); break;
-    case Kind::enumeration: case Kind::structure: kv(w, "$ref", ref(t.schema_name)); break;
+    case Kind::enumeration: case Kind::structure: kv(w, "$ref", schema_ref(t.schema_name)); break;
     case Kind::list: case Kind::set:
       kv(w, "type", "array");
       if (t.kind == Kind::set) key(w, "uniqueItems"), w.Bool(true);
@@ -323,7 +323,7 @@ void generate_openapi(const idl::Program& program, const Layout& layout, Writer&
         t.kind = idl::Kind::structure;
         t.schema_name = op.method->response_schema;
         (void)resp;
-        kv(w, "$ref", ref(t.schema_name));
+        kv(w, "$ref", schema_ref(t.schema_name));
       } else {
         kv(w, "type", "object");
       }
@@ -341,7 +341,7 @@ void generate_openapi(const idl::Program& program, const Layout& layout, Writer&
         w.StartObject();
         key(w, "schema");
         w.StartObject();
-        kv(w, "$ref", ref("khz.Problem"));
+        kv(w, "$ref", schema_ref("khz.Problem"));
         w.EndObject();
         w.EndObject();
         w.EndObject();
