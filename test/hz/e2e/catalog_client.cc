@@ -7,10 +7,10 @@
 
 namespace {
 int failures = 0;
-#define EXPECT(cond)                                                      \
+#define EXPECT(...)                                                       \
   do {                                                                    \
-    if (!(cond)) {                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+    if (!(__VA_ARGS__)) {                                                  \
+      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #__VA_ARGS__); \
       ++failures;                                                         \
     }                                                                     \
   } while (0)
