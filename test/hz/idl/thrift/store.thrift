@@ -14,7 +14,7 @@ struct Item {
   7: i32 status = 1
   8: bool featured
   9: double rating
-  10: byte grade
+  10: i8 grade
   11: i16 shelf
   12: binary thumbnail
 }
