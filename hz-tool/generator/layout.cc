@@ -128,7 +128,7 @@ void generate_routers(const idl::Program& program, const Layout& layout, Writer&
   std::string register_cc = layout.router_dir + "/register.cc";
   std::string old = out.read(register_cc);
   std::regex include_re("#include \"([^\"]+)\"\\n");
-  std::regex call_re("\\n  ([A-Za-z0-9_:]+)\\(server\\);");
+  std::regex call_re("\\n  ([A-Za-z0-9_:]+)\\(engine\\);");
   std::vector<std::string> headers, calls;
   for (auto it = std::sregex_iterator(old.begin(), old.end(), include_re); it != std::sregex_iterator(); ++it) {
     if ((*it)[1] != layout.router_dir + "/register.h") headers.push_back((*it)[1]);

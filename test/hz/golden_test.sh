@@ -54,6 +54,12 @@ grep -q '"delete"' "$project/openapi.json" || fail "Archive not in openapi.json"
 cp "$project/biz/handler/demo/store/item_service.cc" "$scratch/handler.before"
 "$hz" update --idl "$scratch/store.thrift" -I "$scratch" --out-dir "$project" > /dev/null 2>&1
 cmp -s "$scratch/handler.before" "$project/biz/handler/demo/store/item_service.cc" || fail "a second update changed the handler"
+# Another IDL into the same project: both are registered.
+"$hz" update --idl "$here/cases/unknown.thrift" --out-dir "$project" > /dev/null 2>&1 || fail "hz update with a second IDL"
+grep -q "demo::store::router::register_store(engine);" "$project/biz/router/register.cc" || fail "store's routes lost from register.cc"
+grep -q "unknown::router::register_unknown(engine);" "$project/biz/router/register.cc" || fail "the second IDL is not registered"
+"$hz" update --idl "$scratch/store.thrift" -I "$scratch" --out-dir "$project" > /dev/null 2>&1
+grep -q "unknown::router::register_unknown(engine);" "$project/biz/router/register.cc" || fail "an update of one IDL dropped the other"
 # new refuses an existing project; update refuses a folder without one.
 if "$hz" new --idl "$scratch/store.thrift" -I "$scratch" --out-dir "$project" > /dev/null 2>&1; then fail "hz new over a project"; fi
 if "$hz" update --idl "$scratch/store.thrift" -I "$scratch" --out-dir "$scratch/none" > /dev/null 2>&1; then fail "hz update without a project"; fi

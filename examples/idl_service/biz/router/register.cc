@@ -3,6 +3,6 @@
 
 #include "biz/router/notes/notes.h"
 
-void register_generated(khz::Server& server) {
-  notes::router::register_notes(server);
+void register_generated(khz::Engine& engine) {
+  notes::router::register_notes(engine);
 }

@@ -6,8 +6,8 @@
 
 namespace notes::router {
 
-void register_notes(khz::Server& server) {
-  auto root = server.group("");
+void register_notes(khz::Engine& engine) {
+  auto root = engine.group("");
   for (khz::Handler& h : middleware::notes_idl_mw()) root.use(std::move(h));
   {
     auto note_service = root.group("");  // service NoteService

@@ -3,6 +3,6 @@
 
 #include "biz/router/demo/catalog/catalog.h"
 
-void register_generated(khz::Server& server) {
-  demo::catalog::router::register_catalog(server);
+void register_generated(khz::Engine& engine) {
+  demo::catalog::router::register_catalog(engine);
 }

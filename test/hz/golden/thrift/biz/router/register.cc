@@ -3,6 +3,6 @@
 
 #include "biz/router/demo/store/store.h"
 
-void register_generated(khz::Server& server) {
-  demo::store::router::register_store(server);
+void register_generated(khz::Engine& engine) {
+  demo::store::router::register_store(engine);
 }

@@ -6,8 +6,8 @@
 
 namespace demo::catalog::router {
 
-void register_catalog(khz::Server& server) {
-  auto root = server.group("");
+void register_catalog(khz::Engine& engine) {
+  auto root = engine.group("");
   for (khz::Handler& h : middleware::catalog_idl_mw()) root.use(std::move(h));
   {
     auto catalog = root.group("");  // service Catalog

@@ -6,8 +6,8 @@
 
 namespace demo::store::router {
 
-void register_store(khz::Server& server) {
-  auto root = server.group("");
+void register_store(khz::Engine& engine) {
+  auto root = engine.group("");
   for (khz::Handler& h : middleware::store_idl_mw()) root.use(std::move(h));
   {
     auto item_service = root.group("");  // service ItemService
