@@ -280,6 +280,10 @@ void interpret(Program& program, std::vector<std::string>& warnings) {
           }
           m.routes.push_back({it->second, value, name});
         } else if (name == "api.handler_path") {
+          if (value.empty() || value.find("..") != std::string::npos || value.front() == '/') {
+            throw std::runtime_error(where(svc.file, what + ": api.handler_path \"" + value +
+                                                         "\" is not a relative path under the handler folder"));
+          }
           m.handler_path = value;
         } else if (name == "api.serializer") {
           if (value != "json") {

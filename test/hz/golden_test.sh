@@ -37,7 +37,8 @@ grep -q "ItemService.Ping: annotation api.go_tag is not supported" "$scratch/thr
 
 # update keeps the user's edits: a line in a handler, and a handler body rewritten.
 project=$scratch/thrift
-sed -i 's|^void Ping(khz::RequestContext& ctx) {|&\n  // kept by hz update|' "$project/biz/handler/demo/store/item_service.cc"
+sed -i 's|^void GetItem(khz::RequestContext& ctx) {|&\n  // kept by hz update|' "$project/biz/handler/demo/store/item_service.cc"
+grep -q "^void Ping(khz::RequestContext& ctx) {" "$project/biz/handler/demo/store/health.cc" || fail "api.handler_path: Ping is not in health.cc"
 before=$(cat "$project/biz/handler/demo/store/item_service.cc")
 sed 's|^service ItemService {|&\n  Ack Archive(1: GetItemRequest req) (api.delete = "/items/:id")|' "$here/idl/thrift/store.thrift" > "$scratch/store.thrift"
 cp "$here/idl/thrift/common.thrift" "$scratch/"
@@ -90,6 +91,18 @@ grep -q "Names.Get: unknown annotation api.version" "$scratch/err.log" || fail "
 grep -q "custom: GET /items/:id" "$scratch/custom/biz/handler/demo/store/item_service.cc" || fail "package template not used"
 grep -q "COPY build/store /usr/local/bin/store" "$scratch/custom/Dockerfile" || fail "layout template not rendered"
 [ ! -e "$scratch/custom/router.cc" ] || fail "--exclude-file router.cc was written"
+
+# The folders of the layout: chosen by new, kept by update (.hz).
+"$hz" new --idl "$here/idl/thrift/store.thrift" -I "$here/idl/thrift" --out-dir "$scratch/dirs" --handler-dir src/handlers \
+  --model-dir src/model --router-dir src/routes --client-dir src/clients > /dev/null 2>&1 || fail "hz new with folders"
+for f in src/handlers/demo/store/item_service.cc src/model/demo/store/store.h src/routes/register.cc \
+  src/clients/demo/store/item_service_client.h; do
+  [ -f "$scratch/dirs/$f" ] || fail "no $f"
+done
+grep -q 'src/handlers/\*.cc' "$scratch/dirs/CMakeLists.txt" || fail "CMakeLists.txt does not build src/handlers"
+grep -q '"src/routes/register.h"' "$scratch/dirs/main.cc" || fail "main.cc does not include src/routes/register.h"
+"$hz" update --idl "$here/idl/thrift/store.thrift" -I "$here/idl/thrift" --out-dir "$scratch/dirs" > /dev/null 2>&1
+[ ! -e "$scratch/dirs/biz" ] || fail "hz update ignored the folders in .hz"
 
 # hz model and hz client alone.
 "$hz" model --idl "$here/idl/proto/catalog.proto" -I "$here/idl/proto" --out-dir "$scratch/model" > /dev/null 2>&1

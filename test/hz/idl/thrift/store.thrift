@@ -79,5 +79,5 @@ service ItemService {
   ListItemsResponse ListItems(1: ListItemsRequest req) (api.get = "/items")
   Ack Rename(1: RenameRequest req) (api.put = "/items/:id/name")
   Ack AddNote(1: NoteRequest req) (api.post = "/items/:id/notes", api.serializer = "json")
-  Ack Ping() (api.get = "/ping", api.go_tag = "x")
+  Ack Ping() (api.get = "/ping", api.handler_path = "demo/store/health", api.go_tag = "x")
 }

@@ -47,10 +47,4 @@ void AddNote(khz::RequestContext& ctx) {
   ctx.json(200, resp);
 }
 
-// GET /ping
-void Ping(khz::RequestContext& ctx) {
-  demo::store::Ack resp;
-  ctx.json(200, resp);
-}
-
 }  // namespace demo::store::handler

@@ -11,6 +11,5 @@ void GetItem(khz::RequestContext& ctx);  // GET /items/:id
 void ListItems(khz::RequestContext& ctx);  // GET /items
 void Rename(khz::RequestContext& ctx);  // PUT /items/:id/name
 void AddNote(khz::RequestContext& ctx);  // POST /items/:id/notes
-void Ping(khz::RequestContext& ctx);  // GET /ping
 
 }  // namespace demo::store::handler

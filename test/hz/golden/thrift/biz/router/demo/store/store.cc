@@ -2,6 +2,7 @@
 #include "biz/router/demo/store/store.h"
 
 #include "biz/router/demo/store/store_middleware.h"
+#include "biz/handler/demo/store/health.h"
 #include "biz/handler/demo/store/item_service.h"
 
 namespace demo::store::router {
