@@ -32,7 +32,11 @@ void number(JsonWriter& w, long double v) {
 // "#/components/schemas/" names cannot hold '/'; ours are "file.Name" / "pkg.Name".
 std::string schema_ref(const std::string& schema) { return "#/components/schemas/" + schema; }
 
-void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, bool element);
+// What a field's rules apply to: the field itself, or each element of the field's container (as
+// in khz: numbers' bounds, patterns and formats check each element; lengths count the elements).
+enum class RuleScope { none, field, element };
+
+void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, RuleScope scope);
 
 void rules_of(JsonWriter& w, const idl::Type& t, const idl::Binding& b) {
   bool text = t.kind == idl::Kind::string || t.kind == idl::Kind::binary;
@@ -74,8 +78,9 @@ void rules_of(JsonWriter& w, const idl::Type& t, const idl::Binding& b) {
   }
 }
 
-void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, bool element) {
+void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, RuleScope scope) {
   using idl::Kind;
+  RuleScope inner = scope == RuleScope::field ? RuleScope::element : RuleScope::none;
   w.StartObject();
   switch (t.kind) {
     case Kind::boolean: kv(w, "type", "boolean"); break;
@@ -96,42 +101,29 @@ void type_schema(JsonWriter& w, const idl::Type& t, const idl::Binding* rules, b
       kv(w, "type", "array");
       if (t.kind == Kind::set) key(w, "uniqueItems"), w.Bool(true);
       key(w, "items");
-      type_schema(w, *t.element, rules, true);
+      type_schema(w, *t.element, rules, inner);
       break;
     case Kind::map:
       kv(w, "type", "object");
       key(w, "additionalProperties");
-      type_schema(w, *t.element, rules, true);
+      type_schema(w, *t.element, rules, inner);
       break;
   }
-  // Rules on a container's elements (numbers, strings) apply to each element, as in khz.
-  if (rules != nullptr && t.kind != Kind::structure && t.kind != Kind::enumeration) {
-    bool container = t.kind == Kind::list || t.kind == Kind::set || t.kind == Kind::map;
-    if (element != container) {
-      idl::Binding b = *rules;
-      if (container) b.pattern.clear(), b.format.clear(), b.one_of.clear(), b.min.reset(), b.max.reset();
-      if (element) b.min_length.reset(), b.max_length.reset(), b.required = false;
-      rules_of(w, t, b);
-    } else if (element && container) {
-      // a list of lists: the rules are for the outer one
+  bool container = t.kind == Kind::list || t.kind == Kind::set || t.kind == Kind::map;
+  bool referenced = t.kind == Kind::structure || t.kind == Kind::enumeration;
+  if (rules != nullptr && scope != RuleScope::none && !referenced && !(container && scope == RuleScope::element)) {
+    idl::Binding b = *rules;
+    if (container) {  // the field's container: its size and presence
+      b.pattern.clear(), b.format.clear(), b.one_of.clear(), b.min.reset(), b.max.reset();
+    } else if (scope == RuleScope::element) {  // an element: its value
+      b.min_length.reset(), b.max_length.reset(), b.required = false;
     }
+    rules_of(w, t, b);
   }
   w.EndObject();
 }
 
-void field_schema(JsonWriter& w, const idl::Field& f) {
-  const idl::Type& t = f.type;
-  bool container = t.kind == idl::Kind::list || t.kind == idl::Kind::set || t.kind == idl::Kind::map;
-  if (container) {
-    type_schema(w, t, &f.binding, false);
-    return;
-  }
-  if (t.kind == idl::Kind::structure || t.kind == idl::Kind::enumeration) {
-    type_schema(w, t, nullptr, false);
-    return;
-  }
-  type_schema(w, t, &f.binding, true);
-}
+void field_schema(JsonWriter& w, const idl::Field& f) { type_schema(w, f.type, &f.binding, RuleScope::field); }
 
 const idl::Struct* find_struct(const idl::Program& p, const std::string& qualified) {
   for (const idl::Struct& s : p.structs) {
@@ -318,12 +310,8 @@ void generate_openapi(const idl::Program& program, const Layout& layout, Writer&
       w.StartObject();
       key(w, "schema");
       w.StartObject();
-      if (const idl::Struct* resp = find_struct(program, op.method->response)) {
-        idl::Type t;
-        t.kind = idl::Kind::structure;
-        t.schema_name = op.method->response_schema;
-        (void)resp;
-        kv(w, "$ref", schema_ref(t.schema_name));
+      if (find_struct(program, op.method->response) != nullptr) {
+        kv(w, "$ref", schema_ref(op.method->response_schema));
       } else {
         kv(w, "type", "object");
       }
