@@ -32,6 +32,32 @@ for case in thrift proto; do
     diff -ru "$here/golden/$case" "$scratch/$case" || fail "hz new ($case) differs from test/hz/golden/$case (HZ_UPDATE_GOLDEN=1 refreshes it)"
   fi
 done
+# The rules are in the OpenAPI documents as JSON Schema constraints.
+python3 - "$scratch/thrift/openapi.json" "$scratch/proto/openapi.json" <<'PY' || fail "openapi.json lacks a rule"
+import json, sys
+store, catalog = (json.load(open(f)) for f in sys.argv[1:])
+s = store["components"]["schemas"]
+assert s["store.CreateItemRequest"]["properties"]["name"] == {"type": "string", "minLength": 1, "maxLength": 32}
+assert s["store.CreateItemRequest"]["properties"]["tags"]["maxItems"] == 4
+assert s["store.CreateItemRequest"]["properties"]["email"]["format"] == "email"
+assert s["store.CreateItemRequest"]["required"] == ["name", "token"]
+assert s["common.Money"]["properties"]["currency"]["minLength"] == 3
+assert s["store.Item"]["properties"]["related"]["uniqueItems"] is True
+params = {p["name"]: p for p in store["paths"]["/items"]["get"]["parameters"]}
+assert params["limit"]["schema"]["minimum"] == 1 and params["limit"]["schema"]["maximum"] == 100
+assert params["order"]["schema"]["enum"] == ["name", "rating"]
+get = {(p["in"], p["name"]): p for p in store["paths"]["/items/{id}"]["get"]["parameters"]}
+assert get[("path", "id")]["required"] and get[("path", "id")]["schema"]["minimum"] == 1
+assert ("cookie", "session") in get
+assert store["paths"]["/items/{id}/name"]["put"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]["name"]["pattern"] == "^(?:^[a-z]+$)$"
+post = store["paths"]["/items"]["post"]
+assert [p["name"] for p in post["parameters"]] == ["X-Token"] and post["parameters"][0]["in"] == "header"
+c = catalog["components"]["schemas"]
+assert c["demo.catalog.Product"]["properties"]["created"] == {"type": "string", "format": "date-time"}
+assert c["demo.catalog.Product"]["properties"]["status"] == {"$ref": "#/components/schemas/demo.common.Status"}
+assert c["demo.common.Status"]["enum"] == ["STATUS_UNKNOWN", "STATUS_ACTIVE", "STATUS_ARCHIVED"]
+assert c["demo.catalog.Product"]["properties"]["size"] == {"$ref": "#/components/schemas/demo.catalog.Product.Dimensions"}
+PY
 # The warning for the Hertz annotation C++ has no use for.
 grep -q "ItemService.Ping: annotation api.go_tag is not supported" "$scratch/thrift.err" || fail "no warning for api.go_tag"
 
