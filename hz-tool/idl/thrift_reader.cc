@@ -137,6 +137,12 @@ class Reader {
       out.comment = optional_text(s, "doc");
       out.annotations = annotations_of(s);
       for (const Value& fn : array(s, "functions").GetArray()) out.methods.push_back(method_of(fn, stem));
+      std::string base = optional_text(s, "extends");
+      if (!base.empty()) {
+        if (base.find('.') == std::string::npos) base = stem + "." + base;
+        extends_.emplace_back(program_.services.size(), base);
+      }
+      service_ids_[stem + "." + out.name] = program_.services.size();
       program_.services.push_back(std::move(out));
     }
   }
@@ -289,6 +295,38 @@ class Reader {
 
   Program& program_;
   std::map<std::string, std::string> namespaces_;  // stem → C++ namespace
+  std::map<std::string, std::size_t> service_ids_;  // "stem.Service" → index in services
+  std::vector<std::pair<std::size_t, std::string>> extends_;  // service → "stem.Base"
+
+ public:
+  // `service T extends S`: T serves S's methods too (before its own), as Thrift has it; S's
+  // methods are then served through T only (S keeps none: its routes would be registered twice).
+  void resolve_extends() {
+    std::vector<std::size_t> bases;
+    for (std::size_t round = 0; round < extends_.size(); ++round) {  // a chain resolves base first
+      bool changed = false;
+      for (auto& [index, base] : extends_) {
+        if (base.empty()) continue;
+        auto it = service_ids_.find(base);
+        if (it == service_ids_.end()) fail("service " + program_.services[index].name + " extends unknown " + base);
+        bool base_pending = false;
+        for (const auto& [other, other_base] : extends_) base_pending |= other == it->second && !other_base.empty();
+        if (base_pending) continue;
+        std::vector<Method> methods = program_.services[it->second].methods;
+        std::vector<Method>& own = program_.services[index].methods;
+        methods.insert(methods.end(), own.begin(), own.end());
+        own = std::move(methods);
+        bases.push_back(it->second);
+        base.clear();
+        changed = true;
+      }
+      if (!changed) break;
+    }
+    for (const auto& [index, base] : extends_) {
+      if (!base.empty()) fail("service " + program_.services[index].name + " extends itself through " + base);
+    }
+    for (std::size_t b : bases) program_.services[b].methods.clear();
+  }
 };
 
 }  // namespace
@@ -307,6 +345,7 @@ Program read_thrift_json(const std::vector<ThriftJson>& documents) {
     reader.declare(docs[i], documents[i].main);
   }
   for (const rapidjson::Document& d : docs) reader.read(d);
+  reader.resolve_extends();
   // Included files first (each after what it includes), so types come before their users.
   std::vector<File> ordered;
   std::map<std::string, int> state;  // 1 visiting, 2 done

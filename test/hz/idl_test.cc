@@ -85,7 +85,8 @@ hz::idl::Program routes(std::initializer_list<std::pair<hz::idl::HttpMethod, con
   int n = 0;
   for (const auto& [method, path] : list) {
     hz::idl::Method m;
-    m.name = "m" + std::to_string(n++);
+    m.name = "m";
+    m.name += std::to_string(n++);  // not "m" + ...: GCC 12 warns falsely (-Wrestrict, PR 105329)
     m.routes.push_back({method, path, "api.x"});
     s.methods.push_back(m);
   }
@@ -126,6 +127,27 @@ TEST_CASE("thrift JSON: read, and refused when malformed") {
     INFO(bad);
     CHECK_THROWS_AS(hz::idl::read_thrift_json({{bad, true}}), std::runtime_error);
   }
+}
+
+TEST_CASE("thrift JSON: a service that extends another serves its methods") {
+  std::string doc = R"({"name":"e","includes":[],"enums":[],"typedefs":[],"constants":[],
+    "structs":[{"name":"R","fields":[]}],
+    "services":[{"name":"Base","functions":[{"name":"health","returnTypeId":"void","arguments":[],
+                 "annotations":{"api.get":"/health"}}]},
+                {"name":"Api","extends":"Base","functions":[{"name":"echo","returnTypeId":"void","arguments":[],
+                 "annotations":{"api.post":"/echo"}}]}]})";
+  hz::idl::Program p = hz::idl::read_thrift_json({{doc, true}});
+  REQUIRE(p.services.size() == 2);
+  CHECK(p.services[0].methods.empty());  // served through Api
+  REQUIRE(p.services[1].methods.size() == 2);
+  CHECK(p.services[1].methods[0].name == "health");
+  CHECK(p.services[1].methods[1].name == "echo");
+  std::vector<std::string> warnings;
+  hz::idl::interpret(p, warnings);
+  CHECK_NOTHROW(hz::idl::check_routes(p));
+  std::string cycle = R"({"name":"e","includes":[],"enums":[],"typedefs":[],"constants":[],"structs":[],
+    "services":[{"name":"A","extends":"B","functions":[]},{"name":"B","extends":"A","functions":[]}]})";
+  CHECK_THROWS_WITH(hz::idl::read_thrift_json({{cycle, true}}), Catch::Contains("extends itself"));
 }
 
 TEST_CASE("descriptor sets: read, and refused when malformed") {
