@@ -233,7 +233,11 @@ void interpret(Program& program, std::vector<std::string>& warnings) {
       {"api.get", HttpMethod::get},       {"api.post", HttpMethod::post},   {"api.put", HttpMethod::put},
       {"api.delete", HttpMethod::del},    {"api.patch", HttpMethod::patch}, {"api.options", HttpMethod::options},
       {"api.head", HttpMethod::head},     {"api.any", HttpMethod::any}};
+  for (const Enum& e : program.enums) {
+    for (const auto& [name, value] : e.annotations) warn_other(e.file, e.name, name, warnings);
+  }
   for (Struct& s : program.structs) {
+    for (const auto& [name, value] : s.annotations) warn_other(s.file, s.name, name, warnings);
     for (Field& f : s.fields) {
       std::string what = s.name + "." + f.name;
       Binding& b = f.binding;

@@ -75,6 +75,7 @@ struct Struct {
   std::string comment;
   std::vector<Field> fields;
   std::vector<std::string> oneofs;  // Protobuf oneof names, in order
+  Annotations annotations;          // none is used: each is warned about
   bool is_exception = false;
   bool is_union = false;  // Thrift union: at most one field set
 };
@@ -88,6 +89,7 @@ struct Enum {
   std::string ns;
   std::string file;
   std::string schema_name;
+  Annotations annotations;  // on the enum and its values ("VALUE: name"); each is warned about
   std::vector<EnumValue> values;
 };
 

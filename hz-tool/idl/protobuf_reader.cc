@@ -134,7 +134,13 @@ class Walker {
     out.ns = cpp_namespace(e->file()->package(), e->file()->name());
     out.file = e->file()->name();
     out.schema_name = e->full_name();
-    for (int i = 0; i < e->value_count(); ++i) out.values.push_back({e->value(i)->name(), e->value(i)->number()});
+    out.annotations = options_of(e->options());
+    for (int i = 0; i < e->value_count(); ++i) {
+      out.values.push_back({e->value(i)->name(), e->value(i)->number()});
+      for (auto& [name, value] : options_of(e->value(i)->options())) {
+        out.annotations.emplace_back(e->value(i)->name() + ": " + name, value);
+      }
+    }
     program_.enums.push_back(std::move(out));
   }
 
@@ -196,6 +202,7 @@ class Walker {
     out.file = d->file()->name();
     out.schema_name = d->full_name();
     out.comment = comment_of(d);
+    out.annotations = options_of(d->options());
     for (int i = 0; i < d->real_oneof_decl_count(); ++i) out.oneofs.push_back(d->oneof_decl(i)->name());  // real oneofs come first
     for (int i = 0; i < d->field_count(); ++i) {
       const pb::FieldDescriptor* f = d->field(i);

@@ -99,7 +99,7 @@ class Reader {
     const std::string& ns = namespaces_.at(stem);
     std::string file = stem + ".thrift";
     for (const Value& e : array(doc, "enums").GetArray()) {
-      Enum out{text(e, "name"), ns, file, stem + "." + text(e, "name"), {}};
+      Enum out{text(e, "name"), ns, file, stem + "." + text(e, "name"), annotations_of(e), {}};
       for (const Value& m : array(e, "members").GetArray()) {
         const Value& v = member(m, "value");
         if (!v.IsInt64()) fail("enum value is not an integer");
@@ -121,6 +121,7 @@ class Reader {
       const Value* uni = optional_member(s, "isUnion");
       out.is_exception = exc != nullptr && exc->IsBool() && exc->GetBool();
       out.is_union = uni != nullptr && uni->IsBool() && uni->GetBool();
+      out.annotations = annotations_of(s);
       for (const Value& f : array(s, "fields").GetArray()) out.fields.push_back(field_of(f, stem, out.is_union));
       program_.structs.push_back(std::move(out));
     }

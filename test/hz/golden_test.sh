@@ -108,6 +108,10 @@ for d in bad1 bad2 bad3 bad4; do [ ! -e "$scratch/$d" ] || fail "hz wrote $d for
 "$hz" new --idl "$here/cases/unknown.thrift" --out-dir "$scratch/unknown" > /dev/null 2> "$scratch/err.log"
 grep -q "Req.name: unknown annotation cpp.tag" "$scratch/err.log" || fail "no warning for cpp.tag"
 grep -q "Names.Get: unknown annotation api.version" "$scratch/err.log" || fail "no warning for api.version"
+"$hz" new --idl "$here/cases/unknown.proto" --out-dir "$scratch/unknown-proto" > /dev/null 2> "$scratch/err.log"
+grep -q "Req.name: unknown annotation unknown.mine" "$scratch/err.log" || fail "no warning for the option (mine)"
+grep -q "Req: annotation api.reserve is not supported" "$scratch/err.log" || fail "no warning for (api.reserve)"
+grep -q "Names.Get: annotation api.api_version is not supported" "$scratch/err.log" || fail "no warning for (api.api_version)"
 
 # The user's templates: a package template replaces the built-in one; a layout template of a
 # name hz does not have becomes a file of the project; --exclude-file is never written.
