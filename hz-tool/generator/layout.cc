@@ -5,9 +5,9 @@
 #include "generator/generate.h"
 #include "generator/names.h"
 
+#include <cctype>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
 
 namespace hz::gen {
@@ -70,14 +70,43 @@ std::string handler_base(const Layout& l, const idl::Service& s, const idl::Meth
   return l.handler_dir + "/" + ns_path(s.ns) + "/" + snake_case(s.name);
 }
 
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+
+std::size_t skip_space(const std::string& text, std::size_t at) {
+  while (at < text.size() && std::isspace(static_cast<unsigned char>(text[at])) != 0) ++at;
+  return at;
+}
+
+// Whether `text` has a function `name` returning `result` ("void") whose parameters hold
+// `param` ("" for none), followed by `end` (';' for a declaration, '{' for a definition). How
+// update finds the handlers and middleware a user already has, whatever their bodies.
+bool has_function(const std::string& text, const std::string& result, const std::string& name,
+                  const std::string& param, char end) {
+  for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at + 1)) {
+    std::size_t after = at + name.size();
+    if ((at > 0 && word_char(text[at - 1])) || (after < text.size() && word_char(text[after]))) continue;
+    std::size_t before = at;
+    while (before > 0 && std::isspace(static_cast<unsigned char>(text[before - 1])) != 0) --before;
+    if (before == at || before < result.size() || text.compare(before - result.size(), result.size(), result) != 0) continue;
+    std::size_t open = skip_space(text, after);
+    if (open >= text.size() || text[open] != '(') continue;
+    std::size_t close = text.find(')', open);
+    if (close == std::string::npos) continue;
+    std::string params = text.substr(open + 1, close - open - 1);
+    bool params_match = param.empty() ? skip_space(params, 0) == params.size() : params.find(param) != std::string::npos;
+    std::size_t next = skip_space(text, close + 1);
+    if (params_match && next < text.size() && text[next] == end) return true;
+  }
+  return false;
+}
+
 bool defines(const std::string& text, const std::string& name, bool declaration) {
-  std::regex re("\\bvoid\\s+" + name + "\\s*\\(\\s*khz::RequestContext\\s*&[^)]*\\)\\s*" + (declaration ? ";" : "\\{"));
-  return std::regex_search(text, re);
+  return has_function(text, "void", name, "khz::RequestContext", declaration ? ';' : '{');
 }
 
 bool defines_mw(const std::string& text, const std::string& name) {
-  std::regex re("std::vector<khz::Handler>\\s+" + name + "\\s*\\(\\s*\\)");
-  return std::regex_search(text, re);
+  return has_function(text, "std::vector<khz::Handler>", name, "", '{') ||
+         has_function(text, "std::vector<khz::Handler>", name, "", ';');
 }
 
 const idl::Struct* find_struct(const idl::Program& p, const std::string& qualified) {
@@ -127,14 +156,21 @@ void generate_routers(const idl::Program& program, const Layout& layout, Writer&
   std::map<std::string, std::string> routers;  // header → function
   std::string register_cc = layout.router_dir + "/register.cc";
   std::string old = out.read(register_cc);
-  std::regex include_re("#include \"([^\"]+)\"\\n");
-  std::regex call_re("\\n  ([A-Za-z0-9_:]+)\\(engine\\);");
   std::vector<std::string> headers, calls;
-  for (auto it = std::sregex_iterator(old.begin(), old.end(), include_re); it != std::sregex_iterator(); ++it) {
-    if ((*it)[1] != layout.router_dir + "/register.h") headers.push_back((*it)[1]);
-  }
-  for (auto it = std::sregex_iterator(old.begin(), old.end(), call_re); it != std::sregex_iterator(); ++it) {
-    calls.push_back((*it)[1]);
+  std::size_t start = 0;
+  while (start < old.size()) {  // its lines: `#include "<header>"` and `  <function>(engine);`
+    std::size_t end = old.find('\n', start);
+    if (end == std::string::npos) end = old.size();
+    std::string line = old.substr(start, end - start);
+    start = end + 1;
+    const std::string include = "#include \"", call = "(engine);";
+    if (line.rfind(include, 0) == 0 && line.size() > include.size() + 1 && line.back() == '"') {
+      std::string header = line.substr(include.size(), line.size() - include.size() - 1);
+      if (header != layout.router_dir + "/register.h") headers.push_back(header);
+    } else if (line.rfind("  ", 0) == 0 && line.size() > 2 + call.size() &&
+               line.compare(line.size() - call.size(), call.size(), call) == 0) {
+      calls.push_back(line.substr(2, line.size() - 2 - call.size()));
+    }
   }
   if (headers.size() == calls.size()) {
     for (std::size_t i = 0; i < headers.size(); ++i) {
