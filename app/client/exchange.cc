@@ -32,7 +32,7 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
                        bool keep_for_retry) {
   Client::Impl& impl = call.impl;
   // Where to: a proxy, a discovered endpoint, or the URL's host.
-  const Route route = impl.routing.route(url);
+  const Route route = impl.routing.route(url, &req.headers);
   HostPool& pool = impl.pools.pool_for(route);
 
   // The body: its length decides the framing.

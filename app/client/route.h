@@ -35,7 +35,8 @@ class Routing {
   // Throws std::invalid_argument for a bad proxy URL (ProxyConfig).
   explicit Routing(const ClientOptions& options);
 
-  Route route(const Url& url);
+  // `headers`: the request's, for a Resolver that routes by them (null: none).
+  Route route(const Url& url, const HeaderMap* headers = nullptr);
 
  private:
   std::shared_ptr<Balancer> balancer_;  // options.balancer, or round robin

@@ -14,6 +14,8 @@
 // (the ones here are; StaticResolver only while nobody calls add()).
 #pragma once
 
+#include <khz/protocol/header_map.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -40,11 +42,18 @@ class Resolver {
   // Must be thread-safe (called from every loop). The span lives until the next call on the
   // same thread.
   virtual std::span<const Endpoint> resolve(std::string_view host, std::uint16_t port) = 0;
+  // The same for one request, whose header fields may steer the choice (routing rules that
+  // match headers or the `baggage` field); the client calls this one. Default: the above.
+  virtual std::span<const Endpoint> resolve(std::string_view host, std::uint16_t port, const HeaderMap& headers) {
+    (void)headers;
+    return resolve(host, port);
+  }
 };
 // A fixed table: service name -> endpoints. Names not in it resolve to themselves.
 class StaticResolver final : public Resolver {
  public:
   StaticResolver& add(std::string name, std::vector<Endpoint> endpoints);
+  using Resolver::resolve;
   std::span<const Endpoint> resolve(std::string_view host, std::uint16_t port) override;
 
  private:
