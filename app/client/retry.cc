@@ -57,6 +57,10 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
     if (req.cancel.cancelled()) co_return client::errc::cancelled;
     const bool can_retry = idempotent && replayable && attempt < policy.max_attempts;
     Attempt a = co_await exchange(call, req, url, resp, /*keep_for_retry=*/false);
+    if (call.feedback != nullptr) {
+      call.feedback->finished(call.picked, !a.ec && resp.status() < 500);
+      call.feedback = nullptr;
+    }
     if (!a.ec) {
       const bool bad_status =
           std::find(policy.statuses.begin(), policy.statuses.end(), resp.status()) != policy.statuses.end();

@@ -24,7 +24,8 @@ Route Routing::route(const Url& url, const HeaderMap* headers) {
     auto endpoints = headers != nullptr ? resolver_->resolve(url.host, url.port, *headers)
                                          : resolver_->resolve(url.host, url.port);
     if (!endpoints.empty()) {
-      const Endpoint& e = endpoints[balancer_->pick(endpoints)];
+      const Endpoint& e = endpoints[headers != nullptr ? balancer_->pick(endpoints, *headers) : balancer_->pick(endpoints)];
+      r.endpoint = &e;
       r.host = e.host;
       r.port = e.port != 0 ? e.port : url.port;
     }

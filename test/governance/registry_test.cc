@@ -241,3 +241,42 @@ TEST_CASE("discovery: a change reaches every watching client with 1,000 instance
               kInstances, ms(registered - start).count(), kClients, ms(seen_all - registered).count(),
               ms(propagated - changed).count());
 }
+
+TEST_CASE("discovery: the client's balancers over discovered instances (consistent hash, least request)") {
+  std::vector<khz::governance::Instance> instances;
+  std::vector<std::unique_ptr<khz::test::TestServer>> servers;
+  for (int i = 0; i < 3; ++i) {
+    auto s = std::make_unique<khz::test::TestServer>(khz::test::transports().front());
+    s->server.get("/who", [i](khz::RequestContext& ctx) { ctx.string(200, std::to_string(i)); });
+    s->start();
+    instances.push_back({.service = "users", .address = "127.0.0.1:" + std::to_string(s->port())});
+    servers.push_back(std::move(s));
+  }
+  auto resolver = std::make_shared<DiscoveryResolver>(nullptr);
+  resolver->update("users", instances);
+  {
+    khz::BlockingClient client({.proxy_from_environment = false, .resolver = resolver,
+                                .balancer = std::make_shared<khz::ConsistentHashBalancer>("X-User")});
+    std::map<std::string, std::string> home;
+    for (int round = 0; round < 3; ++round) {
+      for (int u = 0; u < 12; ++u) {
+        khz::ClientRequest req;
+        req.url = "http://users/who";
+        req.headers.set("X-User", "u" + std::to_string(u));
+        const std::string got(client.send(std::move(req))->body());
+        auto [it, fresh] = home.emplace("u" + std::to_string(u), got);
+        REQUIRE(it->second == got);  // sticky across rounds
+      }
+    }
+  }
+  auto lr = std::make_shared<khz::LeastRequestBalancer>();
+  khz::BlockingClient client({.proxy_from_environment = false, .resolver = resolver, .balancer = lr});
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 30; ++i) ++seen[std::string(client.get("http://users/who")->body())];
+  REQUIRE(seen.size() == 3);
+  // Every attempt that started was reported finished.
+  for (const auto& i : instances) {
+    const auto colon = i.address.rfind(':');
+    REQUIRE(lr->in_flight({.host = "127.0.0.1", .port = static_cast<std::uint16_t>(std::stoi(i.address.substr(colon + 1)))}) == 0);
+  }
+}
