@@ -107,6 +107,12 @@ struct ClientOptions {
   // http_client_requests_total and http_client_request_duration_seconds {server_address
   // ("host:port" of the URL), outcome ("2xx".."5xx", or "error")}. Default: none.
   std::shared_ptr<metrics::Registry> metrics{};
+  // Deadline propagation: non-empty (e.g. "X-Khz-Timeout-Ms"), a call with a deadline (its
+  // total_timeout or ClientRequest::timeout) sends this field with the milliseconds left when
+  // it starts (at least 1; the smaller of that and a value the request or the handler's ambient
+  // fields already carry), for the callee to turn into its handler's deadline
+  // (khz::middleware::deadline). Default: none.
+  std::string deadline_header{};
 };
 
 }  // namespace khz
