@@ -17,6 +17,7 @@ class GovernanceCategory final : public std::error_category {
       case errc::lease_lost: return "the etcd lease expired or was revoked";
       case errc::bad_instance: return "an instance needs a service name and an address";
       case errc::circuit_open: return "circuit breaker open: the call was not made";
+      case errc::concurrency_limited: return "concurrency limit reached: the call was not made";
     }
     return "unknown governance error";
   }

@@ -20,6 +20,7 @@ enum class errc {
   lease_lost,        // the lease expired or was revoked (keepalive answered without a TTL)
   bad_instance,      // an instance without a service name or an address
   circuit_open,      // the service's circuit breaker is open: the call was not made
+  concurrency_limited,  // the service's adaptive concurrency limit is reached: the call was not made
 };
 const std::error_category& governance_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), governance_category()}; }
