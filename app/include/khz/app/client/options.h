@@ -53,6 +53,11 @@ struct RetryPolicy {
   bool on_connection_error = true;              // reset or closed before a complete response
   bool non_idempotent = false;                  // also retry POST, PATCH, ... (else only
                                                 // GET HEAD OPTIONS TRACE PUT DELETE, RFC 9110 §9.2.2)
+  // A retry budget (as Envoy's): a call may retry only while the calls retrying stay under
+  // max(min_retries_in_flight, budget x calls in flight) of this Client, so a failing upstream
+  // is not hit with max_attempts times its load. 0: no budget (counters not kept).
+  double budget = 0;
+  int min_retries_in_flight = 3;
 };
 
 struct ClientOptions {
