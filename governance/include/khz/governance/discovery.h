@@ -46,6 +46,7 @@ struct DiscoveryOptions {
 
 class DiscoveryResolver final : public Resolver {
  public:
+  // Watches `registry` (null: no watch; fed by update() alone, e.g. a fixed set in tests).
   DiscoveryResolver(std::shared_ptr<Registry> registry, DiscoveryOptions options = {});
   ~DiscoveryResolver() override;
 

@@ -13,7 +13,8 @@
 //   // ~Watch stops watching; deregister_instance() (or the registry's destruction) withdraws.
 //
 // Threading: every member is thread-safe. Watch callbacks run on the registry's own thread,
-// one at a time; they must not block, nor destroy their Watch.
+// one at a time; they must not block, destroy their Watch, or call the registry (its calls
+// wait for that thread).
 #pragma once
 
 #include <khz/governance/errors.h>
