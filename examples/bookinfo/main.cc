@@ -90,6 +90,12 @@ struct Mesh {
   khz::Client client;
 };
 
+// The trace this request belongs to (32 hex digits), or "".
+std::string trace_id() {
+  char trace[32], span[16];
+  return khz::tracing::current_ids(trace, span) ? std::string(trace, 32) : std::string();
+}
+
 khz::Json json_or_null(const khz::Result<khz::Response>& r) {
   if (!r || r->status() != 200) return nullptr;
   auto parsed = khz::Json::parse(r->body());
@@ -100,6 +106,7 @@ void ratings(khz::Server& server, const std::string& version) {
   server.get("/ratings/:id", [version](khz::RequestContext& ctx) {
     // v1 is kind, v2 is harsh: the page shows which one answered.
     ctx.json(200, khz::H{{"version", version},
+                         {"trace_id", trace_id()},
                          {"ratings", khz::Json::Array{version == "v1" ? 5 : 4, version == "v1" ? 4 : 2}}});
   });
 }
@@ -107,11 +114,13 @@ void ratings(khz::Server& server, const std::string& version) {
 khz::Task<void> reviews_handler(Mesh& mesh, std::string version, khz::RequestContext& ctx) {
   khz::Json::Array stars{"", ""};
   std::string ratings_version = "none";
+  std::string ratings_trace;
   std::string color = version == "v2" ? "red" : "black";
   if (version != "v3") {
     auto r = co_await mesh.client.get("http://ratings/ratings/" + std::string(ctx.param("id")));
     khz::Json got = json_or_null(r);
     if (const khz::Json* v = got.find("version"); v != nullptr && v->string() != nullptr) ratings_version = *v->string();
+    if (const khz::Json* t = got.find("trace_id"); t != nullptr && t->string() != nullptr) ratings_trace = *t->string();
     if (const khz::Json* list = got.find("ratings"); list != nullptr && list->array() != nullptr) {
       for (std::size_t i = 0; i < 2 && i < list->array()->size(); ++i) {
         const auto n = (*list->array())[i].int64();
@@ -125,6 +134,8 @@ khz::Task<void> reviews_handler(Mesh& mesh, std::string version, khz::RequestCon
   }
   ctx.json(200, khz::H{{"version", version},
                        {"ratings_version", ratings_version},
+                       {"trace_id", trace_id()},
+                       {"ratings_trace_id", ratings_trace},
                        {"reviews", khz::Json::Array{
                                        khz::H{{"reviewer", "Reviewer1"},
                                               {"text", "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!"},
@@ -148,7 +159,8 @@ khz::Task<void> productpage_handler(Mesh& mesh, khz::RequestContext& ctx) {
   }
   // No lane: null (an empty string is truthy in Mustache).
   ctx.html(200, "productpage", khz::H{{"details", json_or_null(details)}, {"reviews", review_data},
-                                      {"lane", lane.empty() ? khz::Json(nullptr) : khz::Json(lane)}});
+                                      {"lane", lane.empty() ? khz::Json(nullptr) : khz::Json(lane)},
+                                      {"trace_id", trace_id()}});
 }
 
 khz::Task<void> gateway_handler(Mesh& mesh, khz::RequestContext& ctx) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# examples/bookinfo end to end (examples/bookinfo/run.sh: a real etcd and every service): the
-# dyed lane (`uid: 100` -> reviews v2 -> ratings v2) and the base lane's 80/20 split between
-# reviews v1 and v3 read from the rendered page's data-reviews-version / data-ratings-version;
+# examples/bookinfo end to end (examples/bookinfo/run.sh: a real etcd and every service): one
+# page view is one trace across the services; the dyed lane (`uid: 100` -> reviews v2 ->
+# ratings v2) and the base lane's 80/20 split between reviews v1 and v3 read from the rendered
+# page's data-reviews-version / data-ratings-version;
 # the page in headless Chromium (DOM and a screenshot); an instance killed (SIGKILL) -> every
 # load still served and the instance gone from etcd within its lease; etcd stopped -> the
 # services keep serving from their caches.
@@ -47,6 +48,11 @@ for _ in $(seq 1 10); do
   got=$(curl -sS -m 5 -H 'uid: 100' "$url" | versions)
   [ "$got" = "v2 v2" ] || fail "uid 100 went '$got', not 'v2 v2'"
 done
+# One page view is one trace: productpage, reviews and ratings report the same trace id.
+page=$(curl -sS -m 5 -H 'uid: 100' "$url")
+trace=$(sed -n 's/.*data-trace-id="\([0-9a-f]\{32\}\)" data-reviews-trace-id="\([0-9a-f]*\)" data-ratings-trace-id="\([0-9a-f]*\)".*/\1 \2 \3/p' <<<"$page")
+read -r t1 t2 t3 <<<"$trace" || true
+[ -n "${t1:-}" ] && [ "$t1" = "${t2:-}" ] && [ "$t1" = "${t3:-}" ] || fail "not one trace across the services: '$trace'"
 # A client that sends its own env=dev baggage is not dyed (the gateway strips it).
 got=$(curl -sS -m 5 -H 'baggage: env=dev' "$url" | versions)
 [ "${got% *}" != "v2" ] || fail "a self-dyed request took the dev lane"
