@@ -8,8 +8,9 @@
 //   bookinfo reviews     --version v1|v2|v3 --etcd ...     v1, v2 call ratings (black / red
 //                                                          stars); v3 calls nothing
 //   bookinfo ratings     --version v1|v2 --etcd ...        the stars
-//   bookinfo gateway     --etcd ... --port 9080            the entry: dyes `uid: 100` as baggage
-//                                                          env=dev and forwards to productpage
+//   bookinfo gateway     --etcd ... --port 9080            the entry: dyes `uid: 100` (a header,
+//                                                          or the cookie /login/100 sets) as
+//                                                          baggage env=dev; forwards to productpage
 //
 // Each service registers itself (service name, the real port, tag version) and calls the
 // others by name (http://reviews/...) through a DiscoveryResolver with the routing rules kept
@@ -185,8 +186,10 @@ int main(int argc, char** argv) {
   khz::Server server({.address = "127.0.0.1:" + a.port, .loops = 1});
   server.use(khz::middleware::recovery());
   if (a.role == "gateway") {
-    // The entry dyes the test user's traffic before the trace starts, so its baggage rides on.
-    server.use(khz::middleware::dye({.rules = {{.header = "uid", .values = {"100"}, .key = "env", .value = "dev"}}}));
+    // The entry dyes the test user's traffic before the trace starts, so its baggage rides on:
+    // by a `uid` header (API clients) or a `uid` cookie (browsers, after /login/100).
+    server.use(khz::middleware::dye({.rules = {{.header = "uid", .values = {"100"}, .key = "env", .value = "dev"},
+                                               {.cookie = "uid", .values = {"100"}, .key = "env", .value = "dev"}}}));
   }
   server.use(khz::middleware::tracing(khz::tracing::TracingOptions{}));
   Mesh mesh(a);
@@ -208,6 +211,11 @@ int main(int argc, char** argv) {
   } else if (a.role == "gateway") {
     server.get("/productpage", [&mesh](khz::RequestContext& ctx) { return gateway_handler(mesh, ctx); });
     server.get("/", [](khz::RequestContext& ctx) { ctx.redirect(302, "/productpage"); });
+    // A browser "signs in" as a user: the cookie, then the page.
+    server.get("/login/:uid", [](khz::RequestContext& ctx) {
+      ctx.set_cookie({.name = "uid", .value = std::string(ctx.param("uid")), .path = "/"});
+      ctx.redirect(302, "/productpage");
+    });
     service.clear();  // the entry is not a service others call
   } else {
     std::fprintf(stderr, "bookinfo: unknown service %s\n", a.role.c_str());

@@ -4,7 +4,7 @@
 # page view is one trace across the services; the dyed lane (`uid: 100` -> reviews v2 ->
 # ratings v2) and the base lane's 80/20 split between reviews v1 and v3 read from the rendered
 # page's data-reviews-version / data-ratings-version;
-# the page in headless Chromium (DOM and a screenshot); an instance killed (SIGKILL) -> every
+# the page in headless Chromium in both lanes (DOM and a screenshot); an instance killed (SIGKILL) -> every
 # load still served and the instance gone from etcd within its lease; etcd stopped -> the
 # services keep serving from their caches.
 #   bookinfo_test.sh <path-to-bookinfo> <source-dir>
@@ -83,6 +83,16 @@ if [ -n "$browser" ]; then
     >/dev/null 2>&1 || true
   [ -s "$state/bookinfo.png" ] || fail "no screenshot"
   if [ -n "${BOOKINFO_SCREENSHOT:-}" ]; then cp "$state/bookinfo.png" "$BOOKINFO_SCREENSHOT"; fi
+fi
+
+# The dev lane in Chromium: /login/100 sets the uid cookie, the gateway dyes the page view.
+dev_dom=$(bash "$src/test/browser/headless_chromium.sh" "http://127.0.0.1:$port/login/100" 2000 60) ||
+  fail "chromium could not load the dev lane"
+grep -q '<body data-reviews-version="v2" data-ratings-version="v2"' <<<"$dev_dom" || fail "the dev lane in chromium is not v2 -> v2"
+if [ -n "$browser" ] && [ -n "${BOOKINFO_SCREENSHOT_DEV:-}" ]; then
+  timeout 60 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --disable-dev-shm-usage \
+    --user-data-dir="$state/chromium-dev" --window-size=1000,700 --screenshot="$BOOKINFO_SCREENSHOT_DEV" \
+    "http://127.0.0.1:$port/login/100" >/dev/null 2>&1 || true
 fi
 
 # An instance dies without a word: every load is still served (retry + breaker onto its
