@@ -66,6 +66,13 @@ struct WaitAwaiter {
 Pools::Pools(const ClientOptions& options) : options_(options), dialer_(options) {
   static std::atomic<std::uint64_t> ids{1};
   id_ = ids.fetch_add(1);
+  if (options.metrics) {
+    open_connections_.emplace(options.metrics->gauge(
+        "http_client_open_connections",
+        "Client connections by dialled address and state: active (lent to a request, being dialled, "
+        "or HTTP/2) or idle (HTTP/1.1 keep-alive, waiting for reuse).",
+        {"server_address", "state"}));
+  }
 }
 
 Pools::~Pools() {
@@ -75,7 +82,24 @@ Pools::~Pools() {
       pool->idle.clear();
       pool->h2.reset();
       pool->h2_draining.clear();
+      pool->active_gauge.add(-pool->active_reported);
+      pool->idle_gauge.add(-pool->idle_reported);
     }
+  }
+}
+
+void Pools::report(HostPool& pool) {
+  if (!open_connections_) return;
+  const auto idle = static_cast<std::int64_t>(pool.idle.size());
+  const auto active = static_cast<std::int64_t>(pool.open) - idle + (pool.h2 ? 1 : 0) +
+                      static_cast<std::int64_t>(pool.h2_draining.size()) + (pool.h2_dialling ? 1 : 0);
+  if (active != pool.active_reported) {
+    pool.active_gauge.add(active - pool.active_reported);
+    pool.active_reported = active;
+  }
+  if (idle != pool.idle_reported) {
+    pool.idle_gauge.add(idle - pool.idle_reported);
+    pool.idle_reported = idle;
   }
 }
 
@@ -117,6 +141,11 @@ HostPool& Pools::pool_for(const Route& r) {
   }
   p->key = r.tls ? "https://" + (p->tunnel.empty() ? p->host + ":" + std::to_string(r.port) : p->tunnel)
                  : p->host + ":" + std::to_string(r.port);
+  if (open_connections_) {
+    const std::string address = p->tunnel.empty() ? p->host + ":" + std::to_string(r.port) : p->tunnel;
+    p->active_gauge = open_connections_->with({address, "active"});
+    p->idle_gauge = open_connections_->with({address, "idle"});
+  }
   lp.pools.push_back(std::move(p));
   return *lp.pools.back();
 }
@@ -135,6 +164,7 @@ void Pools::prune(HostPool& pool, Clock::time_point now) {
   if (gone == 0) return;
   pool.idle.erase(pool.idle.begin(), keep);
   pool.open -= gone;
+  report(pool);
   for (std::size_t i = 0; i < gone && !pool.waiters.empty(); ++i) wake_to_dial(pool);
 }
 
@@ -145,13 +175,16 @@ Task<Result<Lease>> Pools::acquire(HostPool& pool, Clock::time_point deadline) {
     if (!pool.idle.empty()) {
       Lease lease{std::move(pool.idle.back().conn), true};
       pool.idle.pop_back();
+      report(pool);
       co_return lease;
     }
     if (pool.open < options_.max_connections_per_host) {
       ++pool.open;
+      report(pool);
       auto conn = co_await dialer_.open(pool, now, deadline);
       if (!conn) {
         --pool.open;
+        report(pool);
         wake_to_dial(pool);
         co_return conn.error();
       }
@@ -178,10 +211,12 @@ void Pools::release(HostPool& pool, std::unique_ptr<Http1ClientConnection> conn)
       return;
     }
     pool.idle.push_back({std::move(conn), now});
+    report(pool);
     return;
   }
   conn.reset();
   --pool.open;
+  report(pool);
   wake_to_dial(pool);
 }
 
@@ -189,7 +224,7 @@ void Pools::release(HostPool& pool, std::unique_ptr<Http1ClientConnection> conn)
 
 void Pools::prune_h2(HostPool& pool, Clock::time_point now) {
   std::erase_if(pool.h2_draining, [](const auto& c) { return c->active_streams() == 0; });
-  if (!pool.h2) return;
+  if (!pool.h2) return report(pool);
   const bool idle = pool.h2->active_streams() == 0;
   if (pool.h2->usable() && options_.max_lifetime.count() > 0 && now - pool.h2->created() >= options_.max_lifetime) {
     pool.h2->shutdown();  // GOAWAY: finish what runs, take nothing new
@@ -200,6 +235,7 @@ void Pools::prune_h2(HostPool& pool, Clock::time_point now) {
   } else if (idle && now - pool.h2_idle_since >= options_.idle_timeout) {
     pool.h2.reset();
   }
+  report(pool);
 }
 
 Task<Result<H2Choice>> Pools::acquire_h2(HostPool& pool, Clock::time_point deadline) {
@@ -220,9 +256,11 @@ Task<Result<H2Choice>> Pools::acquire_h2(HostPool& pool, Clock::time_point deadl
       continue;
     }
     pool.h2_dialling = true;
+    report(pool);
     auto conn = co_await dialer_.open(pool, now, deadline);
     pool.h2_dialling = false;
     if (!conn) {
+      report(pool);
       wake_h2_waiters(pool);  // they try for themselves
       co_return conn.error();
     }
@@ -231,12 +269,14 @@ Task<Result<H2Choice>> Pools::acquire_h2(HostPool& pool, Clock::time_point deadl
                                 << " by ALPN; HTTP/1.1 for this host");
       pool.proto = HostPool::Proto::http1;
       ++pool.open;
+      report(pool);
       wake_h2_waiters(pool);
       co_return H2Choice{nullptr, false, std::make_unique<Http1ClientConnection>(std::move(*conn), dialer_.http1())};
     }
     pool.proto = HostPool::Proto::http2;
     pool.h2 = Http2ClientConnection::make(std::move(*conn), dialer_.http2());
     pool.h2_idle_since = Clock::now();
+    report(pool);
     wake_h2_waiters(pool);
     co_return H2Choice{pool.h2.get(), false, nullptr};
   }
@@ -250,6 +290,7 @@ void Pools::close_idle() {
     p->idle.clear();
     if (p->h2 && p->h2->active_streams() == 0) p->h2.reset();
     std::erase_if(p->h2_draining, [](const auto& c) { return c->active_streams() == 0; });
+    report(*p);
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include <khz/app/client/options.h>
 #include <khz/common/event_loop.h>
+#include <khz/common/metrics.h>
 #include <khz/common/result.h>
 #include <khz/common/task.h>
 #include <khz/protocol/http1_client.h>
@@ -32,6 +33,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -77,6 +79,10 @@ struct HostPool {
   std::vector<std::unique_ptr<Http2ClientConnection>> h2_draining;
   bool h2_dialling = false;
   std::deque<PoolWaiter*> h2_waiters;  // for the dial in progress
+  // http_client_open_connections (ClientOptions::metrics): this pool's series and what it
+  // last added to them (Pools::report adds the difference after every change).
+  metrics::Gauge active_gauge, idle_gauge;
+  std::int64_t active_reported = 0, idle_reported = 0;
 };
 
 // The pools of one loop.
@@ -137,12 +143,15 @@ class Pools {
 
  private:
   LoopPools& loop_pools();
+  // Brings the pool's http_client_open_connections series up to date (no-op without metrics).
+  void report(HostPool& pool);
   bool expired(const Http1ClientConnection& c, Clock::time_point now) const;
   void prune(HostPool& pool, Clock::time_point now);
   void prune_h2(HostPool& pool, Clock::time_point now);
 
   const ClientOptions& options_;
   Dialer dialer_;
+  std::optional<metrics::Family<metrics::Gauge>> open_connections_;  // set with ClientOptions::metrics
   std::uint64_t id_ = 0;  // tells this Client's pools apart in the thread-local cache
   std::mutex mutex_;
   std::unordered_map<EventLoop*, std::unique_ptr<LoopPools>> loops_;

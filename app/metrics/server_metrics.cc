@@ -119,12 +119,28 @@ void ServerMetrics::serve_debug(RequestContext& ctx, const Server& server) const
     if (i + 1 < counts.size()) row.emplace_back("requests", counts[i + 1]);
     routes.emplace_back(std::move(row));
   }
+  // Client pools sharing this registry (ClientOptions::metrics): connections by address.
+  std::map<std::string, std::pair<double, double>> pools;  // address -> active, idle
+  for (const auto& family : registry_->collect()) {
+    if (family.name != "http_client_open_connections") continue;
+    for (const auto& sample : family.samples) {
+      auto& [active, idle] = pools[sample.label_values.at(0)];
+      (sample.label_values.at(1) == "idle" ? idle : active) += sample.value;
+    }
+  }
+  Json::Array pool_rows;
+  for (const auto& [address, counts] : pools) {
+    pool_rows.emplace_back(H{{"server_address", address},
+                             {"active", static_cast<long long>(counts.first)},
+                             {"idle", static_cast<long long>(counts.second)}});
+  }
   H page{{"transport", std::string(transport_)},
          {"loops", static_cast<long long>(server.server_options().loops)},
          {"connections_open", server.active_connections()},
          {"in_flight", in_flight},
          {"event_loops", std::move(loop_rows)},
-         {"routes", std::move(routes)}};
+         {"routes", std::move(routes)},
+         {"client_pools", std::move(pool_rows)}};
   if (!counts.empty()) page.emplace_back("unmatched_requests", counts[0]);
   ctx.data(200, "application/json", Json(std::move(page)).dump());
 }

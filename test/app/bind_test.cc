@@ -420,6 +420,19 @@ TEST_CASE("Rendering through the field list; unset optionals are left out; from_
   CHECK(khz::to_json(*back) == text);
 }
 
+TEST_CASE("from_json: members no field names are ignored, or rejected by option with their paths") {
+  const std::string text = R"({"id":1,"nmae":"x","address":{"city":"Oslo","county":"y"},"others":[{"city":"a","zip2":1}]})";
+  auto lax = khz::from_json<Everything>(text);
+  INFO(errors_of(lax.errors()));
+  REQUIRE(lax);
+  CHECK(lax->address.city == "Oslo");
+  auto strict = khz::from_json<Everything>(text, {}, khz::UnknownMembers::reject);
+  REQUIRE_FALSE(strict);
+  CHECK(errors_of(strict.errors()) ==
+        "nmae is not a known field; address.county is not a known field; others[0].zip2 is not a known field");
+  CHECK(strict->address.city == "Oslo");  // what is known still binds
+}
+
 TEST_CASE("The problem+json body names every failing field") {
   khz::BindErrors errors;
   errors.add("name", "is required");

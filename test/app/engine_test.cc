@@ -66,6 +66,32 @@ TEST_CASE("onion middleware: order, next(), plain and coroutine layers") {
   REQUIRE(trace == std::vector<std::string>{"outer in", "plain", "handler", "outer out"});
 }
 
+TEST_CASE("only_when: a middleware runs for the requests its predicate accepts; others pass on") {
+  khz::Engine e;
+  std::vector<std::string> trace;
+  auto admin = [](khz::RequestContext& c) { return c.header("X-Admin") == "1"; };
+  e.use(khz::only_when(admin, [&](khz::RequestContext& c) -> khz::Task<> {
+    trace.push_back("co in");
+    co_await c.next();
+    trace.push_back("co out");
+  }));
+  e.use(khz::only_when(admin, [&](khz::RequestContext&) { trace.push_back("plain"); }));
+  e.use(khz::only_when([](khz::RequestContext& c) { return c.header("X-Block") == "1"; },
+                       [](khz::RequestContext& c) { c.abort_with_status(403); }));
+  e.get("/x", [&](khz::RequestContext& c) {
+    trace.push_back("handler");
+    c.string(200, "done");
+  });
+  REQUIRE(perform_request(e, "GET", "/x", {{"X-Admin", "1"}}).status() == 200);
+  REQUIRE(trace == std::vector<std::string>{"co in", "plain", "handler", "co out"});
+  trace.clear();
+  REQUIRE(perform_request(e, "GET", "/x").status() == 200);
+  REQUIRE(trace == std::vector<std::string>{"handler"});  // each handler ran once, the rest skipped
+  trace.clear();
+  REQUIRE(perform_request(e, "GET", "/x", {{"X-Block", "1"}}).status() == 403);
+  REQUIRE(trace.empty());
+}
+
 TEST_CASE("abort and abort_with_status stop the chain") {
   khz::Engine e;
   bool reached = false;

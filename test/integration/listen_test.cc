@@ -145,9 +145,9 @@ int bind_loopback(std::uint16_t& port, bool listening) {
 }
 
 // One request on a new connection: the body, or "" when it failed (refused, closed, timed out).
-std::string fetch(std::uint16_t port, const std::string& target) {
+std::string fetch(std::uint16_t port, const std::string& target, std::chrono::milliseconds timeout = 3s) {
   try {
-    RawClient c(port, 3s);
+    RawClient c(port, timeout);
     c.send("GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     return body_of(c.read_response());
   } catch (const std::exception&) {
@@ -302,7 +302,8 @@ TEST_CASE("socket activation: a process started the way systemd starts one serve
       pid_t child = spawn_child({"/bin/sh", "-c", "LISTEN_PID=$$ exec \"$0\" \"$@\"", self_path(), "socket activation child"},
                                 {"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "KHZ_TRANSPORT=" + transport}, high);
       ::close(high);  // from now on only the child holds the socket; connections wait in its backlog
-      std::string who = fetch(port, "/who");
+      // A whole process starts before it answers: generous timeouts for a loaded machine.
+      std::string who = fetch(port, "/who", 30s);
       REQUIRE(stop_child(child) == 0);  // spin() ended on SIGTERM and the child's checks passed
       REQUIRE(who == "fd 3 name web pid " + std::to_string(child) + " cloexec env-cleared");
     }
@@ -320,7 +321,7 @@ TEST_CASE("socket activation: a process started the way systemd starts one serve
       REQUIRE(khz::test::eventually([&] { return ::access(path.c_str(), F_OK) == 0; }));
       std::string who;
       try {
-        RawClient c("unix:" + path, 5s);
+        RawClient c("unix:" + path, 30s);
         c.send("GET /who HTTP/1.1\r\nHost: t\r\n\r\n");
         who = body_of(c.read_response());
       } catch (const std::exception&) {

@@ -212,25 +212,49 @@ TEST_CASE("metrics: client calls by upstream and outcome, in a registry shared w
     REQUIRE(client.get(s.url("/ok"))->status() == 200);
     REQUIRE(client.get(s.url("/missing"))->status() == 404);
     REQUIRE_FALSE(client.get("http://127.0.0.1:" + std::to_string(unused) + "/"));  // refused
+    // The pool: one keep-alive connection to the server, idle between calls; the refused
+    // dial left nothing behind.
+    const auto during = body_of(get(s.port(), "/metrics"));
+    CAPTURE(during);
+    const std::string open = "http_client_open_connections{server_address=\"127.0.0.1:" + std::to_string(s.port());
+    REQUIRE(sample(during, open + "\",state=\"idle\"}") == 1);
+    REQUIRE(sample(during, open + "\",state=\"active\"}") == 0);
+    REQUIRE(sample(during, "http_client_open_connections{server_address=\"127.0.0.1:" + std::to_string(unused) +
+                               "\",state=\"active\"}") == 0);
+  }
+  {
+    // h2c: the one shared connection counts as active while the pool holds it.
+    khz::BlockingClient client(
+        {.dial_timeout = 2s, .proxy_from_environment = false, .http2_prior_knowledge = true, .metrics = registry});
+    REQUIRE(client.get(s.url("/ok"))->status() == 200);
+    const auto during = body_of(get(s.port(), "/metrics"));
+    CAPTURE(during);
+    REQUIRE(sample(during, "http_client_open_connections{server_address=\"127.0.0.1:" + std::to_string(s.port()) +
+                               "\",state=\"active\"}") == 1);
   }
   const auto text = body_of(get(s.port(), "/metrics"));
   CAPTURE(text);
   const std::string upstream = "127.0.0.1:" + std::to_string(s.port());
-  REQUIRE(sample(text, "http_client_requests_total{server_address=\"" + upstream + "\",outcome=\"2xx\"}") == 2);
+  REQUIRE(sample(text, "http_client_open_connections{server_address=\"" + upstream + "\",state=\"active\"}") == 0);
+  // The client is gone, and its connections with it.
+  REQUIRE(sample(text, "http_client_open_connections{server_address=\"" + upstream + "\",state=\"idle\"}") == 0);
+  REQUIRE(sample(text, "http_client_requests_total{server_address=\"" + upstream + "\",outcome=\"2xx\"}") == 3);
   REQUIRE(sample(text, "http_client_requests_total{server_address=\"" + upstream + "\",outcome=\"4xx\"}") == 1);
   REQUIRE(sample(text, "http_client_requests_total{server_address=\"127.0.0.1:" + std::to_string(unused) +
                            "\",outcome=\"error\"}") == 1);
   REQUIRE(sample(text, "http_client_request_duration_seconds_count{server_address=\"" + upstream +
-                           "\",outcome=\"2xx\"}") == 2);
+                           "\",outcome=\"2xx\"}") == 3);
   // The server saw the same calls.
   REQUIRE(sample(text, requests("GET", "/ok", "2xx", "1.1")) == 2);
+  REQUIRE(sample(text, requests("GET", "/ok", "2xx", "2")) == 1);
 }
 
 TEST_CASE("metrics: the /debug/khz page, by option") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
       khz::test::TestServer s(transport, {.loops = 2});
-      s.server.enable_metrics({.loop_lag_interval = 10ms, .debug_path = "/debug/khz"});
+      auto registry = std::make_shared<khz::metrics::Registry>();
+      s.server.enable_metrics({.loop_lag_interval = 10ms, .debug_path = "/debug/khz", .registry = registry});
       add_routes(s.server);
       s.start();
       for (int i = 0; i < 4; ++i) REQUIRE(status_of(get(s.port(), "/users/" + std::to_string(i))) == 200);
@@ -238,6 +262,9 @@ TEST_CASE("metrics: the /debug/khz page, by option") {
       RawClient held(s.port());  // an open connection the page counts
       held.send("GET /users/9 HTTP/1.1\r\nHost: t\r\n\r\n");
       REQUIRE(status_of(held.read_response()) == 200);
+      // A client on the server's registry: its pool shows on the page.
+      khz::BlockingClient client({.dial_timeout = 2s, .proxy_from_environment = false, .metrics = registry});
+      REQUIRE(client.get(s.url("/users/10"))->status() == 200);
       std::this_thread::sleep_for(50ms);  // a few lag ticks
       const auto response = get(s.port(), "/debug/khz");
       REQUIRE(status_of(response) == 200);
@@ -256,18 +283,23 @@ TEST_CASE("metrics: the /debug/khz page, by option") {
         accepted += *loop.find("connections_accepted")->int64();
         lag_seen = lag_seen || loop.find("loop_lag_seconds")->number().has_value();
       }
-      REQUIRE(requests == 6);  // 4 + 404 + held's; this one is still in flight
-      REQUIRE(accepted == 7);
+      REQUIRE(requests == 7);  // 4 + 404 + held's + the client's; this one is still in flight
+      REQUIRE(accepted == 8);
       REQUIRE(lag_seen);
       bool found = false;
       for (const auto& route : *page->find("routes")->array()) {
         if (*route.find("path")->string() == "/users/:id") {
           REQUIRE(*route.find("method")->string() == "GET");
-          REQUIRE(route.find("requests")->int64() == 5);
+          REQUIRE(route.find("requests")->int64() == 6);
           found = true;
         }
       }
       REQUIRE(found);
+      const auto& pools = *page->find("client_pools")->array();
+      REQUIRE(pools.size() == 1);
+      REQUIRE(*pools[0].find("server_address")->string() == "127.0.0.1:" + std::to_string(s.port()));
+      REQUIRE(pools[0].find("idle")->int64() == 1);
+      REQUIRE(pools[0].find("active")->int64() == 0);
     }
   }
   khz::test::TestServer off(khz::test::transports().front());

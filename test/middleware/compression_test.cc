@@ -357,36 +357,54 @@ TEST_CASE("compression on the wire: SSE events arrive compressed one by one, bef
       s.server.use(mw::compression());
       s.server.get("/events", stream_events);
       s.start();
+      // The six streams (two protocols × three codings) run at once, each curl piped into a
+      // stamper: curl decodes as bytes arrive (-N: no buffering) and each data line is stamped
+      // with the seconds since that request began. Events are 0.7 s apart; a stream lasts 2.1 s.
+      struct Stream {
+        std::string version, coding;
+      };
+      std::vector<Stream> streams;
+      std::string script = "d=$(mktemp -d); ";
       for (const std::string version : {"--http1.1", "--http2-prior-knowledge"}) {
         for (const std::string coding : {"gzip", "br", "zstd"}) {
-          CAPTURE(version, coding);
-          // curl decodes as bytes arrive (-N: no buffering); each line is stamped with the
-          // seconds since the request began. Events are 0.7 s apart; the stream lasts 2.1 s.
-          auto r = run_command(
-              "curl -sS -N -D /dev/stderr --max-time 10 --compressed -H 'Accept-Encoding: " + coding + "' " + version +
-              " " + s.url("/events") +
-              " 2>/tmp/khz-sse-head-$$ | /usr/bin/python3 -u -c 'import sys,time\nt=time.time()\nfor l in sys.stdin:\n"
-              "  l=l.strip()\n  if l.startswith(\"data:\"): print(\"%.2f %s\" % (time.time()-t, l))'; cat /tmp/khz-sse-head-$$;"
-              " rm -f /tmp/khz-sse-head-$$");
-          CAPTURE(r.output);
-          REQUIRE(r.status == 0);
-          CHECK(contains(lower(r.output), "content-encoding: " + coding));
-          std::vector<double> at;
-          std::istringstream lines(r.output);
-          std::string line;
-          while (std::getline(lines, line)) {
-            double t;
-            char data[64];
-            if (std::sscanf(line.c_str(), "%lf data: %63[^\n]", &t, data) == 2) {
-              CHECK(std::string(data) == "event " + std::to_string(at.size() + 1));
-              at.push_back(t);
-            }
-          }
-          REQUIRE(at.size() == 3);
-          CHECK(at[0] < 0.6);             // the first event came at once, not with the end
-          CHECK(at[1] - at[0] > 0.4);     // and each one when it was sent
-          CHECK(at[2] - at[1] > 0.4);
+          const std::string n = std::to_string(streams.size());
+          streams.push_back({version, coding});
+          script += "((curl -sS -N -D $d/h" + n + " --max-time 10 --compressed -H 'Accept-Encoding: " + coding +
+                    "' " + version + " " + s.url("/events") + "; echo exit $? > $d/c" + n +
+                    ") | /usr/bin/python3 -u -c 'import sys,time\nt=time.time()\nfor l in sys.stdin:\n"
+                    "  l=l.strip()\n  if l.startswith(\"data:\"): print(\"%.2f %s\" % (time.time()-t, l))' > $d/o" +
+                    n + ") & ";
         }
+      }
+      script += "wait; for i in";
+      for (std::size_t i = 0; i < streams.size(); ++i) (script += ' ') += std::to_string(i);
+      script += "; do echo \"== $i\"; cat $d/o$i $d/c$i $d/h$i; done; rm -rf $d";
+      const auto r = run_command(script);
+      REQUIRE(r.status == 0);
+      for (std::size_t i = 0; i < streams.size(); ++i) {
+        CAPTURE(streams[i].version, streams[i].coding);
+        const auto from = r.output.find("== " + std::to_string(i) + "\n");
+        REQUIRE(from != std::string::npos);
+        const auto to = r.output.find("\n== ", from + 1);
+        const std::string out = r.output.substr(from, to == std::string::npos ? std::string::npos : to - from);
+        CAPTURE(out);
+        CHECK(contains(out, "exit 0"));
+        CHECK(contains(lower(out), "content-encoding: " + streams[i].coding));
+        std::vector<double> at;
+        std::istringstream lines(out);
+        std::string line;
+        while (std::getline(lines, line)) {
+          double t;
+          char data[64];
+          if (std::sscanf(line.c_str(), "%lf data: %63[^\n]", &t, data) == 2) {
+            CHECK(std::string(data) == "event " + std::to_string(at.size() + 1));
+            at.push_back(t);
+          }
+        }
+        REQUIRE(at.size() == 3);
+        CHECK(at[0] < 0.6);          // the first event came at once, not with the end
+        CHECK(at[1] - at[0] > 0.4);  // and each one when it was sent
+        CHECK(at[2] - at[1] > 0.4);
       }
     }
   }

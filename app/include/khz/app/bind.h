@@ -85,12 +85,21 @@ Bound<T> bind_and_validate(BindInput& input) {
   return b;
 }
 
+// What from_json does with an object member that no field of the struct names.
+enum class UnknownMembers : std::uint8_t {
+  ignore,  // as binding a request does (and Go's encoding/json)
+  reject,  // an error at the member's path, "is not a known field": configuration files, where
+           // a misspelt key must not pass silently
+};
+
 // Binds a JSON text (a response body, a file) to T; string_view members view strings the
 // result keeps (Bound::kept()). No rules: validate() checks them.
 template <Reflected T>
-Bound<T> from_json(std::string_view text, const JsonOptions& options = {}) {
+Bound<T> from_json(std::string_view text, const JsonOptions& options = {},
+                   UnknownMembers unknown = UnknownMembers::ignore) {
   Bound<T> b;
   detail::BindState s{b.errors(), nullptr, &b.kept(), {}};
+  s.reject_unknown = unknown == UnknownMembers::reject;
   JsonDocument doc;
   if (JsonError err = doc.parse(text, options)) {
     s.fail(std::move(err.message));

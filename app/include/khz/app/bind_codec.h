@@ -134,6 +134,7 @@ struct BindState {
   BindInput* input;                    // null: strings are kept in `kept`
   std::forward_list<std::string>* kept;
   BindPath path;
+  bool reject_unknown = false;  // a JSON member no field names is an error (from_json, by option)
 
   void fail(std::string message, int status = 400) { errors.add(path.str(), std::move(message), status); }
   std::string_view keep(std::string_view s) {
@@ -378,8 +379,10 @@ void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, 
   for (auto member : v.members()) {
     std::string_view key = member.first;  // not a structured binding: clang 14 cannot capture one
     JsonView value = member.second;
+    bool known = false;
     for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
       if ((request_level && !f.names.binds_from(Source::json)) || f.names.json_name() != key) return;
+      known = true;
       s.path.push(f.names.json_name());
       if (seen & (std::uint64_t{1} << i)) {
         s.fail("is given twice");
@@ -389,6 +392,11 @@ void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, 
       }
       s.path.pop();
     });
+    if (!known && s.reject_unknown) {
+      s.path.push(key);
+      s.fail("is not a known field");
+      s.path.pop();
+    }
   }
 }
 

@@ -10,6 +10,11 @@
 //   }
 //
 // A plain handler runs directly: it pays nothing for the coroutine machinery.
+//
+// only_when(applies, handler): `handler` runs for the requests `applies` accepts; for the
+// others it is skipped and the chain goes on. A middleware for some requests only:
+//   server.use(khz::only_when([](khz::RequestContext& c) { return c.header("Host") == "admin.example"; },
+//                             khz::middleware::basic_auth({...})));
 #pragma once
 
 #include <khz/common/task.h>
@@ -57,11 +62,17 @@ class Handler {
 
  private:
   friend class RequestContext;
+  friend Handler only_when(std::function<bool(RequestContext&)> applies, Handler handler);
   std::function<void(RequestContext&)> plain_;
   std::function<Task<void>(RequestContext&)> coroutine_;
   std::string name_;
 };
 
 using HandlerChain = std::vector<Handler>;
+
+// `handler`, run only for the requests `applies` returns true for (called on the request's
+// loop, before `handler`); the others pass on to the rest of the chain. Its name in routes()
+// listings: "only_when(<handler's name>)".
+Handler only_when(std::function<bool(RequestContext&)> applies, Handler handler);
 
 }  // namespace khz

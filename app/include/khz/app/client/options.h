@@ -110,7 +110,10 @@ struct ClientOptions {
   // Metrics (<khz/common/metrics.h>; a server's: Server::metrics_registry()): each call (its
   // redirects and retries included) counted and timed by upstream and outcome:
   // http_client_requests_total and http_client_request_duration_seconds {server_address
-  // ("host:port" of the URL), outcome ("2xx".."5xx", or "error")}. Default: none.
+  // ("host:port" of the URL), outcome ("2xx".."5xx", or "error")}; and the pools' connections,
+  // http_client_open_connections {server_address (the dialled "host:port"), state ("active":
+  // lent to a request, being dialled, or HTTP/2; "idle": HTTP/1.1 keep-alive awaiting reuse)}.
+  // Default: none.
   std::shared_ptr<metrics::Registry> metrics{};
   // Deadline propagation: non-empty (e.g. "X-Khz-Timeout-Ms"), a call with a deadline (its
   // total_timeout or ClientRequest::timeout) sends this field with the milliseconds left when
