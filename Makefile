@@ -19,7 +19,7 @@ JOBS       ?= $(shell nproc)
 CTEST_JOBS ?= 4
 CMAKE_GEN  := -G Ninja
 
-.PHONY: deps build build-asan build-fuzz demo test test-release test-asan test-fuzz fuzz-long bench clean
+.PHONY: deps build build-asan build-fuzz demo test test-release test-asan test-fuzz fuzz-long bench clean bookinfo
 
 deps:
 	@bash scripts/install-deps.sh
@@ -47,6 +47,10 @@ build-fuzz: deps $(FUZZ_BUILD)/build.ninja
 
 demo: build
 	./$(BUILD)/bin/hello
+
+# Bookinfo on etcd: every service and the gateway on 127.0.0.1:9080/productpage (Ctrl-C stops all).
+bookinfo: build
+	examples/bookinfo/run.sh ./$(BUILD)/bin/bookinfo
 
 test-release: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_JOBS)

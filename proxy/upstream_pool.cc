@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "upstream_pool.h"
 
+#include <khz/app/client/balancing.h>
 #include <khz/app/client/url.h>
 #include <khz/common/log.h>
 
@@ -49,36 +50,17 @@ UpstreamPool::UpstreamPool(const ReverseProxyOptions& options)
   if (balance_ == Balance::consistent_hash) {
     for (std::size_t i = 0; i < targets_.size(); ++i) {
       const Target& t = *targets_[i];
-      for (int p = 0; p < 160 * t.weight; ++p) {
-        ring_.emplace_back(hash(t.origin + t.base_path + "#" + std::to_string(p)), i);
-      }
+      ring_.add(t.origin + t.base_path, t.weight, i);
     }
-    std::sort(ring_.begin(), ring_.end());
+    ring_.seal();
   }
 }
 
-std::uint64_t UpstreamPool::hash(std::string_view key) noexcept {
-  std::uint64_t h = 14695981039346656037ull;
-  for (char c : key) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  // splitmix64's finaliser: FNV alone clusters the points of similar names on the ring.
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
+std::uint64_t UpstreamPool::hash(std::string_view key) noexcept { return balancing::hash(key); }
 
 std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const {
-  auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(key_hash, std::size_t{0}));
-  for (std::size_t n = 0; n < ring_.size(); ++n, ++it) {
-    if (it == ring_.end()) it = ring_.begin();
-    if (usable[it->second]) return it->second;
-  }
-  return targets_.size();
+  const std::size_t i = ring_.find(key_hash, [&](std::size_t k) { return static_cast<bool>(usable[k]); });
+  return i == balancing::HashRing::none ? targets_.size() : i;
 }
 
 bool UpstreamPool::ejected(const Target& t, std::int64_t now) const noexcept {
@@ -125,34 +107,19 @@ std::size_t UpstreamPool::choose(const std::vector<std::size_t>& candidates) {
       // picked and pays the total; over sum(weights) picks each gets exactly its weight,
       // interleaved (5,1,1 -> a a b a c a a).
       std::lock_guard lock(weighted_mutex_);
-      int total = 0;
-      Target* best = nullptr;
-      std::size_t best_index = candidates.front();
-      for (std::size_t i : candidates) {
-        Target& t = *targets_[i];
-        t.current_weight += t.weight;
-        total += t.weight;
-        if (best == nullptr || t.current_weight > best->current_weight) {
-          best = &t;
-          best_index = i;
-        }
-      }
-      best->current_weight -= total;
-      return best_index;
+      return candidates[balancing::smooth_weighted(
+          candidates.size(), [&](std::size_t k) { return targets_[candidates[k]]->weight; },
+          [&](std::size_t k) -> int& { return targets_[candidates[k]]->current_weight; })];
     }
     case Balance::consistent_hash:  // (picked in pick())
       return candidates.front();
     case Balance::least_request: {
       // Power of two random choices: the one with fewer requests in flight of two at random.
-      const std::size_t n = candidates.size();
-      const std::size_t a = random_u64() % n;
-      std::size_t b = random_u64() % (n - 1);
-      if (b >= a) ++b;
-      const Target& ta = *targets_[candidates[a]];
-      const Target& tb = *targets_[candidates[b]];
-      return ta.in_flight.load(std::memory_order_relaxed) <= tb.in_flight.load(std::memory_order_relaxed)
-                 ? candidates[a]
-                 : candidates[b];
+      const std::uint64_t r1 = random_u64();
+      const std::uint64_t r2 = random_u64();
+      return candidates[balancing::two_choices(
+          candidates.size(),
+          [&](std::size_t k) { return targets_[candidates[k]]->in_flight.load(std::memory_order_relaxed); }, r1, r2)];
     }
   }
   return candidates.front();

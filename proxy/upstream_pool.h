@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // The reverse proxy's upstreams (private to proxy/): their parsed URLs, the balancing policy
-// that picks one per try, and passive outlier ejection from what each try reports.
+// that picks one per try (the algorithms are the client's, <khz/app/client/balancing.h>),
+// and passive outlier ejection from what each try reports.
 // Threading: pick() and report() are called from every loop at once; the counters are
 // atomics, the smooth weighted round robin's state is under a mutex.
 #pragma once
 
+#include <khz/app/client/balancing.h>
 #include <khz/proxy/reverse_proxy.h>
 
 #include <atomic>
@@ -62,7 +64,7 @@ class UpstreamPool {
   std::chrono::milliseconds max_eject_time_;
   std::atomic<std::size_t> next_{0};  // round robin
   std::mutex weighted_mutex_;         // current_weight of every target
-  std::vector<std::pair<std::uint64_t, std::size_t>> ring_;  // consistent_hash: (point, target), sorted
+  balancing::HashRing ring_;          // consistent_hash
 };
 
 }  // namespace khz::proxy::detail

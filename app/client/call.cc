@@ -11,6 +11,9 @@
 #include "retry.h"
 #include "trace.h"
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +74,20 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
       changed->headers.add(ambient->name(i), ambient->value(i));
     }
     if (changed) req = changed.get();
+  }
+  // Deadline propagation: the time left, or less when the request already says less.
+  if (!call.options.deadline_header.empty() && call.deadline != kNever) {
+    const std::string& name = call.options.deadline_header;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline - Clock::now()).count();
+    left = std::max<std::int64_t>(left, 1);
+    std::string_view carried = req->headers.get(name);
+    std::int64_t before = 0;
+    auto [end, ec] = std::from_chars(carried.data(), carried.data() + carried.size(), before);
+    if (carried.empty() || ec != std::errc() || end != carried.data() + carried.size() || before <= 0 || left < before) {
+      if (!changed) changed = std::make_unique<ClientRequest>(*req);
+      changed->headers.set(name, std::to_string(left));
+      req = changed.get();
+    }
   }
   // Under a traced handler: a CLIENT span around the whole call, its context sent along.
   std::optional<tracing::Span> span;

@@ -28,6 +28,10 @@ struct CallState {
   // The cookie jar's Cookie value for this hop's URL ("" when none or no jar); the exchanges
   // add it after the request's own Cookie header.
   std::string_view jar_cookies{};
+  // Set by an exchange whose endpoint came from a Balancer that wants feedback: with_retries
+  // reports the attempt's outcome to it (Balancer::finished) and clears it.
+  Balancer* feedback = nullptr;
+  Endpoint picked{};
 };
 
 // Sends `original` (and, after a 3xx, the request it turns into), retrying as the policy says,

@@ -32,7 +32,16 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
                        bool keep_for_retry) {
   Client::Impl& impl = call.impl;
   // Where to: a proxy, a discovered endpoint, or the URL's host.
-  const Route route = impl.routing.route(url);
+  const Route route = impl.routing.route(url, &req.headers);
+  if (route.endpoint != nullptr) {
+    if (Balancer* feedback = impl.routing.feedback()) {
+      // The balancer weighs what its picks did: with_retries tells it how this attempt ended.
+      // The endpoint is copied (the Resolver's answer may change while the exchange runs).
+      call.feedback = feedback;
+      call.picked = *route.endpoint;
+      feedback->started(call.picked);
+    }
+  }
   HostPool& pool = impl.pools.pool_for(route);
 
   // The body: its length decides the framing.

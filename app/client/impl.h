@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "route.h"
 
+#include <atomic>
 #include <vector>
 
 namespace khz {
@@ -24,6 +25,10 @@ struct Client::Impl {
   std::unique_ptr<ClientInstruments> instruments;  // null: ClientOptions::metrics unset
   client::Routing routing;
   client::Pools pools;
+  // The retry budget's counters (RetryPolicy::budget > 0 only): calls in with_retries, and of
+  // them those retrying.
+  std::atomic<int> calls_in_flight{0};
+  std::atomic<int> retries_in_flight{0};
 };
 
 }  // namespace khz

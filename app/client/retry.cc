@@ -9,6 +9,7 @@
 #include <khz/transport/error.h>
 
 #include "exchange.h"
+#include "impl.h"
 #include "random.h"
 
 #include <algorithm>
@@ -45,6 +46,37 @@ std::chrono::milliseconds backoff_for(const RetryPolicy& p, int attempt) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(d, 0.0)));
 }
 
+// The retry budget's view of one call: counted in flight while it runs, and as retrying from
+// its first retry on.
+class BudgetSlot {
+ public:
+  BudgetSlot(Client::Impl& impl, const RetryPolicy& p) : impl_(p.budget > 0 ? &impl : nullptr), policy_(p) {
+    if (impl_ != nullptr) impl_->calls_in_flight.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~BudgetSlot() {
+    if (impl_ == nullptr) return;
+    impl_->calls_in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (retrying_) impl_->retries_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  BudgetSlot(const BudgetSlot&) = delete;
+  BudgetSlot& operator=(const BudgetSlot&) = delete;
+  // Whether this call may retry now (and, the first time, counts it as retrying).
+  bool allow() {
+    if (impl_ == nullptr || retrying_) return true;
+    const int calls = impl_->calls_in_flight.load(std::memory_order_relaxed);
+    const int allowed = std::max(policy_.min_retries_in_flight, static_cast<int>(policy_.budget * calls));
+    if (impl_->retries_in_flight.load(std::memory_order_relaxed) >= allowed) return false;
+    impl_->retries_in_flight.fetch_add(1, std::memory_order_relaxed);
+    retrying_ = true;
+    return true;
+  }
+
+ private:
+  Client::Impl* impl_;
+  const RetryPolicy& policy_;
+  bool retrying_ = false;
+};
+
 }  // namespace
 
 Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, const Url& url, Response& resp) {
@@ -53,14 +85,19 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
   const bool replayable = !req.body_source;
   bool stale_retry_used = false;
   int refused_retries = 0;
+  BudgetSlot budget(call.impl, policy);
   for (int attempt = 1;; ++attempt) {
     if (req.cancel.cancelled()) co_return client::errc::cancelled;
     const bool can_retry = idempotent && replayable && attempt < policy.max_attempts;
     Attempt a = co_await exchange(call, req, url, resp, /*keep_for_retry=*/false);
+    if (call.feedback != nullptr) {
+      call.feedback->finished(call.picked, !a.ec && resp.status() < 500);
+      call.feedback = nullptr;
+    }
     if (!a.ec) {
       const bool bad_status =
           std::find(policy.statuses.begin(), policy.statuses.end(), resp.status()) != policy.statuses.end();
-      if (!a.streamed && bad_status && can_retry && Clock::now() < call.deadline) {
+      if (!a.streamed && bad_status && can_retry && Clock::now() < call.deadline && budget.allow()) {
         auto wait = backoff_for(policy, attempt);
         KHZ_LOG(debug, "client: " << url.str() << " answered " << resp.status() << "; retrying in " << wait.count() << " ms");
         co_await sleep_for(wait);
@@ -81,7 +118,7 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
       --attempt;
       continue;
     }
-    if (can_retry && retryable_error(policy, a) && Clock::now() < call.deadline) {
+    if (can_retry && retryable_error(policy, a) && Clock::now() < call.deadline && budget.allow()) {
       auto wait = backoff_for(policy, attempt);
       if (call.deadline != kNever) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline - Clock::now());

@@ -9,7 +9,7 @@ Routing::Routing(const ClientOptions& o)
       resolver_(o.resolver),
       proxy_(o) {}
 
-Route Routing::route(const Url& url) {
+Route Routing::route(const Url& url, const HeaderMap* headers) {
   // https through a proxy tunnels (CONNECT); http through one uses the absolute form.
   Route r;
   r.tls = url.scheme == "https";
@@ -21,9 +21,11 @@ Route Routing::route(const Url& url) {
     r.host = proxy->host;
     r.port = proxy->port;
   } else if (resolver_) {
-    auto endpoints = resolver_->resolve(url.host, url.port);
+    auto endpoints = headers != nullptr ? resolver_->resolve(url.host, url.port, *headers)
+                                         : resolver_->resolve(url.host, url.port);
     if (!endpoints.empty()) {
-      const Endpoint& e = endpoints[balancer_->pick(endpoints)];
+      const Endpoint& e = endpoints[headers != nullptr ? balancer_->pick(endpoints, *headers) : balancer_->pick(endpoints)];
+      r.endpoint = &e;
       r.host = e.host;
       r.port = e.port != 0 ? e.port : url.port;
     }

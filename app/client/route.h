@@ -27,6 +27,7 @@ struct Route {
   std::string_view server_name;  // https: SNI and the name the certificate must carry
   std::string_view tunnel_host;  // https through a proxy: CONNECT to tunnel_host:tunnel_port
   std::uint16_t tunnel_port = 0;
+  const Endpoint* endpoint = nullptr;  // the discovered endpoint picked (null: none)
 };
 
 // Made once per Client; used from every loop (the Resolver and Balancer are thread-safe).
@@ -35,7 +36,10 @@ class Routing {
   // Throws std::invalid_argument for a bad proxy URL (ProxyConfig).
   explicit Routing(const ClientOptions& options);
 
-  Route route(const Url& url);
+  // `headers`: the request's, for a Resolver that routes by them (null: none).
+  Route route(const Url& url, const HeaderMap* headers = nullptr);
+  // The balancer, when it wants feedback on the endpoints it picked; else null.
+  Balancer* feedback() const noexcept { return balancer_->wants_feedback() ? balancer_.get() : nullptr; }
 
  private:
   std::shared_ptr<Balancer> balancer_;  // options.balancer, or round robin

@@ -10,6 +10,7 @@ cmake --install "$build" --prefix "$scratch/prefix" > "$scratch/install.log"
 test -f "$scratch/prefix/include/khz/app/server.h"
 test -f "$scratch/prefix/include/khz/middleware/recovery.h"
 test -f "$scratch/prefix/include/khz/proxy/reverse_proxy.h"
+test -f "$scratch/prefix/include/khz/governance/discovery.h"
 test -f "$scratch/prefix/lib/cmake/khz/khzConfig.cmake" || test -f "$scratch/prefix/lib/x86_64-linux-gnu/cmake/khz/khzConfig.cmake"
 cmake -S "$source/test/install" -B "$scratch/consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$scratch/prefix" > "$scratch/configure.log"

@@ -5,6 +5,8 @@
 #include <khz/app/client.h>
 #include <khz/app/server.h>
 #include <khz/app/testing.h>
+#include <khz/governance/discovery.h>
+#include <khz/governance/etcd.h>
 #include <khz/middleware/recovery.h>
 #include <khz/transport/listen.h>
 #include <khz/transport/transporter.h>
@@ -38,5 +40,14 @@ int main() {
   const bool registered = !backends.empty() && backends.front() == "netpoll";
   // The middleware catalogue is in the package, each as its own target and in khz::khz.
   const int boom = khz::testing::perform_request(server, "GET", "/boom").status();
-  return boom == 500 && r.status() == 200 && r.body() == R"({"message":"pong"})" && registered ? 0 : 1;
+  // Governance is in the package: an instance round-trips through its registry form, and a
+  // resolver fed by hand resolves a service name.
+  khz::governance::EtcdOptions etcd{.endpoint = "http://127.0.0.1:2379", .ttl = std::chrono::seconds(5)};
+  (void)etcd;
+  const khz::governance::Instance instance{.service = "reviews", .address = "127.0.0.1:9080", .tags = {{"version", "v2"}}};
+  khz::governance::DiscoveryResolver resolver(nullptr);
+  resolver.update("reviews", {&instance, 1});
+  const bool governed = khz::governance::parse_instance(khz::governance::to_json(instance)) == instance &&
+                        resolver.resolve("reviews", 80).size() == 1;
+  return governed && boom == 500 && r.status() == 200 && r.body() == R"({"message":"pong"})" && registered ? 0 : 1;
 }

@@ -7,14 +7,14 @@ set -euo pipefail
 
 rank() {
   case "$1" in
-    common) echo 0 ;; transport) echo 1 ;; protocol|route) echo 2 ;; app) echo 3 ;; middleware|proxy) echo 4 ;;
+    common) echo 0 ;; transport) echo 1 ;; protocol|route) echo 2 ;; app) echo 3 ;; middleware|proxy|governance) echo 4 ;;
     *) echo 9 ;;
   esac
 }
 
 check() {
   local root=$1 bad=0
-  for layer in common transport protocol route app middleware proxy; do
+  for layer in common transport protocol route app middleware proxy governance; do
     [ -d "$root/$layer" ] || continue
     local r; r=$(rank "$layer")
     while IFS= read -r hit; do

@@ -19,6 +19,7 @@
 //   <khz/app/client/url.h>              Url: parse, format, resolve a Location
 //   <khz/app/client/request.h>          ClientRequest, BodySource, CancellationToken
 //   <khz/app/client/discovery.h>        Endpoint, Resolver, StaticResolver, Balancer and balancers
+//   <khz/app/client/balancing.h>        the balancing algorithms (shared with the reverse proxy)
 //   <khz/app/client/options.h>          ClientOptions, RetryPolicy (timeouts, pools, TLS, HTTP/2)
 //   <khz/app/client/cookie_jar.h>       CookieJar: cookies kept and sent (ClientOptions::cookie_jar)
 //   <khz/app/client/response_stream.h>  ResponseStream: a body read as it arrives
@@ -27,6 +28,7 @@
 // How it works inside: app/client/DESIGN.md.
 #pragma once
 
+#include <khz/app/client/balancing.h>
 #include <khz/app/client/blocking_client.h>
 #include <khz/app/client/client.h>
 #include <khz/app/client/cookie_jar.h>

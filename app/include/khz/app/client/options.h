@@ -53,6 +53,11 @@ struct RetryPolicy {
   bool on_connection_error = true;              // reset or closed before a complete response
   bool non_idempotent = false;                  // also retry POST, PATCH, ... (else only
                                                 // GET HEAD OPTIONS TRACE PUT DELETE, RFC 9110 §9.2.2)
+  // A retry budget (as Envoy's): a call may retry only while the calls retrying stay under
+  // max(min_retries_in_flight, budget x calls in flight) of this Client, so a failing upstream
+  // is not hit with max_attempts times its load. 0: no budget (counters not kept).
+  double budget = 0;
+  int min_retries_in_flight = 3;
 };
 
 struct ClientOptions {
@@ -110,6 +115,12 @@ struct ClientOptions {
   // lent to a request, being dialled, or HTTP/2; "idle": HTTP/1.1 keep-alive awaiting reuse)}.
   // Default: none.
   std::shared_ptr<metrics::Registry> metrics{};
+  // Deadline propagation: non-empty (e.g. "X-Khz-Timeout-Ms"), a call with a deadline (its
+  // total_timeout or ClientRequest::timeout) sends this field with the milliseconds left when
+  // it starts (at least 1; the smaller of that and a value the request or the handler's ambient
+  // fields already carry), for the callee to turn into its handler's deadline
+  // (khz::middleware::deadline). Default: none.
+  std::string deadline_header{};
 };
 
 }  // namespace khz
