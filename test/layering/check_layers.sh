@@ -50,8 +50,9 @@ check() {
   done
   # The middleware catalogue (middleware/<name>/) sits on top: a middleware includes public
   # headers (<khz/...>) and its own files only: no other middleware, no layer's private header
-  # (a quoted path that leaves its folder). Nothing includes a middleware but the tests, the
-  # examples and the benchmarks.
+  # (a quoted path that leaves its folder). Nothing includes a middleware but the programs on
+  # top of everything (tools/: khz-gateway builds a file's middleware), the tests, the examples
+  # and the benchmarks.
   if [ -d "$root/middleware" ]; then
     local dir name
     for dir in "$root"/middleware/*/; do
@@ -73,10 +74,10 @@ check() {
   local top
   for top in "$root"/*/; do
     case "$(basename "$top")" in
-      middleware|test|examples|benchmark|third_party) continue ;;
+      middleware|tools|test|examples|benchmark|third_party) continue ;;
     esac
     while IFS= read -r hit; do
-      echo "middleware included outside tests, examples and benchmarks: $hit"
+      echo "middleware included outside the programs, tests, examples and benchmarks: $hit"
       bad=1
     done < <(grep -rnE --include='*.h' --include='*.cc' '#include[[:space:]]*[<"](khz/middleware/|middleware/)' "$top" 2>/dev/null || true)
   done
@@ -103,12 +104,13 @@ if [ "${1:-}" = "--selftest" ]; then
     if check "$scratch" >/dev/null; then echo "selftest: http1 including $inc was not caught"; exit 1; fi
   done
   rm "$scratch/protocol/http1/bad.cc"
-  mkdir -p "$scratch/middleware/cors/include/khz/middleware" "$scratch/middleware/recovery" "$scratch/tools" "$scratch/examples"
+  mkdir -p "$scratch/middleware/cors/include/khz/middleware" "$scratch/middleware/recovery" "$scratch/tools" "$scratch/examples" "$scratch/proxy"
   printf '#include <khz/app/engine.h>\n#include <khz/middleware/cors.h>\n#include "local.h"\n' > "$scratch/middleware/cors/cors.cc"
   echo '#include <khz/middleware/cors.h>' > "$scratch/examples/ok.cc"
+  echo '#include <khz/middleware/cors.h>' > "$scratch/tools/ok.cc"
   check "$scratch" >/dev/null || { echo "selftest: a clean middleware was flagged"; exit 1; }
   for pair in 'middleware/recovery/bad.cc:<khz/middleware/cors.h>' 'middleware/cors/bad.cc:"../../app/form_state.h"' \
-              'app/bad.cc:<khz/middleware/cors.h>' 'tools/bad.cc:<khz/middleware/cors.h>' \
+              'app/bad.cc:<khz/middleware/cors.h>' 'proxy/bad.cc:<khz/middleware/cors.h>' \
               'app/bad.cc:<khz/proxy/reverse_proxy.h>'; do
     file=${pair%%:*} inc=${pair#*:}
     echo "#include $inc" > "$scratch/$file"
