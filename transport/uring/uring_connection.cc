@@ -49,6 +49,7 @@ void give_send_state(UringSocket::SendState* s) {
 }  // namespace
 
 UringSocket::~UringSocket() {
+  loop_.forget(this);
   delete send_state_;  // only when the ring went with a sendmsg in flight
   if (fd_ >= 0) ::close(fd_);
 }
@@ -131,6 +132,14 @@ void UringSocket::on_complete(const io_uring_cqe& cqe, unsigned tag) {
   free_if_done();
 }
 
+void UringSocket::after_batch() {
+  if (conn_ != nullptr) conn_->drain_recheck();
+}
+
+void UringSocket::on_batch_end() {
+  if (conn_ != nullptr) conn_->batch_over();
+}
+
 void UringSocket::on_buffers_back() {
   starved_ = false;
   if (conn_ != nullptr && !recv_armed_ && conn_->wants_recv()) arm_recv();
@@ -205,6 +214,10 @@ void UringConnection::begin_fill(std::size_t n, Waiter w) {
   fill_want_ = n;
   fill_waiter_ = w;
   if (closed_) return finish_fill_soon(errc::cancelled);
+  if (!early_.empty()) {
+    early_.for_each_segment([&](std::string_view seg) { input_.append(seg); });
+    early_.clear();
+  }
   if (input_.size() >= n) return finish_fill_soon({});
   if (is_idle() && is_draining() && !socket_has_bytes()) return finish_fill_soon(errc::shutting_down);
   if (read_error_) return finish_fill_soon(read_error_);
@@ -230,15 +243,26 @@ bool UringConnection::start_flush(std::coroutine_handle<> h) {
 }
 
 void UringConnection::on_data(const char* data, std::size_t n) {
-  input_.append(std::string_view(data, n));
   if (fill_waiter_) {
-    if (input_.size() >= fill_want_) take_fill({}).resume();
+    input_.append(std::string_view(data, n));
+    // Completed at the end of the batch, with whatever else it brought for this connection
+    // (netpoll's read-ahead: a protocol sees what arrived together, together).
+    if (input_.size() >= fill_want_ && !fill_due_) {
+      fill_due_ = true;
+      loop_.at_batch_end(socket_);
+    }
     return;
   }
-  if (input_.size() >= kReadBudget && !recv_paused_ && socket_ != nullptr && socket_->receiving()) {
+  early_.append(std::string_view(data, n));
+  if (early_.size() >= kReadBudget && !recv_paused_ && socket_ != nullptr && socket_->receiving()) {
     recv_paused_ = true;  // nobody reads: stop taking more until a fill asks
     loop_.cancel(socket_, UringSocket::kRecv, false);
   }
+}
+
+void UringConnection::batch_over() {
+  fill_due_ = false;
+  if (fill_waiter_ && input_.size() >= fill_want_) take_fill({}).resume();
 }
 
 void UringConnection::on_read_end(std::error_code ec) {
@@ -268,7 +292,14 @@ void UringConnection::on_sent(int res) {
 void UringConnection::on_idle_while_draining() noexcept {
   if (!fill_waiter_) return;
   if (input_.size() >= fill_want_) return finish_fill_soon({});
-  // A request already waiting in the socket is answered (the receive brings it), not dropped.
+  // A request already waiting is answered (the receive brings it), not dropped. It may be in
+  // the socket, or received already, its completion not yet seen: look again after the next
+  // batch of completions.
+  if (!socket_has_bytes()) loop_.after_next_batch(socket_);
+}
+
+void UringConnection::drain_recheck() noexcept {
+  if (!fill_waiter_ || closed_ || !is_idle() || input_.size() >= fill_want_) return;
   if (!socket_has_bytes()) finish_fill_soon(errc::shutting_down);
 }
 
@@ -289,6 +320,10 @@ void UringConnection::start_hangup_watch() noexcept {
 }
 
 Waiter UringConnection::take_fill(std::error_code ec) noexcept {
+  if (fill_due_) {
+    fill_due_ = false;
+    loop_.forget_batch_end(socket_);
+  }
   loop_.disarm(read_deadline_);  // lazily: the next fill re-arms it at no cost
   fill_error_ = ec;
   return std::exchange(fill_waiter_, {});

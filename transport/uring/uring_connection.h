@@ -5,8 +5,11 @@
 // (no submission per request). The kernel picks a buffer from the loop's provided-buffer ring
 // only when bytes arrive; the bytes are copied once into input() and the buffer goes straight
 // back to the ring, so an idle connection holds no buffer of either kind. A fill completes when
-// input() has enough. Bytes that arrive with no fill waiting are kept (read-ahead, pipelining)
-// up to kReadBudget, past which the receive is cancelled until the next fill. A receive the
+// input() has enough. input() changes only while a fill waits (protocols keep views into it
+// across other waits, as they may on every backend): bytes that arrive with no fill waiting
+// (pipelining, a busy handler) are kept aside in `early_` and moved into input() by the next
+// fill (a second copy, for those bytes only), up to kReadBudget, past which the receive is
+// cancelled until the next fill. A receive the
 // buffer ring starved (ENOBUFS) is armed again after the batch of completions that returned
 // buffers. The peer's FIN or a reset ends the receive and answers a hang-up watch.
 // Writes: one send (one segment) or sendmsg (several) per flush, submitted with the loop's
@@ -51,6 +54,8 @@ class UringSocket final : public Completion {
 
   void on_complete(const io_uring_cqe& cqe, unsigned tag) override;
   void on_buffers_back() override;
+  void after_batch() override;
+  void on_batch_end() override;
 
   static constexpr std::size_t kMaxIov = 64;
   struct SendState;  // from a per-thread pool while a sendmsg is in flight
@@ -93,6 +98,11 @@ class UringConnection final : public Connection {
   void on_data(const char* data, std::size_t n);
   void on_read_end(std::error_code ec);  // FIN (errc::eof) or an error: no more bytes come
   void on_sent(int res);
+  // A drain found the idle connection's socket empty: still nothing came with the completions
+  // that followed, so the wait ends (shutting_down).
+  void drain_recheck() noexcept;
+  // The batch that satisfied the fill is over: resume it.
+  void batch_over();
   bool wants_recv() const noexcept { return !closed_ && !read_error_ && !recv_paused_; }
 
  protected:
@@ -120,8 +130,10 @@ class UringConnection final : public Connection {
   int fd_;
   bool closed_ = false;
   bool recv_paused_ = false;       // read-ahead budget spent: the receive waits for a fill
+  bool fill_due_ = false;          // satisfied; completes at the end of the batch
   bool watching_hangup_ = false;
   std::error_code read_error_;     // eof or the error that ended the receive
+  LinkedBuffer early_;             // received while no fill waited; empty when idle
   Waiter fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <mutex>
 #include <system_error>
+#include <utility>
 
 namespace khz::transport {
 namespace {
@@ -369,25 +370,59 @@ void UringLoop::wait_for_completions() {
 }
 
 void UringLoop::dispatch_completions() {
+  // One batch a turn, as netpoll takes one epoll_wait: what completes while it is dispatched
+  // waits for the next turn, after this one's posted functions (a shutdown's drain marks an
+  // idle connection before the request that arrived meanwhile is read, so it is answered with
+  // Connection: close).
   std::array<io_uring_cqe*, 256> cqes;
-  for (;;) {
-    if (io_uring_cq_has_overflow(&ring_)) ++cq_overflows_;  // the kernel kept some aside (NODROP)
-    // Flushes completions the kernel kept aside once the ring is empty.
-    unsigned n = io_uring_peek_batch_cqe(&ring_, cqes.data(), static_cast<unsigned>(cqes.size()));
-    if (n == 0) break;
-    for (unsigned i = 0; i < n; ++i) {
-      const std::uint64_t data = cqes[i]->user_data;
-      if (data == 0) continue;  // a cancellation's own completion
-      auto* target = reinterpret_cast<Completion*>(data & ~std::uint64_t{7});
-      target->on_complete(*cqes[i], static_cast<unsigned>(data & 7));
+  if (io_uring_cq_has_overflow(&ring_)) ++cq_overflows_;  // the kernel kept some aside (NODROP)
+  // Also flushes completions the kernel kept aside, once the ring is empty.
+  const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes.data(), static_cast<unsigned>(cqes.size()));
+  after_now_.swap(after_batch_);  // those asked before this batch (forget() reaches both)
+  for (unsigned i = 0; i < n; ++i) {
+    const std::uint64_t data = cqes[i]->user_data;
+    if (data == 0) continue;  // a cancellation's own completion
+    auto* target = reinterpret_cast<Completion*>(data & ~std::uint64_t{7});
+    target->on_complete(*cqes[i], static_cast<unsigned>(data & 7));
+  }
+  io_uring_cq_advance(&ring_, n);
+  // Fills satisfied by this batch complete now, with everything the batch brought.
+  for (std::size_t i = 0; i < batch_end_.size(); ++i) {
+    if (Completion* c = batch_end_[i]) {
+      batch_end_[i] = nullptr;
+      c->on_batch_end();
     }
-    io_uring_cq_advance(&ring_, n);
-    // Receives that ran out of buffers go again, now that this batch gave its buffers back.
-    while (!starved_.empty()) {
-      std::vector<Completion*> batch;
-      batch.swap(starved_);
-      for (Completion* c : batch) c->on_buffers_back();
+  }
+  batch_end_.clear();
+  // Receives that ran out of buffers go again, now that this batch gave its buffers back.
+  // (on_buffers_back only submits: none of them frees another.)
+  while (!starved_.empty()) {
+    std::vector<Completion*> batch;
+    batch.swap(starved_);
+    for (Completion* c : batch) {
+      if (c != nullptr) c->on_buffers_back();
     }
+  }
+  for (std::size_t i = 0; i < after_now_.size(); ++i) {
+    if (Completion* c = std::exchange(after_now_[i], nullptr)) c->after_batch();
+  }
+  after_now_.clear();
+}
+
+void UringLoop::after_next_batch(Completion* c) { after_batch_.push_back(c); }
+
+void UringLoop::forget(Completion* c) noexcept {
+  for (auto& p : after_batch_) {
+    if (p == c) p = nullptr;
+  }
+  for (auto& p : starved_) {
+    if (p == c) p = nullptr;
+  }
+  for (auto& p : batch_end_) {
+    if (p == c) p = nullptr;
+  }
+  for (auto& p : after_now_) {
+    if (p == c) p = nullptr;
   }
 }
 
@@ -418,8 +453,12 @@ void UringLoop::run() {
   set_current(this);
   while (!stop_.load(std::memory_order_acquire) && !pause_.load(std::memory_order_acquire)) {
     wait_for_completions();
+    // Timers due when the wait ended, not those armed since: a deadline armed while this
+    // batch is dispatched fires after the next submission (the sends this turn prepared
+    // go out first, as netpoll's go out when they are made).
+    const auto now = Clock::now();
     dispatch_completions();
-    timers_.fire_due(Clock::now());
+    timers_.fire_due(now);
     run_ready();
     run_posted();
     retired_.clear();

@@ -58,6 +58,10 @@ class Completion {
   virtual void on_complete(const io_uring_cqe& cqe, unsigned tag) = 0;
   // After UringLoop::starved(this): the batch is over and its buffers are back; arm again.
   virtual void on_buffers_back() {}
+  // After UringLoop::after_next_batch(this): the next batch of completions was dispatched.
+  virtual void after_batch() {}
+  // After UringLoop::at_batch_end(this): the batch being dispatched is over.
+  virtual void on_batch_end() {}
 
  protected:
   ~Completion() = default;
@@ -114,14 +118,31 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   void recycle(unsigned id) noexcept;
   // A multishot receive ended for want of buffers: c->on_buffers_back() runs after this batch
   // of completions, when their buffers are back. `c` stays alive until then.
-  void starved(Completion* c) { starved_.push_back(c); }
+  void starved(Completion* c) {
+    ++starved_receives_;
+    starved_.push_back(c);
+  }
+  // c->after_batch() after the next batch of completions is dispatched (what completed by
+  // now has been seen). forget(c) withdraws it, and a pending starved() call.
+  void after_next_batch(Completion* c);
+  // c->on_batch_end() once the batch being dispatched is over (once, however often asked).
+  void at_batch_end(Completion* c) { batch_end_.push_back(c); }
+  void forget_batch_end(Completion* c) noexcept {
+    for (auto& p : batch_end_) {
+      if (p == c) p = nullptr;
+    }
+  }
+  void forget(Completion* c) noexcept;
   // Sockets whose connection is gone while operations are still in flight: the loop frees
   // what is left of them when it is destroyed (the ring's exit cancels their operations).
   void add_orphan(void* p, void (*destroy)(void*)) { orphans_.emplace(p, destroy); }
   void remove_orphan(void* p) noexcept { orphans_.erase(p); }
 
   const UringTuning& tuning() const noexcept { return tuning_; }
+  // Counters for tests: batches that found completions kept aside by the kernel (the
+  // completion queue overflowed), receives the buffer ring starved.
   std::uint64_t cq_overflows() const noexcept { return cq_overflows_; }
+  std::uint64_t starved_receives() const noexcept { return starved_receives_; }
 
  private:
   struct Sleeper {
@@ -168,9 +189,13 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   bool waking_ = false;
   std::vector<Waiter> ready_;
   std::vector<Completion*> starved_;
+  std::vector<Completion*> after_batch_;
+  std::vector<Completion*> after_now_;
+  std::vector<Completion*> batch_end_;
   std::unordered_map<void*, void (*)(void*)> orphans_;
   std::vector<std::unique_ptr<Connection>> retired_;
   std::uint64_t cq_overflows_ = 0;
+  std::uint64_t starved_receives_ = 0;
 };
 
 }  // namespace khz::transport

@@ -161,10 +161,13 @@ class UringTransporter final : public Transporter {
   std::string listen_address() const override { return listen_address_; }
   std::string_view name() const noexcept override { return "uring"; }
 
-  std::uint64_t cq_overflows() const noexcept {
-    std::uint64_t n = 0;
-    for (const auto& w : workers_) n += w->loop.cq_overflows();
-    return n;
+  UringStats stats() const noexcept {
+    UringStats s;
+    for (const auto& w : workers_) {
+      s.cq_overflows += w->loop.cq_overflows();
+      s.starved_receives += w->loop.starved_receives();
+    }
+    return s;
   }
 
   // On `worker`'s loop: takes an accepted socket.
@@ -321,9 +324,9 @@ std::unique_ptr<Transporter> make_uring_transporter(TransporterOptions options) 
   return make_uring_transporter(std::move(options), UringTuning{});
 }
 
-std::uint64_t uring_cq_overflows(const Transporter& t) {
+UringStats uring_stats(const Transporter& t) {
   const auto* u = dynamic_cast<const UringTransporter*>(&t);
-  return u != nullptr ? u->cq_overflows() : 0;
+  return u != nullptr ? u->stats() : UringStats{};
 }
 
 }  // namespace khz::transport

@@ -16,8 +16,12 @@ namespace khz::transport {
 // Falls back to netpoll like make_uring_transporter.
 std::unique_ptr<Transporter> make_uring_transporter(TransporterOptions options, const UringTuning& tuning);
 
-// Completion-queue overflows (the kernel kept completions aside) seen by a uring transporter's
-// loops so far; 0 for any other transporter. From the controlling thread, after shutdown().
-std::uint64_t uring_cq_overflows(const Transporter& t);
+// What a uring transporter's loops counted (UringLoop::cq_overflows, starved_receives); zeros
+// for any other transporter. From the controlling thread, after shutdown().
+struct UringStats {
+  std::uint64_t cq_overflows = 0;
+  std::uint64_t starved_receives = 0;
+};
+UringStats uring_stats(const Transporter& t);
 
 }  // namespace khz::transport
