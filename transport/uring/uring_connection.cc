@@ -179,7 +179,6 @@ void UringConnection::close() noexcept {
   for (int i = 0; i < 16; ++i) {
     if (::recv(fd_, sink, sizeof sink, MSG_DONTWAIT) <= 0) break;
   }
-  (void)peer_address();  // remembered for log lines after the close
   socket_->detach();
   socket_ = nullptr;
   fd_ = -1;
@@ -330,7 +329,9 @@ Waiter UringConnection::take_fill(std::error_code ec) noexcept {
 }
 
 std::coroutine_handle<> UringConnection::take_flush(std::error_code ec) noexcept {
-  loop_.cancel(write_deadline_);
+  // Lazily, as the read deadline: every flush waits for its completion here, so the deadline
+  // is armed and ended once a request; the next arm costs nothing.
+  loop_.disarm(write_deadline_);
   flush_error_ = ec;
   return std::exchange(flush_waiter_, {});
 }

@@ -22,7 +22,7 @@ static const char kResponse[] =
     "HTTP/1.1 200 OK\r\n"
     "Server: floor\r\n"
     "Date: Thu, 01 Jan 2026 00:00:00 GMT\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n"
+    "Content-Type: text/plain\r\n"
     "Content-Length: 13\r\n"
     "\r\n"
     "Hello, World!";
