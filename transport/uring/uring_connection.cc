@@ -213,9 +213,9 @@ void UringConnection::begin_fill(std::size_t n, Waiter w) {
   fill_want_ = n;
   fill_waiter_ = w;
   if (closed_) return finish_fill_soon(errc::cancelled);
-  if (!early_.empty()) {
-    early_.for_each_segment([&](std::string_view seg) { input_.append(seg); });
-    early_.clear();
+  if (early_ != nullptr) {
+    early_->for_each_segment([&](std::string_view seg) { input_.append(seg); });
+    early_.reset();
   }
   if (input_.size() >= n) return finish_fill_soon({});
   if (is_idle() && is_draining() && !socket_has_bytes()) return finish_fill_soon(errc::shutting_down);
@@ -252,8 +252,9 @@ void UringConnection::on_data(const char* data, std::size_t n) {
     }
     return;
   }
-  early_.append(std::string_view(data, n));
-  if (early_.size() >= kReadBudget && !recv_paused_ && socket_ != nullptr && socket_->receiving()) {
+  if (early_ == nullptr) early_ = std::make_unique<LinkedBuffer>();
+  early_->append(std::string_view(data, n));
+  if (early_->size() >= kReadBudget && !recv_paused_ && socket_ != nullptr && socket_->receiving()) {
     recv_paused_ = true;  // nobody reads: stop taking more until a fill asks
     loop_.cancel(socket_, UringSocket::kRecv, false);
   }
@@ -273,6 +274,12 @@ void UringConnection::on_read_end(std::error_code ec) {
 }
 
 void UringConnection::on_sent(int res) {
+  if (std::exchange(send_abandoned_, false)) {
+    // Its flush ended (timed out) and output() is the caller's again, perhaps changed: what
+    // this send took is not skipped. A flush started since goes out now.
+    if (flush_waiter_ && !closed_) socket_->send(output_);
+    return;
+  }
   std::error_code error;
   if (res > 0) {
     output_.skip(static_cast<std::size_t>(res));
@@ -345,7 +352,10 @@ void UringConnection::on_write_deadline(void* self) {
   auto* conn = static_cast<UringConnection*>(self);
   if (!conn->flush_waiter_) return;
   // The send stops now, so output() is the caller's again when the flush ends.
-  if (conn->socket_->sending()) conn->loop_.cancel(conn->socket_, UringSocket::kSend, true);
+  if (conn->socket_->sending()) {
+    conn->loop_.cancel(conn->socket_, UringSocket::kSend, true);
+    conn->send_abandoned_ = true;
+  }
   conn->take_flush(errc::timed_out).resume();
 }
 

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace khz::transport {
@@ -131,9 +132,11 @@ class UringConnection final : public Connection {
   bool closed_ = false;
   bool recv_paused_ = false;       // read-ahead budget spent: the receive waits for a fill
   bool fill_due_ = false;          // satisfied; completes at the end of the batch
+  bool send_abandoned_ = false;    // the send in flight belongs to a flush that timed out
   bool watching_hangup_ = false;
   std::error_code read_error_;     // eof or the error that ended the receive
-  LinkedBuffer early_;             // received while no fill waited; empty when idle
+  // Received while no fill waited; allocated only then (an idle connection has none).
+  std::unique_ptr<LinkedBuffer> early_;
   Waiter fill_waiter_;
   std::coroutine_handle<> flush_waiter_;
   std::size_t fill_want_ = 0;
