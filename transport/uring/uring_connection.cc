@@ -168,10 +168,11 @@ void UringConnection::close() noexcept {
   loop_.cancel(read_deadline_);
   loop_.cancel(write_deadline_);
   // The kernel may still read output() for a send in flight: cancel it now, before the buffer
-  // can go. The receive writes only into the ring's buffers: its cancel goes with the next
-  // submission.
-  if (socket_->sending()) loop_.cancel(socket_, UringSocket::kSend, true);
+  // can go. The receive is cancelled now too (one submission for both), so the drain below
+  // reads what the peer still sends rather than racing the receive for it.
+  if (socket_->sending()) loop_.cancel(socket_, UringSocket::kSend, false);
   if (socket_->receiving()) loop_.cancel(socket_, UringSocket::kRecv, false);
+  if (socket_->sending() || socket_->receiving()) loop_.submit_now();
   // FIN first and drop what the peer still sent, so closing does not turn into a RST that
   // could destroy a response the peer has not read yet.
   ::shutdown(fd_, SHUT_WR);
