@@ -344,3 +344,30 @@ TEST_CASE("uring: a large stream echoed while it arrives keeps every byte in ord
   REQUIRE(got == body);
   t->shutdown(1s);
 }
+
+TEST_CASE("uring: sockets use registered descriptors, and their descriptors once the table is full") {
+  // A table of 2 slots for 6 connections open at once: 2 are registered, 4 go by descriptor,
+  // all are served; slots come back as connections close.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 16, .buffer_size = 4096, .fixed_files = 2});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 6; }));
+  for (int i = 0; i < 6; ++i) {
+    clients[i]->send(pattern(3000, i));
+    clients[i]->shutdown_write();
+  }
+  for (int i = 0; i < 6; ++i) REQUIRE(clients[i]->read_until_close() == pattern(3000, i));
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  RawClient again(*port);  // a slot freed by a close is taken again
+  again.send("again");
+  again.shutdown_write();
+  REQUIRE(again.read_until_close() == "again");
+  require_quiet();
+  t->shutdown(1s);
+  const auto stats = khz::transport::uring_stats(*t);
+  REQUIRE(stats.registered_sockets == 3);
+  REQUIRE(stats.unregistered_sockets == 4);
+}

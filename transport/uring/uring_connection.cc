@@ -57,6 +57,7 @@ UringSocket::~UringSocket() {
 void UringSocket::arm_recv() {
   io_uring_sqe* s = loop_.sqe();
   io_uring_prep_recv_multishot(s, fd_, nullptr, 0, 0);
+  target(s);
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = UringLoop::kBufferGroup;
   UringLoop::set_target(s, this, kRecv);
@@ -80,12 +81,15 @@ void UringSocket::send(const LinkedBuffer& output) {
     send_state_->msg.msg_iovlen = n;
     io_uring_prep_sendmsg(s, fd_, &send_state_->msg, MSG_NOSIGNAL);
   }
+  target(s);
   UringLoop::set_target(s, this, kSend);
   send_inflight_ = true;
 }
 
 void UringSocket::detach() noexcept {
   conn_ = nullptr;
+  if (slot_ >= 0) loop_.unregister_fd(slot_);
+  slot_ = -1;
   if (fd_ >= 0) ::close(fd_);  // the operations in flight hold the socket until they end
   fd_ = -1;
   if (receiving() || sending()) {

@@ -41,7 +41,8 @@ class UringConnection;
 class UringSocket final : public Completion {
  public:
   enum : unsigned { kRecv = 1, kSend = 2 };
-  UringSocket(UringLoop& loop, int fd, UringConnection* conn) noexcept : loop_(loop), fd_(fd), conn_(conn) {}
+  UringSocket(UringLoop& loop, int fd, UringConnection* conn) noexcept
+      : loop_(loop), fd_(fd), slot_(loop.register_fd(fd)), conn_(conn) {}
   ~UringSocket();
 
   int fd() const noexcept { return fd_; }
@@ -63,9 +64,17 @@ class UringSocket final : public Completion {
 
  private:
   void free_if_done() noexcept;
+  // The operation's target: the registered slot (IOSQE_FIXED_FILE), else the descriptor.
+  void target(io_uring_sqe* s) const noexcept {
+    if (slot_ >= 0) {
+      s->fd = slot_;
+      s->flags |= IOSQE_FIXED_FILE;
+    }
+  }
 
   UringLoop& loop_;
   int fd_;
+  int slot_;  // in the ring's registered-descriptor table, or -1
   UringConnection* conn_;
   SendState* send_state_ = nullptr;  // sendmsg's header and iovecs, while one is in flight
   bool recv_armed_ = false;

@@ -158,7 +158,30 @@ UringLoop::UringLoop(const UringTuning& tuning) : tuning_(tuning) {
                           static_cast<unsigned short>(i), mask, static_cast<int>(i));
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(tuning_.buffers));
+  // A sparse table of registered descriptors; without it (an old kernel, a limit) sockets are
+  // used by their descriptors.
+  if (tuning_.fixed_files != 0 && io_uring_register_files_sparse(&ring_, tuning_.fixed_files) == 0) {
+    free_slots_.reserve(tuning_.fixed_files);
+    for (unsigned i = tuning_.fixed_files; i > 0; --i) free_slots_.push_back(static_cast<int>(i - 1));
+  }
   arm_wake();
+}
+
+int UringLoop::register_fd(int fd) noexcept {
+  const int slot = free_slots_.empty() ? -1 : free_slots_.back();
+  if (slot < 0 || io_uring_register_files_update(&ring_, static_cast<unsigned>(slot), &fd, 1) != 1) {
+    ++unregistered_sockets_;
+    return -1;
+  }
+  free_slots_.pop_back();
+  ++registered_sockets_;
+  return slot;
+}
+
+void UringLoop::unregister_fd(int slot) noexcept {
+  // Operations still in flight hold the file themselves; the slot is free again at once.
+  int none = -1;
+  if (io_uring_register_files_update(&ring_, static_cast<unsigned>(slot), &none, 1) == 1) free_slots_.push_back(slot);
 }
 
 UringLoop::~UringLoop() {

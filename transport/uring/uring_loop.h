@@ -49,6 +49,7 @@ struct UringTuning {
   unsigned cq_entries = 4096;  // completions the ring holds before the kernel keeps them aside
   unsigned buffers = 256;      // provided receive buffers per loop (a power of two)
   unsigned buffer_size = 16384;
+  unsigned fixed_files = 16384;  // slots of the registered-descriptor table (0: none)
 };
 
 // Something with operations in flight on a loop's ring. Loop thread only.
@@ -138,11 +139,20 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   void add_orphan(void* p, void (*destroy)(void*)) { orphans_.emplace(p, destroy); }
   void remove_orphan(void* p) noexcept { orphans_.erase(p); }
 
+  // Registered (fixed) descriptors: `fd` in a free slot of the ring's file table, so the
+  // kernel skips looking the descriptor up (and its reference count) on every operation;
+  // -1 when the table is full or the kernel gave none (the descriptor is used as it is).
+  int register_fd(int fd) noexcept;
+  void unregister_fd(int slot) noexcept;
+
   const UringTuning& tuning() const noexcept { return tuning_; }
   // Counters for tests: batches that found completions kept aside by the kernel (the
   // completion queue overflowed), receives the buffer ring starved.
   std::uint64_t cq_overflows() const noexcept { return cq_overflows_; }
   std::uint64_t starved_receives() const noexcept { return starved_receives_; }
+  // Sockets that got a registered slot, and those that did not (the table was full).
+  std::uint64_t registered_sockets() const noexcept { return registered_sockets_; }
+  std::uint64_t unregistered_sockets() const noexcept { return unregistered_sockets_; }
 
  private:
   struct Sleeper {
@@ -194,8 +204,11 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::vector<Completion*> batch_end_;
   std::unordered_map<void*, void (*)(void*)> orphans_;
   std::vector<std::unique_ptr<Connection>> retired_;
+  std::vector<int> free_slots_;  // of the registered-descriptor table
   std::uint64_t cq_overflows_ = 0;
   std::uint64_t starved_receives_ = 0;
+  std::uint64_t registered_sockets_ = 0;
+  std::uint64_t unregistered_sockets_ = 0;
 };
 
 }  // namespace khz::transport

@@ -166,6 +166,8 @@ class UringTransporter final : public Transporter {
     for (const auto& w : workers_) {
       s.cq_overflows += w->loop.cq_overflows();
       s.starved_receives += w->loop.starved_receives();
+      s.registered_sockets += w->loop.registered_sockets();
+      s.unregistered_sockets += w->loop.unregistered_sockets();
     }
     return s;
   }

@@ -16,11 +16,13 @@ namespace khz::transport {
 // Falls back to netpoll like make_uring_transporter.
 std::unique_ptr<Transporter> make_uring_transporter(TransporterOptions options, const UringTuning& tuning);
 
-// What a uring transporter's loops counted (UringLoop::cq_overflows, starved_receives); zeros
+// What a uring transporter's loops counted (UringLoop's counters); zeros
 // for any other transporter. From the controlling thread, after shutdown().
 struct UringStats {
   std::uint64_t cq_overflows = 0;
   std::uint64_t starved_receives = 0;
+  std::uint64_t registered_sockets = 0;
+  std::uint64_t unregistered_sockets = 0;
 };
 UringStats uring_stats(const Transporter& t);
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The uring backend: Linux io_uring through liburing. N loops, each a thread with its own ring,
-// provided-buffer ring, timers and SO_REUSEPORT listening socket; multishot accept and
-// multishot receive, one send submission per flush, one io_uring_enter per loop turn (which is
-// also the wait for the earliest timer). Usually reached through make_transporter("uring",
+// provided-buffer ring, registered-descriptor table, timers and SO_REUSEPORT listening socket;
+// multishot accept and multishot receive, one send submission per flush, one io_uring_enter per
+// loop turn (which is also the wait for the earliest timer). Usually reached through make_transporter("uring",
 // options) or KHZ_TRANSPORT=uring.
 //
 //   auto t = khz::transport::make_uring_transporter({.address = "0.0.0.0:8080", .loops = 4});
