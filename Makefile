@@ -78,7 +78,7 @@ test: test-fuzz test-release test-asan
 # Builds only what the benchmark runs; run.sh builds the Go peer and configures nginx itself.
 bench: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target khz-bench-server beast-bench-server \
-	  beast-ws-bench-server khz-wsload
+	  beast-ws-bench-server khz-wsload floor-bench-server
 	BUILD=$(BUILD) BENCH_INVOKED_AS="make bench" bash benchmark/run.sh
 
 clean:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# khz load benchmark: khz (each transport), Boost.Beast, Go net/http and nginx, one core each.
+# khz load benchmark: khz (each transport), Boost.Beast, Go net/http, nginx and a canned epoll C
+# "floor" (plaintext rows only), one core each.
 #
 #   bash benchmark/run.sh                  (or `make bench`, which builds Release first)
 #   BENCH_SECONDS=2 bash benchmark/run.sh  (quick try)
@@ -21,13 +22,15 @@
 #   BENCH_WARMUP=1            unmeasured warm-up seconds before each scenario (0: none)
 #   BENCH_SCENARIOS=""        only the HTTP/1.1 load scenarios whose name contains this text
 #                             ("static": the two static file rows); "": all of them
-#   BENCH_SERVERS="khz khz-mw khz-metrics khz-tracing beast go nginx"  HTTP/1.1 servers ("": none,
+#   BENCH_SERVERS="khz khz-mw khz-metrics khz-tracing beast go nginx floor"  HTTP/1.1 servers ("": none,
 #                                     e.g. to run only HTTP/2); khz-mw is khz-bench-server --middleware
 #                                     (every route behind the middleware stack), khz-metrics is it with
 #                                     --metrics (every built-in instrument on), khz-tracing with
 #                                     --tracing (the tracing middleware, sampling 0); each reported
-#                                     against bare khz
-#   BENCH_TRANSPORTS="asio netpoll"   khz transports; one that is not built in is reported
+#                                     against bare khz; khz-<transport> names one transport
+#                                     (khz-uring); floor is benchmark/peers/floor/floor.c, canned
+#                                     bytes for every request (its non-plaintext rows are n/a)
+#   BENCH_TRANSPORTS="asio netpoll uring"  khz transports; one that is not built in is reported
 #                                     "not available" and skipped
 #   BENCH_H2_SERVERS="khz nghttpd h2o"  HTTP/2 scenarios, h2c (prior knowledge) and h2 over TLS:
 #                                     h2load -c50 -m16
@@ -54,8 +57,8 @@ BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-BENCH_SERVERS=${BENCH_SERVERS-"khz khz-mw khz-metrics khz-tracing beast go nginx"}
-BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll"}
+BENCH_SERVERS=${BENCH_SERVERS-"khz khz-mw khz-metrics khz-tracing beast go nginx floor"}
+BENCH_TRANSPORTS=${BENCH_TRANSPORTS:-"asio netpoll uring"}
 BENCH_H2_SERVERS=${BENCH_H2_SERVERS-"khz nghttpd h2o"}
 BENCH_WS_SERVERS=${BENCH_WS_SERVERS-"khz beast-ws node-ws"}
 BENCH_WS_CLIENT_THREADS=${BENCH_WS_CLIENT_THREADS:-1}
@@ -154,7 +157,7 @@ build_servers() {
   type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
   [ "$type" = Release ] || die "$BUILD is a '$type' build; benchmarks need Release"
   cmake --build "$BUILD" -j "$(nproc)" --target khz-bench-server beast-bench-server khz-load \
-    beast-ws-bench-server khz-wsload
+    beast-ws-bench-server khz-wsload floor-bench-server
   mkdir -p "$BUILD/go/cache" "$BUILD/go/path"
   (cd "$BENCH_DIR/peers/go" &&
     GOCACHE="$BUILD/go/cache" GOPATH="$BUILD/go/path" GOFLAGS= GO111MODULE=on GOPROXY=off \
@@ -162,7 +165,7 @@ build_servers() {
 }
 
 # --- servers ---
-# Server names: khz-<transport>, khz-mw-<transport>, khz-metrics-<transport>, khz-tracing-<transport>, beast, go, nginx. server_command NAME PORT prints nothing; it
+# Server names: khz-<transport>, khz-mw-<transport>, khz-metrics-<transport>, khz-tracing-<transport>, beast, go, nginx, floor. server_command NAME PORT prints nothing; it
 # sets CMD (an array) for that server on that port.
 server_command() {
   local name=$1 port=$2
@@ -205,6 +208,7 @@ server_command() {
     beast-ws) CMD=("$BUILD/bin/beast-ws-bench-server" --port "$port") ;;  # WebSocket echo at /ws
     node-ws) CMD=(env NODE_PATH=/usr/share/nodejs node "$BENCH_DIR/peers/node-ws/echo.js" --port "$port") ;;
     go) CMD=(env GOMAXPROCS=1 "$BUILD/bin/go-bench-server" -port "$port") ;;
+    floor) CMD=("$BUILD/bin/floor-bench-server" --port "$port") ;;  # canned bytes, epoll, one thread
     nginx)
       local prefix="$OUT/nginx-$port"
       rm -rf "$prefix" && mkdir -p "$prefix/empty"

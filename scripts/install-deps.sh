@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libboost-dev libnghttp2-dev node-llhttp libssl-dev rapidjson-dev libkainjow-mustache-dev
-  libsimdjson-dev libre2-dev zlib1g-dev libxxhash-dev libbrotli-dev libzstd-dev libhiredis-dev
+  libsimdjson-dev libre2-dev zlib1g-dev libxxhash-dev libbrotli-dev libzstd-dev libhiredis-dev liburing-dev
   catch2 libbenchmark-dev clang libclang-rt-14-dev
   curl openssl wrk python3 slowhttptest gzip brotli zstd python3-brotli redis-server
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets nginx

@@ -240,7 +240,7 @@ TEST_CASE("spin: the calling thread runs the first loop; shutdown() from another
       server.spin();  // returns once the peer's shutdown() has finished
       peer.join();
       REQUIRE(hook_ran);
-      REQUIRE(who == (transport == "netpoll" ? "spinner" : "loop thread"));
+      REQUIRE(who == (transport == "asio" ? "loop thread" : "spinner"));
       REQUIRE_THROWS(RawClient(port));
     }
   }

@@ -1,0 +1,373 @@
+// SPDX-License-Identifier: Apache-2.0
+// What is particular to the uring backend (the contract and integration tests run on it like
+// on every backend): the fallback when io_uring is refused, a provided-buffer ring smaller than
+// the receiving connections, sends cut short (by the socket and by the iovec limit), peers
+// resetting in the middle of a batch, closes racing operations in flight, an overflowing
+// completion queue, and a quiet loop after each.
+#include <khz/transport/dial.h>
+#include <khz/transport/error.h>
+#include <khz/transport/transporter.h>
+
+#include "uring/uring_transporter.h"
+
+#include "support/raw_client.h"
+#include "support/tls_support.h"
+
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using khz::test::RawClient;
+using khz::transport::Connection;
+
+namespace {
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// The loops sit still once the work is over: no completion, timer or retry keeps them turning.
+void require_quiet() {
+  std::this_thread::sleep_for(50ms);
+  double cpu0 = cpu_seconds();
+  std::this_thread::sleep_for(250ms);
+  REQUIRE(cpu_seconds() - cpu0 < 0.1);
+}
+
+std::string pattern(std::size_t n, int seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + static_cast<std::size_t>(seed)) % 26);
+  return s;
+}
+
+// Echoes until the peer closes. The first byte 'B' blocks the loop's thread for a while (so
+// completions pile up in the kernel meanwhile).
+khz::Task<> echo(Connection& conn) {
+  for (;;) {
+    if (co_await conn.fill(1)) co_return;
+    if (conn.input().segment(0).front() == 'B') {
+      std::this_thread::sleep_for(300ms);
+      conn.input().skip(1);
+    }
+    conn.input().for_each_segment([&](std::string_view s) { conn.output().append(s); });
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    if (conn.output().empty()) continue;
+    if (co_await conn.flush()) co_return;
+  }
+}
+
+std::unique_ptr<khz::transport::Transporter> make(const khz::transport::UringTuning& tuning, int loops = 1) {
+  auto t = khz::transport::make_uring_transporter({.address = "127.0.0.1:0", .loops = loops}, tuning);
+  REQUIRE(t->name() == "uring");
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("uring: a refused io_uring falls back to netpoll with one log line") {
+  ::setenv("KHZ_URING_FORCE_FAIL", "1", 1);
+  std::unique_ptr<khz::transport::Transporter> t;
+  std::string log;
+  {
+    khz::test::StderrCapture capture;
+    t = khz::transport::make_transporter("uring", {.address = "127.0.0.1:0", .loops = 1});
+    log = capture.text();
+  }
+  auto loop = khz::transport::ClientLoop::make_on_caller("uring");
+  ::unsetenv("KHZ_URING_FORCE_FAIL");
+  REQUIRE(t->name() == "netpoll");
+  REQUIRE(log.find("uring: io_uring unavailable (KHZ_URING_FORCE_FAIL is set); using netpoll") != std::string::npos);
+  REQUIRE(loop->name() == "netpoll");
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  RawClient c(*port);
+  c.send("still served");
+  c.shutdown_write();
+  REQUIRE(c.read_until_close() == "still served");
+  t->shutdown(1s);
+  // Unset, the same call gives the real thing.
+  REQUIRE(khz::transport::make_transporter("uring", {.address = "127.0.0.1:0", .loops = 1})->name() == "uring");
+}
+
+TEST_CASE("uring: more receiving connections than provided buffers") {
+  // 4 buffers of 1 KiB for 48 connections sending 16 KiB each at once: receives run dry
+  // (ENOBUFS) and go again as buffers come back; every byte arrives, in order.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 4, .buffer_size = 1024});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  constexpr int kClients = 48;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+  for (int i = 0; i < kClients; ++i) {
+    clients[i]->send(pattern(16384, i));
+    clients[i]->shutdown_write();
+  }
+  for (int i = 0; i < kClients; ++i) REQUIRE(clients[i]->read_until_close() == pattern(16384, i));
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  require_quiet();
+  t->shutdown(1s);
+  REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);
+}
+
+namespace {
+const std::string& piece() {
+  static const std::string p = pattern(4096, 3);
+  return p;
+}
+constexpr int kPieces = 300;  // more segments than one sendmsg takes (64)
+std::atomic<int> many_flush_error{-1};
+
+khz::Task<> many_segments(Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  for (int i = 0; i < kPieces; ++i) conn.output().append_ref(piece());
+  auto ec = co_await conn.flush();
+  many_flush_error = ec.value();
+}
+}  // namespace
+
+TEST_CASE("uring: short sends go on with the rest, across the iovec limit and a full socket") {
+  many_flush_error = -1;
+  auto t = make({});
+  auto port = t->start(&many_segments);
+  REQUIRE(port.ok());
+  // A small receive window: the kernel takes the 1.2 MB in many short sends.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int rcvbuf = 4096;
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(*port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::write(fd, "go", 2) == 2);
+  std::string got;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+    if (got.size() < 200000) std::this_thread::sleep_for(1ms);  // slow at first: the socket fills
+  }
+  ::close(fd);
+  REQUIRE(got.size() == piece().size() * kPieces);
+  std::string want;
+  for (int i = 0; i < kPieces; ++i) want += piece();
+  REQUIRE(got == want);
+  REQUIRE(many_flush_error == 0);
+  require_quiet();
+  t->shutdown(1s);
+}
+
+namespace {
+std::atomic<int> big_done{0};
+std::atomic<int> big_failed{0};
+
+khz::Task<> big_reply(Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  static const std::string body = pattern(1 << 20, 5);
+  for (int i = 0; i < 8; ++i) conn.output().append_ref(body);
+  auto ec = co_await conn.flush();
+  if (ec == std::errc::connection_reset || ec == std::errc::broken_pipe) ++big_failed;
+  ++big_done;
+}
+}  // namespace
+
+TEST_CASE("uring: peers resetting in the middle of a batch of sends") {
+  big_done = 0;
+  big_failed = 0;
+  auto t = make({}, 2);
+  auto port = t->start(&big_reply);
+  REQUIRE(port.ok());
+  constexpr int kClients = 24;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+  for (auto& c : clients) c->send("go");
+  std::this_thread::sleep_for(50ms);  // every server send is in flight against a full socket
+  for (auto& c : clients) {
+    linger hard{1, 0};  // close with RST
+    REQUIRE(::setsockopt(c->fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+  }
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return big_done == kClients; }));
+  REQUIRE(big_failed == kClients);
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  require_quiet();
+  t->shutdown(1s);
+}
+
+namespace {
+std::atomic<int> race_timeouts{0};
+std::atomic<int> race_cancelled{0};
+
+// A write deadline ends a flush to a peer that never reads while its send is in flight; a
+// second flush starts while that send's cancellation is on its way; then the handler returns
+// and the connection closes.
+khz::Task<> flush_timeout_then_again(Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  conn.set_write_timeout(30ms);
+  static const std::string body = pattern(1 << 20, 9);
+  for (int i = 0; i < 16; ++i) conn.output().append_ref(body);
+  if (co_await conn.flush() == khz::transport::errc::timed_out) ++race_timeouts;
+  conn.output().clear();
+  conn.output().append("more");
+  auto ec = co_await conn.flush();
+  if (ec == khz::transport::errc::timed_out) ++race_timeouts;
+}
+
+// Blocked in a flush (no deadline) until the transporter closes the connection.
+khz::Task<> flush_forever(Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  static const std::string body = pattern(1 << 20, 11);
+  for (int i = 0; i < 16; ++i) conn.output().append_ref(body);
+  if (co_await conn.flush() == khz::transport::errc::cancelled) ++race_cancelled;
+}
+}  // namespace
+
+TEST_CASE("uring: closes racing sends and receives in flight") {
+  SECTION("a write deadline cancels the send; the connection closes behind it") {
+    race_timeouts = 0;
+    auto t = make({});
+    auto port = t->start(&flush_timeout_then_again);
+    REQUIRE(port.ok());
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 16; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+    for (auto& c : clients) c->send("go");
+    REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0 && race_timeouts >= 16; }));
+    clients.clear();
+    require_quiet();
+    t->shutdown(1s);
+  }
+  SECTION("shutdown closes connections with sends in flight") {
+    race_cancelled = 0;
+    auto t = make({}, 2);
+    auto port = t->start(&flush_forever);
+    REQUIRE(port.ok());
+    std::vector<std::unique_ptr<RawClient>> clients;
+    for (int i = 0; i < 16; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+    for (auto& c : clients) c->send("go");
+    std::this_thread::sleep_for(50ms);
+    auto start = std::chrono::steady_clock::now();
+    t->shutdown(20ms);
+    REQUIRE(std::chrono::steady_clock::now() - start < 1s);
+    REQUIRE(race_cancelled == 16);
+  }
+  SECTION("a dialled connection destroyed with its receive armed and a send in flight") {
+    // A listener that never accepts: the kernel completes the handshake, nobody reads.
+    int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(lfd, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const auto port = ntohs(addr.sin_port);
+    auto loop = khz::transport::ClientLoop::make("uring");
+    REQUIRE(loop->name() == "uring");
+    int timed_out = 0;
+    loop->run([&]() -> khz::Task<> {
+      static const std::string body = pattern(1 << 20, 13);
+      for (int i = 0; i < 8; ++i) {
+        auto conn = co_await khz::transport::dial("127.0.0.1", port, 1s);
+        if (!conn) continue;
+        (*conn)->set_write_timeout(20ms);
+        for (int j = 0; j < 16; ++j) (*conn)->output().append_ref(body);
+        if (co_await (*conn)->flush() == khz::transport::errc::timed_out) ++timed_out;
+        // Destroyed here: the send's cancellation and the receive's are still on their way.
+      }
+    });
+    loop.reset();
+    ::close(lfd);
+    REQUIRE(timed_out == 8);
+  }
+}
+
+TEST_CASE("uring: an overflowing completion queue loses nothing") {
+  // A completion queue of 8 entries; the loop's thread is blocked while 40 connections arrive
+  // and send: their accepts and receives overflow the queue, the kernel keeps them (NODROP),
+  // multishot operations it ended are armed again, and every byte comes back.
+  auto t = make({.sq_entries = 4, .cq_entries = 8, .buffers = 64, .buffer_size = 4096});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  RawClient blocker(*port);
+  blocker.send("B");
+  std::this_thread::sleep_for(50ms);
+  constexpr int kClients = 40;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<RawClient>(*port));
+    clients.back()->send(pattern(100, i));
+    clients.back()->shutdown_write();
+  }
+  for (int i = 0; i < kClients; ++i) REQUIRE(clients[i]->read_until_close() == pattern(100, i));
+  blocker.shutdown_write();
+  REQUIRE(blocker.read_until_close().empty());
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  require_quiet();
+  t->shutdown(1s);
+  REQUIRE(khz::transport::uring_stats(*t).cq_overflows > 0);
+}
+
+TEST_CASE("uring: a large stream echoed while it arrives keeps every byte in order") {
+  // The receive runs ahead of a handler that is busy flushing: bytes wait aside (and the
+  // receive pauses past its budget) until the next fill takes them.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 16, .buffer_size = 4096});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  const std::string body = pattern(8 << 20, 17);
+  RawClient c(*port, 10s);
+  std::thread writer([&] {
+    for (std::size_t at = 0; at < body.size(); at += 65536) c.send(std::string_view(body).substr(at, 65536));
+    c.shutdown_write();
+  });
+  std::string got = c.read_until_close();
+  writer.join();
+  REQUIRE(got.size() == body.size());
+  REQUIRE(got == body);
+  t->shutdown(1s);
+}
+
+TEST_CASE("uring: sockets use registered descriptors, and their descriptors once the table is full") {
+  // A table of 2 slots for 6 connections open at once: 2 are registered, 4 go by descriptor,
+  // all are served; slots come back as connections close.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 16, .buffer_size = 4096, .fixed_files = 2});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 6; }));
+  for (int i = 0; i < 6; ++i) {
+    clients[i]->send(pattern(3000, i));
+    clients[i]->shutdown_write();
+  }
+  for (int i = 0; i < 6; ++i) REQUIRE(clients[i]->read_until_close() == pattern(3000, i));
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  RawClient again(*port);  // a slot freed by a close is taken again
+  again.send("again");
+  again.shutdown_write();
+  REQUIRE(again.read_until_close() == "again");
+  require_quiet();
+  t->shutdown(1s);
+  const auto stats = khz::transport::uring_stats(*t);
+  REQUIRE(stats.registered_sockets == 3);
+  REQUIRE(stats.unregistered_sockets == 4);
+}

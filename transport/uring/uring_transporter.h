@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: Apache-2.0
+// Private to the uring backend and its tests: a uring transporter with a chosen ring and buffer
+// size (tests make them small to exhaust the buffer ring and overflow the completion queue),
+// and what its loops counted.
+#pragma once
+
+#include <khz/transport/transporter.h>
+
+#include "uring/uring_loop.h"
+
+#include <cstdint>
+#include <memory>
+
+namespace khz::transport {
+
+// Falls back to netpoll like make_uring_transporter.
+std::unique_ptr<Transporter> make_uring_transporter(TransporterOptions options, const UringTuning& tuning);
+
+// What a uring transporter's loops counted (UringLoop's counters); zeros
+// for any other transporter. From the controlling thread, after shutdown().
+struct UringStats {
+  std::uint64_t cq_overflows = 0;
+  std::uint64_t starved_receives = 0;
+  std::uint64_t registered_sockets = 0;
+  std::uint64_t unregistered_sockets = 0;
+};
+UringStats uring_stats(const Transporter& t);
+
+}  // namespace khz::transport
