@@ -9,6 +9,7 @@
 #include "netpoll/event_loop.h"
 #include "netpoll/netpoll_connection.h"
 #include "backend_support.h"
+#include "drain.h"
 #include "lifecycle.h"
 #include "listen_socket.h"
 
@@ -129,32 +130,7 @@ class NetpollTransporter final : public Transporter {
       for (auto* c : w.connections) c->drain();  // completions are queued, not resumed here
     });
     sockets_.clear();  // no loop watches them now; a Unix socket's file goes too
-    std::unique_lock lock(mutex_);
-    if (!idle_.wait_for(lock, drain, [this] { return active_ == 0; })) {
-      KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
-      lock.unlock();
-      for_each_worker([](Worker& w) {
-        std::vector<NetpollConnection*> watched;
-        for (auto* c : w.connections) {
-          if (c->close_for_shutdown()) watched.push_back(c);
-        }
-        for (auto* c : watched) c->report_hangup();
-        w.loop.wake_sleepers();
-      });
-      lock.lock();
-      while (!idle_.wait_for(lock, 5s, [this] { return active_ == 0; })) {
-        KHZ_LOG(warn, active_ << " connection handler(s) still running after close; waiting");
-        lock.unlock();
-        for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
-        lock.lock();
-      }
-    }
-    lock.unlock();
-    // Coroutines still asleep on a loop that no connection owns (a middleware's background
-    // timer, a per-loop keeper) end now, as sleep_for promises at shutdown: the loops would
-    // otherwise stop with their frames suspended.
-    for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
-    for (auto& w : workers_) w->loop.stop_and_join();
+    finish_shutdown(mutex_, idle_, active_, drain, [this](auto fn) { for_each_worker(fn); }, workers_);
   }
 
   void first_loop_on_caller() override {

@@ -10,6 +10,7 @@
 #include "uring/uring_loop.h"
 #include "uring/uring_transporter.h"
 #include "backend_support.h"
+#include "drain.h"
 #include "lifecycle.h"
 #include "listen_socket.h"
 
@@ -116,29 +117,7 @@ class UringTransporter final : public Transporter {
       for (auto* c : w.connections) c->drain();
     });
     sockets_.clear();
-    std::unique_lock lock(mutex_);
-    if (!idle_.wait_for(lock, drain, [this] { return active_ == 0; })) {
-      KHZ_LOG(warn, "drain deadline passed with " << active_ << " connection(s) still busy; closing them");
-      lock.unlock();
-      for_each_worker([](Worker& w) {
-        std::vector<UringConnection*> watched;
-        for (auto* c : w.connections) {
-          if (c->close_for_shutdown()) watched.push_back(c);
-        }
-        for (auto* c : watched) c->report_hangup();
-        w.loop.wake_sleepers();
-      });
-      lock.lock();
-      while (!idle_.wait_for(lock, 5s, [this] { return active_ == 0; })) {
-        KHZ_LOG(warn, active_ << " connection handler(s) still running after close; waiting");
-        lock.unlock();
-        for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
-        lock.lock();
-      }
-    }
-    lock.unlock();
-    for_each_worker([](Worker& w) { w.loop.wake_sleepers(); });
-    for (auto& w : workers_) w->loop.stop_and_join();
+    finish_shutdown(mutex_, idle_, active_, drain, [this](auto fn) { for_each_worker(fn); }, workers_);
   }
 
   void first_loop_on_caller() override {
