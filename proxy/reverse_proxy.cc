@@ -4,6 +4,7 @@
 #include <khz/proxy/reverse_proxy.h>
 
 #include "forwarding.h"
+#include "health_check.h"
 #include "upgrade.h"
 #include "upstream_pool.h"
 
@@ -34,6 +35,9 @@ struct ReverseProxy::State {
     }
     while (options.strip_prefix.size() > 1 && options.strip_prefix.back() == '/') options.strip_prefix.pop_back();
     if (options.max_attempts < 1) throw std::invalid_argument("proxy: max_attempts below 1");
+    if (!options.health_check.path.empty()) {
+      checker = std::make_unique<detail::HealthChecker>(pool, options.health_check, options);
+    }
   }
 
   static ClientOptions client_options(const ReverseProxyOptions& o) {
@@ -67,6 +71,7 @@ struct ReverseProxy::State {
   detail::UpstreamPool pool;
   detail::TrustedProxies trusted;
   Client client;
+  std::unique_ptr<detail::HealthChecker> checker;  // last: stopped before the pool goes
 };
 
 namespace {

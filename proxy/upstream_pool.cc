@@ -64,7 +64,7 @@ std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const std::vector<bool
 }
 
 bool UpstreamPool::ejected(const Target& t, std::int64_t now) const noexcept {
-  return t.ejected_until.load(std::memory_order_relaxed) > now;
+  return t.ejected_until.load(std::memory_order_relaxed) > now || t.down.load(std::memory_order_relaxed);
 }
 
 std::size_t UpstreamPool::pick(const std::vector<bool>& tried, std::uint64_t key_hash) {

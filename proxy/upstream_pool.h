@@ -33,6 +33,7 @@ struct Target {
   std::atomic<int> consecutive_failures{0};
   std::atomic<int> ejections{0};                 // in a row; reset after a quiet period
   std::atomic<std::int64_t> ejected_until{0};    // steady_clock ticks; 0: never ejected
+  std::atomic<bool> down{false};                 // active health checks found it down
   int current_weight = 0;                        // smooth weighted round robin (under the mutex)
 };
 

@@ -118,6 +118,13 @@ TEST_CASE("gateway config: the example file in examples/gateway is good") {
   const auto c = khz::gateway::load_config_file(KHZ_SOURCE_DIR "/examples/gateway/gateway.json");
   CHECK(c.routes.size() == 3);
   CHECK(c.upstreams.at("users").balance == "weighted_round_robin");
+  REQUIRE(c.upstreams.at("users").health_check);
+  CHECK(c.upstreams.at("users").health_check->path == "/healthz");
+  CHECK(c.upstreams.at("users").health_check->timeout == 1s);
+  CHECK(c.upstreams.at("users").health_check->unhealthy_after == 3);  // the default
+  CHECK(config_error(R"({"upstreams": {"u": {"targets": [{"url": "http://a"}],
+                         "health_check": {"path": "healthz", "interval": 0}}}, "routes": [{"upstream": "u"}]})") ==
+        "upstreams.u.health_check.path: must match /[^\\s]*\nupstreams.u.health_check.interval: interval and timeout must be positive");
 }
 
 TEST_CASE("gateway config: every problem is reported at once, each at its path") {

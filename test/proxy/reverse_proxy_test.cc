@@ -411,6 +411,50 @@ TEST_CASE("proxy: hostile upstreams get 502 and a log line") {
   }
 }
 
+TEST_CASE("proxy: active health checks take a failing upstream out and bring it back, with a log line each") {
+  const std::string transport = khz::test::transports().front();  // the checks run on a thread of their own
+  std::atomic<int> b_health{200};
+  TestServer a(transport), b(transport);
+  a.server.get("/api/healthz", [](khz::RequestContext& c) { c.string(200, "ok"); });
+  b.server.get("/api/healthz", [&b_health](khz::RequestContext& c) { c.string(b_health.load(), "b"); });
+  add_echo(a.server, "a");
+  add_echo(b.server, "b");
+  a.start();
+  b.start();
+  khz::test::LogCapture log;
+  // The upstream URLs' base path goes in front of the check's path: /api + /healthz.
+  Front front(transport, {.upstreams = {{.url = upstream_url(a) + "/api"}, {.url = upstream_url(b) + "/api"}},
+                          .strip_prefix = "/api",
+                          .eject_after = 0,  // passive ejection off: only the checks decide
+                          .health_check = {.path = "/healthz", .interval = 30ms, .timeout = 500ms,
+                                           .unhealthy_after = 2, .healthy_after = 2}});
+  auto seen = [&] {
+    khz::BlockingClient client;
+    std::string s;
+    for (int i = 0; i < 6; ++i) {
+      auto r = client.get(front.url("/api/x"));
+      s += r && r->status() == 200 ? std::string(r->header("X-Upstream")) : std::string("!");
+    }
+    return s;
+  };
+  CHECK(seen() == "ababab");
+  b_health = 503;  // b fails its checks: after two in a row, only a is picked
+  REQUIRE(khz::test::eventually([&] { return seen() == "aaaaaa"; }, 3s));
+  CHECK(log.text().find("proxy: upstream " + upstream_url(b) + "/api is down after 2 failed health checks (/healthz: status 503)") !=
+        std::string::npos);
+  b_health = 200;  // and back after two passes
+  REQUIRE(khz::test::eventually([&] { return seen().find('b') != std::string::npos; }, 3s));
+  CHECK(log.text().find("proxy: upstream " + upstream_url(b) + "/api is up again") != std::string::npos);
+  // An upstream that goes away altogether fails its checks too (refused).
+  b.server.shutdown();
+  REQUIRE(khz::test::eventually([&] { return seen() == "aaaaaa"; }, 3s));
+  // Bad options are refused.
+  CHECK_THROWS_AS(ReverseProxy({.upstreams = {{.url = upstream_url(a)}}, .health_check = {.path = "healthz"}}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(ReverseProxy({.upstreams = {{.url = upstream_url(a)}}, .health_check = {.path = "/h", .interval = 0ms}}),
+                  std::invalid_argument);
+}
+
 TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

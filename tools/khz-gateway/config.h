@@ -72,6 +72,27 @@ struct HashKeyConfig {
   }
 };
 
+// Active health checks of a group's targets (ReverseProxyOptions::health_check).
+struct HealthCheckConfig {
+  std::string path;
+  std::chrono::milliseconds interval{std::chrono::seconds(5)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(2)};
+  int unhealthy_after = 3;
+  int healthy_after = 2;
+  static constexpr auto khz_fields() {
+    return std::tuple{
+        khz::field("path", &HealthCheckConfig::path).required().pattern("/[^\\s]*"),
+        khz::field("interval", &HealthCheckConfig::interval),
+        khz::field("timeout", &HealthCheckConfig::timeout),
+        khz::field("unhealthy_after", &HealthCheckConfig::unhealthy_after).range(1, 100),
+        khz::field("healthy_after", &HealthCheckConfig::healthy_after).range(1, 100),
+        khz::check<HealthCheckConfig>(
+            "interval", [](const HealthCheckConfig& h) { return h.interval.count() > 0 && h.timeout.count() > 0; },
+            "interval and timeout must be positive"),
+    };
+  }
+};
+
 // An upstream group: its targets and how requests are spread over them (ReverseProxyOptions).
 struct UpstreamConfig {
   std::vector<TargetConfig> targets;
@@ -87,9 +108,11 @@ struct UpstreamConfig {
   std::chrono::milliseconds max_eject_time{std::chrono::seconds(300)};
   std::string tls_ca_file;
   bool insecure_skip_verify = false;
+  std::optional<HealthCheckConfig> health_check;
   static constexpr auto khz_fields() {
     return std::tuple{
         khz::field("targets", &UpstreamConfig::targets).required(),
+        khz::field("health_check", &UpstreamConfig::health_check),
         khz::field("balance", &UpstreamConfig::balance)
             .one_of("round_robin|weighted_round_robin|least_request|consistent_hash"),
         khz::field("hash_key", &UpstreamConfig::hash_key),

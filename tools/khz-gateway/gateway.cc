@@ -65,6 +65,13 @@ proxy::ReverseProxyOptions proxy_options(const RouteConfig& r, const UpstreamCon
   o.max_eject_time = u.max_eject_time;
   o.tls_ca_file = u.tls_ca_file;
   o.insecure_skip_verify = u.insecure_skip_verify;
+  if (u.health_check) {
+    o.health_check = {.path = u.health_check->path,
+                      .interval = u.health_check->interval,
+                      .timeout = u.health_check->timeout,
+                      .unhealthy_after = u.health_check->unhealthy_after,
+                      .healthy_after = u.health_check->healthy_after};
+  }
   return o;
 }
 

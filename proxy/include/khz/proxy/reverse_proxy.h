@@ -48,7 +48,8 @@
 // is hashed): the same key goes to the same upstream, and when one leaves (ejected) only its
 // keys move, to the next upstream on the ring. An upstream that fails `eject_after` times in a row (connect failures and 5xx
 // answers) is left out for `eject_time`, doubled at each ejection in a row (at most
-// `max_eject_time`); when every upstream is out, they are all tried anyway. A request whose
+// `max_eject_time`); so is one that active health checks (`health_check`) found down; when
+// every upstream is out, they are all tried anyway. A request whose
 // upstream could not be reached (refused, unreachable) is tried on another
 // upstream, up to `max_attempts` in all, as long as none of its body was read; an idempotent
 // method (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) is also retried after the connection broke
@@ -91,6 +92,20 @@ struct HashKey {
   std::string name{};  // the header field's or the cookie's name
 };
 
+// Active health checks: every `interval`, a GET of `path` to each upstream (with the upstream
+// URL's base path in front, Host set to its authority); a 2xx or 3xx answer within `timeout`
+// passes, anything else (an error status, a refused or timed-out connection) fails. An upstream
+// failing `unhealthy_after` checks in a row is down — the balancer leaves it out, as an ejected
+// one — until it passes `healthy_after` in a row. Each change of state is logged. The checks
+// run on a thread of their own, one upstream after another; the first round starts at once.
+struct HealthCheck {
+  std::string path{};  // "/healthz"; empty: no active checks
+  std::chrono::milliseconds interval{std::chrono::seconds(5)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(2)};
+  int unhealthy_after = 3;
+  int healthy_after = 2;
+};
+
 // Which forwarding fields the upstream gets.
 enum class ForwardedFields { x_forwarded, rfc7239, none };
 
@@ -118,6 +133,7 @@ struct ReverseProxyOptions {
   int eject_after = 5;   // consecutive failures that eject an upstream; 0: never
   std::chrono::milliseconds eject_time{std::chrono::seconds(10)};
   std::chrono::milliseconds max_eject_time{std::chrono::seconds(300)};
+  HealthCheck health_check{};  // active checks (off unless its path is set)
   bool insecure_skip_verify = false;  // https upstreams: no certificate check (tests only)
   std::string tls_ca_file{};          // https upstreams: the CA bundle to trust
 };
