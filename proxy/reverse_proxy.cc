@@ -50,6 +50,7 @@ struct ReverseProxy::State {
     c.user_agent.clear();                 // the client's own User-Agent, or none
     c.max_body_bytes = std::numeric_limits<std::uint64_t>::max();  // bodies stream through
     c.max_connections_per_host = 1024;
+    c.http2_prior_knowledge = o.upstream_h2c;
     c.insecure_skip_verify = o.insecure_skip_verify;
     c.tls_ca_file = o.tls_ca_file;
     return c;  // retries: ClientOptions's default of one attempt; the proxy retries itself
@@ -187,6 +188,10 @@ void ReverseProxy::State::add_request_fields(RequestContext& ctx, HeaderMap& out
   std::string prior_xff;
   std::string prior_forwarded;
   for (const auto& f : in.headers()) {
+    if (iequals(f.name, "TE")) {  // hop-by-hop, but a client that takes trailers says so to the upstream
+      if (has_token(f.value, "trailers") && !out.contains("TE")) out.add("TE", "trailers");
+      continue;
+    }
     if (detail::is_hop_by_hop(f.name) || detail::names_one_of(f.name, named) || iequals(f.name, "Host") ||
         iequals(f.name, "Content-Length") || iequals(f.name, "Expect")) {
       continue;

@@ -12,7 +12,7 @@ packages=(
   curl openssl wrk python3 slowhttptest gzip brotli zstd python3-brotli redis-server
   nghttp2-client python3-h2 nghttp2-server h2o python3-websockets nginx
   chromium node-ws nodejs protobuf-compiler libprotobuf-dev libprotoc-dev libcli11-dev prometheus
-  thrift-compiler etcd-server etcd-client
+  thrift-compiler etcd-server etcd-client python3-grpcio
 )
 
 missing=()

@@ -455,6 +455,45 @@ TEST_CASE("proxy: active health checks take a failing upstream out and bring it 
                   std::invalid_argument);
 }
 
+TEST_CASE("proxy: gRPC through the proxy to an h2c upstream (python3-grpcio on both sides)") {
+  // The upstream: a gRPC server; the client speaks h2c to the proxy, the proxy h2c upstream.
+  khz::test::TempDir dir;
+  FILE* p = ::popen(("exec /usr/bin/python3 " KHZ_TEST_DIR "/proxy/grpc_peer.py server > " + dir.path +
+                     "/port 2>" + dir.path + "/log & echo $!")
+                        .c_str(),
+                    "r");
+  char pid_text[32] = {};
+  REQUIRE(std::fgets(pid_text, sizeof pid_text, p) != nullptr);
+  ::pclose(p);
+  struct Killer {
+    int pid;
+    ~Killer() { ::kill(pid, SIGKILL); }
+  } killer{std::atoi(pid_text)};
+  std::string port;
+  REQUIRE(khz::test::eventually([&] {
+    port = run_command("cat " + dir.path + "/port").output;
+    return !port.empty() && port.back() == '\n';
+  }, 10s));
+  port.pop_back();
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      Front front(transport, {.upstreams = {{.url = "http://127.0.0.1:" + port}}, .upstream_h2c = true}, "/*any");
+      const auto r = run_command("/usr/bin/python3 " KHZ_TEST_DIR "/proxy/grpc_peer.py client 127.0.0.1:" +
+                                 std::to_string(front.server.port()) + " 2>&1");
+      CAPTURE(r.output);
+      CHECK(r.status == 0);
+      // Unary with metadata both ways and a trailer; 1 MiB each way; server streaming; an
+      // error status with its details (grpc-status, grpc-message: trailers); client streaming.
+      CHECK(r.output ==
+            "echo cprg olleh lane=dev served-by=python\n"
+            "echo-big 1048576\n"
+            "count message 0,message 1,message 2,message 3,message 4\n"
+            "fail NOT_FOUND no such thing: widget\n"
+            "sum 42\n");
+    }
+  }
+}
+
 TEST_CASE("proxy: balancing, ejection and retries onto another upstream") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

@@ -106,6 +106,7 @@ struct UpstreamConfig {
   int eject_after = 5;
   std::chrono::milliseconds eject_time{std::chrono::seconds(10)};
   std::chrono::milliseconds max_eject_time{std::chrono::seconds(300)};
+  bool h2c = false;  // http:// targets in HTTP/2 with prior knowledge (gRPC servers)
   std::string tls_ca_file;
   bool insecure_skip_verify = false;
   std::optional<HealthCheckConfig> health_check;
@@ -124,6 +125,7 @@ struct UpstreamConfig {
         khz::field("eject_after", &UpstreamConfig::eject_after).range(0, 1000),
         khz::field("eject_time", &UpstreamConfig::eject_time),
         khz::field("max_eject_time", &UpstreamConfig::max_eject_time),
+        khz::field("h2c", &UpstreamConfig::h2c),
         khz::field("tls_ca_file", &UpstreamConfig::tls_ca_file),
         khz::field("insecure_skip_verify", &UpstreamConfig::insecure_skip_verify),
     };

@@ -64,6 +64,7 @@ proxy::ReverseProxyOptions proxy_options(const RouteConfig& r, const UpstreamCon
   o.eject_time = u.eject_time;
   o.max_eject_time = u.max_eject_time;
   o.tls_ca_file = u.tls_ca_file;
+  o.upstream_h2c = u.h2c;
   o.insecure_skip_verify = u.insecure_skip_verify;
   if (u.health_check) {
     o.health_check = {.path = u.health_check->path,

@@ -20,7 +20,8 @@
 //   target to the one sent.
 // - Header fields, minus the hop-by-hop ones (RFC 9110 §7.6.1: Connection, Keep-Alive,
 //   Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, TE, Transfer-Encoding,
-//   Upgrade, and every field the Connection field names), in both directions. Host is kept
+//   Upgrade, and every field the Connection field names), in both directions — except that a
+//   client's `TE: trailers` is passed on (gRPC servers require it). Host is kept
 //   (`preserve_host`) or set to the upstream's authority. Expect is answered here (100 Continue
 //   when the body is first read), not forwarded.
 // - Forwarding fields (`forwarded`): X-Forwarded-For gets the client's address appended, and
@@ -134,6 +135,9 @@ struct ReverseProxyOptions {
   std::chrono::milliseconds eject_time{std::chrono::seconds(10)};
   std::chrono::milliseconds max_eject_time{std::chrono::seconds(300)};
   HealthCheck health_check{};  // active checks (off unless its path is set)
+  // http:// upstreams spoken to in HTTP/2 from the first byte (h2c with prior knowledge), as
+  // gRPC servers expect; https:// upstreams choose HTTP/2 or HTTP/1.1 by ALPN either way.
+  bool upstream_h2c = false;
   bool insecure_skip_verify = false;  // https upstreams: no certificate check (tests only)
   std::string tls_ca_file{};          // https upstreams: the CA bundle to trust
 };
