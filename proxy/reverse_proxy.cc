@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -276,7 +277,19 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   std::optional<ResponseStream> stream;
   std::size_t chosen = 0;
   std::string upstream_url;
+  const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
+    std::chrono::milliseconds left{0};  // of total_timeout, for this try and the body after it
+    if (options.total_timeout.count() > 0) {
+      left = options.total_timeout -
+             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      if (left.count() <= 0) {
+        KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": total timeout of "
+                                << options.total_timeout.count() << " ms spent on earlier tries; 504");
+        ctx.string(504, "upstream timed out\n");
+        co_return;
+      }
+    }
     chosen = pool.pick(tried, key_hash);
     tried[chosen] = true;
     Target& t = pool.target(chosen);
@@ -287,6 +300,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     upstream_url = t.origin + path;
     req.url = upstream_url;
     req.headers = fields;
+    req.timeout = left;
     req.headers.set("Host", options.preserve_host && !in.host().empty() ? in.host() : std::string_view(t.authority));
     if (has_body) {
       if (ctx.body_streamed()) {

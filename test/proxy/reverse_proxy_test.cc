@@ -323,6 +323,43 @@ TEST_CASE("proxy: refused 502, timeout 504, each logged naming the upstream") {
   }
 }
 
+TEST_CASE("proxy: total_timeout bounds the tries and the body: 504 before the head, cut off after") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer up(transport);
+      up.server.get("/api/late", [](khz::RequestContext& c) -> khz::Task<> {
+        co_await khz::sleep_for(600ms);
+        c.string(200, "late");
+      });
+      up.server.get("/api/drip", [](khz::RequestContext& c) -> khz::Task<> {
+        c.set_status(200);
+        for (int i = 0; i < 8; ++i) {
+          if (!co_await c.write("piece\n")) co_return;
+          co_await khz::sleep_for(100ms);
+        }
+      });
+      up.start();
+      Front bounded(transport, {.upstreams = {{.url = upstream_url(up)}}, .total_timeout = 300ms});
+      const auto t0 = std::chrono::steady_clock::now();
+      auto r = run_command("curl -sS -o /dev/null -w '%{http_code}' " + bounded.url("/api/late"));
+      CHECK(r.output == "504");
+      CHECK(std::chrono::steady_clock::now() - t0 < 550ms);  // not the upstream's 600 ms
+      // The head came in time, the body did not: cut off, never ended as if whole.
+      r = run_command("curl -sS " + bounded.url("/api/drip") + " 2>&1");
+      CAPTURE(r.output);
+      CHECK(r.status != 0);
+      CHECK(r.output.find("piece\n") != std::string::npos);
+      CHECK(std::count(r.output.begin(), r.output.end(), '\n') < 8);
+      // Without it, the same routes complete.
+      Front open(transport, {.upstreams = {{.url = upstream_url(up)}}});
+      r = run_command("curl -sS " + open.url("/api/drip"));
+      CHECK(r.status == 0);
+      CHECK(std::count(r.output.begin(), r.output.end(), '\n') == 8);
+      CHECK(run_command("curl -sS " + open.url("/api/late")).output == "late");
+    }
+  }
+}
+
 TEST_CASE("proxy: an upstream dying mid-body never looks complete to the client") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

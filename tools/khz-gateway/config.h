@@ -101,6 +101,7 @@ struct UpstreamConfig {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};
   std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds total_timeout{0};
   int max_attempts = 2;
   double retry_budget = 0.2;
   int eject_after = 5;
@@ -120,6 +121,7 @@ struct UpstreamConfig {
         khz::field("connect_timeout", &UpstreamConfig::connect_timeout),
         khz::field("response_timeout", &UpstreamConfig::response_timeout),
         khz::field("read_timeout", &UpstreamConfig::read_timeout),
+        khz::field("total_timeout", &UpstreamConfig::total_timeout),
         khz::field("max_attempts", &UpstreamConfig::max_attempts).range(1, 10),
         khz::field("retry_budget", &UpstreamConfig::retry_budget).range(0, 1),
         khz::field("eject_after", &UpstreamConfig::eject_after).range(0, 1000),

@@ -58,6 +58,7 @@ proxy::ReverseProxyOptions proxy_options(const RouteConfig& r, const UpstreamCon
   o.connect_timeout = u.connect_timeout;
   o.response_timeout = u.response_timeout;
   o.read_timeout = u.read_timeout;
+  o.total_timeout = u.total_timeout;
   o.max_attempts = u.max_attempts;
   o.retry_budget = u.retry_budget;
   o.eject_after = u.eject_after;

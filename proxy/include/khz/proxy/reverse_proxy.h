@@ -125,6 +125,10 @@ struct ReverseProxyOptions {
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(5)};
   std::chrono::milliseconds response_timeout{std::chrono::seconds(30)};  // request sent to head
   std::chrono::milliseconds read_timeout{std::chrono::seconds(60)};  // longest gap within a body
+  // The whole exchange with the upstreams, every try and the response body included (the
+  // per-try timeouts above still hold within it); 0: none. Past it before a response head:
+  // 504; after: the response is cut off. Leave it 0 on routes that stream without end (SSE).
+  std::chrono::milliseconds total_timeout{0};
   int max_attempts = 2;  // tries per request (on different upstreams when there are several)
   // Retry budget (as Envoy's): retries in flight stay below this share of the requests in
   // flight, or below min_retries_in_flight, whichever is larger, so retries cannot multiply
