@@ -235,6 +235,15 @@ void Server::shutdown() {
   if (!running_) return;
   running_ = false;
   KHZ_LOG(info, "khz: shutting down (draining up to " << options_.exit_wait_timeout.count() << " ms)");
+  for (auto& hook : drain_hooks_) {
+    try {
+      hook();
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, "khz: an on_drain hook threw: " << e.what() << "; shutting down anyway");
+    } catch (...) {
+      KHZ_LOG(error, "khz: an on_drain hook threw; shutting down anyway");
+    }
+  }
   if (metrics_) metrics_->stop();
   transporter_->shutdown(options_.exit_wait_timeout);
   if (metrics_ && metrics_->listener) metrics_->listener->shutdown();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// announce: a Server's on_run / on_shutdown hooks that register and withdraw it.
+// announce: a Server's on_run / on_drain hooks that register and withdraw it.
 #include <khz/governance/announce.h>
 
 #include <khz/app/server.h>
@@ -23,7 +23,8 @@ void announce(Server& server, std::shared_ptr<Registry> registry, Instance insta
     if (registered->address.empty()) registered->address = advertised(listen_address, host);
     registry->register_instance(*registered);
   });
-  server.on_shutdown([registry, registered] { registry->deregister_instance(*registered); });
+  // Withdrawn as the shutdown begins: callers stop choosing it while its requests finish.
+  server.on_drain([registry, registered] { registry->deregister_instance(*registered); });
 }
 
 }  // namespace khz::governance

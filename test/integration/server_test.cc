@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Server lifecycle on every transport: coroutine handlers sharing a loop, graceful shutdown,
-// spin(), the lifecycle hooks (on_run, on_accept, on_shutdown), the log flushed on stop.
+// spin(), the lifecycle hooks (on_run, on_accept, on_drain, on_shutdown), the log flushed on stop.
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
@@ -61,12 +61,20 @@ TEST_CASE("graceful shutdown: in-flight request finishes with Connection: close,
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
       khz::test::TestServer ts(transport, {.exit_wait_timeout = 5s});
-      std::atomic<bool> in_handler{false};
+      std::atomic<bool> in_handler{false}, finished{false};
       bool hook_ran = false;
-      ts.server.on_shutdown([&] { hook_ran = true; });
+      std::vector<std::string> hooks;  // on the shutdown() thread, one after another
+      // on_drain runs as the shutdown begins: the request in flight has not finished yet.
+      ts.server.on_drain([&] { hooks.push_back(finished ? "drain after the request" : "drain during the request"); });
+      ts.server.on_drain([] { throw std::runtime_error("withdrawal failed"); });  // logged; the shutdown goes on
+      ts.server.on_shutdown([&] {
+        hook_ran = true;
+        hooks.push_back(finished ? "shutdown after the request" : "shutdown during the request");
+      });
       ts.server.get("/work", [&](khz::RequestContext& c) -> khz::Task<> {
         in_handler = true;
         co_await khz::sleep_for(300ms);
+        finished = true;
         c.string(200, "finished");
       });
       ts.server.get("/ping", [](khz::RequestContext& c) { c.string(200, "pong"); });
@@ -90,6 +98,7 @@ TEST_CASE("graceful shutdown: in-flight request finishes with Connection: close,
       REQUIRE(busy.closed_by_peer(2s));
       stopped.get();
       REQUIRE(hook_ran);
+      REQUIRE(hooks == std::vector<std::string>{"drain during the request", "shutdown after the request"});
       REQUIRE_THROWS(RawClient(port));
     }
   }

@@ -155,6 +155,11 @@ class Server : public Engine {
   // run concurrently on different loops: make them thread-safe, and quick (the loop waits).
   // Hertz's OnAccept and OnConnect both map here.
   void on_accept(std::function<bool(const ConnectionInfo& connection)> hook);
+  // When a shutdown begins, before the listeners close and the connections drain, on the
+  // thread that called shutdown(): withdraw the server from service discovery or a load
+  // balancer here, so callers stop choosing it while its requests in flight finish. A hook that
+  // throws is logged; the shutdown goes on. May be registered at any time before that shutdown.
+  void on_drain(std::function<void()> hook) { drain_hooks_.push_back(std::move(hook)); }
   // After a shutdown has drained and closed the connections and stopped the loops, on the
   // thread that called shutdown() (spin()'s, on a signal; the destructor's). May be registered
   // at any time before that shutdown.
@@ -192,6 +197,7 @@ class Server : public Engine {
   std::unique_ptr<transport::Transporter> transporter_;
   std::vector<std::function<void(std::string_view)>> run_hooks_;
   std::vector<std::function<bool(const ConnectionInfo&)>> accept_hooks_;  // read by the loops once started
+  std::vector<std::function<void()>> drain_hooks_;
   std::vector<std::function<void()>> shutdown_hooks_;
   std::uint16_t port_ = 0;
   std::string listen_address_;

@@ -9,7 +9,7 @@
 // The instance's address, when empty, is the server's listen address (the real port for port
 // 0); a wildcard host ("0.0.0.0", "[::]") is replaced by `advertise_host`. Registration happens
 // in the server's on_run hook (etcd unreachable: logged, kept trying in the background); the
-// instance is withdrawn by the server's on_shutdown hook. Threading: call before start()/spin(),
+// instance is withdrawn by the server's on_drain hook, as its shutdown begins. Threading: call before start()/spin(),
 // from the thread that owns the server.
 #pragma once
 
