@@ -46,6 +46,12 @@
 #   BENCH_CLIENT=1                    client scenarios (0: skip them):
 #   BENCH_CLIENT_SCENARIOS="h1 h2"    h1: khz-load against wrk (-c50); h2: khz-load over h2c
 #                                     against h2load (-c50 -m16), same server, same CPUs
+#   BENCH_GATEWAY=1                   gateway rows (0: skip them): khz-gateway (one loop, each
+#                                     transport in BENCH_TRANSPORTS) and nginx proxy_pass (one
+#                                     worker, upstream keep-alive) on the server CPU, in front of
+#                                     khz-bench-server (netpoll) sharing the client CPU with wrk:
+#                                     GET /plaintext and POST /echo 16 KiB, -c50, requests per
+#                                     gateway CPU-second and p99
 #   BENCH_SERVER_CPU=0 BENCH_CLIENT_CPU=1
 #   BUILD=build                       CMake build directory (Release)
 set -euo pipefail
@@ -67,6 +73,7 @@ BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
 BENCH_CLIENT=${BENCH_CLIENT:-1}
 BENCH_CLIENT_SCENARIOS=${BENCH_CLIENT_SCENARIOS:-"h1 h2"}
+BENCH_GATEWAY=${BENCH_GATEWAY:-1}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 OUT="$BUILD/bench"
@@ -671,6 +678,105 @@ client_h1_scenarios() {
   stop_server
 }
 
+# Gateway rows: a proxy on the server CPU in front of khz-bench-server on the client CPU (with
+# wrk). Appends a table to gateway.md.
+gateway_scenarios() {
+  [ "$BENCH_GATEWAY" = 1 ] || return 0
+  local up_port=$((BENCH_PORT + 95)) tick
+  tick=$(getconf CLK_TCK)
+  taskset -c "$BENCH_CLIENT_CPU" "$BUILD/bin/khz-bench-server" --port "$up_port" --loops 1 --transport netpoll \
+    >"$OUT/gateway-upstream.log" 2>&1 &
+  local up_pid=$! i
+  TRACKED+=("$up_pid")
+  for i in $(seq 100); do
+    curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$up_port/plaintext" && break
+    sleep 0.1
+  done
+  {
+    echo
+    echo "## Gateway: a proxy on CPU $BENCH_SERVER_CPU, khz-bench-server and wrk (-c50) on CPU $BENCH_CLIENT_CPU"
+    echo
+    echo "| proxy | row | req/s | req per proxy CPU-second | p50 / p99 ms | vs nginx |"
+    echo "|---|---|---:|---:|---|---:|"
+  } >"$OUT/gateway.md"
+  local proxies=() t
+  for t in $BENCH_TRANSPORTS; do proxies+=("khz-gateway-$t"); done
+  proxies+=(nginx-proxy)
+  local -A per_cpu=()
+  local round row path script rows=("plaintext|/plaintext|" "echo 16 KiB|/echo|echo_16k.lua")
+  for round in $(seq "$BENCH_ROUNDS"); do
+    local index=0 name
+    for name in "${proxies[@]}"; do
+      local port=$((BENCH_PORT + 96 + index))
+      index=$((index + 1))
+      if [ "$name" = nginx-proxy ]; then
+        local prefix="$OUT/nginx-gateway-$port"
+        rm -rf "$prefix" && mkdir -p "$prefix"
+        sed -e "s|@PORT@|$port|g" -e "s|@PREFIX@|$prefix|g" -e "s|@UPSTREAM@|$up_port|g" \
+          "$BENCH_DIR/peers/nginx/gateway.conf.in" >"$prefix/nginx.conf"
+        CMD=(nginx -p "$prefix" -e "$prefix/error.log" -c "$prefix/nginx.conf" -g 'daemon off;')
+      else
+        printf '{"listen": "127.0.0.1:%s", "loops": 1, "transport": "%s",\n "upstreams": {"u": {"targets": [{"url": "http://127.0.0.1:%s"}]}},\n "routes": [{"upstream": "u"}]}\n' \
+          "$port" "${name#khz-gateway-}" "$up_port" >"$OUT/$name.json"
+        CMD=("$BUILD/bin/khz-gateway" --config "$OUT/$name.json")
+      fi
+      taskset -c "$BENCH_SERVER_CPU" "${CMD[@]}" >"$OUT/$name.log" 2>&1 &
+      SERVER_PID=$!
+      TRACKED+=("$SERVER_PID")
+      for i in $(seq 100); do
+        curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/plaintext" && break
+        sleep 0.1
+      done
+      for row in "${rows[@]}"; do
+        local rname
+        IFS='|' read -r rname path script <<<"$row"
+        if [ "$BENCH_WARMUP" != 0 ]; then
+          wrk_args 50 "$path" "$script" "$port" "$BENCH_WARMUP"
+          run_wrk "$OUT/warmup.txt" "${ARGS[@]}" || true
+        fi
+        wrk_args 50 "$path" "$script" "$port" "$BENCH_SECONDS"
+        local file="$OUT/gateway-$name-${rname// /_}-$round.txt" c0 c1
+        c0=$(cpu_ticks "$SERVER_PID")
+        run_wrk "$file" "${ARGS[@]}" || log "gateway $name / $rname: wrk exited with an error (see $file)"
+        c1=$(cpu_ticks "$SERVER_PID")
+        local requests rps p50 p99 errors
+        read -r requests rps p50 p99 errors <<<"$(parse_wrk "$file")"
+        local cpu_rate
+        cpu_rate=$(awk -v r="${requests:-0}" -v c=$((c1 - c0)) -v t="$tick" 'BEGIN { if (c > 0) printf "%.0f", r / (c / t); else print 0 }')
+        per_cpu["$name|$rname|$round"]="$cpu_rate|${rps:-0}|${p50:-?}|${p99:-?}|$errors"
+        log "gateway $name / $rname: $rps req/s, $cpu_rate per proxy CPU-second, p99 $p99 ms ($errors)"
+      done
+      stop_server
+    done
+  done
+  stop_tree "$up_pid"
+  untrack "$up_pid"
+  # Each figure's median round; "vs nginx": the median of the per-round ratios.
+  local name rname
+  for row in "${rows[@]}"; do
+    IFS='|' read -r rname path script <<<"$row"
+    for name in "${proxies[@]}"; do
+      local cells=() ratios=()
+      for round in $(seq "$BENCH_ROUNDS"); do
+        cells+=("${per_cpu["$name|$rname|$round"]}")
+        local mine=${per_cpu["$name|$rname|$round"]%%|*} theirs=${per_cpu["nginx-proxy|$rname|$round"]%%|*}
+        ratios+=("$(awk -v a="$mine" -v b="$theirs" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print 0 }')")
+      done
+      python3 - "$name" "$rname" "${cells[@]}" -- "${ratios[@]}" >>"$OUT/gateway.md" <<'PY'
+import statistics, sys
+args = sys.argv[1:]
+name, row = args[0], args[1]
+split = args.index("--")
+cells = [c.split("|") for c in args[2:split]]
+ratios = [float(r) for r in args[split + 1:]]
+mid = sorted(cells, key=lambda c: float(c[0]))[len(cells) // 2]
+errors = "" if mid[4] in ("-", "") else " (" + mid[4] + ")"
+print(f"| {name} | {row} | {float(mid[1]):.0f} | {mid[0]}{errors} | {mid[2]} / {mid[3]} | {statistics.median(ratios):.2f} |")
+PY
+    done
+  done
+}
+
 main() {
   install_deps
   build_servers
@@ -844,7 +950,7 @@ main() {
 
   local command="${BENCH_INVOKED_AS:-bash benchmark/run.sh}" v
   for v in BENCH_SECONDS BENCH_ROUNDS BENCH_WARMUP BENCH_SCENARIOS BENCH_SERVERS BENCH_TRANSPORTS BENCH_IDLE_CONNECTIONS \
-           BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS BENCH_WS_CLIENT_THREADS; do
+           BENCH_IDLE_SOURCES BENCH_PORT BENCH_WS_SERVERS BENCH_WS_CLIENT_THREADS BENCH_GATEWAY; do
     # Only the settings that were given on the command line, in the order above.
     if printenv "$v" >/dev/null; then command="$v=\"${!v}\" $command"; fi
   done
@@ -877,7 +983,9 @@ main() {
   } >"$OUT/meta.txt"
   : >"$OUT/client.md"
   client_scenarios
-  { python3 "$BENCH_DIR/report.py" "$OUT"; cat "$OUT/client.md"; } | tee "$OUT/results.md"
+  : >"$OUT/gateway.md"
+  gateway_scenarios
+  { python3 "$BENCH_DIR/report.py" "$OUT"; cat "$OUT/client.md" "$OUT/gateway.md"; } | tee "$OUT/results.md"
   log "written to $OUT/results.md"
 }
 
