@@ -299,7 +299,10 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     if (options.rewrite) path = options.rewrite(path);
     upstream_url = t.origin + path;
     req.url = upstream_url;
-    req.headers = fields;
+    // The fields go to the request whole; a retry (rare) builds them again.
+    if (attempt > 1) add_request_fields(ctx, fields);
+    req.headers = std::move(fields);
+    fields = HeaderMap();
     req.timeout = left;
     req.headers.set("Host", options.preserve_host && !in.host().empty() ? in.host() : std::string_view(t.authority));
     if (has_body) {
