@@ -412,9 +412,15 @@ Task<void> ConnectionDriver::run(Request* upgraded, std::string_view upgrade_set
     while (!in.empty() && !session_.input_dropped()) {
       if (session_.acks_owed() != 0) hand_to_writer();
       if (session_.acks_owed() >= session_.max_acks()) {
-        // The writer is waiting for the socket: give the loop a turn to write, once.
-        co_await sleep_for(std::chrono::nanoseconds(1));
-        hand_to_writer();
+        // The writer is waiting for the socket: give the loop a turn to write. A transport
+        // whose writes complete in a later turn (io_uring) may need a few: up to ~20 ms while
+        // the writer's flush is still in flight, after which a client that does not read is
+        // one that floods.
+        for (int turn = 0; turn < 21 && session_.acks_owed() >= session_.max_acks(); ++turn) {
+          co_await sleep_for(turn == 0 ? std::chrono::nanoseconds(1) : std::chrono::nanoseconds(std::chrono::milliseconds(1)));
+          hand_to_writer();
+          if (writer_waiting_ && session_.acks_owed() >= session_.max_acks()) break;  // the socket took all it will
+        }
         if (session_.acks_owed() >= session_.max_acks()) {
           session_.calm(std::to_string(session_.acks_owed()) + " PING/SETTINGS ACKs owed that the client does not read (flood)");
           break;
