@@ -421,6 +421,10 @@ TEST_CASE("jwt: unknown kids refetch the JWKS at most once per min_refetch; a fa
       const std::string hs = sign_hmac("HS256", kSecret, R"({"alg":"HS256","kid":"h"})", claims());
       REQUIRE(khz::test::run_command("curl -s -H 'Authorization: Bearer " + hs + "' " + s2.url("/me")).output == "ann");
       REQUIRE(log.text().find("(first fetch): not JSON") != std::string::npos);
+      // The clients' pooled connections live on the servers' loops: the servers stop first
+      // (a Client is destroyed once the loops it used have stopped).
+      s2.server.shutdown();
+      s.server.shutdown();
     }
   }
 }
