@@ -3,6 +3,7 @@
 #pragma once
 
 #include <khz/common/event_loop.h>
+#include <khz/common/log.h>
 #include <khz/common/task.h>
 #include <khz/transport/dial.h>
 #include <khz/transport/transporter.h>
@@ -111,6 +112,20 @@ bool register_backend(const Backend& backend);
 // The backend called `name`; "" means $KHZ_TRANSPORT, else the default. Throws
 // std::invalid_argument for a name no linked backend has.
 const Backend& find_backend(std::string_view name);
+
+// A stopped loop's last turns (see NetpollLoop::last_turns): runs `turn` while `busy`, up to a
+// bound, so a coroutine that requeues itself forever cannot hold the stopping thread.
+template <class Busy, class Turn>
+void run_until_quiet(Busy busy, Turn turn) {
+  constexpr int kRounds = 1000;
+  for (int round = 0; busy(); ++round) {
+    if (round == kRounds) {
+      KHZ_LOG(warn, "stopped loop: work still queued after " << kRounds << " last turns; left undone");
+      return;
+    }
+    turn();
+  }
+}
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits
 // until all have run. From the controlling thread only, never from a loop thread.

@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <string>
 #include <memory>
+#include <future>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -110,6 +111,62 @@ TEST_CASE("transport: shutdown ends idle connections at once and refuses new one
       REQUIRE(last_error == 4);
       REQUIRE(c.closed_by_peer(1s));
       REQUIRE_THROWS(RawClient(*port));
+    }
+  }
+}
+
+std::atomic<khz::EventLoop*> seen_loop{nullptr};
+
+khz::Task<> note_loop(khz::transport::Connection& conn) {
+  seen_loop = khz::EventLoop::current();
+  (void)co_await conn.fill(1);
+}
+
+// A coroutine suspended until `wake` is set (resumed by whoever holds it).
+struct Parked {
+  std::coroutine_handle<> handle;
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept { handle = h; }
+  void await_resume() const noexcept {}
+};
+
+TEST_CASE("transport: after shutdown, work posted to a loop runs at once on the caller, as the loop's last turn") {
+  // What a destructor hands to a stopped loop (a pooled client connection's close, say) is
+  // neither lost nor leaked: it runs here, with the loop current, and so does what it queues.
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      seen_loop = nullptr;
+      auto port = t->start(&note_loop);
+      REQUIRE(port.ok());
+      { RawClient c(*port); c.send("x"); while (seen_loop == nullptr) std::this_thread::sleep_for(1ms); }
+      khz::EventLoop* loop = seen_loop;
+      // A coroutine left suspended on the loop when it stopped.
+      Parked parked;
+      bool finished = false;
+      auto waiter = [](Parked& p, bool& done) -> khz::Task<> {
+        co_await p;
+        done = true;
+      };
+      std::promise<void> spawned;
+      loop->post([&] {
+        khz::spawn(waiter(parked, finished));
+        spawned.set_value();
+      });
+      spawned.get_future().wait();
+      t->shutdown(1s);
+
+      khz::EventLoop* current_inside = nullptr;
+      bool later = false;
+      loop->post([&] {
+        current_inside = khz::EventLoop::current();
+        loop->post([&] { later = true; });  // queued on the loop: the same last turns run it
+        parked.handle.resume();
+      });
+      CHECK(current_inside == loop);
+      CHECK(later);
+      CHECK(finished);
+      CHECK(khz::EventLoop::current() == nullptr);  // the caller's own (none) is back
     }
   }
 }

@@ -11,9 +11,11 @@
 
 #include <poll.h>
 
+#include <atomic>
 #include <chrono>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 
@@ -40,7 +42,15 @@ class AsioLoop final : public EventLoop, public Dialer {
     }
   }
 
-  void post(std::function<void()> fn) override { asio::post(io_, std::move(fn)); }
+  // As NetpollLoop::post: a loop stopped for good runs `fn` here, as a last turn.
+  void post(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> stopping;
+    if (stopping_.load(std::memory_order_acquire) && EventLoop::current() != this) {
+      stopping = std::unique_lock(stop_mutex_);
+      if (stopped_) return last_turns(std::move(fn));
+    }
+    asio::post(io_, std::move(fn));
+  }
 
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override {
     if (waking_) {  // shutting down: a sleep ends at once (on a later turn)
@@ -128,11 +138,19 @@ class AsioLoop final : public EventLoop, public Dialer {
     for (auto& s : sleepers_) s.timer.cancel();
   }
 
+  // Stops the loop and waits for its thread; then, as NetpollLoop::stop_and_join, runs what is
+  // still queued on the calling thread, and later posts run there too.
   void stop_and_join() {
+    stopping_.store(true, std::memory_order_release);
     asio::post(io_, [this] { sweep_.cancel(); });
     guard_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(stop_mutex_);
+    if (!stopped_) {
+      stopped_ = true;
+      last_turns(nullptr);
+    }
   }
 
   asio::io_context& io() { return io_; }
@@ -146,11 +164,25 @@ class AsioLoop final : public EventLoop, public Dialer {
   };
 
   void arm_sweep();
+  // The handlers ready now (aborted operations of sockets closed here, posted functions) and
+  // those they make ready, on the calling thread; stop_mutex_ held. Nothing waits for I/O.
+  void last_turns(std::function<void()> fn) {
+    EventLoop* caller = EventLoop::current();
+    set_current(this);
+    io_.restart();
+    if (fn) fn();
+    bool ran = true;
+    run_until_quiet([&] { return ran; }, [&] { ran = io_.poll() > 0; });
+    set_current(caller);
+  }
 
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   asio::steady_timer sweep_;
   std::thread thread_;
+  std::atomic<bool> stopping_{false};  // stop_and_join began
+  std::mutex stop_mutex_;              // guards stopped_ and the last turns
+  bool stopped_ = false;               // stop_and_join finished: post() runs its function here
   bool sweeping_ = false;                           // a caller-driven loop armed its sweep
   std::list<Sleeper> sleepers_;                     // loop thread only
   bool waking_ = false;                             // wake_sleepers ran: sleeps end at once

@@ -124,6 +124,14 @@ NetpollLoop::~NetpollLoop() {
 }
 
 void NetpollLoop::post(std::function<void()> fn) {
+  // A loop stopped for good runs what it is handed here, as a last turn (a destructor that
+  // hands its cleanup to the loop still frees everything). While it stops, the queue is
+  // filled under run_mutex_, so stop_and_join's last turns see it.
+  std::unique_lock<std::mutex> stopping;
+  if (stop_.load(std::memory_order_acquire) && EventLoop::current() != this) {
+    stopping = std::unique_lock(run_mutex_);
+    if (stopped_) return last_turns(std::move(fn));
+  }
   bool was_empty = false;
   {
     std::lock_guard lock(mutex_);
@@ -270,11 +278,30 @@ void NetpollLoop::stop_and_join() {
     std::thread t = std::move(thread_);
     lock.unlock();
     t.join();
+    lock.lock();
   } else if (on_caller_) {
     KHZ_ASSERT(EventLoop::current() != this);
     wake();
     run_done_.wait(lock, [this] { return !on_caller_; });
   }
+  if (!stopped_) {
+    stopped_ = true;
+    last_turns(nullptr);
+  }
+}
+
+void NetpollLoop::last_turns(std::function<void()> fn) {
+  EventLoop* caller = EventLoop::current();
+  set_current(this);
+  if (fn) fn();
+  run_until_quiet(
+      [this] { return !ready_.empty() || has_posted_.load(std::memory_order_relaxed); },
+      [this] {
+        run_ready();
+        run_posted();
+      });
+  retired_.clear();
+  set_current(caller);
 }
 
 int NetpollLoop::next_timeout_ms() const {

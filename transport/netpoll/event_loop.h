@@ -122,8 +122,10 @@ class NetpollLoop final : public EventLoop, public Dialer {
   void run_here_until_readable(int fd);
   // Starts the loop thread unless the loop runs (on its thread or a caller's) or has stopped.
   void ensure_running();
-  // Ends the loop after its current turn and waits until it has (on its thread or a caller's);
-  // not from the loop thread.
+  // Ends the loop after its current turn and waits until it has (on its thread or a caller's),
+  // then runs what is still queued (posted functions, coroutines they wake) on the calling
+  // thread; from then on, post() runs its function at once on the caller's thread, followed by
+  // what it queues (see last_turns). Not from the loop thread.
   void stop_and_join();
 
   // ---- loop thread
@@ -161,6 +163,10 @@ class NetpollLoop final : public EventLoop, public Dialer {
   static void on_sleeper_due(void* sleeper);
 
   void run();
+  // A stopped loop's last turns, on the calling thread (run_mutex_ held): `fn`, then queued
+  // coroutines and posted functions until none are left. No I/O is waited for: what waits for
+  // the network now waits for good, as it would have on the stopped loop.
+  void last_turns(std::function<void()> fn);
   int next_timeout_ms() const;
   void run_ready();
   void run_posted();
@@ -176,6 +182,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   std::condition_variable run_done_;
   std::thread thread_;
   bool on_caller_ = false;  // run() is running on a run_here_until_readable caller
+  bool stopped_ = false;    // stop_and_join finished: post() runs its function on the caller
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};  // run() returns after this turn; the loop may run again
 

@@ -239,6 +239,12 @@ void UringLoop::on_complete(const io_uring_cqe& cqe, unsigned tag) {
 }
 
 void UringLoop::post(std::function<void()> fn) {
+  // As NetpollLoop::post: a loop stopped for good runs it here, as a last turn.
+  std::unique_lock<std::mutex> stopping;
+  if (stop_.load(std::memory_order_acquire) && EventLoop::current() != this) {
+    stopping = std::unique_lock(run_mutex_);
+    if (stopped_) return last_turns(std::move(fn));
+  }
   bool was_empty = false;
   {
     std::lock_guard lock(mutex_);
@@ -360,11 +366,42 @@ void UringLoop::stop_and_join() {
     std::thread t = std::move(thread_);
     lock.unlock();
     t.join();
+    lock.lock();
   } else if (on_caller_) {
     KHZ_ASSERT(EventLoop::current() != this);
     wake();
     run_done_.wait(lock, [this] { return !on_caller_; });
   }
+  if (!stopped_) {
+    stopped_ = true;
+    last_turns(nullptr);
+  }
+}
+
+void UringLoop::last_turns(std::function<void()> fn) {
+  // As NetpollLoop's, except that completions are the ring's: a closed socket's cancelled
+  // receive completes a moment later, so a turn with nothing queued waits up to 1 ms for one
+  // (three times at most) before the loop counts as quiet.
+  EventLoop* caller = EventLoop::current();
+  set_current(this);
+  if (fn) fn();
+  int idle = 0;
+  run_until_quiet([&] { return idle < 3; },
+                  [&] {
+                    if (io_uring_cq_ready(&ring_) == 0) {
+                      io_uring_cqe* cqe = nullptr;
+                      __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 1000000};
+                      (void)io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+                    }
+                    const bool completed = io_uring_cq_ready(&ring_) > 0;
+                    dispatch_completions();
+                    run_ready();
+                    run_posted();
+                    const bool queued = !ready_.empty() || has_posted_.load(std::memory_order_relaxed);
+                    idle = completed || queued ? 0 : idle + 1;
+                  });
+  retired_.clear();
+  set_current(caller);
 }
 
 void UringLoop::wait_for_completions() {

@@ -168,6 +168,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   void on_complete(const io_uring_cqe& cqe, unsigned tag) override;
   void arm_wake();
   void run();
+  void last_turns(std::function<void()> fn);  // as NetpollLoop's (run_mutex_ held)
   void wait_for_completions();
   void dispatch_completions();
   void run_ready();
@@ -186,6 +187,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::condition_variable run_done_;
   std::thread thread_;
   bool on_caller_ = false;
+  bool stopped_ = false;  // stop_and_join finished: post() runs its function on the caller
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};
   bool pause_armed_ = false;

@@ -27,7 +27,9 @@ class EventLoop {
 
   virtual ~EventLoop() = default;
 
-  // Runs `fn` on this loop's thread, later (never inline). Safe from any thread.
+  // Runs `fn` on this loop's thread, later (never inline). Safe from any thread. Once the loop
+  // has stopped for good (its transport shut down), it runs `fn` at once on the calling thread
+  // as a last turn of the loop, with what `fn` wakes: cleanup handed to a loop is never lost.
   virtual void post(std::function<void()> fn) = 0;
 
   // Resumes `h` on this loop after `delay`, or earlier when the loop is shutting down.
