@@ -23,13 +23,16 @@ std::uint64_t next_random() noexcept {
   return z ^ (z >> 31);
 }
 
+// `n` (a multiple of 8) random bytes, never all zero (all-zero ids are invalid).
 void fill_random(std::uint8_t* out, std::size_t n) noexcept {
+  std::uint64_t any = 0;
   do {
     for (std::size_t i = 0; i < n; i += 8) {
       std::uint64_t r = next_random();
+      any |= r;
       std::memcpy(out + i, &r, 8);
     }
-  } while (protocol::all_zero(std::span<const std::uint8_t>(out, n)));  // all-zero ids are invalid
+  } while (any == 0);
 }
 
 std::uint64_t low_bytes(const TraceId& id) noexcept {
@@ -88,14 +91,15 @@ void Span::begin(const SpanStart& start, const AmbientSpan** slot) {
   context_.tracer = tracer;
   context_.span = this;
   bool sampled;
+  const SpanId* parent_id = nullptr;
   if (parent != nullptr) {
     context_.trace_id = parent->trace_id;
     sampled = parent->sampled();
-    std::memcpy(data_.parent_span_id.data(), parent->span_id.data(), 8);
+    parent_id = &parent->span_id;
   } else if (start.remote != nullptr) {
     context_.trace_id = start.remote->trace_id;
     sampled = start.remote->sampled();
-    data_.parent_span_id = start.remote->parent_id;
+    parent_id = &start.remote->parent_id;
   } else {
     fill_random(context_.trace_id.data(), context_.trace_id.size());
     sampled = tracer->sample_root(context_.trace_id);
@@ -106,13 +110,15 @@ void Span::begin(const SpanStart& start, const AmbientSpan** slot) {
   context_.baggage = start.baggage != nullptr ? start.baggage : (parent != nullptr ? parent->baggage : nullptr);
   if (sampled) {
     recording_ = true;
-    data_.trace_id = context_.trace_id;
-    data_.span_id = context_.span_id;
-    data_.flags = context_.flags;
-    data_.name = start.name;
-    data_.kind = start.kind;
-    data_.start_unix_nano = now_unix_nano();
-    if (context_.trace_state != nullptr && !context_.trace_state->empty()) data_.trace_state = context_.trace_state->format();
+    data_ = std::make_unique<SpanData>();
+    if (parent_id != nullptr) data_->parent_span_id = *parent_id;
+    data_->trace_id = context_.trace_id;
+    data_->span_id = context_.span_id;
+    data_->flags = context_.flags;
+    data_->name = start.name;
+    data_->kind = start.kind;
+    data_->start_unix_nano = now_unix_nano();
+    if (context_.trace_state != nullptr && !context_.trace_state->empty()) data_->trace_state = context_.trace_state->format();
   }
   // The new span is the ambient one: of the coroutine (slot), and running on this thread.
   previous_ = slot != nullptr ? *slot : running_span();
@@ -123,17 +129,17 @@ void Span::begin(const SpanStart& start, const AmbientSpan** slot) {
 
 void Span::put_attribute(std::string_view key, AttributeValue value) {
   if (!recording_) return;
-  for (auto& a : data_.attributes) {
+  for (auto& a : data_->attributes) {
     if (a.key == key) {
       a.value = std::move(value);
       return;
     }
   }
-  if (data_.attributes.size() >= context_.tracer->options().limits.max_attributes) {
-    ++data_.dropped_attributes;
+  if (data_->attributes.size() >= context_.tracer->options().limits.max_attributes) {
+    ++data_->dropped_attributes;
     return;
   }
-  data_.attributes.push_back({std::string(key), std::move(value)});
+  data_->attributes.push_back({std::string(key), std::move(value)});
 }
 
 void Span::set_attribute(std::string_view key, std::string_view value) {
@@ -147,8 +153,8 @@ void Span::set_attribute(std::string_view key, bool value) { put_attribute(key, 
 void Span::add_event(std::string_view name, std::vector<Attribute> attributes) {
   if (!recording_) return;
   const auto& limits = context_.tracer->options().limits;
-  if (data_.events.size() >= limits.max_events) {
-    ++data_.dropped_events;
+  if (data_->events.size() >= limits.max_events) {
+    ++data_->dropped_events;
     return;
   }
   if (attributes.size() > limits.max_attributes) attributes.resize(limits.max_attributes);
@@ -157,7 +163,7 @@ void Span::add_event(std::string_view name, std::vector<Attribute> attributes) {
       s->resize(cut_utf8(*s, limits.max_attribute_length).size());
     }
   }
-  data_.events.push_back({std::string(name), now_unix_nano(), std::move(attributes)});
+  data_->events.push_back({std::string(name), now_unix_nano(), std::move(attributes)});
 }
 
 void Span::record_exception(std::exception_ptr error) {
@@ -177,13 +183,13 @@ void Span::record_exception(std::exception_ptr error) {
 
 void Span::set_status(StatusCode code, std::string_view message) {
   if (!recording_) return;
-  if (data_.status == StatusCode::ok) return;  // OK is final (OpenTelemetry's rule)
-  data_.status = code;
-  data_.status_message = code == StatusCode::error ? std::string(message) : std::string();
+  if (data_->status == StatusCode::ok) return;  // OK is final (OpenTelemetry's rule)
+  data_->status = code;
+  data_->status_message = code == StatusCode::error ? std::string(message) : std::string();
 }
 
 void Span::update_name(std::string_view name) {
-  if (recording_) data_.name = name;
+  if (recording_) data_->name = name;
 }
 
 void Span::end() noexcept {
@@ -193,8 +199,9 @@ void Span::end() noexcept {
   if (running_span() == &context_) detail::enter_span(previous_);
   if (!recording_) return;
   recording_ = false;
-  data_.end_unix_nano = now_unix_nano();
-  context_.tracer->finish(std::move(data_));
+  data_->end_unix_nano = now_unix_nano();
+  context_.tracer->finish(std::move(*data_));
+  data_.reset();
 }
 
 void format_traceparent(const SpanContext& ctx, char* out) noexcept {

@@ -195,7 +195,7 @@ class Span {
   const AmbientSpan** slot_ = nullptr;     // the coroutine's ambient span, restored at end
   bool recording_ = false;
   bool ended_ = false;
-  SpanData data_{};
+  std::unique_ptr<SpanData> data_;  // a sampled span's record (an unsampled one carries none)
 };
 
 // co_await start_span(...) in a Task: a child of the Task's ambient span (or as `start` says),
