@@ -101,7 +101,7 @@ stop "$pid"
 grep -q "got SIGTERM" "$scratch/store.log" || fail "no clean shutdown on SIGTERM"
 
 # KHZ_ADDRESS is the default address.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(python3 "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.py")
 KHZ_ADDRESS=127.0.0.1:$port "$thrift/build/store" > "$scratch/env.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$scratch/env.log" && break; sleep 0.05; done

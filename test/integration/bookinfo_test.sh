@@ -26,10 +26,10 @@ fail() {
   for f in "$state"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; }; done
   exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.py" "$@"; }
 port=$(free_port)
-etcd_port=$(free_port)
-while [ "$etcd_port" = "$port" ] || [ "$((etcd_port + 1))" = "$port" ]; do etcd_port=$(free_port); done
+etcd_port=$(free_port 2)  # its peer port is the next one
+while [ "$etcd_port" = "$port" ] || [ "$((etcd_port + 1))" = "$port" ]; do etcd_port=$(free_port 2); done
 
 BOOKINFO_PORT=$port BOOKINFO_ETCD_PORT=$etcd_port BOOKINFO_STATE=$state \
   "$src/examples/bookinfo/run.sh" "$app" >"$state/run.out" 2>&1 &

@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; tail -20 "$dir/log"; exit 1; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.py" "$@"; }
 # Starts the example (environment from the caller) and sets port and base.
 start() {
   : >"$dir/log"

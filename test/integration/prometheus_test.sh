@@ -27,7 +27,7 @@ fail() {
   exit 1
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$(dirname "${BASH_SOURCE[0]}")/../support/free_port.py" "$@"; }
 
 # The servers first: Prometheus's configuration names their ports.
 declare -A ports

@@ -208,24 +208,11 @@ TEST_CASE("a bad address or transport is refused at construction") {
   REQUIRE_THROWS_AS(khz::Server({.address = "127.0.0.1:0", .transport = "carrier-pigeon"}), std::invalid_argument);
 }
 
-namespace {
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-}  // namespace
 
 TEST_CASE("spin: the calling thread runs the first loop; shutdown() from another thread ends it") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
-      const std::uint16_t port = free_port();
+      const std::uint16_t port = khz::test::unused_port();
       khz::Server server({.address = "127.0.0.1:" + std::to_string(port), .transport = transport, .loops = 1});
       const auto spinner = std::this_thread::get_id();
       server.get("/who", [spinner](khz::RequestContext& c) {
