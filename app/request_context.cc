@@ -279,15 +279,36 @@ const std::any* RequestContext::get(std::string_view key) const noexcept {
   return nullptr;
 }
 
+// Plain layers run here, at once, and a coroutine layer's Task is handed back as the chain's
+// when nothing can follow it (it is the last, or an onion layer): no frame of next()'s own,
+// which a request whose chain ends in a plain handler would otherwise pay at least once.
+// Otherwise run_rest awaits it and goes on. (A plain layer's exception leaves from this call
+// rather than from awaiting its Task; callers await at once, or call inside their try.)
 Task<void> RequestContext::next() {
   check_live("next");
   while (!aborted_ && chain_ != nullptr && ++index_ < static_cast<std::ptrdiff_t>(chain_->size())) {
     const Handler& h = (*chain_)[static_cast<std::size_t>(index_)];
-    if (h.is_coroutine()) {
-      co_await h.coroutine_(*this);
-    } else {
+    if (!h.is_coroutine()) {
       h.plain_(*this);
+      continue;
     }
+    Task<void> layer = h.coroutine_(*this);
+    if (h.is_onion() || index_ + 1 == static_cast<std::ptrdiff_t>(chain_->size())) return layer;
+    return run_rest(std::move(layer));
+  }
+  return {};
+}
+
+Task<void> RequestContext::run_rest(Task<void> layer) {
+  co_await layer;
+  while (!aborted_ && chain_ != nullptr && ++index_ < static_cast<std::ptrdiff_t>(chain_->size())) {
+    const Handler& h = (*chain_)[static_cast<std::size_t>(index_)];
+    if (!h.is_coroutine()) {
+      h.plain_(*this);
+      continue;
+    }
+    co_await h.coroutine_(*this);
+    if (h.is_onion()) break;  // what follows it ran through its next(), or not at all
   }
 }
 

@@ -147,10 +147,10 @@ Task<DeadlineOutcome> RequestContext::next_with_deadline(std::chrono::steady_clo
     }
   } restore{*this, cancel_scope_, queue, deadline};
   cancel_scope_ = &signal;
-  Task<void> inner = next();
-  inner.set_cancel_signal(&signal);
   DeadlineOutcome outcome;
   try {
+    Task<void> inner = next();  // plain layers run (and may throw) here
+    inner.set_cancel_signal(&signal);
     co_await inner;
   } catch (...) {
     outcome.exception = std::current_exception();

@@ -61,7 +61,7 @@ struct Deadline {
 Handler deadline(DeadlineOptions options) {
   if (options.header.empty()) throw std::invalid_argument("DeadlineOptions::header: must not be empty");
   if (options.max.count() <= 0) throw std::invalid_argument("DeadlineOptions::max: must be positive");
-  return Handler("khz::middleware::deadline", Deadline{std::move(options)});
+  return Handler("khz::middleware::deadline", Deadline{std::move(options)}).onion();
 }
 
 }  // namespace khz::middleware

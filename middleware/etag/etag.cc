@@ -53,6 +53,6 @@ std::string weak_etag(std::string_view body) {
   return std::string(text, static_cast<std::size_t>(n));
 }
 
-Handler etag() { return Handler("khz::middleware::etag", Etag{}); }
+Handler etag() { return Handler("khz::middleware::etag", Etag{}).onion(); }
 
 }  // namespace khz::middleware

@@ -104,7 +104,7 @@ Handler recovery(RecoveryOptions options) {
   }
   if (options.content_type.empty()) options.content_type = "text/plain; charset=utf-8";
   auto state = std::make_shared<const State>(State{std::move(options)});
-  return Handler("khz::middleware::recovery", Recovery{std::move(state)});
+  return Handler("khz::middleware::recovery", Recovery{std::move(state)}).onion();
 }
 
 }  // namespace khz::middleware

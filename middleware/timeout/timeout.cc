@@ -50,7 +50,7 @@ Handler timeout(TimeoutOptions options) {
   for (int s : {options.status, options.wait_status}) {
     if (s < 500 || s > 599) throw std::invalid_argument("TimeoutOptions: status " + std::to_string(s) + " is not 5xx");
   }
-  return Handler("khz::middleware::timeout", Timeout{options});
+  return Handler("khz::middleware::timeout", Timeout{options}).onion();
 }
 
 }  // namespace khz::middleware

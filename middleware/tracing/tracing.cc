@@ -120,7 +120,7 @@ Handler tracing(khz::tracing::TracingOptions options) {
 
 Handler tracing(std::shared_ptr<const khz::tracing::Tracer> tracer) {
   if (!tracer) throw std::invalid_argument("middleware::tracing: null tracer");
-  return Handler("khz::middleware::tracing", Traced{std::move(tracer)});
+  return Handler("khz::middleware::tracing", Traced{std::move(tracer)}).onion();
 }
 
 }  // namespace khz::middleware

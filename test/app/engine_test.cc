@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -64,6 +65,60 @@ TEST_CASE("onion middleware: order, next(), plain and coroutine layers") {
   REQUIRE(r.status() == 200);
   REQUIRE(r.header("X-Outer") == "1");
   REQUIRE(trace == std::vector<std::string>{"outer in", "plain", "handler", "outer out"});
+}
+
+TEST_CASE("onion layers: the rest runs through their next() only; a coroutine layer that skips next() still lets it run") {
+  khz::Engine e;
+  std::vector<std::string> trace;
+  // Not an onion layer: returning without next() lets the chain go on after it.
+  e.use([&](khz::RequestContext& c) -> khz::Task<> {
+    co_await khz::sleep_for(1ms);
+    trace.push_back("check");
+    if (c.header("X-Check-Aborts") == "1") c.abort_with_status(403);
+  });
+  e.use(khz::Handler("wrap", [&](khz::RequestContext& c) -> khz::Task<> {
+          trace.push_back("wrap in");
+          if (c.header("X-Skip") == "1") co_return;  // an onion layer that skips next(): the chain ends
+          co_await c.next();
+          trace.push_back("wrap out");
+        }).onion());
+  e.use([&](khz::RequestContext&) { trace.push_back("plain"); });
+  e.get("/x", [&](khz::RequestContext& c) {
+    trace.push_back("handler");
+    c.string(200, "done");
+  });
+  REQUIRE(perform_request(e, "GET", "/x").status() == 200);
+  REQUIRE(trace == std::vector<std::string>{"check", "wrap in", "plain", "handler", "wrap out"});
+  trace.clear();
+  auto skipped = perform_request(e, "GET", "/x", {{"X-Skip", "1"}});
+  REQUIRE(trace == std::vector<std::string>{"check", "wrap in"});
+  REQUIRE(skipped.body().empty());
+  trace.clear();
+  REQUIRE(perform_request(e, "GET", "/x", {{"X-Check-Aborts", "1"}}).status() == 403);
+  REQUIRE(trace == std::vector<std::string>{"check"});
+}
+
+TEST_CASE("next(): plain layers run at once and a chain with no coroutine left needs no frame") {
+  khz::Engine e;
+  std::vector<std::string> trace;
+  bool frameless = false;
+  e.use([&](khz::RequestContext& c) -> khz::Task<> {
+    khz::Task<void> rest = c.next();  // plain layers only: they ran in the call
+    frameless = !rest.valid();
+    trace.push_back("after call");
+    co_await rest;
+  });
+  e.use([&](khz::RequestContext&) { trace.push_back("plain"); });
+  e.get("/x", [&](khz::RequestContext& c) {
+    trace.push_back("handler");
+    c.string(200, "done");
+  });
+  e.get("/throws", [](khz::RequestContext&) { throw std::runtime_error("plain layer threw"); });
+  REQUIRE(perform_request(e, "GET", "/x").status() == 200);
+  REQUIRE(frameless);
+  REQUIRE(trace == std::vector<std::string>{"plain", "handler", "after call"});
+  // A plain layer's exception leaves from the next() call, and reaches the Engine as before.
+  REQUIRE(perform_request(e, "GET", "/throws").status() == 500);
 }
 
 TEST_CASE("only_when: a middleware runs for the requests its predicate accepts; others pass on") {

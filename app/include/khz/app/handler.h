@@ -11,6 +11,12 @@
 //
 // A plain handler runs directly: it pays nothing for the coroutine machinery.
 //
+// An onion layer: a coroutine middleware that runs the rest of the chain only through its own
+// co_await ctx.next() (timing, recovery, tracing) can say so, and saves a coroutine frame per
+// request (next() hands it the rest directly instead of through a frame that would go on after
+// it). When such a layer returns without calling next(), the chain ends there, as after abort():
+//   server.use(khz::Handler("timing", timing).onion());
+//
 // only_when(applies, handler): `handler` runs for the requests `applies` accepts; for the
 // others it is skipped and the chain goes on. A middleware for some requests only:
 //   server.use(khz::only_when([](khz::RequestContext& c) { return c.header("Host") == "admin.example"; },
@@ -57,7 +63,14 @@ class Handler {
   template <class F>
   Handler(std::string name, F f) : Handler(std::move(f)) { name_ = std::move(name); }
 
+  // Marks a coroutine layer as an onion layer (see above); no effect on a plain handler.
+  Handler onion() && noexcept {
+    onion_ = true;
+    return std::move(*this);
+  }
+
   bool is_coroutine() const noexcept { return static_cast<bool>(coroutine_); }
+  bool is_onion() const noexcept { return onion_ && is_coroutine(); }
   std::string_view name() const noexcept { return name_; }
 
  private:
@@ -66,6 +79,7 @@ class Handler {
   std::function<void(RequestContext&)> plain_;
   std::function<Task<void>(RequestContext&)> coroutine_;
   std::string name_;
+  bool onion_ = false;
 };
 
 using HandlerChain = std::vector<Handler>;

@@ -531,6 +531,9 @@ class RequestContext : public ExchangeState {
     }
   }
 
+  // next()'s tail: awaits a coroutine layer, then runs the layers after it.
+  Task<void> run_rest(Task<void> layer);
+
   Exchange* exchange_ = nullptr;
   WorkerPool* pool_ = nullptr;  // the Engine's (set once, when the Engine makes the context)
   const HandlerChain* chain_ = nullptr;

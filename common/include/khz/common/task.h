@@ -188,12 +188,13 @@ class [[nodiscard]] Task {
     if constexpr (!std::is_void_v<T>) return std::move(*p.value);
   }
 
-  // Gives this Task (and what it awaits) an ambient cancel signal; before it is awaited.
-  void set_cancel_signal(CancelSignal* signal) noexcept { handle_.promise().cancel_signal = signal; }
+  // Gives this Task (and what it awaits) an ambient cancel signal; before it is awaited. These
+  // setters do nothing on a Task that is already done (Task<void>{}): it awaits nothing.
+  void set_cancel_signal(CancelSignal* signal) noexcept { if (handle_) handle_.promise().cancel_signal = signal; }
   // Gives this Task (and what it awaits) ambient outbound header fields; before it is awaited.
-  void set_outbound_fields(const OutboundFields* fields) noexcept { handle_.promise().outbound_fields = fields; }
+  void set_outbound_fields(const OutboundFields* fields) noexcept { if (handle_) handle_.promise().outbound_fields = fields; }
   // Gives this Task (and what it awaits) an ambient trace span; before it is awaited.
-  void set_trace_span(const tracing::AmbientSpan* span) noexcept { handle_.promise().trace_span = span; }
+  void set_trace_span(const tracing::AmbientSpan* span) noexcept { if (handle_) handle_.promise().trace_span = span; }
 
   // For drivers (spawn, run_blocking): start without an awaiter, or with one.
   Handle handle() const noexcept { return handle_; }
