@@ -3,6 +3,7 @@
 #include <khz/middleware/tracing.h>
 
 #include <khz/app/request_context.h>
+#include <khz/common/trace_ambient.h>
 #include <khz/protocol/baggage.h>
 #include <khz/protocol/header_map.h>
 #include <khz/protocol/trace_context.h>
@@ -61,38 +62,30 @@ void set_request_attributes(tr::Span& span, RequestContext& ctx) {
   if (!peer.empty()) span.set_attribute("client.address", host_part(peer));
 }
 
-Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
-  // The caller's context (W3C Trace Context §3.2, §3.3; W3C Baggage).
+// What a request's SERVER span needs while the chain runs, kept in the context (scratch): the
+// span, and the caller's trace state and baggage it points to. Reused request after request.
+struct ServerSpan {
   std::optional<protocol::TraceParent> remote;
-  int traceparents = 0;
   std::string tracestate_lines;
   std::optional<protocol::TraceState> trace_state;
   std::optional<protocol::Baggage> baggage;
-  for (const auto& field : ctx.request().headers()) {
-    if (iequals(field.name, "traceparent")) {
-      if (++traceparents == 1) remote = protocol::parse_traceparent(field.value);
-    } else if (iequals(field.name, "tracestate")) {
-      if (!tracestate_lines.empty()) tracestate_lines += ',';
-      tracestate_lines += field.value;
-    } else if (iequals(field.name, "baggage")) {
-      if (!baggage) baggage.emplace();
-      baggage->add_header(field.value);
-    }
-  }
-  if (traceparents != 1) remote.reset();  // two traceparent fields: neither is trusted
-  if (remote && !tracestate_lines.empty()) trace_state = protocol::TraceState::parse(tracestate_lines);
+  std::optional<tr::Span> span;
+};
 
-  tr::Span span = co_await tr::start_span(tr::SpanStart{
-      .name = ctx.method(),
-      .kind = tr::SpanKind::server,
-      .tracer = tracer,
-      .remote = remote ? &*remote : nullptr,
-      .trace_state = trace_state && !trace_state->empty() ? &*trace_state : nullptr,
-      .baggage = baggage && !baggage->empty() ? &*baggage : nullptr,
-      .use_ambient = false});
+// A sampled span: the rest of the chain under it, then its HTTP attributes and its end.
+Task<void> serve_recorded(tr::Span& span, RequestContext& ctx) {
+  // Ended (and exported) however this frame ends, destroyed mid-request included, while the
+  // tracer is sure to be alive.
+  struct EndOnExit {
+    tr::Span& span;
+    ~EndOnExit() { span.end(); }
+  } end_on_exit{span};
   std::exception_ptr thrown;
   try {
-    co_await ctx.next();
+    khz::tracing::detail::enter_span(&span.context());  // plain layers run in next()
+    Task<void> rest = ctx.next();
+    rest.set_trace_span(&span.context());
+    co_await rest;
   } catch (...) {
     thrown = std::current_exception();
   }
@@ -105,6 +98,54 @@ Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
   }
   span.end();
   if (thrown) std::rethrow_exception(thrown);
+}
+
+Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
+  ServerSpan& s = ctx.scratch<ServerSpan>();
+  s.span.reset();  // the last request's (ended with it)
+  s.remote.reset();
+  s.tracestate_lines.clear();
+  s.trace_state.reset();
+  s.baggage.reset();
+  // The caller's context (W3C Trace Context §3.2, §3.3; W3C Baggage).
+  int traceparents = 0;
+  for (const auto& field : ctx.request().headers()) {
+    if (iequals(field.name, "traceparent")) {
+      if (++traceparents == 1) s.remote = protocol::parse_traceparent(field.value);
+    } else if (iequals(field.name, "tracestate")) {
+      if (!s.tracestate_lines.empty()) s.tracestate_lines += ',';
+      s.tracestate_lines += field.value;
+    } else if (iequals(field.name, "baggage")) {
+      if (!s.baggage) s.baggage.emplace();
+      s.baggage->add_header(field.value);
+    }
+  }
+  if (traceparents != 1) s.remote.reset();  // two traceparent fields: neither is trusted
+  if (s.remote && !s.tracestate_lines.empty()) s.trace_state = protocol::TraceState::parse(s.tracestate_lines);
+
+  const khz::tracing::AmbientSpan* caller = khz::tracing::running_span();
+  tr::Span& span = s.span.emplace(tr::SpanStart{
+      .name = ctx.method(),
+      .kind = tr::SpanKind::server,
+      .tracer = tracer,
+      .remote = s.remote ? &*s.remote : nullptr,
+      .trace_state = s.trace_state && !s.trace_state->empty() ? &*s.trace_state : nullptr,
+      .baggage = s.baggage && !s.baggage->empty() ? &*s.baggage : nullptr,
+      .use_ambient = false});
+  if (span.recording()) {
+    khz::tracing::detail::enter_span(caller);  // serve_recorded's body makes it current again
+    return serve_recorded(span, ctx);
+  }
+  // Unsampled: nothing to record at the end, so no frame of this layer's own. The span (ids,
+  // flag 00) is the ambient one of the rest of the chain: of the plain layers run in next() and
+  // of the Task it hands back; it stays in the context until the next request.
+  struct Restore {
+    const khz::tracing::AmbientSpan* caller;
+    ~Restore() { khz::tracing::detail::enter_span(caller); }
+  } restore{caller};
+  Task<void> rest = ctx.next();
+  rest.set_trace_span(&span.context());
+  return rest;
 }
 
 struct Traced {

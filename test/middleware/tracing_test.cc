@@ -295,6 +295,57 @@ TEST_CASE("tracing: the client's CLIENT span, and traceparent, tracestate, bagga
   }
 }
 
+TEST_CASE("tracing: an unsampled request's context reaches coroutine layers, child Tasks and the client (flag 00)") {
+  // The unsampled path runs without a frame of the middleware's own: its span lives in the
+  // context while the chain runs, with the caller's trace state and baggage it points to.
+  auto transport = khz::test::transports().front();
+  khz::test::TestServer upstream(transport);
+  upstream.server.get("/echo", [](khz::RequestContext& c) {
+    std::string out(c.header("traceparent"));
+    out.append("|").append(c.header("tracestate")).append("|").append(c.header("baggage"));
+    c.string(200, out);
+  });
+  upstream.start();
+  auto collector = std::make_shared<Collector>();
+  khz::Client client;
+  khz::Engine e;
+  e.use(khz::middleware::tracing({.sampling_ratio = 0.0, .exporter = collector}));
+  std::string plain_seen;
+  e.use([&](khz::RequestContext&) { plain_seen = ids_now(); });  // a plain layer, run inside next()
+  e.use([](khz::RequestContext& c) -> khz::Task<> {           // a coroutine layer (not an onion one)
+    co_await khz::sleep_for(std::chrono::milliseconds(1));
+    const std::string ambient = co_await ambient_in_child();
+    c.set_header("X-Layer-Ambient", ambient);
+  });
+  e.get("/call", [&](khz::RequestContext& c) -> khz::Task<> {
+    const std::string ambient = co_await ambient_in_child();
+    std::string body = co_await call_upstream(client, upstream.url("/echo"));
+    c.set_header("X-Ambient", ambient);
+    c.string(200, body);
+  });
+  for (int round = 0; round < 2; ++round) {  // twice: the second reuses what the first left
+    auto root = perform_request(e, "GET", "/call");
+    REQUIRE(root.status() == 200);
+    const std::string ambient(root.header("X-Ambient"));
+    REQUIRE(ambient.size() == 49);
+    CHECK(root.header("X-Layer-Ambient") == ambient);
+    CHECK(plain_seen == ambient);
+    CHECK(root.body().substr(0, 36) == "00-" + ambient.substr(0, 32) + "-");
+    CHECK(root.body().substr(52) == "-00||");
+
+    auto joined = perform_request(e, "GET", "/call",
+                                  {{"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"},
+                                   {"tracestate", "rojo=00f067aa0ba902b7"},
+                                   {"baggage", "userId=alice"}});
+    REQUIRE(joined.status() == 200);
+    CHECK(joined.header("X-Ambient").substr(0, 32) == "4bf92f3577b34da6a3ce929d0e0e4736");
+    CHECK(joined.body().substr(0, 36) == "00-4bf92f3577b34da6a3ce929d0e0e4736-");
+    CHECK(joined.body().substr(52) == "-00|rojo=00f067aa0ba902b7|userId=alice");
+  }
+  CHECK(collector->take().empty());
+  CHECK(ids_now() == "none");  // nothing left running on this thread
+}
+
 TEST_CASE("tracing: the SERVER span of a real server, over HTTP/1.1 and h2c, on every transport") {
   for (const auto& transport : khz::test::transports()) {
     for (bool h2 : {false, true}) {

@@ -73,7 +73,7 @@ std::uint16_t unused_port();
 
 // Polls `pred` every 10 ms until it holds or `limit` passes; whether it held.
 template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(3)) {
+bool eventually(Pred pred, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
   auto end = std::chrono::steady_clock::now() + limit;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > end) return false;

@@ -440,6 +440,16 @@ class RequestContext : public ExchangeState {
   // A query parameter, decoded, or `fallback` when the query has no such key (Hertz's DefaultQuery).
   std::string_view query_or(std::string_view key, std::string_view fallback);
 
+  // ---- a middleware's own state, kept with the context
+  // One T per context (default-constructed on first use), kept for the context's life and so
+  // across the requests it serves (a keep-alive connection's, one after another): per-request
+  // state for a middleware without an allocation per request. What a request leaves there is
+  // still there for the next, so reset what you use when a request begins. Loop thread only.
+  //   struct Timing { std::chrono::steady_clock::time_point start; };
+  //   ctx.scratch<Timing>().start = std::chrono::steady_clock::now();
+  template <class T>
+  T& scratch();
+
   // ---- per-request values (gone after the request)
   void set(std::string_view key, std::any value);
   // nullptr when absent.
@@ -562,6 +572,7 @@ class RequestContext : public ExchangeState {
   mutable std::string peer_;  // peer_address(), once asked for
   std::vector<protocol::FormField> query_;
   std::vector<std::pair<std::string, std::any>> values_;
+  std::vector<std::pair<const void*, std::unique_ptr<void, void (*)(void*)>>> scratch_;  // scratch<T>()
   // ---- cookies and templates
   void parse_cookies();
   const Engine* engine_ = nullptr;  // the Engine that made the context (its templates, its bind error handler)
@@ -584,5 +595,20 @@ class RequestContext : public ExchangeState {
   bool has_response_filters() const noexcept;
   void end_filters() noexcept;
 };
+
+namespace detail {
+template <class T>
+inline constexpr char scratch_tag = 0;  // one address per type: scratch<T>()'s key
+}  // namespace detail
+
+template <class T>
+T& RequestContext::scratch() {
+  const void* key = &detail::scratch_tag<T>;
+  for (auto& [k, p] : scratch_) {
+    if (k == key) return *static_cast<T*>(p.get());
+  }
+  auto& slot = scratch_.emplace_back(key, std::unique_ptr<void, void (*)(void*)>(new T(), [](void* p) { delete static_cast<T*>(p); }));
+  return *static_cast<T*>(slot.second.get());
+}
 
 }  // namespace khz
