@@ -123,11 +123,12 @@ DiscoveryResolver::~DiscoveryResolver() {
 }
 
 void DiscoveryResolver::on_connection(bool up) {
-  const bool was = connected_.exchange(up, std::memory_order_relaxed);
-  if (was && !up) {
-    if (disconnects_) disconnects_.inc();
-    KHZ_LOG(warn, "discovery: registry unreachable; serving the last known instances");
-  }
+  // Called on the registry's loop only. The disconnect is counted before connected() turns
+  // false (release; connected() acquires), so whoever sees it false sees it counted.
+  const bool lost = !up && connected_.load(std::memory_order_relaxed);
+  if (lost && disconnects_) disconnects_.inc();
+  connected_.store(up, std::memory_order_release);
+  if (lost) KHZ_LOG(warn, "discovery: registry unreachable; serving the last known instances");
 }
 
 void DiscoveryResolver::update(std::string_view service, std::span<const Instance> instances) {

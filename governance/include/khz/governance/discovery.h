@@ -59,7 +59,7 @@ class DiscoveryResolver final : public Resolver {
   // setups may too).
   void update(std::string_view service, std::span<const Instance> instances);
   // The registry is reachable (the watch says so).
-  bool connected() const noexcept { return connected_.load(std::memory_order_relaxed); }
+  bool connected() const noexcept { return connected_.load(std::memory_order_acquire); }
 
   struct Table;
 
