@@ -245,6 +245,15 @@ TEST_CASE("tracing: user spans are children of the ambient span, within the limi
 
 namespace {
 
+// An upstream's /echo: the trace context the request carried, "traceparent|tracestate|baggage".
+void add_trace_echo(khz::Server& server) {
+  server.get("/echo", [](khz::RequestContext& c) {
+    std::string out(c.header("traceparent"));
+    out.append("|").append(c.header("tracestate")).append("|").append(c.header("baggage"));
+    c.string(200, out);
+  });
+}
+
 khz::Task<std::string> call_upstream(khz::Client& client, std::string url) {
   auto r = co_await client.get(std::move(url));
   co_return r ? std::string(r->body()) : "error: " + r.error().message();
@@ -257,11 +266,7 @@ TEST_CASE("tracing: the client's CLIENT span, and traceparent, tracestate, bagga
     for (bool h2 : {false, true}) {
       DYNAMIC_SECTION("upstream on " << transport << (h2 ? ", h2c" : ", http/1.1")) {
         khz::test::TestServer upstream(transport);
-        upstream.server.get("/echo", [](khz::RequestContext& c) {
-          std::string out(c.header("traceparent"));
-          out.append("|").append(c.header("tracestate")).append("|").append(c.header("baggage"));
-          c.string(200, out);
-        });
+        add_trace_echo(upstream.server);
         upstream.start();
         auto collector = std::make_shared<Collector>();
         khz::Client client({.http2_prior_knowledge = h2});
@@ -300,11 +305,7 @@ TEST_CASE("tracing: an unsampled request's context reaches coroutine layers, chi
   // context while the chain runs, with the caller's trace state and baggage it points to.
   auto transport = khz::test::transports().front();
   khz::test::TestServer upstream(transport);
-  upstream.server.get("/echo", [](khz::RequestContext& c) {
-    std::string out(c.header("traceparent"));
-    out.append("|").append(c.header("tracestate")).append("|").append(c.header("baggage"));
-    c.string(200, out);
-  });
+  add_trace_echo(upstream.server);
   upstream.start();
   auto collector = std::make_shared<Collector>();
   khz::Client client;

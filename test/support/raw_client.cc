@@ -79,7 +79,7 @@ std::uint16_t unused_port() {
     if (std::fscanf(f, "%d", &ephemeral_low) != 1) ephemeral_low = 32768;
     std::fclose(f);
   }
-  static std::mt19937 rng(std::random_device{}());
+  thread_local std::mt19937 rng(std::random_device{}());
   std::uniform_int_distribution<int> pick(10000, std::max(10001, ephemeral_low - 1));
   for (int attempt = 0; attempt < 1000; ++attempt) {
     const auto port = static_cast<std::uint16_t>(pick(rng));
