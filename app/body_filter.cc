@@ -12,11 +12,11 @@ namespace detail {
 
 bool FilterState::start(bool streamed) {
   started = true;
-  accepted.assign(response.size(), false);
+  accepted.assign(response.size(), 0);
   bool any = false;
   for (std::size_t i = response.size(); i-- > 0;) {
-    accepted[i] = response[i]->start(*ctx, exchange->response, streamed);
-    any = any || accepted[i];
+    accepted[i] = response[i]->start(*ctx, exchange->response, streamed) ? 1 : 0;
+    any = any || accepted[i] != 0;
   }
   if (!any) accepted.clear();
   return any;

@@ -37,7 +37,7 @@ struct FilterState {
   BodyWriter* inner = nullptr;  // the protocol server's writer, while `writer` stands in
   FilteringBodyWriter writer;
   std::vector<std::unique_ptr<ResponseFilter>> response;  // in registration order
-  std::vector<bool> accepted;  // per filter, after start()
+  std::vector<unsigned char> accepted;  // per filter, after start() (bytes: vector<bool>'s assign costs)
   bool started = false;        // start() was asked
   std::string scratch;         // the pieces between two filters
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/common/json_text.h>
 
-#include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace khz {
 namespace {
@@ -31,37 +32,62 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+// Whether any of the 8 bytes in `w` needs more than a copy: below 0x20, 0x7F and above, '"' or
+// '\\' (a byte-wise filter: it can only err towards "yes" next to a byte that really needs it).
+inline bool word_needs_escape(std::uint64_t w) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+  const std::uint64_t control = (w - 0x20 * ones) & ~w & highs;  // a byte below 0x20
+  const std::uint64_t high = ((w + ones) | w) & highs;           // 0x7F and above
+  return (control | high | has_zero(w ^ ('"' * ones)) | has_zero(w ^ ('\\' * ones))) != 0;
+}
+
+inline bool byte_needs_escape(unsigned char c) noexcept { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\'; }
+
+char* copy(char* out, std::string_view s) noexcept {
+  std::memcpy(out, s.data(), s.size());
+  return out + s.size();
+}
+
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view s) {
-  // The usual value (a method, a route, an id) is printable ASCII with nothing to escape: one
-  // scan, one append.
-  const bool plain = std::all_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-  });
-  if (plain) {
-    out.push_back('"');
-    out.append(s);
-    out.push_back('"');
-    return;
+bool is_plain_json_text(std::string_view s) noexcept {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  for (; end - p >= 8; p += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    if (word_needs_escape(w)) break;  // decided byte by byte below
   }
-  out.push_back('"');
+  for (; p != end; ++p) {
+    if (byte_needs_escape(static_cast<unsigned char>(*p))) return false;
+  }
+  return true;
+}
+
+char* write_json_string(char* out, std::string_view s) noexcept {
+  *out++ = '"';
+  if (is_plain_json_text(s)) {  // the usual value (a method, a route, an id): one copy
+    out = copy(out, s);
+    *out++ = '"';
+    return out;
+  }
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out.append("\\\""); break;
-        case '\\': out.append("\\\\"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        case '\t': out.append("\\t"); break;
+        case '"': out = copy(out, "\\\""); break;
+        case '\\': out = copy(out, "\\\\"); break;
+        case '\n': out = copy(out, "\\n"); break;
+        case '\r': out = copy(out, "\\r"); break;
+        case '\t': out = copy(out, "\\t"); break;
         default:
           if (c < 0x20 || c == 0x7f) {
             const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-            out.append(esc, sizeof esc);
+            out = copy(out, std::string_view(esc, sizeof esc));
           } else {
-            out.push_back(static_cast<char>(c));
+            *out++ = static_cast<char>(c);
           }
       }
       ++i;
@@ -69,14 +95,28 @@ void append_json_string(std::string& out, std::string_view s) {
     }
     const std::size_t n = utf8_sequence(s, i);
     if (n == 0) {
-      out.append("\xEF\xBF\xBD");
+      out = copy(out, "\xEF\xBF\xBD");  // 3 bytes for 1: within the 6 per byte
       ++i;
     } else {
-      out.append(s.substr(i, n));
+      out = copy(out, s.substr(i, n));
       i += n;
     }
   }
-  out.push_back('"');
+  *out++ = '"';
+  return out;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  if (is_plain_json_text(s)) {
+    out.push_back('"');
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
+  const std::size_t base = out.size();
+  out.resize(base + json_string_max_size(s.size()));
+  char* end = write_json_string(out.data() + base, s);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 }  // namespace khz

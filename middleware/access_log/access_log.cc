@@ -3,6 +3,7 @@
 
 #include <khz/app/request_context.h>
 #include <khz/app/server.h>
+#include <khz/common/coarse_clock.h>
 
 #include "format.h"
 #include "writer.h"
@@ -14,21 +15,31 @@
 #include <utility>
 
 namespace khz::middleware {
+namespace detail {
+
+// What AccessLog's copies and its middleware share: the layout and the writer.
+struct AccessLogState {
+  explicit AccessLogState(AccessLogOptions options) : format(options), writer(std::move(options)) {}
+  LineFormat format;
+  AccessLogWriter writer;
+};
+
+}  // namespace detail
+
 namespace {
 
-// The after-response hook: formats the line into a per-thread scratch string (its capacity
-// kept), then hands it to this thread's buffer.
+// The after-response hook: formats the line into a per-thread scratch buffer (kept from line
+// to line), then hands it to this thread's buffer in the writer.
 void log_line(RequestContext& ctx, const CompletedResponse& done, void* data) {
-  auto* writer = static_cast<detail::AccessLogWriter*>(data);
-  thread_local std::string line;
-  line.clear();
-  detail::format_access_line(line, writer->options(), ctx, done, std::chrono::system_clock::now());
-  writer->append(line);
+  auto* log = static_cast<detail::AccessLogState*>(data);
+  thread_local std::string buffer;
+  // The line's time to the clock's tick (a few ms, as nginx's cached time); latency is exact.
+  log->writer.append(log->format.line(buffer, ctx, done, coarse_system_now()));
 }
 
 struct AccessLogMiddleware {
-  std::shared_ptr<detail::AccessLogWriter> writer;
-  void operator()(RequestContext& ctx) const { ctx.after_response(&log_line, writer.get()); }
+  std::shared_ptr<detail::AccessLogState> state;
+  void operator()(RequestContext& ctx) const { ctx.after_response(&log_line, state.get()); }
 };
 
 bool is_token_char(char c) {
@@ -65,17 +76,17 @@ AccessLogOptions checked(AccessLogOptions o) {
 }  // namespace
 
 AccessLog::AccessLog(AccessLogOptions options)
-    : writer_(std::make_shared<detail::AccessLogWriter>(checked(std::move(options)))) {}
+    : state_(std::make_shared<detail::AccessLogState>(checked(std::move(options)))) {}
 
 AccessLog::AccessLog(Server& server, AccessLogOptions options) : AccessLog(std::move(options)) {
-  server.on_shutdown([writer = writer_] { writer->flush(); });
+  server.on_shutdown([state = state_] { state->writer.flush(); });
 }
 
-Handler AccessLog::middleware() const { return Handler("khz::middleware::access_log", AccessLogMiddleware{writer_}); }
+Handler AccessLog::middleware() const { return Handler("khz::middleware::access_log", AccessLogMiddleware{state_}); }
 
-void AccessLog::flush() { writer_->flush(); }
-void AccessLog::reopen() { writer_->reopen(); }
-std::uint64_t AccessLog::dropped() const { return writer_->dropped(); }
-std::uint64_t AccessLog::written() const { return writer_->written(); }
+void AccessLog::flush() { state_->writer.flush(); }
+void AccessLog::reopen() { state_->writer.reopen(); }
+std::uint64_t AccessLog::dropped() const { return state_->writer.dropped(); }
+std::uint64_t AccessLog::written() const { return state_->writer.written(); }
 
 }  // namespace khz::middleware

@@ -7,28 +7,82 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <string_view>
 
 namespace khz::middleware::detail {
+
+// Writes the line through a raw pointer into the caller's buffer: room() makes space for a
+// piece's worst case, so a field costs a bounds check and a copy, not a string append's
+// bookkeeping per character run. The buffer keeps its size between lines (no clearing).
+class LineFormat::Writer {
+ public:
+  explicit Writer(std::string& buffer) : buffer_(buffer) {
+    if (buffer_.size() < 256) buffer_.resize(256);
+    begin_ = p_ = buffer_.data();
+    end_ = begin_ + buffer_.size();
+  }
+
+  // Where to write `n` more bytes; advance() past what was written.
+  char* room(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) grow(n);
+    return p_;
+  }
+  void advance(char* to) { p_ = to; }
+  void put(std::string_view s) {
+    if (s.empty()) return;
+    std::memcpy(room(s.size()), s.data(), s.size());
+    p_ += s.size();
+  }
+  void put(char c) { *room(1) = c; ++p_; }
+  void number(std::uint64_t v) {
+    char* p = room(20);
+    advance(std::to_chars(p, p + 20, v).ptr);
+  }
+  std::string_view text() const { return {begin_, static_cast<std::size_t>(p_ - begin_)}; }
+
+ private:
+  void grow(std::size_t n) {
+    const auto used = static_cast<std::size_t>(p_ - begin_);
+    buffer_.resize(std::max(buffer_.size() * 2, used + n));
+    begin_ = buffer_.data();
+    p_ = begin_ + used;
+    end_ = begin_ + buffer_.size();
+  }
+
+  std::string& buffer_;
+  char* begin_;
+  char* p_;
+  char* end_;
+};
+
 namespace {
 
 using Field = AccessLogField;
 
-bool selected(const AccessLogOptions& o, Field f) {
-  return std::find(o.fields.begin(), o.fields.end(), f) != o.fields.end();
+std::string_view json_key(Field f) {
+  switch (f) {
+    case Field::remote_addr: return "remote_addr";
+    case Field::time: return "time";
+    case Field::method: return "method";
+    case Field::target: return "target";
+    case Field::route: return "route";
+    case Field::protocol: return "protocol";
+    case Field::status: return "status";
+    case Field::bytes_out: return "bytes_out";
+    case Field::bytes_in: return "bytes_in";
+    case Field::latency: return "latency_us";
+    case Field::user_agent: return "user_agent";
+    case Field::referer: return "referer";
+    case Field::request_id: return "request_id";
+  }
+  return "unknown";
 }
 
-void append_number(std::string& out, std::uint64_t v) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
-  (void)ec;
-  out.append(digits, end);
-}
-
-void append_two(std::string& out, int v) {
-  out.push_back(static_cast<char>('0' + v / 10));
-  out.push_back(static_cast<char>('0' + v % 10));
+void put_two(char* p, int v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
 }
 
 // The host of "host:port" or "[v6]:port"; anything else ("unix:/path", "in-process") as is.
@@ -41,59 +95,6 @@ std::string_view remote_host(std::string_view peer) {
   const auto colon = peer.rfind(':');
   if (colon == std::string_view::npos || peer.find(':') != colon) return peer;
   return peer.substr(0, colon);
-}
-
-// A combined-format value: "-" when empty; '"', '\' and bytes outside printable ASCII as \xHH.
-void clf_value(std::string& out, std::string_view s) {
-  if (s.empty()) {
-    out.push_back('-');
-    return;
-  }
-  static constexpr char hex[] = "0123456789ABCDEF";
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\' || c < 0x20 || c > 0x7E) {
-      const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
-      out.append(esc, sizeof esc);
-    } else {
-      out.push_back(ch);
-    }
-  }
-}
-
-// [05/Dec/2026:13:55:36 +0000]; the text is cached per thread for the second.
-void clf_time(std::string& out, std::chrono::system_clock::time_point now) {
-  thread_local std::time_t cached_second = -1;
-  thread_local char cached[32];
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  if (t != cached_second) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    std::strftime(cached, sizeof cached, "[%d/%b/%Y:%H:%M:%S +0000]", &tm);
-    cached_second = t;
-  }
-  out.append(cached);
-}
-
-// 2026-12-05T13:55:36.123Z; the text up to the second is cached per thread for the second.
-void iso_time(std::string& out, std::chrono::system_clock::time_point now) {
-  thread_local std::time_t cached_second = -1;
-  thread_local char cached[32];
-  thread_local std::size_t cached_size = 0;
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  if (t != cached_second) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
-    cached_second = t;
-  }
-  out.push_back('"');
-  out.append(cached, cached_size);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  out.push_back('.');
-  out.push_back(static_cast<char>('0' + ms / 100));
-  append_two(out, static_cast<int>(ms % 100));
-  out.append("Z\"");
 }
 
 // The request body's size; -1 when unknown (a streamed body that came chunked).
@@ -109,151 +110,225 @@ std::uint64_t latency_us(const CompletedResponse& done) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(done.elapsed).count());
 }
 
-void format_combined(std::string& out, const AccessLogOptions& o, RequestContext& ctx, const CompletedResponse& done,
-                     std::chrono::system_clock::time_point now) {
-  const bool target = selected(o, Field::target);
-  const bool route = selected(o, Field::route);
-  clf_value(out, selected(o, Field::remote_addr) ? remote_host(ctx.peer_address()) : std::string_view{});
-  out.append(" - - ");
-  if (selected(o, Field::time)) {
-    clf_time(out, now);
-  } else {
-    out.push_back('-');
-  }
-  out.append(" \"");
-  clf_value(out, selected(o, Field::method) ? ctx.method() : std::string_view{});
-  out.push_back(' ');
-  if (target) {
-    clf_value(out, ctx.request().target());
-  } else {
-    clf_value(out, route ? ctx.full_path() : std::string_view{});
-  }
-  out.push_back(' ');
-  clf_value(out, selected(o, Field::protocol) ? to_string(ctx.request().version()) : std::string_view{});
-  out.append("\" ");
-  if (selected(o, Field::status)) {
-    append_number(out, static_cast<std::uint64_t>(done.status));
-  } else {
-    out.push_back('-');
-  }
-  out.push_back(' ');
-  if (selected(o, Field::bytes_out)) {
-    append_number(out, done.body_bytes);
-  } else {
-    out.push_back('-');
-  }
-  out.append(" \"");
-  clf_value(out, selected(o, Field::referer) ? ctx.header("Referer") : std::string_view{});
-  out.append("\" \"");
-  clf_value(out, selected(o, Field::user_agent) ? ctx.header("User-Agent") : std::string_view{});
-  out.push_back('"');
-  // The extras, in a fixed order.
-  if (route && target) {
-    out.append(" route=\"");
-    clf_value(out, ctx.full_path());
-    out.push_back('"');
-  }
-  if (selected(o, Field::bytes_in)) {
-    out.append(" bytes_in=");
-    const std::int64_t in = bytes_in(ctx);
-    if (in < 0) {
-      out.push_back('-');
-    } else {
-      append_number(out, static_cast<std::uint64_t>(in));
+// The second's text, cached per thread (a format per cache: each caller has its own statics).
+template <std::size_t N>
+struct SecondText {
+  std::time_t second = -1;
+  char text[N];
+  std::size_t size = 0;
+  std::string_view get(std::time_t t, const char* format) {
+    if (t != second) {
+      std::tm tm{};
+      ::gmtime_r(&t, &tm);
+      size = std::strftime(text, sizeof text, format, &tm);
+      second = t;
     }
+    return {text, size};
   }
-  if (selected(o, Field::latency)) {
-    out.append(" latency_us=");
-    append_number(out, latency_us(done));
-  }
-  if (selected(o, Field::request_id)) {
-    out.append(" request_id=\"");
-    clf_value(out, ctx.response().header(o.request_id_header));
-    out.push_back('"');
-  }
-  for (const std::string& name : o.request_headers) {
-    out.append(" req_").append(name).append("=\"");
-    clf_value(out, ctx.header(name));
-    out.push_back('"');
-  }
-  for (const std::string& name : o.response_headers) {
-    out.append(" resp_").append(name).append("=\"");
-    clf_value(out, ctx.response().header(name));
-    out.push_back('"');
-  }
-  out.push_back('\n');
+};
+
+// [05/Dec/2026:13:55:36 +0000]
+std::string_view clf_time(std::chrono::system_clock::time_point now) {
+  thread_local SecondText<32> cache;
+  return cache.get(std::chrono::system_clock::to_time_t(now), "[%d/%b/%Y:%H:%M:%S +0000]");
 }
 
-// A JSON string member, null when `value` is empty.
-void json_text(std::string& out, std::string_view value) {
-  if (value.empty()) {
-    out.append("null");
-  } else {
-    append_json_string(out, value);
-  }
-}
-
-void format_json(std::string& out, const AccessLogOptions& o, RequestContext& ctx, const CompletedResponse& done,
-                 std::chrono::system_clock::time_point now) {
-  out.push_back('{');
-  bool first = true;
-  auto key = [&](std::string_view k) {  // k: a fixed lower-case name, nothing to escape
-    out.append(first ? "\"" : ",\"");
-    first = false;
-    out.append(k);
-    out.append("\":");
-  };
-  for (Field f : o.fields) {
-    switch (f) {
-      case Field::remote_addr: key("remote_addr"); json_text(out, remote_host(ctx.peer_address())); break;
-      case Field::time: key("time"); iso_time(out, now); break;
-      case Field::method: key("method"); json_text(out, ctx.method()); break;
-      case Field::target: key("target"); json_text(out, ctx.request().target()); break;
-      case Field::route: key("route"); json_text(out, ctx.full_path()); break;
-      case Field::protocol: key("protocol"); json_text(out, to_string(ctx.request().version())); break;
-      case Field::status: key("status"); append_number(out, static_cast<std::uint64_t>(done.status)); break;
-      case Field::bytes_out: key("bytes_out"); append_number(out, done.body_bytes); break;
-      case Field::bytes_in: {
-        key("bytes_in");
-        const std::int64_t in = bytes_in(ctx);
-        if (in < 0) {
-          out.append("null");
-        } else {
-          append_number(out, static_cast<std::uint64_t>(in));
-        }
-        break;
-      }
-      case Field::latency: key("latency_us"); append_number(out, latency_us(done)); break;
-      case Field::user_agent: key("user_agent"); json_text(out, ctx.header("User-Agent")); break;
-      case Field::referer: key("referer"); json_text(out, ctx.header("Referer")); break;
-      case Field::request_id: key("request_id"); json_text(out, ctx.response().header(o.request_id_header)); break;
-    }
-  }
-  // Header names are lower-case tokens (AccessLog's constructor sees to it): no escape needed.
-  for (const std::string& name : o.request_headers) {
-    if (!first) out.push_back(',');
-    first = false;
-    out.append("\"req_").append(name).append("\":");
-    json_text(out, ctx.header(name));
-  }
-  for (const std::string& name : o.response_headers) {
-    if (!first) out.push_back(',');
-    first = false;
-    out.append("\"resp_").append(name).append("\":");
-    json_text(out, ctx.response().header(name));
-  }
-  out.append("}\n");
+// "2026-12-05T13:55:36.123Z", quotes included.
+char* iso_time(char* p, std::chrono::system_clock::time_point now) {
+  thread_local SecondText<32> cache;
+  const std::string_view second = cache.get(std::chrono::system_clock::to_time_t(now), "%Y-%m-%dT%H:%M:%S");
+  const auto ms = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  *p++ = '"';
+  std::memcpy(p, second.data(), second.size());
+  p += second.size();
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + ms / 100);
+  put_two(p, ms % 100);
+  p += 2;
+  *p++ = 'Z';
+  *p++ = '"';
+  return p;
 }
 
 }  // namespace
 
-void format_access_line(std::string& out, const AccessLogOptions& options, RequestContext& ctx,
-                        const CompletedResponse& done, std::chrono::system_clock::time_point now) {
-  if (options.format == AccessLogFormat::json) {
-    format_json(out, options, ctx, done, now);
-  } else {
-    format_combined(out, options, ctx, done, now);
+LineFormat::LineFormat(const AccessLogOptions& o) : format_(o.format), request_id_header_(o.request_id_header) {
+  for (Field f : o.fields) selected_[static_cast<std::size_t>(f)] = true;
+  if (format_ == AccessLogFormat::json) {
+    // `{"time":`, `,"status":` …: each piece's key with its separator, as one copy.
+    bool first = true;
+    auto prefix = [&first](std::string_view key) {
+      std::string p = first ? "{\"" : ",\"";
+      first = false;
+      return p.append(key).append("\":");
+    };
+    for (Field f : o.fields) items_.push_back({.kind = Item::Kind::field, .field = f, .prefix = prefix(json_key(f))});
+    // Header names are lower-case tokens (AccessLog checked them): nothing to escape.
+    for (const std::string& name : o.request_headers) {
+      items_.push_back({.kind = Item::Kind::request_header, .header = name, .prefix = prefix("req_" + name)});
+    }
+    for (const std::string& name : o.response_headers) {
+      items_.push_back({.kind = Item::Kind::response_header, .header = name, .prefix = prefix("resp_" + name)});
+    }
+    return;
   }
+  // Combined: the extras after the fixed layout, in a fixed order; quoted ones end in '"'.
+  if (selected(Field::route) && selected(Field::target)) items_.push_back({.field = Field::route, .prefix = " route=\""});
+  if (selected(Field::bytes_in)) items_.push_back({.field = Field::bytes_in, .prefix = " bytes_in="});
+  if (selected(Field::latency)) items_.push_back({.field = Field::latency, .prefix = " latency_us="});
+  if (selected(Field::request_id)) items_.push_back({.field = Field::request_id, .prefix = " request_id=\""});
+  for (const std::string& name : o.request_headers) {
+    items_.push_back({.kind = Item::Kind::request_header, .header = name, .prefix = " req_" + name + "=\""});
+  }
+  for (const std::string& name : o.response_headers) {
+    items_.push_back({.kind = Item::Kind::response_header, .header = name, .prefix = " resp_" + name + "=\""});
+  }
+}
+
+std::string_view LineFormat::line(std::string& buffer, RequestContext& ctx, const CompletedResponse& done,
+                                  std::chrono::system_clock::time_point now) const {
+  Writer out(buffer);
+  if (format_ == AccessLogFormat::json) {
+    json(out, ctx, done, now);
+  } else {
+    combined(out, ctx, done, now);
+  }
+  return out.text();
+}
+
+namespace {
+
+// A JSON string, null when `value` is empty.
+void json_text(LineFormat::Writer& out, std::string_view value) {
+  if (value.empty()) {
+    out.put("null");
+  } else {
+    out.advance(write_json_string(out.room(json_string_max_size(value.size())), value));
+  }
+}
+
+// A combined-format value: "-" when empty; '"', '\' and bytes outside printable ASCII as \xHH.
+void clf_value(LineFormat::Writer& out, std::string_view s) {
+  if (s.empty()) {
+    out.put('-');
+    return;
+  }
+  static constexpr char hex[] = "0123456789ABCDEF";
+  char* p = out.room(4 * s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\' || c < 0x20 || c > 0x7E) {
+      *p++ = '\\';
+      *p++ = 'x';
+      *p++ = hex[c >> 4];
+      *p++ = hex[c & 15];
+    } else {
+      *p++ = ch;
+    }
+  }
+  out.advance(p);
+}
+
+}  // namespace
+
+void LineFormat::json(Writer& out, RequestContext& ctx, const CompletedResponse& done,
+                      std::chrono::system_clock::time_point now) const {
+  if (items_.empty()) out.put('{');
+  for (const Item& item : items_) {
+    out.put(item.prefix);
+    switch (item.kind) {
+      case Item::Kind::request_header: json_text(out, ctx.header(item.header)); continue;
+      case Item::Kind::response_header: json_text(out, ctx.response().header(item.header)); continue;
+      case Item::Kind::field: break;
+    }
+    switch (item.field) {
+      case Field::remote_addr: json_text(out, remote_host(ctx.peer_address())); break;
+      case Field::time: out.advance(iso_time(out.room(32), now)); break;
+      case Field::method: json_text(out, ctx.method()); break;
+      case Field::target: json_text(out, ctx.request().target()); break;
+      case Field::route: json_text(out, ctx.full_path()); break;
+      case Field::protocol: json_text(out, to_string(ctx.request().version())); break;
+      case Field::status: out.number(static_cast<std::uint64_t>(done.status)); break;
+      case Field::bytes_out: out.number(done.body_bytes); break;
+      case Field::bytes_in: {
+        const std::int64_t in = bytes_in(ctx);
+        if (in < 0) {
+          out.put("null");
+        } else {
+          out.number(static_cast<std::uint64_t>(in));
+        }
+        break;
+      }
+      case Field::latency: out.number(latency_us(done)); break;
+      case Field::user_agent: json_text(out, ctx.header("User-Agent")); break;
+      case Field::referer: json_text(out, ctx.header("Referer")); break;
+      case Field::request_id: json_text(out, ctx.response().header(request_id_header_)); break;
+    }
+  }
+  out.put("}\n");
+}
+
+void LineFormat::combined(Writer& out, RequestContext& ctx, const CompletedResponse& done,
+                          std::chrono::system_clock::time_point now) const {
+  const bool target = selected(Field::target);
+  clf_value(out, selected(Field::remote_addr) ? remote_host(ctx.peer_address()) : std::string_view{});
+  out.put(" - - ");
+  out.put(selected(Field::time) ? clf_time(now) : std::string_view("-"));
+  out.put(" \"");
+  clf_value(out, selected(Field::method) ? ctx.method() : std::string_view{});
+  out.put(' ');
+  if (target) {
+    clf_value(out, ctx.request().target());
+  } else {
+    clf_value(out, selected(Field::route) ? ctx.full_path() : std::string_view{});
+  }
+  out.put(' ');
+  clf_value(out, selected(Field::protocol) ? to_string(ctx.request().version()) : std::string_view{});
+  out.put("\" ");
+  if (selected(Field::status)) {
+    out.number(static_cast<std::uint64_t>(done.status));
+  } else {
+    out.put('-');
+  }
+  out.put(' ');
+  if (selected(Field::bytes_out)) {
+    out.number(done.body_bytes);
+  } else {
+    out.put('-');
+  }
+  out.put(" \"");
+  clf_value(out, selected(Field::referer) ? ctx.header("Referer") : std::string_view{});
+  out.put("\" \"");
+  clf_value(out, selected(Field::user_agent) ? ctx.header("User-Agent") : std::string_view{});
+  out.put('"');
+  for (const Item& item : items_) {
+    out.put(item.prefix);
+    std::string_view quoted;
+    switch (item.kind) {
+      case Item::Kind::request_header: quoted = ctx.header(item.header); break;
+      case Item::Kind::response_header: quoted = ctx.response().header(item.header); break;
+      case Item::Kind::field:
+        if (item.field == Field::bytes_in) {
+          const std::int64_t in = bytes_in(ctx);
+          if (in < 0) {
+            out.put('-');
+          } else {
+            out.number(static_cast<std::uint64_t>(in));
+          }
+          continue;
+        }
+        if (item.field == Field::latency) {
+          out.number(latency_us(done));
+          continue;
+        }
+        quoted = item.field == Field::route ? ctx.full_path() : ctx.response().header(request_id_header_);
+        break;
+    }
+    clf_value(out, quoted);
+    out.put('"');
+  }
+  out.put('\n');
 }
 
 }  // namespace khz::middleware::detail

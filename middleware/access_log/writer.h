@@ -17,7 +17,6 @@ class AccessLogWriter {
   // Opens a file sink (std::system_error when it cannot) and starts the thread.
   explicit AccessLogWriter(AccessLogOptions options);
 
-  const AccessLogOptions& options() const noexcept { return options_; }
   // One whole line, '\n' included; from any thread; never blocks on the sink.
   void append(std::string_view line) { writer_.append(line); }
   // Returns once everything appended before the call is written.

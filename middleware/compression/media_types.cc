@@ -5,11 +5,14 @@ namespace khz::middleware::compression_detail {
 
 void media_type_of(std::string_view content_type, std::string& out) {
   content_type = content_type.substr(0, content_type.find(';'));
-  out.clear();
-  for (char c : content_type) {
+  // One copy, then lower case and blanks dropped in place (a type is a few dozen bytes).
+  out.assign(content_type);
+  std::size_t kept = 0;
+  for (char c : out) {
     if (c == ' ' || c == '\t') continue;
-    out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    out[kept++] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   }
+  out.resize(kept);
 }
 
 bool media_type_matches(std::string_view type, std::string_view pattern) noexcept {

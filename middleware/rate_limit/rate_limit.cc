@@ -2,6 +2,7 @@
 #include <khz/middleware/rate_limit.h>
 
 #include <khz/app/request_context.h>
+#include <khz/common/coarse_clock.h>
 #include <khz/common/log.h>
 #include <khz/common/loop_local.h>
 
@@ -119,7 +120,7 @@ struct RateLimit {
   void operator()(RequestContext& ctx) const {
     State& s = *state;
     Shard& shard = s.shards.get();
-    const Clock::time_point now = s.clock ? s.clock() : Clock::now();
+    const Clock::time_point now = s.clock ? s.clock() : coarse_steady_now();  // a tick's precision will do
     std::string owned;  // a key from the function
     std::string_view key;
     bool keyed = false;
@@ -141,7 +142,8 @@ struct RateLimit {
     key = shorten(shard, key);
     const auto v = shard.buckets.take(key, now);
     if (s.headers) {
-      ctx.set_header("RateLimit-Policy", s.policy_field);
+      // Linked, not copied: the policy lives in the state, which outlives every response.
+      ctx.response().headers().set_ref("RateLimit-Policy", s.policy_field);
       // "<policy>";r=<remaining>;t=<seconds>, with to_chars: snprintf cost a third of the row.
       thread_local std::string field;
       field.assign(s.field_prefix);

@@ -3,7 +3,9 @@
 
 #include <khz/common/log.h>
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -32,20 +34,24 @@ void random_uuid(char (&out)[36]) {
   std::uint64_t hi = engine(), lo = engine();
   hi = (hi & ~0xF000ull) | 0x4000ull;                        // version 4
   lo = (lo & ~(0xC0ull << 56)) | (0x80ull << 56);            // variant 10
-  static constexpr char hex[] = "0123456789abcdef";
-  int pos = 0;
-  auto put = [&](std::uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) out[pos++] = hex[(v >> (i * 4)) & 0xF];
-  };
-  put(hi >> 32, 8);
-  out[pos++] = '-';
-  put((hi >> 16) & 0xFFFF, 4);
-  out[pos++] = '-';
-  put(hi & 0xFFFF, 4);
-  out[pos++] = '-';
-  put(lo >> 48, 4);
-  out[pos++] = '-';
-  put(lo & 0xFFFFFFFFFFFFull, 12);
+  // Two hex digits per byte from a table; dashes after bytes 4, 6, 8 and 10.
+  static constexpr auto pairs = [] {
+    std::array<char, 512> t{};
+    constexpr char hex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      t[2 * b] = hex[b >> 4];
+      t[2 * b + 1] = hex[b & 15];
+    }
+    return t;
+  }();
+  char* p = out;
+  for (int i = 0; i < 16; ++i) {
+    const std::uint64_t word = i < 8 ? hi : lo;
+    const auto byte = static_cast<unsigned>((word >> (56 - 8 * (i % 8))) & 0xFF);
+    std::memcpy(p, &pairs[2 * byte], 2);
+    p += 2;
+    if (i == 3 || i == 5 || i == 7 || i == 9) *p++ = '-';
+  }
 }
 
 struct RequestId {

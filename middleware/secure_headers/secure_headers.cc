@@ -4,10 +4,12 @@
 #include <khz/app/request_context.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,7 +20,25 @@ struct State {
   std::vector<std::pair<std::string, std::string>> always;  // set on every response
   std::string hsts;                                         // "" when off
   bool trust_forwarded_proto = false;
+  // Bit n set: one of the names above is n bytes long (all are under 64).
+  std::uint64_t name_lengths = 0;
 };
+
+constexpr std::string_view kHsts = "Strict-Transport-Security";
+
+// Whether `out` already holds a field named as one of ours (an earlier layer's, say): then
+// each is replaced; else ours are linked straight in. Name lengths rule out most fields
+// without a comparison.
+bool holds_any_of_ours(const State& s, const HeaderMap& out) noexcept {
+  for (const HeaderMap::Field& f : out) {
+    if (f.name.size() >= 64 || ((s.name_lengths >> f.name.size()) & 1) == 0) continue;
+    if (iequals(f.name, kHsts)) return true;
+    for (const auto& field : s.always) {
+      if (iequals(f.name, field.first)) return true;
+    }
+  }
+  return false;
+}
 
 bool is_https(const State& s, const RequestContext& ctx) noexcept {
   if (ctx.is_tls()) return true;
@@ -39,8 +59,14 @@ struct SecureHeaders {
     const State& s = *state;
     HeaderMap& out = ctx.response().headers();
     // Linked, not copied: the strings live in the state, which the server keeps for its life.
-    for (const auto& [name, value] : s.always) out.set_ref(name, value);
-    if (!s.hsts.empty() && is_https(s, ctx)) out.set_ref("Strict-Transport-Security", s.hsts);
+    const bool hsts = !s.hsts.empty() && is_https(s, ctx);
+    if (holds_any_of_ours(s, out)) {
+      for (const auto& [name, value] : s.always) out.set_ref(name, value);
+      if (hsts) out.set_ref(kHsts, s.hsts);
+      return;
+    }
+    for (const auto& [name, value] : s.always) out.add_ref(name, value);
+    if (hsts) out.add_ref(kHsts, s.hsts);
   }
 };
 
@@ -114,6 +140,8 @@ Handler secure_headers(SecureHeadersOptions o) {
     if (o.hsts_preload) s->hsts += "; preload";
   }
   s->trust_forwarded_proto = o.trust_forwarded_proto;
+  s->name_lengths = std::uint64_t{1} << kHsts.size();
+  for (const auto& field : s->always) s->name_lengths |= std::uint64_t{1} << field.first.size();
   return Handler("khz::middleware::secure_headers", SecureHeaders{std::move(s)});
 }
 

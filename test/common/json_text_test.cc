@@ -26,3 +26,33 @@ TEST_CASE("append_json_string writes valid JSON in valid UTF-8 whatever the byte
   CHECK(json("\xED\xA0\x80") == "x\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");        // surrogate
   CHECK(json("\xE2\x82") == "x\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                         // cut short
 }
+
+TEST_CASE("is_plain_json_text finds a byte to escape wherever it sits, word by word or in the tail") {
+  // Every byte value at every position of texts 1 to 19 bytes long: a whole 8-byte word, two,
+  // and tails of each length.
+  for (std::size_t size = 1; size < 20; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(size, 'a');
+        s[at] = static_cast<char>(b);
+        const bool plain = b >= 0x20 && b < 0x7f && b != '"' && b != '\\';
+        INFO("size " << size << ", byte " << b << " at " << at);
+        REQUIRE(khz::is_plain_json_text(s) == plain);
+      }
+    }
+  }
+  CHECK(khz::is_plain_json_text(""));
+  CHECK(khz::is_plain_json_text("0123456789abcdef/:id?x=1&y=~!"));
+}
+
+TEST_CASE("write_json_string writes what append_json_string appends, within json_string_max_size") {
+  for (std::string_view s : {std::string_view("plain /route"), std::string_view("q\"\\\n\x01\x7f", 6),
+                             std::string_view("\xFF\xFE\xFD"), std::string_view("caf\xC3\xA9")}) {
+    std::string buffer(khz::json_string_max_size(s.size()), '\0');
+    const char* end = khz::write_json_string(buffer.data(), s);
+    REQUIRE(end <= buffer.data() + buffer.size());
+    std::string appended;
+    khz::append_json_string(appended, s);
+    CHECK(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())) == appended);
+  }
+}

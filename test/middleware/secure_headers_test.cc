@@ -46,6 +46,25 @@ TEST_CASE("secure_headers: the defaults, on answers and on error answers") {
   REQUIRE(perform_request(e, "GET", "/framed").header("X-Frame-Options") == "DENY");
 }
 
+TEST_CASE("secure_headers: a field an earlier layer set is replaced, not doubled") {
+  khz::Engine e;
+  e.use([](khz::RequestContext& c) {
+    c.set_header("X-Request-ID", "r1");             // no name of ours: kept as is
+    c.set_header("x-frame-options", "DENY");        // ours, in any case: replaced
+    c.set_header("Referrer-Policy", "origin");
+    c.next();
+  });
+  e.use(khz::middleware::secure_headers());
+  e.get("/", hello);
+  auto r = perform_request(e, "GET", "/");
+  REQUIRE(r.headers().count("X-Frame-Options") == 1);
+  REQUIRE(r.header("X-Frame-Options") == "SAMEORIGIN");
+  REQUIRE(r.headers().count("Referrer-Policy") == 1);
+  REQUIRE(r.header("Referrer-Policy") == "no-referrer");
+  REQUIRE(r.header("X-Request-ID") == "r1");
+  REQUIRE(r.header("X-Content-Type-Options") == "nosniff");
+}
+
 TEST_CASE("secure_headers: options") {
   SECTION("everything set, HSTS behind a trusted proxy") {
     khz::Engine e;

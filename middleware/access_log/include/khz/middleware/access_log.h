@@ -37,7 +37,8 @@
 // (route, bytes_in, latency, request_id, then the custom header fields) follow as key="value".
 // JSON has exactly the selected fields, in order, then the custom header fields.
 //   remote_addr  [remote_addr] the peer's "host:port"'s host (no proxy header is trusted)
-//   time         [time] when the response finished: combined [05/Dec/2026:13:55:36 +0000],
+//   time         [time] when the response finished, to the kernel's clock tick (a few ms; the
+//                coarse clock, as nginx's cached time): combined [05/Dec/2026:13:55:36 +0000],
 //                JSON RFC 3339 UTC with milliseconds
 //   method       [method]
 //   target       [target] the request target as received (path and query)
@@ -140,7 +141,7 @@ struct AccessLogOptions {
 };
 
 namespace detail {
-class AccessLogWriter;
+struct AccessLogState;
 }
 
 // A handle on one access log: its writer thread, its buffers and its sink. Copies share them;
@@ -167,7 +168,7 @@ class AccessLog {
   std::uint64_t written() const;
 
  private:
-  std::shared_ptr<detail::AccessLogWriter> writer_;
+  std::shared_ptr<detail::AccessLogState> state_;
 };
 
 }  // namespace khz::middleware

@@ -71,7 +71,8 @@
 //   policy            "default": the policy name in the fields (a token: letters, digits, -_.)
 //   headers           true
 //   log_interval      1 s
-//   clock             none: std::chrono::steady_clock::now (tests pass a fake clock)
+//   clock             none: khz::coarse_steady_now, steady_clock's time as of the last tick
+//                     (a few ms; tests pass a fake clock)
 #pragma once
 
 #include <khz/app/handler.h>
