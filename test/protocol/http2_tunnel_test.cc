@@ -105,6 +105,15 @@ Task<void> timeouts(Connection& c, Record* rec) {
   ++rec->finished;
 }
 
+// Says goodbye without waiting for the flush: returns (the tunnel closes as the handler ends),
+// or closes the connection itself first.
+Task<void> unflushed(Connection& c, Record* rec, bool close) {
+  c.output().append("last words");
+  if (close) c.close();
+  ++rec->finished;
+  co_return;
+}
+
 class TunnelCore final : public khz::ServerCore {
  public:
   Task<void> serve(Exchange& ex) override {
@@ -127,6 +136,8 @@ class TunnelCore final : public khz::ServerCore {
     if (path == "/source") ex.hijack = [this](Connection& c) { return source(c, &rec); };
     if (path == "/idle") ex.hijack = [this](Connection& c) { return idle(c, &rec); };
     if (path == "/timeouts") ex.hijack = [this](Connection& c) { return timeouts(c, &rec); };
+    if (path == "/unflushed") ex.hijack = [this](Connection& c) { return unflushed(c, &rec, false); };
+    if (path == "/unflushed-close") ex.hijack = [this](Connection& c) { return unflushed(c, &rec, true); };
   }
   Record rec;
 };
@@ -387,6 +398,26 @@ TEST_CASE("http2 tunnel: SETTINGS_ENABLE_CONNECT_PROTOCOL, then an echo tunnel w
     CHECK(s.body == expected + "last");
     CHECK(s.end_received);
     CHECK(served.core.rec.fill_error == khz::transport::errc::eof);
+    CHECK(served.core.rec.finished == 1);
+  }
+}
+
+TEST_CASE("http2 tunnel: closing drops what was never flushed, as a socket's close does, and ends the stream") {
+  // The tunnel keeps the Connection contract (HTTP/1.1's socket drops an unflushed output()
+  // on close too): a handler that wants its last bytes sent awaits flush() first, as
+  // WebSocket's close handshake does. The client sees a clean END_STREAM, not a reset.
+  for (const char* path : {"/unflushed", "/unflushed-close"}) {
+    CAPTURE(path);
+    ManualLoop loop;
+    MemoryPair pair(loop);
+    Served served(loop, pair);
+    Client c(loop, pair.client);
+    std::int32_t id = c.open(path);
+    Client::Stream& s = c.streams[id];
+    REQUIRE(c.run_until([&] { return s.end_received || s.closed; }));
+    CHECK(s.field(":status") == "200");
+    CHECK(s.body.empty());
+    CHECK(s.end_received);
     CHECK(served.core.rec.finished == 1);
   }
 }
