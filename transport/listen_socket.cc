@@ -67,15 +67,17 @@ std::string format_address(const sockaddr* addr, socklen_t len) {
     // rate limiters ask for every request's peer.
     const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
     const auto* octet = reinterpret_cast<const unsigned char*>(&in->sin_addr);
-    std::string out;
-    out.reserve(sizeof "255.255.255.255:65535" - 1);
-    char digits[8];
+    // Into a buffer, then one string of the exact size: "10.0.0.7:8080" stays within the
+    // string's own storage, no allocation.
+    char text[sizeof "255.255.255.255:65535"];
+    char* p = text;
+    char* const end = text + sizeof text;
     for (int i = 0; i < 4; ++i) {
-      out.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(octet[i])).ptr);
-      out.push_back(i < 3 ? '.' : ':');
+      p = std::to_chars(p, end, static_cast<unsigned>(octet[i])).ptr;
+      *p++ = i < 3 ? '.' : ':';
     }
-    out.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(ntohs(in->sin_port))).ptr);
-    return out;
+    p = std::to_chars(p, end, static_cast<unsigned>(ntohs(in->sin_port))).ptr;
+    return std::string(text, static_cast<std::size_t>(p - text));
   }
   if (addr->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);

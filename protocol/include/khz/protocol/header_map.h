@@ -74,6 +74,9 @@ class HeaderMap {
   }
 
  private:
+  static constexpr std::size_t kInitialFields = 8;
+  void push(Field f);
+
   std::vector<Field> fields_;
   Arena arena_;
 };
