@@ -44,7 +44,10 @@
 #   BENCH_IDLE_SOURCES=1              spread idle connections over 127.0.0.1..127.0.0.K
 #   BENCH_PORT=28080                  first TCP port; each server gets its own
 #   BENCH_CLIENT=1                    client scenarios (0: skip them):
-#   BENCH_CLIENT_SCENARIOS="h1 h2"    h1: khz-load against wrk (-c50); h2: khz-load over h2c
+#   BENCH_CLIENT_SCENARIOS="h1 h2 discovery"  h1: khz-load against wrk (-c50); h2: khz-load over h2c
+#                                     discovery: khz-load by address and by service name
+#                                     (--discover), alternating, BENCH_ROUNDS each: what
+#                                     discovery and balancing add to a call (req per client CPU-s)
 #                                     against h2load (-c50 -m16), same server, same CPUs
 #   BENCH_GATEWAY=1                   gateway rows (0: skip them): khz-gateway (one loop, each
 #                                     transport in BENCH_TRANSPORTS) and nginx proxy_pass (one
@@ -72,7 +75,7 @@ BENCH_IDLE_CONNECTIONS=${BENCH_IDLE_CONNECTIONS:-10000}
 BENCH_IDLE_SOURCES=${BENCH_IDLE_SOURCES:-1}
 BENCH_PORT=${BENCH_PORT:-28080}
 BENCH_CLIENT=${BENCH_CLIENT:-1}
-BENCH_CLIENT_SCENARIOS=${BENCH_CLIENT_SCENARIOS:-"h1 h2"}
+BENCH_CLIENT_SCENARIOS=${BENCH_CLIENT_SCENARIOS:-"h1 h2 discovery"}
 BENCH_GATEWAY=${BENCH_GATEWAY:-1}
 BENCH_SERVER_CPU=${BENCH_SERVER_CPU:-0}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
@@ -607,7 +610,57 @@ client_scenarios() {
   [ "$BENCH_CLIENT" = 1 ] || return 0
   [[ " $BENCH_CLIENT_SCENARIOS " == *" h1 "* ]] && client_h1_scenarios
   [[ " $BENCH_CLIENT_SCENARIOS " == *" h2 "* ]] && client_h2_scenario
+  [[ " $BENCH_CLIENT_SCENARIOS " == *" discovery "* ]] && client_discovery_scenario
   return 0
+}
+
+# khz-load -c50 against khz-netpoll's /plaintext by address (http://127.0.0.1:PORT) and by
+# service name (--discover bench=127.0.0.1:PORT http://bench), alternating, BENCH_ROUNDS times
+# each; the figure is requests per client CPU-second (GNU time), the ratio per round and its
+# median. The goal (service governance): discovery within 2 % of the static address.
+client_discovery_scenario() {
+  local name=khz-netpoll port=$((BENCH_PORT + 92)) round
+  if ! start_server "$name" "$port"; then
+    log "client discovery scenario: $name did not start; skipped"
+    return 0
+  fi
+  local ratios=() rows=()
+  for round in $(seq "$BENCH_ROUNDS"); do
+    local kind per_cpu=()
+    for kind in static discovery; do
+      local file="$OUT/client-$kind-$round.txt" cpu="$OUT/client-$kind-$round.cpu" args=()
+      if [ "$kind" = static ]; then
+        args=("http://127.0.0.1:$port/plaintext")
+      else
+        args=(--discover "bench=127.0.0.1:$port" "http://bench/plaintext")
+      fi
+      run_on_client_cpu "$file" /usr/bin/time -f '%U %S %e' -o "$cpu" "$BUILD/bin/khz-load" -c 50 \
+        -d "$BENCH_SECONDS" --loops 1 "${args[@]}" || log "client discovery / $kind: exited with an error (see $file)"
+      local rps errors seconds
+      rps=$(sed -n 's/^requests\/s: //p' "$file")
+      errors=$(sed -n 's/^requests: [0-9]*, errors: \([0-9]*\),.*/\1/p' "$file")
+      seconds=$(awk '{ print $1 + $2 }' "$cpu" 2>/dev/null || echo 0)
+      local requests
+      requests=$(sed -n 's/^requests: \([0-9]*\),.*/\1/p' "$file")
+      per_cpu+=("$(awk -v n="${requests:-0}" -v c="$seconds" 'BEGIN { if (c > 0) printf "%.0f", n / c; else print 0 }')")
+      rows+=("| $round | $kind | ${rps:-n/a} | $seconds | ${per_cpu[-1]} | ${errors:-n/a} |")
+    done
+    ratios+=("$(awk -v d="${per_cpu[1]}" -v s="${per_cpu[0]}" 'BEGIN { if (s > 0) printf "%.3f", d / s; else print "n/a" }')")
+  done
+  stop_server
+  local median
+  median=$(printf '%s\n' "${ratios[@]}" | grep -v n/a | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
+  {
+    echo
+    echo "## Client: discovery vs a static address (khz-load -c50, one loop on CPU $BENCH_CLIENT_CPU; server $name on CPU $BENCH_SERVER_CPU)"
+    echo
+    echo "| round | target | req/s | client CPU s | req per client CPU-s | errors |"
+    echo "|---:|---|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+    echo
+    echo "discovery / static, req per client CPU-second: per round ${ratios[*]}; median $median (goal >= 0.98)"
+  } >"$OUT/discovery.md"
+  log "client discovery / static: median $median (rounds: ${ratios[*]})"
 }
 
 # khz-load over h2c against h2load, both -c50 -m16 (50 HTTP/2 connections, 16 streams each, one
@@ -785,7 +838,7 @@ main() {
   : >"$OUT/idle.tsv"
   : >"$OUT/unavailable.txt"
   : >"$OUT/ws.tsv"
-  rm -f "$OUT/client-h2.tsv" "$OUT/client.md"  # a skipped client scenario reports nothing stale
+  rm -f "$OUT/client-h2.tsv" "$OUT/client.md" "$OUT/discovery.md"  # a skipped client scenario reports nothing stale
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 64 >"$ECHO_1K"
   python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * int(sys.argv[1]))' 1024 >"$ECHO_16K"
   # The static files: incompressible bytes, the same for khz and nginx.
@@ -982,10 +1035,11 @@ main() {
     echo "ws_client_threads=$BENCH_WS_CLIENT_THREADS"
   } >"$OUT/meta.txt"
   : >"$OUT/client.md"
+  : >"$OUT/discovery.md"
   client_scenarios
   : >"$OUT/gateway.md"
   gateway_scenarios
-  { python3 "$BENCH_DIR/report.py" "$OUT"; cat "$OUT/client.md" "$OUT/gateway.md"; } | tee "$OUT/results.md"
+  { python3 "$BENCH_DIR/report.py" "$OUT"; cat "$OUT/client.md" "$OUT/discovery.md" "$OUT/gateway.md"; } | tee "$OUT/results.md"
   log "written to $OUT/results.md"
 }
 

@@ -216,6 +216,19 @@ TEST_CASE("khz-load: a short run") {
       REQUIRE(std::stod(last.substr(12)) > 100);
       REQUIRE(last.back() == '\n');
 
+      // By service name through discovery: the same server as the instance of "svc".
+      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --discover svc=127.0.0.1:" +
+                      std::to_string(s.port()) + " http://svc/ping");
+      INFO(r.output);
+      REQUIRE(r.status == 0);
+      REQUIRE(r.output.find("http://svc/ping") != std::string::npos);
+      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+      last = r.output.substr(r.output.rfind("requests/s: "));
+      REQUIRE(std::stod(last.substr(12)) > 100);
+      r = run_command(kLoad + " -c 1 -d 1 --discover svc http://svc/ping 2>&1");
+      REQUIRE(r.status == 2);  // no instances
+      REQUIRE(r.output.find("--discover wants SERVICE=HOST:PORT") != std::string::npos);
+
       khz::ServerOptions o;
       o.tls_cert_file = khz::test::TestPki::get().alpha_cert;
       o.tls_key_file = khz::test::TestPki::get().alpha_key;

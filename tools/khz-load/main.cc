@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz-load: an HTTP load generator on khz::Client (in the manner of wrk and h2load).
 //
-//   khz-load -c CONNECTIONS -d SECONDS [--loops N] [-k] [--cacert FILE] [-m STREAMS --http2-prior-knowledge | --http2] URL
+//   khz-load -c CONNECTIONS -d SECONDS [--loops N] [-k] [--cacert FILE] [-m STREAMS --http2-prior-knowledge | --http2]
+//            [--discover SERVICE=HOST:PORT[,HOST:PORT...]] URL
 //
 // Runs CONNECTIONS keep-alive connections (each one request at a time, no pipelining) spread
 // over N event loops (default 1) for SECONDS, then prints requests, errors (transport and
@@ -16,9 +17,14 @@
 // connection (a khz::Client of its own: a Client keeps one per host and loop) carrying
 // -m STREAMS requests at once (default 1), each stream again back to back. -m without HTTP/2 is a
 // usage error. The transport is $KHZ_TRANSPORT or the default.
+// --discover resolves the URL's host as a service name through khz's discovery resolver
+// (khz::governance::DiscoveryResolver, fed these instances as a registry watch would, balanced
+// round robin): `--discover svc=127.0.0.1:8080 http://svc/plaintext`. make bench runs the same
+// load by address and by name to measure what discovery adds to a call.
 #include <khz/app/client.h>
 #include <khz/common/event_loop.h>
 #include <khz/common/version.h>
+#include <khz/governance/discovery.h>
 #include <khz/transport/dial.h>
 
 #include <algorithm>
@@ -45,12 +51,13 @@ using Clock = std::chrono::steady_clock;
   if (!why.empty()) std::fprintf(stderr, "khz-load: %s\n", why.c_str());
   std::fprintf(out,
                "usage: khz-load -c CONNECTIONS -d SECONDS [--loops N] [-k] [--cacert FILE] "
-               "[-m STREAMS --http2-prior-knowledge | --http2] URL\n"
+               "[-m STREAMS --http2-prior-knowledge | --http2] [--discover SERVICE=HOST:PORT,...] URL\n"
                "  -c N          connections (spread over the loops)\n"
                "  -d SECONDS    how long to run\n"
                "  --loops N     event loops (threads), at most one per connection; also -t\n"
                "  -k            https: do not verify the server's certificate; --cacert FILE to trust FILE\n"
                "  -m STREAMS    concurrent streams per HTTP/2 connection\n"
+               "  --discover SERVICE=HOST:PORT[,HOST:PORT...]  resolve the URL's host SERVICE by discovery\n"
                "  --http2       https: h2 by ALPN; --http2-prior-knowledge: h2c from the first byte\n"
                "  -h, --help    this text;  --version  the khz version\n");
   std::exit(why.empty() ? 0 : 2);
@@ -148,6 +155,28 @@ khz::Task<void> run_loop(std::vector<std::unique_ptr<khz::Client>>& clients, std
   while (done < total) co_await khz::sleep_for(std::chrono::milliseconds(5));
 }
 
+// --discover's "svc=host:port,host:port": a resolver fed those instances of `svc`.
+std::shared_ptr<khz::Resolver> discovery_resolver(const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (eq == 0 || eq == std::string::npos || eq + 1 == spec.size()) usage("--discover wants SERVICE=HOST:PORT[,HOST:PORT...]");
+  const std::string service = spec.substr(0, eq);
+  std::vector<khz::governance::Instance> instances;
+  std::string_view rest = std::string_view(spec).substr(eq + 1);
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const std::string_view address = rest.substr(0, comma);
+    const auto colon = address.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) {
+      usage("--discover: '" + std::string(address) + "' is not HOST:PORT");
+    }
+    instances.push_back({.service = service, .address = std::string(address)});
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  auto resolver = std::make_shared<khz::governance::DiscoveryResolver>(nullptr);
+  resolver->update(service, instances);
+  return resolver;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,6 +189,7 @@ int main(int argc, char** argv) {
   bool http2 = false;
   bool prior_knowledge = false;
   int streams = 0;
+  std::string discover;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&]() -> std::string {
@@ -193,6 +223,8 @@ int main(int argc, char** argv) {
       http2 = true;
     } else if (arg == "--http2-prior-knowledge") {
       prior_knowledge = true;
+    } else if (arg == "--discover") {
+      discover = value();
     } else if (!arg.empty() && arg.front() == '-') {
       usage("unknown option " + std::string(arg));
     } else {
@@ -217,6 +249,7 @@ int main(int argc, char** argv) {
   options.http2 = h2;
   options.http2_prior_knowledge = h2;
   if (h2) options.http2_max_concurrent_streams = static_cast<std::uint32_t>(streams);
+  if (!discover.empty()) options.resolver = discovery_resolver(discover);
 
   Run run;
   run.url = url;
