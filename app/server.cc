@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "malloc_tuning.h"
 #include "metrics/server_instruments.h"
 #include "metrics/server_metrics.h"
 
@@ -65,6 +66,7 @@ Server::~Server() {
 }
 
 Result<std::uint16_t> Server::start() {
+  if (options_.malloc_trim_threshold > 0) detail::keep_freed_memory(options_.malloc_trim_threshold);
   Http1Options h1{
       .max_uri_bytes = options_.max_uri_bytes,
       .max_header_bytes = options_.max_header_bytes,
