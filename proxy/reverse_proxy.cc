@@ -276,7 +276,8 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   std::vector<bool> tried(pool.size(), false);
   std::optional<ResponseStream> stream;
   std::size_t chosen = 0;
-  std::string upstream_url;
+  std::string path;  // the try's upstream path; its URL (for the logs) is the target's origin and this
+  auto upstream_url = [&] { return pool.target(chosen).origin + path; };
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     std::chrono::milliseconds left{0};  // of total_timeout, for this try and the body after it
@@ -284,7 +285,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
       left = options.total_timeout -
              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
       if (left.count() <= 0) {
-        KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": total timeout of "
+        KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url() << ": total timeout of "
                                 << options.total_timeout.count() << " ms spent on earlier tries; 504");
         ctx.string(504, "upstream timed out\n");
         co_return;
@@ -295,10 +296,9 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     Target& t = pool.target(chosen);
     ClientRequest req;
     req.method = std::string(in.method());
-    std::string path = t.base_path + target;
+    path.assign(t.base_path).append(target);
     if (options.rewrite) path = options.rewrite(path);
-    upstream_url = t.origin + path;
-    req.url = upstream_url;
+    req.url.assign(t.origin).append(path);
     // The fields go to the request whole; a retry (rare) builds them again.
     if (attempt > 1) add_request_fields(ctx, fields);
     req.headers = std::move(fields);
@@ -321,7 +321,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     }
     const std::error_code ec = result.error();
     if (ec == client::errc::cancelled) {  // the downstream client went away
-      KHZ_LOG(debug, "proxy: " << in.method() << " " << upstream_url << ": the client went away");
+      KHZ_LOG(debug, "proxy: " << in.method() << " " << upstream_url() << ": the client went away");
       co_return;
     }
     pool.report(chosen, true);
@@ -329,20 +329,20 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     const bool another = attempt < options.max_attempts && untried && !body_read &&
                          (connect_failure(ec) || (idempotent(in.method()) && broke_before_head(ec)));
     if (another && retry_allowed()) {
-      KHZ_LOG(info, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message() << "; trying again");
+      KHZ_LOG(info, "proxy: " << in.method() << " " << upstream_url() << ": " << ec.message() << "; trying again");
       if (!retrying) {
         retrying.emplace(retries_in_flight);
       }
       continue;
     }
     if (another) {
-      KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message()
+      KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url() << ": " << ec.message()
                               << "; retry budget spent; 502");
       ctx.string(502, "bad gateway\n");
       co_return;
     }
     const bool timeout = ec == transport::errc::timed_out;
-    KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": " << ec.message() << "; "
+    KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url() << ": " << ec.message() << "; "
                             << (timeout ? 504 : 502));
     ctx.string(timeout ? 504 : 502, timeout ? "upstream timed out\n" : "bad gateway\n");
     co_return;
@@ -371,7 +371,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   if (!first) {
     if (first.error() == client::errc::cancelled) co_return;
     const bool timeout = first.error() == transport::errc::timed_out;
-    KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": body failed before it began: "
+    KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url() << ": body failed before it began: "
                             << first.error().message() << "; " << (timeout ? 504 : 502));
     pool.report(chosen, true);
     out.clear();
@@ -397,7 +397,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     if (!piece) {
       if (piece.error() != client::errc::cancelled) {
         // Too late for a 502: the head went out. The client must see the response broken off.
-        KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url << ": upstream failed mid-body: "
+        KHZ_LOG(warn, "proxy: " << in.method() << " " << upstream_url() << ": upstream failed mid-body: "
                                 << piece.error().message() << "; response cut off");
         pool.report(chosen, true);
       }
