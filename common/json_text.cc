@@ -46,6 +46,7 @@ inline bool word_needs_escape(std::uint64_t w) noexcept {
 inline bool byte_needs_escape(unsigned char c) noexcept { return c < 0x20 || c >= 0x7f || c == '"' || c == '\\'; }
 
 char* copy(char* out, std::string_view s) noexcept {
+  if (s.empty()) return out;  // a default view's data() is null: no memcpy from it
   std::memcpy(out, s.data(), s.size());
   return out + s.size();
 }

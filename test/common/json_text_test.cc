@@ -46,7 +46,7 @@ TEST_CASE("is_plain_json_text finds a byte to escape wherever it sits, word by w
 }
 
 TEST_CASE("write_json_string writes what append_json_string appends, within json_string_max_size") {
-  for (std::string_view s : {std::string_view("plain /route"), std::string_view("q\"\\\n\x01\x7f", 6),
+  for (std::string_view s : {std::string_view(), std::string_view("plain /route"), std::string_view("q\"\\\n\x01\x7f", 6),
                              std::string_view("\xFF\xFE\xFD"), std::string_view("caf\xC3\xA9")}) {
     std::string buffer(khz::json_string_max_size(s.size()), '\0');
     const char* end = khz::write_json_string(buffer.data(), s);
