@@ -97,15 +97,6 @@ std::string_view remote_host(std::string_view peer) {
   return peer.substr(0, colon);
 }
 
-// The request body's size; -1 when unknown (a streamed body that came chunked).
-std::int64_t bytes_in(RequestContext& ctx) {
-  if (!ctx.body_streamed()) return static_cast<std::int64_t>(ctx.body().size());
-  const std::string_view cl = ctx.header("Content-Length");
-  std::uint64_t v = 0;
-  if (cl.empty() || !khz::detail::parse_unsigned(cl, v)) return -1;
-  return static_cast<std::int64_t>(v);
-}
-
 std::uint64_t latency_us(const CompletedResponse& done) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(done.elapsed).count());
 }
@@ -208,6 +199,21 @@ void json_text(LineFormat::Writer& out, std::string_view value) {
   }
 }
 
+// The request body's size, or `unknown` ("null", "-") for a streamed body that came chunked.
+void put_bytes_in(LineFormat::Writer& out, RequestContext& ctx, std::string_view unknown) {
+  if (!ctx.body_streamed()) {
+    out.number(ctx.body().size());
+    return;
+  }
+  const std::string_view cl = ctx.header("Content-Length");
+  std::uint64_t v = 0;
+  if (cl.empty() || !khz::detail::parse_unsigned(cl, v)) {
+    out.put(unknown);
+  } else {
+    out.number(v);
+  }
+}
+
 // A combined-format value: "-" when empty; '"', '\' and bytes outside printable ASCII as \xHH.
 void clf_value(LineFormat::Writer& out, std::string_view s) {
   if (s.empty()) {
@@ -251,15 +257,7 @@ void LineFormat::json(Writer& out, RequestContext& ctx, const CompletedResponse&
       case Field::protocol: json_text(out, to_string(ctx.request().version())); break;
       case Field::status: out.number(static_cast<std::uint64_t>(done.status)); break;
       case Field::bytes_out: out.number(done.body_bytes); break;
-      case Field::bytes_in: {
-        const std::int64_t in = bytes_in(ctx);
-        if (in < 0) {
-          out.put("null");
-        } else {
-          out.number(static_cast<std::uint64_t>(in));
-        }
-        break;
-      }
+      case Field::bytes_in: put_bytes_in(out, ctx, "null"); break;
       case Field::latency: out.number(latency_us(done)); break;
       case Field::user_agent: json_text(out, ctx.header("User-Agent")); break;
       case Field::referer: json_text(out, ctx.header("Referer")); break;
@@ -310,12 +308,7 @@ void LineFormat::combined(Writer& out, RequestContext& ctx, const CompletedRespo
       case Item::Kind::response_header: quoted = ctx.response().header(item.header); break;
       case Item::Kind::field:
         if (item.field == Field::bytes_in) {
-          const std::int64_t in = bytes_in(ctx);
-          if (in < 0) {
-            out.put('-');
-          } else {
-            out.number(static_cast<std::uint64_t>(in));
-          }
+          put_bytes_in(out, ctx, "-");
           continue;
         }
         if (item.field == Field::latency) {

@@ -192,6 +192,54 @@ TEST_CASE("access_log: JSON with only custom header fields is still one valid ob
   REQUIRE(got.lines() == std::vector<std::string>{R"({"req_x-a":"a","resp_x-b":"b"})"});
 }
 
+TEST_CASE("access_log: a line longer than the formatter's buffer is whole, and the next one is not mixed with it") {
+  // The formatter writes into a per-thread buffer that starts at 256 bytes and grows; the
+  // lines after a long one reuse it.
+  const std::string ua(5000, 'u');
+  const std::string long_ua = "start-" + ua + "-end";
+  SECTION("JSON") {
+    Collected got;
+    AccessLog log({.format = AccessLogFormat::json,
+                   .fields = {AccessLogField::method, AccessLogField::user_agent, AccessLogField::status},
+                   .sink = got.sink()});
+    khz::Engine e;
+    e.use(log.middleware());
+    routes(e);
+    perform_request(e, "GET", "/users/1", {{"User-Agent", long_ua}});
+    perform_request(e, "GET", "/users/2", {{"User-Agent", "short"}});
+    log.flush();
+    const auto lines = got.lines();
+    REQUIRE(lines.size() == 2);
+    REQUIRE(lines[0] == R"({"method":"GET","user_agent":")" + long_ua + R"(","status":200})");
+    REQUIRE(lines[1] == R"({"method":"GET","user_agent":"short","status":200})");
+  }
+  SECTION("combined") {
+    Collected got;
+    AccessLog log({.fields = {AccessLogField::method, AccessLogField::target, AccessLogField::user_agent},
+                   .sink = got.sink()});
+    khz::Engine e;
+    e.use(log.middleware());
+    routes(e);
+    perform_request(e, "GET", "/users/1", {{"User-Agent", long_ua}});
+    perform_request(e, "GET", "/users/2");
+    log.flush();
+    const auto lines = got.lines();
+    REQUIRE(lines.size() == 2);
+    REQUIRE(lines[0] == "- - - - \"GET /users/1 -\" - - \"-\" \"" + long_ua + "\"");
+    REQUIRE(lines[1] == "- - - - \"GET /users/2 -\" - - \"-\" \"-\"");
+  }
+  SECTION("JSON with no field at all is an empty object") {
+    Collected got;
+    AccessLog log({.format = AccessLogFormat::json, .fields = {}, .sink = got.sink()});
+    khz::Engine e;
+    e.use(log.middleware());
+    routes(e);
+    perform_request(e, "GET", "/users/1");
+    log.flush();
+    REQUIRE(got.lines() == std::vector<std::string>{"{}"});
+  }
+}
+
 TEST_CASE("access_log: hostile bytes are escaped in both formats") {
   const std::string ua = "evil\"agent\\ \x01 caf\xC3\xA9 bad\xFF end";
   SECTION("JSON: valid JSON, the text kept, invalid UTF-8 as U+FFFD") {
