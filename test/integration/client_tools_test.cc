@@ -194,37 +194,29 @@ TEST_CASE("khz-fetch: a server that never answers hits --timeout") {
 TEST_CASE("khz-load: a short run") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
+      // A run that must succeed: exit 0, no errors, and a last line of more than 100 requests/s.
+      auto load = [&transport](const std::string& args) {
+        auto r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " " + args);
+        INFO(r.output);
+        REQUIRE(r.status == 0);
+        REQUIRE(r.output.find("errors: 0,") != std::string::npos);
+        const std::string last = r.output.substr(r.output.rfind("requests/s: "));
+        REQUIRE(std::stod(last.substr(12)) > 100);
+        REQUIRE(last.back() == '\n');
+        return r.output;
+      };
       TestServer s(transport);
       add_routes(s.server);
       s.start();
-      auto r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 8 -d 0.5 --loops 2 " + s.url("/ping"));
-      INFO(r.output);
-      REQUIRE(r.status == 0);
-      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
-      std::string last = r.output.substr(r.output.rfind("requests/s: "));
-      REQUIRE(std::stod(last.substr(12)) > 100);
-      REQUIRE(last.back() == '\n');
-      r = run_command(kLoad + " -c 1 -d 1 -m 10 " + s.url("/ping") + " 2>&1");
+      load("-c 8 -d 0.5 --loops 2 " + s.url("/ping"));
+      auto r = run_command(kLoad + " -c 1 -d 1 -m 10 " + s.url("/ping") + " 2>&1");
       REQUIRE(r.status == 2);  // -m needs HTTP/2
-      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 2 -m 8 -d 0.5 --http2-prior-knowledge " +
-                      s.url("/ping"));
-      INFO(r.output);
-      REQUIRE(r.status == 0);
-      REQUIRE(r.output.find("2 HTTP/2 connection(s) x 8 stream(s)") != std::string::npos);
-      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
-      last = r.output.substr(r.output.rfind("requests/s: "));
-      REQUIRE(std::stod(last.substr(12)) > 100);
-      REQUIRE(last.back() == '\n');
+      REQUIRE(load("-c 2 -m 8 -d 0.5 --http2-prior-knowledge " + s.url("/ping")).find("2 HTTP/2 connection(s) x 8 stream(s)") !=
+              std::string::npos);
 
       // By service name through discovery: the same server as the instance of "svc".
-      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --discover svc=127.0.0.1:" +
-                      std::to_string(s.port()) + " http://svc/ping");
-      INFO(r.output);
-      REQUIRE(r.status == 0);
-      REQUIRE(r.output.find("http://svc/ping") != std::string::npos);
-      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
-      last = r.output.substr(r.output.rfind("requests/s: "));
-      REQUIRE(std::stod(last.substr(12)) > 100);
+      REQUIRE(load("-c 4 -d 0.5 --discover svc=127.0.0.1:" + std::to_string(s.port()) + " http://svc/ping")
+                  .find("http://svc/ping") != std::string::npos);
       r = run_command(kLoad + " -c 1 -d 1 --discover svc http://svc/ping 2>&1");
       REQUIRE(r.status == 2);  // no instances
       REQUIRE(r.output.find("--discover wants SERVICE=HOST:PORT") != std::string::npos);
@@ -235,21 +227,9 @@ TEST_CASE("khz-load: a short run") {
       TestServer tls(transport, o);
       add_routes(tls.server);
       tls.start();
-      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 4 -d 0.5 --cacert " +
-                      khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
-      INFO(r.output);
-      REQUIRE(r.status == 0);
-      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
-      last = r.output.substr(r.output.rfind("requests/s: "));
-      REQUIRE(std::stod(last.substr(12)) > 100);
-      // h2 by ALPN.
-      r = run_command("KHZ_TRANSPORT=" + transport + " " + kLoad + " -c 1 -m 4 -d 0.5 --http2 --cacert " +
-                      khz::test::TestPki::get().ca_cert + " https://localhost:" + std::to_string(tls.port()) + "/ping");
-      INFO(r.output);
-      REQUIRE(r.status == 0);
-      REQUIRE(r.output.find("errors: 0,") != std::string::npos);
-      last = r.output.substr(r.output.rfind("requests/s: "));
-      REQUIRE(std::stod(last.substr(12)) > 100);
+      const std::string https = " https://localhost:" + std::to_string(tls.port()) + "/ping";
+      load("-c 4 -d 0.5 --cacert " + khz::test::TestPki::get().ca_cert + https);
+      load("-c 1 -m 4 -d 0.5 --http2 --cacert " + khz::test::TestPki::get().ca_cert + https);  // h2 by ALPN
     }
   }
 }
