@@ -2,6 +2,7 @@
 #include "browser/browser.h"
 
 #include "support/raw_client.h"
+#include "support/tls_support.h"
 
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,20 @@
 #endif
 
 namespace khz::test {
+
+ServerOptions page_server_options(bool tls) {
+  ServerOptions options;
+  if (tls) {
+    const auto& pki = TestPki::get();
+    options.tls_cert_file = pki.alpha_cert;
+    options.tls_key_file = pki.alpha_key;
+  }
+  return options;
+}
+
+std::string page_url(bool tls, std::uint16_t port) {
+  return std::string(tls ? "https" : "http") + "://localhost:" + std::to_string(port) + "/";
+}
 
 BrowserRun load_page(const std::string& url, std::chrono::milliseconds virtual_budget, std::chrono::seconds timeout) {
   TempDir dir;

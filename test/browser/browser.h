@@ -16,7 +16,10 @@
 // A page that never finishes is killed after `timeout` and reported as such, never waited for.
 #pragma once
 
+#include <khz/app/server.h>
+
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,6 +34,11 @@ struct BrowserRun {
 
 BrowserRun load_page(const std::string& url, std::chrono::milliseconds virtual_budget = std::chrono::seconds(10),
                      std::chrono::seconds timeout = std::chrono::seconds(60));
+
+// Options for the server a page loads from: defaults, and with `tls` the test PKI's "alpha"
+// certificate (localhost; Chromium then speaks h2). page_url: the page at "/" on `port`.
+ServerOptions page_server_options(bool tls);
+std::string page_url(bool tls, std::uint16_t port);
 
 // The text inside the element with id `id` (<tag id="id">text</tag>, as --dump-dom writes it:
 // '&', '<' and '>' escaped, which this decodes), or "" when there is none.

@@ -10,7 +10,6 @@
 
 #include "browser/browser.h"
 #include "support/test_server.h"
-#include "support/tls_support.h"
 
 #include <charconv>
 #include <mutex>
@@ -76,17 +75,11 @@ TEST_CASE("browser: Chromium's EventSource reads a khz event stream and reconnec
   for (const auto& transport : khz::test::transports()) {
     for (bool tls : {false, true}) {
       DYNAMIC_SECTION("transport " << transport << (tls ? " https (h2)" : " http/1.1")) {
-        khz::ServerOptions options;
-        if (tls) {
-          const auto& pki = khz::test::TestPki::get();
-          options.tls_cert_file = pki.alpha_cert;
-          options.tls_key_file = pki.alpha_key;
-        }
         Feed feed;
-        TestServer s(transport, options);
+        TestServer s(transport, khz::test::page_server_options(tls));
         feed.add_routes(s.server);
         s.start();
-        const std::string url = std::string(tls ? "https" : "http") + "://localhost:" + std::to_string(s.port()) + "/";
+        const std::string url = khz::test::page_url(tls, s.port());
         auto run = khz::test::load_page(url);
         INFO("chromium: " << run.error);
         REQUIRE(run.ok());

@@ -15,7 +15,6 @@
 #include "browser/browser.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
-#include "support/tls_support.h"
 
 #include <chrono>
 #include <mutex>
@@ -120,17 +119,11 @@ TEST_CASE("browser: Chromium's WebSocket echoes text and binary through khz and 
     for (bool tls : {false, true}) {
       DYNAMIC_SECTION("transport " << transport << (tls ? " https" : " http/1.1")) {
         for (int attempt = 1;; ++attempt) {
-          khz::ServerOptions options;
-          if (tls) {
-            const auto& pki = khz::test::TestPki::get();
-            options.tls_cert_file = pki.alpha_cert;
-            options.tls_key_file = pki.alpha_key;
-          }
           Echo echo;
-          TestServer s(transport, options);
+          TestServer s(transport, khz::test::page_server_options(tls));
           echo.add_routes(s.server);
           s.start();
-          const std::string url = std::string(tls ? "https" : "http") + "://localhost:" + std::to_string(s.port()) + "/";
+          const std::string url = khz::test::page_url(tls, s.port());
           auto run = khz::test::load_page(url);
           INFO("chromium: " << run.error);
           REQUIRE(run.ok());
