@@ -2,7 +2,7 @@
 // One access log line, formatted from a finished exchange (private to middleware/access_log).
 //
 //   detail::LineFormat format(options);                        // the layout, worked out once
-//   std::string_view line = format.line(buffer, ctx, done, std::chrono::system_clock::now());
+//   std::string_view line = format.line(buffer, ctx, done, khz::coarse_system_now());
 #pragma once
 
 #include <khz/app/request_context.h>
