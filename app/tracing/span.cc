@@ -2,42 +2,20 @@
 // Tracer (sampling, ids) and Span (recording, limits, the ambient span while it lives).
 #include <khz/app/tracing.h>
 
+#include <bit>
 #include <chrono>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <typeinfo>
 
 namespace khz::tracing {
 namespace {
 
-// Ids from a per-thread splitmix64 seeded from std::random_device: unique, not secret.
-std::uint64_t next_random() noexcept {
-  thread_local std::uint64_t state = [] {
-    std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ reinterpret_cast<std::uintptr_t>(&state);
-  }();
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// `n` (a multiple of 8) random bytes, never all zero (all-zero ids are invalid).
-void fill_random(std::uint8_t* out, std::size_t n) noexcept {
-  std::uint64_t any = 0;
-  do {
-    for (std::size_t i = 0; i < n; i += 8) {
-      std::uint64_t r = next_random();
-      any |= r;
-      std::memcpy(out + i, &r, 8);
-    }
-  } while (any == 0);
-}
-
+// The id's low 8 bytes as a big-endian number (what TraceIdRatioBased compares).
 std::uint64_t low_bytes(const TraceId& id) noexcept {
-  std::uint64_t v = 0;
-  for (std::size_t i = 8; i < 16; ++i) v = v << 8 | id[i];
+  std::uint64_t v;
+  std::memcpy(&v, id.data() + 8, sizeof v);
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
   return v;
 }
 
@@ -93,32 +71,44 @@ void Span::begin(const SpanStart& start, const AmbientSpan** slot) {
   bool sampled;
   const SpanId* parent_id = nullptr;
   if (parent != nullptr) {
-    context_.trace_id = parent->trace_id;
+    context_.set_trace_id(parent->trace_id());
     sampled = parent->sampled();
-    parent_id = &parent->span_id;
+    if (sampled) parent_id = &parent->span_id();
   } else if (start.remote != nullptr) {
-    context_.trace_id = start.remote->trace_id;
+    context_.set_trace_id(start.remote->trace_id);
     sampled = start.remote->sampled();
     parent_id = &start.remote->parent_id;
+  } else if (tracer->samples_no_root()) {
+    sampled = false;
+    context_.draw_trace_id_later();  // the decision needs no id: draw it only if someone reads it
   } else {
-    fill_random(context_.trace_id.data(), context_.trace_id.size());
-    sampled = tracer->sample_root(context_.trace_id);
+    TraceId id;
+    std::uint64_t high = random_id_bits(), low = random_id_bits();
+    std::memcpy(id.data(), &high, 8);
+    std::memcpy(id.data() + 8, &low, 8);
+    context_.set_trace_id(id);
+    sampled = tracer->sample_root(id);
   }
-  fill_random(context_.span_id.data(), context_.span_id.size());
   context_.flags = sampled ? protocol::trace_flag_sampled : 0;
   context_.trace_state = start.trace_state != nullptr ? start.trace_state : (parent != nullptr ? parent->trace_state : nullptr);
   context_.baggage = start.baggage != nullptr ? start.baggage : (parent != nullptr ? parent->baggage : nullptr);
   if (sampled) {
+    SpanId id;
+    std::uint64_t bits = random_id_bits();
+    std::memcpy(id.data(), &bits, 8);
+    context_.set_span_id(id);
     recording_ = true;
     data_ = std::make_unique<SpanData>();
     if (parent_id != nullptr) data_->parent_span_id = *parent_id;
-    data_->trace_id = context_.trace_id;
-    data_->span_id = context_.span_id;
+    data_->trace_id = context_.trace_id();
+    data_->span_id = id;
     data_->flags = context_.flags;
     data_->name = start.name;
     data_->kind = start.kind;
     data_->start_unix_nano = now_unix_nano();
     if (context_.trace_state != nullptr && !context_.trace_state->empty()) data_->trace_state = context_.trace_state->format();
+  } else {
+    context_.draw_span_id_later();  // an unsampled span's id goes only where someone reads it
   }
   // The new span is the ambient one: of the coroutine (slot), and running on this thread.
   previous_ = slot != nullptr ? *slot : running_span();
@@ -205,7 +195,7 @@ void Span::end() noexcept {
 }
 
 void format_traceparent(const SpanContext& ctx, char* out) noexcept {
-  protocol::TraceParent tp{ctx.trace_id, ctx.span_id, ctx.flags};
+  protocol::TraceParent tp{ctx.trace_id(), ctx.span_id(), ctx.flags};
   protocol::format_traceparent(tp, out);
 }
 

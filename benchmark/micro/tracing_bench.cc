@@ -28,7 +28,7 @@ void span_unsampled(benchmark::State& state) {
   tr::Span root(tr::SpanStart{.name = "root", .tracer = &tracer, .use_ambient = false});
   for (auto _ : state) {
     tr::Span child(tr::SpanStart{.name = "child", .parent = &root.context()});
-    benchmark::DoNotOptimize(child.context().span_id);
+    benchmark::DoNotOptimize(child.context().flags);
   }
 }
 BENCHMARK(span_unsampled);
@@ -80,8 +80,8 @@ BENCHMARK(await_untraced);
 
 void await_traced(benchmark::State& state) {
   tr::AmbientSpan span;
-  span.trace_id.fill(1);
-  span.span_id.fill(2);
+  span.set_trace_id({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  span.set_span_id({2, 2, 2, 2, 2, 2, 2, 2});
   await_loop(state, &span);
 }
 BENCHMARK(await_traced);

@@ -69,7 +69,8 @@ struct ServerSpan {
   std::string tracestate_lines;
   std::optional<protocol::TraceState> trace_state;
   std::optional<protocol::Baggage> baggage;
-  std::optional<tr::Span> span;
+  std::optional<tr::Span> span;  // a span made by the ratio (sampled or not)
+  tr::SpanContext unsampled;      // a span known unsampled without one (see unsampled_context)
 };
 
 // A sampled span: the rest of the chain under it, then its HTTP attributes and its end.
@@ -102,7 +103,7 @@ Task<void> serve_recorded(tr::Span& span, RequestContext& ctx) {
 
 Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
   ServerSpan& s = ctx.scratch<ServerSpan>();
-  s.span.reset();  // the last request's (ended with it)
+  if (s.span) s.span.reset();  // the last request's (ended with it)
   s.remote.reset();
   s.tracestate_lines.clear();
   s.trace_state.reset();
@@ -110,6 +111,9 @@ Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
   // The caller's context (W3C Trace Context §3.2, §3.3; W3C Baggage).
   int traceparents = 0;
   for (const auto& field : ctx.request().headers()) {
+    // by length first: most requests carry none of the three, and most fields are other lengths
+    std::size_t n = field.name.size();
+    if (n != 11 && n != 10 && n != 7) continue;
     if (iequals(field.name, "traceparent")) {
       if (++traceparents == 1) s.remote = protocol::parse_traceparent(field.value);
     } else if (iequals(field.name, "tracestate")) {
@@ -124,27 +128,35 @@ Task<void> serve_traced(const tr::Tracer* tracer, RequestContext& ctx) {
   if (s.remote && !s.tracestate_lines.empty()) s.trace_state = protocol::TraceState::parse(s.tracestate_lines);
 
   const khz::tracing::AmbientSpan* caller = khz::tracing::running_span();
-  tr::Span& span = s.span.emplace(tr::SpanStart{
-      .name = ctx.method(),
-      .kind = tr::SpanKind::server,
-      .tracer = tracer,
-      .remote = s.remote ? &*s.remote : nullptr,
-      .trace_state = s.trace_state && !s.trace_state->empty() ? &*s.trace_state : nullptr,
-      .baggage = s.baggage && !s.baggage->empty() ? &*s.baggage : nullptr,
-      .use_ambient = false});
-  if (span.recording()) {
-    khz::tracing::detail::enter_span(caller);  // serve_recorded's body makes it current again
-    return serve_recorded(span, ctx);
+  tr::SpanStart start{.name = ctx.method(),
+                      .kind = tr::SpanKind::server,
+                      .tracer = tracer,
+                      .remote = s.remote ? &*s.remote : nullptr,
+                      .trace_state = s.trace_state && !s.trace_state->empty() ? &*s.trace_state : nullptr,
+                      .baggage = s.baggage && !s.baggage->empty() ? &*s.baggage : nullptr,
+                      .use_ambient = false};
+  const tr::SpanContext* context;
+  if (tr::unsampled_context(start, s.unsampled)) {
+    // Known unsampled (flag 00 from the caller, or ratio 0): no Span, only its context.
+    context = &s.unsampled;
+  } else {
+    tr::Span& span = s.span.emplace(start);
+    if (span.recording()) {
+      khz::tracing::detail::enter_span(caller);  // serve_recorded's body makes it current again
+      return serve_recorded(span, ctx);
+    }
+    context = &span.context();  // unsampled by the ratio
   }
-  // Unsampled: nothing to record at the end, so no frame of this layer's own. The span (ids,
+  // Unsampled: nothing to record at the end, so no frame of this layer's own. The context (ids,
   // flag 00) is the ambient one of the rest of the chain: of the plain layers run in next() and
   // of the Task it hands back; it stays in the context until the next request.
   struct Restore {
     const khz::tracing::AmbientSpan* caller;
     ~Restore() { khz::tracing::detail::enter_span(caller); }
   } restore{caller};
+  khz::tracing::detail::enter_span(context);
   Task<void> rest = ctx.next();
-  rest.set_trace_span(&span.context());
+  rest.set_trace_span(context);
   return rest;
 }
 

@@ -8,8 +8,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <coroutine>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -17,8 +19,12 @@ using khz::tracing::AmbientSpan;
 
 AmbientSpan make_span(std::uint8_t seed) {
   AmbientSpan s;
-  for (auto& b : s.trace_id) b = seed;
-  for (auto& b : s.span_id) b = static_cast<std::uint8_t>(seed + 0x11);  // 0xaa: "bb..."
+  AmbientSpan::TraceIdBytes trace;
+  AmbientSpan::SpanIdBytes span;
+  trace.fill(seed);
+  span.fill(static_cast<std::uint8_t>(seed + 0x11));  // 0xaa: "bb..."
+  s.set_trace_id(trace);
+  s.set_span_id(span);
   s.flags = 1;
   return s;
 }
@@ -118,4 +124,46 @@ TEST_CASE("trace ambient: a child's own span, then the parent's again; untraced 
   CHECK(after == "none");
   CHECK(child == "none");
   CHECK(ambient == nullptr);
+}
+
+TEST_CASE("trace ambient: ids drawn late are drawn once, on first read, and never all zero") {
+  std::vector<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    AmbientSpan s;
+    s.draw_trace_id_later();
+    s.draw_span_id_later();
+    const AmbientSpan& c = s;  // readers hold const spans: the draw happens behind const
+    auto trace = c.trace_id();
+    auto span = c.span_id();
+    CHECK(c.trace_id() == trace);  // stable once drawn
+    CHECK(c.span_id() == span);
+    CHECK(trace != AmbientSpan::TraceIdBytes{});
+    CHECK(span != AmbientSpan::SpanIdBytes{});
+    seen.push_back(std::string(trace.begin(), trace.end()) + std::string(span.begin(), span.end()));
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());  // all different
+
+  // A set id is not replaced by a pending draw of the other; setting one clears its pending draw.
+  AmbientSpan s = make_span(0x11);
+  s.draw_span_id_later();
+  CHECK(s.trace_id() == AmbientSpan::TraceIdBytes{0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+                                                  0x11, 0x11, 0x11, 0x11, 0x11});
+  CHECK(s.span_id() != AmbientSpan::SpanIdBytes{0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22});
+  s.draw_trace_id_later();
+  s.set_trace_id(AmbientSpan::TraceIdBytes{1});
+  CHECK(s.trace_id() == AmbientSpan::TraceIdBytes{1});
+
+  // current_ids() reads pending ids through the same draw.
+  AmbientSpan late;
+  late.draw_trace_id_later();
+  late.draw_span_id_later();
+  khz::tracing::detail::enter_span(&late);
+  char trace_hex[32], span_hex[16];
+  REQUIRE(khz::tracing::current_ids(trace_hex, span_hex));
+  khz::tracing::detail::leave_span();
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string expected;
+  for (auto b : late.trace_id()) expected += {digits[b >> 4], digits[b & 15]};
+  CHECK(std::string(trace_hex, 32) == expected);
 }

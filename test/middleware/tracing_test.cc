@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,7 +73,7 @@ std::string ids_now() {
 
 khz::Task<std::string> ambient_in_child() {
   const tr::SpanContext* ctx = co_await tr::current_span();
-  co_return ctx == nullptr ? "none" : hex(ctx->trace_id) + "-" + hex(ctx->span_id);
+  co_return ctx == nullptr ? "none" : hex(ctx->trace_id()) + "-" + hex(ctx->span_id());
 }
 
 }  // namespace
@@ -175,6 +176,25 @@ TEST_CASE("tracing: parent-based ratio sampling") {
     CHECK(khz::protocol::all_zero(s.parent_span_id));
     CHECK(s.trace_state.empty());
   }
+
+  // Ratio 0.5 through the middleware: about half the requests are recorded; the others still
+  // have ids of their own (a new trace each), which the handler sees.
+  khz::Engine half_engine;
+  half_engine.use(khz::middleware::tracing({.sampling_ratio = 0.5, .exporter = collector}));
+  half_engine.get("/", [&](khz::RequestContext& c) {
+    seen = ids_now();
+    c.string(200, "ok");
+  });
+  std::set<std::string> traces;
+  for (int i = 0; i < 400; ++i) {
+    REQUIRE(perform_request(half_engine, "GET", "/").status() == 200);
+    REQUIRE(seen.size() == 49);
+    traces.insert(seen.substr(0, 32));
+  }
+  CHECK(traces.size() == 400);
+  std::size_t recorded = collector->take().size();
+  CHECK(recorded > 140);
+  CHECK(recorded < 260);
 
   // Ratio 0.5 over many roots: about half (the decision is the trace-id's).
   tr::Tracer half({.sampling_ratio = 0.5});
@@ -324,11 +344,15 @@ TEST_CASE("tracing: an unsampled request's context reaches coroutine layers, chi
     c.set_header("X-Ambient", ambient);
     c.string(200, body);
   });
+  std::string last_ambient;
   for (int round = 0; round < 2; ++round) {  // twice: the second reuses what the first left
     auto root = perform_request(e, "GET", "/call");
     REQUIRE(root.status() == 200);
     const std::string ambient(root.header("X-Ambient"));
     REQUIRE(ambient.size() == 49);
+    CHECK(ambient.substr(0, 32) != last_ambient.substr(0, std::min<std::size_t>(32, last_ambient.size())));  // a new trace
+    CHECK(ambient.substr(33) != std::string(16, '0'));
+    last_ambient = ambient;
     CHECK(root.header("X-Layer-Ambient") == ambient);
     CHECK(plain_seen == ambient);
     CHECK(root.body().substr(0, 36) == "00-" + ambient.substr(0, 32) + "-");

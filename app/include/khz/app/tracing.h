@@ -114,6 +114,8 @@ class Tracer {
   const TracingOptions& options() const noexcept { return options_; }
   // The root-span decision for a trace-id (TraceIdRatioBased: the low 8 bytes against the ratio).
   bool sample_root(const TraceId& trace_id) const noexcept;
+  // Whether no root span is ever sampled (ratio 0): the decision then needs no trace-id.
+  bool samples_no_root() const noexcept { return !sample_all_ && threshold_ == 0; }
   // Hands a finished sampled span to the exporter (on the caller's loop).
   void finish(SpanData&& span) const noexcept;
 
@@ -132,7 +134,7 @@ struct SpanContext : AmbientSpan {
   const Tracer* tracer = nullptr;
   const protocol::TraceState* trace_state = nullptr;  // null: none
   const protocol::Baggage* baggage = nullptr;         // null: none
-  Span* span = nullptr;                               // the span these ids belong to
+  Span* span = nullptr;                               // the span these ids belong to (null: see unsampled_context)
   bool sampled() const noexcept { return (flags & protocol::trace_flag_sampled) != 0; }
 };
 
@@ -225,6 +227,32 @@ struct current_span {
   }
   const SpanContext* await_resume() const noexcept { return context; }
 };
+
+// For a layer that keeps a SpanContext of its own across requests (the tracing middleware's
+// SERVER span): when the span `start` describes is known to be unsampled without drawing an id (a
+// remote parent with flag 00, or a root under a tracer that samples no root), fills `context`
+// (the span-id drawn when first read, span null) and returns true: no Span is made, nothing is
+// recorded, nothing ends, and the caller makes `context` ambient itself. False otherwise (the
+// caller makes a Span). `start.parent` must be null.
+inline bool unsampled_context(const SpanStart& start, SpanContext& context) noexcept {
+  const Tracer* tracer = start.tracer;
+  if (tracer == nullptr || start.parent != nullptr) return false;
+  if (start.remote != nullptr) {
+    if (start.remote->sampled()) return false;
+    context.set_trace_id(start.remote->trace_id);
+  } else if (tracer->samples_no_root()) {
+    context.draw_trace_id_later();
+  } else {
+    return false;  // the decision needs a trace-id: Span draws it and decides
+  }
+  context.draw_span_id_later();
+  context.flags = 0;
+  context.tracer = tracer;
+  context.trace_state = start.trace_state;
+  context.baggage = start.baggage;
+  context.span = nullptr;
+  return true;
+}
 
 // Writes the `traceparent` value for ctx (traceparent_size characters).
 void format_traceparent(const SpanContext& ctx, char* out) noexcept;

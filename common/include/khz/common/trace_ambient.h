@@ -25,10 +25,35 @@
 namespace khz::tracing {
 
 // The current span's identity (W3C Trace Context): what a log line or an outbound request needs.
+// Either id may be drawn late: a span nobody reads the ids of (an unsampled request that logs
+// nothing and calls no one) then costs no random draw. The accessors draw a pending id on first
+// read (on the span's loop, like every use of a span), so readers never see the difference.
 struct AmbientSpan {
-  std::array<std::uint8_t, 16> trace_id{};
-  std::array<std::uint8_t, 8> span_id{};
+  using TraceIdBytes = std::array<std::uint8_t, 16>;
+  using SpanIdBytes = std::array<std::uint8_t, 8>;
+
+  const TraceIdBytes& trace_id() const noexcept {
+    if (pending_ & kTracePending) [[unlikely]] draw_pending();
+    return trace_id_;
+  }
+  const SpanIdBytes& span_id() const noexcept {
+    if (pending_ & kSpanPending) [[unlikely]] draw_pending();
+    return span_id_;
+  }
+  void set_trace_id(const TraceIdBytes& id) noexcept { trace_id_ = id, pending_ &= ~kTracePending; }
+  void set_span_id(const SpanIdBytes& id) noexcept { span_id_ = id, pending_ &= ~kSpanPending; }
+  // Random ids (not all zero), drawn when first read.
+  void draw_trace_id_later() noexcept { pending_ |= kTracePending; }
+  void draw_span_id_later() noexcept { pending_ |= kSpanPending; }
+
   std::uint8_t flags = 0;  // bit 0: sampled
+
+ private:
+  static constexpr std::uint8_t kTracePending = 1, kSpanPending = 2;
+  void draw_pending() const noexcept;
+  mutable TraceIdBytes trace_id_{};
+  mutable SpanIdBytes span_id_{};
+  mutable std::uint8_t pending_ = 0;
 };
 
 namespace detail {
@@ -45,6 +70,10 @@ inline void leave_span() noexcept {
 
 // The span of the coroutine running on this thread, or null (see above).
 inline const AmbientSpan* running_span() noexcept { return detail::running_span; }
+
+// 64 random bits that are not all zero, from a per-thread generator (splitmix64 seeded from
+// std::random_device): unique ids, not secret ones.
+std::uint64_t random_id_bits() noexcept;
 
 // Writes the running span's trace-id (32) and span-id (16) as lowercase hex, no terminators;
 // false, and nothing written, when no traced coroutine is running on this thread.
