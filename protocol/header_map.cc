@@ -44,16 +44,18 @@ HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
   std::string_view both = arena_.copy(name, value);
-  push({both.substr(0, name.size()), both.substr(name.size())});
+  push(both.substr(0, name.size()), both.substr(name.size()));
 }
 
-void HeaderMap::add_ref(std::string_view name, std::string_view value) { push({name, value}); }
+void HeaderMap::add_ref(std::string_view name, std::string_view value) { push(name, value); }
 
-void HeaderMap::push(Field f) {
+void HeaderMap::push(std::string_view name, std::string_view value) {
   // A message has a handful of fields: room for kInitialFields at once rather than growing
   // 1, 2, 4, 8 (a map built per request, a proxy's upstream request, would allocate four times).
   if (fields_.capacity() == 0) fields_.reserve(kInitialFields);
-  fields_.push_back(f);
+  Field& f = fields_.emplace_back();
+  f.name = name;
+  f.value = value;
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
