@@ -62,7 +62,7 @@ class [[nodiscard]] Bound {
 template <Reflected T>
 Bound<T> bind(BindInput& input) {
   Bound<T> b;
-  detail::BindState s{b.errors(), &input, &b.kept(), {}};
+  detail::BindState s(b.errors(), &input, &b.kept());
   detail::bind_request(input, *b, s);
   return b;
 }
@@ -72,7 +72,7 @@ template <Reflected T>
 BindErrors validate(const T& value) {
   BindErrors errors;
   std::forward_list<std::string> none;
-  detail::BindState s{errors, nullptr, &none, {}};
+  detail::BindState s(errors, nullptr, &none);
   detail::validate_into(value, s);
   return errors;
 }
@@ -98,7 +98,7 @@ template <Reflected T>
 Bound<T> from_json(std::string_view text, const JsonOptions& options = {},
                    UnknownMembers unknown = UnknownMembers::ignore) {
   Bound<T> b;
-  detail::BindState s{b.errors(), nullptr, &b.kept(), {}};
+  detail::BindState s(b.errors(), nullptr, &b.kept());
   s.reject_unknown = unknown == UnknownMembers::reject;
   JsonDocument doc;
   if (JsonError err = doc.parse(text, options)) {

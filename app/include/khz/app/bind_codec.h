@@ -130,6 +130,10 @@ class BindPath {
 };
 
 struct BindState {
+  // A constructor, not aggregate initialisation: GCC zeroes a whole aggregate (the path's 1 KiB
+  // included) when one member is value-initialised with {}.
+  BindState(BindErrors& e, BindInput* in, std::forward_list<std::string>* k) noexcept : errors(e), input(in), kept(k) {}
+
   BindErrors& errors;
   BindInput* input;                    // null: strings are kept in `kept`
   std::forward_list<std::string>* kept;
