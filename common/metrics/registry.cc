@@ -122,17 +122,29 @@ struct ThreadShards {
     std::unique_ptr<Shard> shard;
   };
   std::vector<Entry> entries;
-  Entry* last = nullptr;
 
-  ~ThreadShards() {
+  ~ThreadShards();
+};
+
+// The shard this thread counted into last, and its registry's id (0: none): constant-initialised
+// and trivially destructible, so the hot path reads it without the guard every access to
+// thread_shards (a thread_local with a destructor) goes through. Ids are never reused, so a
+// registry gone since never matches.
+struct LastShard {
+  std::uint64_t core_id = 0;
+  Shard* shard = nullptr;
+};
+constinit thread_local LastShard last_shard;
+
+ThreadShards::~ThreadShards() {
     for (auto& e : entries) {
       if (auto core = e.alive.lock()) {
         std::lock_guard lock(core->mutex);
         core->retire(e.shard.get());
       }
     }
+    last_shard = {};  // its shard is gone with the thread's entries
   }
-};
 
 thread_local ThreadShards thread_shards;
 
@@ -140,7 +152,7 @@ Shard& shard_slow(Core& core) {
   auto& ts = thread_shards;
   for (auto& e : ts.entries) {
     if (e.core_id == core.id) {
-      ts.last = &e;
+      last_shard = {e.core_id, e.shard.get()};
       return *e.shard;
     }
   }
@@ -152,9 +164,10 @@ Shard& shard_slow(Core& core) {
     std::lock_guard lock(core.mutex);
     core.shards.push_back(shard.get());
   }
+  Shard& made = *shard;
   ts.entries.push_back({core.id, &core, std::move(alive), std::move(shard)});
-  ts.last = &ts.entries.back();
-  return *ts.last->shard;
+  last_shard = {core.id, &made};
+  return made;
 }
 
 [[gnu::noinline]] std::atomic<std::uint64_t>* grow(Shard& shard, std::uint32_t chunk) {
@@ -168,8 +181,8 @@ Shard& shard_slow(Core& core) {
 }  // namespace
 
 std::atomic<std::uint64_t>& cell(Core& core, std::uint32_t index) {
-  auto* last = thread_shards.last;
-  Shard& shard = (last != nullptr && last->core_id == core.id) ? *last->shard : shard_slow(core);
+  const LastShard last = last_shard;
+  Shard& shard = last.core_id == core.id ? *last.shard : shard_slow(core);
   const std::uint32_t c = index / chunk_cells;
   auto* chunk = shard.chunks[c].load(std::memory_order_relaxed);  // this thread's own store
   if (chunk == nullptr) [[unlikely]] chunk = grow(shard, c);

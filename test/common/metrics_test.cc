@@ -178,3 +178,15 @@ TEST_CASE("metrics: a thread outliving its registry, and a new registry, count a
   c.inc();
   REQUIRE(r2.collect().at(0).samples.at(0).value == 1);
 }
+
+TEST_CASE("metrics: two live registries counted into in turn on one thread keep their counts apart") {
+  metrics::Registry a, b;
+  auto ca = a.counter("c", "C.").with({});
+  auto cb = b.counter("c", "C.").with({});
+  for (int i = 0; i < 10; ++i) {  // each switch changes the thread's cached shard
+    ca.inc();
+    cb.inc(2);
+  }
+  CHECK(a.collect().at(0).samples.at(0).value == 10);
+  CHECK(b.collect().at(0).samples.at(0).value == 20);
+}
