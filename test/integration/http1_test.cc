@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 using namespace std::chrono_literals;
 using khz::test::body_of;
@@ -100,6 +101,42 @@ TEST_CASE("http1 end to end") {
           REQUIRE(status_of(r) == 200);
           REQUIRE(body_of(r) == R"({"message":"pong"})");
         }
+      }
+
+      SECTION("raw: an idle keep-alive connection takes requests of any length, whole or in pieces") {
+        // The idle wait reads into a small buffer of the connection's own (asio: 512 bytes): a
+        // request just under, at and over that size, a long one, and one sent in pieces, each
+        // after the connection went idle.
+        RawClient c(port);
+        auto post = [](std::size_t total) {
+          std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: ";
+          std::string tail = "\r\n\r\n";
+          std::size_t digits = 3;  // bodies here are 100..999 bytes
+          std::size_t body = total - head.size() - digits - tail.size();
+          REQUIRE(std::to_string(body).size() == digits);
+          std::string r = head + std::to_string(body) + tail;
+          for (std::size_t i = 0; i < body; ++i) r += static_cast<char>('a' + i % 26);
+          REQUIRE(r.size() == total);
+          return r;
+        };
+        for (std::size_t total : {511u, 512u, 513u, 1024u, 1050u}) {
+          std::this_thread::sleep_for(20ms);  // idle again
+          std::string request = post(total);
+          c.send(request);
+          auto r = c.read_response();
+          REQUIRE(status_of(r) == 200);
+          REQUIRE(body_of(r) == request.substr(request.find("\r\n\r\n") + 4));
+        }
+        std::this_thread::sleep_for(20ms);
+        std::string request = post(700);
+        c.send(request.substr(0, 5));
+        std::this_thread::sleep_for(20ms);
+        c.send(request.substr(5, 600));
+        std::this_thread::sleep_for(20ms);
+        c.send(request.substr(605));
+        auto r = c.read_response();
+        REQUIRE(status_of(r) == 200);
+        REQUIRE(body_of(r).size() == 700 - request.find("\r\n\r\n") - 4);
       }
 
       SECTION("raw: pipelined responses come back in request order") {
