@@ -137,6 +137,13 @@ TEST_CASE("http1 end to end") {
         auto r = c.read_response();
         REQUIRE(status_of(r) == 200);
         REQUIRE(body_of(r).size() == 700 - request.find("\r\n\r\n") - 4);
+        // A pipelined batch longer than the first read, after idling: every response, in order.
+        std::this_thread::sleep_for(20ms);
+        std::string batch;
+        for (int i = 0; i < 40; ++i) batch += get("/slow/" + std::to_string(i % 3));
+        REQUIRE(batch.size() > 1024);
+        c.send(batch);
+        for (int i = 0; i < 40; ++i) REQUIRE(body_of(c.read_response()) == "slept " + std::to_string(i % 3));
       }
 
       SECTION("raw: pipelined responses come back in request order") {

@@ -217,6 +217,7 @@ class AsioConnection final : public Connection {
                               pooled([self = this, alive = alive_](const error_code& ec, std::size_t n) {
                                 if (!*alive) return;
                                 if (n > 0) self->input_.append(std::string_view(self->idle_read_.data(), n));
+                                if (n == self->idle_read_.size()) self->read_available();  // likely more behind
                                 if (ec && n == 0) return self->fill_failed(ec);
                                 if (self->input_.size() >= self->fill_want_) return self->finish_fill({});
                                 self->read_more();
@@ -224,6 +225,16 @@ class AsioConnection final : public Connection {
       return;
     }
     read_more_now();
+  }
+
+  // After the idle read filled idle_read_: what else already waits (the rest of a pipelined
+  // batch or of a long request), in one non-blocking read, so the fill ends with all of it
+  // rather than with a part the server would answer before reading on. An error or the end of
+  // the stream is left for the next read, which sees it again.
+  void read_available() {
+    std::span<char> room = input_.reserve(1);
+    ssize_t got = ::recv(socket_.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+    if (got > 0) input_.commit(static_cast<std::size_t>(got));
   }
 
   void read_more_now() {
