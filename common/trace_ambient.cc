@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 namespace khz::tracing {
 namespace detail {
@@ -43,16 +44,26 @@ std::uint64_t random_id_bits() noexcept {
 }
 
 void AmbientSpan::draw_pending() const noexcept {
-  if (pending_ & kTracePending) {
-    std::uint64_t high = random_id_bits(), low = random_id_bits();
-    std::memcpy(trace_id_.data(), &high, 8);
-    std::memcpy(trace_id_.data() + 8, &low, 8);
+  std::uint8_t p = pending_.load(std::memory_order_acquire);
+  while (p != 0) {
+    if ((p & kDrawing) != 0) {  // another thread draws: wait for its ids
+      std::this_thread::yield();
+      p = pending_.load(std::memory_order_acquire);
+      continue;
+    }
+    if (!pending_.compare_exchange_weak(p, p | kDrawing, std::memory_order_acquire)) continue;
+    if (p & kTracePending) {
+      std::uint64_t high = random_id_bits(), low = random_id_bits();
+      std::memcpy(trace_id_.data(), &high, 8);
+      std::memcpy(trace_id_.data() + 8, &low, 8);
+    }
+    if (p & kSpanPending) {
+      std::uint64_t id = random_id_bits();
+      std::memcpy(span_id_.data(), &id, 8);
+    }
+    pending_.store(0, std::memory_order_release);
+    return;
   }
-  if (pending_ & kSpanPending) {
-    std::uint64_t id = random_id_bits();
-    std::memcpy(span_id_.data(), &id, 8);
-  }
-  pending_ = 0;
 }
 
 bool current_ids(char trace_id_hex[32], char span_id_hex[16]) noexcept {

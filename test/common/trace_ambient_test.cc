@@ -9,8 +9,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <coroutine>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -166,4 +168,45 @@ TEST_CASE("trace ambient: ids drawn late are drawn once, on first read, and neve
   std::string expected;
   for (auto b : late.trace_id()) expected += {digits[b >> 4], digits[b & 15]};
   CHECK(std::string(trace_hex, 32) == expected);
+}
+
+TEST_CASE("trace ambient: threads reading a span's late ids at once all see the same ids") {
+  for (int round = 0; round < 50; ++round) {
+    AmbientSpan s;
+    s.draw_trace_id_later();
+    s.draw_span_id_later();
+    constexpr int kThreads = 4;
+    std::atomic<int> ready{0};
+    std::vector<std::string> seen(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) {
+        }
+        const AmbientSpan& c = s;
+        auto trace = c.trace_id();
+        auto span = c.span_id();
+        seen[t] = std::string(trace.begin(), trace.end()) + std::string(span.begin(), span.end());
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int t = 1; t < kThreads; ++t) REQUIRE(seen[t] == seen[0]);
+    AmbientSpan copy = s;  // a copy carries the drawn ids
+    CHECK(std::string(copy.trace_id().begin(), copy.trace_id().end()) == seen[0].substr(0, 16));
+  }
+}
+
+TEST_CASE("trace ambient: a copy of a span whose ids are still pending has the same ids") {
+  AmbientSpan s;
+  s.draw_trace_id_later();
+  s.draw_span_id_later();
+  AmbientSpan copy = s;
+  AmbientSpan assigned;
+  assigned = s;
+  CHECK(copy.trace_id() == s.trace_id());
+  CHECK(copy.span_id() == s.span_id());
+  CHECK(assigned.trace_id() == s.trace_id());
+  CHECK(assigned.span_id() == s.span_id());
+  CHECK(s.trace_id() != AmbientSpan::TraceIdBytes{});
 }

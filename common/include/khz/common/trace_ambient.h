@@ -20,6 +20,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 namespace khz::tracing {
@@ -27,33 +28,58 @@ namespace khz::tracing {
 // The current span's identity (W3C Trace Context): what a log line or an outbound request needs.
 // Either id may be drawn late: a span nobody reads the ids of (an unsampled request that logs
 // nothing and calls no one) then costs no random draw. The accessors draw a pending id on first
-// read (on the span's loop, like every use of a span), so readers never see the difference.
+// read, so readers never see the difference. Reads may come from several threads at once (a
+// handler's concurrent calls, each starting a child span on a client loop of its own): the first
+// reader draws, the others wait for it, and all see the same ids. The setters and the
+// draw-later calls are for whoever makes the span, before others can see it.
 struct AmbientSpan {
   using TraceIdBytes = std::array<std::uint8_t, 16>;
   using SpanIdBytes = std::array<std::uint8_t, 8>;
 
+  AmbientSpan() noexcept = default;
+  // A copy is the same span: it has the same ids (drawn now if still pending).
+  AmbientSpan(const AmbientSpan& other) noexcept { *this = other; }
+  AmbientSpan& operator=(const AmbientSpan& other) noexcept {
+    if (other.pending_.load(std::memory_order_acquire) != 0) other.draw_pending();
+    flags = other.flags;
+    trace_id_ = other.trace_id_;
+    span_id_ = other.span_id_;
+    pending_.store(0, std::memory_order_relaxed);
+    return *this;
+  }
+
   const TraceIdBytes& trace_id() const noexcept {
-    if (pending_ & kTracePending) [[unlikely]] draw_pending();
+    if ((pending_.load(std::memory_order_acquire) & (kTracePending | kDrawing)) != 0) [[unlikely]] draw_pending();
     return trace_id_;
   }
   const SpanIdBytes& span_id() const noexcept {
-    if (pending_ & kSpanPending) [[unlikely]] draw_pending();
+    if ((pending_.load(std::memory_order_acquire) & (kSpanPending | kDrawing)) != 0) [[unlikely]] draw_pending();
     return span_id_;
   }
-  void set_trace_id(const TraceIdBytes& id) noexcept { trace_id_ = id, pending_ &= ~kTracePending; }
-  void set_span_id(const SpanIdBytes& id) noexcept { span_id_ = id, pending_ &= ~kSpanPending; }
+  void set_trace_id(const TraceIdBytes& id) noexcept {
+    trace_id_ = id;
+    pending_.store(pending_.load(std::memory_order_relaxed) & ~kTracePending, std::memory_order_release);
+  }
+  void set_span_id(const SpanIdBytes& id) noexcept {
+    span_id_ = id;
+    pending_.store(pending_.load(std::memory_order_relaxed) & ~kSpanPending, std::memory_order_release);
+  }
   // Random ids (not all zero), drawn when first read.
-  void draw_trace_id_later() noexcept { pending_ |= kTracePending; }
-  void draw_span_id_later() noexcept { pending_ |= kSpanPending; }
+  void draw_trace_id_later() noexcept {
+    pending_.store(pending_.load(std::memory_order_relaxed) | kTracePending, std::memory_order_relaxed);
+  }
+  void draw_span_id_later() noexcept {
+    pending_.store(pending_.load(std::memory_order_relaxed) | kSpanPending, std::memory_order_relaxed);
+  }
 
   std::uint8_t flags = 0;  // bit 0: sampled
 
  private:
-  static constexpr std::uint8_t kTracePending = 1, kSpanPending = 2;
+  static constexpr std::uint8_t kTracePending = 1, kSpanPending = 2, kDrawing = 4;
   void draw_pending() const noexcept;
   mutable TraceIdBytes trace_id_{};
   mutable SpanIdBytes span_id_{};
-  mutable std::uint8_t pending_ = 0;
+  mutable std::atomic<std::uint8_t> pending_{0};
 };
 
 namespace detail {
