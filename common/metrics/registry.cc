@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::uint32_t chunk_cells = 1024;
 constexpr std::uint32_t max_chunks = 4096;  // 4M cells per registry
+constexpr std::size_t max_bounds = 1000;     // a histogram's cells (bounds + 2) fit in a chunk
 
 struct Shard {
   // chunks[i] is written (once, release) by the owner thread only; read (acquire) by scrapes.
@@ -196,11 +197,15 @@ using detail::FamilyEntry;
 using detail::SeriesEntry;
 
 void Histogram::observe(double value) const {
-  if (core_ == nullptr) return;
+  if (core_ != nullptr) for_this_thread().observe(value);
+}
+
+void ThreadHistogram::observe(double value) const noexcept {
+  if (cells_ == nullptr) return;
   std::uint32_t i = 0;
   while (i < bucket_count_ && value > bounds_[i]) ++i;  // le: value <= bound
-  detail::add_u64(detail::cell(*core_, index_ + i), 1);
-  auto& sum = detail::cell(*core_, index_ + bucket_count_ + 1);
+  detail::add_u64(cells_[i], 1);
+  auto& sum = cells_[bucket_count_ + 1];
   sum.store(std::bit_cast<std::uint64_t>(std::bit_cast<double>(sum.load(std::memory_order_relaxed)) + value),
             std::memory_order_relaxed);
 }
@@ -221,6 +226,10 @@ std::uint32_t Registry::add_family(std::string_view name, std::string_view help,
     if (!detail::valid_name(l, false) || l.starts_with("__") || (kind == Kind::histogram && l == "le")) {
       throw std::invalid_argument("khz::metrics: bad label name '" + l + "' for " + std::string(name));
     }
+  }
+  if (bounds.size() > detail::max_bounds) {
+    throw std::invalid_argument("khz::metrics: " + std::string(name) + ": more than " +
+                                std::to_string(detail::max_bounds) + " bucket bounds");
   }
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     if (!std::isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
@@ -316,11 +325,14 @@ std::uint32_t Registry::resolve(std::uint32_t family, std::span<const std::strin
   }
   if (auto it = fam.by_key.find(key); it != fam.by_key.end()) return fam.series[it->second].index;
   const std::uint32_t width = fam.kind == Kind::histogram ? static_cast<std::uint32_t>(fam.bounds.size()) + 2 : 1;
-  const std::uint32_t index = core_->next_cell;
+  // A series' cells share a chunk (ThreadHistogram addresses them from the first): one that
+  // would straddle two starts the next chunk instead (the cells skipped stay zero, unused).
+  std::uint32_t index = core_->next_cell;
+  if (index % detail::chunk_cells + width > detail::chunk_cells) index += detail::chunk_cells - index % detail::chunk_cells;
   if (static_cast<std::uint64_t>(index) + width > std::uint64_t{detail::chunk_cells} * detail::max_chunks) {
     throw std::length_error("khz::metrics: too many series");
   }
-  core_->next_cell += width;
+  core_->next_cell = index + width;
   core_->is_double.resize(core_->next_cell, false);
   if (fam.kind == Kind::histogram) core_->is_double[index + width - 1] = true;
   SeriesEntry entry{{}, index};

@@ -190,3 +190,76 @@ TEST_CASE("metrics: two live registries counted into in turn on one thread keep 
   CHECK(a.collect().at(0).samples.at(0).value == 10);
   CHECK(b.collect().at(0).samples.at(0).value == 20);
 }
+
+TEST_CASE("metrics: a series' cells on this thread count into the same series, from their own thread") {
+  metrics::Registry r;
+  auto c = r.counter("c", "C.", {"k"}).with({"x"});
+  auto g = r.gauge("g", "G.").with({});
+  auto h = r.histogram("h", "H.", {}, std::vector<double>{1, 2}).with({});
+  const metrics::ThreadCounter tc = c.for_this_thread();
+  const metrics::ThreadGauge tg = g.for_this_thread();
+  const metrics::ThreadHistogram th = h.for_this_thread();
+  c.inc();
+  tc.inc(2);
+  tg.add(5);
+  g.dec();
+  REQUIRE(tg.local_value() == 4);
+  th.observe(0.5);
+  th.observe(1.5);
+  h.observe(3);
+  std::thread other([&] {  // another thread's handles: cells of its own, merged at scrape
+    c.for_this_thread().inc(10);
+    g.for_this_thread().dec();
+    h.for_this_thread().observe(1.5);
+  });
+  other.join();
+  auto all = r.collect();
+  REQUIRE(family(all, "c").samples.at(0).value == 13);
+  REQUIRE(family(all, "g").samples.at(0).value == 3);
+  const auto& hs = family(all, "h").samples.at(0);
+  REQUIRE(hs.buckets == std::vector<std::uint64_t>{1, 3, 4});
+  REQUIRE(hs.sum == Approx(6.5));
+  metrics::ThreadCounter{}.inc();  // null handles count nothing, safely
+  metrics::ThreadHistogram{}.observe(1);
+  REQUIRE(metrics::ThreadGauge{}.local_value() == 0);
+  metrics::Counter{}.for_this_thread().inc();
+}
+
+TEST_CASE("metrics: a histogram whose cells would straddle two chunks starts the next, and counts right") {
+  // 1024 cells to a chunk: 100 histograms of 12 cells (10 bounds) cross the first boundary at
+  // the 86th, which must not share a chunk with the 85th's cells nor lose counts.
+  metrics::Registry r;
+  std::vector<double> bounds;
+  for (int i = 1; i <= 10; ++i) bounds.push_back(i);
+  auto fam = r.histogram("h", "H.", {"n"}, bounds);
+  std::vector<metrics::ThreadHistogram> local;
+  for (int n = 0; n < 100; ++n) local.push_back(fam.with({std::to_string(n)}).for_this_thread());
+  for (int n = 0; n < 100; ++n) {
+    for (int k = 0; k <= n % 12; ++k) local[n].observe(static_cast<double>(k));  // k in bucket le k (k>=1), k=0 le 1
+  }
+  std::thread other([&] { fam.with({"85"}).for_this_thread().observe(100); });
+  other.join();
+  auto all = r.collect();
+  const auto& f = family(all, "h");
+  REQUIRE(f.samples.size() == 100);
+  for (int n = 0; n < 100; ++n) {
+    const auto* s = sample(f, {std::to_string(n)});
+    REQUIRE(s != nullptr);
+    const std::uint64_t observed = static_cast<std::uint64_t>(n % 12 + 1) + (n == 85 ? 1 : 0);
+    INFO("series " << n);
+    REQUIRE(s->count == observed);
+    double sum = 0;
+    for (int k = 0; k <= n % 12; ++k) sum += k;
+    REQUIRE(s->sum == Approx(sum + (n == 85 ? 100 : 0)));
+    REQUIRE(s->buckets.back() == observed);  // +Inf is every observation
+  }
+  std::vector<double> many(1001);
+  for (std::size_t i = 0; i < many.size(); ++i) many[i] = static_cast<double>(i);
+  REQUIRE_THROWS_AS(r.histogram("too_many", "T.", {}, many), std::invalid_argument);
+  many.pop_back();  // 1000 bounds: 1002 cells, still one chunk
+  auto big = r.histogram("most", "M.", {}, many).with({}).for_this_thread();
+  big.observe(999.5);
+  auto again = r.collect();
+  REQUIRE(family(again, "most").samples.at(0).buckets.at(999) == 0);
+  REQUIRE(family(again, "most").samples.at(0).buckets.at(1000) == 1);
+}

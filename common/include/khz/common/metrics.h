@@ -71,12 +71,67 @@ inline void add_u64(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
 }
 }  // namespace detail
 
+// A series' cells on the calling thread, found once (Counter::for_this_thread() and the like):
+// counting through one is a store into that thread's own cells, with no lookup at all. For a
+// path that keeps per-thread state already (a LoopLocal): resolve once on each thread, then
+// count. Use one only on the thread that made it, while its registry lives. Default-constructed:
+// counts nothing.
+class ThreadCounter {
+ public:
+  ThreadCounter() = default;
+  void inc(std::uint64_t n = 1) const noexcept {
+    if (cell_ != nullptr) detail::add_u64(*cell_, n);
+  }
+
+ private:
+  friend class Counter;
+  explicit ThreadCounter(std::atomic<std::uint64_t>* cell) noexcept : cell_(cell) {}
+  std::atomic<std::uint64_t>* cell_ = nullptr;
+};
+
+class ThreadGauge {
+ public:
+  ThreadGauge() = default;
+  void add(std::int64_t n) const noexcept {
+    if (cell_ != nullptr) detail::add_u64(*cell_, static_cast<std::uint64_t>(n));
+  }
+  void inc() const noexcept { add(1); }
+  void dec() const noexcept { add(-1); }
+  // What this thread has added (the series' value is the sum over threads).
+  std::int64_t local_value() const noexcept {
+    return cell_ == nullptr ? 0 : static_cast<std::int64_t>(cell_->load(std::memory_order_relaxed));
+  }
+
+ private:
+  friend class Gauge;
+  explicit ThreadGauge(std::atomic<std::uint64_t>* cell) noexcept : cell_(cell) {}
+  std::atomic<std::uint64_t>* cell_ = nullptr;
+};
+
+class ThreadHistogram {
+ public:
+  ThreadHistogram() = default;
+  void observe(double value) const noexcept;
+
+ private:
+  friend class Histogram;
+  ThreadHistogram(std::atomic<std::uint64_t>* cells, const double* bounds, std::uint32_t n) noexcept
+      : cells_(cells), bounds_(bounds), bucket_count_(n) {}
+  std::atomic<std::uint64_t>* cells_ = nullptr;  // buckets, +Inf, the sum: contiguous
+  const double* bounds_ = nullptr;
+  std::uint32_t bucket_count_ = 0;
+};
+
 // A counter series. Default-constructed: counts nothing (a null check is the only cost).
 class Counter {
  public:
   Counter() = default;
   void inc(std::uint64_t n = 1) const {
     if (core_ != nullptr) detail::add_u64(detail::cell(*core_, index_), n);
+  }
+  // This series' cell on the calling thread (see ThreadCounter).
+  ThreadCounter for_this_thread() const {
+    return ThreadCounter(core_ == nullptr ? nullptr : &detail::cell(*core_, index_));
   }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
@@ -97,6 +152,9 @@ class Gauge {
   }
   void inc() const { add(1); }
   void dec() const { add(-1); }
+  ThreadGauge for_this_thread() const {
+    return ThreadGauge(core_ == nullptr ? nullptr : &detail::cell(*core_, index_));
+  }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
@@ -112,6 +170,9 @@ class Histogram {
  public:
   Histogram() = default;
   void observe(double value) const;
+  ThreadHistogram for_this_thread() const {
+    return core_ == nullptr ? ThreadHistogram() : ThreadHistogram(&detail::cell(*core_, index_), bounds_, bucket_count_);
+  }
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
  private:
@@ -120,7 +181,7 @@ class Histogram {
   Histogram(detail::Core* core, std::uint32_t index, const double* bounds, std::uint32_t n)
       : core_(core), index_(index), bounds_(bounds), bucket_count_(n) {}
   detail::Core* core_ = nullptr;
-  std::uint32_t index_ = 0;       // first bucket's cell (not cumulative); then +Inf, the sum
+  std::uint32_t index_ = 0;       // first bucket's cell (not cumulative); then +Inf, the sum (one chunk)
   const double* bounds_ = nullptr;  // owned by the family (stable)
   std::uint32_t bucket_count_ = 0;
 };
@@ -181,7 +242,7 @@ class Registry {
   // with different ones, std::invalid_argument.
   Family<Counter> counter(std::string_view name, std::string_view help, std::vector<std::string> label_names = {});
   Family<Gauge> gauge(std::string_view name, std::string_view help, std::vector<std::string> label_names = {});
-  // `bounds`: bucket upper bounds, strictly ascending, finite (+Inf is implied).
+  // `bounds`: bucket upper bounds, strictly ascending, finite (+Inf is implied), at most 1000.
   Family<Histogram> histogram(std::string_view name, std::string_view help, std::vector<std::string> label_names = {},
                               std::span<const double> bounds = http_duration_buckets);
   // A counter or gauge family whose values are read at scrape time: `fn` reports them through
