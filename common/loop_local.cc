@@ -5,6 +5,8 @@
 
 namespace khz::detail {
 
+constinit thread_local LoopLocalHit loop_local_hit[loop_local_hits] = {};
+
 std::vector<LoopLocalSlot>& loop_local_slots() noexcept {
   thread_local std::vector<LoopLocalSlot> slots;
   return slots;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -42,6 +43,31 @@ TEST_CASE("LoopLocal: a destroyed one's entry is never reused by the next") {
     auto local = std::make_unique<khz::LoopLocal<int>>([round] { return std::make_unique<int>(round); });
     REQUIRE(local->get() == round);  // a fresh value each time, though the address may repeat
   }
+}
+
+TEST_CASE("LoopLocal: more than the cache holds, used in turn on two threads, each keeps its own values") {
+  // 20 LoopLocals evict each other from the thread's 8-entry cache: every get() must still find
+  // its own value, on each thread.
+  std::vector<std::unique_ptr<khz::LoopLocal<int>>> locals;
+  for (int i = 0; i < 20; ++i) locals.push_back(std::make_unique<khz::LoopLocal<int>>());
+  auto work = [&](int base) {
+    for (int round = 0; round < 5; ++round) {
+      for (int i = 0; i < 20; ++i) locals[i]->get() += base + i;
+      for (int i = 19; i >= 0; i -= 3) REQUIRE(locals[i]->get() == (round + 1) * (base + i));
+    }
+  };
+  std::thread other([&] { work(1000); });
+  work(0);
+  other.join();
+  for (int i = 0; i < 20; ++i) {
+    int sum = 0;
+    locals[i]->for_each([&](const int& v) { sum += v; });
+    REQUIRE(sum == 5 * (0 + i) + 5 * (1000 + i));
+  }
+  // One dropped and made anew (its cache slot reused by a later id): a fresh value.
+  locals[3] = std::make_unique<khz::LoopLocal<int>>([] { return std::make_unique<int>(-7); });
+  REQUIRE(locals[3]->get() == -7);
+  REQUIRE(locals[4]->get() == 5 * 4);
 }
 
 namespace {

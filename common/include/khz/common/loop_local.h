@@ -8,9 +8,10 @@
 //   engine.use([&counters](khz::RequestContext&) { ++counters.get().requests; });
 //   counters.for_each([&](const Counter& c) { total += c.requests; });   // while the loops are stopped
 //
-// get() finds the calling thread's T by a linear scan of a small thread-local table (one entry
-// per LoopLocal the thread has used; no atomics, no lock); the first get() on a thread makes
-// its T (under a mutex, once). The Ts live as long as the LoopLocal; a thread's table entry
+// get() finds the calling thread's T in a small direct-mapped thread-local cache (by id modulo
+// 8: ids are consecutive, so eight LoopLocals made one after another never evict each other),
+// else by a linear scan of a thread-local table (one entry per LoopLocal the thread has used);
+// no atomics, no lock either way. The first get() on a thread makes its T (under a mutex, once). The Ts live as long as the LoopLocal; a thread's table entry
 // for a destroyed LoopLocal is dropped on that thread's next miss.
 // Threading: get() from any thread returns that thread's own T (so a loop's handlers share
 // one); T itself is used from that thread only. for_each visits every T: call it only when
@@ -34,6 +35,15 @@ struct LoopLocalSlot {
 };
 std::vector<LoopLocalSlot>& loop_local_slots() noexcept;
 std::uint64_t next_loop_local_id() noexcept;
+// The thread's latest finds, at id % loop_local_hits: constant-initialised and trivially
+// destructible, so reading it takes no TLS guard. Ids are never reused (0: empty), so the entry
+// of a LoopLocal gone since never matches again.
+struct LoopLocalHit {
+  std::uint64_t id;
+  void* value;
+};
+inline constexpr std::size_t loop_local_hits = 8;
+extern constinit thread_local LoopLocalHit loop_local_hit[loop_local_hits];
 }  // namespace detail
 
 template <class T>
@@ -46,11 +56,9 @@ class LoopLocal {
   LoopLocal& operator=(const LoopLocal&) = delete;
 
   T& get() {
-    auto& slots = detail::loop_local_slots();
-    for (const auto& s : slots) {
-      if (s.id == id_) return *static_cast<T*>(s.value);
-    }
-    return make_here(slots);
+    auto& hit = detail::loop_local_hit[id_ % detail::loop_local_hits];
+    if (hit.id == id_) [[likely]] return *static_cast<T*>(hit.value);
+    return find(hit);
   }
 
   template <class F>
@@ -60,6 +68,19 @@ class LoopLocal {
   }
 
  private:
+  [[gnu::noinline]] T& find(detail::LoopLocalHit& hit) {
+    auto& slots = detail::loop_local_slots();
+    for (const auto& s : slots) {
+      if (s.id == id_) {
+        hit = {id_, s.value};
+        return *static_cast<T*>(s.value);
+      }
+    }
+    T& made = make_here(slots);
+    hit = {id_, &made};
+    return made;
+  }
+
   T& make_here(std::vector<detail::LoopLocalSlot>& slots) {
     std::erase_if(slots, [](const detail::LoopLocalSlot& s) { return s.alive.expired(); });
     std::shared_ptr<T> value;
