@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/engine.h>
 #include <khz/common/log.h>
+#include <khz/common/tick_clock.h>
 #include <khz/protocol/response.h>
 #include <khz/route/path.h>
 
@@ -65,6 +66,7 @@ RouteHandle& RouteHandle::max_body_bytes(std::size_t max_bytes) {
 
 Engine::Engine(EngineOptions options)
     : RouteGroup(this, "/", {}), options_(std::move(options)), offload_pool_(options_.offload) {
+  TickClock::calibrate();  // once per process, here rather than on a request (after_response's durations)
   const int status = options_.handler_error.status;
   if (status < 400 || status > 599) {
     throw std::invalid_argument("EngineOptions::handler_error.status " + std::to_string(status) +
@@ -333,7 +335,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   ctx.reset(exchange);
   ctx.route_id_ = 0;
   ServerInstruments* const instruments = instruments_.get();
-  ServerInstruments::Clock::time_point started{};
+  std::uint64_t started = 0;
   if (instruments != nullptr) [[unlikely]] started = instruments->begin();
   // The handler's Task is over when this frame ends (or is destroyed): from then on the
   // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).

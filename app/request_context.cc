@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/app/request_context.h>
 #include <khz/common/log.h>
+#include <khz/common/tick_clock.h>
 
 #include "form_state.h"
 #include "body_filter_state.h"
@@ -225,12 +226,12 @@ void RequestContext::upgrade(std::string_view protocol, HijackHandler handler) {
 
 void RequestContext::after_response(ResponseHook hook, void* data) {
   check_live("after_response");
-  after_response_.push_back(AfterResponse{hook, data, std::chrono::steady_clock::now()});
+  after_response_.push_back(AfterResponse{hook, data, TickClock::now()});
 }
 
 void RequestContext::run_after_response(bool threw) noexcept {
   if (after_response_.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
+  const std::uint64_t now = TickClock::now();
   const Response& r = exchange_->response;
   CompletedResponse done;
   done.status = r.status();
@@ -239,7 +240,7 @@ void RequestContext::run_after_response(bool threw) noexcept {
   done.threw = threw;
   done.failed = exchange_->failed;
   for (auto it = after_response_.rbegin(); it != after_response_.rend(); ++it) {
-    done.elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - it->added);
+    done.elapsed = now > it->added ? TickClock::nanoseconds(now - it->added) : std::chrono::nanoseconds(0);
     try {
       it->hook(*this, done, it->data);
     } catch (const std::exception& e) {

@@ -38,7 +38,7 @@ Task<void> ClientContext::next() {
   client::CallState call{*client_.impl_, client_.options_, call_deadline(request_, client_.options_),
                          static_cast<client::StreamState*>(stream_out_)};
   ClientInstruments* const instruments = client_.impl_->instruments.get();
-  ClientInstruments::Clock::time_point started{};
+  std::uint64_t started = 0;
   if (instruments != nullptr) started = instruments->begin();
   error_ = co_await client::run_call(call, request_, response_);
   if (instruments != nullptr) instruments->end(started, request_.url, response_.status(), error_);
@@ -48,7 +48,7 @@ Task<std::error_code> Client::send_into(const ClientRequest& request, Response& 
   if (impl_->middleware.empty()) {
     client::CallState call{*impl_, options_, call_deadline(request, options_), nullptr};
     ClientInstruments* const instruments = impl_->instruments.get();
-    ClientInstruments::Clock::time_point started{};
+    std::uint64_t started = 0;
     if (instruments != nullptr) started = instruments->begin();
     const auto error = co_await client::run_call(call, request, response);
     if (instruments != nullptr) instruments->end(started, request.url, response.status(), error);

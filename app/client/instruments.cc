@@ -13,7 +13,9 @@ ClientInstruments::ClientInstruments(metrics::Registry& registry)
       duration_(registry.histogram("http_client_request_duration_seconds",
                                    "Duration of HTTP client calls, until the response head (the whole body when "
                                    "buffered).",
-                                   {"server_address", "outcome"})) {}
+                                   {"server_address", "outcome"})) {
+  TickClock::calibrate();  // here, not on the first call
+}
 
 std::string_view ClientInstruments::server_address(std::string_view url, std::string& scratch) {
   const auto scheme_end = url.find("://");
@@ -30,8 +32,9 @@ std::string_view ClientInstruments::server_address(std::string_view url, std::st
   return scratch;
 }
 
-void ClientInstruments::end(Clock::time_point start, std::string_view url, int status, std::error_code error) {
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+void ClientInstruments::end(std::uint64_t start, std::string_view url, int status, std::error_code error) {
+  const auto elapsed = static_cast<std::int64_t>(TickClock::now() - start);
+  const double seconds = elapsed > 0 ? TickClock::seconds(static_cast<std::uint64_t>(elapsed)) : 0.0;
   auto& cache = cache_.get();
   const std::string_view upstream = server_address(url, cache.scratch);
   auto it = cache.upstreams.find(upstream);
@@ -42,10 +45,11 @@ void ClientInstruments::end(Clock::time_point start, std::string_view url, int s
     o = c < 0 ? 0 : c > 4 ? 4 : static_cast<std::size_t>(c);
   }
   Series& s = it->second[o];
-  if (!s.requests) {
+  if (!s.resolved) {
     const std::string_view values[] = {upstream, outcome_names[o]};
-    s.requests = requests_.with(values);
-    s.duration = duration_.with(values);
+    s.requests = requests_.with(values).for_this_thread();
+    s.duration = duration_.with(values).for_this_thread();
+    s.resolved = true;
   }
   s.requests.inc();
   s.duration.observe(seconds);

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 // ClientInstruments: a Client's calls counted and timed by upstream and outcome
 // (ClientOptions::metrics). Each thread keeps its own upstream -> series table (one lookup by
-// the URL's host:port, no allocation once that upstream has been seen on the thread).
+// the URL's host:port, no allocation once that upstream has been seen on the thread), holding
+// each series as that thread's cells; durations come from khz::TickClock.
 // Threading: begin()/end() from any loop; the counts go to per-thread cells.
 #pragma once
 
 #include <khz/common/loop_local.h>
 #include <khz/common/metrics.h>
+#include <khz/common/tick_clock.h>
 
 #include <array>
-#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -20,21 +22,22 @@ namespace khz {
 
 class ClientInstruments {
  public:
-  using Clock = std::chrono::steady_clock;
   explicit ClientInstruments(metrics::Registry& registry);
 
-  Clock::time_point begin() const { return Clock::now(); }
+  // The call's start, in TickClock ticks, for end().
+  std::uint64_t begin() const { return TickClock::now(); }
   // A call to `url` ended with `status` (its final response's), or failed with `error`.
-  void end(Clock::time_point start, std::string_view url, int status, std::error_code error);
+  void end(std::uint64_t start, std::string_view url, int status, std::error_code error);
 
   // "host:port" of an absolute URL (the default port made explicit); "" when it has none.
   static std::string_view server_address(std::string_view url, std::string& scratch);
 
  private:
   static constexpr std::size_t outcomes = 6;  // 1xx..5xx, error
-  struct Series {
-    metrics::Counter requests;
-    metrics::Histogram duration;
+  struct Series {  // this thread's cells of one series
+    metrics::ThreadCounter requests;
+    metrics::ThreadHistogram duration;
+    bool resolved = false;
   };
   struct Hash {
     using is_transparent = void;

@@ -55,7 +55,16 @@ ServerInstruments::ServerInstruments(metrics::Registry& registry)
       response_bytes_(registry.counter("http_server_response_body_bytes",
                                        "Bytes of response bodies set whole or from a file (streamed bodies are not "
                                        "counted).")
-                          .with({})) {}
+                          .with({})),
+      cache_([this] {
+        auto c = std::make_unique<ThreadCache>();
+        c->active = active_.for_this_thread();
+        c->request_bytes = request_bytes_.for_this_thread();
+        c->response_bytes = response_bytes_.for_this_thread();
+        return c;
+      }) {
+  TickClock::calibrate();  // here, not on the first request
+}
 
 void ServerInstruments::add_route(std::uint32_t id, std::string method, std::string pattern) {
   if (patterns_.size() <= id) {
@@ -70,20 +79,21 @@ ServerInstruments::Series& ServerInstruments::resolve(Series& slot, std::uint32_
                                                       std::size_t cls, std::size_t proto) {
   const std::string_view values[] = {method_names[method], patterns_[route_id], class_names[cls],
                                      protocol_names[proto]};
-  slot.requests = requests_family_.with(values);
-  slot.duration = duration_family_.with(values);
+  slot.requests = requests_family_.with(values).for_this_thread();
+  slot.duration = duration_family_.with(values).for_this_thread();
+  slot.resolved = true;
   return slot;
 }
 
-void ServerInstruments::end(Clock::time_point start, std::uint32_t route_id, std::string_view method, int status,
+void ServerInstruments::end(std::uint64_t start, std::uint32_t route_id, std::string_view method, int status,
                             Version version, std::uint64_t request_bytes, std::uint64_t response_bytes) {
-  const auto elapsed = Clock::now() - start;
-  active_.dec();
+  const auto elapsed = static_cast<std::int64_t>(TickClock::now() - start);  // never negative: kept as a guard
   if (route_id >= patterns_.size()) route_id = 0;
   const std::size_t m = method_index(method);
   const std::size_t c = class_index(status);
   const std::size_t p = protocol_index(version);
-  auto& loop = cache_.get();
+  auto& loop = cache_.get();  // this thread's (begin() may have run on another: the gauge sums threads)
+  loop.active.dec();
   loop.requests.store(loop.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   auto& routes = loop.routes;
@@ -91,11 +101,11 @@ void ServerInstruments::end(Clock::time_point start, std::uint32_t route_id, std
   auto& block = routes[route_id];
   if (!block) block = std::make_unique<std::array<Series, per_route>>();
   Series* s = &(*block)[(m * classes + c) * protocols + p];
-  if (!s->requests) [[unlikely]] s = &resolve(*s, route_id, m, c, p);
+  if (!s->resolved) [[unlikely]] s = &resolve(*s, route_id, m, c, p);
   s->requests.inc();
-  s->duration.observe(std::chrono::duration<double>(elapsed).count());
-  if (request_bytes != 0) request_bytes_.inc(request_bytes);
-  if (response_bytes != 0) response_bytes_.inc(response_bytes);
+  s->duration.observe(elapsed > 0 ? TickClock::seconds(static_cast<std::uint64_t>(elapsed)) : 0.0);
+  if (request_bytes != 0) loop.request_bytes.inc(request_bytes);
+  if (response_bytes != 0) loop.response_bytes.inc(response_bytes);
 }
 
 std::vector<ServerInstruments::LoopSnapshot> ServerInstruments::per_loop() const {

@@ -2,22 +2,24 @@
 // The Engine's request instruments (see <khz/app/metrics.h>): requests and their duration by
 // method x route x status class x protocol, requests in flight, body bytes.
 //
-// The hot path: begin() reads the clock and bumps the in-flight gauge; end() finds the
-// request's series in the calling thread's cache, a flat table indexed by
+// The hot path: begin() reads the clock (khz::TickClock: one rdtsc where the kernel keeps time
+// with the TSC) and bumps the in-flight gauge; end() finds the request's series in the calling
+// thread's cache, a flat table indexed by
 // ((route * methods + method) * classes + class) * protocols + protocol, each route's block
 // made the first time that thread sees the route, each entry resolved (once, under the
-// registry's lock) the first time the thread sees that combination. Then it is a few
-// owner-only stores into per-thread cells.
+// registry's lock) the first time the thread sees that combination. The cache holds each
+// series as this thread's cells (metrics::ThreadCounter and the like), so counting is a few
+// owner-only stores with no lookup.
 // Threading: begin()/end() on any loop thread; routes are registered before serving.
 #pragma once
 
 #include <khz/common/loop_local.h>
 #include <khz/common/metrics.h>
+#include <khz/common/tick_clock.h>
 #include <khz/protocol/request.h>
 
 #include <array>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,7 +30,6 @@ namespace khz {
 
 class ServerInstruments {
  public:
-  using Clock = std::chrono::steady_clock;
   static constexpr std::size_t methods = 10;  // the standard nine, then "_OTHER"
   static constexpr std::size_t classes = 5;   // 1xx .. 5xx
   static constexpr std::size_t protocols = 3;  // 1.0, 1.1, 2
@@ -41,13 +42,14 @@ class ServerInstruments {
   std::uint32_t route_count() const noexcept { return static_cast<std::uint32_t>(patterns_.size()); }
   const std::string& pattern(std::uint32_t id) const { return patterns_.at(id); }
 
-  Clock::time_point begin() {
-    active_.inc();
+  // Returns the request's start, in TickClock ticks, for end().
+  std::uint64_t begin() {
     auto& loop = cache_.get();
+    loop.active.inc();
     loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return Clock::now();
+    return TickClock::now();
   }
-  void end(Clock::time_point start, std::uint32_t route_id, std::string_view method, int status, Version version,
+  void end(std::uint64_t start, std::uint32_t route_id, std::string_view method, int status, Version version,
            std::uint64_t request_bytes, std::uint64_t response_bytes);
 
   // Each loop thread's requests served and in flight now (for the debug page).
@@ -63,16 +65,20 @@ class ServerInstruments {
   std::vector<std::uint64_t> requests_per_route() const;
 
  private:
-  struct Series {
-    metrics::Counter requests;
-    metrics::Histogram duration;
+  struct Series {  // this thread's cells of one series (null until first seen here)
+    metrics::ThreadCounter requests;
+    metrics::ThreadHistogram duration;
+    bool resolved = false;
   };
   struct ThreadCache {
     std::vector<std::unique_ptr<std::array<Series, per_route>>> routes;
+    metrics::ThreadGauge active;
+    metrics::ThreadCounter request_bytes;
+    metrics::ThreadCounter response_bytes;
     // Written by the owner thread only (relaxed load + store), read by the debug page.
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::int64_t> in_flight{0};
-    std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
+      std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
   };
   Series& resolve(Series& slot, std::uint32_t route_id, std::size_t method, std::size_t cls, std::size_t proto);
 
@@ -84,7 +90,7 @@ class ServerInstruments {
   metrics::Counter response_bytes_;
   std::vector<std::string> patterns_{"unmatched"};
   std::vector<std::string> route_methods_{""};
-  LoopLocal<ThreadCache> cache_;
+  LoopLocal<ThreadCache> cache_;  // made on its thread, with that thread's cells
 };
 
 }  // namespace khz

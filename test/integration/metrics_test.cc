@@ -84,8 +84,13 @@ TEST_CASE("metrics: the request instruments, HTTP/1.1 and h2c") {
         custom.inc();
         c.string(200, "ok");
       });
+      s.server.get("/slow", [](khz::RequestContext& c) -> khz::Task<void> {
+        co_await khz::sleep_for(30ms);
+        c.string(200, "slow");
+      });
       s.start();
       for (int i = 0; i < 3; ++i) REQUIRE(status_of(get(s.port(), "/users/" + std::to_string(i))) == 200);
+      REQUIRE(status_of(get(s.port(), "/slow")) == 200);
       REQUIRE(status_of(get(s.port(), "/nope/1")) == 404);
       REQUIRE(status_of(get(s.port(), "/nope/2")) == 404);
       REQUIRE(status_of(get(s.port(), "/boom")) == 500);
@@ -113,12 +118,23 @@ TEST_CASE("metrics: the request instruments, HTTP/1.1 and h2c") {
       REQUIRE(text.find("/nope") == std::string::npos);
       REQUIRE(sample(text, "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/"
                            "users/:id\",http_response_status_class=\"2xx\",network_protocol_version=\"1.1\"}") == 3);
+      // The duration is the handler's time in seconds: /slow's 30 ms lands above 0.025, and
+      // its sum is at least 0.03 (a clock or a conversion gone wrong breaks both).
+      const std::string slow = "http_route=\"/slow\",http_response_status_class=\"2xx\",network_protocol_version=\"1.1\"";
+      REQUIRE(sample(text, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\"," + slow +
+                               ",le=\"0.025\"}") == 0);
+      REQUIRE(sample(text, "http_server_request_duration_seconds_bucket{http_request_method=\"GET\"," + slow +
+                               ",le=\"+Inf\"}") == 1);
+      const double slow_sum =
+          sample(text, "http_server_request_duration_seconds_sum{http_request_method=\"GET\"," + slow + "}");
+      REQUIRE(slow_sum >= 0.03);
+      REQUIRE(slow_sum < 5);
       REQUIRE(sample(text, "http_server_request_body_bytes_total") == 5);
       REQUIRE(sample(text, "http_server_response_body_bytes_total") > 0);
       REQUIRE(sample(text, "http_server_active_requests") == 1);  // this scrape
       REQUIRE(sample(text, "app_things_total{kind=\"x\"}") == 1);
-      // One connection per request above (9, curl's h2c one included) and this scrape's.
-      REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 10);
+      // One connection per request above (10, curl's h2c one included) and this scrape's.
+      REQUIRE(sample(text, "khz_server_connections_accepted_total{transport=\"" + transport + "\"}") == 11);
       REQUIRE(sample(text, "khz_server_connections_open{transport=\"" + transport + "\"}") >= 1);
       REQUIRE(sample(text, "khz_http2_streams_opened_total") == 1);
       REQUIRE(sample(text, "khz_http2_streams_reset_total") == 0);

@@ -558,7 +558,7 @@ class RequestContext : public ExchangeState {
   struct AfterResponse {
     ResponseHook hook;
     void* data;
-    std::chrono::steady_clock::time_point added;
+    std::uint64_t added;  // TickClock ticks
   };
   std::vector<AfterResponse> after_response_;  // cleared per request, capacity kept
   CancelSignal* cancel_scope_ = nullptr;  // next_with_deadline's signal while it runs
