@@ -107,11 +107,12 @@ khz::Task<> sse_feed(khz::RequestContext& c) {
 
 // --middleware: the stack a production service puts on every route, in the recommended order.
 // Registered before the routes, so it wraps all of them.
-std::unique_ptr<khz::middleware::AccessLog> add_middleware_stack(khz::Server& server) {
+// The access log goes to a file in the temp folder, removed when the server stops (a run writes
+// hundreds of MB to it).
+std::unique_ptr<khz::middleware::AccessLog> add_middleware_stack(khz::Server& server,
+                                                                 const std::filesystem::path& log_file) {
   // The access log outermost, so it sees every answer (a 429 or a recovered 500 included);
   // compression innermost of these, so it applies to whatever the handlers produce.
-  const auto log_file = std::filesystem::temp_directory_path() /
-                        ("khz-bench-access-" + std::to_string(::getpid()) + ".log");
   auto access = std::make_unique<khz::middleware::AccessLog>(server, khz::middleware::AccessLogOptions{
       .format = khz::middleware::AccessLogFormat::json,
       .fields = {khz::middleware::AccessLogField::time, khz::middleware::AccessLogField::remote_addr,
@@ -178,7 +179,9 @@ int main(int argc, char** argv) {
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) usage("--tls-cert and --tls-key go together");
   khz::Server server(options);
   std::unique_ptr<khz::middleware::AccessLog> access_log;  // flushed when the server stops
-  if (middleware) access_log = add_middleware_stack(server);
+  const auto log_file = std::filesystem::temp_directory_path() /
+                        ("khz-bench-access-" + std::to_string(::getpid()) + ".log");
+  if (middleware) access_log = add_middleware_stack(server, log_file);
   if (metrics) server.enable_metrics({});
   if (tracing) server.use(khz::middleware::tracing({.sampling_ratio = 0.0}));
   server.get("/plaintext", [](khz::RequestContext& c) { c.data(200, "text/plain", "Hello, World!"); });
@@ -197,4 +200,9 @@ int main(int argc, char** argv) {
   // keepalive pings, so a load run measures echo alone.
   server.websocket("/ws", &ws_echo, {.ping_interval = std::chrono::milliseconds(0)});
   server.spin();
+  if (access_log) {
+    access_log.reset();
+    std::error_code ec;
+    std::filesystem::remove(log_file, ec);
+  }
 }
