@@ -63,6 +63,7 @@ Server::Server(ServerOptions options)
 Server::~Server() {
   shutdown();
   offload_pool().stop();  // its jobs post to the loops: before transporter_ (and they) go
+  set_instruments(nullptr);  // they report into metrics_' registry, which goes before the Engine
 }
 
 Result<std::uint16_t> Server::start() {

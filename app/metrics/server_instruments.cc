@@ -48,23 +48,27 @@ ServerInstruments::ServerInstruments(metrics::Registry& registry)
                                           "the end of the handler.",
                                           {"http_request_method", "http_route", "http_response_status_class",
                                            "network_protocol_version"})),
-      active_(registry.gauge("http_server_active_requests", "HTTP requests being served now.").with({})),
       request_bytes_(registry.counter("http_server_request_body_bytes",
                                       "Bytes of request bodies read whole (streamed bodies are not counted).")
                          .with({})),
       response_bytes_(registry.counter("http_server_response_body_bytes",
                                        "Bytes of response bodies set whole or from a file (streamed bodies are not "
                                        "counted).")
-                          .with({})),
-      cache_([this] {
-        auto c = std::make_unique<ThreadCache>();
-        c->active = active_.for_this_thread();
-        c->request_bytes = request_bytes_.for_this_thread();
-        c->response_bytes = response_bytes_.for_this_thread();
-        return c;
-      }) {
+                          .with({})) {
   TickClock::calibrate();  // here, not on the first request
+  // Lock order: the registry's (held while this runs), then cache_'s; nothing holding cache_'s
+  // takes the registry's.
+  active_callback_ = registry.callback("http_server_active_requests", "HTTP requests being served now.",
+                                       metrics::Kind::gauge, {}, [this](metrics::CallbackSink& sink) {
+                                         std::int64_t in_flight = 0;
+                                         cache_.for_each([&in_flight](const ThreadCache& c) {
+                                           in_flight += c.in_flight.load(std::memory_order_relaxed);
+                                         });
+                                         sink.value({}, static_cast<double>(in_flight));
+                                       });
 }
+
+ServerInstruments::~ServerInstruments() { registry_.remove_callback(active_callback_); }
 
 void ServerInstruments::add_route(std::uint32_t id, std::string method, std::string pattern) {
   if (patterns_.size() <= id) {
@@ -93,7 +97,11 @@ void ServerInstruments::end(std::uint64_t start, std::uint32_t route_id, std::st
   const std::size_t c = class_index(status);
   const std::size_t p = protocol_index(version);
   auto& loop = cache_.get();  // this thread's (begin() may have run on another: the gauge sums threads)
-  loop.active.dec();
+  if (!loop.bytes_resolved) [[unlikely]] {
+    loop.request_bytes = request_bytes_.for_this_thread();
+    loop.response_bytes = response_bytes_.for_this_thread();
+    loop.bytes_resolved = true;
+  }
   loop.requests.store(loop.requests.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   auto& routes = loop.routes;

@@ -36,6 +36,9 @@ class ServerInstruments {
   static constexpr std::size_t per_route = methods * classes * protocols;
 
   explicit ServerInstruments(metrics::Registry& registry);
+  ~ServerInstruments();
+  ServerInstruments(const ServerInstruments&) = delete;
+  ServerInstruments& operator=(const ServerInstruments&) = delete;
 
   // Route ids are 1-based in registration order; 0 is "no route matched".
   void add_route(std::uint32_t id, std::string method, std::string pattern);
@@ -45,7 +48,6 @@ class ServerInstruments {
   // Returns the request's start, in TickClock ticks, for end().
   std::uint64_t begin() {
     auto& loop = cache_.get();
-    loop.active.inc();
     loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return TickClock::now();
   }
@@ -72,10 +74,12 @@ class ServerInstruments {
   };
   struct ThreadCache {
     std::vector<std::unique_ptr<std::array<Series, per_route>>> routes;
-    metrics::ThreadGauge active;
-    metrics::ThreadCounter request_bytes;
-    metrics::ThreadCounter response_bytes;
-    // Written by the owner thread only (relaxed load + store), read by the debug page.
+    metrics::ThreadCounter request_bytes;   // resolved on the thread's first end(), not in
+    metrics::ThreadCounter response_bytes;  // LoopLocal's make (it holds a lock the scrape takes)
+    bool bytes_resolved = false;
+    // Written by the owner thread only (relaxed load + store), read by the debug page; the
+    // in-flight counts summed are http_server_active_requests (a scrape-time gauge: one count
+    // per request, not two).
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::int64_t> in_flight{0};
       std::thread::id thread = std::this_thread::get_id();  // LoopLocal makes it on its thread
@@ -85,12 +89,12 @@ class ServerInstruments {
   metrics::Registry& registry_;
   metrics::Family<metrics::Counter> requests_family_;
   metrics::Family<metrics::Histogram> duration_family_;
-  metrics::Gauge active_;
+  std::uint64_t active_callback_ = 0;
   metrics::Counter request_bytes_;
   metrics::Counter response_bytes_;
   std::vector<std::string> patterns_{"unmatched"};
   std::vector<std::string> route_methods_{""};
-  LoopLocal<ThreadCache> cache_;  // made on its thread, with that thread's cells
+  LoopLocal<ThreadCache> cache_;
 };
 
 }  // namespace khz

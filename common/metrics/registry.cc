@@ -375,6 +375,12 @@ struct CollectSink final : CallbackSink {
   std::size_t labels;
   void value(std::initializer_list<std::string_view> label_values, double v) override {
     if (label_values.size() != labels) return;  // a mismatched report is dropped, not guessed at
+    for (auto& seen : out->samples) {  // several callbacks (servers sharing a registry): one sum
+      if (std::equal(seen.label_values.begin(), seen.label_values.end(), label_values.begin(), label_values.end())) {
+        seen.value += v;
+        return;
+      }
+    }
     Sample s;
     for (auto l : label_values) s.label_values.emplace_back(l);
     s.value = v;

@@ -263,3 +263,21 @@ TEST_CASE("metrics: a histogram whose cells would straddle two chunks starts the
   REQUIRE(family(again, "most").samples.at(0).buckets.at(999) == 0);
   REQUIRE(family(again, "most").samples.at(0).buckets.at(1000) == 1);
 }
+
+TEST_CASE("metrics: callbacks reporting the same label values add up to one sample") {
+  metrics::Registry r;
+  auto a = r.callback("open", "Open.", metrics::Kind::gauge, {"kind"}, [](metrics::CallbackSink& s) {
+    s.value({"x"}, 2);
+    s.value({"y"}, 1);
+  });
+  r.callback("open", "Open.", metrics::Kind::gauge, {"kind"}, [](metrics::CallbackSink& s) { s.value({"x"}, 3); });
+  auto all = r.collect();
+  const auto& f = family(all, "open");
+  REQUIRE(f.samples.size() == 2);
+  REQUIRE(sample(f, {"x"})->value == 5);
+  REQUIRE(sample(f, {"y"})->value == 1);
+  r.remove_callback(a);
+  all = r.collect();
+  REQUIRE(family(all, "open").samples.size() == 1);
+  REQUIRE(sample(family(all, "open"), {"x"})->value == 3);
+}

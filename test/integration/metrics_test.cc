@@ -384,11 +384,22 @@ TEST_CASE("metrics: two servers share a registry; one going away leaves the othe
     b.server.get("/b", [](khz::RequestContext& c) { c.string(200, "b"); });
     b.start();
     REQUIRE(status_of(get(b.port(), "/b")) == 200);
-  }  // b's scrape-time callback goes with it
+    // Both servers report requests in flight under one series: one line, their sum (a's scrape).
+    const auto both = body_of(get(a.port(), "/metrics"));
+    CAPTURE(both);
+    std::size_t lines = 0;
+    for (auto at = both.find("\nhttp_server_active_requests "); at != std::string::npos;
+         at = both.find("\nhttp_server_active_requests ", at + 1)) {
+      ++lines;
+    }
+    REQUIRE(lines == 1);
+    REQUIRE(sample(both, "http_server_active_requests") == 1);
+  }  // b's scrape-time callbacks go with it
   REQUIRE(status_of(get(a.port(), "/a")) == 200);
   const auto text = body_of(get(a.port(), "/metrics"));
   CAPTURE(text);
   REQUIRE(sample(text, requests("GET", "/a", "2xx", "1.1")) == 1);
   REQUIRE(sample(text, requests("GET", "/b", "2xx", "1.1")) == 1);  // counts outlive their server
   REQUIRE(sample(text, "khz_server_connections_open{transport=\"" + transport + "\"}") >= 1);
+  REQUIRE(sample(text, "http_server_active_requests") == 1);  // this scrape, on a
 }

@@ -248,7 +248,7 @@ class Registry {
   // A counter or gauge family whose values are read at scrape time: `fn` reports them through
   // the sink. It runs on the scraping thread with the registry locked: it must not use this
   // registry, and should be quick. Registering the name again (same kind and labels) adds a
-  // callback to the family (their samples must differ by labels). Returns an id for
+  // callback to the family (samples reported with the same label values add up). Returns an id for
   // remove_callback.
   std::uint64_t callback(std::string_view name, std::string_view help, Kind kind, std::vector<std::string> label_names,
                          std::function<void(CallbackSink&)> fn);
