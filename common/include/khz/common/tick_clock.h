@@ -9,9 +9,10 @@
 //
 // How: on x86-64, when the kernel's clocksource is "tsc" (it has checked that the counter is
 // invariant and agrees across CPUs) and the CPU says the counter is invariant, now() is one
-// rdtsc; the ticks-per-second ratio is measured once against steady_clock (a 2 ms spin on the
-// first call of calibrate(), which setup code calls so no request pays for it). Anywhere else
-// now() is steady_clock's nanoseconds. seconds() converts either way; only differences between
+// rdtsc; the ticks-per-second ratio is measured once against steady_clock (two 2 ms spins that
+// must agree within 0.1%, retried on a busy machine, on the first call of calibrate(), which
+// setup code calls so no request pays for it). Anywhere else, or when the measurements never
+// agree, now() is steady_clock's nanoseconds. seconds() converts either way; only differences between
 // two now() readings of one process mean anything. KHZ_TICK_CLOCK=steady forces the fallback.
 // Threading: any thread; the first calibrate() (or now()) decides the source for the process.
 #pragma once
