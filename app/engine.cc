@@ -336,7 +336,7 @@ Task<void> Engine::serve(Exchange& exchange) {
   ctx.route_id_ = 0;
   ServerInstruments* const instruments = instruments_.get();
   std::uint64_t started = 0;
-  if (instruments != nullptr) [[unlikely]] started = instruments->begin();
+  if (instruments != nullptr) [[unlikely]] started = instruments->begin(exchange.received_ticks);
   // The handler's Task is over when this frame ends (or is destroyed): from then on the
   // context is out of bounds for the code that borrowed it (see RequestContext's lifetime checks).
   struct EndOfRequest {

@@ -77,6 +77,7 @@ Result<std::uint16_t> Server::start() {
       .idle_timeout = options_.idle_timeout,
       .write_timeout = options_.write_timeout,
       .server_name = options_.server_name,
+      .stamp_reads = instruments() != nullptr,  // the request-duration metric starts at the read
   };
   // HTTP/2: over TLS when ALPN picks "h2", on a plain port as h2c; null: HTTP/1.1 only.
   std::shared_ptr<const Http2Options> http2;

@@ -2,8 +2,9 @@
 // The Engine's request instruments (see <khz/app/metrics.h>): requests and their duration by
 // method x route x status class x protocol, requests in flight, body bytes.
 //
-// The hot path: begin() reads the clock (khz::TickClock: one rdtsc where the kernel keeps time
-// with the TSC) and bumps the in-flight gauge; end() finds the request's series in the calling
+// The hot path: begin() takes the request's start (the HTTP/1.1 read that completed it, which
+// pipelined requests share, else a khz::TickClock reading: one rdtsc where the kernel keeps time
+// with the TSC) and bumps the loop's in-flight count; end() finds the request's series in the calling
 // thread's cache, a flat table indexed by
 // ((route * methods + method) * classes + class) * protocols + protocol, each route's block
 // made the first time that thread sees the route, each entry resolved (once, under the
@@ -45,11 +46,12 @@ class ServerInstruments {
   std::uint32_t route_count() const noexcept { return static_cast<std::uint32_t>(patterns_.size()); }
   const std::string& pattern(std::uint32_t id) const { return patterns_.at(id); }
 
-  // Returns the request's start, in TickClock ticks, for end().
-  std::uint64_t begin() {
+  // Returns the request's start, in TickClock ticks, for end(): `received_ticks` (when the
+  // protocol stamped the read that completed the request, Exchange::received_ticks), else now.
+  std::uint64_t begin(std::uint64_t received_ticks) {
     auto& loop = cache_.get();
     loop.in_flight.store(loop.in_flight.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return TickClock::now();
+    return received_ticks != 0 ? received_ticks : TickClock::now();
   }
   void end(std::uint64_t start, std::uint32_t route_id, std::string_view method, int status, Version version,
            std::uint64_t request_bytes, std::uint64_t response_bytes);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The HTTP/1.1 connection loop: read a request, serve it, write the response, repeat.
 #include <khz/common/log.h>
+#include <khz/common/tick_clock.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/http1.h>
 #include <khz/transport/error.h>
@@ -275,6 +276,8 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
     park_idle(conn, opt, owner);
     co_return;
   }
+  // The bytes waiting were just read (the transporter ran this on their arrival).
+  std::uint64_t read_ticks = opt.stamp_reads ? TickClock::now() : 0;
   conn.set_write_timeout(opt.write_timeout);
   SessionLease lease(core, opt);  // back to the pool when this returns
   Session& session = lease.get();
@@ -361,7 +364,9 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
         }
         co_return;
       }
+      if (opt.stamp_reads) read_ticks = TickClock::now();
     }
+    exchange.received_ticks = read_ticks;
 
     if (parser.failed()) {
       KHZ_LOG(info, "http1 " << conn.peer_address() << ": " << parser.error_status() << " " << reason_phrase(parser.error_status())

@@ -148,6 +148,40 @@ TEST_CASE("metrics: the request instruments, HTTP/1.1 and h2c") {
   }
 }
 
+TEST_CASE("metrics: pipelined requests that arrived together start their durations at that read") {
+  // A fast request behind a 30 ms one in the same read waited for it: its duration shows it
+  // (HTTP/1.1 stamps the read; a start taken when the handler begins would read about 0).
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer s(transport);
+      s.server.enable_metrics({});
+      s.server.get("/slow", [](khz::RequestContext& c) -> khz::Task<void> {
+        co_await khz::sleep_for(30ms);
+        c.string(200, "slow");
+      });
+      s.server.get("/fast", [](khz::RequestContext& c) { c.string(200, "fast"); });
+      s.start();
+      {
+        RawClient c(s.port());
+        c.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /fast HTTP/1.1\r\nHost: t\r\n\r\n");
+        REQUIRE(status_of(c.read_response()) == 200);
+        REQUIRE(body_of(c.read_response()) == "fast");
+      }
+      REQUIRE(status_of(get(s.port(), "/fast")) == 200);  // alone: no wait
+      const auto text = body_of(get(s.port(), "/metrics"));
+      CAPTURE(text);
+      const std::string fast =
+          "{http_request_method=\"GET\",http_route=\"/fast\",http_response_status_class=\"2xx\",network_protocol_"
+          "version=\"1.1\"";
+      REQUIRE(sample(text, "http_server_request_duration_seconds_count" + fast + "}") == 2);
+      REQUIRE(sample(text, "http_server_request_duration_seconds_bucket" + fast + ",le=\"0.025\"}") == 1);
+      const double sum = sample(text, "http_server_request_duration_seconds_sum" + fast + "}");
+      REQUIRE(sum >= 0.03);
+      REQUIRE(sum < 5);
+    }
+  }
+}
+
 TEST_CASE("metrics: refused connections are counted by reason") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

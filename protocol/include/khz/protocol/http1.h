@@ -40,6 +40,10 @@ struct Http1Options {
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   std::size_t max_pipelined_output = 64 * 1024;  // flush early once this much is queued
   std::string server_name = "khz";                // Server header; empty: none
+  // Stamp each request with the khz::TickClock reading of the read that completed it
+  // (Exchange::received_ticks; one reading per read, shared by the requests a read brings in):
+  // where the server's request-duration metric starts. Off: no reading.
+  bool stamp_reads = false;
   // Non-null: a request with "Upgrade: h2c" (and HTTP2-Settings) switches the connection to
   // HTTP/2 with these options (RFC 7540 §3.2); see <khz/protocol/http2.h>.
   std::shared_ptr<const Http2Options> h2c{};

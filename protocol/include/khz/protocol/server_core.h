@@ -103,6 +103,9 @@ struct Exchange {
   // (khz::current_cancel_signal()), which the HTTP client watches to cancel outbound calls.
   // Set by the protocol server; valid while serve() runs.
   CancelSignal* cancel_signal = nullptr;
+  // khz::TickClock reading of the read that completed the request (its head, or its body when
+  // read whole); 0: not stamped (Http1Options::stamp_reads off, or HTTP/2).
+  std::uint64_t received_ticks = 0;
 
   void clear() noexcept {
     request.clear();
