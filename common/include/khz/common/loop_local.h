@@ -11,8 +11,9 @@
 // get() finds the calling thread's T in a small direct-mapped thread-local cache (by id modulo
 // 8: ids are consecutive, so eight LoopLocals made one after another never evict each other),
 // else by a linear scan of a thread-local table (one entry per LoopLocal the thread has used);
-// no atomics, no lock either way. The first get() on a thread makes its T (under a mutex, once). The Ts live as long as the LoopLocal; a thread's table entry
-// for a destroyed LoopLocal is dropped on that thread's next miss.
+// no atomics, no lock either way. The first get() on a thread makes its T (under a mutex,
+// once). The Ts live as long as the LoopLocal; a thread's table entry for a destroyed LoopLocal
+// is dropped on that thread's next miss.
 // Threading: get() from any thread returns that thread's own T (so a loop's handlers share
 // one); T itself is used from that thread only. for_each visits every T: call it only when
 // nothing else touches them (the loops stopped), or make T's fields safe to read elsewhere.
