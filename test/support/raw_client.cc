@@ -161,6 +161,14 @@ std::string RawClient::read_until_close() {
   return std::exchange(buffer_, {});
 }
 
+std::string RawClient::read_exactly(std::size_t n) {
+  while (buffer_.size() < n && read_more()) {
+  }
+  std::string out = buffer_.substr(0, n);
+  buffer_.erase(0, out.size());
+  return out;
+}
+
 bool RawClient::closed_by_peer(std::chrono::milliseconds wait) {
   auto deadline = std::chrono::steady_clock::now() + wait;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -31,6 +31,8 @@ class RawClient {
   std::string read_response(bool head_only = false);
   // Reads until the peer closes (or the timeout passes); returns what was read.
   std::string read_until_close();
+  // Reads `n` bytes; fewer when the peer closes or the timeout passes first.
+  std::string read_exactly(std::size_t n);
   // True when the peer closed the connection within `wait` (reads and drops data meanwhile).
   bool closed_by_peer(std::chrono::milliseconds wait = std::chrono::seconds(3));
   void shutdown_write();

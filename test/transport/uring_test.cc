@@ -126,6 +126,63 @@ TEST_CASE("uring: more receiving connections than provided buffers") {
   REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);
 }
 
+TEST_CASE("uring: small receives share provided buffers (incremental consumption)") {
+  // 4 buffers of 4 KiB; the loop's thread is blocked while 64 connections send 100 bytes each:
+  // the kernel completes all 64 receives meanwhile. Taken incrementally they fit in the ring
+  // (6400 bytes), so none runs dry; a receive that meets a buffer's end goes on in the next.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 4, .buffer_size = 4096});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  RawClient blocker(*port);
+  constexpr int kClients = 64;
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<RawClient>(*port));
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == kClients + 1; }));
+  for (int round = 0; round < 3; ++round) {
+    blocker.send("B");
+    std::this_thread::sleep_for(50ms);
+    for (int i = 0; i < kClients; ++i) clients[i]->send(pattern(100, i + round));
+    for (int i = 0; i < kClients; ++i) REQUIRE(clients[i]->read_exactly(100) == pattern(100, i + round));
+  }
+  for (auto& c : clients) c->shutdown_write();
+  for (auto& c : clients) REQUIRE(c->read_until_close().empty());
+  blocker.shutdown_write();
+  REQUIRE(blocker.read_until_close().empty());
+  clients.clear();
+  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+  require_quiet();
+  t->shutdown(1s);
+  const auto stats = khz::transport::uring_stats(*t);
+  REQUIRE(stats.incremental_loops == 1);  // the kernel (6.12 or later) consumes them incrementally
+  REQUIRE(stats.shared_buffer_receives > 0);
+  REQUIRE(stats.starved_receives == 0);
+}
+
+TEST_CASE("uring: connections ending give their buffers back") {
+  // 2 buffers; 40 connections in turn send a little and end: a buffer an end of stream took
+  // must come back, or the ring runs dry and the last connection is never read.
+  for (const bool incremental : {true, false}) {
+    CAPTURE(incremental);
+    auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 2, .buffer_size = 1024, .incremental = incremental});
+    auto port = t->start(&echo);
+    REQUIRE(port.ok());
+    for (int i = 0; i < 40; ++i) {
+      RawClient c(*port);
+      c.send(pattern(700, i));
+      c.shutdown_write();
+      REQUIRE(c.read_until_close() == pattern(700, i));
+    }
+    RawClient last(*port, 2s);
+    last.send(pattern(3000, 99));
+    last.shutdown_write();
+    REQUIRE(last.read_until_close() == pattern(3000, 99));
+    REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
+    require_quiet();
+    t->shutdown(1s);
+    REQUIRE(khz::transport::uring_stats(*t).incremental_loops == (incremental ? 1u : 0u));
+  }
+}
+
 namespace {
 const std::string& piece() {
   static const std::string p = pattern(4096, 3);

@@ -109,10 +109,12 @@ void UringSocket::on_complete(const io_uring_cqe& cqe, unsigned tag) {
   if (tag == kRecv) {
     const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
     if (!more) recv_armed_ = false;
+    // A completion without bytes that still names a buffer (an end of stream can take one)
+    // gives it back too.
+    if (cqe.res <= 0 && (cqe.flags & IORING_CQE_F_BUFFER) != 0) loop_.release(cqe);
     if (cqe.res > 0) {
-      const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
-      if (conn_ != nullptr) conn_->on_data(loop_.buffer(id), static_cast<std::size_t>(cqe.res));  // one copy
-      loop_.recycle(id);
+      if (conn_ != nullptr) conn_->on_data(loop_.received(cqe), static_cast<std::size_t>(cqe.res));  // one copy
+      loop_.release(cqe);
       if (!more && !recv_armed_ && conn_ != nullptr && conn_->wants_recv()) arm_recv();
     } else if (cqe.res == -ENOBUFS) {
       // Every buffer of the ring is out (more receiving connections than buffers): go again

@@ -48,8 +48,14 @@ int init_ring(io_uring& ring, unsigned sq_entries, unsigned cq_entries) {
   return rc;
 }
 
+// Kernel ABI newer than the liburing headers this builds against (uapi io_uring.h, 6.12).
+constexpr std::uint16_t kPbufRingInc = 2;  // IOU_PBUF_RING_INC: io_uring_buf_reg.flags
+
 // A provided-buffer ring of `count` entries registered as group `group`; memory by mmap.
-io_uring_buf_ring* register_buf_ring(io_uring& ring, unsigned count, unsigned group, std::size_t& bytes, int& err) {
+// `incremental`: asks for incremental consumption, and says whether the kernel took it (a
+// kernel without it refuses the flag; the ring is then registered without).
+io_uring_buf_ring* register_buf_ring(io_uring& ring, unsigned count, unsigned group, std::size_t& bytes, int& err,
+                                     bool* incremental = nullptr) {
   bytes = count * sizeof(io_uring_buf);
   void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) {
@@ -62,7 +68,14 @@ io_uring_buf_ring* register_buf_ring(io_uring& ring, unsigned count, unsigned gr
   reg.ring_addr = reinterpret_cast<std::uintptr_t>(br);
   reg.ring_entries = count;
   reg.bgid = static_cast<std::uint16_t>(group);
-  int rc = io_uring_register_buf_ring(&ring, &reg, 0);
+  int rc = -EINVAL;
+  if (incremental != nullptr && *incremental) {
+    reg.pad = kPbufRingInc;  // the flags field (named `pad` in these headers)
+    rc = io_uring_register_buf_ring(&ring, &reg, 0);
+    *incremental = rc == 0;
+    reg.pad = 0;
+  }
+  if (rc < 0) rc = io_uring_register_buf_ring(&ring, &reg, 0);
   if (rc < 0) {
     err = -rc;
     ::munmap(mem, bytes);
@@ -135,7 +148,8 @@ UringLoop::UringLoop(const UringTuning& tuning) : tuning_(tuning) {
   int rc = init_ring(ring_, tuning_.sq_entries, tuning_.cq_entries);
   if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_setup");
   int err = 0;
-  buf_ring_ = register_buf_ring(ring_, tuning_.buffers, kBufferGroup, buf_ring_bytes_, err);
+  incremental_ = tuning_.incremental;
+  buf_ring_ = register_buf_ring(ring_, tuning_.buffers, kBufferGroup, buf_ring_bytes_, err, &incremental_);
   if (buf_ring_ == nullptr) {
     io_uring_queue_exit(&ring_);
     throw std::system_error(err, std::system_category(), "io_uring_register_buf_ring");
@@ -152,6 +166,7 @@ UringLoop::UringLoop(const UringTuning& tuning) : tuning_(tuning) {
     throw std::system_error(e, std::system_category(), "uring loop buffers");
   }
   buffers_ = static_cast<char*>(mem);
+  buffer_used_.assign(tuning_.buffers, 0);
   const int mask = io_uring_buf_ring_mask(tuning_.buffers);
   for (unsigned i = 0; i < tuning_.buffers; ++i) {
     io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{i} * tuning_.buffer_size, tuning_.buffer_size,
@@ -217,7 +232,15 @@ void UringLoop::cancel(Completion* c, unsigned tag, bool now) {
   if (now) submit_now();
 }
 
-void UringLoop::recycle(unsigned id) noexcept {
+void UringLoop::release(const io_uring_cqe& cqe) noexcept {
+  constexpr unsigned kCqeBufMore = 1U << 4;  // IORING_CQE_F_BUF_MORE (6.12; not in these headers)
+  const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+  if ((cqe.flags & kCqeBufMore) != 0) {  // the kernel goes on filling it where this one ended
+    if (cqe.res > 0) buffer_used_[id] += static_cast<std::uint32_t>(cqe.res);
+    ++shared_buffer_receives_;
+    return;
+  }
+  buffer_used_[id] = 0;
   io_uring_buf_ring_add(buf_ring_, buffers_ + static_cast<std::size_t>(id) * tuning_.buffer_size, tuning_.buffer_size,
                         static_cast<unsigned short>(id), io_uring_buf_ring_mask(tuning_.buffers), 0);
   io_uring_buf_ring_advance(buf_ring_, 1);

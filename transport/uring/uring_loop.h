@@ -49,6 +49,10 @@ struct UringTuning {
   unsigned cq_entries = 4096;  // completions the ring holds before the kernel keeps them aside
   unsigned buffers = 256;      // provided receive buffers per loop (a power of two)
   unsigned buffer_size = 16384;
+  // Buffers consumed incrementally (IOU_PBUF_RING_INC, Linux 6.12): a receive takes only the
+  // bytes it got and the next one continues in the same buffer. Without kernel support each
+  // receive takes a whole buffer.
+  bool incremental = true;
   unsigned fixed_files = 16384;  // slots of the registered-descriptor table (0: none)
 };
 
@@ -113,10 +117,18 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   void retire(std::unique_ptr<Connection> c) { retired_.push_back(std::move(c)); }
 
   // The provided-buffer ring: receives name buffer group kBufferGroup; a completion's buffer
-  // id gives its bytes, handed back with recycle() once copied out.
+  // id gives its bytes, handed back with release() once copied out.
   static constexpr unsigned kBufferGroup = 0;
-  const char* buffer(unsigned id) const noexcept { return buffers_ + static_cast<std::size_t>(id) * tuning_.buffer_size; }
-  void recycle(unsigned id) noexcept;
+  // A receive completion's bytes (`cqe.res` of them, in the buffer its flags name).
+  const char* received(const io_uring_cqe& cqe) const noexcept {
+    const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+    return buffers_ + static_cast<std::size_t>(id) * tuning_.buffer_size + buffer_used_[id];
+  }
+  // After a completion that names a buffer (IORING_CQE_F_BUFFER), once its bytes are copied
+  // out: the buffer goes back to the ring when the kernel is done with it (always, unless it
+  // is consumed incrementally and says there is more room in it).
+  void release(const io_uring_cqe& cqe) noexcept;
+  bool incremental() const noexcept { return incremental_; }
   // A multishot receive ended for want of buffers: c->on_buffers_back() runs after this batch
   // of completions, when their buffers are back. `c` stays alive until then.
   void starved(Completion* c) {
@@ -150,6 +162,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   // completion queue overflowed), receives the buffer ring starved.
   std::uint64_t cq_overflows() const noexcept { return cq_overflows_; }
   std::uint64_t starved_receives() const noexcept { return starved_receives_; }
+  std::uint64_t shared_buffer_receives() const noexcept { return shared_buffer_receives_; }
   // Sockets that got a registered slot, and those that did not (the table was full).
   std::uint64_t registered_sockets() const noexcept { return registered_sockets_; }
   std::uint64_t unregistered_sockets() const noexcept { return unregistered_sockets_; }
@@ -180,6 +193,8 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   int event_fd_ = -1;
   std::uint64_t wake_count_ = 0;  // the eventfd read's target
   io_uring_buf_ring* buf_ring_ = nullptr;
+  std::vector<std::uint32_t> buffer_used_;  // bytes of each buffer handed out since it went back
+  bool incremental_ = false;
   char* buffers_ = nullptr;
   std::size_t buf_ring_bytes_ = 0;
 
@@ -209,6 +224,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::vector<int> free_slots_;  // of the registered-descriptor table
   std::uint64_t cq_overflows_ = 0;
   std::uint64_t starved_receives_ = 0;
+  std::uint64_t shared_buffer_receives_ = 0;
   std::uint64_t registered_sockets_ = 0;
   std::uint64_t unregistered_sockets_ = 0;
 };

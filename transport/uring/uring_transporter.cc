@@ -147,6 +147,8 @@ class UringTransporter final : public Transporter {
       s.starved_receives += w->loop.starved_receives();
       s.registered_sockets += w->loop.registered_sockets();
       s.unregistered_sockets += w->loop.unregistered_sockets();
+      s.incremental_loops += w->loop.incremental() ? 1 : 0;
+      s.shared_buffer_receives += w->loop.shared_buffer_receives();
     }
     return s;
   }

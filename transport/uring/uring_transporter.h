@@ -23,6 +23,8 @@ struct UringStats {
   std::uint64_t starved_receives = 0;
   std::uint64_t registered_sockets = 0;
   std::uint64_t unregistered_sockets = 0;
+  std::uint64_t incremental_loops = 0;      // loops whose provided buffers are consumed incrementally
+  std::uint64_t shared_buffer_receives = 0;  // receives that left room in their buffer for the next
 };
 UringStats uring_stats(const Transporter& t);
 
