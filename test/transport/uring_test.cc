@@ -72,6 +72,13 @@ khz::Task<> echo(Connection& conn) {
   }
 }
 
+// Every connection gone, the loops quiet, then shut down.
+void settle_and_stop(khz::transport::Transporter& t) {
+  REQUIRE(khz::test::eventually([&] { return t.active_connections() == 0; }));
+  require_quiet();
+  t.shutdown(1s);
+}
+
 std::unique_ptr<khz::transport::Transporter> make(const khz::transport::UringTuning& tuning, int loops = 1) {
   auto t = khz::transport::make_uring_transporter({.address = "127.0.0.1:0", .loops = loops}, tuning);
   REQUIRE(t->name() == "uring");
@@ -120,9 +127,7 @@ TEST_CASE("uring: more receiving connections than provided buffers") {
   }
   for (int i = 0; i < kClients; ++i) REQUIRE(clients[i]->read_until_close() == pattern(16384, i));
   clients.clear();
-  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
-  require_quiet();
-  t->shutdown(1s);
+  settle_and_stop(*t);
   REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);
 }
 
@@ -149,9 +154,7 @@ TEST_CASE("uring: small receives share provided buffers (incremental consumption
   blocker.shutdown_write();
   REQUIRE(blocker.read_until_close().empty());
   clients.clear();
-  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
-  require_quiet();
-  t->shutdown(1s);
+  settle_and_stop(*t);
   const auto stats = khz::transport::uring_stats(*t);
   REQUIRE(stats.incremental_loops == 1);  // the kernel (6.12 or later) consumes them incrementally
   REQUIRE(stats.shared_buffer_receives > 0);
@@ -176,9 +179,7 @@ TEST_CASE("uring: connections ending give their buffers back") {
     last.send(pattern(3000, 99));
     last.shutdown_write();
     REQUIRE(last.read_until_close() == pattern(3000, 99));
-    REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
-    require_quiet();
-    t->shutdown(1s);
+    settle_and_stop(*t);
     REQUIRE(khz::transport::uring_stats(*t).incremental_loops == (incremental ? 1u : 0u));
   }
 }
@@ -264,9 +265,7 @@ TEST_CASE("uring: peers resetting in the middle of a batch of sends") {
   clients.clear();
   REQUIRE(khz::test::eventually([&] { return big_done == kClients; }));
   REQUIRE(big_failed == kClients);
-  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
-  require_quiet();
-  t->shutdown(1s);
+  settle_and_stop(*t);
 }
 
 namespace {
@@ -377,9 +376,7 @@ TEST_CASE("uring: an overflowing completion queue loses nothing") {
   blocker.shutdown_write();
   REQUIRE(blocker.read_until_close().empty());
   clients.clear();
-  REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }));
-  require_quiet();
-  t->shutdown(1s);
+  settle_and_stop(*t);
   REQUIRE(khz::transport::uring_stats(*t).cq_overflows > 0);
 }
 
