@@ -23,6 +23,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -216,6 +217,47 @@ TEST_CASE("transport: send_file to a peer that reset the connection fails the fl
       CHECK(file_error == 3);              // the reset
       CHECK(sends_after_failure == retries_after_failure);  // failed at once, the process still here
       t->shutdown(1s);
+    }
+  }
+}
+
+namespace {
+
+// The whole file, again and again, until a flush fails.
+khz::Task<> send_file_until_failure(khz::transport::Connection& conn) {
+  int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  for (int i = 0; i < 1000; ++i) {
+    conn.send_file(fd, 0, kFileBytes);
+    if (co_await conn.flush()) break;
+  }
+  ::close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("transport: peers leaving in the middle of sendfile calls raise no SIGPIPE") {
+  // A peer that goes while one sendfile(2) call is writing the file piece by piece makes the
+  // call return what it wrote so far, with SIGPIPE raised all the same: the backend must take
+  // that signal too, not only one that comes with an EPIPE result. Many peers reading a little
+  // and leaving at once (a load generator stopping) make it likely.
+  TestFile file;
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      khz::test::DefaultSigpipe sigpipe_kills;
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&send_file_until_failure);
+      REQUIRE(port.ok());
+      for (int round = 0; round < 6; ++round) {
+        std::vector<int> fds;
+        for (int i = 0; i < 32; ++i) fds.push_back(khz::test::connect_loopback(*port));
+        char buf[65536];
+        for (int pass = 0; pass < 8; ++pass) {
+          for (int fd : fds) (void)::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        }
+        for (int fd : fds) ::close(fd);  // unread bytes: each close is a reset
+        REQUIRE(khz::test::eventually([&] { return t->active_connections() == 0; }, 5s));
+      }
+      t->shutdown(1s);  // still here: no SIGPIPE ended the process
     }
   }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "netpoll/netpoll_connection.h"
 
+#include "file_send.h"
 #include "listen_socket.h"
 
 #include <khz/common/log.h>
@@ -9,14 +10,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -30,38 +28,6 @@ namespace {
 constexpr std::size_t kReadBudget = 256 * 1024;
 
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
-
-// sendfile(2) takes no MSG_NOSIGNAL: a peer gone away raises SIGPIPE, whose default action
-// ends the process. SIGPIPE is blocked in this thread around the calls, and one the kernel
-// raised is taken off the thread's pending set before the block lifts, so the process-wide
-// disposition stays the application's own. A thread that already blocked SIGPIPE keeps its
-// mask and its pending signals as they were.
-class SigpipeBlock {
- public:
-  SigpipeBlock() noexcept {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-    was_blocked_ = sigismember(&old_, SIGPIPE) == 1;
-  }
-  ~SigpipeBlock() {
-    if (!was_blocked_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-  // After EPIPE: takes the SIGPIPE the call raised (thread-directed, so pending right here).
-  void consume() noexcept {
-    if (was_blocked_) return;
-    const timespec now{};
-    while (sigtimedwait(&pipe_, nullptr, &now) == -1 && errno == EINTR) {
-    }
-  }
-
- private:
-  sigset_t pipe_{};
-  sigset_t old_{};
-  bool was_blocked_ = false;
-};
 
 }  // namespace
 
@@ -311,28 +277,12 @@ NetpollConnection::Progress NetpollConnection::write_available() {
   }
   // Then the file send_file queued, straight from the page cache to the socket.
   if (file_.length == 0) return Progress::done;
-  SigpipeBlock no_sigpipe;  // sendfile has no MSG_NOSIGNAL
-  while (file_.length != 0) {
-    off_t offset = static_cast<off_t>(file_.offset);
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_.length, kSendfileMax));
-    ssize_t n = ::sendfile(fd_, file_.fd, &offset, want);
-    if (n > 0) {
-      file_.offset += static_cast<std::uint64_t>(n);
-      file_.length -= static_cast<std::uint64_t>(n);
-      if (static_cast<std::size_t>(n) < want) return Progress::would_block;  // the socket is full
-      continue;
-    }
-    if (n == 0) {
-      flush_error_ = errc::file_truncated;
-      return Progress::failed;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return Progress::would_block;
-    flush_error_ = last_error();
-    if (errno == EPIPE) no_sigpipe.consume();
-    return Progress::failed;
+  switch (send_file_available(fd_, file_.fd, file_.offset, file_.length, flush_error_)) {
+    case FileSendProgress::done: return Progress::done;
+    case FileSendProgress::would_block: return Progress::would_block;
+    case FileSendProgress::failed: break;
   }
-  return Progress::done;
+  return Progress::failed;
 }
 
 Waiter NetpollConnection::take_fill(std::error_code ec) noexcept {

@@ -74,8 +74,6 @@ class NetpollConnection final : public Connection, public IoHandler {
 
  private:
   enum class Progress { done, would_block, failed };
-  // Largest sendfile(2) call: the kernel stops near 2 GiB anyway; a socket takes far less.
-  static constexpr std::uint64_t kSendfileMax = std::uint64_t{1} << 30;
   bool input_waiting();
 
   void begin_fill(std::size_t n, Waiter w);
