@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Connection::send_file on every backend: the file goes out after what output() held and
 // before what follows the flush, whole, across partial writes to a slow reader (sendfile on
-// netpoll, the bounded copy on asio); a file shorter than its range ends the flush with
+// netpoll and uring, the bounded copy on asio); a file shorter than its range ends the flush with
 // file_truncated; the write timeout bounds a file flush as any other. The TLS decorator's copy
 // is checked end to end in integration/static_test.cc.
 #include <khz/transport/error.h>

@@ -3,7 +3,8 @@
 // on every backend): the fallback when io_uring is refused, a provided-buffer ring smaller than
 // the receiving connections, sends cut short (by the socket and by the iovec limit), peers
 // resetting in the middle of a batch, closes racing operations in flight, an overflowing
-// completion queue, and a quiet loop after each.
+// completion queue, receives sharing buffers, files by sendfile with a poll waiting for room,
+// and a quiet loop after each.
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
 #include <khz/transport/transporter.h>
@@ -15,7 +16,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -129,6 +133,62 @@ TEST_CASE("uring: more receiving connections than provided buffers") {
   clients.clear();
   settle_and_stop(*t);
   REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);
+}
+
+namespace {
+std::string file_path;
+std::atomic<int> file_flush_error{-1};
+
+// "<h>", then the file (by sendfile, waiting on the ring for room), then the file again alone.
+khz::Task<> send_file_twice(Connection& conn) {
+  if (co_await conn.fill(1)) co_return;
+  int fd = ::open(file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  ::fstat(fd, &st);
+  conn.output().append("<h>");
+  conn.send_file(fd, 0, static_cast<std::uint64_t>(st.st_size));
+  auto ec = co_await conn.flush();
+  if (!ec) {
+    conn.send_file(fd, 0, static_cast<std::uint64_t>(st.st_size));
+    ec = co_await conn.flush();
+  }
+  ::close(fd);
+  file_flush_error = ec.value();
+}
+}  // namespace
+
+TEST_CASE("uring: a file goes out by sendfile, a poll on the ring waiting for room") {
+  khz::test::TempDir dir;
+  file_path = dir.path + "/file.bin";
+  const std::string body = pattern(4 << 20, 21);
+  std::ofstream(file_path, std::ios::binary) << body;
+  file_flush_error = -1;
+  auto t = make({});
+  auto port = t->start(&send_file_twice);
+  REQUIRE(port.ok());
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int rcvbuf = 16384;
+  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(*port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::write(fd, "go", 2) == 2);
+  std::this_thread::sleep_for(100ms);  // the socket fills: the flush waits for room
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  REQUIRE(got.size() == 3 + 2 * body.size());
+  REQUIRE(got == "<h>" + body + body);
+  REQUIRE(file_flush_error == 0);
+  settle_and_stop(*t);
+  REQUIRE(khz::transport::uring_stats(*t).room_waits > 0);
 }
 
 TEST_CASE("uring: small receives share provided buffers (incremental consumption)") {

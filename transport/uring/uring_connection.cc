@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "uring/uring_connection.h"
 
+#include "file_send.h"
 #include "listen_socket.h"
 
 #include <khz/common/log.h>
@@ -8,6 +9,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,6 +88,15 @@ void UringSocket::send(const LinkedBuffer& output) {
   send_inflight_ = true;
 }
 
+void UringSocket::poll_out() {
+  io_uring_sqe* s = loop_.sqe();
+  io_uring_prep_poll_add(s, fd_, POLLOUT);
+  target(s);
+  UringLoop::set_target(s, this, kPollOut);
+  poll_inflight_ = true;
+  loop_.count_room_wait();
+}
+
 void UringSocket::detach() noexcept {
   conn_ = nullptr;
   if (slot_ >= 0) loop_.unregister_fd(slot_);
@@ -133,6 +144,9 @@ void UringSocket::on_complete(const io_uring_cqe& cqe, unsigned tag) {
     send_inflight_ = false;
     if (send_state_ != nullptr) give_send_state(std::exchange(send_state_, nullptr));
     if (conn_ != nullptr) conn_->on_sent(cqe.res);
+  } else if (tag == kPollOut) {
+    poll_inflight_ = false;
+    if (conn_ != nullptr) conn_->on_writable(cqe.res);
   }
   dispatching_ = false;
   free_if_done();
@@ -176,7 +190,8 @@ void UringConnection::close() noexcept {
   // The kernel may still read output() for a send in flight: cancel it now, before the buffer
   // can go. The receive is cancelled now too (one submission for both), so the drain below
   // reads what the peer still sends rather than racing the receive for it.
-  if (socket_->sending()) loop_.cancel(socket_, UringSocket::kSend, false);
+  if (socket_->send_in_flight()) loop_.cancel(socket_, UringSocket::kSend, false);
+  if (socket_->polling_out()) loop_.cancel(socket_, UringSocket::kPollOut, false);
   if (socket_->receiving()) loop_.cancel(socket_, UringSocket::kRecv, false);
   if (socket_->sending() || socket_->receiving()) loop_.submit_now();
   // FIN first and drop what the peer still sent, so closing does not turn into a RST that
@@ -241,11 +256,34 @@ bool UringConnection::start_flush(std::coroutine_handle<> h) {
     finish_flush_soon(errc::cancelled);
     return true;
   }
-  // A send still in flight (its flush timed out; the cancel is on its way) finishes first;
-  // on_sent then goes on with this one.
-  if (!socket_->sending()) socket_->send(output_);
   if (write_timeout_ > Duration::zero()) loop_.arm(write_deadline_, write_timeout_);
+  // A send or poll still in flight (its flush timed out; the cancel is on its way) finishes
+  // first; its completion then goes on with this one.
+  if (socket_->sending()) return true;
+  if (!output_.empty()) {
+    socket_->send(output_);
+    return true;
+  }
+  send_file_or_finish();  // only a file to send
   return true;
+}
+
+void UringConnection::send_file_or_finish() {
+  if (file_.length == 0) return finish_flush_soon({});
+  std::error_code error;
+  switch (send_file_available(fd_, file_.fd, file_.offset, file_.length, error)) {
+    case FileSendProgress::done: return finish_flush_soon({});
+    case FileSendProgress::would_block: return socket_->poll_out();
+    case FileSendProgress::failed: return finish_flush_soon(error);
+  }
+}
+
+void UringConnection::on_writable(int res) {
+  if (!flush_waiter_ || closed_) return;  // the flush it served is over (timed out, closed)
+  if (res < 0 && res != -ECANCELED) return take_flush(std::error_code(-res, std::system_category())).resume();
+  // Room again (or the poll of a flush that timed out was cancelled, and a newer flush waits).
+  if (!output_.empty()) return socket_->send(output_);
+  send_file_or_finish();
 }
 
 void UringConnection::on_data(const char* data, std::size_t n) {
@@ -284,8 +322,9 @@ void UringConnection::on_sent(int res) {
   if (std::exchange(send_abandoned_, false)) {
     // Its flush ended (timed out) and output() is the caller's again, perhaps changed: what
     // this send took is not skipped. A flush started since goes out now.
-    if (flush_waiter_ && !closed_) socket_->send(output_);
-    return;
+    if (!flush_waiter_ || closed_) return;
+    if (!output_.empty()) return socket_->send(output_);
+    return send_file_or_finish();
   }
   std::error_code error;
   if (res > 0) {
@@ -298,8 +337,9 @@ void UringConnection::on_sent(int res) {
   }
   if (!flush_waiter_ || closed_) return;
   if (error) return take_flush(error).resume();
-  if (output_.empty()) return take_flush({}).resume();
-  socket_->send(output_);  // a short send: the rest
+  if (!output_.empty()) return socket_->send(output_);  // a short send: the rest
+  if (file_.length == 0) return take_flush({}).resume();
+  send_file_or_finish();
 }
 
 void UringConnection::on_idle_while_draining() noexcept {
@@ -347,6 +387,7 @@ std::coroutine_handle<> UringConnection::take_flush(std::error_code ec) noexcept
   // is armed and ended once a request; the next arm costs nothing.
   loop_.disarm(write_deadline_);
   flush_error_ = ec;
+  file_ = {};  // sent, or given up with the flush
   return std::exchange(flush_waiter_, {});
 }
 
@@ -359,10 +400,11 @@ void UringConnection::on_write_deadline(void* self) {
   auto* conn = static_cast<UringConnection*>(self);
   if (!conn->flush_waiter_) return;
   // The send stops now, so output() is the caller's again when the flush ends.
-  if (conn->socket_->sending()) {
+  if (conn->socket_->send_in_flight()) {
     conn->loop_.cancel(conn->socket_, UringSocket::kSend, true);
     conn->send_abandoned_ = true;
   }
+  if (conn->socket_->polling_out()) conn->loop_.cancel(conn->socket_, UringSocket::kPollOut, true);
   conn->take_flush(errc::timed_out).resume();
 }
 

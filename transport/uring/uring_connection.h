@@ -14,7 +14,8 @@
 // buffers. The peer's FIN or a reset ends the receive and answers a hang-up watch.
 // Writes: one send (one segment) or sendmsg (several) per flush, submitted with the loop's
 // next io_uring_enter; a short send goes on with what is left. The flush completes from its
-// completion. A file queued by send_file goes through the base class's bounded copy.
+// completion. A file queued by send_file follows by sendfile(2) straight from the page cache
+// (no copy through user space); when the socket is full, a poll on the ring waits for room.
 // Close: the send in flight (if any) is cancelled at once, so the kernel is done with output()
 // before it is freed; the receive is cancelled with the next submission. The socket part the
 // ring's operations point at (UringSocket) outlives the connection until their last
@@ -40,17 +41,22 @@ class UringConnection;
 // What the ring's operations of one socket point at; see the top of this file.
 class UringSocket final : public Completion {
  public:
-  enum : unsigned { kRecv = 1, kSend = 2 };
+  enum : unsigned { kRecv = 1, kSend = 2, kPollOut = 3 };
   UringSocket(UringLoop& loop, int fd, UringConnection* conn) noexcept
       : loop_(loop), fd_(fd), slot_(loop.register_fd(fd)), conn_(conn) {}
   ~UringSocket();
 
   int fd() const noexcept { return fd_; }
   bool receiving() const noexcept { return recv_armed_ || starved_; }
-  bool sending() const noexcept { return send_inflight_; }
+  // A send or a wait for room (poll_out) in flight.
+  bool sending() const noexcept { return send_inflight_ || poll_inflight_; }
+  bool send_in_flight() const noexcept { return send_inflight_; }
+  bool polling_out() const noexcept { return poll_inflight_; }
   void arm_recv();
   // Submits a send of `output` (one segment: send; more: sendmsg over up to kMaxIov of them).
   void send(const LinkedBuffer& output);
+  // Waits (a poll on the ring) until the socket has room again: after a sendfile(2) it filled.
+  void poll_out();
   // The connection is gone: the socket closes now, this object after its last completion.
   void detach() noexcept;
 
@@ -80,6 +86,7 @@ class UringSocket final : public Completion {
   bool recv_armed_ = false;
   bool starved_ = false;
   bool send_inflight_ = false;
+  bool poll_inflight_ = false;
   bool dispatching_ = false;
 };
 
@@ -108,6 +115,7 @@ class UringConnection final : public Connection {
   void on_data(const char* data, std::size_t n);
   void on_read_end(std::error_code ec);  // FIN (errc::eof) or an error: no more bytes come
   void on_sent(int res);
+  void on_writable(int res);  // poll_out's completion
   // A drain found the idle connection's socket empty: still nothing came with the completions
   // that followed, so the wait ends (shutting_down).
   void drain_recheck() noexcept;
@@ -118,6 +126,7 @@ class UringConnection final : public Connection {
  protected:
   void start_fill(std::size_t n, std::coroutine_handle<> h) override { begin_fill(n, h); }
   bool start_flush(std::coroutine_handle<> h) override;
+  bool sends_files() const noexcept override { return true; }
   void start_input_wait(void (*fn)(void*), void* arg) override { begin_fill(1, Waiter(fn, arg)); }
   void on_idle_while_draining() noexcept override;
   void start_hangup_watch() noexcept override;
@@ -130,6 +139,9 @@ class UringConnection final : public Connection {
   bool socket_has_bytes() const noexcept;
   Waiter take_fill(std::error_code ec) noexcept;
   std::coroutine_handle<> take_flush(std::error_code ec) noexcept;
+  // A flush with output() sent: the queued file by sendfile(2) until the socket is full (then
+  // poll_out), or the flush's end.
+  void send_file_or_finish();
   void finish_fill_soon(std::error_code ec) noexcept { loop_.resume_soon(take_fill(ec)); }
   void finish_flush_soon(std::error_code ec) noexcept { loop_.resume_soon(take_flush(ec)); }
   static void on_read_deadline(void* self);

@@ -168,6 +168,8 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::uint64_t cq_overflows() const noexcept { return cq_overflows_; }
   std::uint64_t starved_receives() const noexcept { return starved_receives_; }
   std::uint64_t shared_buffer_receives() const noexcept { return shared_buffer_receives_; }
+  std::uint64_t room_waits() const noexcept { return room_waits_; }
+  void count_room_wait() noexcept { ++room_waits_; }
   // Sockets that got a registered slot, and those that did not (the table was full).
   std::uint64_t registered_sockets() const noexcept { return registered_sockets_; }
   std::uint64_t unregistered_sockets() const noexcept { return unregistered_sockets_; }
@@ -230,6 +232,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::uint64_t cq_overflows_ = 0;
   std::uint64_t starved_receives_ = 0;
   std::uint64_t shared_buffer_receives_ = 0;
+  std::uint64_t room_waits_ = 0;
   std::uint64_t registered_sockets_ = 0;
   std::uint64_t unregistered_sockets_ = 0;
 };

@@ -149,6 +149,7 @@ class UringTransporter final : public Transporter {
       s.unregistered_sockets += w->loop.unregistered_sockets();
       s.incremental_loops += w->loop.incremental() ? 1 : 0;
       s.shared_buffer_receives += w->loop.shared_buffer_receives();
+      s.room_waits += w->loop.room_waits();
     }
     return s;
   }
