@@ -24,9 +24,13 @@
 
 namespace khz::test {
 
-int connect_loopback(std::uint16_t port) {
+int connect_loopback(std::uint16_t port, int rcvbuf) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("socket failed");
+  if (rcvbuf > 0 && ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0) {
+    ::close(fd);
+    throw std::runtime_error("setsockopt SO_RCVBUF failed");
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

@@ -54,8 +54,10 @@ std::string body_of(std::string_view response);
 std::string header_of(std::string_view response, std::string_view name);
 
 // A blocking TCP socket connected to 127.0.0.1:`port`, with TCP_NODELAY; throws
-// std::runtime_error when it cannot connect.
-int connect_loopback(std::uint16_t port);
+// std::runtime_error when it cannot connect. `rcvbuf` > 0: its receive window is clamped to
+// that many bytes (set before connect), so a server writing more than that plus its own send
+// buffer must wait for the client to read.
+int connect_loopback(std::uint16_t port, int rcvbuf = 0);
 
 // A blocking socket connected to a Unix domain socket address ("unix:/path", "unix:@name");
 // throws std::runtime_error when it cannot connect.

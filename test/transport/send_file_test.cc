@@ -59,19 +59,6 @@ khz::Task<> send_a_file(khz::transport::Connection& conn) {
   file_error = error_kind(ec);
 }
 
-int connect_small_window(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  int rcvbuf = 64 * 1024;
-  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
 std::string read_all(int fd) {
   std::string got;
   char buf[65536];
@@ -105,7 +92,7 @@ TEST_CASE("transport: send_file sends a file range in order, across partial writ
       auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
       auto port = t->start(&send_a_file);
       REQUIRE(port.ok());
-      int fd = connect_small_window(*port);
+      int fd = khz::test::connect_loopback(*port, 64 * 1024);
       std::this_thread::sleep_for(200ms);  // the socket fills: the flush waits for room
       REQUIRE(file_error == -1);
       std::string got = read_all(fd);
@@ -158,7 +145,7 @@ TEST_CASE("transport: the write timeout ends a send_file flush to a peer that ne
       auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
       auto port = t->start(&send_a_file);
       REQUIRE(port.ok());
-      int fd = connect_small_window(*port);
+      int fd = khz::test::connect_loopback(*port, 64 * 1024);
       REQUIRE(khz::test::eventually([] { return file_error != -1; }, 3s));
       CHECK(file_error == 2);
       ::close(fd);
@@ -207,7 +194,7 @@ TEST_CASE("transport: send_file to a peer that reset the connection fails the fl
       auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
       auto port = t->start(&send_until_the_peer_is_gone);
       REQUIRE(port.ok());
-      int fd = connect_small_window(*port);
+      int fd = khz::test::connect_loopback(*port, 64 * 1024);
       char buf[4096];
       REQUIRE(::recv(fd, buf, sizeof buf, 0) > 0);  // the file has begun
       linger hard{.l_onoff = 1, .l_linger = 0};      // close() sends RST

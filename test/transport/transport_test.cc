@@ -218,20 +218,6 @@ TEST_CASE("transport: the backends this build has, by name; the default first") 
 
 namespace {
 
-// A client socket whose receive window is clamped to `rcvbuf` bytes (set before connect), so
-// a server writing more than that plus its own send buffer must wait for the client to read.
-int connect_small_window(std::uint16_t port, int rcvbuf) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return fd;
-}
-
 // Byte i of the bulk payload: a pattern that shows both loss and reordering.
 char bulk_byte(std::size_t i) { return static_cast<char>('a' + (i / 7 + i) % 26); }
 
@@ -375,7 +361,7 @@ TEST_CASE("transport: a flush larger than the socket buffers completes across pa
       auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
       auto port = t->start(&write_bulk);
       REQUIRE(port.ok());
-      int fd = connect_small_window(*port, 64 * 1024);
+      int fd = khz::test::connect_loopback(*port, 64 * 1024);
       std::this_thread::sleep_for(300ms);
       REQUIRE_FALSE(bulk_flushed);  // the client has not read: the flush waits for EPOLLOUT
       std::string got;
@@ -432,7 +418,7 @@ TEST_CASE("transport: the write timeout ends a flush to a peer that never reads"
       auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
       auto port = t->start(&write_bulk_with_deadline);
       REQUIRE(port.ok());
-      int fd = connect_small_window(*port, 64 * 1024);
+      int fd = khz::test::connect_loopback(*port, 64 * 1024);
       for (int i = 0; i < 300 && write_timeout_error == -1; ++i) std::this_thread::sleep_for(10ms);
       REQUIRE(write_timeout_error == 1);
       REQUIRE(write_timeout_ms >= 190);

@@ -76,6 +76,13 @@ khz::Task<> echo(Connection& conn) {
   }
 }
 
+// A client with a small receive window (the server's sends fill its socket), having sent "go".
+int connect_small_window(std::uint16_t port, int rcvbuf) {
+  int fd = khz::test::connect_loopback(port, rcvbuf);
+  REQUIRE(::write(fd, "go", 2) == 2);
+  return fd;
+}
+
 // Every connection gone, the loops quiet, then shut down.
 void settle_and_stop(khz::transport::Transporter& t) {
   REQUIRE(khz::test::eventually([&] { return t.active_connections() == 0; }));
@@ -166,15 +173,7 @@ TEST_CASE("uring: a file goes out by sendfile, a poll on the ring waiting for ro
   auto t = make({});
   auto port = t->start(&send_file_twice);
   REQUIRE(port.ok());
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int rcvbuf = 16384;
-  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(*port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::write(fd, "go", 2) == 2);
+  int fd = connect_small_window(*port, 16384);
   std::this_thread::sleep_for(100ms);  // the socket fills: the flush waits for room
   std::string got;
   char buf[65536];
@@ -266,15 +265,7 @@ TEST_CASE("uring: short sends go on with the rest, across the iovec limit and a 
   auto port = t->start(&many_segments);
   REQUIRE(port.ok());
   // A small receive window: the kernel takes the 1.2 MB in many short sends.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  int rcvbuf = 4096;
-  REQUIRE(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(*port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::write(fd, "go", 2) == 2);
+  int fd = connect_small_window(*port, 4096);
   std::string got;
   char buf[8192];
   for (;;) {
