@@ -84,9 +84,29 @@ struct EtcdRegistry::State {
     co_return ec;
   }
 
+  // What is registered under `key` now ("" when nothing: values are never empty JSON).
+  std::string current(const std::string& key) {
+    std::lock_guard lock(mutex);
+    auto it = instances.find(key);
+    return it == instances.end() ? std::string() : it->second;
+  }
+
+  // Writes every instance with the lease. An instance deregistered or changed by another thread
+  // while its put was on its way (the keeper's snapshot is older than that call) is deleted or
+  // written again after it, so the older value never outlives the newer call.
   Task<std::error_code> write_all() {
-    for (auto& [key, value] : snapshot()) {
-      if (auto ec = co_await etcd.put(key, value, lease)) co_return ec;
+    for (auto& entry : snapshot()) {
+      const std::string& key = entry.first;
+      std::string value = current(key);
+      while (!value.empty()) {
+        if (auto ec = co_await etcd.put(key, value, lease)) co_return ec;
+        std::string now = current(key);
+        if (now == value) break;
+        if (now.empty()) {
+          if (auto ec = co_await etcd.delete_key(key)) co_return ec;
+        }
+        value = std::move(now);
+      }
     }
     rewrite_all = false;
     co_return std::error_code();
