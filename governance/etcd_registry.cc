@@ -51,9 +51,12 @@ struct EtcdRegistry::State {
   Clock::time_point next_refresh{};
   Clock::time_point next_attempt{};
 
-  std::vector<std::pair<std::string, std::string>> snapshot() {
+  std::vector<std::string> registered_keys() {
     std::lock_guard lock(mutex);
-    return {instances.begin(), instances.end()};
+    std::vector<std::string> keys;
+    keys.reserve(instances.size());
+    for (const auto& entry : instances) keys.push_back(entry.first);
+    return keys;
   }
 
   void report(std::error_code ec) {
@@ -92,11 +95,10 @@ struct EtcdRegistry::State {
   }
 
   // Writes every instance with the lease. An instance deregistered or changed by another thread
-  // while its put was on its way (the keeper's snapshot is older than that call) is deleted or
+  // while its put was on its way (the keeper's list is older than that call) is deleted or
   // written again after it, so the older value never outlives the newer call.
   Task<std::error_code> write_all() {
-    for (auto& entry : snapshot()) {
-      const std::string& key = entry.first;
+    for (const std::string& key : registered_keys()) {
       std::string value = current(key);
       while (!value.empty()) {
         if (auto ec = co_await etcd.put(key, value, lease)) co_return ec;

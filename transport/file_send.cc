@@ -36,7 +36,8 @@ class SigpipeBlock {
   }
   SigpipeBlock(const SigpipeBlock&) = delete;
   SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-  // After EPIPE: takes the SIGPIPE the call raised (thread-directed, so pending right here).
+  // After EPIPE or a short count: takes a SIGPIPE the call raised, if any (thread-directed, so
+  // pending right here); one sigtimedwait that does not wait.
   void consume() noexcept {
     if (was_blocked_) return;
     const timespec now{};
@@ -75,10 +76,9 @@ FileSendProgress send_file_available(int socket, int file, std::uint64_t& offset
       return FileSendProgress::failed;
     }
     if (errno == EINTR) continue;
-    const int e = errno;
-    no_sigpipe.consume();  // EPIPE raises it; so may an earlier piece of this call
-    if (e == EAGAIN || e == EWOULDBLOCK) return FileSendProgress::would_block;
-    error = std::error_code(e, std::system_category());
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return FileSendProgress::would_block;
+    error = std::error_code(errno, std::system_category());
+    if (errno == EPIPE) no_sigpipe.consume();  // a call that wrote nothing raises it only with EPIPE
     return FileSendProgress::failed;
   }
   return FileSendProgress::done;

@@ -236,8 +236,10 @@ void UringLoop::release(const io_uring_cqe& cqe) noexcept {
   constexpr unsigned kCqeBufMore = 1U << 4;  // IORING_CQE_F_BUF_MORE (6.12; not in these headers)
   const unsigned id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
   if ((cqe.flags & kCqeBufMore) != 0) {  // the kernel goes on filling it where this one ended
-    if (cqe.res > 0) buffer_used_[id] += static_cast<std::uint32_t>(cqe.res);
-    ++shared_buffer_receives_;
+    if (cqe.res > 0) {
+      buffer_used_[id] += static_cast<std::uint32_t>(cqe.res);
+      ++shared_buffer_receives_;
+    }
     return;
   }
   buffer_used_[id] = 0;
