@@ -3,6 +3,8 @@
 #include <khz/app/bind.h>
 
 #include <algorithm>
+#include <limits>
+#include <string>
 
 namespace khz {
 
@@ -51,6 +53,37 @@ std::string BindErrors::problem_json() const {
 }
 
 namespace detail {
+
+void BindState::fail(std::string message, int status) { errors.add(path.str(), std::move(message), status); }
+void BindState::fail(const char* message, int status) { errors.add(path.str(), message, status); }
+
+void BindState::fail_kind(std::string_view expected, JsonKind got) {
+  fail(std::string("must be ") + std::string(expected) + ", not " + std::string(describe(got)));
+}
+
+void BindState::fail_range(long double min, long double max) {
+  fail("must be an integer from " + format_number(min) + " to " + format_number(max));
+}
+
+void BindState::fail_rule(const FieldRules& r, RuleFailure what) {
+  if (!r.message.empty()) return fail(std::string(r.message));
+  constexpr std::size_t kNoMax = std::numeric_limits<std::size_t>::max();
+  auto bounds = [&](std::string_view unit) {
+    if (r.max_length == kNoMax) return "must " + std::string(unit == "items" ? "have" : "be") + " at least " + std::to_string(r.min_length) + " " + std::string(unit);
+    if (r.min_length == 0) return "must " + std::string(unit == "items" ? "have" : "be") + " at most " + std::to_string(r.max_length) + " " + std::string(unit);
+    return "must " + std::string(unit == "items" ? "have " : "be ") + std::to_string(r.min_length) + " to " + std::to_string(r.max_length) + " " + std::string(unit);
+  };
+  switch (what) {
+    case RuleFailure::required: return fail("is required");
+    case RuleFailure::length: return fail(bounds("characters long"));
+    case RuleFailure::items: return fail(bounds("items"));
+    case RuleFailure::one_of: return fail("must be one of " + std::string(r.one_of));
+    case RuleFailure::pattern: return fail("must match " + std::string(r.pattern));
+    case RuleFailure::format: return fail(std::string(format_message(r.format)));
+    case RuleFailure::min: return fail("must be at least " + format_number(r.min));
+    case RuleFailure::max: return fail("must be at most " + format_number(r.max));
+  }
+}
 
 std::string BindPath::str() const {
   std::string out;

@@ -7,7 +7,9 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <khz/common/log.h>
 
@@ -20,35 +22,46 @@
 namespace khz::detail {
 namespace {
 
-bool is_alnum(char c) noexcept {
+constexpr bool is_alnum(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 bool is_hex(char c) noexcept { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-// label = alnum ( *61(alnum / "-") alnum )?
+// Character classes of the email grammar, one table lookup per character.
+enum : std::uint8_t { kAlnum = 1, kLocalSymbol = 2 };
+constexpr auto kEmailClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    if (is_alnum(static_cast<char>(c))) t[static_cast<std::size_t>(c)] = kAlnum;
+  }
+  for (char c : std::string_view(".!#$%&'*+/=?^_`{|}~-")) t[static_cast<unsigned char>(c)] = kLocalSymbol;
+  return t;
+}();
+
+// labels separated by dots, label = alnum ( *61(alnum / "-") alnum )?
 bool is_domain(std::string_view d) noexcept {
   if (d.empty() || d.size() > 253) return false;
-  std::size_t start = 0;
-  while (start <= d.size()) {
-    std::size_t dot = d.find('.', start);
-    std::string_view label = d.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
-    if (label.empty() || label.size() > 63 || !is_alnum(label.front()) || !is_alnum(label.back())) return false;
-    for (char c : label) {
-      if (!is_alnum(c) && c != '-') return false;
+  std::size_t label = 0;  // characters in the label so far
+  char prev = '.';
+  for (char c : d) {
+    if (c == '.') {
+      if (label == 0 || prev == '-') return false;
+      label = 0;
+    } else {
+      if ((kEmailClass[static_cast<unsigned char>(c)] & kAlnum) == 0 && (c != '-' || label == 0)) return false;
+      if (++label > 63) return false;
     }
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
+    prev = c;
   }
-  return true;
+  return label != 0 && prev != '-';
 }
 
 bool is_email(std::string_view s) noexcept {
-  std::size_t at = s.find('@');
-  if (at == 0 || at == std::string_view::npos || at > 64) return false;
-  static constexpr std::string_view kLocal = ".!#$%&'*+/=?^_`{|}~-";
-  for (char c : s.substr(0, at)) {
-    if (!is_alnum(c) && kLocal.find(c) == std::string_view::npos) return false;
+  std::size_t at = 0;
+  for (; at < s.size() && s[at] != '@'; ++at) {
+    if (kEmailClass[static_cast<unsigned char>(s[at])] == 0) return false;
   }
+  if (at == 0 || at == s.size() || at > 64) return false;
   return is_domain(s.substr(at + 1));
 }
 
@@ -163,7 +176,8 @@ bool matches_pattern(std::string_view pattern, std::string_view value) {
     re = made.get();
     compiled.push_back({pattern.data(), pattern.size(), std::move(made)});
   }
-  return re->ok() && re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *re);
+  // Match with both ends anchored and no submatches is FullMatch without its argument plumbing
+  return re->ok() && re->Match(re2::StringPiece(value.data(), value.size()), 0, value.size(), re2::RE2::ANCHOR_BOTH, nullptr, 0);
 }
 
 std::size_t utf8_length(std::string_view s) noexcept {
@@ -200,6 +214,7 @@ std::string format_number(long double v) {
 }
 
 bool is_json_content_type(std::string_view type) noexcept {
+  if (type == "application/json") return true;  // what nearly every client sends
   std::string_view media = type.substr(0, type.find(';'));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.remove_suffix(1);
   auto lower_equal = [](std::string_view a, std::string_view b) {

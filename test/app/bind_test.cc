@@ -383,6 +383,96 @@ TEST_CASE("Validation: each rule passes a good value and fails a bad one with it
   }
 }
 
+TEST_CASE("Email addresses: the WHATWG grammar, label by label") {
+  struct Case {
+    const char* text;
+    bool valid;
+  };
+  const Case cases[] = {
+      {"ann@example.org", true},
+      {"a.b+c!#$%&'*/=?^_`{|}~-@x.io", true},
+      {"a@b", true},
+      {"a@b-c.d-e", true},
+      {"a@0.9", true},
+      {"", false},
+      {"@example.org", false},
+      {"ann@", false},
+      {"ann", false},
+      {"a b@example.org", false},
+      {"a\"b@example.org", false},
+      {"a@b@c", false},
+      {"a@-b.org", false},
+      {"a@b-.org", false},
+      {"a@b..org", false},
+      {"a@.b.org", false},
+      {"a@b.org.", false},
+      {"a@b_c.org", false},
+      {"\xc3\xa9@example.org", false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    CHECK(khz::detail::matches_format(khz::Format::email, c.text) == c.valid);
+  }
+  std::string local(64, 'a');
+  CHECK(khz::detail::matches_format(khz::Format::email, local + "@x.org"));
+  CHECK_FALSE(khz::detail::matches_format(khz::Format::email, local + "a@x.org"));  // local part over 64
+  std::string label(63, 'b');
+  CHECK(khz::detail::matches_format(khz::Format::email, "a@" + label + ".org"));
+  CHECK_FALSE(khz::detail::matches_format(khz::Format::email, "a@" + label + "b.org"));  // label over 63
+  std::string domain;
+  while (domain.size() < 250) domain += "abcdefghi.";
+  domain += "org";  // 253 characters
+  CHECK(khz::detail::matches_format(khz::Format::email, "a@" + domain));
+  CHECK_FALSE(khz::detail::matches_format(khz::Format::email, "a@x" + domain));  // domain over 253
+}
+
+namespace {
+struct Lengths {
+  std::string at_least;
+  std::string at_most;
+  std::string between;
+  std::vector<int> items;
+  std::vector<int> some_items;
+  static constexpr auto khz_fields() {
+    return std::tuple{
+        khz::field("at_least", &Lengths::at_least).min_length(3),
+        khz::field("at_most", &Lengths::at_most).max_length(2),
+        khz::field("between", &Lengths::between).length(2, 3).message("two or three, please"),
+        khz::field("items", &Lengths::items).min_length(1),
+        khz::field("some_items", &Lengths::some_items).length(1, 2),
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("Length rules count characters, whatever the byte count says") {
+  const std::string e = "\xc3\xa9";   // 1 character, 2 bytes
+  const std::string g = "\xf0\x9f\x98\x80";  // 1 character, 4 bytes
+  struct Case {
+    Lengths value;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {{"abc", "ab", "ab", {1}, {1}}, ""},
+      {{"ab", "ab", "ab", {1}, {1}}, "at_least must be at least 3 characters long"},
+      {{e + e, "ab", "ab", {1}, {1}}, "at_least must be at least 3 characters long"},  // 4 bytes, 2 characters
+      {{g + g + g, "ab", "ab", {1}, {1}}, ""},                                        // 12 bytes, 3 characters
+      {{"abc", "abc", "ab", {1}, {1}}, "at_most must be at most 2 characters long"},
+      {{"abc", e + e, "ab", {1}, {1}}, ""},                                           // 4 bytes, 2 characters
+      {{"abc", g + g, "ab", {1}, {1}}, ""},                                           // 8 bytes, 2 characters
+      {{"abc", g + g + "a", "ab", {1}, {1}}, "at_most must be at most 2 characters long"},
+      {{"abc", "ab", "a", {1}, {1}}, "between two or three, please"},
+      {{"abc", "ab", e + e + e + e, {1}, {1}}, "between two or three, please"},       // 8 bytes, 4 characters
+      {{"abc", "ab", "ab", {}, {1}}, "items must have at least 1 items"},
+      {{"abc", "ab", "ab", {1}, {1, 2, 3}}, "some_items must have 1 to 2 items"},
+  };
+  for (const auto& c : cases) {
+    std::string got = errors_of(khz::validate(c.value));
+    INFO(c.expected << " / got: " << got);
+    CHECK(got == c.expected);
+  }
+}
+
 TEST_CASE("Patterns run in linear time on long input (RE2)") {
   Signup s = valid_signup();
   s.tags = {std::string(200000, 'a') + "!"};

@@ -112,12 +112,12 @@ Bound<T> from_json(std::string_view text, const JsonOptions& options = {},
 // Renders T through its field list (unset optionals and skip_json() fields are left out).
 template <class T>
   requires Reflected<T>
-void to_json(const T& value, std::string& out) {
+[[gnu::flatten]] void to_json(const T& value, std::string& out) {
   detail::write_json(out, value);
 }
 template <class T>
   requires Reflected<T>
-std::string to_json(const T& value) {
+[[gnu::flatten]] std::string to_json(const T& value) {
   std::string out;
   detail::write_json(out, value);
   return out;

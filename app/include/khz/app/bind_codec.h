@@ -15,6 +15,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <forward_list>
 #include <limits>
@@ -129,6 +130,9 @@ class BindPath {
   std::size_t depth_ = 0;
 };
 
+// Which rule a value broke (BindState::fail_rule words the message).
+enum class RuleFailure : std::uint8_t { required, length, items, one_of, pattern, format, min, max };
+
 struct BindState {
   // A constructor, not aggregate initialisation: GCC zeroes a whole aggregate (the path's 1 KiB
   // included) when one member is value-initialised with {}.
@@ -140,7 +144,16 @@ struct BindState {
   BindPath path;
   bool reject_unknown = false;  // a JSON member no field names is an error (from_json, by option)
 
-  void fail(std::string message, int status = 400) { errors.add(path.str(), std::move(message), status); }
+  // Failures are out of line and cold: the code that binds and checks values stays small enough
+  // to inline, and a literal message becomes a string only when a value fails.
+  [[gnu::cold]] void fail(std::string message, int status = 400);
+  [[gnu::cold]] void fail(const char* message, int status = 400);
+  // "must be a string, not an integer"
+  [[gnu::cold]] void fail_kind(std::string_view expected, JsonKind got);
+  // "must be an integer from -128 to 127"
+  [[gnu::cold]] void fail_range(long double min, long double max);
+  // The message of a broken rule ("is required", "must be at most 150", ...), or r.message.
+  [[gnu::cold]] void fail_rule(const FieldRules& r, RuleFailure what);
   std::string_view keep(std::string_view s) {
     if (input != nullptr) return input->keep(s);
     kept->emplace_front(s);
@@ -188,9 +201,8 @@ std::string_view type_name() {
 }
 
 template <class M>
-std::string range_message() {
-  return "must be an integer from " + format_number(static_cast<long double>(std::numeric_limits<M>::min())) +
-         " to " + format_number(static_cast<long double>(std::numeric_limits<M>::max()));
+void fail_range(BindState& s) {
+  s.fail_range(static_cast<long double>(std::numeric_limits<M>::min()), static_cast<long double>(std::numeric_limits<M>::max()));
 }
 
 template <class M>
@@ -240,7 +252,7 @@ bool bind_text(std::string_view text, M& out, BindState& s) {
       std::uint64_t v;
       ok = parse_unsigned(text, v) && integer_in_range(v, out);
     }
-    if (!ok) return s.fail(range_message<M>()), false;
+    if (!ok) return fail_range<M>(s), false;
   } else if constexpr (std::is_floating_point_v<M>) {
     double v;
     if (!parse_double(text, v) || (std::is_same_v<M, float> && std::abs(v) > std::numeric_limits<float>::max())) {
@@ -280,16 +292,12 @@ bool bind_text(std::string_view text, M& out, BindState& s) {
 template <class M>
 void bind_json(JsonView v, M& out, BindState& s) {
   JsonKind k = v.kind();
-  auto wrong = [&] {
-    s.fail(std::string("must be ") + std::string(type_name<M>()) + ", not " + std::string(describe(k)));
-  };
+  auto wrong = [&] { s.fail_kind(type_name<M>(), k); };
   if constexpr (IsOptional<M>::value) {
     if (k == JsonKind::null) {
       out.reset();
     } else {
-      typename M::value_type x{};
-      bind_json(v, x, s);
-      out = std::move(x);
+      bind_json(v, out.emplace(), s);  // a fresh value, as a member bound twice must not merge
     }
   } else if constexpr (std::is_same_v<M, Json>) {
     // binding parses with duplicate keys kept (known keys are checked field by field): a value
@@ -310,7 +318,7 @@ void bind_json(JsonView v, M& out, BindState& s) {
     if (k == JsonKind::int64) ok = integer_in_range(v.int64(), out);
     else if (k == JsonKind::uint64) ok = integer_in_range(v.uint64(), out);
     else return wrong();
-    if (!ok) s.fail(range_message<M>());
+    if (!ok) fail_range<M>(s);
   } else if constexpr (std::is_floating_point_v<M>) {
     if (!v.is_number()) return wrong();
     double d = v.number();
@@ -358,43 +366,68 @@ void bind_json(JsonView v, M& out, BindState& s) {
   }
 }
 
-// A field list's Field elements as a tuple of indexes, for matching keys without a loop per key.
+// The field list's elements by their index in the tuple (Checks included), as compile-time
+// constants: fn(std::integral_constant<std::size_t, I>{}) for each I. Binding reads a field's
+// names and rules as constants this way, so the branches on sources and rules are decided when
+// the code is compiled, not per request.
 template <Reflected T, class Fn>
-void for_each_field_indexed(Fn&& fn) {
-  std::size_t i = 0;
-  for_each_field<T>([&](const auto& f) { fn(f, i++); });
+constexpr void for_each_index(Fn&& fn) {
+  constexpr std::size_t n = std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (fn(std::integral_constant<std::size_t, I>{}), ...);
+  }(std::make_index_sequence<n>{});
 }
 
 template <Reflected T>
-constexpr std::size_t field_count() {
-  std::size_t n = 0;
-  for_each_field<T>([&](const auto&) { ++n; });
-  return n;
+constexpr std::size_t element_count() {
+  return std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
 }
 
-// Binds the JSON members of an object to T's fields that bind from JSON, then applies defaults
-// to the fields nothing set (nested structs; the top level applies them after every source).
-// `request_level`: the top level of a request, where a field binds from the JSON body only when
-// it names json among its sources (or names none). Nested objects, and from_json, bind every
-// field by its JSON name.
-template <Reflected T>
-void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, bool request_level) {
-  static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
+// Calls fn(std::integral_constant<std::size_t, I>{}) for I in order until one returns true;
+// whether one did.
+template <Reflected T, class Fn>
+constexpr bool any_index(Fn&& fn) {
+  return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return (fn(std::integral_constant<std::size_t, I>{}) || ...);
+  }(std::make_index_sequence<element_count<T>()>{});
+}
+
+// Whether element I of T's list binds from a JSON member (at a request's top level, only fields
+// that name json or no source; Checks never).
+template <Reflected T, std::size_t I, bool RequestLevel>
+constexpr bool binds_json_member() {
+  using Item = std::decay_t<decltype(std::get<I>(field_list<T>))>;
+  if constexpr (!IsField<Item>::value) return false;
+  else return !RequestLevel || std::get<I>(field_list<T>).names.binds_from(Source::json);
+}
+
+// Binds the JSON members of an object to T's fields that bind from JSON (`seen` gets the bit of
+// each element bound). At a request's top level (RequestLevel) a field binds from the JSON body
+// only when it names json among its sources (or names none); nested objects, and from_json, bind
+// every field by its JSON name. The key is matched against each field's name as a constant (the
+// compiler turns each comparison into a length test and a few word compares).
+template <Reflected T, bool RequestLevel>
+[[gnu::flatten]] void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen) {
+  static_assert(element_count<T>() <= 64, "khz: a struct binds at most 64 fields and checks");
   for (auto member : v.members()) {
     std::string_view key = member.first;  // not a structured binding: clang 14 cannot capture one
-    JsonView value = member.second;
-    bool known = false;
-    for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
-      if ((request_level && !f.names.binds_from(Source::json)) || f.names.json_name() != key) return;
-      known = true;
-      s.path.push(f.names.json_name());
-      if (seen & (std::uint64_t{1} << i)) {
-        s.fail("is given twice");
+    bool known = any_index<T>([&](auto i) {
+      if constexpr (!binds_json_member<T, decltype(i)::value, RequestLevel>()) {
+        return false;
       } else {
-        seen |= std::uint64_t{1} << i;
-        bind_json(value, out.*(f.member), s);
+        constexpr const auto& f = std::get<decltype(i)::value>(field_list<T>);
+        constexpr std::string_view name = f.names.json_name();
+        if (key.size() != name.size() || std::memcmp(key.data(), name.data(), name.size()) != 0) return false;
+        s.path.push(name);
+        if (seen & (std::uint64_t{1} << i)) {
+          s.fail("is given twice");
+        } else {
+          seen |= std::uint64_t{1} << i;
+          bind_json(member.second, out.*(f.member), s);
+        }
+        s.path.pop();
+        return true;
       }
-      s.path.pop();
     });
     if (!known && s.reject_unknown) {
       s.path.push(key);
@@ -404,24 +437,61 @@ void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen, 
   }
 }
 
+// Binds the default text of each field with one that nothing set.
 template <Reflected T>
 void apply_defaults(T& out, BindState& s, std::uint64_t seen) {
-  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
-    if (!f.names.has_default || (seen & (std::uint64_t{1} << i))) return;
-    s.path.push(f.names.name);
-    bind_text(f.names.default_text, out.*(f.member), s);
-    s.path.pop();
+  for_each_index<T>([&](auto i) {
+    constexpr const auto& f = std::get<decltype(i)::value>(field_list<T>);
+    if constexpr (IsField<std::decay_t<decltype(f)>>::value) {
+      if constexpr (f.names.has_default) {
+        if (seen & (std::uint64_t{1} << i)) return;
+        s.path.push(f.names.name);
+        bind_text(f.names.default_text, out.*(f.member), s);
+        s.path.pop();
+      }
+    }
   });
 }
 
 template <Reflected T>
-void bind_object(JsonView v, T& out, BindState& s) {
+[[gnu::flatten]] void bind_object(JsonView v, T& out, BindState& s) {
   std::uint64_t seen = 0;
-  bind_object_members(v, out, s, seen, false);
+  bind_object_members<T, false>(v, out, s, seen);
   apply_defaults(out, s, seen);
 }
 
 // ---- rendering
+// The text a member of a rendered struct starts with, `,"name":`, made when the program is
+// compiled (a name with characters JSON escapes gets them escaped).
+template <Reflected T, std::size_t I>
+inline constexpr auto json_key_text = [] {
+  constexpr std::string_view name = std::get<I>(field_list<T>).names.json_name();
+  constexpr auto escaped_size = [&] {
+    std::size_t n = 0;
+    for (char c : name) n += (c == '"' || c == '\\') ? 2 : static_cast<unsigned char>(c) < 0x20 ? 6 : 1;
+    return n;
+  }();
+  std::array<char, escaped_size + 4> text{};
+  std::size_t at = 0;
+  text[at++] = ',';
+  text[at++] = '"';
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      text[at++] = '\\';
+      text[at++] = c;
+    } else if (u < 0x20) {
+      constexpr const char* hex = "0123456789abcdef";
+      for (char e : {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 15]}) text[at++] = e;
+    } else {
+      text[at++] = c;
+    }
+  }
+  text[at++] = '"';
+  text[at++] = ':';
+  return text;
+}();
+
 template <class M>
 bool renders(const M& v) {
   if constexpr (IsOptional<M>::value) return v.has_value();
@@ -475,13 +545,15 @@ void write_json(std::string& out, const M& v) {
   } else if constexpr (Reflected<M>) {
     out.push_back('{');
     bool first = true;
-    for_each_field<M>([&](const auto& f) {
-      if (!f.names.rendered || !renders(v.*(f.member))) return;
-      if (!first) out.push_back(',');
-      first = false;
-      write_json_string(out, f.names.json_name());
-      out.push_back(':');
-      write_json(out, v.*(f.member));
+    for_each_index<M>([&](auto i) {
+      constexpr const auto& f = std::get<decltype(i)::value>(field_list<M>);
+      if constexpr (IsField<std::decay_t<decltype(f)>>::value && f.names.rendered) {
+        if (!renders(v.*(f.member))) return;
+        constexpr const auto& key = json_key_text<M, decltype(i)::value>;  // ,"name":
+        out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
+        first = false;
+        write_json(out, v.*(f.member));
+      }
     });
     out.push_back('}');
   } else {
@@ -500,34 +572,32 @@ bool has_value(const M& v) {
   else return true;
 }
 
+// Whether a string of `bytes` UTF-8 bytes has between `min` and `max` characters; counts them
+// only when the byte count leaves it open (n bytes hold n/4 to n characters).
+inline bool utf8_length_within(std::string_view text, std::size_t min, std::size_t max) noexcept {
+  std::size_t bytes = text.size();
+  if (bytes <= max && (bytes + 3) / 4 >= min) return true;
+  std::size_t n = utf8_length(text);
+  return n >= min && n <= max;
+}
+
 // The rules that apply to one scalar (a string, a number, an enum), or to each element.
 template <class M>
 void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
-  auto fail = [&](std::string message) { s.fail(r.message.empty() ? std::move(message) : std::string(r.message)); };
   if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
     std::string_view text = v;
     if (text.empty()) return;  // absent: only required() speaks of it
-    if (r.min_length != 0 || r.max_length != std::numeric_limits<std::size_t>::max()) {
-      std::size_t n = utf8_length(text);
-      if (n < r.min_length || n > r.max_length) {
-        if (r.max_length == std::numeric_limits<std::size_t>::max())
-          fail("must be at least " + std::to_string(r.min_length) + " characters long");
-        else if (r.min_length == 0)
-          fail("must be at most " + std::to_string(r.max_length) + " characters long");
-        else
-          fail("must be " + std::to_string(r.min_length) + " to " + std::to_string(r.max_length) + " characters long");
-      }
-    }
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, text)) fail("must be one of " + std::string(r.one_of));
-    if (!r.pattern.empty() && !matches_pattern(r.pattern, text)) fail("must match " + std::string(r.pattern));
-    if (r.format != Format::none && !matches_format(r.format, text)) fail(std::string(format_message(r.format)));
+    if (!utf8_length_within(text, r.min_length, r.max_length)) s.fail_rule(r, RuleFailure::length);
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, text)) s.fail_rule(r, RuleFailure::one_of);
+    if (!r.pattern.empty() && !matches_pattern(r.pattern, text)) s.fail_rule(r, RuleFailure::pattern);
+    if (r.format != Format::none && !matches_format(r.format, text)) s.fail_rule(r, RuleFailure::format);
   } else if constexpr (std::is_arithmetic_v<M> && !std::is_same_v<M, bool>) {
     auto x = static_cast<long double>(v);
-    if (r.has_min && x < r.min) fail("must be at least " + format_number(r.min));
-    if (r.has_max && x > r.max) fail("must be at most " + format_number(r.max));
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, x)) fail("must be one of " + std::string(r.one_of));
+    if (r.has_min && x < r.min) s.fail_rule(r, RuleFailure::min);
+    if (r.has_max && x > r.max) s.fail_rule(r, RuleFailure::max);
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, x)) s.fail_rule(r, RuleFailure::one_of);
   } else if constexpr (NamedEnum<M>) {
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) fail("must be one of " + std::string(r.one_of));
+    if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) s.fail_rule(r, RuleFailure::one_of);
   } else if constexpr (Reflected<M>) {
     validate_into(v, s);
   } else if constexpr (IsOptional<M>::value) {
@@ -545,10 +615,7 @@ void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
 
 template <class M>
 void validate_value(const M& v, const FieldRules& r, BindState& s) {
-  if (r.required && !has_value(v)) {
-    s.fail(r.message.empty() ? std::string("is required") : std::string(r.message));
-    return;
-  }
+  if (r.required && !has_value(v)) return s.fail_rule(r, RuleFailure::required);
   if constexpr (IsOptional<M>::value) {
     if (v) {
       FieldRules inner = r;
@@ -556,14 +623,7 @@ void validate_value(const M& v, const FieldRules& r, BindState& s) {
       validate_value(*v, inner, s);
     }
   } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
-    if (v.size() < r.min_length || v.size() > r.max_length) {
-      std::string m = r.max_length == std::numeric_limits<std::size_t>::max()
-                          ? "must have at least " + std::to_string(r.min_length) + " items"
-                          : r.min_length == 0 ? "must have at most " + std::to_string(r.max_length) + " items"
-                                              : "must have " + std::to_string(r.min_length) + " to " +
-                                                    std::to_string(r.max_length) + " items";
-      s.fail(r.message.empty() ? m : std::string(r.message));
-    }
+    if (v.size() < r.min_length || v.size() > r.max_length) s.fail_rule(r, RuleFailure::items);
     FieldRules each = r;
     each.required = false;
     each.min_length = 0;
@@ -575,7 +635,7 @@ void validate_value(const M& v, const FieldRules& r, BindState& s) {
 }
 
 template <Reflected T>
-void validate_into(const T& v, BindState& s) {
+[[gnu::flatten]] void validate_into(const T& v, BindState& s) {
   std::apply(
       [&](const auto&... item) {
         (
@@ -603,16 +663,49 @@ void validate_into(const T& v, BindState& s) {
       field_list<T>);
 }
 
+// Whether any field of T binds from `src`.
+template <Reflected T>
+constexpr bool binds_from_any(Source src) {
+  bool any = false;
+  for_each_field<T>([&](const auto& f) { any |= f.names.binds_from(src); });
+  return any;
+}
+
+// Binds a member from the values `name` has in one text source; false when it has none there.
+// A repeated key fills a vector; other members take its first value.
+template <bool Binds, class M>
+bool bind_text_source(BindInput& in, Source src, std::string_view name, M& member, BindState& s) {
+  if constexpr (!Binds) {
+    return false;
+  } else {
+    struct Visit {
+      M* member;
+      BindState* state;
+      bool first;
+    } visit{&member, &s, true};
+    s.path.push(name);
+    std::size_t found = in.values(src, name, [](void* p, std::string_view text) {
+      auto& v = *static_cast<Visit*>(p);
+      if constexpr (IsVector<M>::value) {
+        if (v.first) v.member->clear();
+        bind_text(text, v.member->emplace_back(), *v.state);
+      } else {
+        if (v.first) bind_text(text, *v.member, *v.state);
+      }
+      v.first = false;
+    }, &visit);
+    s.path.pop();
+    return found != 0;
+  }
+}
+
 // Binds the text sources of T's top-level fields, in priority order, and the JSON body.
 template <Reflected T>
-void bind_request(BindInput& in, T& out, BindState& s) {
+[[gnu::flatten]] void bind_request(BindInput& in, T& out, BindState& s) {
   std::uint64_t seen = 0;
   std::string_view body = in.body();
-  bool wants_json = false, wants_form = false;
-  for_each_field<T>([&](const auto& f) {
-    wants_json |= f.names.binds_from(Source::json);
-    wants_form |= f.names.binds_from(Source::form);
-  });
+  constexpr bool wants_json = binds_from_any<T>(Source::json);
+  constexpr bool wants_form = binds_from_any<T>(Source::form);
   if (!body.empty() && (wants_json || wants_form)) {  // a struct bound only from text ignores the body
     std::string_view type = in.content_type();
     if (is_json_content_type(type) && wants_json) {
@@ -628,7 +721,7 @@ void bind_request(BindInput& in, T& out, BindState& s) {
         s.fail("the JSON body must be an object, not " + std::string(describe(root.kind())));
         return;
       }
-      bind_object_members(root, out, s, seen, true);
+      bind_object_members<T, true>(root, out, s, seen);
     } else if (wants_form && in.body_is_form()) {
       std::string message;
       int status = 400;
@@ -645,31 +738,17 @@ void bind_request(BindInput& in, T& out, BindState& s) {
       return;
     }
   }
-  for_each_field_indexed<T>([&](const auto& f, std::size_t i) {
-    using M = std::remove_cvref_t<decltype(out.*(f.member))>;
-    for (Source src : {Source::path, Source::form, Source::query, Source::cookie, Source::header}) {
-      if (!f.names.binds_from(src)) continue;
-      struct Visit {
-        M* member;
-        BindState* state;
-        bool first;
-      } visit{&(out.*(f.member)), &s, true};
-      s.path.push(f.names.name_in(src));
-      std::size_t found = in.values(src, f.names.name_in(src), [](void* p, std::string_view text) {
-        auto& v = *static_cast<Visit*>(p);
-        if constexpr (IsVector<M>::value) {
-          if (v.first) v.member->clear();
-          bind_text(text, v.member->emplace_back(), *v.state);
-        } else {
-          if (v.first) bind_text(text, *v.member, *v.state);  // the first value of a repeated key
-        }
-        v.first = false;
-      }, &visit);
-      s.path.pop();
-      if (found != 0) {
-        seen |= std::uint64_t{1} << i;
-        break;
-      }
+  for_each_index<T>([&](auto i) {
+    constexpr const auto& f = std::get<decltype(i)::value>(field_list<T>);
+    if constexpr (IsField<std::decay_t<decltype(f)>>::value) {
+      auto& member = out.*(f.member);
+      // the first source in priority order that has the field wins
+      bool found = bind_text_source<f.names.binds_from(Source::path)>(in, Source::path, f.names.name_in(Source::path), member, s) ||
+                   bind_text_source<f.names.binds_from(Source::form)>(in, Source::form, f.names.name_in(Source::form), member, s) ||
+                   bind_text_source<f.names.binds_from(Source::query)>(in, Source::query, f.names.name_in(Source::query), member, s) ||
+                   bind_text_source<f.names.binds_from(Source::cookie)>(in, Source::cookie, f.names.name_in(Source::cookie), member, s) ||
+                   bind_text_source<f.names.binds_from(Source::header)>(in, Source::header, f.names.name_in(Source::header), member, s);
+      if (found) seen |= std::uint64_t{1} << i;
     }
   });
   apply_defaults(out, s, seen);
