@@ -139,7 +139,13 @@ TEST_CASE("uring: more receiving connections than provided buffers") {
   for (int i = 0; i < kClients; ++i) REQUIRE(clients[i]->read_until_close() == pattern(16384, i));
   clients.clear();
   settle_and_stop(*t);
-  REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);
+  // The bytes need 768 receives of at most 1 KiB. Receives that ran dry go again a few at a
+  // time, as many as the ring has buffers: arming every one of them after each batch ended
+  // nearly all in ENOBUFS again (about 10 times the receives needed).
+  const auto starved = khz::transport::uring_stats(*t).starved_receives;
+  INFO("starved receives: " << starved);
+  REQUIRE(starved > 0);
+  REQUIRE(starved < 2 * kClients * 16);
 }
 
 namespace {

@@ -160,10 +160,12 @@ void UringSocket::on_batch_end() {
   if (conn_ != nullptr) conn_->batch_over();
 }
 
-void UringSocket::on_buffers_back() {
+bool UringSocket::on_buffers_back() {
   starved_ = false;
-  if (conn_ != nullptr && !recv_armed_ && conn_->wants_recv()) arm_recv();
-  free_if_done();
+  const bool arm = conn_ != nullptr && !recv_armed_ && conn_->wants_recv();
+  if (arm) arm_recv();
+  free_if_done();  // not after arming: a receive in flight keeps the socket
+  return arm;
 }
 
 // ---- UringConnection

@@ -61,7 +61,7 @@ class UringSocket final : public Completion {
   void detach() noexcept;
 
   void on_complete(const io_uring_cqe& cqe, unsigned tag) override;
-  void on_buffers_back() override;
+  bool on_buffers_back() override;
   void after_batch() override;
   void on_batch_end() override;
 

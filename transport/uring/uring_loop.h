@@ -67,7 +67,8 @@ class Completion {
   // `tag`: the 0..7 the operation was submitted with.
   virtual void on_complete(const io_uring_cqe& cqe, unsigned tag) = 0;
   // After UringLoop::starved(this): the batch is over and its buffers are back; arm again.
-  virtual void on_buffers_back() {}
+  // Returns whether a receive was armed (one that completes: with bytes, or ENOBUFS again).
+  virtual bool on_buffers_back() { return false; }
   // After UringLoop::after_next_batch(this): the next batch of completions was dispatched.
   virtual void after_batch() {}
   // After UringLoop::at_batch_end(this): the batch being dispatched is over.
@@ -134,8 +135,9 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   // is consumed incrementally and says there is more room in it).
   void release(const io_uring_cqe& cqe) noexcept;
   bool incremental() const noexcept { return incremental_; }
-  // A multishot receive ended for want of buffers: c->on_buffers_back() runs after this batch
-  // of completions, when their buffers are back. `c` stays alive until then.
+  // A multishot receive ended for want of buffers: c->on_buffers_back() runs after a batch of
+  // completions, when their buffers are back (after this batch, or a later one when more
+  // receives wait than the ring has buffers). `c` stays alive until then, or forget(c).
   void starved(Completion* c) {
     ++starved_receives_;
     starved_.push_back(c);
@@ -222,7 +224,8 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::list<Sleeper> sleepers_;
   bool waking_ = false;
   std::vector<Waiter> ready_;
-  std::vector<Completion*> starved_;
+  std::vector<Completion*> starved_;  // oldest first
+  std::vector<Completion*> rearming_;  // starved_'s front, being armed again
   std::vector<Completion*> after_batch_;
   std::vector<Completion*> after_now_;
   std::vector<Completion*> batch_end_;
