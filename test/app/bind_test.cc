@@ -551,3 +551,44 @@ TEST_CASE("A struct bound only from text leaves the body alone") {
   REQUIRE(b);
   CHECK(b->name == "file.bin");
 }
+
+namespace {
+// A struct that holds itself (through a vector and a map): binding, validation and rendering
+// recurse through the same field list.
+struct TreeNode {
+  std::string name;
+  std::vector<TreeNode> children;
+  std::map<std::string, TreeNode> named;
+  static constexpr auto khz_fields() {
+    return std::tuple{
+        khz::field("name", &TreeNode::name).json().required().max_length(8),
+        khz::field("children", &TreeNode::children).json(),
+        khz::field("named", &TreeNode::named).json(),
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("A recursive struct binds, validates and renders at every depth") {
+  const std::string text =
+      R"({"name":"root","children":[{"name":"a","children":[{"name":"a1"}]},{"name":"b"}],)"
+      R"("named":{"x":{"name":"x","named":{"y":{"name":"y"}}}}})";
+  auto tree = khz::from_json<TreeNode>(text);
+  INFO(errors_of(tree.errors()));
+  REQUIRE(tree);
+  REQUIRE(tree->children.size() == 2);
+  CHECK(tree->children[0].children.at(0).name == "a1");
+  CHECK(tree->named.at("x").named.at("y").name == "y");
+  // containers render even when empty (only unset optionals are left out)
+  CHECK(khz::to_json(*tree) ==
+        R"({"name":"root","children":[{"name":"a","children":[{"name":"a1","children":[],"named":{}}],"named":{}},)"
+        R"({"name":"b","children":[],"named":{}}],"named":{"x":{"name":"x","children":[],"named":{"y":{"name":"y",)"
+        R"("children":[],"named":{}}}}}})");
+  CHECK(khz::validate(*tree).empty());
+  tree->children[0].children[0].name.clear();
+  tree->named.at("x").named.at("y").name = "far too long";
+  CHECK(errors_of(khz::validate(*tree)) ==
+        "children[0].children[0].name is required; named.x.named.y.name must be at most 8 characters long");
+  auto bad = khz::from_json<TreeNode>(R"({"name":"r","children":[{"name":1}]})");
+  CHECK(errors_of(bad.errors()) == "children[0].name must be a string, not an integer");
+}
