@@ -19,33 +19,42 @@ namespace {
 // The document's tape, as views read it.
 detail::JsonTape tape_of(const simdjson::dom::document& d) noexcept { return {d.tape.get(), d.string_buf.get()}; }
 
-// Whether any object in the document has two members with one key. `keys` is scratch space
-// (a stack of the keys of the objects being walked). Pairwise for small objects, sorted for large
-// ones, so a body with a million keys costs n log n, not n squared.
-bool has_duplicate_keys(const detail::JsonTape& doc, std::size_t index, std::vector<std::string_view>& keys) {
-  char type = doc.type(index);
-  if (type != '[' && type != '{') return false;
-  std::size_t end = doc.after(index) - 1;  // the matching close
-  if (type == '{') {
-    std::size_t first = keys.size();
-    for (std::size_t i = index + 1; i < end; i = doc.after(i + 1)) keys.push_back(doc.string(i));
-    auto begin = keys.begin() + static_cast<std::ptrdiff_t>(first);
-    bool duplicate = false;
-    if (keys.size() - first <= 16) {
-      for (auto a = begin; a != keys.end() && !duplicate; ++a) duplicate = std::find(a + 1, keys.end(), *a) != keys.end();
-    } else {
-      std::sort(begin, keys.end());
-      duplicate = std::adjacent_find(begin, keys.end()) != keys.end();
-    }
-    keys.resize(first);
-    if (duplicate) return true;
-    for (std::size_t i = index + 1; i < end; i = doc.after(i + 1)) {
-      if (has_duplicate_keys(doc, i + 1, keys)) return true;
+// Whether the object opening at word `open` names a key twice. Pairwise for a few members, sorted (in `keys`, scratch) for many, so a body with a
+// million keys costs n log n, not n squared.
+bool object_has_duplicate_keys(const detail::JsonTape& doc, std::size_t open, std::vector<std::string_view>& keys) {
+  const std::size_t close = doc.after(open) - 1;
+  const std::size_t count = (doc.words[open] >> 32) & 0xFFFFFF;  // saturated: many
+  if (count <= 16) {
+    for (std::size_t a = open + 1; a < close; a = doc.after(a + 1)) {
+      const std::string_view key = doc.string(a);
+      for (std::size_t b = doc.after(a + 1); b < close; b = doc.after(b + 1)) {
+        if (doc.string(b) == key) return true;
+      }
     }
     return false;
   }
-  for (std::size_t i = index + 1; i < end; i = doc.after(i)) {
-    if (has_duplicate_keys(doc, i, keys)) return true;
+  keys.clear();
+  for (std::size_t i = open + 1; i < close; i = doc.after(i + 1)) keys.push_back(doc.string(i));
+  std::sort(keys.begin(), keys.end());
+  return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
+// Whether any object in the value at `index` has two members with one key: one pass over the
+// value's words, checking each object as it is met. No recursion, however deep the nesting
+// (JsonOptions::max_depth may be raised far past what a stack could hold).
+bool has_duplicate_keys(const detail::JsonTape& doc, std::size_t index, std::vector<std::string_view>& keys) {
+  const std::size_t end = doc.after(index);
+  for (std::size_t i = index; i < end;) {
+    switch (doc.type(i)) {
+      case '{':
+        if (object_has_duplicate_keys(doc, i, keys)) return true;
+        ++i;  // into the object: its values may hold objects
+        break;
+      case 'l':
+      case 'u':
+      case 'd': i += 2; break;  // a number's second word
+      default: ++i; break;      // '[' (into it), ']', '}', a key or string, a literal
+    }
   }
   return false;
 }

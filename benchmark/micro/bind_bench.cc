@@ -7,6 +7,7 @@
 //   bind_and_validate    khz: copy into the padded buffer, parse, bind, check every rule
 //   bind_validate_render the same plus rendering the struct back to JSON
 //   khz_document_parse, bind_only, validate_only: the parts
+//   khz_document_parse_checked  the parse with duplicate keys refused (Json::parse's default)
 //   handwritten_bind     the floor for a binder on this parser: code written for this one struct
 // Ratio to report: bind_and_validate / simdjson_dom_parse (target 1.5 at most).
 #include "bind/bind_contract.h"
@@ -113,6 +114,16 @@ void khz_document_parse(benchmark::State& state) {
   }
 }
 BENCHMARK(khz_document_parse);
+
+// The same with the default options (Json::parse's): duplicate keys looked for and refused.
+void khz_document_parse_checked(benchmark::State& state) {
+  khz::JsonDocument doc;
+  for (auto _ : state) {
+    auto err = doc.parse(kBody);
+    benchmark::DoNotOptimize(err);
+  }
+}
+BENCHMARK(khz_document_parse_checked);
 
 void bind_only(benchmark::State& state) {
   BodyInput input;

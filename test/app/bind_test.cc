@@ -592,3 +592,28 @@ TEST_CASE("A recursive struct binds, validates and renders at every depth") {
   auto bad = khz::from_json<TreeNode>(R"({"name":"r","children":[{"name":1}]})");
   CHECK(errors_of(bad.errors()) == "children[0].name must be a string, not an integer");
 }
+
+namespace {
+struct Window {
+  int start = 0;
+  int end = 0;
+  std::string secret;
+  static constexpr auto khz_fields() {
+    return std::tuple{
+        khz::field("start", &Window::start),
+        khz::check<Window>("end", [](const Window& w) { return w.end >= w.start; }, "must not be before start"),
+        khz::field("end", &Window::end),
+        khz::field("secret", &Window::secret).skip_json(),
+    };
+  }
+};
+}  // namespace
+
+TEST_CASE("Rendering skips the list's checks and skip_json() fields; binding and validation keep them") {
+  Window w{.start = 2, .end = 5, .secret = "s"};
+  CHECK(khz::to_json(w) == R"({"start":2,"end":5})");
+  auto back = khz::from_json<Window>(R"({"start":7,"end":3,"secret":"t"})");
+  REQUIRE(back);
+  CHECK(back->secret == "t");
+  CHECK(errors_of(khz::validate(*back)) == "end must not be before start");
+}

@@ -101,6 +101,24 @@ TEST_CASE("Duplicate keys are found in large objects too") {
   CHECK(parse_error(big).find("duplicate key") != std::string::npos);
 }
 
+TEST_CASE("The duplicate-key check walks any depth the options allow, without recursion") {
+  // 300,000 objects in one another: a check that recursed per level would need tens of MiB of
+  // stack. The last holds a duplicate; a copy without it passes.
+  constexpr int kDepth = 300000;
+  std::string deep;
+  for (int i = 0; i < kDepth; ++i) deep += R"({"a":)";
+  std::string unique = deep + "1" + std::string(kDepth, '}');
+  deep += R"({"k":1,"k":2})" + std::string(kDepth, '}');
+  khz::JsonOptions options;
+  options.max_depth = kDepth + 1;
+  CHECK(parse_error(unique, options).empty());
+  CHECK(parse_error(deep, options).find("duplicate key") != std::string::npos);
+  // Numbers (two words on the tape) and strings between the objects do not confuse the walk.
+  CHECK(parse_error(R"([1.5,-2,18446744073709551615,"x",{"a":[{"b":1,"c":{"b":2}}],"b":{"a":1}}])").empty());
+  CHECK(parse_error(R"([1.5,-2,18446744073709551615,"x",{"a":[{"b":1,"c":{"d":2,"d":3}}]}])").find("duplicate key") !=
+        std::string::npos);
+}
+
 TEST_CASE("One document parses again and again, each view reading the latest text") {
   khz::JsonDocument doc;
   for (int i = 0; i < 100; ++i) {

@@ -547,12 +547,14 @@ void write_json(std::string& out, const M& v) {
     bool first = true;
     for_each_index<M>([&](auto i) {
       constexpr const auto& f = std::get<decltype(i)::value>(field_list<M>);
-      if constexpr (IsField<std::decay_t<decltype(f)>>::value && f.names.rendered) {
-        if (!renders(v.*(f.member))) return;
-        constexpr const auto& key = json_key_text<M, decltype(i)::value>;  // ,"name":
-        out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
-        first = false;
-        write_json(out, v.*(f.member));
+      if constexpr (IsField<std::decay_t<decltype(f)>>::value) {  // not a Check
+        if constexpr (f.names.rendered) {
+          if (!renders(v.*(f.member))) return;
+          constexpr const auto& key = json_key_text<M, decltype(i)::value>;  // ,"name":
+          out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
+          first = false;
+          write_json(out, v.*(f.member));
+        }
       }
     });
     out.push_back('}');
