@@ -609,6 +609,11 @@ struct Window {
 };
 }  // namespace
 
+// A bind's `seen` set has a bit per field, checks not counted (64 fields bind however many checks).
+static_assert(khz::detail::seen_bit<Window, 0>() == 1);
+static_assert(khz::detail::seen_bit<Window, 2>() == 2);
+static_assert(khz::detail::seen_bit<Window, 3>() == 4);
+
 TEST_CASE("Rendering skips the list's checks and skip_json() fields; binding and validation keep them") {
   Window w{.start = 2, .end = 5, .secret = "s"};
   CHECK(khz::to_json(w) == R"({"start":2,"end":5})");

@@ -383,6 +383,24 @@ constexpr std::size_t element_count() {
   return std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
 }
 
+// The bit that stands for element I (a Field) in a bind's `seen` set: one per field, counted
+// without the Checks, so a struct binds up to 64 fields however many checks it has.
+template <Reflected T, std::size_t I>
+constexpr std::uint64_t seen_bit() {
+  std::size_t fields_before = 0;
+  [&]<std::size_t... J>(std::index_sequence<J...>) {
+    ((fields_before += IsField<std::decay_t<decltype(std::get<J>(field_list<T>))>>::value ? 1 : 0), ...);
+  }(std::make_index_sequence<I>{});
+  return std::uint64_t{1} << fields_before;
+}
+
+template <Reflected T>
+constexpr std::size_t field_count() {
+  std::size_t n = 0;
+  for_each_field<T>([&](const auto&) { ++n; });
+  return n;
+}
+
 // Calls fn(std::integral_constant<std::size_t, I>{}) for I in order until one returns true;
 // whether one did.
 template <Reflected T, class Fn>
@@ -408,7 +426,7 @@ constexpr bool binds_json_member() {
 // compiler turns each comparison into a length test and a few word compares).
 template <Reflected T, bool RequestLevel>
 [[gnu::flatten]] void bind_object_members(JsonView v, T& out, BindState& s, std::uint64_t& seen) {
-  static_assert(element_count<T>() <= 64, "khz: a struct binds at most 64 fields and checks");
+  static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
   for (auto member : v.members()) {
     std::string_view key = member.first;  // not a structured binding: clang 14 cannot capture one
     bool known = any_index<T>([&](auto i) {
@@ -419,10 +437,11 @@ template <Reflected T, bool RequestLevel>
         constexpr std::string_view name = f.names.json_name();
         if (key.size() != name.size() || std::memcmp(key.data(), name.data(), name.size()) != 0) return false;
         s.path.push(name);
-        if (seen & (std::uint64_t{1} << i)) {
+        constexpr std::uint64_t bit = seen_bit<T, decltype(i)::value>();
+        if (seen & bit) {
           s.fail("is given twice");
         } else {
-          seen |= std::uint64_t{1} << i;
+          seen |= bit;
           bind_json(member.second, out.*(f.member), s);
         }
         s.path.pop();
@@ -444,7 +463,7 @@ void apply_defaults(T& out, BindState& s, std::uint64_t seen) {
     constexpr const auto& f = std::get<decltype(i)::value>(field_list<T>);
     if constexpr (IsField<std::decay_t<decltype(f)>>::value) {
       if constexpr (f.names.has_default) {
-        if (seen & (std::uint64_t{1} << i)) return;
+        if (seen & seen_bit<T, decltype(i)::value>()) return;
         s.path.push(f.names.name);
         bind_text(f.names.default_text, out.*(f.member), s);
         s.path.pop();
@@ -704,6 +723,7 @@ bool bind_text_source(BindInput& in, Source src, std::string_view name, M& membe
 // Binds the text sources of T's top-level fields, in priority order, and the JSON body.
 template <Reflected T>
 [[gnu::flatten]] void bind_request(BindInput& in, T& out, BindState& s) {
+  static_assert(field_count<T>() <= 64, "khz: a struct binds at most 64 fields");
   std::uint64_t seen = 0;
   std::string_view body = in.body();
   constexpr bool wants_json = binds_from_any<T>(Source::json);
@@ -750,7 +770,7 @@ template <Reflected T>
                    bind_text_source<f.names.binds_from(Source::query)>(in, Source::query, f.names.name_in(Source::query), member, s) ||
                    bind_text_source<f.names.binds_from(Source::cookie)>(in, Source::cookie, f.names.name_in(Source::cookie), member, s) ||
                    bind_text_source<f.names.binds_from(Source::header)>(in, Source::header, f.names.name_in(Source::header), member, s);
-      if (found) seen |= std::uint64_t{1} << i;
+      if (found) seen |= seen_bit<T, decltype(i)::value>();
     }
   });
   apply_defaults(out, s, seen);
