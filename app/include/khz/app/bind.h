@@ -28,6 +28,8 @@
 #pragma once
 
 #include <khz/app/bind_codec.h>
+#include <khz/app/bind_render.h>
+#include <khz/app/bind_validate.h>
 
 #include <forward_list>
 #include <string>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The per-type machinery under <khz/app/bind.h>: text and JSON values into members, members into
-// JSON, the rules checked on each, and a request's sources bound to a struct. Everything here is
-// khz::detail; use bind.h. BindErrors (what a bind found) and BindInput (what it reads) come
+// The per-type machinery under <khz/app/bind.h>: text and JSON values into members, and a
+// request's sources bound to a struct (rendering: bind_render.h; rules: bind_validate.h).
+// Everything here is khz::detail; use bind.h. BindErrors (what a bind found) and BindInput (what it reads) come
 // first, as bind.h's users meet them:
 //
 //   khz::BindErrors errors = khz::validate(order);           // <khz/app/bind.h>
@@ -229,10 +229,6 @@ template <class M>
 void bind_json(JsonView v, M& out, BindState& s);
 template <Reflected T>
 void bind_object(JsonView v, T& out, BindState& s);
-template <class M>
-void write_json(std::string& out, const M& v);
-template <Reflected T>
-void validate_into(const T& v, BindState& s);
 
 // ---- text (path, query, form, cookie, header, defaults) into one value
 template <class M>
@@ -366,21 +362,21 @@ void bind_json(JsonView v, M& out, BindState& s) {
   }
 }
 
+// How many elements T's field list has (Fields and Checks).
+template <Reflected T>
+constexpr std::size_t element_count() {
+  return std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
+}
+
 // The field list's elements by their index in the tuple (Checks included), as compile-time
 // constants: fn(std::integral_constant<std::size_t, I>{}) for each I. Binding reads a field's
 // names and rules as constants this way, so the branches on sources and rules are decided when
 // the code is compiled, not per request.
 template <Reflected T, class Fn>
 constexpr void for_each_index(Fn&& fn) {
-  constexpr std::size_t n = std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
     (fn(std::integral_constant<std::size_t, I>{}), ...);
-  }(std::make_index_sequence<n>{});
-}
-
-template <Reflected T>
-constexpr std::size_t element_count() {
-  return std::tuple_size_v<std::decay_t<decltype(field_list<T>)>>;
+  }(std::make_index_sequence<element_count<T>()>{});
 }
 
 // The bit that stands for element I (a Field) in a bind's `seen` set: one per field, counted
@@ -477,211 +473,6 @@ template <Reflected T>
   std::uint64_t seen = 0;
   bind_object_members<T, false>(v, out, s, seen);
   apply_defaults(out, s, seen);
-}
-
-// ---- rendering
-// The text a member of a rendered struct starts with, `,"name":`, made when the program is
-// compiled (a name with characters JSON escapes gets them escaped).
-template <Reflected T, std::size_t I>
-inline constexpr auto json_key_text = [] {
-  constexpr std::string_view name = std::get<I>(field_list<T>).names.json_name();
-  constexpr auto escaped_size = [&] {
-    std::size_t n = 0;
-    for (char c : name) n += (c == '"' || c == '\\') ? 2 : static_cast<unsigned char>(c) < 0x20 ? 6 : 1;
-    return n;
-  }();
-  std::array<char, escaped_size + 4> text{};
-  std::size_t at = 0;
-  text[at++] = ',';
-  text[at++] = '"';
-  for (char c : name) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      text[at++] = '\\';
-      text[at++] = c;
-    } else if (u < 0x20) {
-      constexpr const char* hex = "0123456789abcdef";
-      for (char e : {'\\', 'u', '0', '0', hex[u >> 4], hex[u & 15]}) text[at++] = e;
-    } else {
-      text[at++] = c;
-    }
-  }
-  text[at++] = '"';
-  text[at++] = ':';
-  return text;
-}();
-
-template <class M>
-bool renders(const M& v) {
-  if constexpr (IsOptional<M>::value) return v.has_value();
-  else return true;
-}
-
-template <class M>
-void write_json(std::string& out, const M& v) {
-  if constexpr (IsOptional<M>::value) {
-    if (v) write_json(out, *v);
-    else out.append("null");
-  } else if constexpr (std::is_same_v<M, Json>) {
-    v.dump_to(out);
-  } else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
-    write_json_string(out, v);
-  } else if constexpr (std::is_same_v<M, bool>) {
-    out.append(v ? "true" : "false");
-  } else if constexpr (is_integer_v<M>) {
-    if constexpr (std::is_signed_v<M>) write_json_number(out, static_cast<std::int64_t>(v));
-    else write_json_number(out, static_cast<std::uint64_t>(v));
-  } else if constexpr (std::is_floating_point_v<M>) {
-    write_json_number(out, static_cast<double>(v));
-  } else if constexpr (NamedEnum<M>) {
-    write_json_string(out, enum_name(v));
-  } else if constexpr (IsDuration<M>::value) {
-    write_json_number(out, static_cast<std::int64_t>(v.count()));
-  } else if constexpr (IsTimePoint<M>::value) {
-    auto seconds = std::chrono::floor<std::chrono::seconds>(v);
-    write_timestamp(out, std::chrono::sys_seconds(seconds.time_since_epoch()),
-                    std::chrono::duration_cast<std::chrono::nanoseconds>(v - seconds).count());
-  } else if constexpr (IsVector<M>::value) {
-    out.push_back('[');
-    bool first = true;
-    for (const auto& e : v) {
-      if (!first) out.push_back(',');
-      first = false;
-      write_json(out, e);
-    }
-    out.push_back(']');
-  } else if constexpr (IsMap<M>::value) {
-    out.push_back('{');
-    bool first = true;
-    for (const auto& [key, e] : v) {
-      if (!first) out.push_back(',');
-      first = false;
-      write_json_string(out, key);
-      out.push_back(':');
-      write_json(out, e);
-    }
-    out.push_back('}');
-  } else if constexpr (Reflected<M>) {
-    out.push_back('{');
-    bool first = true;
-    for_each_index<M>([&](auto i) {
-      constexpr const auto& f = std::get<decltype(i)::value>(field_list<M>);
-      if constexpr (IsField<std::decay_t<decltype(f)>>::value) {  // not a Check
-        if constexpr (f.names.rendered) {
-          if (!renders(v.*(f.member))) return;
-          constexpr const auto& key = json_key_text<M, decltype(i)::value>;  // ,"name":
-          out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
-          first = false;
-          write_json(out, v.*(f.member));
-        }
-      }
-    });
-    out.push_back('}');
-  } else {
-    static_assert(sizeof(M) == 0, "khz: this member type cannot render as JSON");
-  }
-}
-
-// ---- validation
-template <class M>
-bool has_value(const M& v) {
-  if constexpr (IsOptional<M>::value) return v.has_value();
-  else if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view> || IsVector<M>::value ||
-                     IsMap<M>::value)
-    return !v.empty();
-  else if constexpr (std::is_same_v<M, Json>) return !std::holds_alternative<std::nullptr_t>(v.variant());
-  else return true;
-}
-
-// Whether a string of `bytes` UTF-8 bytes has between `min` and `max` characters; counts them
-// only when the byte count leaves it open (n bytes hold n/4 to n characters).
-inline bool utf8_length_within(std::string_view text, std::size_t min, std::size_t max) noexcept {
-  std::size_t bytes = text.size();
-  if (bytes <= max && (bytes + 3) / 4 >= min) return true;
-  std::size_t n = utf8_length(text);
-  return n >= min && n <= max;
-}
-
-// The rules that apply to one scalar (a string, a number, an enum), or to each element.
-template <class M>
-void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
-  if constexpr (std::is_same_v<M, std::string> || std::is_same_v<M, std::string_view>) {
-    std::string_view text = v;
-    if (text.empty()) return;  // absent: only required() speaks of it
-    if (!utf8_length_within(text, r.min_length, r.max_length)) s.fail_rule(r, RuleFailure::length);
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, text)) s.fail_rule(r, RuleFailure::one_of);
-    if (!r.pattern.empty() && !matches_pattern(r.pattern, text)) s.fail_rule(r, RuleFailure::pattern);
-    if (r.format != Format::none && !matches_format(r.format, text)) s.fail_rule(r, RuleFailure::format);
-  } else if constexpr (std::is_arithmetic_v<M> && !std::is_same_v<M, bool>) {
-    auto x = static_cast<long double>(v);
-    if (r.has_min && x < r.min) s.fail_rule(r, RuleFailure::min);
-    if (r.has_max && x > r.max) s.fail_rule(r, RuleFailure::max);
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, x)) s.fail_rule(r, RuleFailure::one_of);
-  } else if constexpr (NamedEnum<M>) {
-    if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) s.fail_rule(r, RuleFailure::one_of);
-  } else if constexpr (Reflected<M>) {
-    validate_into(v, s);
-  } else if constexpr (IsOptional<M>::value) {
-    if (v) validate_scalar(*v, r, s);
-  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
-    // nested containers: elements' rules only
-    std::size_t i = 0;
-    for (const auto& e : v) {
-      if constexpr (IsMap<M>::value) s.path.push(e.first), validate_scalar(e.second, r, s);
-      else s.path.push(i++), validate_scalar(e, r, s);
-      s.path.pop();
-    }
-  }
-}
-
-template <class M>
-void validate_value(const M& v, const FieldRules& r, BindState& s) {
-  if (r.required && !has_value(v)) return s.fail_rule(r, RuleFailure::required);
-  if constexpr (IsOptional<M>::value) {
-    if (v) {
-      FieldRules inner = r;
-      inner.required = false;
-      validate_value(*v, inner, s);
-    }
-  } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
-    if (v.size() < r.min_length || v.size() > r.max_length) s.fail_rule(r, RuleFailure::items);
-    FieldRules each = r;
-    each.required = false;
-    each.min_length = 0;
-    each.max_length = std::numeric_limits<std::size_t>::max();
-    validate_scalar(v, each, s);
-  } else {
-    validate_scalar(v, r, s);
-  }
-}
-
-template <Reflected T>
-[[gnu::flatten]] void validate_into(const T& v, BindState& s) {
-  std::apply(
-      [&](const auto&... item) {
-        (
-            [&](const auto& f) {
-              using Item = std::decay_t<decltype(f)>;
-              if constexpr (IsField<Item>::value) {
-                s.path.push(f.names.json_name());
-                const auto& member = v.*(f.member);
-                std::size_t before = s.errors.fields().size();
-                validate_value(member, f.rules, s);
-                if (f.predicate != nullptr && s.errors.fields().size() == before && !f.predicate(member)) {
-                  s.fail(std::string(f.predicate_message));
-                }
-                s.path.pop();
-              } else {
-                if (!f.predicate(v)) {
-                  s.path.push(f.field);
-                  s.fail(std::string(f.message));
-                  s.path.pop();
-                }
-              }
-            }(item),
-            ...);
-      },
-      field_list<T>);
 }
 
 // Whether any field of T binds from `src`.
