@@ -19,8 +19,8 @@ namespace {
 // The document's tape, as views read it.
 detail::JsonTape tape_of(const simdjson::dom::document& d) noexcept { return {d.tape.get(), d.string_buf.get()}; }
 
-// Whether the object opening at word `open` names a key twice. Pairwise for a few members, sorted (in `keys`, scratch) for many, so a body with a
-// million keys costs n log n, not n squared.
+// Whether the object opening at word `open` names a key twice. Pairwise for a few members,
+// sorted (in `keys`, scratch) for many, so a body with a million keys costs n log n, not n squared.
 bool object_has_duplicate_keys(const detail::JsonTape& doc, std::size_t open, std::vector<std::string_view>& keys) {
   const std::size_t close = doc.after(open) - 1;
   const std::size_t count = (doc.words[open] >> 32) & 0xFFFFFF;  // saturated: many

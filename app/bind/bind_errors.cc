@@ -67,16 +67,18 @@ void BindState::fail_range(long double min, long double max) {
 
 void BindState::fail_rule(const FieldRules& r, RuleFailure what) {
   if (!r.message.empty()) return fail(std::string(r.message));
-  constexpr std::size_t kNoMax = std::numeric_limits<std::size_t>::max();
-  auto bounds = [&](std::string_view unit) {
-    if (r.max_length == kNoMax) return "must " + std::string(unit == "items" ? "have" : "be") + " at least " + std::to_string(r.min_length) + " " + std::string(unit);
-    if (r.min_length == 0) return "must " + std::string(unit == "items" ? "have" : "be") + " at most " + std::to_string(r.max_length) + " " + std::string(unit);
-    return "must " + std::string(unit == "items" ? "have " : "be ") + std::to_string(r.min_length) + " to " + std::to_string(r.max_length) + " " + std::string(unit);
+  // "must be at least 2 characters long", "must have at most 16 items", "must be 1 to 64 ..."
+  auto bounds = [&](std::string_view verb, std::string_view unit) {
+    std::string m = "must " + std::string(verb) + " ";
+    if (r.max_length == std::numeric_limits<std::size_t>::max()) m += "at least " + std::to_string(r.min_length);
+    else if (r.min_length == 0) m += "at most " + std::to_string(r.max_length);
+    else m += std::to_string(r.min_length) + " to " + std::to_string(r.max_length);
+    return m + " " + std::string(unit);
   };
   switch (what) {
     case RuleFailure::required: return fail("is required");
-    case RuleFailure::length: return fail(bounds("characters long"));
-    case RuleFailure::items: return fail(bounds("items"));
+    case RuleFailure::length: return fail(bounds("be", "characters long"));
+    case RuleFailure::items: return fail(bounds("have", "items"));
     case RuleFailure::one_of: return fail("must be one of " + std::string(r.one_of));
     case RuleFailure::pattern: return fail("must match " + std::string(r.pattern));
     case RuleFailure::format: return fail(std::string(format_message(r.format)));
