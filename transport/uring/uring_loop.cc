@@ -486,17 +486,11 @@ void UringLoop::dispatch_completions() {
   // a proxy) that was a storm of failed receives, about 8 per request. The others go after the
   // next batch, which the armed ones make: each completes, with bytes or ENOBUFS.
   // (on_buffers_back only submits: none of them frees another.)
-  std::size_t armed = 0, taken = 0;
-  while (taken < starved_.size() && armed < tuning_.buffers) {
-    const std::size_t n = std::min<std::size_t>(starved_.size() - taken, tuning_.buffers - armed);
-    rearming_.assign(starved_.begin() + static_cast<std::ptrdiff_t>(taken),
-                     starved_.begin() + static_cast<std::ptrdiff_t>(taken + n));
-    taken += n;
-    for (Completion*& c : rearming_) {
-      if (Completion* p = std::exchange(c, nullptr); p != nullptr && p->on_buffers_back()) ++armed;
-    }
+  // Indexed, not iterated: forget() may null an entry meanwhile.
+  std::size_t taken = 0;
+  for (std::size_t armed = 0; taken < starved_.size() && armed < tuning_.buffers; ++taken) {
+    if (Completion* c = std::exchange(starved_[taken], nullptr); c != nullptr && c->on_buffers_back()) ++armed;
   }
-  rearming_.clear();
   starved_.erase(starved_.begin(), starved_.begin() + static_cast<std::ptrdiff_t>(taken));
   for (std::size_t i = 0; i < after_now_.size(); ++i) {
     if (Completion* c = std::exchange(after_now_[i], nullptr)) c->after_batch();
@@ -511,9 +505,6 @@ void UringLoop::forget(Completion* c) noexcept {
     if (p == c) p = nullptr;
   }
   for (auto& p : starved_) {
-    if (p == c) p = nullptr;
-  }
-  for (auto& p : rearming_) {
     if (p == c) p = nullptr;
   }
   for (auto& p : batch_end_) {

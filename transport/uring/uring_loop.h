@@ -225,7 +225,6 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   bool waking_ = false;
   std::vector<Waiter> ready_;
   std::vector<Completion*> starved_;  // oldest first
-  std::vector<Completion*> rearming_;  // starved_'s front, being armed again
   std::vector<Completion*> after_batch_;
   std::vector<Completion*> after_now_;
   std::vector<Completion*> batch_end_;
