@@ -42,30 +42,34 @@ bool Connection::start_file_copy(std::coroutine_handle<> h) {
 }
 
 // At most one piece of the file is buffered at a time: memory stays bounded whatever its size.
+// The first piece joins what output() already holds (a response's head), so a small file goes
+// out with its head in one write.
 Detached Connection::copy_file(FileRange file, std::coroutine_handle<> h) {
   constexpr std::uint64_t piece = 64 * 1024;
   std::error_code ec;
   for (;;) {
+    if (file.length != 0) {
+      const auto want = static_cast<std::size_t>(std::min(piece, file.length));
+      std::span<char> room = output_.reserve(want);
+      ssize_t n = ::pread(file.fd, room.data(), want, static_cast<off_t>(file.offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        ec = std::error_code(errno, std::system_category());
+        break;
+      }
+      if (n == 0) {
+        ec = errc::file_truncated;
+        break;
+      }
+      output_.commit(static_cast<std::size_t>(n));
+      file.offset += static_cast<std::uint64_t>(n);
+      file.length -= static_cast<std::uint64_t>(n);
+    }
     if (!output_.empty()) {
       ec = co_await flush();  // file_ is clear: a plain flush
       if (ec) break;
     }
     if (file.length == 0) break;
-    const auto want = static_cast<std::size_t>(std::min(piece, file.length));
-    std::span<char> room = output_.reserve(want);
-    ssize_t n = ::pread(file.fd, room.data(), want, static_cast<off_t>(file.offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ec = std::error_code(errno, std::system_category());
-      break;
-    }
-    if (n == 0) {
-      ec = errc::file_truncated;
-      break;
-    }
-    output_.commit(static_cast<std::size_t>(n));
-    file.offset += static_cast<std::uint64_t>(n);
-    file.length -= static_cast<std::uint64_t>(n);
   }
   flush_error_ = ec;
   if (copy_started_) {

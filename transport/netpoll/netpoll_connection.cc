@@ -242,11 +242,11 @@ NetpollConnection::Progress NetpollConnection::read_available(bool hangup) {
   }
 }
 
-ssize_t NetpollConnection::send_segments(std::span<iovec> iov) const noexcept {
+ssize_t NetpollConnection::send_segments(std::span<iovec> iov, int flags) const noexcept {
   msghdr msg{};
   msg.msg_iov = iov.data();
   msg.msg_iovlen = iov.size();
-  return ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  return ::sendmsg(fd_, &msg, flags);
 }
 
 NetpollConnection::Progress NetpollConnection::write_available() {
@@ -260,10 +260,13 @@ NetpollConnection::Progress NetpollConnection::write_available() {
         total += s.size();
       }
     });
-    // MSG_NOSIGNAL turns a closed peer into EPIPE, not SIGPIPE. One segment (the usual small
-    // response) goes by send, which skips sendmsg's copy of the msghdr and the iovec import.
-    ssize_t n = iov.size() == 1 ? ::send(fd_, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                                : send_segments(iov);
+    // MSG_NOSIGNAL turns a closed peer into EPIPE, not SIGPIPE. MSG_MORE when a file follows:
+    // the head waits for the file's first bytes and leaves in the same segment (one packet, one
+    // wake-up of the peer, as TCP_CORK would give without its two setsockopt calls). One
+    // segment (the usual small response) goes by send, which skips sendmsg's copy of the
+    // msghdr and the iovec import.
+    const int flags = file_.length != 0 ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL;
+    ssize_t n = iov.size() == 1 ? ::send(fd_, iov[0].iov_base, iov[0].iov_len, flags) : send_segments(iov, flags);
     if (n >= 0) {
       output_.skip(static_cast<std::size_t>(n));
       output_.release();

@@ -83,8 +83,8 @@ class NetpollConnection final : public Connection, public IoHandler {
   Progress read_available(bool hangup);
   // Writes output() until empty or the socket is full; on failed, the error is in flush_error_.
   Progress write_available();
-  // sendmsg of the whole output chain (writev with MSG_NOSIGNAL).
-  ssize_t send_segments(std::span<iovec> iov) const noexcept;
+  // sendmsg of the whole output chain with `flags` (MSG_NOSIGNAL, and MSG_MORE before a file).
+  ssize_t send_segments(std::span<iovec> iov, int flags) const noexcept;
 
   // Complete an operation and return its waiter, for the caller to resume directly (from an
   // event or a deadline); the `_soon` forms resume it on a later turn (from inside start_*).

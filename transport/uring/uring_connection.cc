@@ -66,12 +66,13 @@ void UringSocket::arm_recv() {
   recv_armed_ = true;
 }
 
-void UringSocket::send(const LinkedBuffer& output) {
+void UringSocket::send(const LinkedBuffer& output, bool more) {
   io_uring_sqe* s = loop_.sqe();
+  // MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE.
+  const int flags = more ? MSG_NOSIGNAL | MSG_MORE : MSG_NOSIGNAL;
   std::string_view first = output.segment(0);
   if (first.size() == output.size()) {
-    // MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE.
-    io_uring_prep_send(s, fd_, first.data(), first.size(), MSG_NOSIGNAL);
+    io_uring_prep_send(s, fd_, first.data(), first.size(), flags);
   } else {
     if (send_state_ == nullptr) send_state_ = take_send_state();
     std::size_t n = 0;
@@ -81,7 +82,7 @@ void UringSocket::send(const LinkedBuffer& output) {
     send_state_->msg = msghdr{};
     send_state_->msg.msg_iov = send_state_->iov;
     send_state_->msg.msg_iovlen = n;
-    io_uring_prep_sendmsg(s, fd_, &send_state_->msg, MSG_NOSIGNAL);
+    io_uring_prep_sendmsg(s, fd_, &send_state_->msg, flags);
   }
   target(s);
   UringLoop::set_target(s, this, kSend);
@@ -263,7 +264,7 @@ bool UringConnection::start_flush(std::coroutine_handle<> h) {
   // first; its completion then goes on with this one.
   if (socket_->sending()) return true;
   if (!output_.empty()) {
-    socket_->send(output_);
+    socket_->send(output_, file_.length != 0);
     return true;
   }
   send_file_or_finish();  // only a file to send
@@ -284,7 +285,7 @@ void UringConnection::on_writable(int res) {
   if (!flush_waiter_ || closed_) return;  // the flush it served is over (timed out, closed)
   if (res < 0 && res != -ECANCELED) return take_flush(std::error_code(-res, std::system_category())).resume();
   // Room again (or the poll of a flush that timed out was cancelled, and a newer flush waits).
-  if (!output_.empty()) return socket_->send(output_);
+  if (!output_.empty()) return socket_->send(output_, file_.length != 0);
   send_file_or_finish();
 }
 
@@ -325,7 +326,7 @@ void UringConnection::on_sent(int res) {
     // Its flush ended (timed out) and output() is the caller's again, perhaps changed: what
     // this send took is not skipped. A flush started since goes out now.
     if (!flush_waiter_ || closed_) return;
-    if (!output_.empty()) return socket_->send(output_);
+    if (!output_.empty()) return socket_->send(output_, file_.length != 0);
     return send_file_or_finish();
   }
   std::error_code error;
@@ -339,7 +340,7 @@ void UringConnection::on_sent(int res) {
   }
   if (!flush_waiter_ || closed_) return;
   if (error) return take_flush(error).resume();
-  if (!output_.empty()) return socket_->send(output_);  // a short send: the rest
+  if (!output_.empty()) return socket_->send(output_, file_.length != 0);  // a short send: the rest
   if (file_.length == 0) return take_flush({}).resume();
   send_file_or_finish();
 }

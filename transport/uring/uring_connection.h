@@ -54,7 +54,8 @@ class UringSocket final : public Completion {
   bool polling_out() const noexcept { return poll_inflight_; }
   void arm_recv();
   // Submits a send of `output` (one segment: send; more: sendmsg over up to kMaxIov of them).
-  void send(const LinkedBuffer& output);
+  // `more`: a file follows (MSG_MORE: the head leaves in one segment with the file's start).
+  void send(const LinkedBuffer& output, bool more);
   // Waits (a poll on the ring) until the socket has room again: after a sendfile(2) it filled.
   void poll_out();
   // The connection is gone: the socket closes now, this object after its last completion.
