@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/common/arena.h>
+#include <khz/common/small_pool.h>
 
 #include <algorithm>
 #include <cstring>
@@ -8,13 +9,21 @@ namespace khz {
 
 char* Arena::allocate(std::size_t n) {
   n = (n + 7) & ~std::size_t{7};
-  if (blocks_.empty() || blocks_.back().size - used_ < n) {
-    std::size_t last = blocks_.empty() ? 0 : blocks_.back().size;
-    std::size_t size = std::max({n, std::size_t{1024}, last * 2});
-    blocks_.push_back(Block{std::make_unique<char[]>(size), size});
+  if (head_.size - used_ < n) {
+    const std::size_t size = std::max({n, std::size_t{1024}, head_.size * 2});
+    const Block fresh{static_cast<char*>(detail::pool_allocate(size)), size};
+    if (head_.data != nullptr) {
+      try {
+        older_.push_back(head_);
+      } catch (...) {
+        free_block(fresh);
+        throw;
+      }
+    }
+    head_ = fresh;
     used_ = 0;
   }
-  char* p = blocks_.back().data.get() + used_;
+  char* p = head_.data + used_;
   used_ += n;
   return p;
 }
@@ -28,17 +37,27 @@ std::string_view Arena::copy(std::string_view a, std::string_view b) {
   return {p, n};
 }
 
+void Arena::free_block(Block b) noexcept { detail::pool_deallocate(b.data, b.size); }
+
 void Arena::keep_largest_block() noexcept {
-  auto largest = std::max_element(blocks_.begin(), blocks_.end(),
-                                  [](const Block& x, const Block& y) { return x.size < y.size; });
-  Block keep = std::move(*largest);
-  blocks_.clear();
-  blocks_.push_back(std::move(keep));
+  for (Block& b : older_) {
+    if (b.size > head_.size) std::swap(b, head_);
+    free_block(b);
+  }
+  older_.clear();
+}
+
+void Arena::release() noexcept {
+  for (const Block& b : older_) free_block(b);
+  older_.clear();
+  if (head_.data != nullptr) free_block(head_);
+  head_ = Block{};
+  used_ = 0;
 }
 
 std::size_t Arena::bytes_reserved() const noexcept {
-  std::size_t n = 0;
-  for (const auto& b : blocks_) n += b.size;
+  std::size_t n = head_.size;
+  for (const auto& b : older_) n += b.size;
   return n;
 }
 

@@ -8,8 +8,8 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace khz {
@@ -19,8 +19,18 @@ class Arena {
   Arena() = default;
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
-  Arena(Arena&&) noexcept = default;
-  Arena& operator=(Arena&&) noexcept = default;
+  Arena(Arena&& other) noexcept
+      : head_(std::exchange(other.head_, Block{})), used_(std::exchange(other.used_, 0)), older_(std::move(other.older_)) {}
+  Arena& operator=(Arena&& other) noexcept {
+    if (this != &other) {
+      release();
+      head_ = std::exchange(other.head_, Block{});
+      used_ = std::exchange(other.used_, 0);
+      older_ = std::move(other.older_);
+    }
+    return *this;
+  }
+  ~Arena() { release(); }
 
   // n bytes, aligned to 8, valid until reset() or destruction.
   char* allocate(std::size_t n);
@@ -31,21 +41,27 @@ class Arena {
   // Forgets every allocation; keeps the largest block for reuse. Inline: it runs several
   // times per request, and with one block (the steady state) it is a store.
   void reset() noexcept {
-    if (blocks_.size() > 1) keep_largest_block();
+    if (!older_.empty()) keep_largest_block();
     used_ = 0;
   }
 
   std::size_t bytes_reserved() const noexcept;
 
  private:
+  // Blocks come from the thread's small-block pool (small_pool.h) up to its largest class: a
+  // map built per request (a proxy's upstream request, a client's response) allocates nothing
+  // from malloc once the thread is warm.
   struct Block {
-    std::unique_ptr<char[]> data;
-    std::size_t size;
+    char* data = nullptr;
+    std::size_t size = 0;
   };
+  static void free_block(Block b) noexcept;
   void keep_largest_block() noexcept;
+  void release() noexcept;
 
-  std::vector<Block> blocks_;
-  std::size_t used_ = 0;  // in blocks_.back()
+  Block head_{};             // the block allocations come from
+  std::size_t used_ = 0;     // in head_
+  std::vector<Block> older_;  // full blocks before head_ (a map that outgrew its first block)
 };
 
 }  // namespace khz

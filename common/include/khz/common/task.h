@@ -21,6 +21,7 @@
 
 #include <utility>  // before any coroutine header (GCC 12 + Boost 1.74)
 
+#include <khz/common/small_pool.h>
 #include <khz/common/trace_ambient.h>
 
 #include <coroutine>
@@ -38,13 +39,8 @@ class Task;
 
 namespace detail {
 
-void* allocate_frame(std::size_t size);
-void deallocate_frame(void* frame, std::size_t size) noexcept;
-
-struct FramePooled {
-  static void* operator new(std::size_t size) { return allocate_frame(size); }
-  static void operator delete(void* frame, std::size_t size) noexcept { deallocate_frame(frame, size); }
-};
+// Coroutine frames come from the thread's small-block pool (small_pool.h).
+using FramePooled = Pooled;
 
 template <class A>
 concept MemberCoAwait = requires(A&& a) { static_cast<A&&>(a).operator co_await(); };

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <khz/common/arena.h>
+#include <khz/common/small_pool.h>
 
 #include <cstddef>
 #include <string_view>
@@ -79,7 +80,8 @@ class HeaderMap {
   // reading it back as one 16-byte load stalls on the two 8-byte stores that wrote it.
   void push(std::string_view name, std::string_view value);
 
-  std::vector<Field> fields_;
+  // From the thread's small-block pool: a map made per request mallocs nothing once warm.
+  std::vector<Field, detail::PoolAllocator<Field>> fields_;
   Arena arena_;
 };
 
