@@ -249,7 +249,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   bool body_read = false;
 
   if (detail::is_upgrade_request(in)) {  // WebSocket and other HTTP/1.1 upgrades: a tunnel
-    std::vector<bool> none(pool.size(), false);
+    const detail::UpstreamPool::TargetSet none(pool.size(), false);
     const std::size_t i =
         pool.pick(none, options.balance == Balance::consistent_hash ? detail::UpstreamPool::hash(hash_key(ctx)) : 0);
     Target& t = pool.target(i);
@@ -273,7 +273,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   const std::uint64_t key_hash = options.balance == Balance::consistent_hash ? detail::UpstreamPool::hash(hash_key(ctx)) : 0;
   Counted request(requests_in_flight);
   std::optional<Counted> retrying;
-  std::vector<bool> tried(pool.size(), false);
+  detail::UpstreamPool::TargetSet tried(pool.size(), false);
   std::optional<ResponseStream> stream;
   std::size_t chosen = 0;
   std::string path;  // the try's upstream path; its URL (for the logs) is the target's origin and this
@@ -298,6 +298,7 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
     req.method = std::string(in.method());
     path.assign(t.base_path).append(target);
     if (options.rewrite) path = options.rewrite(path);
+    req.url.reserve(t.origin.size() + path.size());  // one allocation, not two
     req.url.assign(t.origin).append(path);
     // The fields go to the request whole; a retry (rare) builds them again.
     if (attempt > 1) add_request_fields(ctx, fields);

@@ -58,7 +58,7 @@ UpstreamPool::UpstreamPool(const ReverseProxyOptions& options)
 
 std::uint64_t UpstreamPool::hash(std::string_view key) noexcept { return balancing::hash(key); }
 
-std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const {
+std::size_t UpstreamPool::on_ring(std::uint64_t key_hash, const TargetSet& usable) const {
   const std::size_t i = ring_.find(key_hash, [&](std::size_t k) { return static_cast<bool>(usable[k]); });
   return i == balancing::HashRing::none ? targets_.size() : i;
 }
@@ -67,21 +67,21 @@ bool UpstreamPool::ejected(const Target& t, std::int64_t now) const noexcept {
   return t.ejected_until.load(std::memory_order_relaxed) > now || t.down.load(std::memory_order_relaxed);
 }
 
-std::size_t UpstreamPool::pick(const std::vector<bool>& tried, std::uint64_t key_hash) {
+std::size_t UpstreamPool::pick(const TargetSet& tried, std::uint64_t key_hash) {
   if (targets_.size() == 1) return 0;
   const std::int64_t now = now_ticks();
   if (balance_ == Balance::consistent_hash) {
     // The key's upstream, else the next one on the ring that is untried and in, else untried.
-    std::vector<bool> usable(targets_.size());
+    TargetSet usable(targets_.size());
     for (std::size_t i = 0; i < targets_.size(); ++i) usable[i] = !tried[i] && !ejected(*targets_[i], now);
     std::size_t i = on_ring(key_hash, usable);
     if (i == targets_.size()) {
       for (std::size_t k = 0; k < targets_.size(); ++k) usable[k] = !tried[k];
       i = on_ring(key_hash, usable);
     }
-    return i == targets_.size() ? on_ring(key_hash, std::vector<bool>(targets_.size(), true)) : i;
+    return i == targets_.size() ? on_ring(key_hash, TargetSet(targets_.size(), true)) : i;
   }
-  std::vector<std::size_t> candidates;
+  Indexes candidates;
   candidates.reserve(targets_.size());
   for (std::size_t i = 0; i < targets_.size(); ++i) {
     if (!tried[i] && !ejected(*targets_[i], now)) candidates.push_back(i);
@@ -97,7 +97,7 @@ std::size_t UpstreamPool::pick(const std::vector<bool>& tried, std::uint64_t key
   return choose(candidates);
 }
 
-std::size_t UpstreamPool::choose(const std::vector<std::size_t>& candidates) {
+std::size_t UpstreamPool::choose(const Indexes& candidates) {
   if (candidates.size() == 1) return candidates.front();
   switch (balance_) {
     case Balance::round_robin:

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <khz/app/client/balancing.h>
+#include <khz/common/small_pool.h>
 #include <khz/proxy/reverse_proxy.h>
 
 #include <atomic>
@@ -39,6 +40,11 @@ struct Target {
 
 class UpstreamPool {
  public:
+  // Per-request sets of targets (tried, usable) and candidate lists: from the thread's
+  // small-block pool, so a proxied request mallocs none of them.
+  using TargetSet = std::vector<bool, khz::detail::PoolAllocator<bool>>;
+  using Indexes = std::vector<std::size_t, khz::detail::PoolAllocator<std::size_t>>;
+
   // Throws std::invalid_argument for no upstream, a bad URL or a weight below 1.
   explicit UpstreamPool(const ReverseProxyOptions& options);
 
@@ -47,7 +53,7 @@ class UpstreamPool {
   // The upstream for the next try, avoiding those in `tried` and ejected ones while others
   // remain (when none remain, the least bad choice: untried first, ejected or not).
   // `key_hash`: the request's key for Balance::consistent_hash (ignored by the others).
-  std::size_t pick(const std::vector<bool>& tried, std::uint64_t key_hash = 0);
+  std::size_t pick(const TargetSet& tried, std::uint64_t key_hash = 0);
   // The hash consistent_hash uses (64-bit FNV-1a, then mixed).
   static std::uint64_t hash(std::string_view key) noexcept;
   // What a try found: a failure (connect error, reset, 5xx) or a success.
@@ -55,8 +61,8 @@ class UpstreamPool {
 
  private:
   bool ejected(const Target& t, std::int64_t now) const noexcept;
-  std::size_t choose(const std::vector<std::size_t>& candidates);
-  std::size_t on_ring(std::uint64_t key_hash, const std::vector<bool>& usable) const;
+  std::size_t choose(const Indexes& candidates);
+  std::size_t on_ring(std::uint64_t key_hash, const TargetSet& usable) const;
 
   std::vector<std::unique_ptr<Target>> targets_;
   Balance balance_;

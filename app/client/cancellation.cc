@@ -2,6 +2,7 @@
 // CancellationToken: the state its copies share, and what cancel() stops (the request's
 // HTTP/1.1 connection is closed, or its HTTP/2 stream reset).
 #include <khz/app/client/request.h>
+#include <khz/common/small_pool.h>
 #include <khz/protocol/http2_client.h>
 #include <khz/transport/connection.h>
 
@@ -15,7 +16,8 @@ struct CancellationToken::State {
   Http2Stream* stream = nullptr;            // or its HTTP/2 stream (cancel resets just that)
 };
 
-CancellationToken::CancellationToken() : state_(std::make_shared<State>()) {}
+// From the thread's small-block pool: every request makes one (two for a streamed call).
+CancellationToken::CancellationToken() : state_(std::allocate_shared<State>(detail::PoolAllocator<State>{})) {}
 
 void CancellationToken::cancel() noexcept {
   state_->cancelled = true;

@@ -7,6 +7,7 @@
 #include <khz/app/client/request.h>
 #include <khz/app/client/response_stream.h>
 #include <khz/common/cancel.h>
+#include <khz/common/small_pool.h>
 #include <khz/protocol/http1_client.h>
 #include <khz/protocol/http2_client.h>
 #include <khz/protocol/response.h>
@@ -20,7 +21,8 @@
 
 namespace khz {
 
-struct ResponseStream::State {
+// Pooled: one per streamed call, made and dropped per request by a proxy.
+struct ResponseStream::State : detail::Pooled {
   client::Pools* pools = nullptr;
   client::HostPool* pool = nullptr;
   std::unique_ptr<Http1ClientConnection> conn;

@@ -83,7 +83,7 @@ TEST_CASE("upstream pool: consistent hash moves only an ejected upstream's keys"
   UpstreamPool pool(options);
   CHECK(pool.target(2).base_path == "/v1");
   CHECK(pool.target(0).authority == "10.0.0.1");
-  const std::vector<bool> none(3, false);
+  const khz::proxy::detail::UpstreamPool::TargetSet none(3, false);
   std::map<int, int> per_target;
   std::vector<std::size_t> before;
   for (int k = 0; k < 3000; ++k) {
@@ -97,7 +97,7 @@ TEST_CASE("upstream pool: consistent hash moves only an ejected upstream's keys"
     CHECK(per_target[i] < 1300);
   }
   // Leaving upstream 1 out (as a retry does): only its keys move.
-  std::vector<bool> tried{false, true, false};
+  khz::proxy::detail::UpstreamPool::TargetSet tried{false, true, false};
   int moved = 0;
   for (int k = 0; k < 3000; ++k) {
     const std::size_t now = pool.pick(tried, UpstreamPool::hash("key-" + std::to_string(k)));
