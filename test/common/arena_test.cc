@@ -29,3 +29,24 @@ TEST_CASE("Arena grows for large requests and keeps the largest block on reset")
   REQUIRE(w == big);
   REQUIRE(a.bytes_reserved() <= reserved);
 }
+
+TEST_CASE("Arena: a moved arena's views stay valid; the source is empty and usable") {
+  khz::Arena a;
+  auto first = a.copy("first");
+  std::string big(5000, 'b');  // past the first block: an older block and a new head
+  auto second = a.copy(big);
+  khz::Arena b(std::move(a));
+  REQUIRE(first == "first");
+  REQUIRE(second == big);
+  REQUIRE(b.bytes_reserved() >= 1024 + 5000);
+  REQUIRE(a.bytes_reserved() == 0);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  REQUIRE(a.copy("again") == "again");
+  khz::Arena c;
+  c.copy("c");
+  c = std::move(b);  // c's own block is freed, b's blocks move
+  REQUIRE(first == "first");
+  REQUIRE(second == big);
+  c.reset();  // one block kept: the largest
+  REQUIRE(c.bytes_reserved() >= 5000);
+  REQUIRE(c.bytes_reserved() < 1024 + 5000);
+}
