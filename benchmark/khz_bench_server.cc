@@ -53,11 +53,14 @@
 namespace {
 
 // /ws: each message back as it came (text or binary) until the peer closes.
+// One message reused for every receive, as Beast's echo reuses its flat_buffer: no allocation
+// per message once its buffer has grown to the largest message.
 khz::Task<> ws_echo(khz::WebSocket& socket) {
+  khz::WebSocketMessage message;
   for (;;) {
-    auto message = co_await socket.receive();
-    if (!message) co_return;
-    auto sent = co_await socket.send(*message);
+    auto got = co_await socket.receive(message);
+    if (!got) co_return;
+    auto sent = co_await socket.send(message);
     if (!sent) co_return;
   }
 }

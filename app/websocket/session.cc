@@ -158,7 +158,7 @@ Task<std::error_code> WebSocket::Session::send_control(Opcode op, std::string_vi
 
 // ---- reading
 
-Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
+Task<Result<void>> WebSocket::Session::receive(WebSocketMessage& m) {
   KHZ_ASSERT(!receiving);  // one receive() at a time
   if (final_error) co_return final_error;
   receiving = true;
@@ -166,6 +166,12 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
     bool& flag;
     ~Receiving() { flag = false; }
   } receiving_guard{receiving};
+  // The message is read into the caller's own buffer (its capacity serves again) and handed
+  // back: a receiver that passes the same message each time has one buffer, allocated once.
+  if (data.empty()) {
+    data.swap(m.data);
+    data.clear();
+  }
   LinkedBuffer& in = conn->input();
   for (;;) {
     while (!in.empty()) {
@@ -227,8 +233,8 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
       }
       if (!h.fin) continue;
       // ---- a whole data message
-      WebSocketMessage m;
       m.type = parser.message_opcode() == Opcode::text ? Type::text : Type::binary;
+      m.data.clear();
       if (parser.message_compressed()) {
         std::error_code ec = inflater->decompress(data, options->max_message_bytes, m.data);
         data.clear();
@@ -242,12 +248,12 @@ Task<Result<WebSocketMessage>> WebSocket::Session::receive() {
           co_await fail(ws::errc::invalid_utf8);
           co_return final_error;
         }
-        m.data = std::move(data);
-        data = std::string();
+        m.data.swap(data);  // the caller's buffer, now holding the message
+        data.clear();
       }
       utf8.reset();
       utf8_checked = 0;
-      co_return m;
+      co_return Result<void>();
     }
     in.release();
     // Between messages the connection is idle: a graceful shutdown of the server ends this wait
@@ -310,8 +316,9 @@ Task<std::error_code> WebSocket::Session::close(std::uint16_t code, std::string_
   if (!receiving && !close_received) {
     // Read (and drop) what the peer still sends, until its close frame or the timeout.
     conn->set_read_timeout(options->close_timeout);
+    WebSocketMessage dropped;
     for (;;) {
-      auto m = co_await receive();
+      auto m = co_await receive(dropped);
       if (!m) break;
     }
   }

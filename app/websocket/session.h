@@ -35,7 +35,8 @@ struct WebSocket::Session : std::enable_shared_from_this<WebSocket::Session> {
   ~Session();
 
   // ---- reading
-  Task<Result<WebSocketMessage>> receive();
+  // The next data message into `into` (its string's capacity goes on serving this session).
+  Task<Result<void>> receive(WebSocketMessage& into);
   // ---- writing: whole messages, fragments, control frames
   Task<std::error_code> send_message(Opcode op, std::string_view payload);
   Task<std::error_code> send_fragment(Opcode op, std::string_view piece, bool first, bool fin);

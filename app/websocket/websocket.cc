@@ -37,7 +37,14 @@ void WebSocket::end_owned() noexcept {
   }
 }
 
-Task<Result<WebSocketMessage>> WebSocket::receive() { return session_->receive(); }
+Task<Result<WebSocketMessage>> WebSocket::receive() {
+  WebSocketMessage m;
+  auto got = co_await session_->receive(m);
+  if (!got) co_return got.error();
+  co_return m;
+}
+
+Task<Result<void>> WebSocket::receive(WebSocketMessage& into) { return session_->receive(into); }
 
 Task<Result<void>> WebSocket::send(const WebSocketMessage& message) {
   co_return as_result(co_await session_->send_message(opcode_of(message.type), message.data));

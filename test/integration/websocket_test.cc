@@ -64,6 +64,17 @@ khz::Task<> echo(WebSocket& socket) {
   }
 }
 
+// The same, receiving every message into one kept message (receive(into)).
+khz::Task<> echo_reusing(WebSocket& socket) {
+  WebSocketMessage m;
+  for (;;) {
+    auto got = co_await socket.receive(m);
+    if (!got) co_return;
+    auto sent = co_await socket.send(m);
+    if (!sent) co_return;
+  }
+}
+
 std::string pattern(std::size_t n) {
   std::string s(n, '\0');
   for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 13) % 26);
@@ -151,6 +162,49 @@ TEST_CASE("websocket: echo of text and binary, empty and large messages, with an
           auto closed = co_await socket.close(4000, "done");
           REQUIRE(closed);
           REQUIRE(socket.close_code() == 4000);  // echoed by the server
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("websocket: receive into a kept message: each message whole, nothing left from a longer one before") {
+  for (const auto& transport : khz::test::transports()) {
+    for (bool deflate : {false, true}) {
+      DYNAMIC_SECTION("transport " << transport << " deflate " << deflate) {
+        TestServer ts(transport);
+        ts.server.websocket("/echo", &echo_reusing, {.permessage_deflate = deflate});
+        ts.start();
+        khz::Client client(client_options(transport));
+        run_on(transport, [&]() -> khz::Task<> {
+          const std::string url = ws_url(ts, "/echo");
+          const WebSocketOptions options{.permessage_deflate = true};
+          auto opened = co_await client.websocket(url, options);
+          REQUIRE(opened);
+          WebSocket socket = std::move(*opened);
+          const std::string big = pattern(200 * 1024 + 3);
+          std::vector<WebSocketMessage> sent{
+              {WebSocketMessage::Type::binary, big},
+              {WebSocketMessage::Type::text, "short"},
+              {WebSocketMessage::Type::text, ""},
+              {WebSocketMessage::Type::binary, pattern(5000)},
+              {WebSocketMessage::Type::text, "κόσμε"},
+              {WebSocketMessage::Type::binary, std::string("\0\x01", 2)},
+          };
+          WebSocketMessage back{WebSocketMessage::Type::binary, "stale bytes the first receive replaces"};
+          for (const auto& m : sent) {
+            auto r = co_await socket.send(m);
+            REQUIRE(r);
+            auto got = co_await socket.receive(back);
+            REQUIRE(got);
+            REQUIRE(back.type == m.type);
+            REQUIRE(back.data == m.data);
+          }
+          auto closed = co_await socket.close(4000, "done");
+          REQUIRE(closed);
+          auto after = co_await socket.receive(back);  // the session is over: an error, not a message
+          REQUIRE(!after);
+          REQUIRE(after.error() == ws::errc::closed);
         });
       }
     }

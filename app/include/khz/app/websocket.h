@@ -108,6 +108,11 @@ class WebSocket {
   // happened: close_code(), close_reason()), connection_lost, keepalive_timeout, or the rule
   // the peer broke (the connection was failed with close_code_for(error)).
   Task<Result<WebSocketMessage>> receive();
+  // The same into a message the caller keeps: its bytes are replaced, and the buffer it held
+  // serves the next message, so a loop that passes the same message allocates nothing per
+  // message (an echo: receive(m), then send(m)). On an error `into` is left as it was or
+  // emptied; its contents are then not a message.
+  Task<Result<void>> receive(WebSocketMessage& into);
 
   Task<Result<void>> send(const WebSocketMessage& message);
   Task<Result<void>> send_text(std::string_view text);  // must be UTF-8 (not checked)
