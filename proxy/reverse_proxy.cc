@@ -278,7 +278,9 @@ Task<void> ReverseProxy::State::forward(RequestContext& ctx) {
   std::size_t chosen = 0;
   std::string path;  // the try's upstream path; its URL (for the logs) is the target's origin and this
   auto upstream_url = [&] { return pool.target(chosen).origin + path; };
-  const auto started = std::chrono::steady_clock::now();
+  // The clock is read only when a total timeout needs the start.
+  const auto started = options.total_timeout.count() > 0 ? std::chrono::steady_clock::now()
+                                                         : std::chrono::steady_clock::time_point{};
   for (int attempt = 1;; ++attempt) {
     std::chrono::milliseconds left{0};  // of total_timeout, for this try and the body after it
     if (options.total_timeout.count() > 0) {

@@ -127,15 +127,17 @@ std::size_t UpstreamPool::choose(const Indexes& candidates) {
 
 void UpstreamPool::report(std::size_t i, bool failure) {
   Target& t = *targets_[i];
-  const std::int64_t now = now_ticks();
   if (!failure) {
     t.consecutive_failures.store(0, std::memory_order_relaxed);
-    // A success long after the last ejection ended forgives the earlier ones.
+    // A success long after the last ejection ended forgives the earlier ones. (The clock is
+    // read only for a target ejected before: a success, the usual report, reads none.)
     const std::int64_t until = t.ejected_until.load(std::memory_order_relaxed);
+    if (until == 0) return;
     const auto quiet = std::chrono::duration_cast<std::chrono::steady_clock::duration>(max_eject_time_).count();
-    if (until != 0 && now > until + quiet) t.ejections.store(0, std::memory_order_relaxed);
+    if (now_ticks() > until + quiet) t.ejections.store(0, std::memory_order_relaxed);
     return;
   }
+  const std::int64_t now = now_ticks();
   const int failures = t.consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
   if (eject_after_ <= 0 || failures < eject_after_ || targets_.size() == 1) return;
   if (ejected(t, now)) return;  // another loop ejected it already
