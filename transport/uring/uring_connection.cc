@@ -264,7 +264,7 @@ bool UringConnection::start_flush(std::coroutine_handle<> h) {
   // first; its completion then goes on with this one.
   if (socket_->sending()) return true;
   if (!output_.empty()) {
-    socket_->send(output_, file_.length != 0);
+    send_output();
     return true;
   }
   send_file_or_finish();  // only a file to send
@@ -285,7 +285,7 @@ void UringConnection::on_writable(int res) {
   if (!flush_waiter_ || closed_) return;  // the flush it served is over (timed out, closed)
   if (res < 0 && res != -ECANCELED) return take_flush(std::error_code(-res, std::system_category())).resume();
   // Room again (or the poll of a flush that timed out was cancelled, and a newer flush waits).
-  if (!output_.empty()) return socket_->send(output_, file_.length != 0);
+  if (!output_.empty()) return send_output();
   send_file_or_finish();
 }
 
@@ -326,7 +326,7 @@ void UringConnection::on_sent(int res) {
     // Its flush ended (timed out) and output() is the caller's again, perhaps changed: what
     // this send took is not skipped. A flush started since goes out now.
     if (!flush_waiter_ || closed_) return;
-    if (!output_.empty()) return socket_->send(output_, file_.length != 0);
+    if (!output_.empty()) return send_output();
     return send_file_or_finish();
   }
   std::error_code error;
@@ -340,7 +340,7 @@ void UringConnection::on_sent(int res) {
   }
   if (!flush_waiter_ || closed_) return;
   if (error) return take_flush(error).resume();
-  if (!output_.empty()) return socket_->send(output_, file_.length != 0);  // a short send: the rest
+  if (!output_.empty()) return send_output();  // a short send: the rest
   if (file_.length == 0) return take_flush({}).resume();
   send_file_or_finish();
 }

@@ -140,6 +140,8 @@ class UringConnection final : public Connection {
   bool socket_has_bytes() const noexcept;
   Waiter take_fill(std::error_code ec) noexcept;
   std::coroutine_handle<> take_flush(std::error_code ec) noexcept;
+  // Submits output()'s send; with MSG_MORE when a queued file follows it.
+  void send_output() { socket_->send(output_, file_.length != 0); }
   // A flush with output() sent: the queued file by sendfile(2) until the socket is full (then
   // poll_out), or the flush's end.
   void send_file_or_finish();
