@@ -9,7 +9,7 @@ namespace khz {
 
 char* Arena::allocate(std::size_t n) {
   n = (n + 7) & ~std::size_t{7};
-  if (head_.size - used_ < n) {
+  if (head_.data == nullptr || head_.size - used_ < n) {  // (a first allocate(0) gets a block too)
     const std::size_t size = std::max({n, std::size_t{1024}, head_.size * 2});
     const Block fresh{static_cast<char*>(detail::pool_allocate(size)), size};
     if (head_.data != nullptr) {

@@ -39,9 +39,6 @@ class Task;
 
 namespace detail {
 
-// Coroutine frames come from the thread's small-block pool (small_pool.h).
-using FramePooled = Pooled;
-
 template <class A>
 concept MemberCoAwait = requires(A&& a) { static_cast<A&&>(a).operator co_await(); };
 template <class A>
@@ -76,7 +73,7 @@ struct SpanKeepingAwaiter {
   }
 };
 
-struct TaskPromiseBase : FramePooled {
+struct TaskPromiseBase : Pooled {  // frames from the thread's small-block pool
   std::coroutine_handle<> continuation;
   std::exception_ptr exception;
   CancelSignal* cancel_signal = nullptr;  // ambient: inherited from the awaiting Task
@@ -255,7 +252,7 @@ struct current_ambient_span {
 // terminates). A root coroutine written this way saves spawn()'s extra frame: the transports
 // run each connection's handler so, once per request on a parked keep-alive connection.
 struct Detached {
-  struct promise_type : detail::FramePooled {
+  struct promise_type : detail::Pooled {
     Detached get_return_object() const noexcept { return {}; }
     std::suspend_never initial_suspend() const noexcept { return {}; }
     std::suspend_never final_suspend() const noexcept { return {}; }
