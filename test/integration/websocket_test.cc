@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -72,6 +73,30 @@ khz::Task<> echo_reusing(WebSocket& socket) {
     if (!got) co_return;
     auto sent = co_await socket.send(m);
     if (!sent) co_return;
+  }
+}
+
+// On every transport, with the server's permessage-deflate off and on: serves `handler` at
+// /echo and runs `body` with a client socket to it (the client offers permessage-deflate).
+void with_echo_socket(khz::Task<> (*handler)(WebSocket&),
+                      const std::function<khz::Task<>(WebSocket&, bool deflate)>& body) {
+  for (const auto& transport : khz::test::transports()) {
+    for (bool deflate : {false, true}) {
+      DYNAMIC_SECTION("transport " << transport << " deflate " << deflate) {
+        TestServer ts(transport);
+        ts.server.websocket("/echo", handler, {.permessage_deflate = deflate});
+        ts.start();
+        khz::Client client(client_options(transport));
+        run_on(transport, [&]() -> khz::Task<> {
+          const std::string url = ws_url(ts, "/echo");
+          const WebSocketOptions options{.permessage_deflate = true};
+          auto opened = co_await client.websocket(url, options);
+          REQUIRE(opened);
+          WebSocket socket = std::move(*opened);
+          co_await body(socket, deflate);
+        });
+      }
+    }
   }
 }
 
@@ -127,88 +152,58 @@ std::uint16_t close_code_of(const ServerFrame& f) {
 }  // namespace
 
 TEST_CASE("websocket: echo of text and binary, empty and large messages, with and without permessage-deflate") {
-  for (const auto& transport : khz::test::transports()) {
-    for (bool deflate : {false, true}) {
-      DYNAMIC_SECTION("transport " << transport << " deflate " << deflate) {
-        TestServer ts(transport);
-        ts.server.websocket("/echo", &echo, {.permessage_deflate = deflate});
-        ts.start();
-        khz::Client client(client_options(transport));
-        run_on(transport, [&]() -> khz::Task<> {
-          const std::string opened_url = ws_url(ts, "/echo");
-          const WebSocketOptions opened_options{.permessage_deflate = true};
-          auto opened = co_await client.websocket(opened_url, opened_options);
-          REQUIRE(opened);
-          WebSocket socket = std::move(*opened);
-          REQUIRE(socket.compressed() == deflate);
-          REQUIRE(socket.extensions() == (deflate ? "permessage-deflate" : ""));
-          const std::string big = pattern(3 * 1024 * 1024 + 17);
-          std::vector<WebSocketMessage> sent{
-              {WebSocketMessage::Type::text, "hello"},
-              {WebSocketMessage::Type::binary, std::string("\0\x01\xff", 3)},
-              {WebSocketMessage::Type::text, ""},
-              {WebSocketMessage::Type::text, "κόσμε"},
-              {WebSocketMessage::Type::binary, big},
-              {WebSocketMessage::Type::text, big},
-          };
-          for (const auto& m : sent) {
-            auto r = co_await socket.send(m);
-            REQUIRE(r);
-            auto back = co_await socket.receive();
-            REQUIRE(back);
-            REQUIRE(back->type == m.type);
-            REQUIRE(back->data == m.data);
-          }
-          auto closed = co_await socket.close(4000, "done");
-          REQUIRE(closed);
-          REQUIRE(socket.close_code() == 4000);  // echoed by the server
-        });
-      }
+  with_echo_socket(&echo, [](WebSocket& socket, bool deflate) -> khz::Task<> {
+    REQUIRE(socket.compressed() == deflate);
+    REQUIRE(socket.extensions() == (deflate ? "permessage-deflate" : ""));
+    const std::string big = pattern(3 * 1024 * 1024 + 17);
+    std::vector<WebSocketMessage> sent{
+        {WebSocketMessage::Type::text, "hello"},
+        {WebSocketMessage::Type::binary, std::string("\0\x01\xff", 3)},
+        {WebSocketMessage::Type::text, ""},
+        {WebSocketMessage::Type::text, "κόσμε"},
+        {WebSocketMessage::Type::binary, big},
+        {WebSocketMessage::Type::text, big},
+    };
+    for (const auto& m : sent) {
+      auto r = co_await socket.send(m);
+      REQUIRE(r);
+      auto back = co_await socket.receive();
+      REQUIRE(back);
+      REQUIRE(back->type == m.type);
+      REQUIRE(back->data == m.data);
     }
-  }
+    auto closed = co_await socket.close(4000, "done");
+    REQUIRE(closed);
+    REQUIRE(socket.close_code() == 4000);  // echoed by the server
+  });
 }
 
 TEST_CASE("websocket: receive into a kept message: each message whole, nothing left from a longer one before") {
-  for (const auto& transport : khz::test::transports()) {
-    for (bool deflate : {false, true}) {
-      DYNAMIC_SECTION("transport " << transport << " deflate " << deflate) {
-        TestServer ts(transport);
-        ts.server.websocket("/echo", &echo_reusing, {.permessage_deflate = deflate});
-        ts.start();
-        khz::Client client(client_options(transport));
-        run_on(transport, [&]() -> khz::Task<> {
-          const std::string url = ws_url(ts, "/echo");
-          const WebSocketOptions options{.permessage_deflate = true};
-          auto opened = co_await client.websocket(url, options);
-          REQUIRE(opened);
-          WebSocket socket = std::move(*opened);
-          const std::string big = pattern(200 * 1024 + 3);
-          std::vector<WebSocketMessage> sent{
-              {WebSocketMessage::Type::binary, big},
-              {WebSocketMessage::Type::text, "short"},
-              {WebSocketMessage::Type::text, ""},
-              {WebSocketMessage::Type::binary, pattern(5000)},
-              {WebSocketMessage::Type::text, "κόσμε"},
-              {WebSocketMessage::Type::binary, std::string("\0\x01", 2)},
-          };
-          WebSocketMessage back{WebSocketMessage::Type::binary, "stale bytes the first receive replaces"};
-          for (const auto& m : sent) {
-            auto r = co_await socket.send(m);
-            REQUIRE(r);
-            auto got = co_await socket.receive(back);
-            REQUIRE(got);
-            REQUIRE(back.type == m.type);
-            REQUIRE(back.data == m.data);
-          }
-          auto closed = co_await socket.close(4000, "done");
-          REQUIRE(closed);
-          auto after = co_await socket.receive(back);  // the session is over: an error, not a message
-          REQUIRE(!after);
-          REQUIRE(after.error() == ws::errc::closed);
-        });
-      }
+  with_echo_socket(&echo_reusing, [](WebSocket& socket, bool) -> khz::Task<> {
+    const std::string big = pattern(200 * 1024 + 3);
+    std::vector<WebSocketMessage> sent{
+        {WebSocketMessage::Type::binary, big},
+        {WebSocketMessage::Type::text, "short"},
+        {WebSocketMessage::Type::text, ""},
+        {WebSocketMessage::Type::binary, pattern(5000)},
+        {WebSocketMessage::Type::text, "κόσμε"},
+        {WebSocketMessage::Type::binary, std::string("\0\x01", 2)},
+    };
+    WebSocketMessage back{WebSocketMessage::Type::binary, "stale bytes the first receive replaces"};
+    for (const auto& m : sent) {
+      auto r = co_await socket.send(m);
+      REQUIRE(r);
+      auto got = co_await socket.receive(back);
+      REQUIRE(got);
+      REQUIRE(back.type == m.type);
+      REQUIRE(back.data == m.data);
     }
-  }
+    auto closed = co_await socket.close(4000, "done");
+    REQUIRE(closed);
+    auto after = co_await socket.receive(back);  // the session is over: an error, not a message
+    REQUIRE(!after);
+    REQUIRE(after.error() == ws::errc::closed);
+  });
 }
 
 TEST_CASE("websocket: fragments both ways (streamed messages), control frames between them") {
