@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Private to app/client: the clock every deadline of a call is read on, and the two rules for
-// turning a timeout into a deadline and a deadline back into a timeout.
+// turning a timeout into a deadline and a deadline back into a timeout. Deadlines are taken on
+// LoopClock (steady_clock's time from the cycle counter on a loop's thread).
 #pragma once
+
+#include <khz/common/loop_clock.h>
 
 #include <chrono>
 
@@ -11,7 +14,7 @@ using Clock = std::chrono::steady_clock;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 
 // The deadline `d` from now; kNever when d is 0 (none).
-inline Clock::time_point after(std::chrono::milliseconds d) { return d.count() > 0 ? Clock::now() + d : kNever; }
+inline Clock::time_point after(std::chrono::milliseconds d) { return d.count() > 0 ? LoopClock::now() + d : kNever; }
 
 // `timeout` (0: none) cut to what is left before `deadline` at `now`, at least 1 ms when cut.
 inline std::chrono::milliseconds within(std::chrono::milliseconds timeout, Clock::time_point deadline,

@@ -307,7 +307,7 @@ void NetpollLoop::last_turns(std::function<void()> fn) {
 int NetpollLoop::next_timeout_ms() const {
   if (!ready_.empty() || has_posted_.load(std::memory_order_relaxed)) return 0;
   if (timers_.empty()) return -1;
-  auto wait = timers_.next_due() - Clock::now();
+  auto wait = timers_.next_due() - LoopClock::now();
   if (wait <= Clock::duration::zero()) return 0;
   // Round up: waking a little late is fine, waking early only spins.
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
@@ -341,6 +341,7 @@ void NetpollLoop::run_posted() {
 void NetpollLoop::run() {
   set_current(this);
   std::array<epoll_event, 256> events;
+  LoopClock::Scope clock;  // deadlines read the cycle counter, not the vDSO clock
   while (!stop_.load(std::memory_order_acquire) && !pause_.load(std::memory_order_acquire)) {
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), next_timeout_ms());
     if (n < 0) {
@@ -366,7 +367,7 @@ void NetpollLoop::run() {
       handler->on_io(events[i].events);
     }
     batch_size_ = 0;
-    timers_.fire_due(Clock::now());
+    timers_.fire_due(LoopClock::now());
     run_ready();
     run_posted();
     retired_.clear();

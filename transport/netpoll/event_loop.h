@@ -15,6 +15,7 @@
 #pragma once
 
 #include <khz/common/event_loop.h>
+#include <khz/common/loop_clock.h>
 
 #include "backend_support.h"
 
@@ -139,7 +140,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   std::error_code add(int fd, std::uint32_t events, IoHandler* handler) noexcept;
   std::error_code modify(int fd, std::uint32_t events, IoHandler* handler) noexcept;
   void remove(int fd) noexcept;
-  void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, Clock::now() + delay); }
+  void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, LoopClock::now() + delay); }
   void cancel(DeadlineTimer& t) noexcept { timers_.cancel(t); }
   void disarm(DeadlineTimer& t) noexcept { timers_.disarm(t); }
   // Resumes every sleeper now; from then on resume_after resumes on the next turn (forced shutdown).

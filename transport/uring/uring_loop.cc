@@ -440,7 +440,7 @@ void UringLoop::wait_for_completions() {
     (void)io_uring_submit_and_wait(&ring_, 1);
     return;
   }
-  auto wait = timers_.next_due() - Clock::now();
+  auto wait = timers_.next_due() - LoopClock::now();
   if (wait <= Clock::duration::zero()) {
     (void)io_uring_submit(&ring_);
     return;
@@ -540,12 +540,13 @@ void UringLoop::run_posted() {
 
 void UringLoop::run() {
   set_current(this);
+  LoopClock::Scope clock;  // deadlines read the cycle counter, not the vDSO clock
   while (!stop_.load(std::memory_order_acquire) && !pause_.load(std::memory_order_acquire)) {
     wait_for_completions();
     // Timers due when the wait ended, not those armed since: a deadline armed while this
     // batch is dispatched fires after the next submission (the sends this turn prepared
     // go out first, as netpoll's go out when they are made).
-    const auto now = Clock::now();
+    const auto now = LoopClock::now();
     dispatch_completions();
     timers_.fire_due(now);
     run_ready();

@@ -115,7 +115,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   void cancel(Completion* c, unsigned tag, bool now);
   void submit_now() { (void)io_uring_submit(&ring_); }
   void resume_soon(Waiter w) { ready_.push_back(w); }
-  void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, Clock::now() + delay); }
+  void arm(DeadlineTimer& t, Clock::duration delay) { timers_.arm(t, LoopClock::now() + delay); }
   void cancel(DeadlineTimer& t) noexcept { timers_.cancel(t); }
   void disarm(DeadlineTimer& t) noexcept { timers_.disarm(t); }
   void wake_sleepers();
