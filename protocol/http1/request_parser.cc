@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "request_parser.h"
 
+#include "field_value.h"
+
 #include "transfer_codings.h"
 
 #include <khz/common/log.h>
@@ -17,22 +19,18 @@ bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 //                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-// A field value may hold VCHAR, obs-text, SP and HTAB; other controls (CR, LF, NUL, DEL...) not.
-// One table answers both per byte: bit 0 tchar, bit 1 a control not allowed in a value.
-constexpr std::array<std::uint8_t, 256> kCharClass = [] {
-  std::array<std::uint8_t, 256> t{};
+// (Field values: field_value.h.)
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
   for (int c = 0; c < 256; ++c) {
     bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    bool tchar = alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                         std::string_view::npos);
-    bool control = (c < 0x20 && c != '\t') || c == 0x7f;
-    t[static_cast<std::size_t>(c)] = static_cast<std::uint8_t>((tchar ? 1 : 0) | (control ? 2 : 0));
+    t[static_cast<std::size_t>(c)] =
+        alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
   }
   return t;
 }();
 
-bool is_tchar(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 1) != 0; }
-bool is_value_control(char c) { return (kCharClass[static_cast<unsigned char>(c)] & 2) != 0; }
+bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 // The methods llhttp 8.1 knows, as it spells them (its HTTP_METHOD_MAP).
 constexpr std::string_view kLlhttpMethods[] = {
@@ -405,10 +403,12 @@ int RequestParser::on_header_value_complete(llhttp_t* p) {
   if (!is_token(s.field_)) return s.fail(400, "invalid header field name");
   std::string_view v = s.value_;
   while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
-  for (char c : v) {
-    if (is_value_control(c)) {
-      return s.fail(400, c == '\r' || c == '\n' ? "obs-fold or line break in a field value"
-                                                 : "control character in a field value");
+  if (has_value_control(v)) {
+    for (char c : v) {
+      if (is_value_control(c)) {
+        return s.fail(400, c == '\r' || c == '\n' ? "obs-fold or line break in a field value"
+                                                   : "control character in a field value");
+      }
     }
   }
   // After the body, field lines are the trailer section of a chunked message.

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "response_parser.h"
 
+#include "field_value.h"
+
 #include "head_builder.h"
 #include "transfer_codings.h"
 
@@ -55,6 +57,13 @@ void ResponseParser::start(Response& response, bool head_request) {
 }
 
 std::size_t ResponseParser::feed(std::string_view bytes) {
+  const std::size_t n = parse(bytes);
+  field_.keep();  // the caller may drop `bytes` now
+  value_.keep();
+  return n;
+}
+
+std::size_t ResponseParser::parse(std::string_view bytes) {
   if (done_ || failed() || bytes.empty()) return 0;
   std::size_t total = 0;
   for (;;) {
@@ -147,7 +156,7 @@ int ResponseParser::on_status(llhttp_t* p, const char*, std::size_t n) {
 int ResponseParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   if (int rc = s.count_header_bytes(n + 4)) return rc;  // ": " and CRLF
-  s.field_.append(at, n);
+  s.field_.extend(at, n);
   return 0;
 }
 
@@ -156,7 +165,7 @@ int ResponseParser::on_header_field_complete(llhttp_t* p) {
   // Content-Length is read here, not by llhttp (which refuses a repeat and a list): llhttp is
   // told it is an ordinary field (header state 0, "general"), and on_header_value_complete sets
   // the length and F_CONTENT_LENGTH that llhttp then frames the body by.
-  if (!s.headers_done_ && iequals(s.field_, "Content-Length")) {
+  if (!s.headers_done_ && iequals(s.field_.view, "Content-Length")) {
     s.in_length_ = true;
     p->header_state = 0;
   }
@@ -199,19 +208,16 @@ int ResponseParser::take_content_length(llhttp_t* p, std::string_view value) noe
 int ResponseParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   if (int rc = s.count_header_bytes(n)) return rc;
-  s.value_.append(at, n);
+  s.value_.extend(at, n);
   return 0;
 }
 
 int ResponseParser::on_header_value_complete(llhttp_t* p) {
   auto& s = self(p);
-  std::string_view v = s.value_;
+  std::string_view v = s.value_.view;
   while (!v.empty() && is_ows(v.back())) v.remove_suffix(1);
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\t') || u == 0x7f) {
-      return s.fail(protocol::errc::malformed_response, "control character in a response field value");
-    }
+  if (has_value_control(v)) {
+    return s.fail(protocol::errc::malformed_response, "control character in a response field value");
   }
   if (s.in_length_) {
     s.in_length_ = false;
@@ -220,7 +226,7 @@ int ResponseParser::on_header_value_complete(llhttp_t* p) {
     s.value_.clear();
     return rc;
   }
-  (s.headers_done_ ? s.response_->trailers() : s.response_->headers()).add(s.field_, v);
+  (s.headers_done_ ? s.response_->trailers() : s.response_->headers()).add(s.field_.view, v);
   s.field_.clear();
   s.value_.clear();
   return 0;

@@ -101,6 +101,7 @@ class ResponseParser {
   static int on_body(llhttp_t* p, const char* at, std::size_t n);
   static int on_message_complete(llhttp_t* p);
 
+  std::size_t parse(std::string_view bytes);  // feed() but for keeping the tokens
   int fail(std::error_code ec, std::string_view reason) noexcept;
   int count_header_bytes(std::size_t n) noexcept;
   void check_chunks(std::string_view scanned) noexcept;
@@ -111,8 +112,32 @@ class ResponseParser {
   llhttp_t parser_{};
   ResponseLimits limits_;
   Response* response_ = nullptr;
-  std::string field_;
-  std::string value_;
+  // A field name or value being parsed: a view of the bytes fed while it is contiguous in them
+  // (no copy), copied into `owned` when it goes on in a later feed or elsewhere; keep() copies it
+  // before a feed returns, as the caller may drop the bytes then.
+  struct Token {
+    std::string_view view;
+    std::string owned;
+    void extend(const char* at, std::size_t n) {
+      if (view.empty()) {
+        view = {at, n};
+      } else if (view.data() + view.size() == at) {
+        view = {view.data(), view.size() + n};
+      } else {
+        keep();
+        owned.append(at, n);
+        view = owned;
+      }
+    }
+    void keep() {
+      if (view.empty() || view.data() == owned.data()) return;
+      owned.assign(view);
+      view = owned;
+    }
+    void clear() noexcept { view = {}; }
+  };
+  Token field_;
+  Token value_;
   bool in_value_ = false;
   std::size_t header_bytes_ = 0;
   std::uint64_t body_bytes_ = 0;

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// has_value_control (http1/field_value.h), the word-at-a-time check of a field value, against
+// the byte-wise rule for every byte value at every position of values up to 40 bytes long.
+#include "http1/field_value.h"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using khz::protocol::http1::has_value_control;
+using khz::protocol::http1::is_value_control;
+
+namespace {
+bool bytewise(const std::string& v) {
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return true;
+  }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("field value check: every byte at every position agrees with the byte-wise rule") {
+  REQUIRE_FALSE(has_value_control(""));
+  for (std::size_t len = 1; len <= 40; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string v(len, 'a');
+        v[at] = static_cast<char>(b);
+        INFO("length " << len << ", byte " << b << " at " << at);
+        REQUIRE(has_value_control(v) == bytewise(v));
+      }
+    }
+  }
+}
+
+TEST_CASE("field value check: HTAB, obs-text and DEL next to other bytes") {
+  REQUIRE_FALSE(has_value_control("text/plain;\tcharset=utf-8"));       // HTAB in a word: looked at again, allowed
+  REQUIRE_FALSE(has_value_control("\x80\xff\x80\xff\x80\xff\x80\xff\x80"));  // obs-text
+  REQUIRE(has_value_control("abcdefg\x7f" "abcdefgh"));
+  REQUIRE(has_value_control(std::string("abcdefgh\0", 9)));
+  REQUIRE(has_value_control("abcdefghabcdefgh\r"));
+  REQUIRE(has_value_control("\t\t\t\t\t\t\t\x1f"));
+  REQUIRE_FALSE(has_value_control("\t\t\t\t\t\t\t\t\t"));
+  // A byte 0x20 after a borrow (0x1f / 0x20 pairs) is not taken for a control.
+  REQUIRE_FALSE(has_value_control("\x20\x21\x20\x21\x20\x21\x20\x21"));
+  REQUIRE(is_value_control('\n'));
+  REQUIRE_FALSE(is_value_control(' '));
+}
