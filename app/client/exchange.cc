@@ -68,6 +68,7 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     }
     lease.conn = std::move(choice->h1);  // the server chose HTTP/1.1 by ALPN
   }
+  if (!lease.conn) lease = Lease{impl.pools.take_idle(pool), true};  // no coroutine when one is idle
   if (!lease.conn) {
     auto leased = co_await impl.pools.acquire(pool, call.deadline);
     if (!leased) co_return no_connection(req, url, pool, leased.error());

@@ -24,19 +24,37 @@ Request& scratch_request() {
   return r;
 }
 
-// Writes the request body after its head (buffered bodies went out with the head).
-Task<std::error_code> send_body(Http1ClientConnection& c, RequestBody& body, Clock::time_point deadline) {
-  if (body.streamed()) {
-    for (;;) {
-      auto piece = co_await body.next();
-      if (!piece) co_return piece.error();
-      if (piece->empty()) break;
-      c.queue_body(*piece);
-      if (auto ec = co_await c.flush(deadline)) co_return ec;
-    }
-    if (body.file_opened()) co_return std::error_code();  // Content-Length: every piece flushed
-    c.queue_body_end();
+// url.authority() for the Host field, kept per thread for the last URL's origin: load
+// generators and gateway routes send to the same one again and again. Used at once (the next
+// call on this thread may change it).
+const std::string& host_field(const Url& url) {
+  struct Last {
+    bool valid = false;
+    std::uint16_t port = 0;
+    std::string scheme, host, authority;
+  };
+  thread_local Last last;
+  if (!last.valid || url.port != last.port || url.host != last.host || url.scheme != last.scheme) {
+    last.authority = url.authority();
+    last.scheme = url.scheme;
+    last.host = url.host;
+    last.port = url.port;
+    last.valid = true;
   }
+  return last.authority;
+}
+
+// Writes a streamed request body after its head, piece by piece.
+Task<std::error_code> send_streamed_body(Http1ClientConnection& c, RequestBody& body, Clock::time_point deadline) {
+  for (;;) {
+    auto piece = co_await body.next();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) break;
+    c.queue_body(*piece);
+    if (auto ec = co_await c.flush(deadline)) co_return ec;
+  }
+  if (body.file_opened()) co_return std::error_code();  // Content-Length: every piece flushed
+  c.queue_body_end();
   co_return co_await c.flush(deadline);
 }
 
@@ -71,10 +89,9 @@ Task<Attempt> exchange_h1(CallState& call, const ClientRequest& req, const Url& 
     if (!req.headers.contains("User-Agent") && !call.options.user_agent.empty()) {
       r.headers().add("User-Agent", call.options.user_agent);
     }
-    std::string authority = url.authority();
     std::string absolute = via_proxy ? url.str() : std::string();
     if (!body.streamed()) r.body_buffer().assign(req.body);
-    conn->queue_request(r, {.host = authority, .content_length = body.length(), .target = absolute});
+    conn->queue_request(r, {.host = host_field(url), .content_length = body.length(), .target = absolute});
     r.body_buffer().clear();
   }
   set_active(req.cancel, &conn->transport());
@@ -89,7 +106,14 @@ Task<Attempt> exchange_h1(CallState& call, const ClientRequest& req, const Url& 
     return out;
   };
 
-  if (auto ec = co_await send_body(*conn, body, call.deadline)) co_return fail(ec);
+  // A buffered body went out with the head: one flush, no coroutine of its own.
+  std::error_code sent;
+  if (body.streamed()) {
+    sent = co_await send_streamed_body(*conn, body, call.deadline);
+  } else {
+    sent = co_await conn->flush(call.deadline);
+  }
+  if (sent) co_return fail(sent);
   Clock::time_point head_deadline = std::min(call.deadline, after(call.options.response_header_timeout));
   if (auto ec = co_await conn->read_head(resp, req.method == "HEAD", head_deadline)) co_return fail(ec);
 

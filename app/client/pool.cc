@@ -168,16 +168,19 @@ void Pools::prune(HostPool& pool, Clock::time_point now) {
   for (std::size_t i = 0; i < gone && !pool.waiters.empty(); ++i) wake_to_dial(pool);
 }
 
+std::unique_ptr<Http1ClientConnection> Pools::take_idle(HostPool& pool) {
+  prune(pool, LoopClock::now());
+  if (pool.idle.empty()) return nullptr;
+  std::unique_ptr<Http1ClientConnection> conn = std::move(pool.idle.back().conn);
+  pool.idle.pop_back();
+  report(pool);
+  return conn;
+}
+
 Task<Result<Lease>> Pools::acquire(HostPool& pool, Clock::time_point deadline) {
   for (;;) {
-    auto now = Clock::now();
-    prune(pool, now);
-    if (!pool.idle.empty()) {
-      Lease lease{std::move(pool.idle.back().conn), true};
-      pool.idle.pop_back();
-      report(pool);
-      co_return lease;
-    }
+    if (auto conn = take_idle(pool)) co_return Lease{std::move(conn), true};
+    auto now = LoopClock::now();
     if (pool.open < options_.max_connections_per_host) {
       ++pool.open;
       report(pool);
@@ -200,7 +203,7 @@ Task<Result<Lease>> Pools::acquire(HostPool& pool, Clock::time_point deadline) {
 }
 
 void Pools::release(HostPool& pool, std::unique_ptr<Http1ClientConnection> conn) {
-  auto now = Clock::now();
+  auto now = LoopClock::now();
   if (conn->reusable() && !expired(*conn, now)) {
     if (!pool.waiters.empty()) {
       PoolWaiter* w = pool.waiters.front();

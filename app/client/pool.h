@@ -124,6 +124,8 @@ class Pools {
   // max_connections_per_host open, else wait (wait_timeout, cut to `deadline`) for a release.
   // Errors: the dial's (Dialer::open), client::errc::pool_timeout.
   Task<Result<Lease>> acquire(HostPool& pool, Clock::time_point deadline);
+  // acquire()'s first step without its coroutine: an idle connection, or null.
+  std::unique_ptr<Http1ClientConnection> take_idle(HostPool& pool);
   // Back to the first waiter, else the idle list; an unusable connection (error, close,
   // bytes left over, lifetime over) is closed and its slot goes to the first waiter.
   void release(HostPool& pool, std::unique_ptr<Http1ClientConnection> conn);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The client side of an HTTP/1.1 connection: request out, response in.
 #include <khz/common/log.h>
+#include <khz/common/loop_clock.h>
 #include <khz/protocol/http1_client.h>
 #include <khz/transport/error.h>
 
@@ -49,39 +50,43 @@ void Http1ClientConnection::queue_body_end() {
 }
 
 namespace {
+// The timeout for one wait: what is left of `deadline` (LoopClock), at most `cap`
+// (0: none). Zero: no timeout at all (no deadline, no cap). Negative or zero with a deadline: it
+// has passed, which expired() tells.
 std::chrono::steady_clock::duration bounded(std::chrono::steady_clock::time_point deadline,
                                             std::chrono::milliseconds cap) {
-  auto left = deadline - std::chrono::steady_clock::now();
+  if (deadline == std::chrono::steady_clock::time_point::max()) return cap;  // no clock read
+  auto left = deadline - LoopClock::now();
   if (cap.count() > 0 && left > cap) return cap;
   return left;
 }
+
+bool expired(std::chrono::steady_clock::time_point deadline, std::chrono::steady_clock::duration left) {
+  return deadline != std::chrono::steady_clock::time_point::max() && left <= std::chrono::steady_clock::duration::zero();
+}
 }  // namespace
 
-Task<std::error_code> Http1ClientConnection::flush(Clock::time_point deadline) {
+Http1ClientConnection::FlushAwaiter Http1ClientConnection::flush(Clock::time_point deadline) {
   auto t = bounded(deadline, options_.write_timeout);
-  if (t <= Clock::duration::zero()) {
-    failed_ = true;
-    co_return transport::errc::timed_out;
-  }
+  if (expired(deadline, t)) return FlushAwaiter{*this, conn_->flush(), transport::errc::timed_out};
   conn_->set_write_timeout(t);
-  auto ec = co_await conn_->flush();
-  if (ec) failed_ = true;
-  co_return ec;
+  return FlushAwaiter{*this, conn_->flush(), {}};
 }
 
+// The three reads are read() itself (no coroutine frame of their own).
 Task<std::error_code> Http1ClientConnection::read_head(Response& response, bool head_request,
                                                        Clock::time_point deadline) {
   parser_->parser.start(response, head_request);
   parser_->started = true;
-  co_return co_await read(response, Until::head, deadline);
+  return read(response, Until::head, deadline);
 }
 
 Task<std::error_code> Http1ClientConnection::read_body(Response& response, Clock::time_point deadline) {
-  co_return co_await read(response, Until::body_bytes, deadline);
+  return read(response, Until::body_bytes, deadline);
 }
 
 Task<std::error_code> Http1ClientConnection::read_all(Response& response, Clock::time_point deadline) {
-  co_return co_await read(response, Until::end, deadline);
+  return read(response, Until::end, deadline);
 }
 
 Task<std::error_code> Http1ClientConnection::read(Response& response, Until until, Clock::time_point deadline) {
@@ -107,7 +112,7 @@ Task<std::error_code> Http1ClientConnection::read(Response& response, Until unti
     if (until == Until::body_bytes && !response.body().empty()) co_return std::error_code();
 
     auto t = bounded(deadline, options_.read_gap);
-    if (t <= Clock::duration::zero()) {
+    if (expired(deadline, t)) {
       failed_ = true;
       co_return transport::errc::timed_out;
     }
