@@ -15,6 +15,7 @@
 // two coroutines; the last one to go deletes it. RFC 8441 tunnels over a stream: client_tunnel.cc.
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+#include <khz/common/loop_clock.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/http2_client.h>
 #include <khz/transport/dial.h>
@@ -188,7 +189,7 @@ struct Http2ClientConnection::Session {
   static void on_tick(void* context) {
     Session& self = *static_cast<Session*>(context);
     self.ref();
-    const auto now = Clock::now();
+    const auto now = LoopClock::now();
     bool pending = false;
     auto check = [&](Waiting& w) {
       if (!w.handle || w.deadline == Clock::time_point::max()) return;
@@ -228,7 +229,7 @@ struct Http2ClientConnection::Session {
 
   Clock::time_point read_deadline(Clock::time_point deadline) const {
     if (opt.read_gap.count() <= 0) return deadline;
-    return std::min(deadline, Clock::now() + opt.read_gap);
+    return std::min(deadline, LoopClock::now() + opt.read_gap);
   }
 
   // ---- streams
@@ -892,7 +893,7 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
     nghttp2_session_resume_data(s.ng.get(), st.id);
   }
   s.kick();
-  Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, Clock::now() + s.opt.write_timeout)
+  Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, LoopClock::now() + s.opt.write_timeout)
                                                             : deadline;
   while (st.out_off < st.out.size() && !st.error && !st.closed) {
     co_await Http2ClientConnection::Session::Wait{s, st.write_wait, until};

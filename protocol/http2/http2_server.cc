@@ -18,6 +18,7 @@
 // to) goes away.
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
+#include <khz/common/loop_clock.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/http2.h>
 #include <khz/transport/error.h>
@@ -82,7 +83,7 @@ class ConnectionDriver final : ServerSession::Driver, TunnelConnection::Host {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
       stream.waiter = h;
       stream.waiting = kind;
-      stream.wait_since = Clock::now();
+      stream.wait_since = LoopClock::now();
       stream.wait_error.clear();
       return driver.writer_if_wanted();
     }
@@ -461,7 +462,7 @@ Task<void> ConnectionDriver::run(Request* upgraded, std::string_view upgrade_set
       }
       break;
     }
-    session_.note_activity(Clock::now());
+    session_.note_activity(LoopClock::now());
   }
 
   // ---- the connection is over: stop the writer and the ticker, end every stream's waits

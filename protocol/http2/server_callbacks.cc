@@ -4,6 +4,7 @@
 // frames sent (ACKs counted out, RFC 9113 §8.1's RST_STREAM), and the data provider that
 // reads a response body.
 #include <khz/common/log.h>
+#include <khz/common/loop_clock.h>
 #include <khz/protocol/error.h>
 #include <khz/transport/error.h>
 
@@ -315,7 +316,7 @@ int ServerSession::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std::int32
     }
     return 0;
   }
-  s->wait_since = Clock::now();
+  s->wait_since = LoopClock::now();
   if (s->streaming_body) {
     s->body_pending.append(sv(data, len));
     session.wake(*s);
@@ -359,7 +360,7 @@ int ServerSession::on_frame_send(nghttp2_session*, const nghttp2_frame* frame, v
       if (s->tunnel_open) {
         // RFC 8441 §4: END_STREAM is the tunnel's FIN; the client may still send and then end
         // its half. It gets tunnel_close_grace (check_deadlines).
-        s->linger_since = Clock::now();
+        s->linger_since = LoopClock::now();
       } else {
         nghttp2_submit_rst_stream(session.ng_.get(), NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
       }
