@@ -24,6 +24,26 @@ Attempt no_connection(const ClientRequest& req, const Url& url, const HostPool& 
 
 }  // namespace
 
+// url.authority() for the Host field (:authority in HTTP/2), kept per thread for the last URL's origin: load
+// generators and gateway routes send to the same one again and again. Used at once (the next
+// call on this thread may change it).
+const std::string& host_field(const Url& url) {
+  struct Last {
+    bool valid = false;
+    std::uint16_t port = 0;
+    std::string scheme, host, authority;
+  };
+  thread_local Last last;
+  if (!last.valid || url.port != last.port || url.host != last.host || url.scheme != last.scheme) {
+    last.authority = url.authority();
+    last.scheme = url.scheme;
+    last.host = url.host;
+    last.port = url.port;
+    last.valid = true;
+  }
+  return last.authority;
+}
+
 bool was_never_answered(std::error_code ec) {
   return ec == transport::errc::eof || ec == std::errc::connection_reset || ec == std::errc::broken_pipe;
 }

@@ -53,4 +53,8 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
 // The connection ended before anything was answered (a stale keep-alive when it was reused).
 bool was_never_answered(std::error_code ec);
 
+// url.authority(), kept per thread for the last origin: valid until the next call on this
+// thread (use it before suspending).
+const std::string& host_field(const Url& url);
+
 }  // namespace khz::client

@@ -24,26 +24,6 @@ Request& scratch_request() {
   return r;
 }
 
-// url.authority() for the Host field, kept per thread for the last URL's origin: load
-// generators and gateway routes send to the same one again and again. Used at once (the next
-// call on this thread may change it).
-const std::string& host_field(const Url& url) {
-  struct Last {
-    bool valid = false;
-    std::uint16_t port = 0;
-    std::string scheme, host, authority;
-  };
-  thread_local Last last;
-  if (!last.valid || url.port != last.port || url.host != last.host || url.scheme != last.scheme) {
-    last.authority = url.authority();
-    last.scheme = url.scheme;
-    last.host = url.host;
-    last.port = url.port;
-    last.valid = true;
-  }
-  return last.authority;
-}
-
 // Writes a streamed request body after its head, piece by piece.
 Task<std::error_code> send_streamed_body(Http1ClientConnection& c, RequestBody& body, Clock::time_point deadline) {
   for (;;) {

@@ -48,9 +48,8 @@ Task<Attempt> exchange_h2(CallState& call, const ClientRequest& req, const Url& 
       extra[extras++] = {"user-agent", call.options.user_agent};
     }
     if (!call.jar_cookies.empty()) extra[extras++] = {"cookie", call.jar_cookies};
-    std::string authority = url.authority();
     Http2RequestInfo info{.scheme = url.scheme,
-                          .authority = authority,
+                          .authority = host_field(url),
                           .body = streamed ? std::string_view() : std::string_view(req.body),
                           .streamed_body = streamed,
                           .content_length = streamed ? body.length() : -1};
