@@ -89,10 +89,16 @@ class Histogram {
  private:
   static constexpr std::size_t kLinear = 1000;
   static constexpr double kGrowth = 1.01;
+  // Past the linear part, a search of the bucket bounds (no log() per response).
   static std::size_t bucket(std::uint64_t us) noexcept {
     if (us < kLinear) return us;
-    auto i = kLinear + static_cast<std::size_t>(std::log(static_cast<double>(us) / kLinear) / std::log(kGrowth));
-    return std::min(i, kBuckets - 1);
+    static const std::array<double, kBuckets - kLinear> bounds = [] {
+      std::array<double, kBuckets - kLinear> b{};
+      for (std::size_t j = 0; j < b.size(); ++j) b[j] = upper(kLinear + j);
+      return b;
+    }();
+    auto it = std::upper_bound(bounds.begin(), bounds.end(), static_cast<double>(us));
+    return std::min(kLinear + static_cast<std::size_t>(it - bounds.begin()), kBuckets - 1);
   }
   static double upper(std::size_t i) noexcept {
     if (i < kLinear) return static_cast<double>(i + 1);
