@@ -709,8 +709,8 @@ client_h1_scenarios() {
     echo
     echo "## Client: khz-load against wrk (both -c50, one thread/loop on CPU $BENCH_CLIENT_CPU; server $name on CPU $BENCH_SERVER_CPU)"
     echo
-    echo "| path | wrk req/s | khz-load req/s | khz-load / wrk | khz-load p50 / p99 |"
-    echo "|---|---:|---:|---:|---|"
+    echo "| path | wrk req/s | khz-load req/s | khz-load / wrk | khz-load p50 / p99 | khz-load on uring req/s | uring / wrk |"
+    echo "|---|---:|---:|---:|---|---:|---:|"
   } >"$OUT/client.md"
   for path in /plaintext /json; do
     local wfile="$OUT/client-wrk${path//\//-}.txt" kfile="$OUT/client-khz-load${path//\//-}.txt"
@@ -723,10 +723,16 @@ client_h1_scenarios() {
     local krps klat
     krps=$(sed -n 's/^requests\/s: //p' "$kfile")
     klat=$(sed -n 's/^latency p50: \(.*\) us, p99: \(.*\) us$/\1 us \/ \2 us/p' "$kfile")
-    local ratio
+    # The same client on the io_uring transport (KHZ_TRANSPORT=uring; netpoll is the default).
+    local ufile="$OUT/client-khz-load-uring${path//\//-}.txt" urps
+    KHZ_TRANSPORT=uring run_on_client_cpu "$ufile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
+      "http://127.0.0.1:$port$path" || log "client / khz-load on uring $path: exited with an error (see $ufile)"
+    urps=$(sed -n 's/^requests\/s: //p' "$ufile")
+    local ratio uratio
     ratio=$(awk -v k="${krps:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0) printf "%.2f", k / w; else print "n/a" }')
-    echo "| $path | ${rps:-n/a} | ${krps:-n/a} | $ratio | ${klat:-n/a} |" >>"$OUT/client.md"
-    log "client $path: wrk ${rps:-n/a} req/s, khz-load ${krps:-n/a} req/s ($ratio)"
+    uratio=$(awk -v k="${urps:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0 && k > 0) printf "%.2f", k / w; else print "n/a" }')
+    echo "| $path | ${rps:-n/a} | ${krps:-n/a} | $ratio | ${klat:-n/a} | ${urps:-n/a} | $uratio |" >>"$OUT/client.md"
+    log "client $path: wrk ${rps:-n/a} req/s, khz-load ${krps:-n/a} req/s ($ratio), on uring ${urps:-n/a} ($uratio)"
   done
   stop_server
 }
