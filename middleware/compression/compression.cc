@@ -8,6 +8,8 @@
 #include <khz/protocol/accept_encoding.h>
 #include <khz/protocol/content_coding.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -23,7 +25,13 @@ namespace {
 using compression_detail::media_type_matches;
 using compression_detail::media_type_of;
 
+std::uint64_t next_state_id() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 struct State {
+  std::uint64_t id = next_state_id();  // never reused (unlike an address), for per-thread caches
   std::vector<protocol::ContentCoding> codings;
   std::vector<std::string_view> names;  // coding_name() of each, for choose_coding
   std::vector<std::string> types;       // lower-case patterns
@@ -96,16 +104,7 @@ class CompressFilter final : public ResponseFilter {
     if (!head.content_range.empty()) return false;
     if (!head.content_encoding.empty() && !has_token(head.content_encoding, "identity")) return false;
     if (has_token(head.cache_control, "no-transform")) return false;
-    thread_local std::string type;  // capacity kept: no allocation per response
-    media_type_of(head.content_type, type);
-    bool listed = false;
-    for (const std::string& pattern : state_.types) {
-      if (media_type_matches(type, pattern)) {
-        listed = true;
-        break;
-      }
-    }
-    if (!listed) return false;
+    if (!listed(head.content_type)) return false;
     // From here the answer depends on Accept-Encoding.
     add_vary(r, head.vary);
     if (ctx.method() == "HEAD") return false;
@@ -120,6 +119,31 @@ class CompressFilter final : public ResponseFilter {
     const std::string_view etag = r.header("ETag");
     if (!etag.empty() && !etag.starts_with("W/")) r.headers().set("ETag", "W/" + std::string(etag));
     return true;
+  }
+
+  // Whether the content type is one to compress. The answer for the last type seen is kept
+  // per thread and middleware: a service answers with a few types, mostly the same one.
+  bool listed(std::string_view content_type) const {
+    struct Last {
+      std::uint64_t state = 0;
+      std::string content_type;
+      bool listed = false;
+      std::string type;  // media_type_of's output (capacity kept)
+    };
+    thread_local Last last;
+    if (last.state == state_.id && last.content_type == content_type) return last.listed;
+    media_type_of(content_type, last.type);
+    bool found = false;
+    for (const std::string& pattern : state_.types) {
+      if (media_type_matches(last.type, pattern)) {
+        found = true;
+        break;
+      }
+    }
+    last.state = state_.id;
+    last.content_type.assign(content_type);
+    last.listed = found;
+    return found;
   }
 
   void filter(std::string_view piece, bool last, std::string& out) override {

@@ -179,6 +179,30 @@ TEST_CASE("compression: what is never compressed") {
   }
 }
 
+TEST_CASE("compression: each middleware answers for its own types, alternating on one thread") {
+  // The type check keeps its last answer per thread and middleware: two stacks with different
+  // lists, and a stack made after another is gone, must not see each other's answer.
+  const std::vector<khz::testing::Header> accept{{"Accept-Encoding", "gzip"}};
+  khz::Engine json_only;
+  json_only.use(mw::compression({.codings = {"gzip"}, .types = {"application/json"}}));
+  add_routes(json_only);
+  khz::Engine text_only;
+  text_only.use(mw::compression({.codings = {"gzip"}, .types = {"text/*"}}));
+  add_routes(text_only);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(perform_request(json_only, "GET", "/json", accept).header("Content-Encoding") == "gzip");
+    CHECK(perform_request(text_only, "GET", "/json", accept).header("Content-Encoding").empty());
+    CHECK(perform_request(text_only, "GET", "/vary", accept).header("Content-Encoding") == "gzip");
+    CHECK(perform_request(json_only, "GET", "/vary", accept).header("Content-Encoding").empty());
+  }
+  for (int i = 0; i < 3; ++i) {
+    khz::Engine e;
+    e.use(mw::compression({.codings = {"gzip"}, .types = {i % 2 == 0 ? "text/*" : "image/png"}}));
+    add_routes(e);
+    CHECK(perform_request(e, "GET", "/png", accept).header("Vary").empty() == (i % 2 == 0));
+  }
+}
+
 TEST_CASE("compression and decompression options are checked") {
   CHECK_THROWS_AS(mw::compression({.codings = {}}), std::invalid_argument);
   CHECK_THROWS_AS(mw::compression({.codings = {"lzma"}}), std::invalid_argument);
