@@ -602,6 +602,10 @@ ws_scenarios() {
 }
 
 # --- main ---
+median_of() {  # median_of VALUE...: the middle value (the upper one of an even count), n/a values skipped
+  printf '%s\n' "$@" | grep -v n/a | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }'
+}
+
 # --- client scenarios ---
 # khz's client as a load generator: khz-load (one loop, 50 keep-alive connections, pinned to the
 # client CPU) against wrk with the same concurrency, both loading khz-netpoll on the server CPU.
@@ -649,7 +653,7 @@ client_discovery_scenario() {
   done
   stop_server
   local median
-  median=$(printf '%s\n' "${ratios[@]}" | grep -v n/a | sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)]; else print "n/a" }')
+  median=$(median_of "${ratios[@]}")
   {
     echo
     echo "## Client: discovery vs a static address (khz-load -c50, one loop on CPU $BENCH_CLIENT_CPU; server $name on CPU $BENCH_SERVER_CPU)"
@@ -700,7 +704,7 @@ client_h2_scenario() {
 }
 
 client_h1_scenarios() {
-  local name=khz-netpoll port=$((BENCH_PORT + 90)) path
+  local name=khz-netpoll port=$((BENCH_PORT + 90)) path round
   if ! start_server "$name" "$port"; then
     log "client scenarios: $name did not start; skipped"
     return 0
@@ -709,30 +713,37 @@ client_h1_scenarios() {
     echo
     echo "## Client: khz-load against wrk (both -c50, one thread/loop on CPU $BENCH_CLIENT_CPU; server $name on CPU $BENCH_SERVER_CPU)"
     echo
-    echo "| path | wrk req/s | khz-load req/s | khz-load / wrk | khz-load p50 / p99 | khz-load on uring req/s | uring / wrk |"
-    echo "|---|---:|---:|---:|---|---:|---:|"
+    echo "$BENCH_ROUNDS interleaved rounds (wrk, khz-load, khz-load on io_uring, in turn); each ratio is the median of the per-round ratios to wrk."
+    echo
+    echo "| path | wrk req/s (median) | khz-load req/s (median) | khz-load / wrk | per round | khz-load p50 / p99 (last round) | on uring req/s (median) | uring / wrk | per round |"
+    echo "|---|---:|---:|---:|---|---|---:|---:|---|"
   } >"$OUT/client.md"
   for path in /plaintext /json; do
-    local wfile="$OUT/client-wrk${path//\//-}.txt" kfile="$OUT/client-khz-load${path//\//-}.txt"
-    wrk_args 50 "$path" "" "$port" "$BENCH_SECONDS"
-    run_wrk "$wfile" "${ARGS[@]}" || log "client / wrk $path: wrk exited with an error (see $wfile)"
-    local requests rps p50 p99 errors
-    read -r requests rps p50 p99 errors <<<"$(parse_wrk "$wfile")"
-    run_on_client_cpu "$kfile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
-      "http://127.0.0.1:$port$path" || log "client / khz-load $path: exited with an error (see $kfile)"
-    local krps klat
-    krps=$(sed -n 's/^requests\/s: //p' "$kfile")
-    klat=$(sed -n 's/^latency p50: \(.*\) us, p99: \(.*\) us$/\1 us \/ \2 us/p' "$kfile")
-    # The same client on the io_uring transport (KHZ_TRANSPORT=uring; netpoll is the default).
-    local ufile="$OUT/client-khz-load-uring${path//\//-}.txt" urps
-    KHZ_TRANSPORT=uring run_on_client_cpu "$ufile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
-      "http://127.0.0.1:$port$path" || log "client / khz-load on uring $path: exited with an error (see $ufile)"
-    urps=$(sed -n 's/^requests\/s: //p' "$ufile")
-    local ratio uratio
-    ratio=$(awk -v k="${krps:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0) printf "%.2f", k / w; else print "n/a" }')
-    uratio=$(awk -v k="${urps:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0 && k > 0) printf "%.2f", k / w; else print "n/a" }')
-    echo "| $path | ${rps:-n/a} | ${krps:-n/a} | $ratio | ${klat:-n/a} | ${urps:-n/a} | $uratio |" >>"$OUT/client.md"
-    log "client $path: wrk ${rps:-n/a} req/s, khz-load ${krps:-n/a} req/s ($ratio), on uring ${urps:-n/a} ($uratio)"
+    local wrps=() krps=() urps=() kratios=() uratios=() klat=""
+    for round in $(seq "$BENCH_ROUNDS"); do
+      local tag="${path//\//-}-$round"
+      local wfile="$OUT/client-wrk$tag.txt" kfile="$OUT/client-khz-load$tag.txt" ufile="$OUT/client-khz-load-uring$tag.txt"
+      wrk_args 50 "$path" "" "$port" "$BENCH_SECONDS"
+      run_wrk "$wfile" "${ARGS[@]}" || log "client / wrk $path: wrk exited with an error (see $wfile)"
+      local requests rps p50 p99 errors
+      read -r requests rps p50 p99 errors <<<"$(parse_wrk "$wfile")"
+      run_on_client_cpu "$kfile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
+        "http://127.0.0.1:$port$path" || log "client / khz-load $path: exited with an error (see $kfile)"
+      # The same client on the io_uring transport (KHZ_TRANSPORT=uring; netpoll is the default).
+      KHZ_TRANSPORT=uring run_on_client_cpu "$ufile" "$BUILD/bin/khz-load" -c 50 -d "$BENCH_SECONDS" --loops 1 \
+        "http://127.0.0.1:$port$path" || log "client / khz-load on uring $path: exited with an error (see $ufile)"
+      local k u
+      k=$(sed -n 's/^requests\/s: //p' "$kfile")
+      u=$(sed -n 's/^requests\/s: //p' "$ufile")
+      klat=$(sed -n 's/^latency p50: \(.*\) us, p99: \(.*\) us$/\1 us \/ \2 us/p' "$kfile")
+      wrps+=("${rps:-0}")
+      krps+=("${k:-0}")
+      urps+=("${u:-0}")
+      kratios+=("$(awk -v k="${k:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0 && k > 0) printf "%.2f", k / w; else print "n/a" }')")
+      uratios+=("$(awk -v k="${u:-0}" -v w="${rps:-0}" 'BEGIN { if (w > 0 && k > 0) printf "%.2f", k / w; else print "n/a" }')")
+      log "client $path round $round: wrk ${rps:-n/a} req/s, khz-load ${k:-n/a} (${kratios[-1]}), on uring ${u:-n/a} (${uratios[-1]})"
+    done
+    echo "| $path | $(median_of "${wrps[@]}") | $(median_of "${krps[@]}") | $(median_of "${kratios[@]}") | ${kratios[*]} | ${klat:-n/a} | $(median_of "${urps[@]}") | $(median_of "${uratios[@]}") | ${uratios[*]} |" >>"$OUT/client.md"
   done
   stop_server
 }
