@@ -49,10 +49,14 @@ struct Callbacks {
 
 enum class Role { server, client };
 // A session calling `callbacks` with `user_data`. `option`: null for nghttp2's defaults; nghttp2
-// copies it. `mem`: the allocator of the session's memory (null: malloc); it must outlive the
-// session. Null when nghttp2 could not allocate.
+// copies it. `mem`: the allocator of the session's memory (null: pooled_memory()); it must
+// outlive the session. Null when nghttp2 could not allocate.
 SessionPtr new_session(Role role, const Callbacks& callbacks, void* user_data, const nghttp2_option* option,
                        nghttp2_mem* mem = nullptr) noexcept;
+
+// nghttp2's allocator on the calling thread's small-block pool (a size prefix per block): a
+// session's per-stream memory without malloc. A block may be freed on another thread.
+nghttp2_mem* pooled_memory() noexcept;
 
 // Raises the connection's receive window from RFC 9113's 65,535 bytes to `size` (capped at
 // 2^31-1) with a WINDOW_UPDATE on stream 0; nothing when `size` is not larger.

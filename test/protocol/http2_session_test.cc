@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -26,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <thread>
 #include <vector>
 
 using khz::BodyPolicy;
@@ -949,4 +951,36 @@ TEST_CASE("http2 session: :protocol without the setting, and malformed extended 
     CHECK(client.streams[good].field(":status") == "200");
     CHECK(client.find(NGHTTP2_GOAWAY) == nullptr);
   }
+}
+
+TEST_CASE("http2: nghttp2's pooled allocator keeps malloc's contract") {
+  nghttp2_mem* mem = khz::protocol::http2::pooled_memory();
+  REQUIRE(mem != nullptr);
+  void* ud = mem->mem_user_data;
+  // Sizes across the pool's classes and past them (bigger than 4 KiB goes to operator new).
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{48}, std::size_t{49}, std::size_t{200},
+                           std::size_t{4080}, std::size_t{4081}, std::size_t{70000}}) {
+    auto* p = static_cast<unsigned char*>(mem->malloc(size, ud));
+    REQUIRE(p != nullptr);
+    CHECK(reinterpret_cast<std::uintptr_t>(p) % 16 == 0);
+    std::memset(p, 0xab, size);
+    // Growing keeps the bytes; shrinking keeps the block.
+    auto* q = static_cast<unsigned char*>(mem->realloc(p, size + 100, ud));
+    REQUIRE(q != nullptr);
+    CHECK(std::all_of(q, q + size, [](unsigned char c) { return c == 0xab; }));
+    std::memset(q + size, 0xcd, 100);
+    CHECK(mem->realloc(q, size / 2, ud) == q);
+    mem->free(q, ud);
+  }
+  auto* z = static_cast<unsigned char*>(mem->calloc(100, 30, ud));
+  REQUIRE(z != nullptr);
+  CHECK(std::all_of(z, z + 3000, [](unsigned char c) { return c == 0; }));
+  mem->free(z, ud);
+  CHECK(mem->calloc(SIZE_MAX / 2, 4, ud) == nullptr);  // n * size overflows
+  CHECK(mem->malloc(SIZE_MAX - 4, ud) == nullptr);
+  mem->free(nullptr, ud);
+  void* fresh = mem->realloc(nullptr, 64, ud);  // realloc(nullptr) is malloc
+  REQUIRE(fresh != nullptr);
+  // A block freed on another thread joins that thread's pool.
+  std::thread([&] { mem->free(fresh, ud); }).join();
 }
