@@ -25,6 +25,7 @@
 #include <khz/common/event_loop.h>
 #include <khz/common/version.h>
 #include <khz/governance/discovery.h>
+#include <khz/common/tick_clock.h>
 #include <khz/transport/dial.h>
 
 #include <algorithm>
@@ -118,7 +119,7 @@ struct LoopStats {
 
 struct Run {
   std::string url;
-  Clock::time_point end;
+  std::uint64_t end_ticks = 0;  // when the run ends, on khz::TickClock
   std::atomic<bool> stop{false};
 };
 
@@ -127,21 +128,22 @@ khz::Task<void> worker(khz::Client& client, Run& run, LoopStats& stats) {
   khz::ClientRequest request;
   request.url = run.url;
   khz::Response response;
-  // One clock read a request: a response's time is the next request's start (back to back).
-  for (auto t0 = Clock::now(); t0 < run.end;) {
+  // One reading of the cycle counter a request (TickClock, as wrk and h2load read their own
+  // clock): a response's time is the next request's start (back to back).
+  for (std::uint64_t t0 = khz::TickClock::now(); t0 < run.end_ticks;) {
     std::error_code ec = co_await client.send_into(request, response);
-    auto t1 = Clock::now();
-    if (t1 > run.end && ec) break;  // cut off by the end of the run
+    const std::uint64_t t1 = khz::TickClock::now();
+    if (t1 > run.end_ticks && ec) break;  // cut off by the end of the run
     if (ec) {
       ++stats.errors;
       if (stats.first_error.empty()) stats.first_error = ec.message();
       co_await khz::sleep_for(std::chrono::milliseconds(10));  // do not spin on a dead server
-      t0 = Clock::now();
+      t0 = khz::TickClock::now();
       continue;
     }
     ++stats.requests;
     if (response.status() >= 400) ++stats.bad_status;
-    stats.latency.add(t1 - t0);
+    stats.latency.add(khz::TickClock::nanoseconds(t1 - t0));
     t0 = t1;
   }
 }
@@ -267,8 +269,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < (h2 ? connections : 1); ++i) clients.push_back(std::make_unique<khz::Client>(options));
   std::vector<LoopStats> stats(static_cast<std::size_t>(loops));
   for (int i = 0; i < loops; ++i) event_loops.push_back(khz::transport::ClientLoop::make(""));
+  khz::TickClock::calibrate();  // before the run's clock starts (it may spin a few ms)
   auto start = Clock::now();
-  run.end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  run.end_ticks = khz::TickClock::now() + static_cast<std::uint64_t>(seconds * khz::TickClock::rate());
   std::vector<std::thread> drivers;
   std::size_t next_client = 0;
   for (int i = 0; i < loops; ++i) {
