@@ -76,6 +76,7 @@ class ZstdDecoder final : public ContentDecoder {
         return s;
       }
       at_frame_start_ = false;
+      regular_frame_ = frame;
       header_size_ = 0;
       content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;
       frame_produced_ = 0;
@@ -99,7 +100,7 @@ class ZstdDecoder final : public ContentDecoder {
     s.produced = output.pos;
     keep_header(in, input.pos);
     frame_produced_ += output.pos;
-    if (ZSTD_isError(hint)) {
+    if (ZSTD_isError(hint) || reserved_bit_) {
       s.error = coding_errc::corrupt;
     } else if (hint == 0 && content_size_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_produced_ != content_size_) {
       // libzstd's streaming path does not check the size a frame header declares (its one-shot
@@ -122,6 +123,10 @@ class ZstdDecoder final : public ContentDecoder {
     const std::size_t take = std::min(n, sizeof header_ - header_size_);
     std::copy(bytes, bytes + take, header_ + header_size_);
     header_size_ += take;
+    // RFC 8878 §3.1.1.1.1: the descriptor's reserved bit must be zero. libzstd's streaming path
+    // refuses it or not depending on how the header's bytes arrive (a fuzzer found a frame it
+    // took when fed in 6-byte slices and refused whole): checked here, however it is sliced.
+    if (regular_frame_ && header_size_ > 4 && (header_[4] & 0x08) != 0) reserved_bit_ = true;
     // ZSTD_CONTENTSIZE_ERROR until the header is whole (or for one libzstd rejects, which
     // decoding reports on its own).
     const unsigned long long size = ZSTD_getFrameContentSize(header_, header_size_);
@@ -143,6 +148,8 @@ class ZstdDecoder final : public ContentDecoder {
   std::size_t header_size_ = 0;    // bytes in header_, or kHeaderDone once read
   unsigned long long content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;  // declared by the header
   unsigned long long frame_produced_ = 0;                        // decoded from this frame
+  bool regular_frame_ = false;                                   // not a skippable frame
+  bool reserved_bit_ = false;                                    // the frame's descriptor sets it
 };
 
 }  // namespace

@@ -346,3 +346,24 @@ TEST_CASE("zstd frames decode the same whole and in pieces, their declared size 
     CHECK(rle.error == decode(ContentCoding::zstd, empty_rle, 1024, 0).error);
   }
 }
+
+TEST_CASE("zstd: a frame descriptor's reserved bit is refused however the frame is sliced") {
+  using namespace std::string_view_literals;
+  // An empty frame, then one whose descriptor (0xab) sets the reserved bit (RFC 8878
+  // §3.1.1.1.1) with a dictionary id and a 4-byte size: libzstd's streaming path took it when
+  // its header came as 5 bytes and then 6 (a fuzzer's find), and refused it whole.
+  const std::string wire = std::string("\x28\xb5\x2f\xfd\x30\x00\x01\x00\x00"sv) +
+                           std::string("\x28\xb5\x2f\xfd\xab\x00\x01\x00\xf7\x27\xb5\x2f\xfd\x30\x00\x30\x00\xb6\x00\x00"sv);
+  for (std::size_t piece = 0; piece <= wire.size(); ++piece) {
+    INFO("piece " << piece);
+    CHECK(decode(ContentCoding::zstd, wire, 1024, piece).error == coding_errc::corrupt);
+  }
+  // A skippable frame's size field is not a descriptor: 0x08 in it is no reserved bit.
+  const std::string skippable = std::string("\x50\x2a\x4d\x18\x08\x00\x00\x00"sv) + std::string(8, 'x');
+  const std::string with_data = skippable + encode(ContentCoding::zstd, "payload");
+  for (std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{5}}) {
+    const Decoded ok = decode(ContentCoding::zstd, with_data, 1024, piece);
+    REQUIRE_FALSE(ok.error);
+    CHECK(ok.body == "payload");
+  }
+}
