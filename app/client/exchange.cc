@@ -24,9 +24,9 @@ Attempt no_connection(const ClientRequest& req, const Url& url, const HostPool& 
 
 }  // namespace
 
-// url.authority() for the Host field (:authority in HTTP/2), kept per thread for the last URL's origin: load
-// generators and gateway routes send to the same one again and again. Used at once (the next
-// call on this thread may change it).
+// url.authority() for the Host field (:authority in HTTP/2), kept per thread for the last
+// origin: load generators and gateway routes send to the same one again and again. Used at
+// once (the next call on this thread may change it).
 const std::string& host_field(const Url& url) {
   struct Last {
     bool valid = false;

@@ -418,6 +418,29 @@ TEST_CASE("client: requests, keep-alive reuse, pools") {
   }
 }
 
+TEST_CASE("client: each request's Host names its own origin, one origin after another") {
+  // The Host value is kept per thread for the last origin (exchange.cc, host_field): a change
+  // of port, of host spelling, or back again must each be seen.
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer a(transport), b(transport);
+      for (TestServer* s : {&a, &b}) {
+        s->server.get("/host", [](khz::RequestContext& c) { c.string(200, std::string(c.header("Host"))); });
+        s->start();
+      }
+      BlockingClient c(fast(transport));
+      const std::string at_a = "127.0.0.1:" + std::to_string(a.port());
+      const std::string at_b = "127.0.0.1:" + std::to_string(b.port());
+      const std::string named_a = "localhost:" + std::to_string(a.port());
+      for (const std::string& authority : {at_a, at_a, at_b, at_a, named_a, at_a, at_b}) {
+        auto r = c.get("http://" + authority + "/host");
+        REQUIRE(r);
+        CHECK(r->body() == authority);
+      }
+    }
+  }
+}
+
 TEST_CASE("client: resolver and balancers") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {
