@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The validation formats and the helpers rules share: email (the WHATWG "valid e-mail address"
 // grammar, what a browser's <input type=email> accepts), absolute URL, UUID (RFC 9562 text
-// form), IP addresses (inet_pton), regular expressions (RE2, compiled once per thread and
-// pattern), UTF-8 length, "a|b|c" lists.
+// form), IP addresses (inet_pton), UTF-8 length, "a|b|c" lists. Patterns: pattern.cc.
 #include <khz/app/bind.h>
 
 #include <arpa/inet.h>
@@ -12,8 +11,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <khz/common/log.h>
-
-#include <re2/re2.h>
 
 #include <memory>
 #include <string>
@@ -149,35 +146,6 @@ std::string_view format_message(Format format) noexcept {
     case Format::none: break;
   }
   return "is invalid";
-}
-
-bool matches_pattern(std::string_view pattern, std::string_view value) {
-  // RE2, not std::regex: matching is linear in the input and never recurses, so a long value
-  // sent against a field's pattern can neither take seconds nor overflow the stack. Patterns come
-  // from field lists (string literals, a handful per program): one compiled RE2 per pattern and
-  // thread, found by address, no lock.
-  struct Compiled {
-    const char* data;
-    std::size_t size;
-    std::unique_ptr<re2::RE2> re;
-  };
-  thread_local std::vector<Compiled> compiled;
-  const re2::RE2* re = nullptr;
-  for (const auto& c : compiled) {
-    if (c.data == pattern.data() && c.size == pattern.size()) re = c.re.get();
-  }
-  if (re == nullptr) {
-    re2::RE2::Options options;
-    options.set_log_errors(false);
-    auto made = std::make_unique<re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
-    if (!made->ok()) {
-      KHZ_LOG(error, "khz: the field pattern " << pattern << " does not compile: " << made->error());
-    }
-    re = made.get();
-    compiled.push_back({pattern.data(), pattern.size(), std::move(made)});
-  }
-  // Match with both ends anchored and no submatches is FullMatch without its argument plumbing
-  return re->ok() && re->Match(re2::StringPiece(value.data(), value.size()), 0, value.size(), re2::RE2::ANCHOR_BOTH, nullptr, 0);
 }
 
 std::size_t utf8_length(std::string_view s) noexcept {

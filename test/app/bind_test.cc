@@ -479,6 +479,37 @@ TEST_CASE("Patterns run in linear time on long input (RE2)") {
   CHECK(errors_of(khz::validate(s)) == "tags[0] must match [a-z]+");
 }
 
+TEST_CASE("Simple patterns match in one pass and agree with RE2; the rest go to RE2") {
+  using khz::detail::match_pattern_re2;
+  using khz::detail::match_simple_pattern;
+  struct Case {
+    std::string_view pattern;
+    bool simple;
+  };
+  const Case cases[] = {
+      {"[0-9]{5}", true}, {"^[a-z][a-z0-9_-]{2,15}$", true},
+      {"[A-Z]{2}-\\d+", true}, {"\\w+@\\w+", true}, {"[a-z]+", true}, {"", true}, {"^$", true},
+      {"x?y*z+", true}, {"[]a]+", true}, {"[-a]{1,}", true}, {"[a-]{0,3}b", true}, {"\\.\\+\\*", true},
+      {"a{2,1}", false}, {"a*a", false}, {"a?a?b", false}, {"[a-c]*[b-d]", false}, {"a*b?a", false},
+      {".+", false}, {"[^0-9]+", false}, {"\\D", false}, {"a|b", false}, {"(ab)+", false}, {"a+?", false},
+      {"a**", false}, {"a{1001}", false}, {"[[:alpha:]]", false}, {"[z-a]", false}, {"\\bword", false},
+      {"a{3", false}, {"\\pL", false}, {"(?i)abc", false}, {"\\s+", true}, {"a{,2}", false}, {"_{0,093}", false}, {"a{01}", false}, {"a{0}b", true},
+  };
+  const std::string_view values[] = {"", "12345", "1234", "123456", "abc", "ab-1", "Zed", "a_b", "AB-7", "AB-",
+                                     "x@y", "xyz", "yyzz", "z", "]]a", "-a-", "aab", "ab", "a", "b", "aa",
+                                     ".+*", " \t", "é", "12\xff", "a\nb", "aaaa"};
+  for (const Case& c : cases) {
+    for (std::string_view v : values) {
+      INFO("pattern " << c.pattern << " value " << v);
+      int simple = match_simple_pattern(c.pattern, v);
+      CHECK((simple >= 0) == c.simple);
+      if (simple >= 0) CHECK((simple == 1) == match_pattern_re2(c.pattern, v));
+      // what validation uses: the cached form, either way RE2's answer
+      CHECK(khz::detail::matches_pattern(c.pattern, v) == match_pattern_re2(c.pattern, v));
+    }
+  }
+}
+
 TEST_CASE("bind_and_validate reports binding errors, else rule errors") {
   FakeInput in;
   in.body_ = R"({"name":"Ann","age":"old"})";

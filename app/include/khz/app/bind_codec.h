@@ -98,6 +98,10 @@ void write_json_number(std::string& out, std::uint64_t v);
 void write_json_number(std::string& out, double v);
 std::size_t utf8_length(std::string_view s) noexcept;
 bool matches_pattern(std::string_view pattern, std::string_view value);  // compiled once per thread
+// The two ways matches_pattern matches (app/bind/pattern.cc), for tests: the one-pass matcher of
+// simple patterns (1 or 0; -1 when the pattern is not simple) and RE2.
+int match_simple_pattern(std::string_view pattern, std::string_view value);
+bool match_pattern_re2(std::string_view pattern, std::string_view value);
 bool matches_format(Format format, std::string_view value) noexcept;
 bool in_bar_list(std::string_view list, std::string_view value) noexcept;
 bool in_bar_list(std::string_view list, long double value) noexcept;

@@ -52,6 +52,7 @@
 //                         containers in elements
 //   one_of("a|b|c")       strings and enums by name, numbers by value
 //   pattern("regex")      the whole string matches (RE2 syntax: linear time, no backtracking)
+//                         (a row of ASCII classes with counts, "[0-9]{5}", matches in one pass)
 //   email() url() uuid() ip() ipv4() ipv6()   formats
 //   check(fn, "message")  a predicate on the member; khz::check<T>(field, fn, message) on the
 //                         whole struct for rules across fields (`end > start`)
