@@ -10,11 +10,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <khz/common/log.h>
-
-#include <memory>
 #include <string>
-#include <vector>
 
 namespace khz::detail {
 namespace {

@@ -21,7 +21,6 @@
 
 #include <re2/re2.h>
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -225,7 +224,10 @@ bool matches_pattern(std::string_view pattern, std::string_view value) {
   thread_local std::vector<Compiled> compiled;
   const Compiled* found = nullptr;
   for (const auto& c : compiled) {
-    if (c.data == pattern.data() && c.size == pattern.size()) found = &c;
+    if (c.data == pattern.data() && c.size == pattern.size()) {
+      found = &c;
+      break;
+    }
   }
   if (found == nullptr) {
     Compiled c{pattern.data(), pattern.size(), SimplePattern::compile(pattern), nullptr};
