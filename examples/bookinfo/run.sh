@@ -64,9 +64,13 @@ start reviews-v3 "$app" reviews --version v3 --etcd "$etcd_url"
 start productpage "$app" productpage --etcd "$etcd_url"
 start gateway "$app" gateway --etcd "$etcd_url" --port "$port"
 
-# Ready when the gateway serves a page with every version known.
-for _ in $(seq 1 100); do
-  if curl -s -m 2 "http://127.0.0.1:$port/productpage" | grep -q 'data-ratings-version="v1"'; then break; fi
+# Ready when every lane reaches its versions: the base page through ratings v1, and the dev lane
+# (uid 100) through reviews v2 and ratings v2 (until productpage has discovered reviews v2, a dyed
+# request takes another reviews).
+for _ in $(seq 1 250); do
+  if curl -s -m 2 "http://127.0.0.1:$port/productpage" | grep -q 'data-ratings-version="v1"' &&
+     curl -s -m 2 -H 'uid: 100' "http://127.0.0.1:$port/productpage" |
+       grep -q 'data-reviews-version="v2" data-ratings-version="v2"'; then break; fi
   sleep 0.1
 done
 echo "Bookinfo: http://127.0.0.1:$port/productpage   (curl -H 'uid: 100' ... for the dev lane; logs in $state)"

@@ -34,7 +34,7 @@ while [ "$etcd_port" = "$port" ] || [ "$((etcd_port + 1))" = "$port" ]; do etcd_
 BOOKINFO_PORT=$port BOOKINFO_ETCD_PORT=$etcd_port BOOKINFO_STATE=$state \
   "$src/examples/bookinfo/run.sh" "$app" >"$state/run.out" 2>&1 &
 runner=$!
-for _ in $(seq 1 300); do [ -f "$state/ready" ] && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ -f "$state/ready" ] && break; sleep 0.1; done
 [ -f "$state/ready" ] || fail "bookinfo did not start"
 grep -q "http://127.0.0.1:$port/productpage" "$state/run.out" || fail "run.sh did not print the URL"
 url="http://127.0.0.1:$port/productpage"
