@@ -2,6 +2,8 @@
 #include <khz/protocol/header_map.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace khz {
 namespace {
@@ -9,7 +11,38 @@ inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast
 inline bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 }  // namespace
 
+namespace {
+
+// The 8 bytes of `w` with A-Z made a-z and every other byte as it was.
+inline std::uint64_t lower_word(std::uint64_t w) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  const std::uint64_t low7 = w & ~highs;
+  const std::uint64_t from_a = low7 + (0x80 - 'A') * ones;       // high bit: byte >= 'A'
+  const std::uint64_t past_z = low7 + (0x80 - 'Z' - 1) * ones;   // high bit: byte > 'Z'
+  const std::uint64_t upper = (from_a ^ past_z) & ~w & highs;    // 'A'..'Z', ASCII only
+  return w | (upper >> 2);
+}
+
+inline std::uint64_t load(const char* p) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+}  // namespace
+
 bool iequals_same_size(const char* a, const char* b, std::size_t n) noexcept {
+  if (n >= 8) {  // a word at a time, the last one overlapping
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      const std::uint64_t x = load(a + i);
+      const std::uint64_t y = load(b + i);
+      if (x != y && lower_word(x) != lower_word(y)) return false;
+    }
+    const std::uint64_t x = load(a + n - 8);
+    const std::uint64_t y = load(b + n - 8);
+    return x == y || lower_word(x) == lower_word(y);
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return false;
   }
@@ -47,35 +80,35 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
   push(both.substr(0, name.size()), both.substr(name.size()));
 }
 
-void HeaderMap::add_ref(std::string_view name, std::string_view value) { push(name, value); }
-
-void HeaderMap::push(std::string_view name, std::string_view value) {
+void HeaderMap::grow() {
   // A message has a handful of fields: room for kInitialFields at once rather than growing
   // 1, 2, 4, 8 (a map built per request, a proxy's upstream request, would allocate four times).
-  if (fields_.capacity() == 0) fields_.reserve(kInitialFields);
-  Field& f = fields_.emplace_back();
-  f.name = name;
-  f.value = value;
+  fields_.reserve(fields_.capacity() == 0 ? kInitialFields : 2 * fields_.capacity());
 }
 
 void HeaderMap::set(std::string_view name, std::string_view value) {
-  if (!fields_.empty()) remove(name);
+  remove(name);
   add(name, value);
 }
 
 void HeaderMap::set_ref(std::string_view name, std::string_view value) {
-  if (!fields_.empty()) remove(name);
+  remove(name);
   add_ref(name, value);
 }
 
 std::size_t HeaderMap::remove(std::string_view name) noexcept {
+  if (!may_hold(name)) return 0;
   auto it = std::remove_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
   std::size_t n = static_cast<std::size_t>(fields_.end() - it);
+  if (n == 0) return 0;
   fields_.erase(it, fields_.end());
+  names_ = 0;  // the removed name's bit may be another field's too
+  for (const Field& f : fields_) names_ |= name_bit(f.name);
   return n;
 }
 
 std::string_view HeaderMap::get(std::string_view name) const noexcept {
+  if (!may_hold(name)) return {};
   for (const auto& f : fields_) {
     if (iequals(f.name, name)) return f.value;
   }
@@ -83,10 +116,12 @@ std::string_view HeaderMap::get(std::string_view name) const noexcept {
 }
 
 bool HeaderMap::contains(std::string_view name) const noexcept {
-  return std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
+  return may_hold(name) &&
+         std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
 }
 
 std::size_t HeaderMap::count(std::string_view name) const noexcept {
+  if (!may_hold(name)) return 0;
   return static_cast<std::size_t>(
       std::count_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); }));
 }

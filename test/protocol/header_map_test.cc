@@ -4,8 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 TEST_CASE("HeaderMap lookup is case-insensitive and ordered") {
   khz::HeaderMap h;
@@ -75,4 +78,98 @@ TEST_CASE("Request target splits into path and query") {
   r.clear();
   REQUIRE(copy.path() == "/p");
   REQUIRE(r.path() == "/");
+}
+
+TEST_CASE("HeaderMap answers as a plain list would, through sets, removes, copies and clears") {
+  // A model: the list scanned with a byte-wise case-insensitive compare. The map skips scans by
+  // a bit per name class and compares names a word at a time; neither may change an answer.
+  // The names share lengths and first and last letters (so bits collide), differ only in case,
+  // or differ only in bytes that are 0x20 apart without being letters ('@' and '`', '[' and '{').
+  const std::vector<std::string> names = {
+      "Vary", "VARY", "vary", "Very", "Date", "X-Id", "x-id", "X-Request-ID", "x-request-id", "X-Request-IE",
+      "Content-Type", "content-type", "Content-Tyqe", "A@b", "A`b", "A[b", "A{b", "a@B", "Set-Cookie",
+      "Cache-Control", "Content-Range", "X-Long-Field-Name-Of-Thirty-Two", "x-long-field-name-of-thirty-two",
+      "X-Long-Field-Name-Of-Thirty-Twp", "", "Z", "z"};
+  const auto same = [](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      auto fold = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+      if (fold(a[i]) != fold(b[i])) return false;
+    }
+    return true;
+  };
+  std::vector<std::pair<std::string, std::string>> model;
+  khz::HeaderMap map;
+  std::uint64_t seed = 12345;
+  auto next = [&seed](std::uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  for (int step = 0; step < 6000; ++step) {
+    const std::string& name = names[next(names.size())];
+    const std::string value = "v" + std::to_string(step);
+    switch (next(10)) {
+      case 0: case 1: case 2:
+        map.add(name, value);
+        model.emplace_back(name, value);
+        break;
+      case 3: case 4: {
+        map.set(name, value);
+        std::erase_if(model, [&](const auto& f) { return same(f.first, name); });
+        model.emplace_back(name, value);
+        break;
+      }
+      case 5: {
+        const auto n = std::erase_if(model, [&](const auto& f) { return same(f.first, name); });
+        REQUIRE(map.remove(name) == n);
+        break;
+      }
+      case 6:
+        if (next(20) == 0) {
+          map.clear();
+          model.clear();
+        } else if (next(2) == 0) {
+          khz::HeaderMap copy = map;
+          map = std::move(copy);
+        } else {
+          khz::HeaderMap moved = std::move(map);
+          map = moved;
+        }
+        break;
+      default:
+        break;
+    }
+    for (const std::string& probe : names) {
+      std::string_view want;
+      std::size_t count = 0;
+      for (const auto& f : model) {
+        if (!same(f.first, probe)) continue;
+        if (count++ == 0) want = f.second;
+      }
+      INFO("step " << step << ", probe \"" << probe << "\"");
+      REQUIRE(map.get(probe) == want);
+      REQUIRE(map.count(probe) == count);
+      REQUIRE(map.contains(probe) == (count != 0));
+    }
+    REQUIRE(map.size() == model.size());
+  }
+}
+
+TEST_CASE("iequals folds ASCII letters only, at every length and position") {
+  for (std::size_t size : {1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 23, 24, 25, 33}) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string a(size, 'k');
+        std::string c = a;
+        a[at] = static_cast<char>(b);
+        for (int d : {b ^ 0x20, b, b + 1}) {
+          c[at] = static_cast<char>(d);
+          const bool letters = (b | 0x20) >= 'a' && (b | 0x20) <= 'z';
+          const bool want = d == b || (d == (b ^ 0x20) && letters);
+          INFO("size " << size << ", byte " << b << " against " << d << " at " << at);
+          REQUIRE(khz::iequals(a, c) == want);
+        }
+      }
+    }
+  }
 }

@@ -17,6 +17,7 @@
 #include <khz/common/small_pool.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -47,7 +48,7 @@ class HeaderMap {
   HeaderMap& operator=(HeaderMap&&) noexcept = default;
 
   void add(std::string_view name, std::string_view value);
-  void add_ref(std::string_view name, std::string_view value);
+  void add_ref(std::string_view name, std::string_view value) { push(name, value); }
   void set(std::string_view name, std::string_view value);
   // set() without the copy: name and value must outlive the map's use of them (constants, or
   // a middleware's configuration, which lives as long as the server).
@@ -71,6 +72,7 @@ class HeaderMap {
   // Forgets every field; keeps capacity (no allocation once warm).
   void clear() noexcept {
     fields_.clear();
+    names_ = 0;
     arena_.reset();
   }
 
@@ -78,10 +80,28 @@ class HeaderMap {
   static constexpr std::size_t kInitialFields = 8;
   // Name and value apart, not a Field: a Field passed by value goes through the stack, and
   // reading it back as one 16-byte load stalls on the two 8-byte stores that wrote it.
-  void push(std::string_view name, std::string_view value);
+  // Inline, with the growth out of line: the codec pushes every request field through here.
+  void push(std::string_view name, std::string_view value) {
+    if (fields_.size() == fields_.capacity()) [[unlikely]] grow();
+    fields_.push_back(Field{name, value});
+    names_ |= name_bit(name);
+  }
+  void grow();
+
+  // One bit per name class (its length and its first and last letters, case folded): a lookup
+  // or set() of a name whose bit is clear answers without a scan. A response that middleware
+  // fill with a dozen fields sets each one after checking it is absent, so most scans go.
+  static std::uint64_t name_bit(std::string_view name) noexcept {
+    if (name.empty()) return 1;
+    const auto first = static_cast<unsigned>(static_cast<unsigned char>(name.front()) | 0x20);
+    const auto last = static_cast<unsigned>(static_cast<unsigned char>(name.back()) | 0x20);
+    return std::uint64_t{1} << ((name.size() * 7 + first * 3 + last) & 63);
+  }
+  bool may_hold(std::string_view name) const noexcept { return (names_ & name_bit(name)) != 0; }
 
   // From the thread's small-block pool: a map made per request mallocs nothing once warm.
   std::vector<Field, detail::PoolAllocator<Field>> fields_;
+  std::uint64_t names_ = 0;  // name_bit() of every field (and maybe of removed ones)
   Arena arena_;
 };
 
