@@ -3,6 +3,7 @@
 #pragma once
 
 #include <khz/common/linked_buffer.h>
+#include <khz/common/short_copy.h>
 
 #include <charconv>
 #include <cstddef>
@@ -24,7 +25,7 @@ class HeadBuilder {
 
   void add(std::string_view s) {
     if (s.size() > room_.size() - used_) more(s.size());
-    std::memcpy(room_.data() + used_, s.data(), s.size());
+    copy_short(room_.data() + used_, s.data(), s.size());
     used_ += s.size();
   }
   void add_number(std::uint64_t v) {
@@ -32,11 +33,15 @@ class HeadBuilder {
     auto r = std::to_chars(buf, buf + sizeof buf, v);
     add({buf, static_cast<std::size_t>(r.ptr - buf)});
   }
+  // "name: value\r\n", with one check for room.
   void field(std::string_view name, std::string_view value) {
-    add(name);
-    add(": ");
-    add(value);
-    add("\r\n");
+    const std::size_t n = name.size() + value.size() + 4;
+    if (n > room_.size() - used_) more(n);
+    char* p = copy_short(room_.data() + used_, name.data(), name.size());
+    std::memcpy(p, ": ", 2);
+    p = copy_short(p + 2, value.data(), value.size());
+    std::memcpy(p, "\r\n", 2);
+    used_ += n;
   }
 
  private:
