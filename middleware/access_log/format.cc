@@ -3,6 +3,7 @@
 
 #include <khz/app/bind_codec.h>
 #include <khz/common/json_text.h>
+#include <khz/common/short_copy.h>
 
 #include <algorithm>
 #include <charconv>
@@ -31,9 +32,7 @@ class LineFormat::Writer {
   }
   void advance(char* to) { p_ = to; }
   void put(std::string_view s) {
-    if (s.empty()) return;
-    std::memcpy(room(s.size()), s.data(), s.size());
-    p_ += s.size();
+    p_ = copy_short(room(s.size()), s.data(), s.size());
   }
   void put(char c) { *room(1) = c; ++p_; }
   void number(std::uint64_t v) {

@@ -56,3 +56,38 @@ TEST_CASE("write_json_string writes what append_json_string appends, within json
     CHECK(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())) == appended);
   }
 }
+
+TEST_CASE("write_json_string escapes any byte wherever it sits: in a 16-byte block, a word, the overlapping last word or the tail") {
+  // Each byte value at each position of texts 1 to 40 bytes long, against the escape spelled
+  // out here: the one-pass copy of plain words must hand over to escaping at the right byte.
+  const auto escaped = [](int b) -> std::string {
+    switch (b) {
+      case '"': return "\\\"";
+      case '\\': return "\\\\";
+      case '\n': return "\\n";
+      case '\r': return "\\r";
+      case '\t': return "\\t";
+      default: break;
+    }
+    if (b < 0x20 || b == 0x7f) {
+      constexpr char hex[] = "0123456789abcdef";
+      return std::string("\\u00") + hex[b >> 4] + hex[b & 15];
+    }
+    if (b >= 0x80) return "\xEF\xBF\xBD";  // a lone byte above ASCII is not UTF-8
+    return std::string(1, static_cast<char>(b));
+  };
+  for (std::size_t size = 1; size < 41; ++size) {
+    for (std::size_t at = 0; at < size; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string s(size, 'a');
+        s[at] = static_cast<char>(b);
+        std::string buffer(khz::json_string_max_size(size), '\0');
+        const char* end = khz::write_json_string(buffer.data(), s);
+        INFO("size " << size << ", byte " << b << " at " << at);
+        REQUIRE(end <= buffer.data() + buffer.size());
+        const std::string want = "\"" + std::string(at, 'a') + escaped(b) + std::string(size - at - 1, 'a') + "\"";
+        REQUIRE(std::string_view(buffer.data(), static_cast<std::size_t>(end - buffer.data())) == want);
+      }
+    }
+  }
+}
