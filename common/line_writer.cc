@@ -143,21 +143,18 @@ void LineWriter::collect_and_write() {
   const bool hup = options_.reopen_on_sighup && hups != sighups_seen_;
   sighups_seen_ = hups;
   if (reopen_.exchange(false, std::memory_order_relaxed) || hup) output_->reopen();
-  batch_.clear();
   std::uint64_t lines = 0;
+  std::size_t taken = 0;
   {
     std::lock_guard lock(slots_mutex_);
+    if (taken_.size() < slots_.size()) taken_.resize(slots_.size());
     for (auto& slot : slots_) {
-      {
-        std::lock_guard slot_lock(slot->mutex);
-        if (slot->text.empty()) continue;
-        taken_.swap(slot->text);  // the slot keeps taken_'s old capacity
-        lines += slot->lines;
-        slot->lines = 0;
-        slot->woke = false;
-      }
-      batch_.append(taken_);
-      taken_.clear();
+      std::lock_guard slot_lock(slot->mutex);
+      if (slot->text.empty()) continue;
+      taken_[taken++].swap(slot->text);
+      lines += slot->lines;
+      slot->lines = 0;
+      slot->woke = false;
     }
   }
   const std::uint64_t dropped = dropped_.load(std::memory_order_relaxed);
@@ -166,13 +163,15 @@ void LineWriter::collect_and_write() {
                                 << dropped << " in all): the sink is slower than the traffic");
     dropped_reported_ = dropped;
   }
-  if (batch_.empty()) return;
-  try {
-    output_->write(batch_);
-  } catch (const std::exception& e) {
-    KHZ_LOG(error, options_.name << ": the output threw: " << e.what());
-  } catch (...) {
-    KHZ_LOG(error, options_.name << ": the output threw a non-standard exception");
+  for (std::size_t i = 0; i < taken; ++i) {
+    try {
+      output_->write(taken_[i]);
+    } catch (const std::exception& e) {
+      KHZ_LOG(error, options_.name << ": the output threw: " << e.what());
+    } catch (...) {
+      KHZ_LOG(error, options_.name << ": the output threw a non-standard exception");
+    }
+    taken_[i].clear();
   }
   written_.fetch_add(lines, std::memory_order_relaxed);
 }

@@ -9,7 +9,7 @@
 //   caller threads                 writer thread (one per LineWriter)
 //   append(line) ─┐ Slot A ─┐
 //   append(line) ─┼ Slot B ─┼─ every flush_interval, at once when a slot holds flush_bytes,
-//   append(line) ─┘ Slot C ─┘  and on flush(): swap each slot's text out, LineOutput::write(batch)
+//   append(line) ─┘ Slot C ─┘  and on flush(): swap each slot's text out, LineOutput::write(it)
 //
 // Each thread that appends has its own Slot: append() takes that slot's mutex, which only the
 // writer thread contends for, once per collection, for as long as a string swap takes. A slot
@@ -39,7 +39,8 @@
 
 namespace khz {
 
-// Where a LineWriter's batches go. Called on the writer thread only.
+// Where a LineWriter's lines go: one write() per slot that holds lines at a collection (no
+// copy into one batch). Called on the writer thread only.
 class LineOutput {
  public:
   virtual ~LineOutput() = default;
@@ -149,8 +150,9 @@ class LineWriter {
   std::atomic<std::uint64_t> written_{0};
   std::uint64_t dropped_reported_ = 0;  // writer thread only
   std::uint64_t sighups_seen_ = 0;      // writer thread only
-  std::string batch_;                   // writer thread only
-  std::string taken_;                   // writer thread only
+  // Writer thread only: the slots' texts taken in one flush, each written as it is (no copy
+  // into one batch); a slot gets back the capacity of the string it swaps with.
+  std::vector<std::string> taken_;
   std::thread thread_;
 };
 
