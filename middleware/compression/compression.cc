@@ -67,8 +67,11 @@ struct HeadFields {
 
 HeadFields head_fields(const HeaderMap& headers) noexcept {
   HeadFields out;
+  // The first letter before the whole name: most fields of a length share none with ours.
   auto first = [](std::string_view& slot, const HeaderMap::Field& f, std::string_view name) {
-    if (slot.data() == nullptr && iequals(f.name, name)) slot = f.value.data() != nullptr ? f.value : std::string_view("");
+    if (slot.data() == nullptr && (f.name[0] | 0x20) == (name[0] | 0x20) && iequals(f.name, name)) {
+      slot = f.value.data() != nullptr ? f.value : std::string_view("");
+    }
   };
   for (const HeaderMap::Field& f : headers) {
     switch (f.name.size()) {

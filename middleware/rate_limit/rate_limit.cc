@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMaxKeyBytes = 256;
+constexpr std::size_t kMaxPolicy = 64;  // bytes of RateLimitOptions::policy
 
 // At most one log line per interval; counts what it held back.
 struct LogThrottle {
@@ -144,14 +146,14 @@ struct RateLimit {
     if (s.headers) {
       // Linked, not copied: the policy lives in the state, which outlives every response.
       ctx.response().headers().set_ref("RateLimit-Policy", s.policy_field);
-      // "<policy>";r=<remaining>;t=<seconds>, with to_chars: snprintf cost a third of the row.
-      thread_local std::string field;
-      field.assign(s.field_prefix);
-      char digits[24];
-      field.append(digits, std::to_chars(digits, digits + sizeof digits, static_cast<long long>(std::floor(v.tokens))).ptr);
-      field.append(";t=");
-      field.append(digits, std::to_chars(digits, digits + sizeof digits, ceil_seconds(v.full_in)).ptr);
-      ctx.set_header("RateLimit", field);
+      // "<policy>";r=<remaining>;t=<seconds> on the stack (the policy is at most kMaxPolicy).
+      char field[kMaxPolicy + 64];
+      const std::size_t prefix = std::min(s.field_prefix.size(), kMaxPolicy + 5);  // '"' policy '";r='
+      std::memcpy(field, s.field_prefix.data(), prefix);
+      char* p = std::to_chars(field + prefix, field + prefix + 24, static_cast<long long>(std::floor(v.tokens))).ptr;
+      std::memcpy(p, ";t=", 3);
+      p = std::to_chars(p + 3, p + 3 + 24, ceil_seconds(v.full_in)).ptr;
+      ctx.set_header("RateLimit", std::string_view(field, static_cast<std::size_t>(p - field)));
     }
     if (v.allowed) return;
     log_refusal(s, shard, ctx, key, now);
@@ -181,7 +183,9 @@ Handler rate_limit(RateLimitOptions o) {
   if (o.key_from == RateKeyFrom::function && !o.key) {
     throw std::invalid_argument("RateLimitOptions::key: none with key_from = function");
   }
-  if (!is_token(o.policy)) throw std::invalid_argument("RateLimitOptions::policy: not a token (letters, digits, -_.)");
+  if (!is_token(o.policy) || o.policy.size() > kMaxPolicy) {
+    throw std::invalid_argument("RateLimitOptions::policy: not a token (letters, digits, -_.) of at most 64 bytes");
+  }
   detail::ForwardedKind forwarded;
   if (iequals(o.forwarded_header, "X-Forwarded-For")) {
     forwarded = detail::ForwardedKind::x_forwarded_for;

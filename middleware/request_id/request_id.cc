@@ -3,7 +3,6 @@
 
 #include <khz/common/log.h>
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -24,6 +23,19 @@ bool is_id_char(char c) noexcept {
   }
 }
 
+// The 8 lower-case hex digits of `v`, most significant first, a word at a time: each nibble
+// spread to a byte, the bytes put in text order, then '0' or 'a' - 10 added to each.
+void hex8(char* out, std::uint32_t v) noexcept {
+  std::uint64_t x = v;
+  x = ((x & 0xFFFF0000ULL) << 16) | (x & 0xFFFFULL);
+  x = ((x & 0x0000FF000000FF00ULL) << 8) | (x & 0x000000FF000000FFULL);
+  x = ((x & 0x00F000F000F000F0ULL) << 4) | (x & 0x000F000F000F000FULL);
+  x = __builtin_bswap64(x);  // byte 0 holds the most significant nibble
+  const std::uint64_t letters = ((x + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;  // nibbles >= 10
+  x += 0x3030303030303030ULL + letters * ('a' - '0' - 10);
+  std::memcpy(out, &x, sizeof x);
+}
+
 // A version 4 UUID (RFC 9562 §5.4) in its 36-character text form.
 void random_uuid(char (&out)[36]) {
   thread_local std::mt19937_64 engine([] {
@@ -34,24 +46,21 @@ void random_uuid(char (&out)[36]) {
   std::uint64_t hi = engine(), lo = engine();
   hi = (hi & ~0xF000ull) | 0x4000ull;                        // version 4
   lo = (lo & ~(0xC0ull << 56)) | (0x80ull << 56);            // variant 10
-  // Two hex digits per byte from a table; dashes after bytes 4, 6, 8 and 10.
-  static constexpr auto pairs = [] {
-    std::array<char, 512> t{};
-    constexpr char hex[] = "0123456789abcdef";
-    for (int b = 0; b < 256; ++b) {
-      t[2 * b] = hex[b >> 4];
-      t[2 * b + 1] = hex[b & 15];
-    }
-    return t;
-  }();
-  char* p = out;
-  for (int i = 0; i < 16; ++i) {
-    const std::uint64_t word = i < 8 ? hi : lo;
-    const auto byte = static_cast<unsigned>((word >> (56 - 8 * (i % 8))) & 0xFF);
-    std::memcpy(p, &pairs[2 * byte], 2);
-    p += 2;
-    if (i == 3 || i == 5 || i == 7 || i == 9) *p++ = '-';
-  }
+  char hex[32];
+  hex8(hex, static_cast<std::uint32_t>(hi >> 32));
+  hex8(hex + 8, static_cast<std::uint32_t>(hi));
+  hex8(hex + 16, static_cast<std::uint32_t>(lo >> 32));
+  hex8(hex + 24, static_cast<std::uint32_t>(lo));
+  // 8-4-4-4-12
+  std::memcpy(out, hex, 8);
+  out[8] = '-';
+  std::memcpy(out + 9, hex + 8, 4);
+  out[13] = '-';
+  std::memcpy(out + 14, hex + 12, 4);
+  out[18] = '-';
+  std::memcpy(out + 19, hex + 16, 4);
+  out[23] = '-';
+  std::memcpy(out + 24, hex + 20, 12);
 }
 
 struct RequestId {

@@ -146,6 +146,18 @@ TEST_CASE("rate_limit: each instance (a route group's) counts its own requests; 
   REQUIRE(a.header("RateLimit-Policy") == R"("api";q=1;w=1)");
 }
 
+TEST_CASE("rate_limit: the longest policy and the largest counts fit the RateLimit field") {
+  FakeClock clock;
+  khz::Engine e;
+  const std::string policy(64, 'p');
+  e.use(khz::middleware::rate_limit({.rate = 1e-9, .burst = 4'000'000'000u, .policy = policy, .clock = clock.fn()}));
+  e.get("/x", ok);
+  auto r = perform_request(e, "GET", "/x");
+  REQUIRE(r.status() == 200);
+  // 3,999,999,999 tokens left; the bucket is full again in 1e9 s.
+  REQUIRE(r.header("RateLimit") == "\"" + policy + "\";r=3999999999;t=1000000000");
+}
+
 TEST_CASE("rate_limit: refusals are logged at most once per interval, with the count left out") {
   FakeClock clock;
   khz::Engine e;
@@ -183,6 +195,8 @@ TEST_CASE("rate_limit: bad setup") {
   REQUIRE_THROWS_AS(rate_limit({.max_keys = 0}), std::invalid_argument);
   REQUIRE_THROWS_AS(rate_limit({.split_over_loops = 0}), std::invalid_argument);
   REQUIRE_THROWS_AS(rate_limit({.policy = "a b"}), std::invalid_argument);
+  REQUIRE_THROWS_AS(rate_limit({.policy = std::string(65, 'p')}), std::invalid_argument);
+  REQUIRE_NOTHROW(rate_limit({.policy = std::string(64, 'p')}));
   REQUIRE_NOTHROW(rate_limit({.trusted_proxies = {"10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1"}}));
 }
 

@@ -68,7 +68,8 @@
 //   forwarded_header  "X-Forwarded-For" (or "Forwarded")
 //   max_keys          10000 per loop (>= 1)
 //   split_over_loops  1 (>= 1)
-//   policy            "default": the policy name in the fields (a token: letters, digits, -_.)
+//   policy            "default": the policy name in the fields (a token: letters, digits, -_.;
+//                     at most 64 of them)
 //   headers           true
 //   log_interval      1 s
 //   clock             none: khz::coarse_steady_now, steady_clock's time as of the last tick
@@ -108,7 +109,8 @@ struct RateLimitOptions {
 };
 
 // Throws std::invalid_argument for a bad option (rate <= 0, burst 0, a bad CIDR, a missing
-// key_header or key, max_keys 0, a policy that is not a token, another forwarded_header).
+// key_header or key, max_keys 0, a policy that is not a token or is longer than 64, another
+// forwarded_header).
 Handler rate_limit(RateLimitOptions options = {});
 
 }  // namespace khz::middleware
