@@ -5,6 +5,7 @@
 
 #include <khz/app/body_filter.h>
 #include <khz/app/request_context.h>
+#include <khz/common/small_pool.h>
 #include <khz/protocol/accept_encoding.h>
 #include <khz/protocol/content_coding.h>
 
@@ -96,7 +97,8 @@ void add_vary(Response& r, std::string_view vary) {
   }
 }
 
-class CompressFilter final : public ResponseFilter {
+// From the thread's small-block pool: one is made for every request the middleware sees.
+class CompressFilter final : public ResponseFilter, public khz::detail::Pooled {
  public:
   explicit CompressFilter(const State& state) noexcept : state_(state) {}
 
