@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/common/arena.h>
+#include <khz/common/short_copy.h>
 #include <khz/common/small_pool.h>
 
 #include <algorithm>
@@ -7,33 +8,28 @@
 
 namespace khz {
 
-char* Arena::allocate(std::size_t n) {
-  n = (n + 7) & ~std::size_t{7};
-  if (head_.data == nullptr || head_.size - used_ < n) {  // (a first allocate(0) gets a block too)
-    const std::size_t size = std::max({n, std::size_t{1024}, head_.size * 2});
-    const Block fresh{static_cast<char*>(detail::pool_allocate(size)), size};
-    if (head_.data != nullptr) {
-      try {
-        older_.push_back(head_);
-      } catch (...) {
-        free_block(fresh);
-        throw;
-      }
+char* Arena::allocate_in_new_block(std::size_t n) {
+  // (a first allocate(0) gets a block too)
+  const std::size_t size = std::max({n, std::size_t{1024}, head_.size * 2});
+  const Block fresh{static_cast<char*>(detail::pool_allocate(size)), size};
+  if (head_.data != nullptr) {
+    try {
+      older_.push_back(head_);
+    } catch (...) {
+      free_block(fresh);
+      throw;
     }
-    head_ = fresh;
-    used_ = 0;
   }
-  char* p = head_.data + used_;
-  used_ += n;
-  return p;
+  head_ = fresh;
+  used_ = n;
+  return head_.data;
 }
 
 std::string_view Arena::copy(std::string_view a, std::string_view b) {
-  std::size_t n = a.size() + b.size();
+  const std::size_t n = a.size() + b.size();
   if (n == 0) return {};
   char* p = allocate(n);
-  std::memcpy(p, a.data(), a.size());
-  if (!b.empty()) std::memcpy(p + a.size(), b.data(), b.size());
+  copy_short(copy_short(p, a.data(), a.size()), b.data(), b.size());
   return {p, n};
 }
 

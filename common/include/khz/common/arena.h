@@ -32,8 +32,15 @@ class Arena {
   }
   ~Arena() { release(); }
 
-  // n bytes, aligned to 8, valid until reset() or destruction.
-  char* allocate(std::size_t n);
+  // n bytes, aligned to 8, valid until reset() or destruction. Inline while the block has
+  // room (a header map copies several fields a request through here).
+  char* allocate(std::size_t n) {
+    n = (n + 7) & ~std::size_t{7};
+    if (head_.data == nullptr || head_.size - used_ < n) [[unlikely]] return allocate_in_new_block(n);
+    char* p = head_.data + used_;
+    used_ += n;
+    return p;
+  }
 
   // Copies the concatenation of `a` and `b` into the arena.
   std::string_view copy(std::string_view a, std::string_view b = {});
@@ -55,6 +62,7 @@ class Arena {
     char* data = nullptr;
     std::size_t size = 0;
   };
+  char* allocate_in_new_block(std::size_t n);  // n rounded up already
   static void free_block(Block b) noexcept;
   void keep_largest_block() noexcept;
   void release() noexcept;
