@@ -4,7 +4,6 @@
 #include <khz/common/small_pool.h>
 
 #include <algorithm>
-#include <cstring>
 
 namespace khz {
 

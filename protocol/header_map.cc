@@ -9,9 +9,6 @@ namespace khz {
 namespace {
 inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 inline bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-}  // namespace
-
-namespace {
 
 // The 8 bytes of `w` with A-Z made a-z and every other byte as it was.
 inline std::uint64_t lower_word(std::uint64_t w) noexcept {
