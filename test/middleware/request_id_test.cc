@@ -8,10 +8,12 @@
 
 #include "support/test_server.h"
 
+#include <algorithm>
 #include <regex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 using khz::testing::perform_request;
 
@@ -40,6 +42,42 @@ TEST_CASE("request_id: made when absent, kept when valid, replaced when not") {
       seen.emplace(r.body());
     }
     REQUIRE(seen.size() == 100);
+  }
+  SECTION("every random digit takes all 16 values, independently of the others") {
+    // 122 random bits: every hex position but the version (14) and the variant (19, 8-b).
+    // Over 2,000 ids a digit missing a value by chance has odds under 1e-50, and two random
+    // positions equal in every id under 1e-1800: a mapping that drops a nibble, or writes one
+    // part of the draw twice, fails one of the two checks.
+    std::vector<std::string> ids;
+    std::vector<std::set<char>> digits(36);
+    for (int i = 0; i < 2000; ++i) {
+      ids.emplace_back(perform_request(e, "GET", "/").header("X-Request-ID"));
+      REQUIRE(is_uuid_v4(ids.back()));
+      for (std::size_t k = 0; k < 36; ++k) digits[k].insert(ids.back()[k]);
+    }
+    std::vector<std::size_t> random;
+    for (std::size_t k = 0; k < 36; ++k) {
+      INFO("position " << k);
+      if (k == 8 || k == 13 || k == 18 || k == 23) {
+        REQUIRE(digits[k] == std::set<char>{'-'});
+      } else if (k == 14) {
+        REQUIRE(digits[k] == std::set<char>{'4'});
+      } else if (k == 19) {
+        REQUIRE(digits[k] == std::set<char>{'8', '9', 'a', 'b'});
+      } else {
+        REQUIRE(digits[k].size() == 16);
+        random.push_back(k);
+      }
+    }
+    for (std::size_t a = 0; a < random.size(); ++a) {
+      for (std::size_t b = a + 1; b < random.size(); ++b) {
+        const auto same = std::count_if(ids.begin(), ids.end(), [&](const std::string& id) {
+          return id[random[a]] == id[random[b]];
+        });
+        INFO("positions " << random[a] << " and " << random[b]);
+        REQUIRE(same < 2000);
+      }
+    }
   }
   SECTION("a valid incoming id is kept") {
     for (const char* id : {"abc", "7f3a-9c1e", "trace:1/2+3=4@x_y.z", "x-request-id-of-128"}) {
