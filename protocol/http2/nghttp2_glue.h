@@ -67,9 +67,13 @@ inline const std::uint8_t* bytes_of(std::string_view s) noexcept { return reinte
 
 // A header field for nghttp2_submit_*: points at `name` and `value`, which must stay valid until
 // the submit call returns (nghttp2 copies them). Names must be lower-case.
-inline nghttp2_nv make_nv(std::string_view name, std::string_view value) noexcept {
+// `flags`: NGHTTP2_NV_FLAG_NONE has nghttp2 copy (and lower-case) the name and value when the
+// frame is submitted; NO_COPY_NAME | NO_COPY_VALUE has it read them where they are when the
+// frame is sent, so they must stay put (and names be lower case) until then.
+inline nghttp2_nv make_nv(std::string_view name, std::string_view value,
+                          std::uint8_t flags = NGHTTP2_NV_FLAG_NONE) noexcept {
   return nghttp2_nv{const_cast<std::uint8_t*>(bytes_of(name)), const_cast<std::uint8_t*>(bytes_of(value)), name.size(),
-                    value.size(), NGHTTP2_NV_FLAG_NONE};
+                    value.size(), flags};
 }
 
 // nghttp2's library error codes (NGHTTP2_ERR_*, negative) in category "nghttp2", whose

@@ -340,6 +340,7 @@ int ServerSession::on_stream_close(nghttp2_session*, std::int32_t stream_id, std
                                                    : std::error_code(protocol::errc::malformed_body));
   if (error_code != NGHTTP2_NO_ERROR && s->handler == ServerStream::HandlerState::running) s->cancel.trigger();
   if (s->handler == ServerStream::HandlerState::none || s->handler == ServerStream::HandlerState::done) session.release(*s);
+  session.last_found_ = nullptr;  // nghttp2 knows the stream no more once this returns
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "server_session.h"
 
 #include <khz/common/log.h>
+#include <khz/common/loop_clock.h>
 #include <khz/protocol/error.h>
 #include <khz/transport/error.h>
 
@@ -209,7 +210,7 @@ void ServerSession::calm(const std::string& why) {
 void ServerSession::count_reset() {
   // CVE-2023-44487 (rapid reset): a client that opens and cancels streams faster than this
   // is not a browser navigating away.
-  auto now = Clock::now();
+  auto now = LoopClock::now();
   if (now - reset_window_start_ >= std::chrono::seconds(1)) {
     reset_window_start_ = now;
     resets_ = 0;
@@ -326,7 +327,7 @@ ServerStream& ServerSession::new_stream(std::int32_t id) {
     s = driver_.new_stream();
   }
   s->reset(id);
-  s->wait_since = Clock::now();  // for the read timeout of a collected body
+  s->wait_since = LoopClock::now();  // for the read timeout of a collected body
   s->live_index = live_.size();
   live_.push_back(std::move(s));
   return *live_.back();
@@ -337,7 +338,8 @@ void ServerSession::release(ServerStream& s) {
     nghttp2_session_consume_connection(ng_.get(), s.body_pending.size());
     request_write();
   }
-  last_activity_ = Clock::now();
+  last_activity_ = LoopClock::now();
+  if (last_found_ == &s) last_found_ = nullptr;
   std::size_t i = s.live_index;
   std::unique_ptr<ServerStream> owned = std::move(live_[i]);
   if (i + 1 != live_.size()) {
@@ -356,7 +358,10 @@ void ServerSession::queue_start(ServerStream& s) {
 }
 
 ServerStream* ServerSession::stream_of(std::int32_t id) const noexcept {
-  return static_cast<ServerStream*>(nghttp2_session_get_stream_user_data(ng_.get(), id));
+  if (last_found_ != nullptr && last_found_->id == id) return last_found_;
+  auto* s = static_cast<ServerStream*>(nghttp2_session_get_stream_user_data(ng_.get(), id));
+  if (s != nullptr) last_found_ = s;
+  return s;
 }
 
 void ServerSession::submit_rst(ServerStream& s, std::uint32_t code) {
@@ -452,13 +457,19 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
     status = 500;
   }
   std::to_chars(s.status_text, s.status_text + 3, status);  // 200..999: three digits
+  // A finished handler's response stays as it is until the stream is released, which is after
+  // nghttp2 has sent the HEADERS or dropped them with the stream: nghttp2 reads the fields in
+  // place. A streamed one may still be changed by its handler: copied. The other texts live in
+  // the stream (status, length), the options (server) or the thread's date buffer, whose text
+  // changes in place once a second.
+  const std::uint8_t flags = streamed ? NGHTTP2_NV_FLAG_NONE : NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   nva_.clear();
-  nva_.push_back(make_nv(":status", s.status_text));
-  if (!opt_.server_name.empty()) nva_.push_back(make_nv("server", opt_.server_name));
-  nva_.push_back(make_nv("date", driver_.date()));
+  nva_.push_back(make_nv(":status", s.status_text, flags));
+  if (!opt_.server_name.empty()) nva_.push_back(make_nv("server", opt_.server_name, flags));
+  nva_.push_back(make_nv("date", driver_.date(), flags));
   for (const auto& f : r.headers()) {
     if (dropped_from_response(f.name, f.value)) continue;
-    nva_.push_back(make_nv(lower_name(s, f.name), f.value));
+    nva_.push_back(make_nv(lower_name(s, f.name), f.value, flags));
   }
   const bool head = ex.request.method() == "HEAD";
   const bool body_allowed = status_allows_body(status);
@@ -468,7 +479,7 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   if (body_allowed && !streamed && !connect_2xx) {
     auto [end, ec] = std::to_chars(s.length_text, s.length_text + sizeof s.length_text,
                                   head ? r.head_content_length() : r.content_length());
-    nva_.push_back(make_nv("content-length", std::string_view(s.length_text, static_cast<std::size_t>(end - s.length_text))));
+    nva_.push_back(make_nv("content-length", std::string_view(s.length_text, static_cast<std::size_t>(end - s.length_text)), flags));
   }
   const bool provide = body_allowed && !head &&
                        (file != nullptr ? file->size() != 0 : streamed || !r.body().empty() || !r.trailers().empty());

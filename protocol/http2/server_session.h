@@ -135,7 +135,8 @@ class ServerSession {
     virtual void wake(ServerStream& stream, std::error_code error) = 0;
     // ServerCore::body_policy for a request with a body, asked when its headers are in.
     virtual BodyPolicy body_policy(Exchange& exchange) = 0;
-    // The value of the date header of the next response (the HTTP-date of now).
+    // The value of the date header of the next response (the HTTP-date of now), in memory that
+    // stays put while the session lives (nghttp2 reads it when the HEADERS go out).
     virtual std::string_view date() = 0;
     // The peer, for log lines.
     virtual std::string peer_address() const = 0;
@@ -298,6 +299,9 @@ class ServerSession {
   std::vector<std::unique_ptr<ServerStream>> live_;
   std::vector<std::unique_ptr<ServerStream>> spare_;
   std::vector<nghttp2_nv> nva_;
+  // The stream stream_of() found last: a request's header fields arrive one callback each, all
+  // for one stream. Forgotten when it closes or is released.
+  mutable ServerStream* last_found_ = nullptr;
   bool write_wanted_ = true;
   bool ended_ = false;
   bool goaway_sent_ = false;

@@ -2,6 +2,7 @@
 // An RFC 8441 tunnel as a transport::Connection (see tunnel_connection.h).
 #include "tunnel_connection.h"
 
+#include <khz/common/loop_clock.h>
 #include <khz/transport/error.h>
 
 #include <utility>
@@ -44,7 +45,7 @@ void TunnelConnection::check_deadlines(Clock::time_point now) noexcept {
 void TunnelConnection::start_fill(std::size_t n, std::coroutine_handle<> h) {
   fill_want_ = n;
   fill_waiter_ = h;
-  fill_since_ = Clock::now();
+  fill_since_ = LoopClock::now();
   update();
   host_.kick();  // the window update
 }
@@ -57,7 +58,7 @@ bool TunnelConnection::start_flush(std::coroutine_handle<> h) {
     return false;
   }
   flush_waiter_ = h;
-  flush_since_ = Clock::now();
+  flush_since_ = LoopClock::now();
   host_.kick();
   return true;
 }
