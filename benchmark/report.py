@@ -164,7 +164,9 @@ def main():
                 vs_bare = f"{rate / bare_rate:.2f}x bare {bare}" if rate and bare_rate else ""
                 note = "; ".join(filter(None, [vs_bare, paired(per_round, server, bare, scenario), note]))
             if h2 and rate and h2o_rate and "-khz-" in server:
-                note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", note]))
+                # The h2c target is a ratio to h2o: round by round as well.
+                vs_h2o = paired(per_round, server, prefix + "h2o", scenario)
+                note = "; ".join(filter(None, [f"{rate / h2o_rate:.2f}x h2o", vs_h2o, note]))
             p50, p99 = float(row[6]), float(row[7])
             p50_text = f"{p50:.2f}" if p50 >= 0 else "n/a"
             p99_text = f"{p99:.2f}" if p99 >= 0 else "n/a"
@@ -180,7 +182,7 @@ def main():
           "those ratios (a second view of the comparison, less moved by the machine's drift).  ")
     print("req per CPU-s: requests completed / server CPU-seconds.  "
           "vs nginx: that figure divided by nginx's in the same scenario (HTTP/2 rows: nghttpd's; "
-          "the notes give khz's ratio to h2o).  ")
+          "the notes give khz's ratio to h2o, and round by round).  ")
     print("Pipelined rows have no latency: wrk times a batch of 16 and its coordinated-omission "
           "correction breaks its histogram for pipelined requests.")
     print()
