@@ -677,6 +677,39 @@ TEST_CASE("http2 session: a header list over max_header_list_size gets 431, the 
       });
 }
 
+TEST_CASE("http2 session: many responses submitted before one send carry their own fields (read in place)") {
+  // A finished handler's fields go to nghttp2 uncopied and are read when the HEADERS are packed,
+  // here all in one send() after every handler of the batch is done. Each stream's fields differ
+  // (names in mixed case, values short and long), so a field read from another stream's memory,
+  // or from memory a stream reused, shows.
+  constexpr int kStreams = 40;
+  Run r = run_exchange(
+      {},
+      [](Client& c) {
+        for (int i = 0; i < kStreams; ++i) c.request("GET", "/s/" + std::to_string(i), {{"x-n", std::to_string(i)}});
+      },
+      [](Exchange& ex) {
+        const std::string n(ex.request.header("X-N"));
+        ex.response.set_status(200 + std::stoi(n) % 3);  // 200, 201, 202: each with a body
+        ex.response.headers().add("X-Stream-" + n, "v" + n);
+        ex.response.headers().add("X-Long", std::string(40 + std::stoi(n), static_cast<char>('a' + std::stoi(n) % 26)));
+        ex.response.set_body("body " + n, "text/plain");
+      });
+  REQUIRE(r.client->streams.size() == kStreams);
+  for (const auto& [id, st] : r.client->streams) {
+    const int n = (id - 1) / 2;  // client streams 1, 3, 5, ...
+    CAPTURE(id);
+    CHECK(st.field(":status") == std::to_string(200 + n % 3));
+    CHECK(st.field("x-stream-" + std::to_string(n)) == "v" + std::to_string(n));
+    CHECK(st.field("x-long") == std::string(40 + n, static_cast<char>('a' + n % 26)));
+    CHECK(st.field("content-length") == std::to_string(5 + std::to_string(n).size()));
+    CHECK(st.field("date") == kDate);
+    CHECK(st.body == "body " + std::to_string(n));
+    CHECK(st.closed);
+  }
+  CHECK(r.server->session.stream_count() == 0);
+}
+
 TEST_CASE("http2 session: connection-specific response fields stay out of HTTP/2 (RFC 9113 §8.2.2)") {
   struct Row {
     std::string name;
