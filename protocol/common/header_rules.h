@@ -25,4 +25,38 @@ inline bool is_connection_specific_header(std::string_view name, std::string_vie
          iequals(name, "transfer-encoding") || iequals(name, "upgrade");
 }
 
+// The lower-case spelling of a field name responses commonly carry, as a literal, when `name`
+// is that name in any case ("Content-Type" -> "content-type"); empty for any other name. HTTP/2
+// sends names in lower case: with a literal the session need not copy and lower-case the name
+// for every response.
+inline std::string_view known_lower_case_name(std::string_view name) noexcept {
+  auto is = [&](std::string_view lower) { return iequals_same_size(name.data(), lower.data(), lower.size()); };
+  switch (name.size()) {
+    case 3: return is("via") ? "via" : is("age") ? "age" : std::string_view();
+    case 4: return is("vary") ? "vary" : is("etag") ? "etag" : is("link") ? "link" : std::string_view();
+    case 7: return is("expires") ? "expires" : std::string_view();
+    case 8: return is("location") ? "location" : std::string_view();
+    case 10: return is("set-cookie") ? "set-cookie" : std::string_view();
+    case 12: return is("content-type") ? "content-type" : is("x-request-id") ? "x-request-id" : std::string_view();
+    case 13:
+      return is("cache-control")   ? "cache-control"
+             : is("last-modified") ? "last-modified"
+             : is("accept-ranges") ? "accept-ranges"
+             : is("content-range") ? "content-range"
+                                   : std::string_view();
+    case 15: return is("x-frame-options") ? "x-frame-options" : std::string_view();
+    case 16:
+      return is("content-encoding")   ? "content-encoding"
+             : is("www-authenticate") ? "www-authenticate"
+             : is("content-language") ? "content-language"
+                                      : std::string_view();
+    case 19: return is("content-disposition") ? "content-disposition" : std::string_view();
+    case 22: return is("x-content-type-options") ? "x-content-type-options" : std::string_view();
+    case 23: return is("content-security-policy") ? "content-security-policy" : std::string_view();
+    case 25: return is("strict-transport-security") ? "strict-transport-security" : std::string_view();
+    case 27: return is("access-control-allow-origin") ? "access-control-allow-origin" : std::string_view();
+    default: return {};
+  }
+}
+
 }  // namespace khz::protocol

@@ -234,27 +234,32 @@ int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const
     s->headers_too_large = true;
     return 0;
   }
-  // nghttp2's buffers do not outlive the callback: the request keeps copies in its arena.
+  // nghttp2's buffers do not outlive the callback: the request keeps copies of what it keeps in
+  // its arena (a method nghttp2 has checked and that is one of the common ones: a literal).
   Request& req = s->exchange.request;
-  std::string_view name = sv(name_p, name_len);
-  std::string_view value = req.arena().copy(sv(value_p, value_len));
+  const std::string_view name = sv(name_p, name_len);
+  const std::string_view sent = sv(value_p, value_len);
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers
-    req.trailers().add(name, value);
+    req.trailers().add(name, sent);
     return 0;
   }
   if (!name.empty() && name[0] == ':') {
     if (name == ":method") {
-      req.set_method_ref(value);
+      const std::string_view known = sent == "GET"    ? std::string_view("GET")
+                                     : sent == "POST" ? std::string_view("POST")
+                                     : sent == "HEAD" ? std::string_view("HEAD")
+                                                      : std::string_view();
+      req.set_method_ref(known.empty() ? req.arena().copy(sent) : known);
     } else if (name == ":path") {
-      req.set_target_ref(value);
+      req.set_target_ref(req.arena().copy(sent));
     } else if (name == ":authority") {
-      s->authority = value;
+      s->authority = req.arena().copy(sent);
     } else if (name == ":protocol") {  // RFC 8441 §4; nghttp2 accepts it only when we enabled it
-      req.set_connect_protocol_ref(value);
+      req.set_connect_protocol_ref(req.arena().copy(sent));
     }
     return 0;  // :scheme: nothing to keep
   }
-  req.headers().add_ref(req.arena().copy(name), value);
+  req.headers().add_ref(req.arena().copy(name), req.arena().copy(sent));
   return 0;
 }
 

@@ -437,6 +437,7 @@ void ServerSession::refuse(ServerStream& s, int status) {
 
 std::string_view ServerSession::lower_name(ServerStream& s, std::string_view name) {
   if (std::none_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) return name;
+  if (std::string_view known = known_lower_case_name(name); !known.empty()) return known;
   std::string_view copy = s.exchange.request.arena().copy(name);
   char* p = const_cast<char*>(copy.data());
   for (std::size_t i = 0; i < copy.size(); ++i) {
