@@ -98,6 +98,7 @@ SessionPtr new_session(Role role, const Callbacks& callbacks, void* user_data, c
   if (callbacks.data_chunk_recv) nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, callbacks.data_chunk_recv);
   if (callbacks.frame_send) nghttp2_session_callbacks_set_on_frame_send_callback(c, callbacks.frame_send);
   if (callbacks.stream_close) nghttp2_session_callbacks_set_on_stream_close_callback(c, callbacks.stream_close);
+  if (callbacks.send_data) nghttp2_session_callbacks_set_send_data_callback(c, callbacks.send_data);
   nghttp2_session* ng = nullptr;
   if (mem == nullptr) mem = pooled_memory();
   const int rv = role == Role::server ? nghttp2_session_server_new3(&ng, c, user_data, option, mem)

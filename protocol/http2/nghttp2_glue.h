@@ -45,6 +45,7 @@ struct Callbacks {
   nghttp2_on_data_chunk_recv_callback data_chunk_recv = nullptr;
   nghttp2_on_frame_send_callback frame_send = nullptr;
   nghttp2_on_stream_close_callback stream_close = nullptr;
+  nghttp2_send_data_callback send_data = nullptr;  // DATA frames read with NGHTTP2_DATA_FLAG_NO_COPY
 };
 
 enum class Role { server, client };

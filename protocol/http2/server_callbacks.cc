@@ -103,6 +103,24 @@ ssize_t ServerSession::on_send(nghttp2_session*, const std::uint8_t* data, std::
   return static_cast<ssize_t>(length);
 }
 
+int ServerSession::on_send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
+                                nghttp2_data_source* source, void* user_data) {
+  ServerSession& session = self(user_data);
+  ServerStream& s = *static_cast<ServerStream*>(source->ptr);
+  // As on_send: past kMaxBufferedOutput nghttp2 asks again with the same frame later.
+  if (session.output_.size() >= kMaxBufferedOutput) return NGHTTP2_ERR_WOULDBLOCK;
+  if (s.out_pending.size() != length) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
+  // RFC 9113 §6.1: the header, the Pad Length byte and the padding when padded (khz asks for
+  // no padding, so padlen is 0: the header and the bytes).
+  const std::size_t padlen = frame->data.padlen;
+  session.output_.append(sv(framehd, 9));
+  if (padlen > 0) session.output_.append(std::string(1, static_cast<char>(padlen - 1)));
+  session.output_.append(s.out_pending);
+  if (padlen > 1) session.output_.append(std::string(padlen - 1, '\0'));
+  s.out_pending = {};
+  return 0;
+}
+
 ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                           std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
   ServerSession& session = self(user_data);
@@ -129,7 +147,14 @@ ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::u
     return static_cast<ssize_t>(n);
   }
   std::size_t n = std::min(length, s.out.size() - s.out_off);
-  if (n != 0) std::memcpy(buf, s.out.data() + s.out_off, n);
+  // Small pieces are copied: the frame in two appends costs more than a copy of so few bytes.
+  constexpr std::size_t kNoCopyFrom = 2048;
+  if (n >= kNoCopyFrom && s.out_stable) {
+    s.out_pending = s.out.substr(s.out_off, n);  // written by on_send_data, straight from the body
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  } else if (n != 0) {
+    std::memcpy(buf, s.out.data() + s.out_off, n);
+  }
   s.out_off += n;
   s.stall_since = {};
   if (s.out_off == s.out.size()) {

@@ -52,6 +52,8 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
   eof_sent = false;
   out = {};
   out_off = 0;
+  out_stable = false;
+  out_pending = {};
   file_sent = 0;
   tunnel = false;
   tunnel_out = nullptr;
@@ -89,7 +91,8 @@ ServerSession::ServerSession(Driver& driver, LinkedBuffer& output, const Http2Op
                      .invalid_frame_recv = &on_invalid_frame_recv,
                      .data_chunk_recv = &on_data_chunk_recv,
                      .frame_send = &on_frame_send,
-                     .stream_close = &on_stream_close},
+                     .stream_close = &on_stream_close,
+                     .send_data = &on_send_data},
                     this, option.get(), mem);
 }
 
@@ -488,6 +491,7 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
     s.out = r.body();
     s.out_off = 0;
     s.body_done = true;
+    s.out_stable = true;  // the response stays as it is until the stream is released
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;

@@ -95,6 +95,12 @@ struct ServerStream : BodyWriter, BodyReader {
   bool eof_sent = false;
   std::string_view out;  // body bytes being sent; nghttp2 reads them from out_off
   std::size_t out_off = 0;
+  // `out` is the finished handler's body, which stays put until the stream is released: its
+  // DATA frames are written straight from it into the output (NGHTTP2_DATA_FLAG_NO_COPY)
+  // rather than copied into nghttp2's frame buffer first. `out_pending`: the bytes of the DATA
+  // frame nghttp2 has read so but not yet asked to be sent.
+  bool out_stable = false;
+  std::string_view out_pending;
   std::uint64_t file_sent = 0;  // bytes of a file body handed to nghttp2
   char status_text[4] = {};
   char length_text[24] = {};
@@ -277,6 +283,8 @@ class ServerSession {
   // ---- nghttp2 callbacks (user_data: the session)
   static ServerSession& self(void* user_data) { return *static_cast<ServerSession*>(user_data); }
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data);
+  static int on_send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
+                          nghttp2_data_source* source, void* user_data);
   static ssize_t read_response_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                     std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
   // A file body (Response::file_body): read from the file as nghttp2 asks, one frame's worth.
