@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <span>
 
 #include "server_session.h"
 
@@ -109,6 +110,7 @@ int ServerSession::on_send_data(nghttp2_session*, nghttp2_frame* frame, const st
   ServerStream& s = *static_cast<ServerStream*>(source->ptr);
   // As on_send: past kMaxBufferedOutput nghttp2 asks again with the same frame later.
   if (session.output_.size() >= kMaxBufferedOutput) return NGHTTP2_ERR_WOULDBLOCK;
+  if (s.file_pending != 0) return session.send_file_frame(s, frame, framehd, length);
   if (s.out_pending.size() != length) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
   // RFC 9113 §6.1: the header, the Pad Length byte and the padding when padded (khz asks for
   // no padding, so padlen is 0: the header and the bytes).
@@ -147,8 +149,6 @@ ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::u
     return static_cast<ssize_t>(n);
   }
   std::size_t n = std::min(length, s.out.size() - s.out_off);
-  // Small pieces are copied: the frame in two appends costs more than a copy of so few bytes.
-  constexpr std::size_t kNoCopyFrom = 2048;
   if (n >= kNoCopyFrom && s.out_stable) {
     s.out_pending = s.out.substr(s.out_off, n);  // written by on_send_data, straight from the body
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
@@ -214,13 +214,53 @@ ssize_t read_file_body(const FileBody& body, std::uint64_t pos, std::uint8_t* bu
 
 }  // namespace
 
+int ServerSession::send_file_frame(ServerStream& s, const nghttp2_frame* frame, const std::uint8_t* framehd,
+                                   std::size_t length) {
+  if (s.file_pending != length || frame->data.padlen != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
+  // The frame's room in the output: the header, then the file's bytes read into place. A read
+  // that fails or comes short leaves the output as it was and resets the stream.
+  const FileBody& body = *s.exchange.response.file_body();
+  const std::uint64_t from = s.file_sent - length;  // read_response_file counted the frame already
+  std::span<char> room = output_.reserve(9 + length);
+  auto* into = reinterpret_cast<std::uint8_t*>(room.data() + 9);
+  std::size_t got = 0;
+  ssize_t n = 1;
+  while (got < length && n > 0) {  // read_file_body stops at the end of a piece, or a short read
+    n = read_file_body(body, from + got, into + got, length - got);
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
+  if (got != length) {
+    KHZ_LOG(info, "http2 " << driver_.peer_address() << ": stream " << s.id << ": file body broke off: "
+                           << (n < 0 ? std::strerror(errno) : "the file is shorter than its range") << "; RST_STREAM");
+    s.file_pending = 0;
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  std::memcpy(room.data(), framehd, 9);
+  output_.commit(9 + length);
+  s.file_pending = 0;
+  return 0;
+}
+
 ssize_t ServerSession::read_response_file(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                           std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data) {
   ServerSession& session = self(user_data);
   ServerStream& s = *static_cast<ServerStream*>(source->ptr);
   const FileBody& body = *s.exchange.response.file_body();
   const std::uint64_t total = body.size();
-  ssize_t n = read_file_body(body, s.file_sent, buf, static_cast<std::size_t>(std::min<std::uint64_t>(length, total - s.file_sent)));
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, total - s.file_sent));
+  if (want >= kNoCopyFrom) {
+    // Read by on_send_data straight into the output (pread into the frame's place there).
+    s.file_pending = want;
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    s.file_sent += want;
+    s.stall_since = {};
+    if (s.file_sent == total) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      s.eof_sent = true;
+    }
+    return static_cast<ssize_t>(want);
+  }
+  ssize_t n = read_file_body(body, s.file_sent, buf, want);
   if (n <= 0 && s.file_sent < total) {
     KHZ_LOG(info, "http2 " << session.driver_.peer_address() << ": stream " << s.id << ": file body broke off: "
                            << (n < 0 ? std::strerror(errno) : "the file is shorter than its range") << "; RST_STREAM");

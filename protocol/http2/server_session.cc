@@ -54,6 +54,7 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
   out_off = 0;
   out_stable = false;
   out_pending = {};
+  file_pending = 0;
   file_sent = 0;
   tunnel = false;
   tunnel_out = nullptr;

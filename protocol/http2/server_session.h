@@ -101,6 +101,7 @@ struct ServerStream : BodyWriter, BodyReader {
   // frame nghttp2 has read so but not yet asked to be sent.
   bool out_stable = false;
   std::string_view out_pending;
+  std::size_t file_pending = 0;  // likewise for a file body: bytes read into the output by on_send_data
   std::uint64_t file_sent = 0;  // bytes of a file body handed to nghttp2
   char status_text[4] = {};
   char length_text[24] = {};
@@ -285,6 +286,10 @@ class ServerSession {
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data);
   static int on_send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
                           nghttp2_data_source* source, void* user_data);
+  int send_file_frame(ServerStream& s, const nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length);
+  // DATA frames at least this long are written straight into the output (NGHTTP2_DATA_FLAG_NO_COPY);
+  // shorter ones are copied: the frame in two appends costs more than a copy of so few bytes.
+  static constexpr std::size_t kNoCopyFrom = 2048;
   static ssize_t read_response_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                                     std::uint32_t* data_flags, nghttp2_data_source* source, void* user_data);
   // A file body (Response::file_body): read from the file as nghttp2 asks, one frame's worth.

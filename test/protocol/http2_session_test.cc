@@ -13,6 +13,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "support/fail_counter.h"
 
 #include <algorithm>
@@ -562,6 +564,62 @@ TEST_CASE("http2 session: large buffered bodies go out whole from the response, 
     CHECK(st.close_code == NGHTTP2_NO_ERROR);
     CHECK(st.trailers.size() == (n == 1 ? 1U : 0U));
   }
+  CHECK(server.session.stream_count() == 0);
+}
+
+TEST_CASE("http2 session: file bodies are read into the output in place; one shorter than its range is reset alone") {
+  // Frames of a file body are read (pread) straight into their place in the output. A file
+  // that turns out shorter than the range the response announced cannot end its frame: that
+  // stream is reset with INTERNAL_ERROR, nothing of the frame goes out, and the other streams
+  // on the connection finish whole.
+  char path[] = "/tmp/khz-h2-file-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  std::string content(50000, '\0');
+  for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('A' + (i * 11) % 26);
+  REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+  auto owner = std::make_shared<int>(fd);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  Server server;
+  REQUIRE_FALSE(server.session.start());
+  Client client(16 * 1024 * 1024);
+  client.request("GET", "/ranges", {{"x-kind", "ranges"}});
+  client.request("GET", "/short", {{"x-kind", "short"}});
+  auto handler = [&](Exchange& ex) {
+    ex.response.set_status(200);
+    khz::FileBody& body = ex.response.set_file_body(fd, owner);
+    if (ex.request.header("X-Kind") == "ranges") {
+      body.pieces.push_back({"[head 1]", 100, 20000});   // heads between ranges, as multipart ranges have
+      body.pieces.push_back({"[head 2]", 30000, 19000});
+      body.tail = "[tail]";
+    } else {
+      body.pieces.push_back({"", 0, 80000});  // the file has 50,000 bytes
+    }
+  };
+  for (int round = 0; round < 100; ++round) {
+    std::string up = client.output();
+    if (!up.empty()) REQUIRE_FALSE(server.feed(up));
+    server.serve(handler);
+    std::string down = server.output();
+    if (up.empty() && down.empty()) break;
+    client.receive(down);
+  }
+  const Client::Stream& ranges = client.streams[1];
+  CHECK(ranges.field(":status") == "200");
+  CHECK(ranges.body == "[head 1]" + content.substr(100, 20000) + "[head 2]" + content.substr(30000, 19000) + "[tail]");
+  CHECK(ranges.closed);
+  CHECK(ranges.close_code == NGHTTP2_NO_ERROR);
+  const Client::Stream& cut = client.streams[3];
+  CHECK(cut.closed);
+  CHECK(cut.close_code == NGHTTP2_INTERNAL_ERROR);
+  CHECK(cut.body.size() <= 50000);  // what came is the file's start, never bytes past its end
+  CHECK(cut.body == content.substr(0, cut.body.size()));
+  CHECK(client.find(NGHTTP2_GOAWAY) == nullptr);  // the connection lives on
   CHECK(server.session.stream_count() == 0);
 }
 
