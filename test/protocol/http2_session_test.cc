@@ -365,6 +365,23 @@ void at_every_split(const Http2Options& options, const std::function<void(Client
   }
 }
 
+// The conversation, until neither side has anything to say: the client's bytes to the server,
+// the handlers of the streams they start, the server's answer back. Returns the most the
+// server sent at once.
+std::size_t converse(Client& client, Server& server, const std::function<void(Exchange&)>& handler) {
+  std::size_t largest = 0;
+  for (int round = 0; round < 100; ++round) {
+    std::string up = client.output();
+    if (!up.empty()) REQUIRE_FALSE(server.feed(up));
+    server.serve(handler);
+    std::string down = server.output();
+    largest = std::max(largest, down.size());
+    if (up.empty() && down.empty()) break;
+    client.receive(down);
+  }
+  return largest;
+}
+
 // Logs only errors while it lives (unless KHZ_LOG_LEVEL says otherwise): for the tests whose
 // runs each end in an expected warning (a flood, a failed allocation).
 struct QuietLog {
@@ -463,15 +480,7 @@ TEST_CASE("http2 session: request bodies open the flow-control windows") {
     Client client;
     const std::string body(100000, 'w');
     client.request("POST", "/big", {}, body);
-    // The conversation, until neither side has anything to say.
-    for (int round = 0; round < 100; ++round) {
-      std::string up = client.output();
-      if (!up.empty()) REQUIRE_FALSE(server.feed(up));
-      server.serve(respond_hello);
-      std::string down = server.output();
-      if (up.empty() && down.empty()) break;
-      client.receive(down);
-    }
+    converse(client, server, respond_hello);
     const Client::Stream& s = client.streams[1];
     CHECK(s.field(":status") == "200");
     CHECK(s.body == "hello " + body);
@@ -543,16 +552,7 @@ TEST_CASE("http2 session: large buffered bodies go out whole from the response, 
     ex.response.set_body(body_of(n), "application/octet-stream");
     if (n == 1) ex.response.trailers().add("X-Sum", "done");
   };
-  std::size_t largest_send = 0;
-  for (int round = 0; round < 100; ++round) {
-    std::string up = client.output();
-    if (!up.empty()) REQUIRE_FALSE(server.feed(up));
-    server.serve(handler);
-    std::string down = server.output();
-    largest_send = std::max(largest_send, down.size());
-    if (up.empty() && down.empty()) break;
-    client.receive(down);
-  }
+  const std::size_t largest_send = converse(client, server, handler);
   CHECK(largest_send < 3 * kSize);  // the bound held some frames back for a later send
   for (int n = 0; n < 3; ++n) {
     const Client::Stream& st = client.streams[1 + 2 * n];
@@ -601,14 +601,7 @@ TEST_CASE("http2 session: file bodies are read into the output in place; one sho
       body.pieces.push_back({"", 0, 80000});  // the file has 50,000 bytes
     }
   };
-  for (int round = 0; round < 100; ++round) {
-    std::string up = client.output();
-    if (!up.empty()) REQUIRE_FALSE(server.feed(up));
-    server.serve(handler);
-    std::string down = server.output();
-    if (up.empty() && down.empty()) break;
-    client.receive(down);
-  }
+  converse(client, server, handler);
   const Client::Stream& ranges = client.streams[1];
   CHECK(ranges.field(":status") == "200");
   CHECK(ranges.body == "[head 1]" + content.substr(100, 20000) + "[head 2]" + content.substr(30000, 19000) + "[tail]");
