@@ -110,15 +110,13 @@ int ServerSession::on_send_data(nghttp2_session*, nghttp2_frame* frame, const st
   ServerStream& s = *static_cast<ServerStream*>(source->ptr);
   // As on_send: past kMaxBufferedOutput nghttp2 asks again with the same frame later.
   if (session.output_.size() >= kMaxBufferedOutput) return NGHTTP2_ERR_WOULDBLOCK;
-  if (s.file_pending != 0) return session.send_file_frame(s, frame, framehd, length);
-  if (s.out_pending.size() != length) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
-  // RFC 9113 §6.1: the header, the Pad Length byte and the padding when padded (khz asks for
-  // no padding, so padlen is 0: the header and the bytes).
-  const std::size_t padlen = frame->data.padlen;
+  // khz sets no padding callback, so a DATA frame is its 9-byte header and the bytes (RFC 9113
+  // §6.1); a padded one, or one of another length than was read, is not the frame read.
+  if (frame->data.padlen != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+  if (s.file_pending != 0) return session.send_file_frame(s, framehd, length);
+  if (s.out_pending.size() != length) return NGHTTP2_ERR_CALLBACK_FAILURE;
   session.output_.append(sv(framehd, 9));
-  if (padlen > 0) session.output_.append(std::string(1, static_cast<char>(padlen - 1)));
   session.output_.append(s.out_pending);
-  if (padlen > 1) session.output_.append(std::string(padlen - 1, '\0'));
   s.out_pending = {};
   return 0;
 }
@@ -149,7 +147,7 @@ ssize_t ServerSession::read_response_body(nghttp2_session*, std::int32_t, std::u
     return static_cast<ssize_t>(n);
   }
   std::size_t n = std::min(length, s.out.size() - s.out_off);
-  if (n >= kNoCopyFrom && s.out_stable) {
+  if (n >= kNoCopyFrom && !s.writer_started) {  // a finished handler's body: it stays put
     s.out_pending = s.out.substr(s.out_off, n);  // written by on_send_data, straight from the body
     *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   } else if (n != 0) {
@@ -214,9 +212,8 @@ ssize_t read_file_body(const FileBody& body, std::uint64_t pos, std::uint8_t* bu
 
 }  // namespace
 
-int ServerSession::send_file_frame(ServerStream& s, const nghttp2_frame* frame, const std::uint8_t* framehd,
-                                   std::size_t length) {
-  if (s.file_pending != length || frame->data.padlen != 0) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
+int ServerSession::send_file_frame(ServerStream& s, const std::uint8_t* framehd, std::size_t length) {
+  if (s.file_pending != length) return NGHTTP2_ERR_CALLBACK_FAILURE;  // not the frame read
   // The frame's room in the output: the header, then the file's bytes read into place. A read
   // that fails or comes short leaves the output as it was and resets the stream.
   const FileBody& body = *s.exchange.response.file_body();
@@ -324,7 +321,7 @@ int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const
     }
     return 0;  // :scheme: nothing to keep
   }
-  req.headers().add_ref(req.arena().copy(name), req.arena().copy(sent));
+  req.headers().add(name, sent);  // copied into the map's arena, name and value in one piece
   return 0;
 }
 

@@ -52,7 +52,6 @@ void ServerStream::reset(std::int32_t stream_id) noexcept {
   eof_sent = false;
   out = {};
   out_off = 0;
-  out_stable = false;
   out_pending = {};
   file_pending = 0;
   file_sent = 0;
@@ -492,7 +491,6 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
     s.out = r.body();
     s.out_off = 0;
     s.body_done = true;
-    s.out_stable = true;  // the response stays as it is until the stream is released
   }
   nghttp2_data_provider provider{};
   provider.source.ptr = &s;

@@ -95,11 +95,10 @@ struct ServerStream : BodyWriter, BodyReader {
   bool eof_sent = false;
   std::string_view out;  // body bytes being sent; nghttp2 reads them from out_off
   std::size_t out_off = 0;
-  // `out` is the finished handler's body, which stays put until the stream is released: its
-  // DATA frames are written straight from it into the output (NGHTTP2_DATA_FLAG_NO_COPY)
-  // rather than copied into nghttp2's frame buffer first. `out_pending`: the bytes of the DATA
-  // frame nghttp2 has read so but not yet asked to be sent.
-  bool out_stable = false;
+  // Without a streamed writer (!writer_started), `out` is the finished handler's body, which
+  // stays put until the stream is released: its DATA frames are written straight from it into
+  // the output (NGHTTP2_DATA_FLAG_NO_COPY) rather than copied into nghttp2's frame buffer first.
+  // `out_pending`: the bytes of the DATA frame nghttp2 has read so but not yet asked to send.
   std::string_view out_pending;
   std::size_t file_pending = 0;  // likewise for a file body: bytes read into the output by on_send_data
   std::uint64_t file_sent = 0;  // bytes of a file body handed to nghttp2
@@ -286,7 +285,7 @@ class ServerSession {
   static ssize_t on_send(nghttp2_session*, const std::uint8_t* data, std::size_t length, int, void* user_data);
   static int on_send_data(nghttp2_session*, nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length,
                           nghttp2_data_source* source, void* user_data);
-  int send_file_frame(ServerStream& s, const nghttp2_frame* frame, const std::uint8_t* framehd, std::size_t length);
+  int send_file_frame(ServerStream& s, const std::uint8_t* framehd, std::size_t length);
   // DATA frames at least this long are written straight into the output (NGHTTP2_DATA_FLAG_NO_COPY);
   // shorter ones are copied: the frame in two appends costs more than a copy of so few bytes.
   static constexpr std::size_t kNoCopyFrom = 2048;
