@@ -65,11 +65,12 @@ def requests_done(output):
     """(requests completed, error text or '') from a load generator's output."""
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored", output)
     if m:  # h2load
-        bad = int(m.group(2)) + int(m.group(3))
+        succeeded, bad = int(m.group(1)), int(m.group(2)) + int(m.group(3))
         codes = re.search(r"status codes: (\d+) 2xx", output)
-        ok = int(codes.group(1)) if codes else int(m.group(1))
-        return ok, (f"{bad} failed or errored" if bad else "") or (
-            "" if ok == int(m.group(1)) else f"{int(m.group(1)) - ok} not 2xx")
+        ok = int(codes.group(1)) if codes else succeeded
+        why = ", ".join(filter(None, [f"{bad} failed or errored" if bad else "",
+                                      f"{succeeded - ok} not 2xx" if ok != succeeded else ""]))
+        return ok, why
     m = re.search(r"requests: (\d+), errors: (\d+), status >= 400: (\d+)", output)
     if m:  # khz-load
         errors, bad_status = int(m.group(2)), int(m.group(3))

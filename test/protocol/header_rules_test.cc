@@ -77,8 +77,8 @@ TEST_CASE("header rules: known names get their lower-case literal in any case, o
       CHECK(known_lower_case_name(off).empty());
     }
     std::string shorter(lower.substr(0, lower.size() - 1)), longer = std::string(lower) + "s";
-    CHECK(known_lower_case_name(shorter) != lower);
-    CHECK(known_lower_case_name(longer) != lower);
+    CHECK(known_lower_case_name(shorter).empty());
+    CHECK(known_lower_case_name(longer).empty());
   }
   for (std::string_view other : {"", "X-Custom", "Content-Typ", "Server", "Date", "X-Request-Ids", "Cookie"}) {
     CAPTURE(other);
