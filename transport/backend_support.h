@@ -23,6 +23,10 @@
 
 namespace khz::transport {
 
+// Bytes one fill may read from its socket per wake-up before letting the loop serve others
+// (netpoll, asio); on io_uring, the bytes kept with no fill waiting before the receive pauses.
+inline constexpr std::size_t kReadBudget = 256 * 1024;
+
 // What a completed operation wakes: the coroutine awaiting it, or, for a parked connection
 // (Connection::park: no coroutine at all while it waits), a callback.
 class Waiter {

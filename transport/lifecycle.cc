@@ -23,7 +23,7 @@ struct Lifecycle::Served {
 };
 
 void Lifecycle::serve(std::unique_ptr<Connection> socket, Host& host) {
-  auto* served = new Served{*this, host, std::move(socket)};
+  auto* served = new Served{*this, host, std::move(socket), nullptr, nullptr};
   if (layer_) {
     open_layer(served);
   } else {

@@ -97,6 +97,45 @@ TEST_CASE("transport: echo, read timeout, eof") {
   }
 }
 
+namespace {
+
+// Waits until the peer's bytes are all in the socket, then fills once and answers with how many
+// bytes that fill brought in; twice: as a handler mid-request, then as an idle server.
+khz::Task<> fill_once_after_a_pause(khz::transport::Connection& conn) {
+  for (int round = 0; round < 2; ++round) {
+    conn.set_idle(round == 1);
+    co_await khz::sleep_for(150ms);
+    if (co_await conn.fill(1)) co_return;
+    conn.set_idle(false);
+    const std::string got = std::to_string(conn.input().size()) + "\n";
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    conn.output().append(got);
+    if (co_await conn.flush()) co_return;
+  }
+}
+
+}  // namespace
+
+// What already waits comes in one fill: a proxy forwards each fill's bytes in a send of their
+// own, so a 48 KiB message read in parts costs it a TCP segment (and a trip round the loop) per part.
+TEST_CASE("transport: one fill takes everything already waiting in the socket") {
+  for (const auto& name : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << name) {
+      auto t = khz::transport::make_transporter(name, {.address = "127.0.0.1:0", .loops = 1});
+      auto port = t->start(&fill_once_after_a_pause);
+      REQUIRE(port.ok());
+      RawClient c(*port);
+      const std::string message(48 * 1024, 'm');
+      c.send(message);
+      CHECK(c.read_exactly(6) == "49152\n");
+      c.send(message);
+      CHECK(c.read_exactly(6) == "49152\n");
+      t->shutdown(1s);
+    }
+  }
+}
+
 TEST_CASE("transport: shutdown ends idle connections at once and refuses new ones") {
   for (const auto& name : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << name) {

@@ -227,22 +227,32 @@ class AsioConnection final : public Connection {
     read_more_now();
   }
 
-  // After the idle read filled idle_read_: what else already waits (the rest of a pipelined
-  // batch or of a long request), in one non-blocking read, so the fill ends with all of it
-  // rather than with a part the server would answer before reading on. An error or the end of
-  // the stream is left for the next read, which sees it again.
+  // After a read that filled its room: what else already waits (the rest of a pipelined batch
+  // or of a long message), read now without blocking until a read comes back short (the socket
+  // is drained) or kReadBudget bytes are in. The fill then ends with all of it rather than with
+  // a part: a proxy would forward each part in a send (and a TCP segment) of its own, and a
+  // server would go round Asio's queue once more per part. An error or the end of the stream is
+  // left for the next read, which sees it again.
   void read_available() {
-    std::span<char> room = input_.reserve(1);
-    ssize_t got = ::recv(socket_.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
-    if (got > 0) input_.commit(static_cast<std::size_t>(got));
+    std::size_t budget = kReadBudget;
+    for (;;) {
+      std::span<char> room = input_.reserve(1);
+      ssize_t got = ::recv(socket_.native_handle(), room.data(), room.size(), MSG_DONTWAIT);
+      if (got <= 0) return;
+      const auto n = static_cast<std::size_t>(got);
+      input_.commit(n);
+      if (n < room.size() || n >= budget) return;
+      budget -= n;
+    }
   }
 
   void read_more_now() {
     std::span<char> room = input_.reserve(1);
     socket_.async_read_some(asio::buffer(room.data(), room.size()),
-                            pooled([self = this, alive = alive_](const error_code& ec, std::size_t n) {
+                            pooled([self = this, alive = alive_, room = room.size()](const error_code& ec, std::size_t n) {
                               if (!*alive) return;
                               if (n > 0) self->input_.commit(n);
+                              if (n == room) self->read_available();  // likely more behind
                               if (ec && n == 0) return self->fill_failed(ec);
                               if (self->input_.size() >= self->fill_want_) return self->finish_fill({});
                               self->read_more();

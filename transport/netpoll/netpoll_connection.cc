@@ -24,9 +24,6 @@
 namespace khz::transport {
 namespace {
 
-// Bytes one fill may read from its socket per wake-up before letting the loop serve others.
-constexpr std::size_t kReadBudget = 256 * 1024;
-
 std::error_code last_error() noexcept { return {errno, std::system_category()}; }
 
 }  // namespace

@@ -134,8 +134,6 @@ class UringConnection final : public Connection {
   void stop_hangup_watch() noexcept override { watching_hangup_ = false; }
 
  private:
-  // Bytes kept with no fill waiting before the receive pauses.
-  static constexpr std::size_t kReadBudget = 256 * 1024;
   void begin_fill(std::size_t n, Waiter w);
   bool socket_has_bytes() const noexcept;
   Waiter take_fill(std::error_code ec) noexcept;
