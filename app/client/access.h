@@ -12,7 +12,7 @@ namespace khz {
 namespace detail {
 struct ClientAccess {
   using StreamState = ResponseStream::State;
-  static void set_active(const CancellationToken& t, transport::Connection* c) noexcept { t.set_active(c); }
+  static void set_active(const CancellationToken& t, Http1ClientConnection* c) noexcept { t.set_active(c); }
   static void set_stream(const CancellationToken& t, Http2Stream* s) noexcept { t.set_stream(s); }
 };
 }  // namespace detail
@@ -22,7 +22,7 @@ namespace client {
 using StreamState = detail::ClientAccess::StreamState;  // defined in response_stream.h (private)
 
 // What a cancel() of `t` closes (HTTP/1.1) or resets (HTTP/2); nullptr: nothing in use.
-inline void set_active(const CancellationToken& t, transport::Connection* c) noexcept {
+inline void set_active(const CancellationToken& t, Http1ClientConnection* c) noexcept {
   detail::ClientAccess::set_active(t, c);
 }
 inline void set_stream(const CancellationToken& t, Http2Stream* s) noexcept {

@@ -3,8 +3,8 @@
 // HTTP/1.1 connection is closed, or its HTTP/2 stream reset).
 #include <khz/app/client/request.h>
 #include <khz/common/small_pool.h>
+#include <khz/protocol/http1_client.h>
 #include <khz/protocol/http2_client.h>
-#include <khz/transport/connection.h>
 
 #include "access.h"
 
@@ -12,7 +12,7 @@ namespace khz {
 
 struct CancellationToken::State {
   bool cancelled = false;
-  transport::Connection* active = nullptr;  // the connection the request uses now (HTTP/1.1)
+  Http1ClientConnection* active = nullptr;  // the connection the request uses now (HTTP/1.1)
   Http2Stream* stream = nullptr;            // or its HTTP/2 stream (cancel resets just that)
 };
 
@@ -27,7 +27,7 @@ void CancellationToken::cancel() noexcept {
 
 bool CancellationToken::cancelled() const noexcept { return state_->cancelled; }
 
-void CancellationToken::set_active(transport::Connection* conn) const noexcept {
+void CancellationToken::set_active(Http1ClientConnection* conn) const noexcept {
   state_->active = conn;
   state_->stream = nullptr;
 }

@@ -74,7 +74,7 @@ Task<Attempt> exchange_h1(CallState& call, const ClientRequest& req, const Url& 
     conn->queue_request(r, {.host = host_field(url), .content_length = body.length(), .target = absolute});
     r.body_buffer().clear();
   }
-  set_active(req.cancel, &conn->transport());
+  set_active(req.cancel, conn.get());
   auto fail = [&](std::error_code ec) {
     KHZ_LOG(debug, "client: " << req.method << " " << url.str() << " via " << pool.key << ": " << ec.message()
                               << (reused ? " (reused connection)" : ""));

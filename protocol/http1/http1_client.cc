@@ -164,7 +164,7 @@ bool Http1ClientConnection::reusable() const noexcept {
 
 void Http1ClientConnection::close() noexcept {
   failed_ = true;
-  conn_->close();
+  if (conn_) conn_->close();  // gone after take_transport()
 }
 
 }  // namespace khz

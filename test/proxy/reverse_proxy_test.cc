@@ -27,9 +27,11 @@
 #include <unistd.h>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 using khz::proxy::ReverseProxy;
 using khz::proxy::ReverseProxyOptions;
@@ -320,6 +322,61 @@ TEST_CASE("proxy: refused 502, timeout 504, each logged naming the upstream") {
       CHECK(text.find("proxy: GET http://127.0.0.1:" + std::to_string(closed) + "/api/x: ") != std::string::npos);
       CHECK(text.find(std::to_string(slow.port()) + "/api/slow: ") != std::string::npos);
       CHECK(text.find("; 504") != std::string::npos);
+    }
+  }
+}
+
+// Clients that send a request and leave at once cancel their upstream calls. A cancel that
+// lands as its call completes must not hand a closed upstream connection back to the pool:
+// the next request to lease it failed at once, and a client still there got a 502.
+TEST_CASE("proxy: clients leaving mid-call never cost a client that stays a 502") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      TestServer up(transport);
+      add_echo(up.server);
+      up.start();
+      Front front(transport, {.upstreams = {{.url = upstream_url(up)}}, .strip_prefix = "/api"});
+      const std::string body(16 * 1024, 'x');
+      const std::string request = "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                  std::to_string(body.size()) + "\r\n\r\n" + body;
+      std::atomic<bool> stop{false};
+      std::atomic<int> answered{0}, bad{0}, left{0};
+      std::string first_bad;
+      std::mutex first_bad_lock;
+      std::vector<std::thread> threads;
+      for (int i = 0; i < 3; ++i) {  // clients that stay: keep-alive, one request after another
+        threads.emplace_back([&] {
+          RawClient c(front.server.port());
+          while (!stop.load()) {
+            c.send(request);
+            const std::string r = c.read_response();
+            if (khz::test::status_of(r) == 200) {
+              ++answered;
+              continue;
+            }
+            if (++bad == 1) {
+              std::lock_guard lock(first_bad_lock);
+              first_bad = r.empty() ? "(no response)" : r.substr(0, r.find("\r\n"));
+            }
+            break;
+          }
+        });
+      }
+      threads.emplace_back([&] {  // clients that send a whole request and close at once
+        while (!stop.load()) {
+          const int fd = khz::test::connect_loopback(front.server.port());
+          (void)!::write(fd, request.data(), request.size());
+          ::close(fd);
+          ++left;
+        }
+      });
+      std::this_thread::sleep_for(1500ms);
+      stop = true;
+      for (auto& t : threads) t.join();
+      INFO("first bad answer: " << first_bad << "; " << answered << " answered, " << left << " left early");
+      CHECK(bad == 0);
+      CHECK(answered > 100);
+      CHECK(left > 100);
     }
   }
 }

@@ -28,9 +28,7 @@
 
 namespace khz {
 
-namespace transport {
-class Connection;
-}
+class Http1ClientConnection;
 class Http2Stream;
 namespace detail {
 struct ClientAccess;  // the client's internals (app/client/access.h)
@@ -55,7 +53,9 @@ class CancellationToken {
   friend struct detail::ClientAccess;
   struct State;
   // The connection a cancel() closes (nullptr: none in use), or the HTTP/2 stream it resets.
-  void set_active(transport::Connection* conn) const noexcept;
+  // The HTTP/1.1 connection itself, not its transport: closed through it, it is marked failed
+  // and never goes back to its pool, even when the exchange's last bytes were in already.
+  void set_active(Http1ClientConnection* conn) const noexcept;
   void set_stream(Http2Stream* stream) const noexcept;
   std::shared_ptr<State> state_;
 };
