@@ -226,6 +226,44 @@ TEST_CASE("uring: small receives share provided buffers (incremental consumption
   REQUIRE(stats.starved_receives == 0);
 }
 
+namespace {
+
+// Fills once at a time and answers each fill with how many bytes it brought in.
+khz::Task<> fill_sizes(Connection& conn) {
+  for (;;) {
+    if (co_await conn.fill(1)) co_return;
+    const std::string size = std::to_string(conn.input().size()) + "\n";  // a named local: GCC 12
+    conn.output().append(size);
+    conn.input().skip(conn.input().size());
+    conn.input().release();
+    if (co_await conn.flush()) co_return;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("uring: a message longer than the free buffers still comes in one fill") {
+  // 4 buffers of 4 KiB and a fill already waiting for a 48 KiB message: the receive runs the
+  // ring dry after 16 KiB and goes on once the batch gave the buffers back. Each completion
+  // says more bytes wait in the socket, so the fill waits for them (as a netpoll fill reads
+  // until the socket is drained) rather than ending with the first 16 KiB.
+  auto t = make({.sq_entries = 64, .cq_entries = 256, .buffers = 4, .buffer_size = 4096});
+  auto port = t->start(&fill_sizes);
+  REQUIRE(port.ok());
+  {
+    RawClient c(*port);
+    for (int round = 0; round < 3; ++round) {
+      std::this_thread::sleep_for(50ms);  // the fill waits first
+      c.send(pattern(48 * 1024, round));
+      CHECK(c.read_exactly(6) == "49152\n");
+    }
+    c.shutdown_write();
+    REQUIRE(c.read_until_close().empty());
+  }
+  settle_and_stop(*t);
+  REQUIRE(khz::transport::uring_stats(*t).starved_receives > 0);  // the ring did run dry
+}
+
 TEST_CASE("uring: connections ending give their buffers back") {
   // 2 buffers; 40 connections in turn send a little and end: every buffer must come back
   // (whole or, incrementally, once the kernel is done with it; one an end of stream takes too,

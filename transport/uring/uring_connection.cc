@@ -125,7 +125,10 @@ void UringSocket::on_complete(const io_uring_cqe& cqe, unsigned tag) {
     // gives it back too.
     if (cqe.res <= 0 && (cqe.flags & IORING_CQE_F_BUFFER) != 0) loop_.release(cqe);
     if (cqe.res > 0) {
-      if (conn_ != nullptr) conn_->on_data(loop_.received(cqe), static_cast<std::size_t>(cqe.res));  // one copy
+      // More bytes waiting in the socket (SOCK_NONEMPTY) come with this receive's next
+      // completion while it stays armed.
+      const bool more_waiting = more && (cqe.flags & IORING_CQE_F_SOCK_NONEMPTY) != 0;
+      if (conn_ != nullptr) conn_->on_data(loop_.received(cqe), static_cast<std::size_t>(cqe.res), more_waiting);  // one copy
       loop_.release(cqe);
       if (!more && !recv_armed_ && conn_ != nullptr && conn_->wants_recv()) arm_recv();
     } else if (cqe.res == -ENOBUFS) {
@@ -289,9 +292,15 @@ void UringConnection::on_writable(int res) {
   send_file_or_finish();
 }
 
-void UringConnection::on_data(const char* data, std::size_t n) {
+void UringConnection::on_data(const char* data, std::size_t n, bool more_waiting) {
   if (fill_waiter_) {
     input_.append(std::string_view(data, n));
+    // Bytes still in the socket (a message longer than what was left of a provided buffer):
+    // the fill waits for the completion that brings them, as netpoll reads on until the socket
+    // is drained, so the protocol sees the message whole rather than in parts (a proxy sends a
+    // TCP segment per part it forwards). Up to the read budget; an end of stream, an error or
+    // a starved receive ends the wait as it would any other.
+    more_coming_ = more_waiting && input_.size() < kReadBudget;
     // Completed at the end of the batch, with whatever else it brought for this connection
     // (netpoll's read-ahead: a protocol sees what arrived together, together).
     if (input_.size() >= fill_want_ && !fill_due_) {
@@ -310,6 +319,7 @@ void UringConnection::on_data(const char* data, std::size_t n) {
 
 void UringConnection::batch_over() {
   fill_due_ = false;
+  if (more_coming_) return;  // the batch that brings the rest completes it
   if (fill_waiter_ && input_.size() >= fill_want_) take_fill({}).resume();
 }
 
@@ -376,6 +386,7 @@ void UringConnection::start_hangup_watch() noexcept {
 }
 
 Waiter UringConnection::take_fill(std::error_code ec) noexcept {
+  more_coming_ = false;
   if (fill_due_) {
     fill_due_ = false;
     loop_.forget_batch_end(socket_);

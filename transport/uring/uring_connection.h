@@ -113,7 +113,8 @@ class UringConnection final : public Connection {
   void report_hangup() noexcept { hangup_detected(); }
 
   // ---- from UringSocket
-  void on_data(const char* data, std::size_t n);
+  // `more_waiting`: the socket holds more, and the armed receive's next completion brings it.
+  void on_data(const char* data, std::size_t n, bool more_waiting);
   void on_read_end(std::error_code ec);  // FIN (errc::eof) or an error: no more bytes come
   void on_sent(int res);
   void on_writable(int res);  // poll_out's completion
@@ -154,6 +155,7 @@ class UringConnection final : public Connection {
   bool closed_ = false;
   bool recv_paused_ = false;       // read-ahead budget spent: the receive waits for a fill
   bool fill_due_ = false;          // satisfied; completes at the end of the batch
+  bool more_coming_ = false;       // satisfied, but the socket's rest follows: wait for it
   bool send_abandoned_ = false;    // the send in flight belongs to a flush that timed out
   bool watching_hangup_ = false;
   std::error_code read_error_;     // eof or the error that ended the receive
