@@ -274,6 +274,13 @@ class ServerSession {
   // ---- protections
   void refuse_preface();
   void count_reset();
+  // Starts a new rapid-reset window when the current one is a second old.
+  void roll_reset_window(Clock::time_point now) noexcept {
+    if (now - reset_window_start_ < std::chrono::seconds(1)) return;
+    reset_window_start_ = now;
+    resets_ = 0;
+    opened_in_window_ = 0;
+  }
   bool look_at_frame(const FrameScanner::Header& h);
   void check_stream_id(std::int32_t id);
 
@@ -327,8 +334,11 @@ class ServerSession {
   FrameScanner frames_;         // the client's frame headers (after the magic), before nghttp2 parses them
   std::size_t continuations_ = 0;  // CONTINUATION frames since the last HEADERS
   Clock::time_point last_activity_ = Clock::now();
+  // The rapid-reset window (count_reset): the client's RST_STREAMs and the streams it opened
+  // since reset_window_start_.
   Clock::time_point reset_window_start_{};
   std::uint32_t resets_ = 0;
+  std::uint32_t opened_in_window_ = 0;
   std::int32_t highest_id_ = 0;  // highest client stream id seen
   std::bitset<kIdWindow> opened_;
   // Last: destroyed first, before the streams its user data points to.

@@ -713,6 +713,39 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
     CHECK(client.count(NGHTTP2_HEADERS) == 0);
   }
 
+  SECTION("rapid reset: a proxy cancelling a third of its streams is past the count but not most of its streams") {
+    Http2Options options;
+    options.max_resets_per_second = 5;
+    Server server(options);
+    REQUIRE_FALSE(server.session.start());
+    Client client;
+    std::vector<std::int32_t> ids;
+    for (int i = 0; i < 30; ++i) ids.push_back(client.request("GET", "/"));
+    std::string batch = client.output();
+    std::vector<std::int32_t> kept;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i % 3 == 2) {
+        REQUIRE(nghttp2_submit_rst_stream(client.ng(), NGHTTP2_FLAG_NONE, ids[i], NGHTTP2_CANCEL) == 0);
+      } else {
+        kept.push_back(ids[i]);
+      }
+    }
+    batch += client.output();
+    REQUIRE_FALSE(server.feed(batch));  // 10 resets: over 5, but a third of the 30 streams
+    CHECK_FALSE(server.session.input_dropped());
+    std::vector<std::int32_t> served;
+    for (ServerStream* s : std::exchange(server.events.started, {})) {
+      if (!server.session.begin_handler(*s)) continue;
+      served.push_back(s->id);
+      server.session.finish_handler(*s);
+      server.session.handler_done(*s);
+    }
+    CHECK(served == kept);
+    client.receive(server.output());
+    CHECK(client.count(NGHTTP2_GOAWAY) == 0);
+    CHECK(client.count(NGHTTP2_HEADERS) == kept.size());
+  }
+
   SECTION("CONTINUATION flood: the frame over max_continuations is never parsed") {
     Http2Options options;
     options.max_continuations = 4;

@@ -62,7 +62,10 @@ struct Http2Options {
   std::chrono::milliseconds tunnel_close_grace{std::chrono::seconds(1)};
   // ---- protections (see protocol/DESIGN.md)
   // Over each: GOAWAY ENHANCE_YOUR_CALM, one log line, and the connection closes.
-  std::uint32_t max_resets_per_second = 100;   // RST_STREAMs from the client (rapid reset)
+  // RST_STREAMs from the client in a second (rapid reset), counted while they are more than
+  // half of the streams it opened in that second (a proxy cancelling its leaving clients' calls
+  // is not an attack)
+  std::uint32_t max_resets_per_second = 100;
   std::size_t max_continuations = 8;            // CONTINUATION frames per header block
   // PING/SETTINGS ACKs owed to a client whose socket will not take them (it floods and does
   // not read); a burst from a client that reads does not count against it.
