@@ -405,6 +405,19 @@ std::string frame(std::uint8_t type, std::uint8_t flags, std::uint32_t stream, s
   return f;
 }
 
+// Runs the handlers of the streams started since the last call, each to its end at once; the
+// ids of those the session let begin (a stream reset in the batch that opened it does not).
+std::vector<std::int32_t> run_started_handlers(Server& server) {
+  std::vector<std::int32_t> served;
+  for (ServerStream* s : std::exchange(server.events.started, {})) {
+    if (!server.session.begin_handler(*s)) continue;
+    served.push_back(s->id);
+    server.session.finish_handler(*s);
+    server.session.handler_done(*s);
+  }
+  return served;
+}
+
 }  // namespace
 
 TEST_CASE("http2 session: a GET and its response, whole and split at every byte") {
@@ -700,13 +713,7 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
     CHECK(server.session.input_dropped());
     // Streams start after the whole batch: one whose RST_STREAM was parsed never starts. The
     // RST_STREAMs after the limit reach a terminated session, which ignores them.
-    std::vector<std::int32_t> served;
-    for (ServerStream* s : std::exchange(server.events.started, {})) {
-      if (!server.session.begin_handler(*s)) continue;
-      served.push_back(s->id);
-      server.session.finish_handler(*s);
-      server.session.handler_done(*s);
-    }
+    const std::vector<std::int32_t> served = run_started_handlers(server);
     CHECK(served == std::vector<std::int32_t>(ids.begin() + 6, ids.end()));  // the sixth reset met the limit
     client.receive(server.output());
     client.require_goaway(NGHTTP2_ENHANCE_YOUR_CALM);
@@ -733,13 +740,7 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
     batch += client.output();
     REQUIRE_FALSE(server.feed(batch));  // 10 resets: over 5, but a third of the 30 streams
     CHECK_FALSE(server.session.input_dropped());
-    std::vector<std::int32_t> served;
-    for (ServerStream* s : std::exchange(server.events.started, {})) {
-      if (!server.session.begin_handler(*s)) continue;
-      served.push_back(s->id);
-      server.session.finish_handler(*s);
-      server.session.handler_done(*s);
-    }
+    const std::vector<std::int32_t> served = run_started_handlers(server);
     CHECK(served == kept);
     client.receive(server.output());
     CHECK(client.count(NGHTTP2_GOAWAY) == 0);
