@@ -82,6 +82,7 @@ struct Http2Stream::State {
   bool out_end = false;        // no more pieces after `out`
   bool deferred = false;
   bool eof_sent = false;
+  bool reset_submitted = false;  // one RST_STREAM per stream (see Session::reset_stream)
   // waiting
   Waiting wait;        // read_head, read_body
   Waiting write_wait;  // write: a tunnel (RFC 8441) reads and writes at once
@@ -98,7 +99,7 @@ struct Http2Stream::State {
     body.clear();
     out = {};
     out_off = 0;
-    out_end = deferred = eof_sent = false;
+    out_end = deferred = eof_sent = reset_submitted = false;
     wait.handle = {};
     wait.deadline = Clock::time_point::max();
     wait.timed_out = false;
@@ -276,8 +277,14 @@ struct Http2ClientConnection::Session {
     }
   }
 
+  // Once per stream. A stream cancelled before its HEADERS went out (the handle's cancel(), then
+  // its destructor, before the writer's turn) has its queued HEADERS dropped by nghttp2 at the
+  // first submit; a second one found nothing to drop and queued a real RST_STREAM for a stream
+  // the server never saw: RST_STREAM on an idle stream is a connection error (RFC 9113 §6.4),
+  // and the server ended the connection and every request on it.
   void reset_stream(State& s, std::uint32_t code) {
-    if (s.id <= 0 || s.closed || closing) return;
+    if (s.id <= 0 || s.closed || s.reset_submitted || closing) return;
+    s.reset_submitted = true;
     nghttp2_submit_rst_stream(ng.get(), NGHTTP2_FLAG_NONE, s.id, code);
   }
 

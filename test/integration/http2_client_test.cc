@@ -398,6 +398,35 @@ TEST_CASE("http2 client: against khz's HTTP/2 server (h2c)") {
         });
       }
 
+      SECTION("streams cancelled and dropped before their HEADERS went out cost the connection nothing") {
+        loop->run([&]() -> Task<void> {
+          auto c = co_await connect(server.port());
+          {
+            auto ec_ = co_await c->wait_for_slot(in(5s));
+            REQUIRE_FALSE(ec_);
+          }
+          for (int i = 0; i < 20; ++i) {
+            Request r = get_request("/ping");
+            Response resp;
+            auto s = c->open(r, resp, {.scheme = "http"});
+            REQUIRE(s);
+            s->cancel();  // its HEADERS are still queued: they must never go out after an RST
+          }  // the handle goes too, before the writer's turn: nothing may reach the server for a stream it never saw
+          co_await khz::sleep_for(50ms);
+          std::vector<Outcome> out(1);
+          std::atomic<int> left{1};
+          spawn(fetch(c.get(), "/ping", &out[0], &left));
+          co_await until_zero(left);
+          CHECK_FALSE(out[0].ec);
+          CHECK(out[0].resp.status() == 200);
+          CHECK_FALSE(c->goaway_received());
+          CHECK_FALSE(c->closed());
+          CHECK(c->active_streams() == 0);
+          c.reset();  // the session ends once its coroutines saw the close: give them a turn
+          co_await khz::sleep_for(5ms);
+        });
+      }
+
       SECTION("cancelling one stream leaves the others alone") {
         loop->run([&]() -> Task<void> {
           auto c = co_await connect(server.port());
