@@ -43,6 +43,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -202,10 +203,17 @@ int main(int argc, char** argv) {
   // permessage-deflate is accepted when the client offers it (the default options); no
   // keepalive pings, so a load run measures echo alone.
   server.websocket("/ws", &ws_echo, {.ping_interval = std::chrono::milliseconds(0)});
-  server.spin();
+  int status = 0;
+  try {
+    server.spin();
+  } catch (const std::exception& e) {  // a port in use: one line and exit 1, not an abort
+    std::fprintf(stderr, "khz-bench-server: %s\n", e.what());
+    status = 1;
+  }
   if (access_log) {
     access_log.reset();
     std::error_code ec;
     std::filesystem::remove(log_file, ec);
   }
+  return status;
 }
