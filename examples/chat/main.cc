@@ -18,6 +18,8 @@
 #include <khz/app/websocket.h>
 #include <khz/common/event_loop.h>
 
+#include <CLI/CLI.hpp>
+
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -193,9 +195,9 @@ khz::Task<> events(khz::RequestContext& ctx) {
 
 int main(int argc, char** argv) {
   std::string port = "8892";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string_view(argv[i]) == "--port") port = argv[i + 1];
-  }
+  CLI::App app{"chat: a chat room over WebSocket (HTTP/1.1 and HTTP/2), its feed over SSE, and a page, on 127.0.0.1"};
+  app.add_option("--port", port, "the port")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   khz::Server server({.address = "127.0.0.1:" + port});
   server.get("/", [](khz::RequestContext& ctx) { ctx.html_raw(200, kPage); });
   server.get("/events", events);

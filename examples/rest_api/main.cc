@@ -4,8 +4,9 @@
 //
 //   rest_api [--port N] [--templates DIR]          (defaults: 8890, the example's templates/)
 //
-//   curl -s localhost:8890/api/users -H 'Content-Type: application/json' \
+//   curl -s localhost:8890/api/users -H 'Content-Type: application/json'
 //        -d '{"name":"Ada","email":"ada@example.org","age":36,"tags":["math"]}'    -> 201 {"id":1,...}
+//        (one command line)
 //   curl -s localhost:8890/api/users -H 'Content-Type: application/json' -d '{"age":400}'
 //        -> 400 application/problem+json naming name, email and age
 //   curl -s 'localhost:8890/api/users?tag=math&limit=10'                          -> the matching users
@@ -16,6 +17,8 @@
 //
 // The store is in memory and guarded by a mutex (handlers run on several loops).
 #include <khz/app/server.h>
+
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -177,11 +180,10 @@ std::optional<User> current_user(khz::RequestContext& ctx, Store& store) {
 int main(int argc, char** argv) {
   std::string port = "8890";
   std::string templates = KHZ_REST_API_TEMPLATES;  // the example's own folder (set by CMake)
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--port") port = argv[i + 1];
-    else if (flag == "--templates") templates = argv[i + 1];
-  }
+  CLI::App app{"rest_api: a small REST API (binding, validation, a login cookie, an upload, an HTML page) on 127.0.0.1"};
+  app.add_option("--port", port, "the port")->capture_default_str();
+  app.add_option("--templates", templates, "the folder of its page templates")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
   Store store;
   khz::Server server({.address = "127.0.0.1:" + port, .form = {.memory_threshold = 64 << 10}});
   server.load_templates(templates);

@@ -31,6 +31,8 @@
 #include <khz/middleware/secure_headers.h>
 #include <khz/middleware/timeout.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -42,12 +44,11 @@ int main(int argc, char** argv) {
   std::string port = "8891";
   std::string key = "k-demo";
   std::string access_log_file;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--port") port = argv[i + 1];
-    else if (flag == "--key") key = argv[i + 1];
-    else if (flag == "--access-log") access_log_file = argv[i + 1];
-  }
+  CLI::App app{"secure_api: the typical middleware stack (recovery, request id, secure headers, CORS, key and basic auth) on 127.0.0.1"};
+  app.add_option("--port", port, "the port")->capture_default_str();
+  app.add_option("--key", key, "the API key the key-auth routes accept")->capture_default_str();
+  app.add_option("--access-log", access_log_file, "write the access log (JSON lines) to this file");
+  CLI11_PARSE(app, argc, argv);
   khz::Server server({.address = "127.0.0.1:" + port});
   khz::Client client;  // after the server: destroyed first
 

@@ -20,6 +20,13 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$dir/log" ] && tail -20 "$dir/log"; exit 1; }
 
+# Flags: --help answers with the usage; an unknown flag is refused (no server starts on it).
+timeout 5 "$app" --help >"$dir/help" || fail "--help exited with an error (or started a server)"
+grep -q -- "--port" "$dir/help" || fail "--help does not name --port"
+rc=0
+timeout 5 "$app" --no-such-flag >/dev/null 2>&1 || rc=$?
+{ [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; } || fail "an unknown flag was accepted (exit $rc)"
+
 "$app" --port 0 >"$dir/out" 2>"$dir/log" &
 pid=$!
 port=""
