@@ -196,6 +196,39 @@ TEST_CASE("uring: a file goes out by sendfile, a poll on the ring waiting for ro
   REQUIRE(khz::transport::uring_stats(*t).room_waits > 0);
 }
 
+TEST_CASE("uring: a send the kernel gives back with EAGAIN waits for room and goes on") {
+  // The socket is non-blocking (for sendfile); a send retried by the kernel's worker finds it
+  // full and answers EAGAIN, which is no error: the flush waits for room and sends the rest.
+  // worker_sends takes every send there, so a slow reader meets it on every run.
+  auto t = make({.worker_sends = true});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  const std::string body = pattern(4 << 20, 23);
+  int fd = khz::test::connect_loopback(*port, 16384);
+  std::thread writer([&] {
+    for (std::size_t at = 0; at < body.size();) {
+      ssize_t n = ::write(fd, body.data() + at, std::min<std::size_t>(65536, body.size() - at));
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::this_thread::sleep_for(100ms);  // the server's socket fills while nobody reads
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  writer.join();
+  ::close(fd);
+  REQUIRE(got.size() == body.size());
+  REQUIRE(got == body);
+  settle_and_stop(*t);
+  REQUIRE(khz::transport::uring_stats(*t).send_retries > 0);
+}
+
 TEST_CASE("uring: small receives share provided buffers (incremental consumption)") {
   // 4 buffers of 4 KiB; the loop's thread is blocked while 64 connections send 100 bytes each:
   // the kernel completes all 64 receives meanwhile. Taken incrementally they fit in the ring

@@ -85,6 +85,7 @@ void UringSocket::send(const LinkedBuffer& output, bool more) {
     io_uring_prep_sendmsg(s, fd_, &send_state_->msg, flags);
   }
   target(s);
+  if (loop_.tuning().worker_sends) s->flags |= IOSQE_ASYNC;
   UringLoop::set_target(s, this, kSend);
   send_inflight_ = true;
 }
@@ -138,8 +139,9 @@ void UringSocket::on_complete(const io_uring_cqe& cqe, unsigned tag) {
         starved_ = true;
         loop_.starved(this);
       }
-    } else if (cqe.res == -ECANCELED) {
-      // Paused (read-ahead budget) or closed; a fill since then wants it back.
+    } else if (cqe.res == -ECANCELED || cqe.res == -EAGAIN) {
+      // Paused (read-ahead budget) or closed; a fill since then wants it back. EAGAIN: the
+      // kernel's retry found the (non-blocking) socket empty after all; nothing ended.
       if (!recv_armed_ && conn_ != nullptr && conn_->wants_recv()) arm_recv();
     } else if (conn_ != nullptr) {
       conn_->on_read_end(cqe.res == 0 ? std::error_code(errc::eof) : std::error_code(-cqe.res, std::system_category()));
@@ -338,6 +340,14 @@ void UringConnection::on_sent(int res) {
     if (!flush_waiter_ || closed_) return;
     if (!output_.empty()) return send_output();
     return send_file_or_finish();
+  }
+  if (res == -EAGAIN) {
+    // The socket is non-blocking (sendfile(2) needs it so), and a send the kernel retried
+    // after its own wait for room, from its worker, found none after all: nothing was sent
+    // and nothing failed. Wait for room, then the rest goes (on_writable).
+    loop_.count_send_retry();
+    if (flush_waiter_ && !closed_) socket_->poll_out();
+    return;
   }
   std::error_code error;
   if (res > 0) {

@@ -59,6 +59,10 @@ struct UringTuning {
   // receive takes a whole buffer.
   bool incremental = true;
   unsigned fixed_files = 16384;  // slots of the registered-descriptor table (0: none)
+  // Sends issued straight to the kernel's worker threads (IOSQE_ASYNC) instead of tried inline
+  // first. Slower; there a full socket answers EAGAIN at once, as an inline send does after
+  // the kernel's own wait for room woke for nothing: tests use it to reach that path for sure.
+  bool worker_sends = false;
 };
 
 // Something with operations in flight on a loop's ring. Loop thread only.
@@ -172,6 +176,8 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::uint64_t shared_buffer_receives() const noexcept { return shared_buffer_receives_; }
   std::uint64_t room_waits() const noexcept { return room_waits_; }
   void count_room_wait() noexcept { ++room_waits_; }
+  std::uint64_t send_retries() const noexcept { return send_retries_; }
+  void count_send_retry() noexcept { ++send_retries_; }
   // Sockets that got a registered slot, and those that did not (the table was full).
   std::uint64_t registered_sockets() const noexcept { return registered_sockets_; }
   std::uint64_t unregistered_sockets() const noexcept { return unregistered_sockets_; }
@@ -235,6 +241,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   std::uint64_t starved_receives_ = 0;
   std::uint64_t shared_buffer_receives_ = 0;
   std::uint64_t room_waits_ = 0;
+  std::uint64_t send_retries_ = 0;
   std::uint64_t registered_sockets_ = 0;
   std::uint64_t unregistered_sockets_ = 0;
 };

@@ -150,6 +150,7 @@ class UringTransporter final : public Transporter {
       s.incremental_loops += w->loop.incremental() ? 1 : 0;
       s.shared_buffer_receives += w->loop.shared_buffer_receives();
       s.room_waits += w->loop.room_waits();
+      s.send_retries += w->loop.send_retries();
     }
     return s;
   }

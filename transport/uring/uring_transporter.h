@@ -26,6 +26,7 @@ struct UringStats {
   std::uint64_t incremental_loops = 0;      // loops whose provided buffers are consumed incrementally
   std::uint64_t shared_buffer_receives = 0;  // receives that left room in their buffer for the next
   std::uint64_t room_waits = 0;              // sendfile(2) filled the socket: a poll waited for room
+  std::uint64_t send_retries = 0;            // sends the kernel's worker gave back with EAGAIN
 };
 UringStats uring_stats(const Transporter& t);
 
