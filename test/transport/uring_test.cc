@@ -196,39 +196,6 @@ TEST_CASE("uring: a file goes out by sendfile, a poll on the ring waiting for ro
   REQUIRE(khz::transport::uring_stats(*t).room_waits > 0);
 }
 
-TEST_CASE("uring: a send the kernel gives back with EAGAIN waits for room and goes on") {
-  // The socket is non-blocking (for sendfile); a send retried by the kernel's worker finds it
-  // full and answers EAGAIN, which is no error: the flush waits for room and sends the rest.
-  // worker_sends takes every send there, so a slow reader meets it on every run.
-  auto t = make({.worker_sends = true});
-  auto port = t->start(&echo);
-  REQUIRE(port.ok());
-  const std::string body = pattern(4 << 20, 23);
-  int fd = khz::test::connect_loopback(*port, 16384);
-  std::thread writer([&] {
-    for (std::size_t at = 0; at < body.size();) {
-      ssize_t n = ::write(fd, body.data() + at, std::min<std::size_t>(65536, body.size() - at));
-      if (n <= 0) break;
-      at += static_cast<std::size_t>(n);
-    }
-    ::shutdown(fd, SHUT_WR);
-  });
-  std::this_thread::sleep_for(100ms);  // the server's socket fills while nobody reads
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
-  writer.join();
-  ::close(fd);
-  REQUIRE(got.size() == body.size());
-  REQUIRE(got == body);
-  settle_and_stop(*t);
-  REQUIRE(khz::transport::uring_stats(*t).send_retries > 0);
-}
-
 TEST_CASE("uring: small receives share provided buffers (incremental consumption)") {
   // 4 buffers of 4 KiB; the loop's thread is blocked while 64 connections send 100 bytes each:
   // the kernel completes all 64 receives meanwhile. Taken incrementally they fit in the ring
@@ -360,6 +327,77 @@ TEST_CASE("uring: short sends go on with the rest, across the iovec limit and a 
   REQUIRE(many_flush_error == 0);
   require_quiet();
   t->shutdown(1s);
+}
+
+TEST_CASE("uring: a full socket whose peer half-closed waits for room without spinning") {
+  // The client sends its request and its FIN while the reply (a file, by sendfile) fills the
+  // socket. A poll on the ring always reports POLLRDHUP, so once the FIN is in, every poll for
+  // room completes at once, room or not: the connection looks again after a pause instead of
+  // spinning on it until the client reads.
+  khz::test::TempDir dir;
+  file_path = dir.path + "/file.bin";
+  const std::string body = pattern(4 << 20, 31);
+  std::ofstream(file_path, std::ios::binary) << body;
+  file_flush_error = -1;
+  auto t = make({});
+  auto port = t->start(&send_file_twice);
+  REQUIRE(port.ok());
+  int fd = connect_small_window(*port, 16384);
+  std::this_thread::sleep_for(150ms);  // the reply fills the socket; the flush polls for room
+  ::shutdown(fd, SHUT_WR);
+  std::this_thread::sleep_for(50ms);
+  const auto polls_before = khz::transport::uring_stats(*t).room_waits;
+  std::this_thread::sleep_for(300ms);
+  const auto polls = khz::transport::uring_stats(*t).room_waits - polls_before;
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  REQUIRE(got.size() == 3 + 2 * body.size());
+  REQUIRE(got == "<h>" + body + body);
+  REQUIRE(file_flush_error == 0);
+  INFO("polls for room in 300 ms while the client did not read: " << polls);
+  REQUIRE(polls < 150);  // about 40 with pauses up to 8 ms; tens of thousands when it spun
+  settle_and_stop(*t);
+}
+
+TEST_CASE("uring: a send the kernel gives back with EAGAIN waits for room and goes on") {
+  // The socket is non-blocking (for sendfile). An echo whose client pauses before reading
+  // while it sends and then half-closes: the kernel's wait for room in a send wakes for
+  // nothing often enough that it gives up and answers EAGAIN (most runs here), which is no
+  // error: the flush waits for room and goes on. It had ended the flush: the echo came back
+  // short (failed 9 runs in 10 without the fix).
+  auto t = make({});
+  auto port = t->start(&echo);
+  REQUIRE(port.ok());
+  const std::string body = pattern(4 << 20, 23);
+  int fd = khz::test::connect_loopback(*port, 16384);
+  std::thread writer([&] {
+    for (std::size_t at = 0; at < body.size();) {
+      ssize_t n = ::write(fd, body.data() + at, std::min<std::size_t>(65536, body.size() - at));
+      if (n <= 0) break;
+      at += static_cast<std::size_t>(n);
+    }
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::this_thread::sleep_for(100ms);  // both directions fill while nobody reads
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  writer.join();
+  ::close(fd);
+  INFO("sends answered EAGAIN: " << khz::transport::uring_stats(*t).send_retries);
+  REQUIRE(got.size() == body.size());
+  REQUIRE(got == body);
+  settle_and_stop(*t);
 }
 
 namespace {

@@ -85,7 +85,6 @@ void UringSocket::send(const LinkedBuffer& output, bool more) {
     io_uring_prep_sendmsg(s, fd_, &send_state_->msg, flags);
   }
   target(s);
-  if (loop_.tuning().worker_sends) s->flags |= IOSQE_ASYNC;
   UringLoop::set_target(s, this, kSend);
   send_inflight_ = true;
 }
@@ -195,6 +194,7 @@ void UringConnection::close() noexcept {
   closed_ = true;
   loop_.cancel(read_deadline_);
   loop_.cancel(write_deadline_);
+  loop_.cancel(room_retry_);
   // The kernel may still read output() for a send in flight: cancel it now, before the buffer
   // can go. The receive is cancelled now too (one submission for both), so the drain below
   // reads what the peer still sends rather than racing the receive for it.
@@ -289,6 +289,15 @@ void UringConnection::send_file_or_finish() {
 void UringConnection::on_writable(int res) {
   if (!flush_waiter_ || closed_) return;  // the flush it served is over (timed out, closed)
   if (res < 0 && res != -ECANCELED) return take_flush(std::error_code(-res, std::system_category())).resume();
+  if (res > 0 && (res & (POLLOUT | POLLERR | POLLHUP)) == 0) {
+    // POLLRDHUP alone: the peer half-closed and the socket is still full. A poll on the ring
+    // reports that at once, every time, so polling again at once would spin until the peer
+    // reads; look again after a pause that doubles up to kRoomRetryMax instead.
+    room_retry_delay_ = room_retry_delay_ == Duration::zero() ? kRoomRetryFirst : std::min(room_retry_delay_ * 2, kRoomRetryMax);
+    loop_.arm(room_retry_, room_retry_delay_);
+    return;
+  }
+  room_retry_delay_ = Duration::zero();
   // Room again (or the poll of a flush that timed out was cancelled, and a newer flush waits).
   if (!output_.empty()) return send_output();
   send_file_or_finish();
@@ -342,9 +351,11 @@ void UringConnection::on_sent(int res) {
     return send_file_or_finish();
   }
   if (res == -EAGAIN) {
-    // The socket is non-blocking (sendfile(2) needs it so), and a send the kernel retried
-    // after its own wait for room, from its worker, found none after all: nothing was sent
-    // and nothing failed. Wait for room, then the rest goes (on_writable).
+    // The socket is non-blocking (sendfile(2) needs it so). The kernel's own wait for room
+    // wakes on the peer's FIN too (a poll on the ring always reports POLLRDHUP): once the peer
+    // has half-closed, a send waiting for room is retried until the kernel gives up and, from
+    // its worker, answers EAGAIN. Nothing was sent and nothing failed: wait for room, then the
+    // rest goes (on_writable).
     loop_.count_send_retry();
     if (flush_waiter_ && !closed_) socket_->poll_out();
     return;
@@ -410,9 +421,18 @@ std::coroutine_handle<> UringConnection::take_flush(std::error_code ec) noexcept
   // Lazily, as the read deadline: every flush waits for its completion here, so the deadline
   // is armed and ended once a request; the next arm costs nothing.
   loop_.disarm(write_deadline_);
+  if (room_retry_delay_ != Duration::zero()) {
+    loop_.cancel(room_retry_);
+    room_retry_delay_ = Duration::zero();
+  }
   flush_error_ = ec;
   file_ = {};  // sent, or given up with the flush
   return std::exchange(flush_waiter_, {});
+}
+
+void UringConnection::on_room_retry(void* self) {
+  auto* conn = static_cast<UringConnection*>(self);
+  if (conn->flush_waiter_ && !conn->closed_ && !conn->socket_->sending()) conn->socket_->poll_out();
 }
 
 void UringConnection::on_read_deadline(void* self) {

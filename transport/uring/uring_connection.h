@@ -148,6 +148,7 @@ class UringConnection final : public Connection {
   void finish_flush_soon(std::error_code ec) noexcept { loop_.resume_soon(take_flush(ec)); }
   static void on_read_deadline(void* self);
   static void on_write_deadline(void* self);
+  static void on_room_retry(void* self);
 
   UringLoop& loop_;
   UringSocket* socket_;  // owned; detached (and freed once idle) by close()
@@ -166,6 +167,11 @@ class UringConnection final : public Connection {
   std::size_t fill_want_ = 0;
   DeadlineTimer read_deadline_{&on_read_deadline, this};
   DeadlineTimer write_deadline_{&on_write_deadline, this};
+  // A full socket whose peer half-closed: the next look for room (see on_writable).
+  static constexpr Duration kRoomRetryFirst = std::chrono::milliseconds(1);
+  static constexpr Duration kRoomRetryMax = std::chrono::milliseconds(8);
+  DeadlineTimer room_retry_{&on_room_retry, this};
+  Duration room_retry_delay_{};
   // The peer as accept or connect gave it; asked of the socket on first use after a multishot
   // accept (which returns no address).
   union PeerAddress {

@@ -59,10 +59,6 @@ struct UringTuning {
   // receive takes a whole buffer.
   bool incremental = true;
   unsigned fixed_files = 16384;  // slots of the registered-descriptor table (0: none)
-  // Sends issued straight to the kernel's worker threads (IOSQE_ASYNC) instead of tried inline
-  // first. Slower; there a full socket answers EAGAIN at once, as an inline send does after
-  // the kernel's own wait for room woke for nothing: tests use it to reach that path for sure.
-  bool worker_sends = false;
 };
 
 // Something with operations in flight on a loop's ring. Loop thread only.
