@@ -76,6 +76,18 @@ khz::Task<> echo(Connection& conn) {
   }
 }
 
+// Reads `fd` until the peer closes (or an error).
+std::string read_to_close(int fd) {
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
 // A client with a small receive window (the server's sends fill its socket), having sent "go".
 int connect_small_window(std::uint16_t port, int rcvbuf) {
   int fd = khz::test::connect_loopback(port, rcvbuf);
@@ -152,6 +164,13 @@ namespace {
 std::string file_path;
 std::atomic<int> file_flush_error{-1};
 
+// The file send_file_twice sends: `body`, in `dir`.
+void use_file(const khz::test::TempDir& dir, const std::string& body) {
+  file_path = dir.path + "/file.bin";
+  std::ofstream(file_path, std::ios::binary) << body;
+  file_flush_error = -1;
+}
+
 // "<h>", then the file (by sendfile, waiting on the ring for room), then the file again alone.
 khz::Task<> send_file_twice(Connection& conn) {
   if (co_await conn.fill(1)) co_return;
@@ -172,22 +191,14 @@ khz::Task<> send_file_twice(Connection& conn) {
 
 TEST_CASE("uring: a file goes out by sendfile, a poll on the ring waiting for room") {
   khz::test::TempDir dir;
-  file_path = dir.path + "/file.bin";
   const std::string body = pattern(4 << 20, 21);
-  std::ofstream(file_path, std::ios::binary) << body;
-  file_flush_error = -1;
+  use_file(dir, body);
   auto t = make({});
   auto port = t->start(&send_file_twice);
   REQUIRE(port.ok());
   int fd = connect_small_window(*port, 16384);
   std::this_thread::sleep_for(100ms);  // the socket fills: the flush waits for room
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
+  std::string got = read_to_close(fd);
   ::close(fd);
   REQUIRE(got.size() == 3 + 2 * body.size());
   REQUIRE(got == "<h>" + body + body);
@@ -335,10 +346,8 @@ TEST_CASE("uring: a full socket whose peer half-closed waits for room without sp
   // room completes at once, room or not: the connection looks again after a pause instead of
   // spinning on it until the client reads.
   khz::test::TempDir dir;
-  file_path = dir.path + "/file.bin";
   const std::string body = pattern(4 << 20, 31);
-  std::ofstream(file_path, std::ios::binary) << body;
-  file_flush_error = -1;
+  use_file(dir, body);
   auto t = make({});
   auto port = t->start(&send_file_twice);
   REQUIRE(port.ok());
@@ -349,13 +358,7 @@ TEST_CASE("uring: a full socket whose peer half-closed waits for room without sp
   const auto polls_before = khz::transport::uring_stats(*t).room_waits;
   std::this_thread::sleep_for(300ms);
   const auto polls = khz::transport::uring_stats(*t).room_waits - polls_before;
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
+  std::string got = read_to_close(fd);
   ::close(fd);
   REQUIRE(got.size() == 3 + 2 * body.size());
   REQUIRE(got == "<h>" + body + body);
@@ -370,7 +373,7 @@ TEST_CASE("uring: a send the kernel gives back with EAGAIN waits for room and go
   // while it sends and then half-closes: the kernel's wait for room in a send wakes for
   // nothing often enough that it gives up and answers EAGAIN (most runs here), which is no
   // error: the flush waits for room and goes on. It had ended the flush: the echo came back
-  // short (failed 9 runs in 10 without the fix).
+  // short (5 runs in 6 without the fix).
   auto t = make({});
   auto port = t->start(&echo);
   REQUIRE(port.ok());
@@ -385,13 +388,7 @@ TEST_CASE("uring: a send the kernel gives back with EAGAIN waits for room and go
     ::shutdown(fd, SHUT_WR);
   });
   std::this_thread::sleep_for(100ms);  // both directions fill while nobody reads
-  std::string got;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
+  std::string got = read_to_close(fd);
   writer.join();
   ::close(fd);
   INFO("sends answered EAGAIN: " << khz::transport::uring_stats(*t).send_retries);
