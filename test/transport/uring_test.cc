@@ -26,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -74,6 +75,13 @@ khz::Task<> echo(Connection& conn) {
     if (conn.output().empty()) continue;
     if (co_await conn.flush()) co_return;
   }
+}
+
+// How many descriptors the process has open.
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
 }
 
 // Reads `fd` until the peer closes (or an error).
@@ -516,6 +524,45 @@ TEST_CASE("uring: closes racing sends and receives in flight") {
     loop.reset();
     ::close(lfd);
     REQUIRE(timed_out == 8);
+  }
+  SECTION("a dial whose coroutine is destroyed while its connect is in flight") {
+    // A listener whose backlog is full: the kernel drops further SYNs, so a connect waits.
+    // The dial's Task is destroyed there; then the listener closes, so the SYN sent again is
+    // refused and a connect nobody cancelled would complete into the destroyed frame.
+    int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(lfd, 0) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const auto port = ntohs(addr.sin_port);
+    std::vector<int> fillers;  // the backlog, full
+    for (int i = 0; i < 3; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(50ms);
+    const auto open_before = open_descriptors();
+    auto loop = khz::transport::ClientLoop::make("uring");
+    REQUIRE(loop->name() == "uring");
+    bool was_pending = false;
+    loop->run([&]() -> khz::Task<> {
+      {
+        auto pending = khz::transport::dial("127.0.0.1", port, 10s);
+        pending.handle().resume();  // runs to the connect's wait
+        was_pending = !pending.done();
+      }  // destroyed, suspended at the connect
+      ::close(lfd);
+      co_await khz::sleep_for(1500ms);  // past the SYN's first retransmission (1 s)
+    });
+    loop.reset();
+    for (int fd : fillers) ::close(fd);
+    REQUIRE(was_pending);
+    // lfd and the fillers are closed; the dial's socket must be too
+    REQUIRE(open_descriptors() <= open_before - 4);
   }
 }
 

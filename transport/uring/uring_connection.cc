@@ -456,28 +456,58 @@ void UringConnection::on_write_deadline(void* self) {
 
 namespace {
 
+// The part of a connect the ring points at. Normally it reports to its Connector; when the
+// dialling coroutine's frame is destroyed with the connect in flight (a Task destroyed while
+// suspended), it is abandoned: it cancels the connect, and its completion closes the socket and
+// frees it (the loop frees it at exit if that comes first). Without it, the completion reached a
+// Connector that was gone, and the socket leaked.
+class ConnectOp final : public Completion {
+ public:
+  ConnectOp(UringLoop& loop, int fd, class Connector* owner) noexcept : loop_(loop), fd_(fd), owner_(owner) {}
+  ~ConnectOp() {
+    if (owner_ == nullptr) ::close(fd_);
+  }
+  void on_complete(const io_uring_cqe& cqe, unsigned) override;
+  void abandon() noexcept {
+    owner_ = nullptr;
+    loop_.add_orphan(this, [](void* p) { delete static_cast<ConnectOp*>(p); });
+    loop_.cancel(this, 1, false);
+  }
+
+ private:
+  UringLoop& loop_;
+  int fd_;
+  class Connector* owner_;
+};
+
 // A connect from the ring, bounded by a heap timer whose expiry cancels it. Lives in the
-// dialling coroutine's frame, which resumes only from the connect's completion.
-class Connector final : public Completion {
+// dialling coroutine's frame, which resumes from the connect's completion (or is destroyed).
+class Connector {
  public:
   Connector(UringLoop& loop, int fd, const sockaddr_storage& addr, socklen_t len, std::chrono::milliseconds timeout) noexcept
       : loop_(loop), fd_(fd), addr_(addr), len_(len), timeout_(timeout) {}
-  ~Connector() { loop_.cancel(deadline_); }
+  ~Connector() {
+    loop_.cancel(deadline_);
+    if (op_ == nullptr) return;
+    if (waiter_) op_->abandon();  // destroyed while suspended: the op outlives this
+    else delete op_;
+  }
 
   bool await_ready() const noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) {
     waiter_ = h;
+    op_ = new ConnectOp(loop_, fd_, this);
     io_uring_sqe* s = loop_.sqe();
     io_uring_prep_connect(s, fd_, reinterpret_cast<const sockaddr*>(&addr_), len_);
-    UringLoop::set_target(s, this, 1);
+    UringLoop::set_target(s, op_, 1);
     if (timeout_.count() > 0) loop_.arm(deadline_, timeout_);
   }
   std::error_code await_resume() const noexcept { return error_; }
 
-  void on_complete(const io_uring_cqe& cqe, unsigned) override {
+  void completed(int res) {
     loop_.cancel(deadline_);
     if (timed_out_) error_ = errc::timed_out;
-    else if (cqe.res < 0) error_ = std::error_code(-cqe.res, std::system_category());
+    else if (res < 0) error_ = std::error_code(-res, std::system_category());
     std::exchange(waiter_, {}).resume();
   }
 
@@ -485,7 +515,7 @@ class Connector final : public Completion {
   static void on_deadline(void* self) {
     auto* c = static_cast<Connector*>(self);
     c->timed_out_ = true;
-    c->loop_.cancel(c, 1, false);  // its completion resumes the dial
+    c->loop_.cancel(c->op_, 1, false);  // its completion resumes the dial
   }
 
   UringLoop& loop_;
@@ -493,11 +523,18 @@ class Connector final : public Completion {
   sockaddr_storage addr_;
   socklen_t len_;
   std::chrono::milliseconds timeout_;
+  ConnectOp* op_ = nullptr;
   std::coroutine_handle<> waiter_;
   std::error_code error_;
   bool timed_out_ = false;
   DeadlineTimer deadline_{&on_deadline, this};
 };
+
+void ConnectOp::on_complete(const io_uring_cqe& cqe, unsigned) {
+  if (owner_ != nullptr) return owner_->completed(cqe.res);
+  loop_.remove_orphan(this);
+  delete this;  // closes the socket
+}
 
 }  // namespace
 
