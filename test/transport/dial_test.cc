@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/idle_listener.h"
 #include "support/raw_client.h"
 #include "support/test_server.h"
 
@@ -134,33 +135,16 @@ TEST_CASE("ClientLoop::make_on_caller: runs on the calling thread, only inside r
 TEST_CASE("dial: the timeout bounds an unanswered connect; unresolvable names fail") {
   for (const auto& backend : khz::transport::transporter_names()) {
     DYNAMIC_SECTION("backend " << backend) {
-      // A listener that never accepts, its backlog filled: further SYNs go unanswered.
-      int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-      REQUIRE(::listen(lfd, 0) == 0);
-      socklen_t len = sizeof a;
-      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
-      std::vector<int> fillers;
-      for (int i = 0; i < 3; ++i) {
-        int f = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        (void)::connect(f, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        fillers.push_back(f);
-      }
-      std::this_thread::sleep_for(100ms);
+      khz::test::IdleListener idle(/*fill_backlog=*/true);  // further SYNs go unanswered
       auto loop = ClientLoop::make(backend);
       std::error_code timeout_error, name_error;
       auto t0 = std::chrono::steady_clock::now();
       loop->run([&]() -> khz::Task<> {
-        auto c = co_await khz::transport::dial("127.0.0.1", ntohs(a.sin_port), 300ms);
+        auto c = co_await khz::transport::dial("127.0.0.1", idle.port(), 300ms);
         if (!c) timeout_error = c.error();
         auto n = co_await khz::transport::dial("no-such-host.invalid", 80, 3000ms);
         if (!n) name_error = n.error();
       });
-      for (int f : fillers) ::close(f);
-      ::close(lfd);
       REQUIRE(timeout_error == khz::transport::errc::timed_out);
       REQUIRE(name_error == std::errc::address_not_available);
       REQUIRE(std::chrono::steady_clock::now() - t0 < 3500ms);

@@ -11,6 +11,7 @@
 
 #include "uring/uring_transporter.h"
 
+#include "support/idle_listener.h"
 #include "support/raw_client.h"
 #include "support/tls_support.h"
 
@@ -29,6 +30,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -498,15 +500,8 @@ TEST_CASE("uring: closes racing sends and receives in flight") {
   }
   SECTION("a dialled connection destroyed with its receive armed and a send in flight") {
     // A listener that never accepts: the kernel completes the handshake, nobody reads.
-    int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(lfd, 16) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    const auto port = ntohs(addr.sin_port);
+    khz::test::IdleListener idle;
+    const auto port = idle.port();
     auto loop = khz::transport::ClientLoop::make("uring");
     REQUIRE(loop->name() == "uring");
     int timed_out = 0;
@@ -522,29 +517,14 @@ TEST_CASE("uring: closes racing sends and receives in flight") {
       }
     });
     loop.reset();
-    ::close(lfd);
     REQUIRE(timed_out == 8);
   }
   SECTION("a dial whose coroutine is destroyed while its connect is in flight") {
     // A listener whose backlog is full: the kernel drops further SYNs, so a connect waits.
     // The dial's Task is destroyed there; then the listener closes, so the SYN sent again is
     // refused and a connect nobody cancelled would complete into the destroyed frame.
-    int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(lfd, 0) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    const auto port = ntohs(addr.sin_port);
-    std::vector<int> fillers;  // the backlog, full
-    for (int i = 0; i < 3; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      fillers.push_back(fd);
-    }
-    std::this_thread::sleep_for(50ms);
+    std::optional<khz::test::IdleListener> idle(std::in_place, /*fill_backlog=*/true);
+    const auto port = idle->port();
     const auto open_before = open_descriptors();
     auto loop = khz::transport::ClientLoop::make("uring");
     REQUIRE(loop->name() == "uring");
@@ -555,13 +535,13 @@ TEST_CASE("uring: closes racing sends and receives in flight") {
         pending.handle().resume();  // runs to the connect's wait
         was_pending = !pending.done();
       }  // destroyed, suspended at the connect
-      ::close(lfd);
+      idle->close_listener();
       co_await khz::sleep_for(1500ms);  // past the SYN's first retransmission (1 s)
     });
     loop.reset();
-    for (int fd : fillers) ::close(fd);
+    idle.reset();
     REQUIRE(was_pending);
-    // lfd and the fillers are closed; the dial's socket must be too
+    // the listener and its fillers are closed; the dial's socket must be too
     REQUIRE(open_descriptors() <= open_before - 4);
   }
 }
