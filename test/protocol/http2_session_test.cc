@@ -696,17 +696,32 @@ TEST_CASE("http2 session: not the client preface: SETTINGS, then GOAWAY PROTOCOL
   }
 }
 
+namespace {
+// The rapid-reset sections' start: a server allowing 5 resets a second, and a client that
+// opened `streams` GET streams, their HEADERS in `batch` (not yet fed).
+struct ResetScenario {
+  explicit ResetScenario(int streams) : server(options()) {
+    REQUIRE_FALSE(server.session.start());
+    for (int i = 0; i < streams; ++i) ids.push_back(client.request("GET", "/"));
+    batch = client.output();
+  }
+  static Http2Options options() {
+    Http2Options o;
+    o.max_resets_per_second = 5;
+    return o;
+  }
+  Server server;
+  Client client;
+  std::vector<std::int32_t> ids;
+  std::string batch;
+};
+}  // namespace
+
 TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dropped") {
   QuietLog quiet;
   SECTION("rapid reset: a stream reset in the batch that opened it never starts a handler") {
-    Http2Options options;
-    options.max_resets_per_second = 5;
-    Server server(options);
-    REQUIRE_FALSE(server.session.start());
-    Client client;
-    std::vector<std::int32_t> ids;
-    for (int i = 0; i < 10; ++i) ids.push_back(client.request("GET", "/"));
-    std::string batch = client.output();
+    ResetScenario r(10);
+    auto& [server, client, ids, batch] = r;
     for (std::int32_t id : ids) REQUIRE(nghttp2_submit_rst_stream(client.ng(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL) == 0);
     batch += client.output();
     REQUIRE_FALSE(server.feed(batch));
@@ -721,14 +736,8 @@ TEST_CASE("http2 session: floods get GOAWAY ENHANCE_YOUR_CALM and their input dr
   }
 
   SECTION("rapid reset: a proxy cancelling a third of its streams is past the count but not most of its streams") {
-    Http2Options options;
-    options.max_resets_per_second = 5;
-    Server server(options);
-    REQUIRE_FALSE(server.session.start());
-    Client client;
-    std::vector<std::int32_t> ids;
-    for (int i = 0; i < 30; ++i) ids.push_back(client.request("GET", "/"));
-    std::string batch = client.output();
+    ResetScenario r(30);
+    auto& [server, client, ids, batch] = r;
     std::vector<std::int32_t> kept;
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if (i % 3 == 2) {
