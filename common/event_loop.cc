@@ -2,6 +2,7 @@
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
 
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <queue>
@@ -62,6 +63,22 @@ class LocalLoop : public EventLoop {
 }  // namespace
 
 EventLoop* EventLoop::current() noexcept { return current_loop; }
+
+// Loops that can stand still override this; one that always runs takes the function by post.
+void EventLoop::run_and_wait(std::function<void()> fn) {
+  if (current() == this) return fn();
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  post([&] {
+    fn();
+    std::lock_guard lock(m);
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+}
 void EventLoop::set_current(EventLoop* loop) noexcept { current_loop = loop; }
 
 void SleepAwaiter::await_suspend(std::coroutine_handle<> h) const {

@@ -76,12 +76,23 @@ Pools::Pools(const ClientOptions& options) : options_(options), dialer_(options)
 }
 
 Pools::~Pools() {
-  // Idle connections close here (see the header: no request may be in flight).
+  // Idle connections close on their own loop (see the header: no request may be in flight): a
+  // connection's timers and submissions belong to its loop, which may be running (a Client
+  // destroyed while the server whose handlers used it still serves). A loop no thread runs
+  // closes them here.
   for (auto& [loop, pools] : loops_) {
+    const bool holds = std::any_of(pools->pools.begin(), pools->pools.end(), [](const auto& pool) {
+      return !pool->idle.empty() || pool->h2 || !pool->h2_draining.empty();
+    });
+    auto close = [&pools = *pools] {
+      for (auto& pool : pools.pools) {
+        pool->idle.clear();
+        pool->h2.reset();
+        pool->h2_draining.clear();
+      }
+    };
+    if (holds) loop->run_and_wait(close);
     for (auto& pool : pools->pools) {
-      pool->idle.clear();
-      pool->h2.reset();
-      pool->h2_draining.clear();
       pool->active_gauge.add(-pool->active_reported);
       pool->idle_gauge.add(-pool->idle_reported);
     }

@@ -111,7 +111,7 @@ class Pools {
  public:
   // Throws std::invalid_argument when the TLS files cannot be loaded (Dialer).
   explicit Pools(const ClientOptions& options);
-  // Closes every idle connection on the calling thread (see Client: no request in flight).
+  // Closes every idle connection, each on its own loop (see Client: no request in flight).
   ~Pools();
   Pools(const Pools&) = delete;
   Pools& operator=(const Pools&) = delete;

@@ -10,6 +10,7 @@
 #include <khz/protocol/http1_client.h>
 #include <khz/transport/dial.h>
 #include <khz/transport/error.h>
+#include <khz/transport/transporter.h>
 
 #include <catch2/catch.hpp>
 
@@ -24,6 +25,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -739,6 +741,57 @@ TEST_CASE("client: the server shuts down under a pooled connection") {
         auto r = c.get(url);
         REQUIRE(r.error() == std::errc::connection_refused);
         REQUIRE(std::chrono::steady_clock::now() - t0 < 1s);
+      }
+    }
+  }
+}
+
+TEST_CASE("client: destroyed while the server whose handlers pooled its connections keeps serving") {
+  // The Client's pooled connections live on the front server's loops, which go on running:
+  // each is closed on its own loop (closed on the destroying thread, they raced the loop over
+  // its timers and, on uring, its ring: heap corruption; the transports assert it now).
+  for (const auto& transport : khz::transport::transporter_names()) {
+    for (const bool h2 : {false, true}) {
+      DYNAMIC_SECTION("front on " << transport << (h2 ? ", upstream over h2c" : ", upstream over HTTP/1.1")) {
+        TestServer upstream(transport);
+        upstream.server.get("/up", [](khz::RequestContext& c) { c.string(200, "up"); });
+        upstream.start();
+        const auto make_client = [h2] {
+          ClientOptions o;
+          o.proxy_from_environment = false;
+          o.http2_prior_knowledge = h2;
+          return std::make_unique<khz::Client>(o);
+        };
+        auto first = make_client();
+        std::atomic<khz::Client*> client{first.get()};
+        TestServer front(transport);
+        const std::string up = upstream.url("/up");
+        front.server.get("/call", [&client, up](khz::RequestContext& c) -> khz::Task<> {
+          auto r = co_await client.load()->get(up);
+          c.string(200, r ? std::string(r->body()) : r.error().message());
+        });
+        front.start();
+        for (int i = 0; i < 4; ++i) {  // a connection each: both of the front's loops pool one
+          BlockingClient caller({.proxy_from_environment = false});
+          auto r = caller.get(front.url("/call"));
+          REQUIRE(r);
+          REQUIRE(r->body() == "up");
+        }
+        REQUIRE(upstream.server.active_connections() > 0);  // pooled, idle, on the front's loops
+
+        auto second = make_client();
+        client = second.get();
+        first.reset();  // the front's loops are running
+        const auto t0 = std::chrono::steady_clock::now();
+        while (upstream.server.active_connections() != 0 && std::chrono::steady_clock::now() - t0 < 3s) {
+          std::this_thread::sleep_for(5ms);
+        }
+        REQUIRE(upstream.server.active_connections() == 0);  // closed, not left behind
+        BlockingClient caller({.proxy_from_environment = false});
+        auto r = caller.get(front.url("/call"));  // the loops are whole, and serve on
+        REQUIRE(r);
+        REQUIRE(r->body() == "up");
+        front.server.shutdown();  // then `second` goes, after the loop it pooled on stopped
       }
     }
   }

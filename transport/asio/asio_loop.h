@@ -52,6 +52,15 @@ class AsioLoop final : public EventLoop, public Dialer {
     asio::post(io_, std::move(fn));
   }
 
+  // A loop no thread runs (caller-driven between runs, or stopped) runs `fn` here; see
+  // EventLoop.
+  void run_and_wait(std::function<void()> fn) override {
+    if (EventLoop::current() == this) return fn();
+    if (stopping_.load(std::memory_order_acquire) || thread_.joinable()) return EventLoop::run_and_wait(std::move(fn));
+    std::lock_guard lock(stop_mutex_);
+    last_turns(std::move(fn));
+  }
+
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override {
     if (waking_) {  // shutting down: a sleep ends at once (on a later turn)
       asio::post(io_, [h] { h.resume(); });
@@ -165,7 +174,8 @@ class AsioLoop final : public EventLoop, public Dialer {
 
   void arm_sweep();
   // The handlers ready now (aborted operations of sockets closed here, posted functions) and
-  // those they make ready, on the calling thread; stop_mutex_ held. Nothing waits for I/O.
+  // those they make ready, on the calling thread of a loop no thread runs; stop_mutex_ held.
+  // Nothing waits for I/O.
   void last_turns(std::function<void()> fn) {
     EventLoop* caller = EventLoop::current();
     set_current(this);

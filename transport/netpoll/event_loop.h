@@ -110,6 +110,13 @@ class NetpollLoop final : public EventLoop, public Dialer {
   NetpollLoop& operator=(const NetpollLoop&) = delete;
 
   void post(std::function<void()> fn) override;
+  // A standing-still loop (no thread runs it) runs `fn` here; see EventLoop.
+  void run_and_wait(std::function<void()> fn) override;
+  // Whether a thread other than the caller may be running the loop now: what lives on it is
+  // then touched only from the loop's thread (asserted where connections close).
+  bool foreign_thread_runs() const noexcept {
+    return EventLoop::current() != this && running_.load(std::memory_order_acquire);
+  }
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override;
   Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
                                                        std::chrono::milliseconds timeout) override;
@@ -164,8 +171,9 @@ class NetpollLoop final : public EventLoop, public Dialer {
   static void on_sleeper_due(void* sleeper);
 
   void run();
-  // A stopped loop's last turns, on the calling thread (run_mutex_ held): `fn`, then queued
-  // coroutines and posted functions until none are left. No I/O is waited for: what waits for
+  // Turns of a loop no thread runs (stopped for good, or standing still: run_and_wait), on
+  // the calling thread (run_mutex_ held): `fn`, then queued coroutines and posted functions
+  // until none are left. No I/O is waited for: what waits for
   // the network now waits for good, as it would have on the stopped loop.
   void last_turns(std::function<void()> fn);
   int next_timeout_ms() const;
@@ -185,6 +193,7 @@ class NetpollLoop final : public EventLoop, public Dialer {
   bool on_caller_ = false;  // run() is running on a run_here_until_readable caller
   bool stopped_ = false;    // stop_and_join finished: post() runs its function on the caller
   std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};  // run() is running (on some thread)
   std::atomic<bool> pause_{false};  // run() returns after this turn; the loop may run again
 
   std::mutex mutex_;  // guards posted_

@@ -48,6 +48,9 @@ std::error_code NetpollConnection::open() noexcept {
 
 void NetpollConnection::close() noexcept {
   if (closed_) return;
+  // Its timers and (uring) submissions are the loop's, unguarded: never from another thread
+  // while the loop runs (a Client destroyed elsewhere hands its connections to their loops).
+  KHZ_ASSERT(!loop_.foreign_thread_runs());
   closed_ = true;
   loop_.cancel(read_deadline_);
   loop_.cancel(write_deadline_);

@@ -191,6 +191,9 @@ void UringConnection::open() {
 
 void UringConnection::close() noexcept {
   if (closed_) return;
+  // Its timers and (uring) submissions are the loop's, unguarded: never from another thread
+  // while the loop runs (a Client destroyed elsewhere hands its connections to their loops).
+  KHZ_ASSERT(!loop_.foreign_thread_runs());
   closed_ = true;
   loop_.cancel(read_deadline_);
   loop_.cancel(write_deadline_);

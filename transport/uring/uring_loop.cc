@@ -382,6 +382,18 @@ void UringLoop::run_here_until_readable(int fd) {
   run_done_.notify_all();
 }
 
+void UringLoop::run_and_wait(std::function<void()> fn) {
+  if (EventLoop::current() == this) return fn();
+  std::unique_lock lock(run_mutex_);
+  // Driven by a caller on another thread right now: its run ends when what it waits for is
+  // readable; then the loop stands still.
+  run_done_.wait(lock, [this] { return !on_caller_; });
+  if (!thread_.joinable()) return last_turns(std::move(fn));  // standing still, or stopped
+  lock.unlock();
+  // Its thread runs it (or, when it stops meanwhile, its last turns do).
+  EventLoop::run_and_wait(std::move(fn));
+}
+
 void UringLoop::stop_and_join() {
   std::unique_lock lock(run_mutex_);
   stop_.store(true, std::memory_order_release);
@@ -540,6 +552,7 @@ void UringLoop::run_posted() {
 
 void UringLoop::run() {
   set_current(this);
+  running_.store(true, std::memory_order_release);
   LoopClock::Scope clock;  // deadlines read the cycle counter, not the vDSO clock
   while (!stop_.load(std::memory_order_acquire) && !pause_.load(std::memory_order_acquire)) {
     wait_for_completions();
@@ -553,6 +566,7 @@ void UringLoop::run() {
     run_posted();
     retired_.clear();
   }
+  running_.store(false, std::memory_order_release);
   set_current(nullptr);
 }
 

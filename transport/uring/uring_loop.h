@@ -92,6 +92,13 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   UringLoop& operator=(const UringLoop&) = delete;
 
   void post(std::function<void()> fn) override;
+  // A standing-still loop (no thread runs it) runs `fn` here; see EventLoop.
+  void run_and_wait(std::function<void()> fn) override;
+  // Whether a thread other than the caller may be running the loop now: what lives on it is
+  // then touched only from the loop's thread (asserted where connections close).
+  bool foreign_thread_runs() const noexcept {
+    return EventLoop::current() != this && running_.load(std::memory_order_acquire);
+  }
   void resume_after(Clock::duration delay, std::coroutine_handle<> h) override;
   Task<Result<std::unique_ptr<Connection>>> connect_to(sockaddr_storage addr, socklen_t len,
                                                        std::chrono::milliseconds timeout) override;
@@ -215,6 +222,7 @@ class UringLoop final : public EventLoop, public Dialer, private Completion {
   bool on_caller_ = false;
   bool stopped_ = false;  // stop_and_join finished: post() runs its function on the caller
   std::atomic<bool> stop_{false};
+  std::atomic<bool> running_{false};  // run() is running (on some thread)
   std::atomic<bool> pause_{false};
   bool pause_armed_ = false;
 

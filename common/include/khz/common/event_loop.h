@@ -32,6 +32,14 @@ class EventLoop {
   // as a last turn of the loop, with what `fn` wakes: cleanup handed to a loop is never lost.
   virtual void post(std::function<void()> fn) = 0;
 
+  // Runs `fn` as part of this loop and returns once it has run: at once when called on the
+  // loop's thread; on the loop's thread, the caller waiting, while a thread runs the loop; else
+  // (a loop standing still: caller-driven between two runs, or stopped) at once on the calling
+  // thread as a turn of the loop, with what `fn` wakes. For tearing down, from outside, what
+  // lives on a loop (a Client's pooled connections). The loop must outlive the call, and must
+  // not be waiting for the calling thread.
+  virtual void run_and_wait(std::function<void()> fn);
+
   // Resumes `h` on this loop after `delay`, or earlier when the loop is shutting down.
   // Call on the loop's own thread.
   virtual void resume_after(Clock::duration delay, std::coroutine_handle<> h) = 0;

@@ -24,11 +24,11 @@
 // Lifetimes and threading: one Client may be used from many loops at once (each loop gets its
 // own pools; nothing is shared on the request path but the balancer's counter). A request runs
 // on the loop of the coroutine that awaits it. Destroy the Client only when no request is in
-// flight and no loop that used it is running a request through it, and before those loops
-// themselves are destroyed: idle pooled connections are closed on the destroying thread and
-// need their loop. With a Server: declare the Client after the Server (so it is destroyed
-// first) and let the server stop first (spin() returned, or shutdown()). On a loop that keeps
-// running, call close_idle() there first.
+// flight through it, and before the loops it used are destroyed: its pooled connections are
+// closed each on its own loop (the destructor waits for a loop that is running, and closes
+// them at once on one that stands still or has stopped). With a Server whose handlers use it:
+// declare the Client after the Server, so it goes first (a request still running in a handler
+// is in flight: let the server stop first, spin() returned or shutdown(), when one may be).
 #pragma once
 
 #include <khz/app/client/options.h>
