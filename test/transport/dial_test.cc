@@ -132,6 +132,56 @@ TEST_CASE("ClientLoop::make_on_caller: runs on the calling thread, only inside r
   }
 }
 
+TEST_CASE("EventLoop::run_and_wait: on the loop's thread while one runs it, here while it stands still, at once on its own thread") {
+  for (const auto& backend : khz::transport::transporter_names()) {
+    DYNAMIC_SECTION("backend " << backend) {
+      auto running = ClientLoop::make(backend);
+      khz::EventLoop& l = running->loop();
+      std::thread::id ran_on;
+      khz::EventLoop* current = nullptr;
+      bool nested_at_once = false;
+      l.run_and_wait([&] {
+        ran_on = std::this_thread::get_id();
+        current = khz::EventLoop::current();
+        bool ran = false;
+        l.run_and_wait([&] { ran = true; });  // on its own thread: at once, not queued behind itself
+        nested_at_once = ran;
+      });
+      REQUIRE(ran_on != std::this_thread::get_id());
+      REQUIRE(current == &l);
+      REQUIRE(nested_at_once);
+
+      // A caller-driven loop between runs: no thread runs it, so the caller runs `fn` as a turn
+      // of the loop, with what was queued on it.
+      auto still = ClientLoop::make_on_caller(backend);
+      khz::EventLoop& s = still->loop();
+      bool posted = false;
+      std::thread([&] { s.post([&] { posted = true; }); }).join();
+      current = nullptr;
+      s.run_and_wait([&] {
+        ran_on = std::this_thread::get_id();
+        current = khz::EventLoop::current();
+      });
+      REQUIRE(ran_on == std::this_thread::get_id());
+      REQUIRE(current == &s);
+      REQUIRE(posted);
+      REQUIRE(khz::EventLoop::current() == nullptr);  // the caller's own again
+      std::thread::id other;
+      std::thread([&] {
+        s.run_and_wait([&] { ran_on = std::this_thread::get_id(); });
+        other = std::this_thread::get_id();
+      }).join();
+      REQUIRE(ran_on == other);
+      bool after = false;  // and it still runs
+      still->run([&]() -> khz::Task<> {
+        co_await khz::sleep_for(1ms);
+        after = true;
+      });
+      REQUIRE(after);
+    }
+  }
+}
+
 TEST_CASE("dial: the timeout bounds an unanswered connect; unresolvable names fail") {
   for (const auto& backend : khz::transport::transporter_names()) {
     DYNAMIC_SECTION("backend " << backend) {
