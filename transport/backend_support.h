@@ -16,10 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string_view>
 #include <system_error>
+#include <thread>
 
 namespace khz::transport {
 
@@ -129,6 +131,22 @@ void run_until_quiet(Busy busy, Turn turn) {
     }
     turn();
   }
+}
+
+// EventLoop::run_and_wait for the loops handed between threads (NetpollLoop, UringLoop): `m`
+// guards `thread` (the loop's own) and `on_caller` (a caller drives it; `done` is signalled
+// when it stops). A caller driving it from another thread is waited for; a loop no thread runs
+// (standing still, or stopped) runs `fn` here through `here` (its last_turns, `m` held);
+// otherwise its thread runs it, by post (or its last turns do, when it stops meanwhile).
+template <class Here>
+void run_and_wait_handed_over(EventLoop& loop, std::mutex& m, std::condition_variable& done, const bool& on_caller,
+                              const std::thread& thread, std::function<void()> fn, Here here) {
+  if (EventLoop::current() == &loop) return fn();
+  std::unique_lock lock(m);
+  done.wait(lock, [&] { return !on_caller; });
+  if (!thread.joinable()) return here(std::move(fn));
+  lock.unlock();
+  loop.EventLoop::run_and_wait(std::move(fn));
 }
 
 // Runs fn(item) on the loop thread of each item (loop_of(item) names its EventLoop) and waits

@@ -383,15 +383,8 @@ void UringLoop::run_here_until_readable(int fd) {
 }
 
 void UringLoop::run_and_wait(std::function<void()> fn) {
-  if (EventLoop::current() == this) return fn();
-  std::unique_lock lock(run_mutex_);
-  // Driven by a caller on another thread right now: its run ends when what it waits for is
-  // readable; then the loop stands still.
-  run_done_.wait(lock, [this] { return !on_caller_; });
-  if (!thread_.joinable()) return last_turns(std::move(fn));  // standing still, or stopped
-  lock.unlock();
-  // Its thread runs it (or, when it stops meanwhile, its last turns do).
-  EventLoop::run_and_wait(std::move(fn));
+  run_and_wait_handed_over(*this, run_mutex_, run_done_, on_caller_, thread_, std::move(fn),
+                           [this](std::function<void()> f) { last_turns(std::move(f)); });
 }
 
 void UringLoop::stop_and_join() {
