@@ -12,7 +12,8 @@
 // A page must close its long-lived connections (EventSource, WebSocket) once its result is in
 // the DOM: Chromium's virtual time stands still while a fetch is pending, and the DOM is
 // printed when the virtual-time budget is spent. A WebSocket does not hold virtual time: a page
-// that uses one keeps a fetch pending until its verdict is written (websocket_browser_test.cc).
+// that uses one keeps a fetch pending until its verdict is written, but not across the socket's
+// opening, which Chromium may withhold while a fetch is pending (websocket_browser_test.cc).
 // A page that never finishes is killed after `timeout` and reported as such, never waited for.
 #pragma once
 
