@@ -79,12 +79,16 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     // Fast path: a busy shared connection with nothing to prune (no clock read, no coroutine).
     if (pool.h2 && pool.h2->usable() && pool.h2->active_streams() > 0 && pool.h2_draining.empty() &&
         call.options.max_lifetime.count() == 0) {
-      co_return co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, body, keep_for_retry);
+      Attempt a = co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, body, keep_for_retry);
+      a.body_consumed = body.consumed();
+      co_return a;
     }
     auto choice = co_await impl.pools.acquire_h2(pool, call.deadline);
     if (!choice) co_return no_connection(req, url, pool, choice.error());
     if (choice->h2 != nullptr) {
-      co_return co_await exchange_h2(call, req, url, resp, pool, choice->h2, choice->reused, body, keep_for_retry);
+      Attempt a = co_await exchange_h2(call, req, url, resp, pool, choice->h2, choice->reused, body, keep_for_retry);
+      a.body_consumed = body.consumed();
+      co_return a;
     }
     lease.conn = std::move(choice->h1);  // the server chose HTTP/1.1 by ALPN
   }
@@ -94,8 +98,9 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     if (!leased) co_return no_connection(req, url, pool, leased.error());
     lease = std::move(*leased);
   }
-  co_return co_await exchange_h1(call, req, url, resp, pool, std::move(lease), body, route.via_proxy,
-                                 keep_for_retry);
+  Attempt a = co_await exchange_h1(call, req, url, resp, pool, std::move(lease), body, route.via_proxy, keep_for_retry);
+  a.body_consumed = body.consumed();
+  co_return a;
 }
 
 }  // namespace khz::client

@@ -32,6 +32,7 @@ struct Attempt {
   bool connect_failed = false;  // no connection was made (dial or pool wait)
   bool stale = false;           // a reused connection failed before any response byte
   bool streamed = false;        // the connection went to a ResponseStream
+  bool body_consumed = false;   // a body_source was asked for bytes: the request cannot go again
 };
 
 // `keep_for_retry`: read the whole body even when streaming (the response may be retried).

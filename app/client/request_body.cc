@@ -47,6 +47,7 @@ Task<Result<std::string_view>> RequestBody::next() {
     if (sent_ != length_) co_return std::make_error_code(std::errc::io_error);  // the file changed size
     co_return std::string_view();
   }
+  asked_source_ = true;
   auto piece = co_await req_->body_source();
   if (!piece) co_return piece.error();
   if (piece->empty()) {

@@ -39,6 +39,9 @@ class RequestBody {
 
   std::int64_t length() const noexcept { return length_; }  // -1: unknown (chunked)
   bool streamed() const noexcept { return fd_ >= 0 || (req_ != nullptr && req_->body_source); }
+  // A body_source was asked for bytes: what it gave cannot be had again, so the request cannot
+  // be sent again (a buffered body or a file can, whatever was sent).
+  bool consumed() const noexcept { return asked_source_; }
 
   // The next piece of a streamed body (valid until the next call), an empty view at the end.
   // Errors: errno of a file read; std::errc::io_error when the file changed size;
@@ -52,6 +55,7 @@ class RequestBody {
   std::int64_t length_ = 0;
   std::int64_t sent_ = 0;  // returned by next() so far
   std::string chunk_;      // a file's piece (64 KiB, allocated at the first read)
+  bool asked_source_ = false;
 };
 
 }  // namespace khz::client

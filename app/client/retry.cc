@@ -105,14 +105,17 @@ Task<std::error_code> with_retries(CallState& call, const ClientRequest& req, co
       }
       co_return std::error_code();
     }
-    if (a.refused && replayable && refused_retries < 5 && Clock::now() < call.deadline) {
+    // Sent again as it was: a buffered body or a file, or a body_source not yet asked for bytes
+    // (the attempt ended before its body began: refused while it waited for a stream slot).
+    const bool resendable = replayable || !a.body_consumed;
+    if (a.refused && resendable && refused_retries < 5 && Clock::now() < call.deadline) {
       // HTTP/2: the server never processed it (RFC 9113 §8.7): send it again, any method.
       ++refused_retries;
       --attempt;
       KHZ_LOG(debug, "client: " << url.str() << ": " << a.ec.message() << "; sending it again");
       continue;
     }
-    if (a.stale && idempotent && replayable && !stale_retry_used) {
+    if (a.stale && idempotent && resendable && !stale_retry_used) {
       // RFC 9112 §9.3.1.1: the server closed an idle connection as we reused it.
       stale_retry_used = true;
       --attempt;

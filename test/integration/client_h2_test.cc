@@ -461,6 +461,85 @@ TEST_CASE("client h2: REFUSED_STREAM and GOAWAY are sent again automatically") {
     CHECK(ok == 2);
     CHECK(s.connections() == 2);
   }
+
+  SECTION("GOAWAY while a streamed POST waits for a stream slot: it goes on a new connection, body whole") {
+    // The server allows one stream at a time; the POST (a body_source, which cannot be replayed
+    // once asked for bytes) waits for the slot a GET holds, and the GOAWAY ends that wait before
+    // its body began: it is sent again, as any refused request is.
+    std::atomic<int> conns{0};
+    std::mutex m;
+    std::string posted;  // the body the second connection received
+    ScriptServer s([&](ScriptServer::Peer& p) {
+      const int n = ++conns;
+      if (p.read_exact(24).size() != 24) return;
+      p.send(frame(4, 0, 0, std::string("\x00\x03", 2) + u32(1)));  // MAX_CONCURRENT_STREAMS 1
+      std::string body;
+      for (;;) {
+        std::string h = p.read_exact(9);
+        if (h.size() != 9) return;
+        std::size_t len = (std::size_t(std::uint8_t(h[0])) << 16) | (std::size_t(std::uint8_t(h[1])) << 8) | std::uint8_t(h[2]);
+        std::string payload = len > 0 ? p.read_exact(len) : std::string();
+        if (payload.size() != len) return;
+        const std::uint32_t sid = (std::uint32_t(std::uint8_t(h[7])) << 8) | std::uint8_t(h[8]);
+        if (h[3] == 4 && !(h[4] & 1)) p.send(frame(4, 1, 0, ""));
+        if (n == 1 && h[3] == 1) {  // the GET: let the POST wait for its slot, then go away
+          std::this_thread::sleep_for(150ms);
+          p.send(frame(7, 0, 0, u32(sid) + u32(0)));
+          p.send(frame(1, 4, sid, head200));
+          p.send(frame(0, 1, sid, "ok"));
+          break;
+        }
+        if (n == 2 && h[3] == 0) {
+          body += payload;
+          if (h[4] & 1) {  // END_STREAM: answer the POST
+            p.send(frame(1, 4, sid, head200));
+            p.send(frame(0, 1, sid, "ok"));
+            std::lock_guard lock(m);
+            posted = body;
+            break;
+          }
+        }
+      }
+      p.hold(1s);
+    });
+    BlockingClient c(h2c(""));
+    std::string got, get_got;
+    int asked = 0;
+    c.run([&]() -> Task<void> {
+      struct Local {
+        static Task<void> get(khz::Client* c, std::string url, std::string* out, std::atomic<int>* left) {
+          auto r = co_await c->get(std::move(url));
+          *out = r ? std::string(r->body()) : r.error().message();
+          --*left;
+        }
+        // "data", then the end: the source's first ask gives the piece, its second the end.
+        static Task<khz::Result<std::string_view>> piece(int* asked) {
+          co_return std::string_view(++*asked == 1 ? "data" : "");
+        }
+        static Task<void> post(khz::Client* c, std::string url, int* asked, std::string* out, std::atomic<int>* left) {
+          ClientRequest req;
+          req.method = "POST";
+          req.url = std::move(url);
+          req.body_length = 4;
+          req.body_source = [asked] { return piece(asked); };
+          auto r = co_await c->send(std::move(req));
+          *out = r ? std::string(r->body()) : r.error().message();
+          --*left;
+        }
+      };
+      std::atomic<int> left{2};
+      spawn(Local::get(&c.client(), s.url("/a"), &get_got, &left));
+      co_await khz::sleep_for(50ms);  // the GET holds the one slot
+      spawn(Local::post(&c.client(), s.url("/b"), &asked, &got, &left));
+      while (left.load() > 0) co_await khz::sleep_for(2ms);
+    });
+    CHECK(get_got == "ok");
+    CHECK(got == "ok");
+    CHECK(asked == 2);  // its piece and its end, once each: nothing was asked before the GOAWAY
+    std::lock_guard lock(m);
+    CHECK(posted == "data");
+    CHECK(s.connections() == 2);
+  }
 }
 
 TEST_CASE("client h2: a handler's outbound h2 stream is reset when its downstream client goes away") {
