@@ -22,6 +22,12 @@ Attempt no_connection(const ClientRequest& req, const Url& url, const HostPool& 
   return out;
 }
 
+// The attempt, with whether its body_source was asked for bytes (then it cannot go again).
+Attempt noting_body(Attempt a, const RequestBody& body) noexcept {
+  a.body_consumed = body.consumed();
+  return a;
+}
+
 }  // namespace
 
 // url.authority() for the Host field (:authority in HTTP/2), kept per thread for the last
@@ -79,16 +85,14 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     // Fast path: a busy shared connection with nothing to prune (no clock read, no coroutine).
     if (pool.h2 && pool.h2->usable() && pool.h2->active_streams() > 0 && pool.h2_draining.empty() &&
         call.options.max_lifetime.count() == 0) {
-      Attempt a = co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, body, keep_for_retry);
-      a.body_consumed = body.consumed();
-      co_return a;
+      co_return noting_body(co_await exchange_h2(call, req, url, resp, pool, pool.h2.get(), true, body, keep_for_retry),
+                            body);
     }
     auto choice = co_await impl.pools.acquire_h2(pool, call.deadline);
     if (!choice) co_return no_connection(req, url, pool, choice.error());
     if (choice->h2 != nullptr) {
-      Attempt a = co_await exchange_h2(call, req, url, resp, pool, choice->h2, choice->reused, body, keep_for_retry);
-      a.body_consumed = body.consumed();
-      co_return a;
+      co_return noting_body(
+          co_await exchange_h2(call, req, url, resp, pool, choice->h2, choice->reused, body, keep_for_retry), body);
     }
     lease.conn = std::move(choice->h1);  // the server chose HTTP/1.1 by ALPN
   }
@@ -98,9 +102,8 @@ Task<Attempt> exchange(CallState& call, const ClientRequest& req, const Url& url
     if (!leased) co_return no_connection(req, url, pool, leased.error());
     lease = std::move(*leased);
   }
-  Attempt a = co_await exchange_h1(call, req, url, resp, pool, std::move(lease), body, route.via_proxy, keep_for_retry);
-  a.body_consumed = body.consumed();
-  co_return a;
+  co_return noting_body(
+      co_await exchange_h1(call, req, url, resp, pool, std::move(lease), body, route.via_proxy, keep_for_retry), body);
 }
 
 }  // namespace khz::client
