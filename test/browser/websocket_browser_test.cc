@@ -78,6 +78,17 @@ struct Echo {
   bool done = false;              // the page has written its verdict
   bool opened = false;            // the WebSocket's handler has begun
 
+  // Until `flag` is set (30 s at most): what keeps a fetch of the page pending.
+  khz::Task<> until(bool Echo::*flag) {
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard lock(mutex);
+        if (this->*flag) co_return;
+      }
+      co_await khz::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
   void add_routes(khz::Server& server) {
     server.get("/", [this](khz::RequestContext& ctx) {
       {
@@ -87,26 +98,14 @@ struct Echo {
       ctx.html_raw(200, kPage);
     });
     server.get("/opening", [this](khz::RequestContext& ctx) -> khz::Task<> {
-      for (int i = 0; i < 3000; ++i) {  // 30 s at most
-        {
-          std::lock_guard lock(mutex);
-          if (opened) break;
-        }
-        co_await khz::sleep_for(std::chrono::milliseconds(10));
-      }
+      co_await until(&Echo::opened);
       // A little longer: Chromium has read the 101 by then, so its open waits only for
       // virtual time to move, which it may once this fetch is over.
       co_await khz::sleep_for(std::chrono::milliseconds(50));
       ctx.string(200, "opened");
     });
     server.get("/hold", [this](khz::RequestContext& ctx) -> khz::Task<> {
-      for (int i = 0; i < 3000; ++i) {  // 30 s at most
-        {
-          std::lock_guard lock(mutex);
-          if (done) break;
-        }
-        co_await khz::sleep_for(std::chrono::milliseconds(10));
-      }
+      co_await until(&Echo::done);
       ctx.string(200, "released");
     });
     server.get("/done", [this](khz::RequestContext& ctx) {
