@@ -23,9 +23,9 @@
 // closed is replaced by a new one at the next request while it drains. Requests the server
 // never processed (REFUSED_STREAM, above a GOAWAY's last stream id) are sent again
 // automatically, whatever the method (with a body_source, only when it was never asked for
-// bytes: refused while it waited for a stream slot). Everything else (timeouts, cancellation of just that
-// stream, retries, redirects, streaming both ways, limits, middleware) works as over HTTP/1.1;
-// Response::version() tells which was used.
+// bytes: refused while it waited for a stream slot). Everything else (timeouts, cancellation
+// of just that stream, retries, redirects, streaming both ways, limits, middleware) works as
+// over HTTP/1.1; Response::version() tells which was used.
 // Threading: a value; the Client keeps its own copy.
 #pragma once
 
