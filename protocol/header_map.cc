@@ -83,18 +83,7 @@ void HeaderMap::grow() {
   fields_.reserve(fields_.capacity() == 0 ? kInitialFields : 2 * fields_.capacity());
 }
 
-void HeaderMap::set(std::string_view name, std::string_view value) {
-  remove(name);
-  add(name, value);
-}
-
-void HeaderMap::set_ref(std::string_view name, std::string_view value) {
-  remove(name);
-  add_ref(name, value);
-}
-
-std::size_t HeaderMap::remove(std::string_view name) noexcept {
-  if (!may_hold(name)) return 0;
+std::size_t HeaderMap::remove_held(std::string_view name) noexcept {
   auto it = std::remove_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
   std::size_t n = static_cast<std::size_t>(fields_.end() - it);
   if (n == 0) return 0;
@@ -104,21 +93,18 @@ std::size_t HeaderMap::remove(std::string_view name) noexcept {
   return n;
 }
 
-std::string_view HeaderMap::get(std::string_view name) const noexcept {
-  if (!may_hold(name)) return {};
+std::string_view HeaderMap::get_held(std::string_view name) const noexcept {
   for (const auto& f : fields_) {
     if (iequals(f.name, name)) return f.value;
   }
   return {};
 }
 
-bool HeaderMap::contains(std::string_view name) const noexcept {
-  return may_hold(name) &&
-         std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
+bool HeaderMap::contains_held(std::string_view name) const noexcept {
+  return std::any_of(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); });
 }
 
-std::size_t HeaderMap::count(std::string_view name) const noexcept {
-  if (!may_hold(name)) return 0;
+std::size_t HeaderMap::count_held(std::string_view name) const noexcept {
   return static_cast<std::size_t>(
       std::count_if(fields_.begin(), fields_.end(), [&](const Field& f) { return iequals(f.name, name); }));
 }

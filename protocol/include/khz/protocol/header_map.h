@@ -47,19 +47,29 @@ class HeaderMap {
   HeaderMap(HeaderMap&&) noexcept = default;
   HeaderMap& operator=(HeaderMap&&) noexcept = default;
 
+  // The name check of set, remove and the lookups is inline (one bit test, below), the scan
+  // out of line: most names a middleware sets or asks for are absent, and then nothing is called.
   void add(std::string_view name, std::string_view value);
   void add_ref(std::string_view name, std::string_view value) { push(name, value); }
-  void set(std::string_view name, std::string_view value);
+  void set(std::string_view name, std::string_view value) {
+    if (may_hold(name)) remove_held(name);
+    add(name, value);
+  }
   // set() without the copy: name and value must outlive the map's use of them (constants, or
   // a middleware's configuration, which lives as long as the server).
-  void set_ref(std::string_view name, std::string_view value);
+  void set_ref(std::string_view name, std::string_view value) {
+    if (may_hold(name)) remove_held(name);
+    push(name, value);
+  }
   // Removes every field of that name; returns how many.
-  std::size_t remove(std::string_view name) noexcept;
+  std::size_t remove(std::string_view name) noexcept { return may_hold(name) ? remove_held(name) : 0; }
 
   // First value of `name`, or "" when absent.
-  std::string_view get(std::string_view name) const noexcept;
-  bool contains(std::string_view name) const noexcept;
-  std::size_t count(std::string_view name) const noexcept;
+  std::string_view get(std::string_view name) const noexcept {
+    return may_hold(name) ? get_held(name) : std::string_view{};
+  }
+  bool contains(std::string_view name) const noexcept { return may_hold(name) && contains_held(name); }
+  std::size_t count(std::string_view name) const noexcept { return may_hold(name) ? count_held(name) : 0; }
 
   std::size_t size() const noexcept { return fields_.size(); }
   bool empty() const noexcept { return fields_.empty(); }
@@ -87,6 +97,11 @@ class HeaderMap {
     names_ |= name_bit(name);
   }
   void grow();
+  // The scans behind remove(), get(), contains() and count(), once may_hold() said yes.
+  std::size_t remove_held(std::string_view name) noexcept;
+  std::string_view get_held(std::string_view name) const noexcept;
+  bool contains_held(std::string_view name) const noexcept;
+  std::size_t count_held(std::string_view name) const noexcept;
 
   // One bit per name class (its length and its first and last letters, case folded): a lookup
   // or set() of a name whose bit is clear answers without a scan. A response that middleware
