@@ -49,7 +49,6 @@ void RequestContext::reset(Exchange& exchange) noexcept {
   outbound_.clear();
   cookies_parsed_ = false;
   cookies_.clear();
-  peer_.clear();
   full_path_ = {};
   params_.clear();
   query_.clear();
@@ -93,7 +92,11 @@ std::string_view RequestContext::param(std::string_view key) const noexcept {
 std::string_view RequestContext::peer_address() const {
   check_live("peer_address");
   if (!exchange_->peer_address.empty() || exchange_->connection == nullptr) return exchange_->peer_address;
-  if (peer_.empty()) peer_ = exchange_->connection->peer_address();
+  // Formatted once per connection: the exchange keeps the view for the connection's next
+  // requests (an HTTP/1.1 session clears it when the connection lets the session go; an
+  // HTTP/2 stream serves one connection only).
+  peer_ = exchange_->connection->peer_address();
+  exchange_->peer_address = peer_;
   return peer_;
 }
 

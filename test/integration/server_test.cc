@@ -402,6 +402,45 @@ TEST_CASE("on_accept: sees peer and local address on the loop that then serves t
   }
 }
 
+TEST_CASE("peer_address: each connection's own, over HTTP/1.1 and h2c, when a pooled session moves from one connection to the next") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      // One loop: every HTTP/1.1 connection borrows the same pooled session (and its request
+      // context) while it has a request in hand, and gives it back when it parks.
+      khz::test::TestServer ts(transport, {.loops = 1, .h2c = true});
+      ts.server.get("/peer", [](khz::RequestContext& c) { c.string(200, std::string(c.peer_address())); });
+      ts.start();
+      RawClient a(ts.port());
+      RawClient b(ts.port());
+      for (int i = 0; i < 3; ++i) {  // a, b, a, b, ...: the session changes hands every time
+        for (RawClient* client : {&a, &b}) {
+          client->send("GET /peer HTTP/1.1\r\nHost: t\r\n\r\n");
+          REQUIRE(body_of(client->read_response()) == client_address(client->fd()));
+        }
+      }
+      // Pipelined: two requests in one read, one session throughout.
+      a.send("GET /peer HTTP/1.1\r\nHost: t\r\n\r\nGET /peer HTTP/1.1\r\nHost: t\r\n\r\n");
+      REQUIRE(body_of(a.read_response()) == client_address(a.fd()));
+      REQUIRE(body_of(a.read_response()) == client_address(a.fd()));
+      // h2c: one connection after another from ports the test picks (curl), then three streams
+      // on one connection (nghttp; curl 7.88 sends no second request on a prior-knowledge one).
+      const std::string url = "http://127.0.0.1:" + std::to_string(ts.port()) + "/peer";
+      for (int i = 0; i < 2; ++i) {
+        const std::uint16_t local = khz::test::unused_port();
+        const auto r = khz::test::run_command("curl -s --max-time 5 --http2-prior-knowledge --local-port " +
+                                              std::to_string(local) + " " + url);
+        REQUIRE(r.output == "127.0.0.1:" + std::to_string(local));
+      }
+      // (nghttp fetches a URL given twice once: the queries tell the three apart)
+      const auto streams = khz::test::run_command("nghttp -t 5 " + url + "?1 " + url + "?2 " + url + "?3");
+      REQUIRE(streams.output.size() % 3 == 0);
+      const std::string one = streams.output.substr(0, streams.output.size() / 3);
+      REQUIRE(one.starts_with("127.0.0.1:"));
+      REQUIRE(streams.output == one + one + one);
+    }
+  }
+}
+
 TEST_CASE("on_accept: hooks run in order and the first refusal ends them; a hook that throws refuses; Unix socket addresses") {
   for (const auto& transport : khz::test::transports()) {
     DYNAMIC_SECTION("transport " << transport) {

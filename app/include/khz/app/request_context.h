@@ -569,7 +569,7 @@ class RequestContext : public ExchangeState {
   std::uint32_t route_id_ = 0;  // the matched route's (Engine::Route::id); 0: none
   route::Params params_;
   std::string routed_path_;  // the normalised path, when it differs from the request's
-  mutable std::string peer_;  // peer_address(), once asked for
+  mutable std::string peer_;  // peer_address(), formatted once a connection (the exchange views it)
   std::vector<protocol::FormField> query_;
   std::vector<std::pair<std::string, std::any>> values_;
   std::vector<std::pair<const void*, std::unique_ptr<void, void (*)(void*)>>> scratch_;  // scratch<T>()
