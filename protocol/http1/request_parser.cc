@@ -388,8 +388,11 @@ int RequestParser::on_url_complete(llhttp_t* p) {
 
 int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
+  // ": " and CRLF once a field line, on its name's first piece: a name split over reads
+  // counts what a whole one does.
+  const std::size_t framing = s.field_.empty() ? 4 : 0;
   s.extend(s.field_, at, n);
-  return s.count_header_bytes(n + 4);  // ": " and CRLF
+  return s.count_header_bytes(n + framing);
 }
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {

@@ -142,20 +142,24 @@ int ResponseParser::count_header_bytes(std::size_t n) noexcept {
   return 0;
 }
 
+// The fixed parts of the head count once each, whatever the reads split: the status line's
+// "HTTP/1.1 200 " and CRLF when the message begins, a field line's ": " and CRLF on its name's
+// first piece.
 int ResponseParser::on_message_begin(llhttp_t* p) {
-  self(p).began_ = true;
-  return 0;
+  auto& s = self(p);
+  s.began_ = true;
+  return s.count_header_bytes(16);
 }
 
 int ResponseParser::on_status(llhttp_t* p, const char*, std::size_t n) {
   auto& s = self(p);
   s.began_ = true;
-  return s.count_header_bytes(n + 16);  // "HTTP/1.1 200 " and CRLF
+  return s.count_header_bytes(n);
 }
 
 int ResponseParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
-  if (int rc = s.count_header_bytes(n + 4)) return rc;  // ": " and CRLF
+  if (int rc = s.count_header_bytes(s.field_.view.empty() ? n + 4 : n)) return rc;
   s.field_.extend(at, n);
   return 0;
 }

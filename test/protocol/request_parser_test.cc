@@ -307,6 +307,38 @@ TEST_CASE("parser: trailers go to their own map") {
   REQUIRE(req.trailers().get("Host") == "y");
 }
 
+TEST_CASE("parser: the head and the trailer section share the header byte limit, however the bytes arrive: 431 past it") {
+  constexpr ParserLimits limits{1024, 200, 4096};
+  // Head: "POST" 4 + "/" 1 + ("Host" 4 + 4) + "x" 1 + ("Transfer-Encoding" 17 + 4) + "chunked" 7 = 42 bytes.
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n";
+  // A trailer line "X-T: <v>" counts 3 + 4 + its value: 42 + 7 + 151 = 200 is the limit itself.
+  for (const std::size_t value : {std::size_t{151}, std::size_t{152}}) {
+    CAPTURE(value);
+    const std::string msg = head + "X-T: " + std::string(value, 'v') + "\r\n\r\n";
+    // At every split, and byte by byte (how the count once went wrong: a field name in two
+    // pieces counted its ": " and CRLF twice).
+    std::vector<std::vector<std::string>> feeds;
+    for (std::size_t cut = 0; cut <= msg.size(); ++cut) feeds.push_back({msg.substr(0, cut), msg.substr(cut)});
+    std::vector<std::string> bytes;
+    for (char c : msg) bytes.emplace_back(1, c);
+    feeds.push_back(bytes);
+    for (const auto& pieces : feeds) {
+      CAPTURE(pieces.size(), pieces.front().size());
+      RequestParser p(limits);
+      khz::Request req;
+      p.start(req);
+      const Parsed r = feed_pieces(p, std::vector<std::string_view>(pieces.begin(), pieces.end()), limits);
+      if (value == 151) {
+        REQUIRE(r.done);
+        REQUIRE(req.trailers().get("X-T").size() == 151);
+        REQUIRE(req.headers().count("X-T") == 0);
+      } else {
+        REQUIRE(r.error == 431);
+      }
+    }
+  }
+}
+
 namespace {
 
 // Streams the body of `msg` fed in `pieces`; returns the concatenated pieces the parser handed

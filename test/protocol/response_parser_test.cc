@@ -278,6 +278,28 @@ TEST_CASE("response parser: limits") {
     auto o = run_whole(wire, resp, false, false, {.max_header_bytes = 1024, .max_body_bytes = 100});
     REQUIRE(o.error == perr::errc::header_too_large);
   }
+  SECTION("a head at the limit is read at every split and byte by byte; a byte more is too large") {
+    // "HTTP/1.1 200 " and CRLF count 16, the reason 2, "X-F" 3 + 4 for ": " and CRLF, then the value.
+    for (const std::size_t value : {std::size_t{999}, std::size_t{1000}}) {
+      CAPTURE(value);
+      const std::string wire = "HTTP/1.1 200 OK\r\nX-F: " + std::string(value, 'v') + "\r\n\r\n";
+      std::vector<std::vector<std::string>> feeds;
+      for (std::size_t cut = 0; cut <= wire.size(); ++cut) feeds.push_back({wire.substr(0, cut), wire.substr(cut)});
+      std::vector<std::string> bytes;
+      for (char c : wire) bytes.emplace_back(1, c);
+      feeds.push_back(bytes);
+      for (const auto& pieces : feeds) {
+        ResponseParser p({.max_header_bytes = 1024, .max_body_bytes = 100});
+        auto o = run(p, resp, pieces, false, true);  // no framing: the body ends at the close
+        if (value == 999) {
+          REQUIRE(o.done);
+          REQUIRE(resp.header("X-F").size() == 999);
+        } else {
+          REQUIRE(o.error == perr::errc::header_too_large);
+        }
+      }
+    }
+  }
   SECTION("declared body over the limit") {
     auto o = run_whole("HTTP/1.1 200 OK\r\nContent-Length: 101\r\n\r\n", resp, false, false,
                        {.max_header_bytes = 1024, .max_body_bytes = 100});
