@@ -58,39 +58,51 @@ class ZstdDecoder final : public ContentDecoder {
   Step step(const unsigned char* in, std::size_t in_size, unsigned char* out, std::size_t out_size) override {
     Step s;
     if (at_frame_start_) {
+      // A frame's first bytes are held until libzstd can have them in the pieces a whole body
+      // gives it: the magic number on its own (handed a whole frame at once, libzstd takes a
+      // one-shot path that judges some frames, a declared size or an empty RLE block,
+      // differently), then the rest of a regular frame's header in one piece. libzstd 1.5.4
+      // reads a frame differently when the header's descriptor byte comes alone: a fuzzer found
+      // a malformed one that, whole, waited for the 1,567-byte block its first block header
+      // announced (truncated at the end), and with the descriptor alone ended 6 bytes after the
+      // header, short of its declared size (corrupt).
       // RFC 9659 is RFC 8878's format only: a frame starts with its magic number or a
       // skippable frame's. libzstd would also take its legacy (pre-1.0) formats: refused here.
-      if (held_ + in_size < 4) {
-        std::copy(in, in + in_size, magic_ + held_);
-        held_ += in_size;
-        s.consumed = in_size;
-        return s;
-      }
-      unsigned char m[4];
-      std::copy(magic_, magic_ + held_, m);
-      std::copy(in, in + (4 - held_), m + held_);
-      const bool frame = m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
-      const bool skippable = (m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18;
-      if (!frame && !skippable) {
-        s.error = coding_errc::corrupt;
-        return s;
+      std::size_t taken = 0;
+      for (;;) {
+        const std::size_t want = start_wanted();
+        if (want == 0) {
+          s.error = coding_errc::corrupt;
+          return s;
+        }
+        const std::size_t take = std::min(want - held_, in_size - taken);
+        std::copy(in + taken, in + taken + take, start_ + held_);
+        held_ += take;
+        taken += take;
+        if (held_ < want) {  // all of `in` is held: the rest comes with the next piece
+          s.consumed = taken;
+          return s;
+        }
+        if (start_wanted() == want) break;  // no more to hold than what is held
       }
       at_frame_start_ = false;
-      regular_frame_ = frame;
+      regular_frame_ = is_frame_magic(start_);
       header_size_ = 0;
       content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;
       frame_produced_ = 0;
-      // The magic number goes to libzstd on its own, so a frame is always decoded by its
-      // streaming path: handed a whole frame at once, libzstd takes a one-shot path that judges
-      // some frames (a declared size, an empty RLE block) differently, and a body must decode
-      // the same however it is sliced.
-      keep_header(m, 4);
-      ZSTD_inBuffer head{m, 4, 0};
+      keep_header(start_, held_);
       ZSTD_outBuffer none{out, 0, 0};
-      const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &head);
-      s.consumed = 4 - held_;
+      for (const auto [at, size] : {std::pair<std::size_t, std::size_t>{0, 4}, {4, held_ - 4}}) {
+        if (size == 0) continue;
+        ZSTD_inBuffer piece{start_ + at, size, 0};
+        const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &piece);
+        if (ZSTD_isError(hint) || piece.pos != piece.size || reserved_bit_) {
+          s.error = coding_errc::corrupt;
+          return s;
+        }
+      }
+      s.consumed = taken;
       held_ = 0;
-      if (ZSTD_isError(hint) || head.pos != head.size) s.error = coding_errc::corrupt;
       return s;
     }
     ZSTD_inBuffer input{in, in_size, 0};
@@ -115,6 +127,29 @@ class ZstdDecoder final : public ContentDecoder {
   }
 
   std::error_code restart() override { return {}; }
+
+  static bool is_frame_magic(const unsigned char* m) noexcept {
+    return m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd;
+  }
+  static bool is_skippable_magic(const unsigned char* m) noexcept {
+    return (m[0] & 0xf0) == 0x50 && m[1] == 0x2a && m[2] == 0x4d && m[3] == 0x18;
+  }
+  // How many of a frame's first bytes to hold, given the held_ in start_: the magic number's 4;
+  // for a regular frame, 5 until its descriptor is in, then its whole header. 0: not a frame.
+  std::size_t start_wanted() const noexcept {
+    if (held_ < 4) return 4;
+    if (is_skippable_magic(start_)) return 4;
+    if (!is_frame_magic(start_)) return 0;
+    if (held_ < 5) return 5;
+    // RFC 8878 §3.1.1.1: the descriptor gives the sizes of the window descriptor, the
+    // dictionary ID and the frame content size fields that follow it.
+    const unsigned fhd = start_[4];
+    const bool single_segment = (fhd & 0x20) != 0;
+    static constexpr std::size_t kDictId[] = {0, 1, 2, 4};
+    static constexpr std::size_t kContentSize[] = {0, 2, 4, 8};
+    const std::size_t fcs = (fhd >> 6) == 0 ? (single_segment ? 1 : 0) : kContentSize[fhd >> 6];
+    return 5 + (single_segment ? 0 : 1) + kDictId[fhd & 3] + fcs;  // at most 18
+  }
 
   // Keeps the frame's first bytes until its header is whole, then reads the content size it
   // declares (ZSTD_CONTENTSIZE_UNKNOWN when it declares none).
@@ -141,7 +176,7 @@ class ZstdDecoder final : public ContentDecoder {
  private:
   ZSTD_DCtx* dctx_;
   bool at_frame_start_ = true;
-  unsigned char magic_[4] = {};  // the first bytes of a frame, until its magic number is whole
+  unsigned char start_[18] = {};  // a frame's first bytes, held until its header is whole
   std::size_t held_ = 0;
   static constexpr std::size_t kHeaderDone = ~std::size_t{0};
   unsigned char header_[18] = {};  // the frame's header (at most 18 bytes, RFC 8878 §3.1.1.1)

@@ -347,6 +347,24 @@ TEST_CASE("zstd frames decode the same whole and in pieces, their declared size 
   }
 }
 
+TEST_CASE("zstd: a frame whose header arrives a byte at a time ends as it does whole") {
+  using namespace std::string_view_literals;
+  // A fuzzer's find: after an empty frame, one with a 2-byte content size and a window
+  // descriptor (0x40), whose first block header announces 1,567 compressed bytes that never
+  // come, then two empty frames.
+  // Whole it is truncated; libzstd, handed its descriptor byte alone, ended it 6 bytes after
+  // the header instead (corrupt, and decoding went on with the frames after it).
+  const std::string empty_frame = std::string("\x28\xb5\x2f\xfd\x30\x00\x01\x00\x00"sv);
+  const std::string wire = empty_frame + std::string("\x28\xb5\x2f\xfd\x40\x28\xb5\x2f\xfd\x30\x00\x01\x00\x00"sv) +
+                           empty_frame;
+  const Decoded whole = decode(ContentCoding::zstd, wire, 1 << 16, 0);
+  REQUIRE(whole.error == coding_errc::truncated);
+  for (std::size_t piece = 1; piece <= wire.size(); ++piece) {
+    INFO("piece " << piece);
+    CHECK(decode(ContentCoding::zstd, wire, 1 << 16, piece).error == coding_errc::truncated);
+  }
+}
+
 TEST_CASE("zstd: a frame descriptor's reserved bit is refused however the frame is sliced") {
   using namespace std::string_view_literals;
   // An empty frame, then one whose descriptor (0xab) sets the reserved bit (RFC 8878
