@@ -3,6 +3,7 @@
 // ranges chosen by the input. Checks that a completed body never exceeds the bytes it came from
 // nor the body limit, that trailers never leak into the headers, and that streaming the body
 // (pieces handed out one by one) yields exactly what collecting it does, with the same outcome.
+// (What a read's end decides: 400 or 431 for a message that earns both.)
 #include "http1/request_parser.h"
 
 #include <cstddef>
@@ -73,7 +74,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Outcome collected = run(data, size, message, false);
   Outcome streamed = run(data, size, message, true);
   check(collected.done == streamed.done);
-  check(collected.status == streamed.status);
+  // The same status, but for a message both malformed and past the header limit: llhttp hands
+  // a field's bytes over when their span ends or the read does, so whether the parser counts
+  // them past the limit (431) before it meets the bad byte (400) depends on where the reads
+  // end, and streaming moves those ends (the body goes out piece by piece).
+  const bool both_refused_for_the_head = (collected.status == 400 && streamed.status == 431) ||
+                                         (collected.status == 431 && streamed.status == 400);
+  check(collected.status == streamed.status || both_refused_for_the_head);
   if (collected.done) {
     check(collected.body == streamed.body);
     check(collected.consumed == streamed.consumed);
