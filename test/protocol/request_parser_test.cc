@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/splits.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -317,12 +319,7 @@ TEST_CASE("parser: the head and the trailer section share the header byte limit,
     const std::string msg = head + "X-T: " + std::string(value, 'v') + "\r\n\r\n";
     // At every split, and byte by byte (how the count once went wrong: a field name in two
     // pieces counted its ": " and CRLF twice).
-    std::vector<std::vector<std::string>> feeds;
-    for (std::size_t cut = 0; cut <= msg.size(); ++cut) feeds.push_back({msg.substr(0, cut), msg.substr(cut)});
-    std::vector<std::string> bytes;
-    for (char c : msg) bytes.emplace_back(1, c);
-    feeds.push_back(bytes);
-    for (const auto& pieces : feeds) {
+    for (const auto& pieces : khz::test::every_split_and_bytewise(msg)) {
       CAPTURE(pieces.size(), pieces.front().size());
       RequestParser p(limits);
       khz::Request req;

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/splits.h"
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -283,12 +285,7 @@ TEST_CASE("response parser: limits") {
     for (const std::size_t value : {std::size_t{999}, std::size_t{1000}}) {
       CAPTURE(value);
       const std::string wire = "HTTP/1.1 200 OK\r\nX-F: " + std::string(value, 'v') + "\r\n\r\n";
-      std::vector<std::vector<std::string>> feeds;
-      for (std::size_t cut = 0; cut <= wire.size(); ++cut) feeds.push_back({wire.substr(0, cut), wire.substr(cut)});
-      std::vector<std::string> bytes;
-      for (char c : wire) bytes.emplace_back(1, c);
-      feeds.push_back(bytes);
-      for (const auto& pieces : feeds) {
+      for (const auto& pieces : khz::test::every_split_and_bytewise(wire)) {
         ResponseParser p({.max_header_bytes = 1024, .max_body_bytes = 100});
         auto o = run(p, resp, pieces, false, true);  // no framing: the body ends at the close
         if (value == 999) {
