@@ -6,10 +6,12 @@
 //   if (auto fault = scan.scan(bytes); fault != LineScanner::Fault::none) reject(describe(fault));
 //
 // - A line ending in a bare LF is a fault: peers that disagree on LF alone are a request
-//   smuggling (or response splitting) vector. So is a CR not followed by LF (RFC 9112 §2.2)
-//   where llhttp 8.1 lets one through: in the first line (after the version it reports a bad
-//   version) and at the start of a line (it takes any byte after the CR that ends the header
-//   section as the LF). Inside field names and values llhttp refuses a bare CR itself.
+//   smuggling (or response splitting) vector. So is a CR not followed by LF (RFC 9112 §2.2),
+//   anywhere: llhttp 8.1 lets one through in the first line (after the version it reports a
+//   bad version), at the start of a line (it takes any byte after the CR that ends the header
+//   section as the LF), and where a field value starts (it takes "X:\rE" for an empty value's
+//   line end and drops the "E"; the CVE-2023-30589 kind). Every line is checked, not only
+//   where llhttp was seen to slip.
 // - Requests: obs-fold, a field line that starts with SP or HTAB, is a fault (RFC 9112 §5.2: a
 //   server rejects it). Responses: it is allowed; the recipient replaces it with SP (llhttp
 //   hands the value on without the line break).
@@ -47,12 +49,9 @@ class LineScanner {
         const void* lf = std::memchr(bytes.data() + i, '\n', bytes.size() - i);
         std::size_t end = lf != nullptr ? static_cast<std::size_t>(static_cast<const char*>(lf) - bytes.data())
                                         : bytes.size();
-        // In the first line a CR may stand only right before the LF (or last, with the LF still
-        // to come). In field lines llhttp refuses a CR inside a name or value itself; a CR at
+        // A CR may stand only right before the LF (or last, with the LF still to come); a CR at
         // the start of a line is step()'s.
-        if (in_first_line_ && end > i + 1 && std::memchr(bytes.data() + i, '\r', end - 1 - i) != nullptr) {
-          return Fault::bare_cr;
-        }
+        if (end > i + 1 && std::memchr(bytes.data() + i, '\r', end - 1 - i) != nullptr) return Fault::bare_cr;
         if (request_ && in_first_line_) {
           for (std::size_t p = i; p < end;) {
             const void* sp = std::memchr(bytes.data() + p, ' ', end - p);

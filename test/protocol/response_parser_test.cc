@@ -205,6 +205,23 @@ TEST_CASE("response parser: hostile and malformed responses give a clear error")
   }
 }
 
+// llhttp 8.1 alone reads "X:\rE" as a field X with an empty value and drops the "E" (a bare
+// CR where the value starts taken for the line's end): khz's line scan refuses it, whole and at
+// every split (response splitting through a proxy otherwise).
+TEST_CASE("response parser: a bare CR where a field value starts is refused at every split") {
+  for (const std::string value : {":\rE", ": \rE", ": a\rb"}) {
+    const std::string wire = "HTTP/1.1 200 OK\r\nX" + value + "\r\nContent-Length: 0\r\n\r\n";
+    for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+      CAPTURE(value, cut);
+      ResponseParser p;
+      khz::Response resp;
+      auto o = run(p, resp, {wire.substr(0, cut), wire.substr(cut)});
+      REQUIRE_FALSE(o.done);
+      REQUIRE(o.error == perr::errc::malformed_response);
+    }
+  }
+}
+
 // llhttp 8.1 alone completes this body as "ab", skipping "XY": khz's ChunkScanner refuses it,
 // whole and at every split, for its own reason.
 TEST_CASE("response parser: chunk data not followed by CRLF is refused at every split") {
