@@ -86,17 +86,22 @@ class ZstdDecoder final : public ContentDecoder {
         if (start_wanted() == want) break;  // no more to hold than what is held
       }
       at_frame_start_ = false;
-      regular_frame_ = is_frame_magic(start_);
-      header_size_ = 0;
-      content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;
       frame_produced_ = 0;
-      keep_header(start_, held_);
+      // The size a regular frame's header declares (a skippable frame has no content), checked
+      // when the frame ends. A header libzstd cannot read, a descriptor with its reserved bit
+      // set among them (RFC 8878 §3.1.1.1.1), it refuses below: given the header whole, as it
+      // always is now (in 5 bytes and then 6 it once took that bit, a fuzzer's find).
+      content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;
+      if (is_frame_magic(start_)) {
+        const unsigned long long size = ZSTD_getFrameContentSize(start_, held_);
+        if (size != ZSTD_CONTENTSIZE_ERROR) content_size_ = size;
+      }
       ZSTD_outBuffer none{out, 0, 0};
-      for (const auto [at, size] : {std::pair<std::size_t, std::size_t>{0, 4}, {4, held_ - 4}}) {
+      for (const auto& [at, size] : {std::pair<std::size_t, std::size_t>{0, 4}, {4, held_ - 4}}) {
         if (size == 0) continue;
         ZSTD_inBuffer piece{start_ + at, size, 0};
         const std::size_t hint = ZSTD_decompressStream(dctx_, &none, &piece);
-        if (ZSTD_isError(hint) || piece.pos != piece.size || reserved_bit_) {
+        if (ZSTD_isError(hint) || piece.pos != piece.size) {
           s.error = coding_errc::corrupt;
           return s;
         }
@@ -110,9 +115,8 @@ class ZstdDecoder final : public ContentDecoder {
     const std::size_t hint = ZSTD_decompressStream(dctx_, &output, &input);
     s.consumed = input.pos;
     s.produced = output.pos;
-    keep_header(in, input.pos);
     frame_produced_ += output.pos;
-    if (ZSTD_isError(hint) || reserved_bit_) {
+    if (ZSTD_isError(hint)) {
       s.error = coding_errc::corrupt;
     } else if (hint == 0 && content_size_ != ZSTD_CONTENTSIZE_UNKNOWN && frame_produced_ != content_size_) {
       // libzstd's streaming path does not check the size a frame header declares (its one-shot
@@ -151,40 +155,13 @@ class ZstdDecoder final : public ContentDecoder {
     return 5 + (single_segment ? 0 : 1) + kDictId[fhd & 3] + fcs;  // at most 18
   }
 
-  // Keeps the frame's first bytes until its header is whole, then reads the content size it
-  // declares (ZSTD_CONTENTSIZE_UNKNOWN when it declares none).
-  void keep_header(const unsigned char* bytes, std::size_t n) {
-    if (header_size_ == kHeaderDone) return;
-    const std::size_t take = std::min(n, sizeof header_ - header_size_);
-    std::copy(bytes, bytes + take, header_ + header_size_);
-    header_size_ += take;
-    // RFC 8878 §3.1.1.1.1: the descriptor's reserved bit must be zero. libzstd's streaming path
-    // refuses it or not depending on how the header's bytes arrive (a fuzzer found a frame it
-    // took when fed in 6-byte slices and refused whole): checked here, however it is sliced.
-    if (regular_frame_ && header_size_ > 4 && (header_[4] & 0x08) != 0) reserved_bit_ = true;
-    // ZSTD_CONTENTSIZE_ERROR until the header is whole (or for one libzstd rejects, which
-    // decoding reports on its own).
-    const unsigned long long size = ZSTD_getFrameContentSize(header_, header_size_);
-    if (size == ZSTD_CONTENTSIZE_ERROR) {
-      if (header_size_ == sizeof header_) header_size_ = kHeaderDone;
-      return;
-    }
-    content_size_ = size;
-    header_size_ = kHeaderDone;
-  }
-
  private:
   ZSTD_DCtx* dctx_;
   bool at_frame_start_ = true;
   unsigned char start_[18] = {};  // a frame's first bytes, held until its header is whole
   std::size_t held_ = 0;
-  static constexpr std::size_t kHeaderDone = ~std::size_t{0};
-  unsigned char header_[18] = {};  // the frame's header (at most 18 bytes, RFC 8878 §3.1.1.1)
-  std::size_t header_size_ = 0;    // bytes in header_, or kHeaderDone once read
   unsigned long long content_size_ = ZSTD_CONTENTSIZE_UNKNOWN;  // declared by the header
   unsigned long long frame_produced_ = 0;                        // decoded from this frame
-  bool regular_frame_ = false;                                   // not a skippable frame
-  bool reserved_bit_ = false;                                    // the frame's descriptor sets it
 };
 
 }  // namespace
