@@ -444,6 +444,13 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   req.set_version(p->http_minor == 0 ? Version::http10 : Version::http11);
   if (req.target() == "*" && req.method() != "OPTIONS") return s.fail(400, "'*' target is for OPTIONS only");
   if (s.check_framing(p) != 0) return -1;
+  // RFC 9110 §9.3.6: a CONNECT request has no content. llhttp reads none after a CONNECT head,
+  // whatever its framing fields say, while a front end that honours them would take the bytes
+  // after the head for its body: two readings of one stream (request smuggling). Refused.
+  if (req.method() == "CONNECT" &&
+      ((p->flags & F_CHUNKED) != 0 || ((p->flags & F_CONTENT_LENGTH) != 0 && p->content_length != 0))) {
+    return s.fail(400, "a CONNECT request has no content");
+  }
   // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host.
   std::size_t hosts = 0;
   std::string_view host;

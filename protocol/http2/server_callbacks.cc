@@ -44,6 +44,17 @@ void ServerSession::on_request_headers(ServerStream& s, bool end_stream) {
     req.headers().remove("Cookie");
     req.headers().add_ref("Cookie", req.arena().copy(joined));
   }
+  if (req.method() == "CONNECT" && req.connect_protocol().empty() && req.headers().contains("Content-Length")) {
+    // RFC 9110 §9.3.6: a CONNECT request has no content. nghttp2 leaves a content-length on a
+    // plain CONNECT unchecked (its DATA is a tunnel's), so a handler would see a length its body
+    // need not have, and a proxy could pass it on to an HTTP/1.1 upstream. A malformed request:
+    // a stream error (RFC 9113 §8.1.1), as HTTP/1.1 refuses the same request with 400.
+    KHZ_LOG(info, "http2 " << driver_.peer_address() << ": stream " << s.id
+                           << ": CONNECT with content-length; RST_STREAM PROTOCOL_ERROR");
+    s.refused = true;
+    submit_rst(s, NGHTTP2_PROTOCOL_ERROR);
+    return;
+  }
   if (!req.connect_protocol().empty()) {
     // RFC 8441 §4: an extended CONNECT (nghttp2 has checked :method CONNECT, :scheme, :path and
     // :authority, and that we sent SETTINGS_ENABLE_CONNECT_PROTOCOL). The handler runs now; the

@@ -43,6 +43,11 @@ const Rule kRejected[] = {
     {"TE unimplemented coding", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
     {"TE identity", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: identity\r\n\r\n", 501},
     {"TE in HTTP/1.0", "POST /e HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    // RFC 9110 §9.3.6: a CONNECT request has no content, and llhttp reads none after its head.
+    // A front end that honours the Content-Length takes the smuggled request behind it for the
+    // CONNECT's body; before the refusal, khz answered the CONNECT and then served it.
+    {"CONNECT with Content-Length", "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\nContent-Length: 35\r\n\r\n", 400},
+    {"CONNECT with Transfer-Encoding", "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
     {"TE chunked twice", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
     // Chunked framing
     {"chunk size not hex", "POST /e HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400},

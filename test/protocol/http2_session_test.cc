@@ -1128,6 +1128,40 @@ TEST_CASE("http2 session: :protocol without the setting, and malformed extended 
   }
 }
 
+TEST_CASE("http2 session: a plain CONNECT with content-length is a stream error; without, it reaches its handler") {
+  // RFC 9110 §9.3.6: no content in a CONNECT. nghttp2 does not check a plain CONNECT's
+  // content-length, so the handler saw one that its body (its DATA, collected) did not match.
+  const Fields with_length = {{":method", "CONNECT"}, {":authority", "example.com:443"}, {"content-length", "8"}};
+  for (bool data : {false, true}) {
+    CAPTURE(data);
+    Server server;
+    REQUIRE_FALSE(server.session.start());
+    Client client;
+    std::int32_t bad = client.open(with_length, !data);
+    if (data) client.send(bad, "12345678", true);
+    std::int32_t good = client.request("GET", "/after");  // the connection lives on
+    REQUIRE_FALSE(server.feed(client.output()));
+    REQUIRE(server.events.started.size() == 1);
+    CHECK(server.events.started[0]->id == good);
+    server.serve(respond_hello);
+    client.receive(server.output());
+    const Client::Frame* rst = client.find(NGHTTP2_RST_STREAM, bad);
+    REQUIRE(rst != nullptr);
+    CHECK(rst->error_code == NGHTTP2_PROTOCOL_ERROR);
+    CHECK(client.streams[good].field(":status") == "200");
+    CHECK(client.find(NGHTTP2_GOAWAY) == nullptr);
+  }
+  Server server;
+  REQUIRE_FALSE(server.session.start());
+  Client client;
+  std::int32_t id = client.open({{":method", "CONNECT"}, {":authority", "example.com:443"}}, true);
+  REQUIRE_FALSE(server.feed(client.output()));
+  REQUIRE(server.events.started.size() == 1);
+  CHECK(server.events.started[0]->id == id);
+  CHECK(server.events.started[0]->exchange.request.method() == "CONNECT");
+  CHECK(server.events.started[0]->exchange.request.header("Host") == "example.com:443");
+}
+
 TEST_CASE("http2: nghttp2's pooled allocator keeps malloc's contract") {
   nghttp2_mem* mem = khz::protocol::http2::pooled_memory();
   REQUIRE(mem != nullptr);

@@ -614,6 +614,10 @@ TEST_CASE("parser: request-line and field-line faults, with their reason, at eve
       {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
        ""},
       {"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked,\tchunked\r\n\r\n0\r\n\r\n", 400, ""},
+      // RFC 9110 §9.3.6: no content in a CONNECT (llhttp reads none, whatever the fields say).
+      {"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\nContent-Length: 5\r\n\r\nhello", 400, "a CONNECT request has no content"},
+      {"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
+       "a CONNECT request has no content"},
   };
   for (const auto& row : rows) {
     at_every_split(row.request, [&](RequestParser& p, khz::Request&, const Parsed& r) {
@@ -634,6 +638,19 @@ TEST_CASE("parser: HTAB is optional whitespace around field values, Transfer-Enc
     REQUIRE(req.header("X-A") == "v");
     REQUIRE(req.body() == "a");
   });
+}
+
+TEST_CASE("parser: a CONNECT ends at its head; Content-Length: 0 is no content, and what follows is the next message") {
+  for (std::string fields : {"", "Content-Length: 0\r\n"}) {
+    const std::string head = "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n" + fields + "\r\n";
+    at_every_split(head + "tunnel bytes", [&](RequestParser&, khz::Request& req, const Parsed& r) {
+      REQUIRE(r.done);
+      REQUIRE(r.consumed == head.size());
+      REQUIRE(req.method() == "CONNECT");
+      REQUIRE(req.target() == "x:443");
+      REQUIRE(req.body().empty());
+    });
+  }
 }
 
 TEST_CASE("parser: any well-formed method is read, however the bytes are split") {
