@@ -166,7 +166,11 @@ int Http2ClientConnection::Session::on_header(nghttp2_session*, const nghttp2_fr
   if (n == ":status") {
     int status = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), status);
-    if (ec != std::errc() || p != v.data() + v.size() || v.size() != 3) {
+    // Three digits, 100 and up, as the HTTP/1.1 client reads a status line. nghttp2 takes any
+    // three digits and calls a status final unless it is 1xx: "099" read here as interim (below
+    // 200) while nghttp2 read it as final, so the trailers that followed became the head of a
+    // response with the default status 200.
+    if (ec != std::errc() || p != v.data() + v.size() || v.size() != 3 || status < 100) {
       st->error = protocol::errc::malformed_response;
       s.wake(*st);
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -642,6 +642,26 @@ TEST_CASE("http2 client: hostile and failing servers") {
     CHECK(raw_get(s2).ec == khz::protocol::errc::malformed_response);
   }
 
+  SECTION("a :status below 100 is malformed, not an interim head: its trailers never become a 200's head") {
+    // nghttp2 takes "099" for a final status (not 1xx) and then a HEADERS with END_STREAM for
+    // trailers; the client read it as interim and took those trailers for the response's head,
+    // with the default status 200 and the DATA before it as the body.
+    for (std::string status : {"099", "000", "-99"}) {
+      CAPTURE(status);
+      ScriptServer s([status](ScriptServer::Peer& p) {
+        RawH2 h(p);
+        if (!h.wait_requests(1)) return;
+        h.head(h.opened[0], {{":status", status}});
+        h.data(h.opened[0], "evil");
+        h.head(h.opened[0], {{"set-cookie", "sid=attacker"}}, true);
+        p.hold(1s);
+      });
+      auto out = raw_get(s);
+      CHECK(out.ec == khz::protocol::errc::malformed_response);
+      CHECK(out.resp.header("set-cookie").empty());
+    }
+  }
+
   SECTION("a body over max_body_bytes: response_too_large") {
     ScriptServer s([](ScriptServer::Peer& p) {
       RawH2 h(p);
