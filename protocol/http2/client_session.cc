@@ -406,6 +406,10 @@ Task<void> Http2ClientConnection::Session::reader_loop(Session* self) {
   for (auto& st : s.live) {
     if (!st->ended || st->id == 0) {
       s.fail(*st, st->began ? std::error_code(protocol::errc::truncated_response) : s.conn_error);
+    } else {
+      // The response is whole and stays readable; a request body still going out (the server
+      // answered before reading it all, RFC 9113 §8.1) ends here, not at its write timeout.
+      s.wake(st->write_wait);
     }
   }
   s.wake_all_slot_waiters();

@@ -280,7 +280,7 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
   s.kick();
   Clock::time_point until = s.opt.write_timeout.count() > 0 ? std::min(deadline, LoopClock::now() + s.opt.write_timeout)
                                                             : deadline;
-  while (st.out_off < st.out.size() && !st.error && !st.closed) {
+  while (st.out_off < st.out.size() && !st.error && !st.closed && !s.closing) {
     co_await Http2ClientConnection::Session::Wait{s, st.write_wait, until};
     if (st.write_wait.timed_out && st.out_off < st.out.size()) {
       s.reset_stream(st, NGHTTP2_CANCEL);
@@ -288,10 +288,14 @@ Task<std::error_code> Http2Stream::write(std::string_view bytes, Clock::time_poi
       s.kick();
     }
   }
+  const bool unsent = st.out_off < st.out.size();
   st.out = {};
   st.out_off = 0;
   if (st.error) co_return st.error;
-  if (st.closed && !st.ended) co_return protocol::errc::stream_reset;
+  // Closed after a whole response (RST_STREAM NO_ERROR: stop sending): the response stands.
+  if (st.closed) co_return st.ended ? std::error_code() : std::error_code(protocol::errc::stream_reset);
+  // The connection closed first (a stream with a whole response is not failed then).
+  if (unsent) co_return s.conn_error ? s.conn_error : std::error_code(transport::errc::cancelled);
   co_return std::error_code();
 }
 

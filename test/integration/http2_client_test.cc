@@ -662,6 +662,41 @@ TEST_CASE("http2 client: hostile and failing servers") {
     }
   }
 
+  SECTION("a whole response, then the connection closes while the request body waits for window: the write ends at once") {
+    // RFC 9113 §8.1: a server may answer before it read the request. When the connection then
+    // closed, a stream with a whole response was not failed, so a write waiting for flow-control
+    // window was never woken: it waited for its write timeout (forever without one).
+    ScriptServer s([](ScriptServer::Peer& p) {
+      RawH2 h(p);
+      if (!h.wait_requests(1)) return;
+      h.head(h.opened[0], {{":status", "200"}, {"content-length", "4"}});
+      h.data(h.opened[0], "done", true);
+      std::this_thread::sleep_for(200ms);  // the client takes the response, then meets the close
+    });
+    auto loop = khz::transport::ClientLoop::make("");
+    loop->run([&]() -> Task<void> {
+      Http2ClientOptions o;
+      o.write_timeout = 0ms;  // no timeout: only the close can end the write
+      auto c = co_await connect(s.port(), o);
+      Request r = get_request("/upload", "POST");
+      Response resp;
+      auto opened = c->open(r, resp, {.scheme = "http", .authority = "127.0.0.1", .streamed_body = true});
+      REQUIRE(opened);
+      Http2Stream stream = std::move(*opened);
+      const auto t0 = Clock::now();
+      // more than the connection's 65,535-byte window, which this server never opens
+      const std::error_code write_ec = co_await stream.write(std::string(200000, 'u'), in(10s));
+      CHECK(write_ec);
+      CHECK(Clock::now() - t0 < 5s);
+      const std::error_code head_ec = co_await stream.read_head(in(1s));
+      CHECK_FALSE(head_ec);
+      CHECK(resp.status() == 200);
+      const std::error_code body_ec = co_await stream.read_all(in(1s));
+      CHECK_FALSE(body_ec);
+      CHECK(resp.body() == "done");
+    });
+  }
+
   SECTION("a body over max_body_bytes: response_too_large") {
     ScriptServer s([](ScriptServer::Peer& p) {
       RawH2 h(p);
