@@ -66,7 +66,9 @@ test-asan: build-asan
 # the Range parser and static-file paths, JSON binding, the gzip/deflate/br/zstd decoders, JWT
 # verification and JWKS documents, the CORS origin matcher, the Basic Authorization parser,
 # rate_limit's client address behind proxies, the session cookie's decoder, W3C traceparent,
-# tracestate and baggage, the log line formats) under ASan+UBSan, two at a time, sharing a fixed budget of FUZZ_BUDGET seconds (test/fuzz/CMakeLists.txt);
+# tracestate and baggage, the log line formats, the HTTP/2 server session and client connection
+# driven by frame programs) under ASan+UBSan, two at a time, sharing a fixed budget of FUZZ_BUDGET
+# seconds (test/fuzz/CMakeLists.txt);
 # FUZZ_SECONDS=N gives each target N seconds instead.
 test-fuzz: build-fuzz
 	ASAN_OPTIONS=detect_leaks=1 ctest --test-dir $(FUZZ_BUILD) --output-on-failure -j 2
