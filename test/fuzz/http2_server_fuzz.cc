@@ -8,10 +8,11 @@
 // a streamed one chunk by chunk, reading a streamed request body, an RFC 8441 tunnel), and the
 // clock moves for the deadlines. Checked, besides ASan/UBSan/LSan:
 //   - every request handed to a handler is well formed (RFC 9113 §8.2, §8.3): a method, a target
-//     that is "*" or starts with "/" (or an authority for CONNECT), field names in lower case as
-//     sent (but the session's own Host and Cookie), no pseudo-field or connection-specific field
-//     among them, no NUL, CR or LF in a value, a collected body no longer than its limit and as long as a Content-Length that
-//     announced it, a streamed one likewise;
+//     that is "*" or starts with "/" (or an authority for CONNECT) with no whitespace, field
+//     names in lower case as sent (but the session's own Host and Cookie), no pseudo-field or
+//     connection-specific field among them, no NUL, CR or LF in a value, a collected body no
+//     longer than its limit and as long as a Content-Length that announced it, a streamed one
+//     likewise;
 //   - the session takes bytes, or says why not (input dropped, ACKs owed): a driver never spins;
 //   - what the server sends is checked by http2_wire.h's FrameReader: whole frames, SETTINGS
 //     first, header blocks that decode into a 3-digit :status first, no connection-specific
@@ -116,6 +117,7 @@ void check_request(const ServerStream& s, const Http2Options& options) {
     FUZZ_CHECK(!req.target().empty());
     FUZZ_CHECK(req.target()[0] == '/' || (req.target() == "*" && req.method() == "OPTIONS"));
   }
+  for (char c : req.target()) FUZZ_CHECK(static_cast<unsigned char>(c) > 0x20 && c != 0x7f);  // no whitespace, no CTL
   for (const auto& f : req.headers()) {
     FUZZ_CHECK(!f.name.empty() && f.name[0] != ':');
     // as sent, lower case (nghttp2 checks); Host (from :authority) and Cookie (the crumbs

@@ -1162,6 +1162,30 @@ TEST_CASE("http2 session: a plain CONNECT with content-length is a stream error;
   CHECK(server.events.started[0]->exchange.request.header("Host") == "example.com:443");
 }
 
+TEST_CASE("http2 session: a :path with whitespace is a stream error; the connection lives") {
+  // A request-target has no whitespace (RFC 9110 §4.1); a proxy forwards the target byte for
+  // byte into an HTTP/1.1 request line, so the server must never hand one on (nghttp2 refuses it
+  // under khz's options; HTTP/1.1 answers 400).
+  for (std::string path : {"/a b", "/a\tb", "/x HTTP/1.1", "* "}) {
+    CAPTURE(path);
+    Server server;
+    REQUIRE_FALSE(server.session.start());
+    Client client;
+    std::int32_t bad = client.open({{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", path}}, true);
+    std::int32_t good = client.request("GET", "/after");
+    REQUIRE_FALSE(server.feed(client.output()));
+    REQUIRE(server.events.started.size() == 1);
+    CHECK(server.events.started[0]->id == good);
+    server.serve(respond_hello);
+    client.receive(server.output());
+    const Client::Frame* rst = client.find(NGHTTP2_RST_STREAM, bad);
+    REQUIRE(rst != nullptr);
+    CHECK(rst->error_code == NGHTTP2_PROTOCOL_ERROR);
+    CHECK(client.streams[good].field(":status") == "200");
+    CHECK(client.find(NGHTTP2_GOAWAY) == nullptr);
+  }
+}
+
 TEST_CASE("http2: nghttp2's pooled allocator keeps malloc's contract") {
   nghttp2_mem* mem = khz::protocol::http2::pooled_memory();
   REQUIRE(mem != nullptr);
