@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <khz/protocol/header_map.h>
 
+#include "common/field_value.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -59,9 +61,9 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
   return false;
 }
 
-HeaderMap::HeaderMap(const HeaderMap& other) {
+HeaderMap::HeaderMap(const HeaderMap& other) : unsendable_(other.unsendable_) {
   fields_.reserve(other.fields_.size());
-  for (const auto& f : other.fields_) add(f.name, f.value);
+  for (const auto& f : other.fields_) add_parsed(f.name, f.value);
 }
 
 HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
@@ -73,6 +75,12 @@ HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
 }
 
 void HeaderMap::add(std::string_view name, std::string_view value) {
+  if (!protocol::is_sendable_field(name, value)) [[unlikely]] unsendable_ = true;
+  std::string_view both = arena_.copy(name, value);
+  push(both.substr(0, name.size()), both.substr(name.size()));
+}
+
+void HeaderMap::add_parsed(std::string_view name, std::string_view value) {
   std::string_view both = arena_.copy(name, value);
   push(both.substr(0, name.size()), both.substr(name.size()));
 }

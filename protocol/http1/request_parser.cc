@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "request_parser.h"
 
-#include "field_value.h"
+#include "../common/field_value.h"
 
 #include "transfer_codings.h"
 

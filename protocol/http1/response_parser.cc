@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "response_parser.h"
 
-#include "field_value.h"
+#include "../common/field_value.h"
 
 #include "head_builder.h"
 #include "transfer_codings.h"
@@ -352,8 +352,14 @@ void write_request_head(LinkedBuffer& out, const Request& request, const Request
   head.add(options.target_override.empty() ? request.target() : options.target_override);
   head.add(" HTTP/1.1\r\n");
   if (!options.host.empty() && !request.headers().contains("Host")) head.field("Host", options.host);
+  const bool check = request.headers().may_hold_unsendable();
   for (const auto& f : request.headers()) {
-    if (!is_framing(f.name)) head.field(f.name, f.value);
+    if (is_framing(f.name)) continue;
+    if (check && !is_sendable_field(f.name, f.value)) {  // a CR or LF would smuggle a request
+      log_unsendable_field("http1 client", f.name);
+      continue;
+    }
+    head.field(f.name, f.value);
   }
   if (options.content_length < 0) {
     head.add("Transfer-Encoding: chunked\r\n");

@@ -2,6 +2,7 @@
 #include "response_writer.h"
 
 #include "head_builder.h"
+#include "../common/field_value.h"
 #include "../common/http_date.h"
 
 #include <charconv>
@@ -103,8 +104,14 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
   }
   // 101 Switching Protocols carries the handler's own Connection: Upgrade (RFC 9110 §7.8).
   const bool switching = status == 101;
+  const bool check = response.headers().may_hold_unsendable();
   for (const auto& f : response.headers()) {
-    if (!is_framing_header(f.name) || (switching && iequals(f.name, "Connection"))) b.field(f.name, f.value);
+    if (is_framing_header(f.name) && !(switching && iequals(f.name, "Connection"))) continue;
+    if (check && !is_sendable_field(f.name, f.value)) {  // a CR or LF would split the response
+      log_unsendable_field("http1 server", f.name);
+      continue;
+    }
+    b.field(f.name, f.value);
   }
   if (status_allows_body(status)) {
     if (options.chunked && options.version != Version::http10 && !response.trailers().empty()) {
@@ -112,6 +119,7 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
       b.add("Trailer: ");
       bool first = true;
       for (const auto& f : response.trailers()) {
+        if (response.trailers().may_hold_unsendable() && !is_sendable_field(f.name, f.value)) continue;  // not sent
         if (!first) b.add(", ");
         b.add(f.name);
         first = false;
@@ -167,8 +175,13 @@ void write_chunk(LinkedBuffer& out, std::string_view data) {
 
 void write_last_chunk(LinkedBuffer& out, const HeaderMap& trailers) {
   out.append("0\r\n");
+  const bool check = trailers.may_hold_unsendable();
   for (const auto& f : trailers) {
     if (is_framing_header(f.name)) continue;  // RFC 9110 §6.5.1: no framing fields in trailers
+    if (check && !is_sendable_field(f.name, f.value)) {
+      log_unsendable_field("http1 trailer", f.name);
+      continue;
+    }
     out.append(f.name);
     out.append(": ");
     out.append(f.value);

@@ -160,7 +160,7 @@ int Http2ClientConnection::Session::on_header(nghttp2_session*, const nghttp2_fr
   }
   Response& r = *st->response;
   if (st->head_done) {  // trailers (pseudo-fields there are rejected by nghttp2)
-    r.trailers().add(n, v);
+    r.trailers().add_parsed(n, v);  // nghttp2 has checked it
     return 0;
   }
   if (n == ":status") {
@@ -180,7 +180,7 @@ int Http2ClientConnection::Session::on_header(nghttp2_session*, const nghttp2_fr
     return 0;
   }
   if (st->interim || n.starts_with(':')) return 0;
-  r.headers().add(n, v);
+  r.headers().add_parsed(n, v);
   return 0;
 }
 

@@ -166,7 +166,7 @@ Task<Result<std::unique_ptr<transport::Connection>>> Http2ClientConnection::open
   response.clear();
   if (ec) co_return ec;
   response.set_status(core->inbox.status());
-  for (const auto& f : core->inbox.headers()) response.headers().add(f.name, f.value);
+  for (const auto& f : core->inbox.headers()) response.headers().add_parsed(f.name, f.value);
   if (core->inbox.status() < 200 || core->inbox.status() > 299) {
     if (auto ec2 = co_await core->stream.read_all(deadline)) co_return ec2;
     response.set_body(core->inbox.body());

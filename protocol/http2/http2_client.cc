@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/field_value.h"
 #include "../common/header_rules.h"
 #include "client_session.h"
 
@@ -184,8 +185,12 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
   s.nva.push_back(make_nv(":path", path));
   if (tunnel) s.nva.push_back(make_nv(":protocol", info.connect_protocol));
   if (!length.empty()) s.nva.push_back(make_nv("content-length", length));
-  auto add = [&](std::string_view name, std::string_view value) {
+  auto add = [&](std::string_view name, std::string_view value, bool check) {
     if (dropped_from_request(name, value)) return;
+    if (check && !protocol::is_sendable_field(name, value)) {
+      protocol::log_unsendable_field("http2 client", name);
+      return;
+    }
     std::size_t at = s.names.size();
     s.names.resize(at + name.size());  // within the capacity reserved above
     char* out = s.names.data() + at;
@@ -195,8 +200,8 @@ Result<Http2Stream> Http2ClientConnection::open(std::string_view method, std::st
     }
     s.nva.push_back(make_nv(std::string_view(out, name.size()), value));
   };
-  for (const auto& f : headers) add(f.name, f.value);
-  for (const auto& [n, v] : extra) add(n, v);
+  for (const auto& f : headers) add(f.name, f.value, headers.may_hold_unsendable());
+  for (const auto& [n, v] : extra) add(n, v, true);
   Http2Stream::State& st = s.new_state(&response);
   st.tunnel = tunnel;
   nghttp2_data_provider provider{};

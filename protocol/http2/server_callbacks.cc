@@ -313,7 +313,7 @@ int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const
   const std::string_view name = sv(name_p, name_len);
   const std::string_view sent = sv(value_p, value_len);
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) {  // trailers
-    req.trailers().add(name, sent);
+    req.trailers().add_parsed(name, sent);  // nghttp2 has checked it
     return 0;
   }
   if (!name.empty() && name[0] == ':') {
@@ -332,7 +332,7 @@ int ServerSession::on_header(nghttp2_session*, const nghttp2_frame* frame, const
     }
     return 0;  // :scheme: nothing to keep
   }
-  req.headers().add(name, sent);  // copied into the map's arena, name and value in one piece
+  req.headers().add_parsed(name, sent);  // copied into the map's arena (nghttp2 has checked it)
   return 0;
 }
 

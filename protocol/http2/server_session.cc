@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "../common/field_value.h"
 #include "../common/header_rules.h"
 
 namespace khz::protocol::http2 {
@@ -473,8 +474,13 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
   nva_.push_back(make_nv(":status", s.status_text, flags));
   if (!opt_.server_name.empty()) nva_.push_back(make_nv("server", opt_.server_name, flags));
   nva_.push_back(make_nv("date", driver_.date(), flags));
+  const bool check = r.headers().may_hold_unsendable();
   for (const auto& f : r.headers()) {
     if (dropped_from_response(f.name, f.value)) continue;
+    if (check && !is_sendable_field(f.name, f.value)) {  // a peer would reset the stream; a proxy behind it, split it
+      log_unsendable_field("http2 server", f.name);
+      continue;
+    }
     nva_.push_back(make_nv(lower_name(s, f.name), f.value, flags));
   }
   const bool head = ex.request.method() == "HEAD";
@@ -510,8 +516,13 @@ void ServerSession::submit_response(ServerStream& s, bool streamed) {
 
 void ServerSession::submit_trailers(ServerStream& s) {
   nva_.clear();
+  const bool check = s.exchange.response.trailers().may_hold_unsendable();
   for (const auto& f : s.exchange.response.trailers()) {
     if (dropped_from_response(f.name, f.value)) continue;
+    if (check && !is_sendable_field(f.name, f.value)) {
+      log_unsendable_field("http2 trailer", f.name);
+      continue;
+    }
     nva_.push_back(make_nv(lower_name(s, f.name), f.value));
   }
   int rv = nghttp2_submit_trailer(ng_.get(), s.id, nva_.data(), nva_.size());

@@ -11,8 +11,8 @@
 //   - a body read whole is no longer than the limit and as long as its content-length says
 //     (but for HEAD, 204 and 304);
 //   - what the client sends is checked by http2_wire.h's FrameReader: the preface, whole frames,
-//     header blocks that decode with the request's pseudo-fields first and no connection-specific
-//     field;
+//     header blocks that decode with the request's pseudo-fields first, no connection-specific
+//     field and no control byte (a request may carry a caller's field with a CR or LF: left out);
 //   - once the connection closes, every caller's wait ends, and once its handle is gone the
 //     session (and its connection) is freed: nothing hangs, nothing leaks.
 // Input program: see `Op` below; each operation reads its arguments from the bytes after it.
@@ -145,12 +145,13 @@ struct Server {
 };
 
 khz::Task<void> run_call(khz::Http2ClientConnection* client, Call* call, std::string body, bool streamed,
-                         const Server* server, std::uint64_t max_body) {
+                         std::string injected, const Server* server, std::uint64_t max_body) {
   std::error_code ec = co_await client->wait_for_slot(kNever);
   if (!ec) {
     khz::HeaderMap fields;
     fields.add("X-A", "1");
     fields.add("Connection", "keep-alive");  // connection-specific: never sent (RFC 9113 §8.2.2)
+    if (!injected.empty()) fields.add("X-Echo", injected);  // a caller's input: never sent with a control byte
     khz::Http2RequestInfo info{.scheme = "https", .authority = "example.com", .body = body, .streamed_body = streamed};
     khz::Result<khz::Http2Stream> opened = client->open(call->method, "/p?q=1", fields, {}, call->response, info);
     if (opened) {
@@ -259,8 +260,9 @@ class Fuzz {
         auto call = std::make_unique<Call>();
         call->method = methods[sel % 4];
         const bool has_body = call->method == "POST" || call->method == "PUT";
+        static constexpr std::string_view kInjected[] = {"", "plain", "a\r\nset-cookie: x=1", std::string_view("a\0b", 3), "\x1b[0m"};
         khz::spawn(run_call(client_.get(), call.get(), has_body ? std::string(body, 'u') : std::string(), has_body && (sel & 4),
-                            &server_, options_.max_body_bytes));
+                            std::string(kInjected[(sel >> 3) % 5]), &server_, options_.max_body_bytes));
         calls_.push_back(std::move(call));
         loop_.poll();
         // the server's frames may name the streams opened

@@ -176,3 +176,22 @@ TEST_CASE("smuggling: what RFC 9112 allows is accepted, and the connection stays
     }
   }
 }
+
+TEST_CASE("response splitting: a header value with CR or LF never reaches the wire") {
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport);
+      ts.server.get("/inject", [](khz::RequestContext& c) {
+        c.response().headers().add("X-Echo", c.query("v"));
+        c.string(200, "ok");
+      });
+      ts.start();
+      RawClient c(ts.port());
+      c.send("GET /inject?v=a%0D%0ASet-Cookie:%20evil=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+      std::string first = c.read_response();
+      CAPTURE(first);
+      REQUIRE(first.find("\r\nSet-Cookie") == std::string::npos);
+      REQUIRE(first.find("evil") == std::string::npos);
+    }
+  }
+}

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// has_value_control (http1/field_value.h), the word-at-a-time check of a field value, against
+// has_value_control (common/field_value.h), the word-at-a-time check of a field value, against
 // the byte-wise rule for every byte value at every position of values up to 40 bytes long.
-#include "http1/field_value.h"
+#include "common/field_value.h"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 
-using khz::protocol::http1::has_value_control;
-using khz::protocol::http1::is_value_control;
+using khz::protocol::has_value_control;
+using khz::protocol::is_value_control;
 
 namespace {
 bool bytewise(const std::string& v) {
@@ -46,4 +46,42 @@ TEST_CASE("field value check: HTAB, obs-text and DEL next to other bytes") {
   REQUIRE_FALSE(has_value_control("\x20\x21\x20\x21\x20\x21\x20\x21"));
   REQUIRE(is_value_control('\n'));
   REQUIRE_FALSE(is_value_control(' '));
+}
+
+TEST_CASE("field name check: every byte at every position agrees with the byte-wise rule") {
+  using khz::protocol::has_name_fault;
+  auto bytewise = [](const std::string& n) {
+    if (n.empty()) return true;
+    for (char c : n) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x21 || u == ':' || u >= 0x7f) return true;
+    }
+    return false;
+  };
+  REQUIRE(has_name_fault(""));
+  for (std::size_t len = 1; len <= 24; ++len) {
+    for (std::size_t at = 0; at < len; ++at) {
+      for (int b = 0; b < 256; ++b) {
+        std::string n(len, 'a');
+        n[at] = static_cast<char>(b);
+        INFO("length " << len << ", byte " << b << " at " << at);
+        REQUIRE(has_name_fault(n) == bytewise(n));
+      }
+    }
+  }
+}
+
+TEST_CASE("sendable fields: a name that cannot break its line, a value without control bytes") {
+  using khz::protocol::is_sendable_field;
+  CHECK(is_sendable_field("X-Echo", "a b\tc \x80\xff"));
+  CHECK(is_sendable_field("!#$%&'*+-.^_`|~09azAZ", ""));
+  for (const std::string& value : {std::string("a\r\nSet-Cookie: x=1"), std::string("a\nb"), std::string("a\rb"),
+                                   std::string("a\0b", 3), std::string("a\x7f"), std::string("\x1b[31m")}) {
+    CAPTURE(value);
+    CHECK_FALSE(is_sendable_field("X-Echo", value));
+  }
+  for (std::string_view name : {"", "X Echo", "X-Echo:", "X-Echo\r\nSet-Cookie", "X\tY", "X\x80", "X\x7f"}) {
+    CAPTURE(name);
+    CHECK_FALSE(is_sendable_field(name, "v"));
+  }
 }

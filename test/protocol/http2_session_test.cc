@@ -1186,6 +1186,35 @@ TEST_CASE("http2 session: a :path with whitespace is a stream error; the connect
   }
 }
 
+TEST_CASE("http2 session: response fields with a control byte, or a name that is not a token, are left out") {
+  // nghttp2 sends what it is given: a CR or LF from a handler's input would reach the client
+  // (which resets the stream) or a proxy behind it (which may write it into HTTP/1.1).
+  Server server;
+  REQUIRE_FALSE(server.session.start());
+  Client client;
+  client.request("GET", "/x");
+  REQUIRE_FALSE(server.feed(client.output()));
+  server.serve([](Exchange& ex) {
+    ex.response.set_status(200);
+    ex.response.headers().add("X-Echo", "a\r\nset-cookie: evil=1");
+    ex.response.headers().add("Bad Name", "v");
+    ex.response.headers().add("X-Ok", "1");
+    ex.response.trailers().add("X-T", "x\ny");
+    ex.response.trailers().add("X-Sum", "42");
+    ex.response.set_body("body", "text/plain");
+  });
+  client.receive(server.output());  // the client's nghttp2 would fail the test on a malformed field
+  const Client::Stream& s = client.streams[1];
+  CHECK(s.field(":status") == "200");
+  CHECK(s.field("x-ok") == "1");
+  CHECK(s.field("x-echo") == "<none>");
+  CHECK(s.field("set-cookie") == "<none>");
+  CHECK(s.body == "body");
+  REQUIRE(s.trailers.size() == 1);
+  CHECK(s.trailers[0] == std::pair<std::string, std::string>("x-sum", "42"));
+  CHECK(client.find(NGHTTP2_RST_STREAM) == nullptr);
+}
+
 TEST_CASE("http2: nghttp2's pooled allocator keeps malloc's contract") {
   nghttp2_mem* mem = khz::protocol::http2::pooled_memory();
   REQUIRE(mem != nullptr);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "http1/response_parser.h"
 #include "http1/response_writer.h"
 
 #include <catch2/catch.hpp>
@@ -147,4 +148,39 @@ TEST_CASE("write_head: the cached status line, Server and Date follow each respo
   REQUIRE(first.find("Date: " + date_before + "\r\n") != std::string::npos);
   REQUIRE(second.find("Date: " + std::string(http_date()) + "\r\n") != std::string::npos);
   REQUIRE(second.find(date_before) == std::string::npos);
+}
+
+TEST_CASE("writers: a field with a control byte or a name that is not a token is never written") {
+  // A handler (or a client's caller) that copies its input into a field must not split the
+  // message: such a field is left out (and logged), the others go out.
+  khz::Response r;
+  r.set_status(302);
+  r.headers().add("X-Echo", "a\r\nSet-Cookie: evil=1");
+  r.headers().add("Bad Name", "v");
+  r.headers().add("Location", "/next");
+  r.trailers().add("X-T", "x\ny");
+  r.trailers().add("X-Sum", "42");
+  khz::LinkedBuffer out;
+  write_response(out, r, {khz::Version::http11, true, false, false, "khz"});
+  std::string head = drain(out);
+  CAPTURE(head);
+  CHECK(head.find("evil") == std::string::npos);
+  CHECK(head.find("Bad Name") == std::string::npos);
+  CHECK(head.find("X-Echo") == std::string::npos);
+  CHECK(head.find("Location: /next\r\n") != std::string::npos);
+  CHECK(head.find("Trailer: X-Sum\r\n") != std::string::npos);  // the bad trailer is not announced
+  CHECK(head.find("X-T") == std::string::npos);
+  CHECK(head.find("\r\nX-Sum: 42\r\n") != std::string::npos);
+
+  khz::Request q;
+  q.set_method("GET");
+  q.set_target("/a");
+  q.headers().add("X-Echo", "a\r\nHost: evil");
+  q.headers().add("Authorization", "Bearer t");
+  write_request_head(out, q, {.host = "example.com", .content_length = 0, .target_override = {}});
+  std::string request = drain(out);
+  CAPTURE(request);
+  CHECK(request.find("evil") == std::string::npos);
+  CHECK(request.find("Authorization: Bearer t\r\n") != std::string::npos);
+  CHECK(request.find("Host: example.com\r\n") != std::string::npos);
 }

@@ -49,8 +49,16 @@ class HeaderMap {
 
   // The name check of set, remove and the lookups is inline (one bit test, below), the scan
   // out of line: most names a middleware sets or asks for are absent, and then nothing is called.
+  //
+  // add() and set() copy the field and check it: a name with a control byte, SP, ':' or a byte
+  // past ASCII, or a value with a control byte (CR, LF, NUL, ...; RFC 9110 §5.5), marks the map
+  // (may_hold_unsendable), and the writers leave such a field out with a log line, so text from
+  // a request copied into a field cannot split a message. The _ref calls and add_parsed take the caller's word for it:
+  // literals, configuration, or fields a parser has already checked.
   void add(std::string_view name, std::string_view value);
   void add_ref(std::string_view name, std::string_view value) { push(name, value); }
+  // add() without the check, for a parser's fields (it has refused control bytes itself).
+  void add_parsed(std::string_view name, std::string_view value);
   void set(std::string_view name, std::string_view value) {
     if (may_hold(name)) remove_held(name);
     add(name, value);
@@ -61,6 +69,9 @@ class HeaderMap {
     if (may_hold(name)) remove_held(name);
     push(name, value);
   }
+  // add() or set() was given a field that may not be sent (it may have been removed since):
+  // a writer then checks each field.
+  bool may_hold_unsendable() const noexcept { return unsendable_; }
   // Removes every field of that name; returns how many.
   std::size_t remove(std::string_view name) noexcept { return may_hold(name) ? remove_held(name) : 0; }
 
@@ -83,6 +94,7 @@ class HeaderMap {
   void clear() noexcept {
     fields_.clear();
     names_ = 0;
+    unsendable_ = false;
     arena_.reset();
   }
 
@@ -117,6 +129,7 @@ class HeaderMap {
   // From the thread's small-block pool: a map made per request mallocs nothing once warm.
   std::vector<Field, detail::PoolAllocator<Field>> fields_;
   std::uint64_t names_ = 0;  // name_bit() of every field (and maybe of removed ones)
+  bool unsendable_ = false;  // add() or set() took a field that may not be sent
   Arena arena_;
 };
 
