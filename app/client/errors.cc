@@ -21,6 +21,7 @@ class ClientCategory final : public std::error_category {
       case errc::proxy_refused: return "proxy refused the CONNECT tunnel";
       case errc::certificate_verify_failed: return "TLS: the server's certificate could not be verified";
       case errc::no_content: return "event stream: the server answered 204 No Content (stop)";
+      case errc::bad_method: return "the request method is not a token (RFC 9110 §9.1)";
       case errc::not_event_stream:
         return "event stream: the server answered a status other than 200 or a Content-Type other than text/event-stream";
     }

@@ -722,6 +722,14 @@ TEST_CASE("client: URLs") {
   REQUIRE(u->resolve("https://s/")->str() == "https://s/");
   BlockingClient c({.proxy_from_environment = false});
   REQUIRE(c.get("ftp://example.com/").error() == khz::client::errc::unsupported_scheme);
+  // A method that is not a token would go into the request line as it is: never sent.
+  for (const char* method : {"", "GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET", "GE T", "GET\n"}) {
+    INFO(method);
+    khz::ClientRequest r;
+    r.method = method;
+    r.url = "http://127.0.0.1:9/";  // nothing listens: the check comes before any connection
+    REQUIRE(c.send(std::move(r)).error() == khz::client::errc::bad_method);
+  }
 }
 
 TEST_CASE("client: the server shuts down under a pooled connection") {

@@ -29,6 +29,7 @@ enum class errc {
   no_content,        // an event stream's server answered 204 No Content: stop, do not reconnect
   not_event_stream,  // an event stream's server answered a status other than 200, or a
                      // Content-Type other than text/event-stream (no reconnection either)
+  bad_method,        // the request's method is not a token (RFC 9110 §9.1): never sent
 };
 const std::error_category& client_category() noexcept;
 inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), client_category()}; }
