@@ -323,11 +323,7 @@ class Fuzz {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const bool quiet = [] {
-    if (std::getenv("KHZ_LOG_LEVEL") == nullptr) khz::log::set_level(khz::log::Level::off);
-    return true;
-  }();
-  (void)quiet;
+  khz::fuzz::quiet_logs();
   FuzzInput in{data, size};
   Fuzz fuzz;
   fuzz.run(in);

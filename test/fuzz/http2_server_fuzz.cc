@@ -465,11 +465,7 @@ int make_file() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const bool quiet = [] {
-    if (std::getenv("KHZ_LOG_LEVEL") == nullptr) khz::log::set_level(khz::log::Level::off);
-    return true;
-  }();
-  (void)quiet;
+  khz::fuzz::quiet_logs();
   static const int file = make_file();
   FuzzInput in{data, size};
   // Small limits, so the protections are within reach.

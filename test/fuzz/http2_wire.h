@@ -12,6 +12,8 @@
 //   sent.take(bytes_the_session_wrote);      // aborts on a broken rule (FUZZ_CHECK)
 #pragma once
 
+#include <khz/common/log.h>
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
@@ -37,6 +39,15 @@ namespace khz::fuzz {
 inline bool trace() {
   static const bool on = std::getenv("KHZ_FUZZ_TRACE") != nullptr;
   return on;
+}
+
+// khz's log lines off, unless KHZ_LOG_LEVEL asks for them (once per process).
+inline void quiet_logs() {
+  static const bool once = [] {
+    if (std::getenv("KHZ_LOG_LEVEL") == nullptr) khz::log::set_level(khz::log::Level::off);
+    return true;
+  }();
+  (void)once;
 }
 
 // The program: bytes read in order; zeros past the end.
