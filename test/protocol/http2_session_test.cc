@@ -1164,6 +1164,18 @@ TEST_CASE("http2 session: a :path with whitespace is a stream error; the connect
   }
 }
 
+TEST_CASE("http2 session: a request field with a control byte, edge whitespace or a non-token name is a stream error") {
+  // RFC 9113 §8.2.1: such a request is malformed. nghttp2 resets the stream itself under khz's
+  // options (no on_invalid_header callback): never served without the field, which a proxy would
+  // pass on as a request the client never sent. HTTP/1.1 answers the same fields with 400.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"x-a", "a\x01b"}, {"x-a", " padded"}, {"x-a", "padded\t"}, {"x(a)", "v"}, {"x-a", "a\x7f"}};
+  for (const auto& [name, value] : bad) {
+    CAPTURE(name, value);
+    require_stream_error({}, {{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"}, {":path", "/"}, {name, value}});
+  }
+}
+
 TEST_CASE("http2 session: response fields with a control byte, or a name that is not a token, are left out") {
   // nghttp2 sends what it is given: a CR or LF from a handler's input would reach the client
   // (which resets the stream) or a proxy behind it (which may write it into HTTP/1.1).
