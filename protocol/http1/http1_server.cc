@@ -18,6 +18,18 @@
 namespace khz {
 namespace {
 
+// A status the handler set that cannot go out as the final one: below 200 (a 1xx would leave
+// the client waiting for the real answer; 101 only hands the connection over) or past 999 (not
+// three digits). Answered 500 instead, as the HTTP/2 server does.
+void require_final_status(Exchange& ex) {
+  const int status = ex.response.status();
+  if ((status >= 200 && status <= 999) || (status == 101 && ex.hijack)) return;
+  KHZ_LOG(warn, "http1: " << ex.request.method() << " " << ex.request.path() << ": status " << status
+                          << " is not a final status; 500");
+  ex.response.clear();
+  ex.response.set_status(500);
+}
+
 // Streams a response for a handler: head (chunked) on the first write, one flush per write.
 class StreamWriter final : public BodyWriter {
  public:
@@ -32,6 +44,7 @@ class StreamWriter final : public BodyWriter {
     LinkedBuffer& out = conn_.output();
     if (!started_) {
       started_ = true;
+      require_final_status(exchange_);
       head_.chunked = true;
       // An HTTP/1.0 peer has no chunked framing: the body ends when the connection closes.
       if (head_.version == Version::http10) head_.keep_alive = false;
@@ -410,6 +423,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
 
     // ---- hand the connection over (Upgrade)
     if (exchange.hijack && !writer.started()) {
+      require_final_status(exchange);
       protocol::http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
@@ -436,6 +450,7 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
       head.keep_alive = wants_keep_alive && body_complete && !conn.is_draining() &&
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
+      require_final_status(exchange);
       protocol::http1::write_response(out, exchange.response, head);
       const FileBody* file = exchange.response.file_body();
       if (file != nullptr && !head.head_request && status_allows_body(exchange.response.status())) {

@@ -195,3 +195,33 @@ TEST_CASE("response splitting: a header value with CR or LF never reaches the wi
     }
   }
 }
+
+TEST_CASE("handler statuses that cannot be final are answered 500, buffered and streamed") {
+  // A 1xx as the final status left the client waiting for the real answer (curl timed out);
+  // 42 or 1000 made a status line without three digits.
+  for (const auto& transport : khz::test::transports()) {
+    DYNAMIC_SECTION("transport " << transport) {
+      khz::test::TestServer ts(transport);
+      ts.server.get("/status/:n", [](khz::RequestContext& c) {
+        c.set_status(std::stoi(std::string(c.param("n"))));
+        c.response().set_body("x");
+      });
+      ts.server.get("/streamed/:n", [](khz::RequestContext& c) -> khz::Task<> {
+        c.set_status(std::stoi(std::string(c.param("n"))));
+        co_await c.write("x");
+      });
+      ts.start();
+      RawClient c(ts.port());
+      for (std::string route : {"/status/", "/streamed/"}) {
+        for (int status : {100, 103, 199, 42, 0, -5, 1000}) {
+          CAPTURE(route, status);
+          c.send("GET " + route + std::to_string(status) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+          std::string r = c.read_response();
+          REQUIRE(status_of(r) == 500);
+        }
+        c.send("GET " + route + "204 HTTP/1.1\r\nHost: t\r\n\r\n");  // the connection goes on
+        REQUIRE(status_of(c.read_response()) == 204);
+      }
+    }
+  }
+}
