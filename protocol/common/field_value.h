@@ -97,8 +97,8 @@ inline bool has_value_control(std::string_view v) noexcept {
 }
 
 // Whether a field name could break the field line it is written into: empty, or a byte that is
-// a control, SP, ':', DEL or not ASCII (narrower than RFC 9110's token, §5.6.2, and as cheap as
-// the value check: every field a handler copies goes through here).
+// a control, SP, ':', DEL or not ASCII. Looser than RFC 9110's token (§5.6.2): it refuses what
+// would break the line, and costs what the value check costs (every copied field comes here).
 inline bool has_name_fault(std::string_view n) noexcept {
   if (n.empty()) return true;
 #if defined(__SSE2__)
