@@ -61,6 +61,15 @@ bool has_token(std::string_view list, std::string_view token) noexcept {
   return false;
 }
 
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 HeaderMap::HeaderMap(const HeaderMap& other) : unsendable_(other.unsendable_) {
   fields_.reserve(other.fields_.size());
   for (const auto& f : other.fields_) add_parsed(f.name, f.value);

@@ -28,17 +28,6 @@ bool is_redirect(int status) {
 // Url::parse with a one-entry cache per thread: load generators and gateways send to the same
 // URL again and again, and a copy of the parsed form (short strings: no allocation) costs a
 // tenth of parsing it.
-// RFC 9110 §9.1: a method is a token. Anything else would be written into the request line
-// as it is (a space or CRLF there makes a second request), so it is never sent.
-bool is_method_token(std::string_view method) noexcept {
-  if (method.empty()) return false;
-  for (char c : method) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
 std::error_code parse_url_cached(const std::string& text, Url& out) {
   struct LastUrl {
     std::string text;
@@ -74,7 +63,9 @@ Task<std::error_code> run_call(CallState& call, const ClientRequest& original, R
   }
   Url url;
   if (auto ec = parse_url_cached(original.url, url)) co_return ec;
-  if (!is_method_token(original.method)) co_return client::errc::bad_method;
+  // RFC 9110 §9.1: a method is a token. Anything else would go into the request line as it is
+  // (a space or CRLF there makes a second request), so it is never sent.
+  if (!is_token(original.method)) co_return client::errc::bad_method;
   std::unique_ptr<ClientRequest> changed;  // made at the first redirect that changes the request
   const ClientRequest* req = &original;
   // Inside a server handler: its ambient header fields (RequestContext::set_outbound_header),

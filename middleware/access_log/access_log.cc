@@ -42,11 +42,6 @@ struct AccessLogMiddleware {
   void operator()(RequestContext& ctx) const { ctx.after_response(&log_line, state.get()); }
 };
 
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 AccessLogOptions checked(AccessLogOptions o) {
   if (o.sink.kind == AccessLogSink::Kind::file && o.sink.path.empty()) {
     throw std::invalid_argument("AccessLogSink::file: empty path");
@@ -64,8 +59,8 @@ AccessLogOptions checked(AccessLogOptions o) {
   for (auto* list : {&o.request_headers, &o.response_headers}) {
     for (std::string& name : *list) {
       if (name.empty()) throw std::invalid_argument("AccessLogOptions: an empty header name");
+      if (!is_token(name)) throw std::invalid_argument("AccessLogOptions: header name \"" + name + "\" is not a token");
       for (char& c : name) {
-        if (!is_token_char(c)) throw std::invalid_argument("AccessLogOptions: header name \"" + name + "\" is not a token");
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       }
     }

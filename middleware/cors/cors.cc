@@ -36,15 +36,6 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-bool is_token(std::string_view s) noexcept {  // RFC 9110 §5.6.2
-  if (s.empty()) return false;
-  for (char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);

@@ -15,11 +15,6 @@ namespace {
 
 char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 struct MethodOverride {
   std::shared_ptr<const MethodOverrideOptions> options;
 
@@ -74,10 +69,8 @@ Handler method_override(MethodOverrideOptions options) {
   if (options.allowed_methods.empty()) throw std::invalid_argument("MethodOverrideOptions::allowed_methods: empty");
   for (std::string& m : options.allowed_methods) {
     if (m.empty()) throw std::invalid_argument("MethodOverrideOptions::allowed_methods: an empty method");
-    for (char& c : m) {
-      if (!is_token_char(c)) throw std::invalid_argument("MethodOverrideOptions::allowed_methods: \"" + m + "\" is not a token");
-      c = upper(c);
-    }
+    if (!is_token(m)) throw std::invalid_argument("MethodOverrideOptions::allowed_methods: \"" + m + "\" is not a token");
+    for (char& c : m) c = upper(c);
     if (m == "GET" || m == "HEAD" || m == "CONNECT") {
       throw std::invalid_argument("MethodOverrideOptions::allowed_methods: " + m + " may not be reached by override");
     }

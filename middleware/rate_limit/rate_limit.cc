@@ -164,7 +164,7 @@ struct RateLimit {
   }
 };
 
-bool is_token(std::string_view s) noexcept {
+bool is_policy_name(std::string_view s) noexcept {  // letters, digits, "-", "_", "."
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
   });
@@ -183,7 +183,7 @@ Handler rate_limit(RateLimitOptions o) {
   if (o.key_from == RateKeyFrom::function && !o.key) {
     throw std::invalid_argument("RateLimitOptions::key: none with key_from = function");
   }
-  if (!is_token(o.policy) || o.policy.size() > kMaxPolicy) {
+  if (!is_policy_name(o.policy) || o.policy.size() > kMaxPolicy) {
     throw std::invalid_argument("RateLimitOptions::policy: not a token (letters, digits, -_.) of at most 64 bytes");
   }
   detail::ForwardedKind forwarded;

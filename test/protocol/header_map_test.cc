@@ -55,6 +55,17 @@ TEST_CASE("HeaderMap::set_ref replaces every field of the name and links, not co
   REQUIRE(empty.get("a") == "One");
 }
 
+TEST_CASE("is_token: one or more tchar (RFC 9110 §5.6.2)") {
+  for (const char* t : {"GET", "M-SEARCH", "X_CUSTOM.METHOD~1", "!#$%&'*+-.^_`|~09azAZ"}) {
+    INFO(t);
+    REQUIRE(khz::is_token(t));
+  }
+  for (const char* t : {"", "GE T", "GET\r\n", "a:b", "(x)", "a/b", "\x80"}) {
+    INFO(t);
+    REQUIRE_FALSE(khz::is_token(t));
+  }
+}
+
 TEST_CASE("has_token reads comma-separated lists") {
   REQUIRE(khz::has_token("keep-alive, Upgrade", "upgrade"));
   REQUIRE(khz::has_token("close", "close"));

@@ -34,6 +34,9 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
 // "Connection: keep-alive, Upgrade".
 bool has_token(std::string_view list, std::string_view token) noexcept;
 
+// True when `s` is a token (RFC 9110 §5.6.2: one or more tchar), as a method or a field name is.
+bool is_token(std::string_view s) noexcept;
+
 class HeaderMap {
  public:
   struct Field {
@@ -53,8 +56,8 @@ class HeaderMap {
   // add() and set() copy the field and check it: a name with a control byte, SP, ':' or a byte
   // past ASCII, or a value with a control byte (CR, LF, NUL, ...; RFC 9110 §5.5), marks the map
   // (may_hold_unsendable), and the writers leave such a field out with a log line, so text from
-  // a request copied into a field cannot split a message. The _ref calls and add_parsed take the caller's word for it:
-  // literals, configuration, or fields a parser has already checked.
+  // a request copied into a field cannot split a message. The _ref calls and add_parsed take
+  // the caller's word for it: literals, configuration, or fields a parser has already checked.
   void add(std::string_view name, std::string_view value);
   void add_ref(std::string_view name, std::string_view value) { push(name, value); }
   // add() without the check, for a parser's fields (it has refused control bytes itself).
