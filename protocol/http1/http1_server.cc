@@ -20,7 +20,7 @@ namespace {
 
 // A status the handler set that cannot go out as the final one: below 200 (a 1xx would leave
 // the client waiting for the real answer; 101 only hands the connection over) or past 999 (not
-// three digits). Answered 500 instead, as the HTTP/2 server does.
+// three digits). Answered 500 instead, as the HTTP/2 server does, and nothing is handed over.
 void require_final_status(Exchange& ex) {
   const int status = ex.response.status();
   if ((status >= 200 && status <= 999) || (status == 101 && ex.hijack)) return;
@@ -28,6 +28,7 @@ void require_final_status(Exchange& ex) {
                           << " is not a final status; 500");
   ex.response.clear();
   ex.response.set_status(500);
+  ex.hijack = nullptr;
 }
 
 // Streams a response for a handler: head (chunked) on the first write, one flush per write.
@@ -421,9 +422,10 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
       session.hangup.reset();  // stops a hang-up watch
     }
 
+    if (!writer.started()) require_final_status(exchange);  // (a stream did at its head)
+
     // ---- hand the connection over (Upgrade)
     if (exchange.hijack && !writer.started()) {
-      require_final_status(exchange);
       protocol::http1::write_response(out, exchange.response, head);
       in.skip(parsed);  // what follows the request belongs to the new protocol
       in.release();
@@ -450,7 +452,6 @@ Task<void> serve_connection(transport::Connection& conn, ServerCore& core, std::
       head.keep_alive = wants_keep_alive && body_complete && !conn.is_draining() &&
                         !has_token(exchange.response.header("Connection"), "close");
       keep_alive = head.keep_alive;
-      require_final_status(exchange);
       protocol::http1::write_response(out, exchange.response, head);
       const FileBody* file = exchange.response.file_body();
       if (file != nullptr && !head.head_request && status_allows_body(exchange.response.status())) {

@@ -210,15 +210,24 @@ TEST_CASE("handler statuses that cannot be final are answered 500, buffered and 
         c.set_status(std::stoi(std::string(c.param("n"))));
         co_await c.write("x");
       });
+      // A hand-over under a status that is not 101 or final: the 500 hands nothing over.
+      ts.server.get("/hijack/:n", [](khz::RequestContext& c) {
+        c.set_status(std::stoi(std::string(c.param("n"))));
+        c.hijack([](khz::transport::Connection& conn) -> khz::Task<void> {
+          conn.output().append("HIJACKED");
+          (void)co_await conn.flush();
+        });
+      });
       ts.start();
       RawClient c(ts.port());
-      for (std::string route : {"/status/", "/streamed/"}) {
+      for (std::string route : {"/status/", "/streamed/", "/hijack/"}) {
         for (int status : {100, 103, 199, 42, 0, -5, 1000}) {
           CAPTURE(route, status);
           c.send("GET " + route + std::to_string(status) + " HTTP/1.1\r\nHost: t\r\n\r\n");
           std::string r = c.read_response();
           REQUIRE(status_of(r) == 500);
         }
+        if (route == "/hijack/") continue;  // a 204 there would hand the connection over
         c.send("GET " + route + "204 HTTP/1.1\r\nHost: t\r\n\r\n");  // the connection goes on
         REQUIRE(status_of(c.read_response()) == 204);
       }
