@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Private to protocol/: what a field may hold (RFC 9110 §5.1, §5.5). The HTTP/1.1 parsers
-// check every value they read (on top of llhttp's own); every writer (HTTP/1.1 and HTTP/2,
-// server and client) checks every field it sends, so a handler that puts a CR or LF from its
-// input into a field cannot split a response (or smuggle a request from a client).
+// check every value they read (on top of llhttp's own). HeaderMap::add() and set() check what
+// they copy and mark the map; every writer (HTTP/1.1 and HTTP/2, server and client) then leaves
+// out each field of a marked map that fails, so a handler that puts a CR or LF from its input
+// into a field cannot split a response (or smuggle a request from a client).
 //
 //   if (has_value_control(value)) reject("control character in a field value");
-//   if (!is_sendable_field(f.name, f.value)) { log(f.name); continue; }   // never written
+//   if (map.may_hold_unsendable() && !is_sendable_field(f.name, f.value)) { log(f.name); continue; }
 //
 // Sixteen bytes at a time (SSE2, which every x86-64 has; 8 to 15 bytes as two overlapping
 // words in one block): a head's values are a few dozen printable bytes each, and a byte-wise

@@ -118,8 +118,9 @@ void write_head(LinkedBuffer& out, const Response& response, const HeadOptions& 
       // RFC 9110 §6.6.2: announce the trailer fields.
       b.add("Trailer: ");
       bool first = true;
+      const bool check_trailers = response.trailers().may_hold_unsendable();
       for (const auto& f : response.trailers()) {
-        if (response.trailers().may_hold_unsendable() && !is_sendable_field(f.name, f.value)) continue;  // not sent
+        if (check_trailers && !is_sendable_field(f.name, f.value)) continue;  // not sent (write_last_chunk)
         if (!first) b.add(", ");
         b.add(f.name);
         first = false;
