@@ -17,6 +17,8 @@ namespace khz::detail {
 
 template <class M>
 void write_json(std::string& out, const M& v);
+template <Reflected T>
+void write_json_object(std::string& out, const T& v);
 
 // The text a member of a rendered struct starts with, `,"name":`, made when the program is
 // compiled (a name with characters JSON escapes gets them escaped).
@@ -100,24 +102,31 @@ void write_json(std::string& out, const M& v) {
     }
     out.push_back('}');
   } else if constexpr (Reflected<M>) {
-    out.push_back('{');
-    bool first = true;
-    for_each_index<M>([&](auto i) {
-      constexpr const auto& f = std::get<decltype(i)::value>(field_list<M>);
-      if constexpr (IsField<std::decay_t<decltype(f)>>::value) {  // not a Check
-        if constexpr (f.names.rendered) {
-          if (!renders(v.*(f.member))) return;
-          constexpr const auto& key = json_key_text<M, decltype(i)::value>;  // ,"name":
-          out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
-          first = false;
-          write_json(out, v.*(f.member));
-        }
-      }
-    });
-    out.push_back('}');
+    write_json_object(out, v);
   } else {
     static_assert(sizeof(M) == 0, "khz: this member type cannot render as JSON");
   }
+}
+
+// Each struct renders in a function of its own, flattened inside and a boundary to the structs
+// it holds (bind_nested_object in bind_codec.h says why).
+template <Reflected T>
+[[gnu::noinline, gnu::flatten]] void write_json_object(std::string& out, const T& v) {
+  out.push_back('{');
+  bool first = true;
+  for_each_index<T>([&](auto i) {
+    constexpr const auto& f = std::get<decltype(i)::value>(field_list<T>);
+    if constexpr (IsField<std::decay_t<decltype(f)>>::value) {  // not a Check
+      if constexpr (f.names.rendered) {
+        if (!renders(v.*(f.member))) return;
+        constexpr const auto& key = json_key_text<T, decltype(i)::value>;  // ,"name":
+        out.append(key.data() + (first ? 1 : 0), key.size() - (first ? 1 : 0));
+        first = false;
+        write_json(out, v.*(f.member));
+      }
+    }
+  });
+  out.push_back('}');
 }
 
 }  // namespace khz::detail

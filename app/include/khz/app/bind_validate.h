@@ -16,6 +16,11 @@ namespace khz::detail {
 
 template <Reflected T>
 void validate_into(const T& v, BindState& s);
+// A nested struct validates in a function of its own (bind_nested_object in bind_codec.h says why).
+template <Reflected T>
+[[gnu::noinline]] void validate_nested(const T& v, BindState& s) {
+  validate_into(v, s);
+}
 
 template <class M>
 bool has_value(const M& v) {
@@ -54,7 +59,7 @@ void validate_scalar(const M& v, const FieldRules& r, BindState& s) {
   } else if constexpr (NamedEnum<M>) {
     if (!r.one_of.empty() && !in_bar_list(r.one_of, enum_name(v))) s.fail_rule(r, RuleFailure::one_of);
   } else if constexpr (Reflected<M>) {
-    validate_into(v, s);
+    validate_nested(v, s);
   } else if constexpr (IsOptional<M>::value) {
     if (v) validate_scalar(*v, r, s);
   } else if constexpr (IsVector<M>::value || IsMap<M>::value) {
