@@ -19,11 +19,13 @@
 #include <khz/common/event_loop.h>
 #include <khz/common/log.h>
 #include <khz/common/loop_clock.h>
+#include <khz/protocol/base64.h>
 #include <khz/protocol/error.h>
 #include <khz/protocol/http2.h>
 #include <khz/transport/error.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -500,36 +502,19 @@ Task<void> serve_http2(transport::Connection& conn, ServerCore& core, std::share
 namespace protocol::http2 {
 namespace {
 
-// RFC 4648 §5 (base64url), padding optional; false on a bad character.
-bool decode_base64url(std::string_view in, std::string& out) {
-  out.clear();
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-' || c == '+') v = 62;
-    else if (c == '_' || c == '/') v = 63;
-    else if (c == '=') break;
-    else return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
+// HTTP2-Settings is base64url in token68 (RFC 7540 §3.2.1): the trailing '=' token68 allows are
+// dropped; nullopt for anything else, characters of the standard alphabet ('+', '/') included.
+std::optional<std::string> decode_http2_settings(std::string_view text) {
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  return protocol::base64url_decode(text, /*canonical=*/false);
 }
 
 }  // namespace
 
 Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::shared_ptr<const Http2Options> options,
                           Request request) {
-  std::string settings;
-  if (!decode_base64url(request.header("HTTP2-Settings"), settings) || settings.size() % 6 != 0) {
+  const std::optional<std::string> settings = decode_http2_settings(request.header("HTTP2-Settings"));
+  if (!settings || settings->size() % 6 != 0) {
     KHZ_LOG(info, "http2 " << conn.peer_address() << ": malformed HTTP2-Settings; 400 and close");
     conn.output().append("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     (void)co_await conn.flush();
@@ -541,7 +526,7 @@ Task<void> serve_upgraded(transport::Connection& conn, ServerCore& core, std::sh
   }
   conn.output().append("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
   ConnectionDriver driver(conn, core, std::move(options));
-  co_await driver.run(&request, settings);
+  co_await driver.run(&request, *settings);
 }
 
 }  // namespace protocol::http2
