@@ -119,7 +119,7 @@ inline bool is_sendable_field(std::string_view name, std::string_view value) noe
 }
 
 // The log line for a field a writer leaves out (`who`: "http1 server", "http2 client", ...):
-// names it, its control bytes shown as '?', not its value.
+// names it, its control bytes shown as '?', not its value. At most 10 lines in 10 s (log_limiter.h).
 void log_unsendable_field(std::string_view who, std::string_view name);
 
 }  // namespace khz::protocol

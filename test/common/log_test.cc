@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // khz::log: the text and JSON formats (quoting, escaping, invalid UTF-8), fields of each kind,
 // named loggers, the disabled path (nothing evaluated), per-sink levels, the callback sink, the
-// context provider and scoped fields, and lines from many threads never interleaved.
+// context provider and scoped fields, lines from many threads never interleaved, and limited
+// lines (KHZ_LOG_LIMITED).
 #include <khz/common/log.h>
 #include <khz/common/log_context.h>
+#include <khz/common/log_limiter.h>
 #include <khz/common/log_sink.h>
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <fstream>
@@ -388,4 +391,55 @@ TEST_CASE("log: lines from many threads to a text sink are whole, never interlea
   }
   ::unlink(path);
   REQUIRE(count == kThreads * kLines);
+}
+
+TEST_CASE("log: KHZ_LOG_LIMITED lets a burst through per period and reports the rest on the next line") {
+  Capture capture;
+  khz::log::Limiter limiter(3, 200ms);
+  evaluated = 0;
+  for (int i = 0; i < 10; ++i) KHZ_LOG_LIMITED(limiter, warn, "line " << count_evaluation(), khz::log::f("i", i));
+  REQUIRE(evaluated == 3);  // the refused lines are not formatted
+  auto lines = capture.lines();
+  REQUIRE(lines.size() == 3);
+  for (const auto& l : lines) REQUIRE(l.text.find("suppressed") == std::string::npos);
+  REQUIRE(after_time(lines[2].text) == "WARN  line 3 i=2\n");
+
+  std::this_thread::sleep_for(250ms);
+  KHZ_LOG_LIMITED(limiter, warn, "after");
+  KHZ_LOG_LIMITED(limiter, warn, "again");
+  lines = capture.lines();
+  REQUIRE(lines.size() == 5);
+  REQUIRE(after_time(lines[3].text) == "WARN  after suppressed=7\n");
+  REQUIRE(after_time(lines[4].text) == "WARN  again\n");
+}
+
+TEST_CASE("log: a limited line below the threshold takes no slot of the limiter") {
+  Capture capture(khz::log::Level::warn);
+  khz::log::Limiter limiter(2, 1h);
+  for (int i = 0; i < 5; ++i) KHZ_LOG_LIMITED(limiter, debug, "quiet");
+  for (int i = 0; i < 5; ++i) KHZ_LOG_LIMITED(limiter, error, "loud " << i);
+  const auto lines = capture.lines();
+  REQUIRE(lines.size() == 2);
+  REQUIRE(after_time(lines[0].text) == "ERROR loud 0\n");
+  REQUIRE(after_time(lines[1].text) == "ERROR loud 1\n");
+}
+
+TEST_CASE("log: a Limiter shared by threads lets about its burst through") {
+  khz::log::Limiter limiter(5, 1h);
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        std::uint64_t suppressed = 0;
+        if (limiter.admit(suppressed)) admitted.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  // The window opens once; a thread racing the opening may slip one more line each.
+  REQUIRE(admitted.load() >= 5);
+  REQUIRE(admitted.load() <= 5 + 3);
+  std::uint64_t suppressed = 0;
+  REQUIRE_FALSE(limiter.admit(suppressed));
 }

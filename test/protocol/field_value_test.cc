@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // has_value_control (common/field_value.h), the word-at-a-time check of a field value, against
-// the byte-wise rule for every byte value at every position of values up to 40 bytes long.
+// the byte-wise rule for every byte value at every position of values up to 40 bytes long; the
+// log line for a left-out field, limited.
 #include "common/field_value.h"
+
+#include <khz/common/log.h>
+#include <khz/common/log_sink.h>
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <string>
 
 using khz::protocol::has_value_control;
@@ -84,4 +89,17 @@ TEST_CASE("sendable fields: a name that cannot break its line, a value without c
     CAPTURE(name);
     CHECK_FALSE(is_sendable_field(name, "v"));
   }
+}
+
+TEST_CASE("field value check: the left-out field's log line is limited (10 in 10 s)") {
+  std::atomic<int> lines{0};
+  khz::log::set_sink_level(khz::log::standard_error_sink, khz::log::Level::off);
+  const auto id = khz::log::add_sink(khz::log::callback_sink([&](const khz::log::Record& r) {
+    if (r.message.find("not sent") != std::string_view::npos) lines.fetch_add(1);
+  }));
+  for (int i = 0; i < 25; ++i) khz::protocol::log_unsendable_field("test", "X-Bad\r\n");
+  khz::log::remove_sink(id);
+  khz::log::set_sink_level(khz::log::standard_error_sink, khz::log::Level::trace);
+  // Other cases in this binary may have taken some of the window's lines already.
+  REQUIRE(lines.load() <= 10);
 }
