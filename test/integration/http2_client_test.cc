@@ -4,7 +4,8 @@
 // control, receive-window backpressure, the server's stream limit, cancelling one stream), and
 // against raw scripted servers writing frames by hand (REFUSED_STREAM, other resets, GOAWAY
 // mid-flight, a close mid-response, oversized heads, no :status, content-length mismatch, a body
-// over the limit, trailers and 1xx, a silent server): each ends in the right error, never a hang.
+// over the limit, trailers and 1xx, malformed fields in a head or trailers, a silent server): each
+// ends in the right error, never a hang.
 #include <khz/app/server.h>
 #include <khz/common/event_loop.h>
 #include <khz/protocol/error.h>
@@ -547,6 +548,36 @@ TEST_CASE("http2 client: hostile and failing servers") {
       p.hold(1s);
     });
     CHECK(raw_get(s2).ec == khz::protocol::errc::stream_reset);
+  }
+
+  SECTION("a malformed response field ends the exchange with an error, never a response (RFC 9113 §8.2)") {
+    const std::vector<std::pair<std::string, std::string>> bad_fields{
+        {"x-split", "a\r\nx-injected: 1"}, {"x-nul", std::string("a\0b", 3)}, {"X-Upper", "1"},
+        {"connection", "close"}, {"transfer-encoding", "chunked"}, {":path", "/"}, {"x-edge", " padded"},
+        {"bad name", "1"}};
+    for (const auto& field : bad_fields) {
+      INFO("field " << field.first);
+      ScriptServer s([&field](ScriptServer::Peer& p) {
+        RawH2 h(p);
+        if (!h.wait_requests(1)) return;
+        h.head(h.opened[0], {{":status", "200"}, field, {"content-length", "2"}});
+        h.data(h.opened[0], "ok", true);
+        p.hold(1s);
+      });
+      const Outcome out = raw_get(s);
+      CHECK(out.ec);
+      CHECK(out.resp.body().empty());
+      // The same field in the trailers: the body came, the exchange still fails
+      ScriptServer t([&field](ScriptServer::Peer& p) {
+        RawH2 h(p);
+        if (!h.wait_requests(1)) return;
+        h.head(h.opened[0], {{":status", "200"}});
+        h.data(h.opened[0], "ok");
+        h.head(h.opened[0], {field}, /*end=*/true);
+        p.hold(1s);
+      });
+      CHECK(raw_get(t).ec);
+    }
   }
 
   SECTION("GOAWAY mid-flight: streams above last_stream_id are refused, the rest finish, then it closes") {
