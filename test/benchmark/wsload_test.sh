@@ -23,6 +23,9 @@ cleanup() {
 trap cleanup EXIT
 
 start_peer() {  # MODE: starts the peer, sets PORT
+  # Emptied here, not only by the child's redirection: the loop below may read the file before
+  # the child has opened it, and find the port of the peer stopped before.
+  : >"$WORK/peer.out"
   "$PYTHON" "$HERE/wsload_peer.py" "$1" >"$WORK/peer.out" 2>"$WORK/peer.err" &
   PEER=$!
   local i
